@@ -1,0 +1,19 @@
+// The CLI's subcommands, grouped by the file that implements them. Each add* function registers its
+// subcommands on `app`; a subcommand's callback stores its exit status in `exitCode`
+// (0 success, 1 the command ran and found problems or failed, 2 usage error or unreadable input).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace se::cli {
+
+void addDataCommands(CLI::App &app, int &exitCode);      // check            (datacommands.cpp)
+void addGeneratorCommands(CLI::App &app, int &exitCode); // make-benchmark   (generatorcommands.cpp)
+#ifdef SE_HAVE_ENGINE
+void addEngineCommands(CLI::App &app, int &exitCode);    // train-vanilla, unlearn, ask, … (enginecommands.cpp)
+#endif
+
+// Runs `body`, turning an escaping exception into a message on stderr and exit status 1.
+int guarded(const char *command, const std::function<int()> &body);
+
+} // namespace se::cli

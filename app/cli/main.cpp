@@ -1,0 +1,42 @@
+// safeeraser: the SafeEraser engine headless — generate and check benchmarks, train, unlearn, evaluate.
+#include "app/cli/commands.h"
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+namespace se::cli {
+
+int guarded(const char *command, const std::function<int()> &body)
+{
+    try {
+        return body();
+    } catch (const std::exception &e) {
+        std::cerr << "safeeraser " << command << ": error: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+} // namespace se::cli
+
+int main(int argc, char **argv)
+{
+    CLI::App app{"safeeraser — the SafeEraser Workbench engine, headless.\n"
+                 "Generate and check benchmarks, train the built-in model, run unlearning, evaluate."};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("safeeraser 0.1.0"));
+    int exitCode = 0;
+    se::cli::addDataCommands(app, exitCode);
+    se::cli::addGeneratorCommands(app, exitCode);
+#ifdef SE_HAVE_ENGINE
+    se::cli::addEngineCommands(app, exitCode);
+#endif
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError &e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? 0 : 2; // --help and --version exit 0; every usage error exits 2
+    }
+    std::fflush(stdout);
+    return exitCode;
+}

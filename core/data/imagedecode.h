@@ -1,0 +1,18 @@
+// Decoding an image file into the layout the models eat: RGB, channels-first, floats in [0, 1], resized to a
+// square side. Built on OpenCV when the build has it; without OpenCV (the GPU machine) it reports that images
+// must come pre-decoded. No LibTorch here: the engine wraps the floats in a tensor itself.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace se::data {
+
+// True when this build can decode image files itself.
+bool haveImageDecoder();
+
+// Decodes `file`, resizes it to size×size (area interpolation) and writes 3·size·size floats (R plane, G plane,
+// B plane) to `chw`. Returns false with a reason in `error` on any failure; never throws.
+bool decodeImageRgb(const std::string &file, int size, std::vector<float> &chw, std::string &error);
+
+} // namespace se::data
