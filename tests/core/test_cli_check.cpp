@@ -1,0 +1,114 @@
+// `safeeraser check`: exit statuses (0 sound, 1 problems, 2 usage or unreadable folder) and its JSON.
+#include "tests/common/datasetfixture.h"
+
+#include <QProcess>
+
+using namespace se::testing;
+
+namespace {
+struct Result {
+    int code;
+    QByteArray out, err;
+};
+Result runCli(const QStringList &args)
+{
+    QProcess p;
+    p.start(QStringLiteral(SE_CLI_PATH), args);
+    if (!p.waitForFinished(60000))
+        return {-1, {}, "timeout"};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, p.readAllStandardOutput(),
+            p.readAllStandardError()};
+}
+} // namespace
+
+class TestCliCheck : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void soundDatasetJson()
+    {
+        Fixture f;
+        f.write();
+        const Result r = runCli({"check", f.root, "--json"});
+        QCOMPARE(r.code, 0);
+        const QJsonObject o = QJsonDocument::fromJson(r.out).object();
+        const QJsonObject train = o["splits"].toObject()["train"].toObject();
+        QCOMPARE(train["records"].toInt(), 3);
+        QCOMPARE(train["forget"].toInt(), 6);
+        QCOMPARE(train["pd"].toInt(), 6);
+        QCOMPARE(train["retain"].toInt(), 6);
+        QCOMPARE(o["splits"].toObject()["val"].toObject()["records"].toInt(), 1);
+        const QJsonObject cats = o["categories"].toObject();
+        QCOMPARE(cats["Violence"].toInt(), 1);
+        QCOMPARE(cats["Sex"].toInt(), 1);
+        QCOMPARE(cats.size(), 4);
+        QVERIFY(o["problems"].toArray().isEmpty());
+    }
+
+    void problemsJson()
+    {
+        Fixture f;
+        QJsonObject rec = f.train[2].toObject();
+        rec["image_path"] = "../escape.png";
+        f.train[2] = rec;
+        f.write();
+        QFile::remove(f.root + "/prompt.json");
+        const Result r = runCli({"check", f.root, "--json"});
+        QCOMPARE(r.code, 1);
+        const QJsonArray problems = QJsonDocument::fromJson(r.out).object()["problems"].toArray();
+        QCOMPARE(problems.size(), 2);
+        const QJsonObject p0 = problems[0].toObject();
+        QCOMPARE(p0["file"].toString(), QString("all_train.json"));
+        QCOMPARE(p0["record"].toInt(), 2);
+        QCOMPARE(p0["field"].toString(), QString("image_path"));
+        QVERIFY(p0["message"].toString().contains("leaves the dataset folder"));
+        const QJsonObject p1 = problems[1].toObject();
+        QCOMPARE(p1["file"].toString(), QString("prompt.json"));
+        QVERIFY(p1["record"].isNull());
+    }
+
+    void readableSummary()
+    {
+        Fixture f;
+        QJsonObject rec = f.train[1].toObject();
+        rec.remove("unsafe_pairs");
+        f.train[1] = rec;
+        f.write();
+        const Result r = runCli({"check", f.root});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.out.contains("all_train.json: 3 records — forget 4, prompt-decouple 4, retain 6"), r.out);
+        QVERIFY2(r.out.contains("all_train.json: record 1: unsafe_pairs: missing"), r.out);
+        QVERIFY2(r.out.contains("1 problem:"), r.out);
+    }
+
+    void maxPixelsOption()
+    {
+        Fixture f;
+        f.write();
+        QCOMPARE(runCli({"check", f.root, "--max-pixels", "255"}).code, 1); // images are 16x16 = 256 pixels
+        QCOMPARE(runCli({"check", f.root, "--max-pixels", "256"}).code, 0);
+    }
+
+    void usageErrors_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<int>("code");
+        QTest::newRow("no folder") << QStringList{"check"} << 2;
+        QTest::newRow("missing folder") << QStringList{"check", "/nonexistent/dataset"} << 2;
+        QTest::newRow("unknown option") << QStringList{"check", "/tmp", "--bogus"} << 2;
+        QTest::newRow("bad max-pixels") << QStringList{"check", "/tmp", "--max-pixels", "-3"} << 2;
+        QTest::newRow("no subcommand") << QStringList{} << 2;
+        QTest::newRow("help") << QStringList{"check", "--help"} << 0;
+    }
+
+    void usageErrors()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(int, code);
+        const Result r = runCli(args);
+        QCOMPARE(r.code, code);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCliCheck)
+#include "test_cli_check.moc"
