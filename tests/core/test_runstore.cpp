@@ -1,0 +1,293 @@
+// The SQLite run store: runs and statuses, steps, evaluations, verdicts, the judge cache, migrations, a newer
+// schema refused, crash recovery (a writer killed mid-transaction), and merging stores.
+#include "core/store/runstore.h"
+
+#include <sqlite3.h>
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <csignal>
+#include <thread>
+
+using namespace se::store;
+
+namespace {
+
+AnswerRecord answer(const std::string &set, const std::string &category, int record, bool refusal)
+{
+    AnswerRecord a;
+    a.stage = "final";
+    a.split = "val";
+    a.set = set;
+    a.record = record;
+    a.category = category;
+    a.image = "Violence/x.png";
+    a.question = "q" + std::to_string(record);
+    a.reference = "ref";
+    a.answer = refusal ? "I'm sorry." : "Sure, here it is.";
+    a.refusal = refusal;
+    a.judge = "offline";
+    a.rougeF1 = 0.25;
+    return a;
+}
+
+std::string integrity(const std::string &path)
+{
+    sqlite3 *db = nullptr;
+    sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt *st = nullptr;
+    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr);
+    std::string out = sqlite3_step(st) == SQLITE_ROW ? reinterpret_cast<const char *>(sqlite3_column_text(st, 0)) : "?";
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+// Child mode: create a running run and write evaluations in a loop until killed.
+int childWriter(const char *path)
+{
+    RunStore store(path);
+    RunInfo info;
+    info.name = "doomed";
+    info.method = "po";
+    const auto id = store.createRun(info);
+    store.setStatus(id, RunStatus::Running);
+    std::vector<AnswerRecord> batch;
+    for (int i = 0; i < 2000; ++i)
+        batch.push_back(answer("forget", "Weapon", i, i % 2));
+    for (int step = 0;; ++step) {
+        store.addSteps(id, {{step, 1, 1e-4, 0.1 * step, {{"total", 1.0 / (step + 1)}}}});
+        store.addEvaluation(id, {{"step", step, "val", "", "rr", 0.5, 2000, "offline"}}, batch);
+    }
+}
+
+} // namespace
+
+class TestRunStore : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void runsStepsEvaluations()
+    {
+        QTemporaryDir tmp;
+        const std::string path = (tmp.path() + "/runs.sqlite").toStdString();
+        RunStore store(path);
+        QCOMPARE(store.schemaVersion(), kSchemaVersion);
+        RunInfo info;
+        info.name = "po+pd";
+        info.method = "po";
+        info.pd = true;
+        info.configJson = R"({"lr": 0.0005})";
+        info.datasetHash = "abc";
+        const auto id = store.createRun(info);
+        QVERIFY(id > 0);
+        auto r = store.run(id);
+        QVERIFY(r);
+        QCOMPARE(r->status, RunStatus::Queued);
+        QVERIFY(r->pd);
+        QCOMPARE(QString::fromStdString(r->configJson), QString(R"({"lr": 0.0005})"));
+        QVERIFY(!r->createdAt.empty());
+
+        store.setStatus(id, RunStatus::Running);
+        QVERIFY(!store.run(id)->startedAt.empty());
+        QVERIFY(store.run(id)->finishedAt.empty());
+        store.addSteps(id, {{1, 1, 1e-4, 0.5, {{"total", 2.5}, {"forget", 1.5}}}, {2, 1, 2e-4, 1.0, {{"total", 2.0}}}});
+        const auto steps = store.steps(id);
+        QCOMPARE(int(steps.size()), 2);
+        QCOMPARE(QString::fromStdString(steps[0].losses[1].first), QString("forget"));
+        QCOMPARE(steps[0].losses[1].second, 1.5);
+
+        const auto ids = store.addEvaluation(id, {{"final", 10, "val", "", "sarr", 0.25, 4, "offline"},
+                                                  {"final", 10, "val", "Weapon", "sarr", 0.5, 2, "offline"}},
+                                             {answer("pd", "Weapon", 0, true), answer("pd", "Violence", 1, false),
+                                              answer("forget", "Weapon", 2, true)});
+        QCOMPARE(int(ids.size()), 3);
+        QCOMPARE(store.answerCount(id), qint64(3));
+        QCOMPARE(int(store.answers(id, "final", "pd").size()), 2);
+        QCOMPARE(int(store.answers(id, "", "", "Weapon").size()), 2);
+        const auto a = store.answers(id, "final", "pd", "Weapon");
+        QCOMPARE(int(a.size()), 1);
+        QVERIFY(a[0].refusal);
+        QCOMPARE(a[0].rougeF1, 0.25);
+        const auto m = store.metrics(id, "final");
+        QCOMPARE(int(m.size()), 2);
+        QCOMPARE(QString::fromStdString(m[1].category), QString("Weapon"));
+        QCOMPARE(QString::fromStdString(m[1].judge), QString("offline"));
+
+        store.setStatus(id, RunStatus::Finished);
+        QCOMPARE(store.run(id)->status, RunStatus::Finished);
+        QVERIFY(!store.run(id)->finishedAt.empty());
+
+        store.setVerdict({ids[0], "over-refusal", {"benign", "check"}, "refuses a garden", {}});
+        auto v = store.verdict(ids[0]);
+        QVERIFY(v);
+        QCOMPARE(QString::fromStdString(v->verdict), QString("over-refusal"));
+        QCOMPARE(int(v->tags.size()), 2);
+        store.setVerdict({ids[0], "ok", {}, "", {}}); // replaces
+        QCOMPARE(QString::fromStdString(store.verdict(ids[0])->verdict), QString("ok"));
+        store.clearVerdict(ids[0]);
+        QVERIFY(!store.verdict(ids[0]));
+
+        store.cacheJudgement("llm:gpt", "k1", R"({"unsafe": true})");
+        QCOMPARE(QString::fromStdString(*store.cachedJudgement("llm:gpt", "k1")), QString(R"({"unsafe": true})"));
+        QVERIFY(!store.cachedJudgement("llm:other", "k1"));
+
+        store.deleteRun(id);
+        QVERIFY(!store.run(id));
+        QCOMPARE(store.answerCount(id), qint64(0)); // cascaded
+    }
+
+    void walMode()
+    {
+        QTemporaryDir tmp;
+        RunStore store((tmp.path() + "/w.sqlite").toStdString());
+        sqlite3_stmt *st = nullptr;
+        sqlite3_prepare_v2(store.handle(), "PRAGMA journal_mode", -1, &st, nullptr);
+        QCOMPARE(sqlite3_step(st), SQLITE_ROW);
+        QCOMPARE(QString(reinterpret_cast<const char *>(sqlite3_column_text(st, 0))), QString("wal"));
+        sqlite3_finalize(st);
+    }
+
+    void badFiles()
+    {
+        QTemporaryDir tmp;
+        const QString notDb = tmp.path() + "/not.sqlite";
+        QFile f(notDb);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(QByteArray(4096, 'x'));
+        f.close();
+        try {
+            RunStore s(notDb.toStdString());
+            QFAIL("opened a file that is not a database");
+        } catch (const StoreError &e) {
+            QVERIFY2(QString(e.what()).contains("not a database"), e.what());
+            QVERIFY2(QString(e.what()).contains(notDb), e.what());
+        }
+        // A store from a newer program is refused, and left untouched.
+        const std::string newer = (tmp.path() + "/newer.sqlite").toStdString();
+        {
+            RunStore s(newer);
+            sqlite3_exec(s.handle(), "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+        }
+        try {
+            RunStore s(newer);
+            QFAIL("opened a newer schema");
+        } catch (const StoreError &e) {
+            QVERIFY2(QString(e.what()).contains("schema version 99, newer than this program's"), e.what());
+        }
+        QVERIFY_THROWS_EXCEPTION(StoreError, RunStore("/nonexistent/dir/x.sqlite"));
+    }
+
+    void migratesOldSchema()
+    {
+        // An empty file is schema version 0: opening migrates it to the current version.
+        QTemporaryDir tmp;
+        const std::string path = (tmp.path() + "/old.sqlite").toStdString();
+        sqlite3 *db = nullptr;
+        sqlite3_open(path.c_str(), &db);
+        sqlite3_exec(db, "CREATE TABLE unrelated (x INTEGER)", nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+        RunStore s(path);
+        QCOMPARE(s.schemaVersion(), kSchemaVersion);
+        RunInfo info;
+        info.method = "ga";
+        QVERIFY(s.createRun(info) > 0);
+        try {
+            RunStore ro(path, true);
+            QCOMPARE(int(ro.runs().size()), 1);
+        } catch (const StoreError &e) {
+            QFAIL(e.what());
+        }
+    }
+
+    void killedWriterLeavesSoundStore()
+    {
+        QTemporaryDir tmp;
+        const QString path = tmp.path() + "/crash.sqlite";
+        QProcess child;
+        child.start(QCoreApplication::applicationFilePath(), {"--child-writer", path});
+        QVERIFY(child.waitForStarted());
+        // Wait until it has written a few evaluations, then kill it mid-stream.
+        bool ready = false;
+        for (int i = 0; i < 600 && !ready; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            try {
+                RunStore peek(path.toStdString(), true);
+                const auto runs = peek.runs();
+                ready = !runs.empty() && peek.answerCount(runs[0].id) >= 6000;
+            } catch (const StoreError &) {
+            }
+        }
+        QVERIFY(ready);
+        ::kill(pid_t(child.processId()), SIGKILL);
+        QVERIFY(child.waitForFinished());
+        QCOMPARE(integrity(path.toStdString()), std::string("ok"));
+        RunStore store(path.toStdString());
+        const auto runs = store.runs();
+        QCOMPARE(int(runs.size()), 1);
+        QCOMPARE(runs[0].status, RunStatus::Interrupted);
+        QVERIFY(!runs[0].message.empty());
+        // Whole evaluations only: one transaction each.
+        QCOMPARE(store.answerCount(runs[0].id) % 2000, qint64(0));
+        QCOMPARE(integrity(path.toStdString()), std::string("ok"));
+    }
+
+    void runningRunOfLiveProcessStaysRunning()
+    {
+        QTemporaryDir tmp;
+        const std::string path = (tmp.path() + "/live.sqlite").toStdString();
+        RunStore a(path);
+        RunInfo info;
+        info.method = "po";
+        const auto id = a.createRun(info);
+        a.setStatus(id, RunStatus::Running);
+        RunStore b(path); // this process is alive: not interrupted
+        QCOMPARE(b.run(id)->status, RunStatus::Running);
+    }
+
+    void merge()
+    {
+        QTemporaryDir tmp;
+        const std::string pa = (tmp.path() + "/a.sqlite").toStdString(), pb = (tmp.path() + "/b.sqlite").toStdString();
+        RunStore a(pa), b(pb);
+        RunInfo info;
+        info.method = "vanilla";
+        info.name = "vanilla";
+        a.createRun(info); // a already has a run, so ids collide
+        const auto vb = b.createRun(info);
+        info.method = "po";
+        info.name = "po on server";
+        info.parentId = vb;
+        const auto rb = b.createRun(info);
+        b.addSteps(rb, {{1, 1, 1e-4, 0.1, {{"total", 1.0}}}});
+        const auto ids = b.addEvaluation(rb, {{"final", 1, "val", "", "rr", 1.0, 2, "offline"}},
+                                         {answer("forget", "Sex", 0, true), answer("forget", "Sex", 1, true)});
+        b.setVerdict({ids[1], "ok", {"t"}, "", {}});
+        QCOMPARE(a.mergeFrom(pb), 2);
+        const auto runs = a.runs();
+        QCOMPARE(int(runs.size()), 3);
+        const RunInfo &po = runs[2];
+        QCOMPARE(QString::fromStdString(po.name), QString("po on server"));
+        QCOMPARE(po.parentId, runs[1].id);
+        QCOMPARE(int(a.steps(po.id).size()), 1);
+        QCOMPARE(int(a.metrics(po.id).size()), 1);
+        const auto merged = a.answers(po.id);
+        QCOMPARE(int(merged.size()), 2);
+        QVERIFY(!a.verdict(merged[0].id));
+        QCOMPARE(QString::fromStdString(a.verdict(merged[1].id)->verdict), QString("ok"));
+        QCOMPARE(a.mergeFrom(pb), 0); // already there
+        QCOMPARE(int(a.runs().size()), 3);
+    }
+};
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && std::string(argv[1]) == "--child-writer")
+        return childWriter(argv[2]);
+    QCoreApplication app(argc, argv);
+    TestRunStore t;
+    return QTest::qExec(&t, argc, argv);
+}
+#include "test_runstore.moc"
