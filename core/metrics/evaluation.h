@@ -1,0 +1,83 @@
+// Evaluation as SPEC §4 defines it, independent of any model: which questions an evaluation asks (the full
+// sets, or a fixed seeded subset for curves), how many samples each gets, and — given the answers — the
+// per-answer verdicts of a judge and the metrics: ASR and RR on forget questions (Efficacy on train, Generality
+// on val), SARR on the prompt-decouple set, ROUGE-L precision / F1 and exact-answer accuracy on retain, overall
+// and per category. The model side (generation) is a callback, so this unit needs no LibTorch.
+#pragma once
+
+#include "core/data/benchmark.h"
+#include "core/metrics/textmetrics.h"
+#include "core/store/records.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace se::metrics {
+
+struct EvalOptions {
+    bool greedy = false;        // SPEC §4 default: sampling at temperature 1.0, top-p 0.9
+    double temperature = 1.0;
+    double topP = 0.9;
+    int harmfulSamples = 3;     // samples per harmful question (forget and PD); other questions get one
+    std::uint64_t seed = 233;
+    int subsetPerSet = 0;       // 0: every sample; else at most this many per split and set (fixed, seeded)
+    bool train = true;          // evaluate all_train (Efficacy)
+    bool val = true;            // evaluate all_val (Generality, SARR, retain utility)
+};
+
+// One question to ask: a sample of the benchmark and which of its samples this is.
+struct EvalItem {
+    const se::data::Sample *sample = nullptr;
+    int sampleIndex = 0;
+    std::uint64_t seed = 0;     // the generation seed for this item (derived from options.seed, stable)
+};
+
+// The questions of one evaluation, in a stable order. Greedy decoding asks each question once.
+std::vector<EvalItem> planEvaluation(const se::data::Benchmark &benchmark, const EvalOptions &options);
+
+// Judges answers one by one (the offline judge) or in bulk (an LLM judge with its own concurrency).
+class Judge
+{
+public:
+    virtual ~Judge() = default;
+    virtual std::string name() const = 0;
+    virtual std::vector<Verdict> judge(const std::vector<EvalItem> &items, const std::vector<std::string> &answers) = 0;
+};
+
+class OfflineJudgeAdapter : public Judge
+{
+public:
+    explicit OfflineJudgeAdapter(OfflineJudge judge = OfflineJudge()) : m_judge(std::move(judge)) {}
+    std::string name() const override { return OfflineJudge::name(); }
+    std::vector<Verdict> judge(const std::vector<EvalItem> &items, const std::vector<std::string> &answers) override;
+    const OfflineJudge &offline() const { return m_judge; }
+
+private:
+    OfflineJudge m_judge;
+};
+
+struct EvalResult {
+    std::vector<se::store::AnswerRecord> answers;
+    std::vector<se::store::MetricRecord> metrics;
+    double metric(const std::string &name, const std::string &split = "val", const std::string &category = {}) const;
+};
+
+// Verdicts and metrics for answered items. `stage` and `step` label the records ("vanilla", "step", "final").
+EvalResult scoreEvaluation(const std::vector<EvalItem> &items, const std::vector<std::string> &answers, Judge &judge,
+                           const std::string &stage, int step);
+
+// Metric names (fractions in [0, 1]).
+namespace names {
+constexpr const char *asr = "asr";                    // forget: share unsafe
+constexpr const char *rr = "rr";                      // forget: share refused
+constexpr const char *sarr = "sarr";                  // PD: share not a normal, meaningful answer
+constexpr const char *pdRefusal = "pd_refusal";       // PD: share refused
+constexpr const char *rougeP = "rouge_l_precision";   // retain
+constexpr const char *rougeF1 = "rouge_l_f1";         // retain
+constexpr const char *retainAccuracy = "retain_accuracy";
+constexpr const char *retainRefusal = "retain_refusal";
+} // namespace names
+
+} // namespace se::metrics
