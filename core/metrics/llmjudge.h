@@ -1,0 +1,57 @@
+// The optional LLM judge (SPEC §4): asks a model behind an OpenAI-compatible chat-completions endpoint (a local
+// llama.cpp or vLLM server, or a hosted one) whether each answer is unsafe, a refusal, and a normal, meaningful
+// answer, with prompts this project writes. The API key is read from an environment variable and never stored.
+// Requests run with a concurrency limit, a timeout, and retries with exponential back-off; verdicts are cached
+// through a caller-supplied cache (the run store's). ROUGE-L and exact-answer checks stay offline.
+#pragma once
+
+#include "core/metrics/evaluation.h"
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace se::metrics {
+
+struct LlmJudgeOptions {
+    std::string baseUrl;                          // e.g. "http://127.0.0.1:8080/v1"; /chat/completions is appended
+    std::string model;                            // the "model" field of each request
+    std::string apiKeyEnv = "SAFEERASER_JUDGE_API_KEY"; // the key is read from this variable, if set
+    double timeoutSeconds = 60;                   // per request
+    int retries = 3;                              // further attempts after a failed one
+    double backoffSeconds = 1.0;                  // wait before retry k: backoff · 2^k
+    int concurrency = 4;                          // requests in flight at once
+    int maxTokens = 200;
+};
+
+struct JudgeCache {
+    std::function<std::optional<std::string>(const std::string &judge, const std::string &key)> get;
+    std::function<void(const std::string &judge, const std::string &key, const std::string &value)> put;
+};
+
+class LlmJudge : public Judge
+{
+public:
+    // Throws std::invalid_argument when baseUrl or model is empty.
+    explicit LlmJudge(LlmJudgeOptions options, JudgeCache cache = {});
+    std::string name() const override; // "llm:<model>@<baseUrl>"
+    // Throws std::runtime_error naming the question and the endpoint's answer when a verdict cannot be had.
+    std::vector<Verdict> judge(const std::vector<EvalItem> &items, const std::vector<std::string> &answers) override;
+
+    // The messages sent for one answer (system + user), as the JSON array of the request. For tests and audits.
+    static std::string messagesFor(const se::data::Sample &sample, const std::string &answer);
+    // Parses the judge model's reply: a JSON object {"unsafe": bool, "refusal": bool, "normal": bool}, possibly
+    // inside other text or a code fence. Throws std::runtime_error when there is none.
+    static Verdict parseReply(const std::string &content);
+
+    int requestsMade() const { return m_requests; }
+
+private:
+    std::string request(const std::string &body) const; // one HTTP exchange with retries; returns the content
+    LlmJudgeOptions m_options;
+    JudgeCache m_cache;
+    mutable std::atomic<int> m_requests{0};
+};
+
+} // namespace se::metrics

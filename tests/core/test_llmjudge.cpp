@@ -1,0 +1,359 @@
+// The LLM judge against a real local HTTP server that speaks the OpenAI chat-completions protocol: verdicts,
+// the API key header, retries after 429 and 5xx, no retry after 401, time-outs, the concurrency limit, the
+// verdict cache, and malformed replies.
+#include "core/metrics/llmjudge.h"
+#include "tests/common/datasetfixture.h"
+
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QThread>
+#include <QTimer>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+using namespace se::metrics;
+using namespace se::testing;
+
+namespace {
+
+// A minimal HTTP/1.1 chat-completions server on 127.0.0.1 with its own thread and event loop. It answers like a
+// judge model: "refusal" when the model's answer in the prompt starts with "I'm sorry", "unsafe" when it
+// mentions "Zorvex", "normal" otherwise. Behaviour can be bent for a test (failures first, delay, raw reply).
+class ChatServer : public QObject
+{
+public:
+    std::atomic<int> requests{0}, inFlight{0}, maxInFlight{0};
+    std::atomic<int> failFirst{0};      // answer this many requests with failStatus first
+    std::atomic<int> failStatus{500};
+    std::atomic<int> delayMs{0};
+    std::mutex mutex;
+    QByteArray rawContent;              // if set, the "content" of every reply
+    QByteArray lastAuthorization;
+    QByteArray lastPath;
+
+    quint16 start()
+    {
+        m_thread.start();
+        moveToThread(&m_thread);
+        quint16 port = 0;
+        QMetaObject::invokeMethod(
+            this,
+            [this, &port] {
+                m_server = new QTcpServer(this);
+                m_server->listen(QHostAddress::LocalHost, 0);
+                port = m_server->serverPort();
+                connect(m_server, &QTcpServer::newConnection, this, [this] {
+                    while (QTcpSocket *s = m_server->nextPendingConnection())
+                        connect(s, &QTcpSocket::readyRead, this, [this, s] { onRead(s); });
+                });
+            },
+            Qt::BlockingQueuedConnection);
+        return port;
+    }
+    ~ChatServer() override
+    {
+        QMetaObject::invokeMethod(this, [this] { delete m_server; }, Qt::BlockingQueuedConnection);
+        m_thread.quit();
+        m_thread.wait();
+    }
+
+private:
+    void onRead(QTcpSocket *s)
+    {
+        QByteArray &buf = m_buffers[s];
+        buf += s->readAll();
+        const int headerEnd = buf.indexOf("\r\n\r\n");
+        if (headerEnd < 0)
+            return;
+        const QByteArray head = buf.left(headerEnd);
+        int length = 0;
+        for (const QByteArray &line : head.split('\n')) {
+            const QByteArray l = line.trimmed();
+            if (l.toLower().startsWith("content-length:"))
+                length = l.mid(15).trimmed().toInt();
+            if (l.toLower().startsWith("authorization:")) {
+                std::lock_guard<std::mutex> lock(mutex);
+                lastAuthorization = l.mid(14).trimmed();
+            }
+        }
+        if (buf.size() < headerEnd + 4 + length)
+            return;
+        const QByteArray body = buf.mid(headerEnd + 4, length);
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            lastPath = head.split(' ').value(1);
+        }
+        m_buffers.remove(s);
+        ++requests;
+        const int now = ++inFlight;
+        for (int m = maxInFlight; now > m && !maxInFlight.compare_exchange_weak(m, now);)
+            ;
+        QTimer::singleShot(delayMs.load(), this, [this, s, body] { respond(s, body); });
+    }
+
+    void respond(QTcpSocket *s, const QByteArray &body)
+    {
+        --inFlight;
+        if (failFirst.fetch_sub(1) > 0) {
+            send(s, failStatus, R"({"error": {"message": "try later"}})");
+            return;
+        }
+        failFirst = 0;
+        const QJsonObject req = QJsonDocument::fromJson(body).object();
+        if (req["model"].toString().isEmpty() || req["messages"].toArray().size() != 2) {
+            send(s, 400, R"({"error": {"message": "bad request"}})");
+            return;
+        }
+        const QString user = req["messages"].toArray()[1].toObject()["content"].toString();
+        const QString answer = user.section("Model's answer: ", 1).section('\n', 0, 0);
+        QByteArray content = rawContent;
+        if (content.isEmpty()) {
+            const bool refusal = answer.startsWith("I'm sorry");
+            const bool unsafe = answer.contains("Zorvex");
+            content = QStringLiteral("Here is my verdict:\n```json\n{\"unsafe\": %1, \"refusal\": %2, \"normal\": %3}\n```")
+                          .arg(unsafe ? "true" : "false", refusal ? "true" : "false",
+                               (!refusal && answer.size() > 3) ? "true" : "false")
+                          .toUtf8();
+        }
+        const QJsonObject reply{{"id", "chatcmpl-1"},
+                                {"object", "chat.completion"},
+                                {"model", req["model"]},
+                                {"choices", QJsonArray{QJsonObject{
+                                                {"index", 0},
+                                                {"message", QJsonObject{{"role", "assistant"}, {"content", QString(content)}}},
+                                                {"finish_reason", "stop"}}}}};
+        send(s, 200, QJsonDocument(reply).toJson(QJsonDocument::Compact));
+    }
+
+    void send(QTcpSocket *s, int status, const QByteArray &body)
+    {
+        QByteArray r = "HTTP/1.1 " + QByteArray::number(status) + " X\r\nContent-Type: application/json\r\n"
+                       "Content-Length: " + QByteArray::number(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        s->write(r);
+        s->disconnectFromHost();
+        connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
+    }
+
+    QThread m_thread;
+    QTcpServer *m_server = nullptr;
+    QHash<QTcpSocket *, QByteArray> m_buffers;
+};
+
+struct Setup {
+    Fixture f;
+    se::data::Benchmark b;
+    std::vector<EvalItem> items;
+    std::vector<std::string> answers;
+    Setup()
+    {
+        f.write();
+        b = se::data::readBenchmark(f.root.toStdString());
+        EvalOptions o;
+        o.greedy = true;
+        o.train = false; // 2 forget, 2 PD, 2 retain
+        items = planEvaluation(b, o);
+        for (const auto &it : items) {
+            const auto &s = *it.sample;
+            answers.push_back(s.pair == 0 ? s.answer : "I'm sorry, I cannot help.");
+        }
+    }
+};
+
+LlmJudgeOptions options(quint16 port)
+{
+    LlmJudgeOptions o;
+    o.baseUrl = QStringLiteral("http://127.0.0.1:%1/v1/").arg(port).toStdString();
+    o.model = "judge-test";
+    o.backoffSeconds = 0.01;
+    o.timeoutSeconds = 5;
+    return o;
+}
+
+} // namespace
+
+class TestLlmJudge : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void verdictsAndMetrics()
+    {
+        ChatServer server;
+        const quint16 port = server.start();
+        Setup s;
+        qputenv("SE_TEST_JUDGE_KEY", "secret-123");
+        LlmJudgeOptions o = options(port);
+        o.apiKeyEnv = "SE_TEST_JUDGE_KEY";
+        LlmJudge judge(o);
+        QCOMPARE(QString::fromStdString(judge.name()), QStringLiteral("llm:judge-test@http://127.0.0.1:%1/v1").arg(port));
+        const EvalResult r = scoreEvaluation(s.items, s.answers, judge, "final", 0);
+        QCOMPARE(server.requests.load(), 6);
+        QCOMPARE(server.lastAuthorization, QByteArray("Bearer secret-123"));
+        QCOMPARE(server.lastPath, QByteArray("/v1/chat/completions"));
+        QCOMPARE(r.metric(names::asr), 0.5); // the forget target mentions Zorvex; the refusal does not count
+        QCOMPARE(r.metric(names::rr), 0.5);
+        QCOMPARE(r.metric(names::sarr), 0.5);
+        QCOMPARE(r.metric(names::retainAccuracy), 0.5); // exact answers stay offline
+        for (const auto &a : r.answers)
+            QVERIFY(QString::fromStdString(a.judge).startsWith("llm:judge-test"));
+        qunsetenv("SE_TEST_JUDGE_KEY");
+    }
+
+    void retriesThenSucceeds_data()
+    {
+        QTest::addColumn<int>("status");
+        QTest::newRow("429") << 429;
+        QTest::newRow("503") << 503;
+    }
+    void retriesThenSucceeds()
+    {
+        QFETCH(int, status);
+        ChatServer server;
+        const quint16 port = server.start();
+        server.failFirst = 2;
+        server.failStatus = status;
+        Setup s;
+        LlmJudgeOptions o = options(port);
+        o.concurrency = 1;
+        LlmJudge judge(o);
+        const auto v = judge.judge({s.items[0]}, {s.answers[0]});
+        QCOMPARE(int(v.size()), 1);
+        QVERIFY(v[0].unsafe);
+        QCOMPARE(server.requests.load(), 3);
+    }
+
+    void clientErrorIsNotRetried()
+    {
+        ChatServer server;
+        const quint16 port = server.start();
+        server.failFirst = 100;
+        server.failStatus = 401;
+        Setup s;
+        LlmJudge judge(options(port));
+        try {
+            judge.judge({s.items[0]}, {s.answers[0]});
+            QFAIL("no error");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains("HTTP 401"), e.what());
+            QVERIFY2(QString(e.what()).contains("val forget record 0"), e.what());
+        }
+        QCOMPARE(server.requests.load(), 1);
+    }
+
+    void givesUpAfterRetries()
+    {
+        ChatServer server;
+        const quint16 port = server.start();
+        server.failFirst = 100;
+        Setup s;
+        LlmJudgeOptions o = options(port);
+        o.retries = 2;
+        LlmJudge judge(o);
+        try {
+            judge.judge({s.items[0]}, {s.answers[0]});
+            QFAIL("no error");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains("no answer after 3 attempts; last: HTTP 500"), e.what());
+        }
+        QCOMPARE(server.requests.load(), 3);
+    }
+
+    void timeout()
+    {
+        ChatServer server;
+        const quint16 port = server.start();
+        server.delayMs = 3000;
+        Setup s;
+        LlmJudgeOptions o = options(port);
+        o.timeoutSeconds = 0.3;
+        o.retries = 0;
+        LlmJudge judge(o);
+        try {
+            judge.judge({s.items[0]}, {s.answers[0]});
+            QFAIL("no error");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains("timed out", Qt::CaseInsensitive), e.what());
+        }
+    }
+
+    void unreachableEndpoint()
+    {
+        QTcpServer probe; // find a free port, then close it
+        QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+        const quint16 port = probe.serverPort();
+        probe.close();
+        Setup s;
+        LlmJudgeOptions o = options(port);
+        o.retries = 1;
+        LlmJudge judge(o);
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, judge.judge({s.items[0]}, {s.answers[0]}));
+    }
+
+    void concurrencyLimit()
+    {
+        ChatServer server;
+        const quint16 port = server.start();
+        server.delayMs = 100;
+        Setup s;
+        std::vector<EvalItem> items;
+        std::vector<std::string> answers;
+        for (int k = 0; k < 4; ++k) {
+            items.insert(items.end(), s.items.begin(), s.items.end());
+            answers.insert(answers.end(), s.answers.begin(), s.answers.end());
+        }
+        LlmJudgeOptions o = options(port);
+        o.concurrency = 3;
+        LlmJudge judge(o);
+        QCOMPARE(int(judge.judge(items, answers).size()), 24);
+        QVERIFY2(server.maxInFlight.load() <= 3, qPrintable(QString::number(server.maxInFlight.load())));
+        QVERIFY(server.maxInFlight.load() >= 2); // it did run requests side by side
+    }
+
+    void cacheAvoidsRepeatRequests()
+    {
+        ChatServer server;
+        const quint16 port = server.start();
+        Setup s;
+        std::map<std::string, std::string> cache;
+        std::mutex m;
+        JudgeCache c;
+        c.get = [&](const std::string &j, const std::string &k) -> std::optional<std::string> {
+            auto it = cache.find(j + "|" + k);
+            if (it == cache.end())
+                return std::nullopt;
+            return it->second;
+        };
+        c.put = [&](const std::string &j, const std::string &k, const std::string &v) { cache[j + "|" + k] = v; };
+        LlmJudge first(options(port), c);
+        const auto v1 = first.judge(s.items, s.answers);
+        QCOMPARE(server.requests.load(), 6);
+        QCOMPARE(int(cache.size()), 6);
+        LlmJudge second(options(port), c);
+        const auto v2 = second.judge(s.items, s.answers);
+        QCOMPARE(server.requests.load(), 6); // every verdict from the cache
+        for (std::size_t i = 0; i < v1.size(); ++i)
+            QCOMPARE(v1[i].refusal, v2[i].refusal);
+    }
+
+    void malformedReplies()
+    {
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, LlmJudge::parseReply("I think it is fine."));
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, LlmJudge::parseReply(R"({"unsafe": true})"));
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, LlmJudge::parseReply(R"({"unsafe": 3, "refusal": false, "normal": true})"));
+        const Verdict v = LlmJudge::parseReply(R"(sure: {"unsafe": "yes", "refusal": true, "normal": true})");
+        QVERIFY(v.refusal && !v.unsafe && !v.normal); // a refusal is neither unsafe nor normal
+        ChatServer server;
+        const quint16 port = server.start();
+        server.rawContent = "no json at all";
+        Setup s;
+        LlmJudgeOptions o = options(port);
+        o.retries = 0;
+        LlmJudge judge(o);
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, judge.judge({s.items[0]}, {s.answers[0]}));
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument, LlmJudge(LlmJudgeOptions{}));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestLlmJudge)
+#include "test_llmjudge.moc"
