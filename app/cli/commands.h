@@ -9,6 +9,9 @@ namespace se::cli {
 
 void addDataCommands(CLI::App &app, int &exitCode);      // check            (datacommands.cpp)
 void addGeneratorCommands(CLI::App &app, int &exitCode); // make-benchmark   (generatorcommands.cpp)
+#ifdef SE_HAVE_STORE
+void addStoreCommands(CLI::App &app, int &exitCode);     // report, export, store merge (storecommands.cpp)
+#endif
 #ifdef SE_HAVE_ENGINE
 void addEngineCommands(CLI::App &app, int &exitCode);    // train-vanilla, unlearn, ask, … (enginecommands.cpp)
 #endif

@@ -28,6 +28,9 @@ int main(int argc, char **argv)
     int exitCode = 0;
     se::cli::addDataCommands(app, exitCode);
     se::cli::addGeneratorCommands(app, exitCode);
+#ifdef SE_HAVE_STORE
+    se::cli::addStoreCommands(app, exitCode);
+#endif
 #ifdef SE_HAVE_ENGINE
     se::cli::addEngineCommands(app, exitCode);
 #endif

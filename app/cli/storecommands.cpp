@@ -1,0 +1,176 @@
+// `safeeraser report`, `export` and `store merge`: reading the run store headless.
+#include "app/cli/commands.h"
+#include "core/store/report.h"
+#include "core/store/runstore.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+namespace se::cli {
+namespace {
+
+struct ReportOptions {
+    std::string store;
+    std::int64_t run = 0;
+    bool json = false;
+    bool perCategory = false;
+};
+
+struct ExportOptions {
+    std::string store, format = "csv", out, stage;
+    std::int64_t run = 0;
+};
+
+std::unique_ptr<store::RunStore> openExisting(const std::string &path, bool readOnly)
+{
+    if (!std::filesystem::exists(path))
+        throw std::runtime_error("no run store at " + path);
+    return std::make_unique<store::RunStore>(path, readOnly);
+}
+
+int runReport(const ReportOptions &o)
+{
+    auto st = openExisting(o.store, true);
+    std::vector<store::RunSummary> runs;
+    if (o.run) {
+        const auto r = st->run(o.run);
+        if (!r) {
+            std::cerr << "safeeraser report: no run " << o.run << " in " << o.store << "\n";
+            return 1;
+        }
+        runs.push_back(store::summarizeRun(*st, *r));
+    } else {
+        runs = store::summarizeRuns(*st);
+    }
+    if (o.json) {
+        nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+        for (const auto &s : runs)
+            arr.push_back(store::toJson(s));
+        std::cout << arr.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+        return 0;
+    }
+    std::cout << store::formatTable(runs);
+    if (o.perCategory) {
+        for (const auto &s : runs) {
+            std::vector<store::RunSummary> cats;
+            for (const auto &[cat, m] : s.perCategory) {
+                store::RunSummary c = s;
+                c.run.name = cat;
+                c.overall = m;
+                cats.push_back(c);
+            }
+            if (!cats.empty())
+                std::cout << "\nRun " << s.run.id << " by category:\n" << store::formatTable(cats);
+        }
+    }
+    return 0;
+}
+
+std::string csvField(const std::string &s)
+{
+    if (s.find_first_of(",\"\n\r") == std::string::npos)
+        return s;
+    std::string out = "\"";
+    for (char c : s)
+        out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+int runExport(const ExportOptions &o)
+{
+    auto st = openExisting(o.store, true);
+    if (!st->run(o.run)) {
+        std::cerr << "safeeraser export: no run " << o.run << " in " << o.store << "\n";
+        return 1;
+    }
+    const auto answers = st->answers(o.run, o.stage);
+    // Write next to the target and rename, so a failed export never leaves half a file.
+    const std::string tmp = o.out + ".partial";
+    {
+        std::ofstream out(tmp, std::ios::binary);
+        if (!out)
+            throw std::runtime_error("cannot write " + o.out);
+        if (o.format == "json") {
+            nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+            for (const auto &a : answers) {
+                nlohmann::ordered_json j = {
+                    {"id", a.id}, {"stage", a.stage}, {"step", a.step}, {"sample", a.sample}, {"split", a.split},
+                    {"set", a.set}, {"record", a.record}, {"pair", a.pair}, {"category", a.category},
+                    {"image", a.image}, {"question", a.question}, {"reference", a.reference}, {"answer", a.answer},
+                    {"refusal", a.refusal}, {"unsafe", a.unsafe}, {"degenerate", a.degenerate}, {"normal", a.normal},
+                    {"exact", a.exact}, {"rouge_l_precision", a.rougePrecision}, {"rouge_l_recall", a.rougeRecall},
+                    {"rouge_l_f1", a.rougeF1}, {"judge", a.judge}};
+                if (const auto v = st->verdict(a.id))
+                    j["verdict"] = {{"verdict", v->verdict}, {"tags", v->tags}, {"note", v->note}};
+                arr.push_back(j);
+            }
+            out << arr.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+        } else {
+            out << "id,stage,step,sample,split,set,record,pair,category,image,question,reference,answer,refusal,unsafe,"
+                   "degenerate,normal,exact,rouge_l_precision,rouge_l_recall,rouge_l_f1,judge,verdict,tags\n";
+            for (const auto &a : answers) {
+                const auto v = st->verdict(a.id);
+                std::string tags;
+                if (v)
+                    for (const auto &t : v->tags)
+                        tags += (tags.empty() ? "" : ";") + t;
+                out << a.id << ',' << a.stage << ',' << a.step << ',' << a.sample << ',' << a.split << ',' << a.set << ','
+                    << a.record << ',' << a.pair << ',' << csvField(a.category) << ',' << csvField(a.image) << ','
+                    << csvField(a.question) << ',' << csvField(a.reference) << ',' << csvField(a.answer) << ','
+                    << a.refusal << ',' << a.unsafe << ',' << a.degenerate << ',' << a.normal << ',' << a.exact << ','
+                    << a.rougePrecision << ',' << a.rougeRecall << ',' << a.rougeF1 << ',' << csvField(a.judge) << ','
+                    << csvField(v ? v->verdict : "") << ',' << csvField(tags) << '\n';
+            }
+        }
+        if (!out.flush())
+            throw std::runtime_error("cannot write " + o.out + " (disk full?)");
+    }
+    std::filesystem::rename(tmp, o.out);
+    std::cerr << "wrote " << answers.size() << " answers to " << o.out << "\n";
+    return 0;
+}
+
+} // namespace
+
+void addStoreCommands(CLI::App &app, int &exitCode)
+{
+    auto r = std::make_shared<ReportOptions>();
+    CLI::App *report = app.add_subcommand("report", "Print the runs of a store as the paper's table, or as JSON.");
+    report->add_option("--store", r->store, "Run store (SQLite file)")->required();
+    report->add_option("--run", r->run, "Only this run id");
+    report->add_flag("--json", r->json, "One JSON array, an object per run; metric values are fractions in [0, 1]");
+    report->add_flag("--per-category", r->perCategory, "Also a table per category (text output)");
+    report->callback([r, &exitCode] { exitCode = guarded("report", [&] { return runReport(*r); }); });
+
+    auto e = std::make_shared<ExportOptions>();
+    CLI::App *exp = app.add_subcommand("export", "Export every evaluated answer of a run with its flags and verdict.");
+    exp->add_option("--store", e->store, "Run store (SQLite file)")->required();
+    exp->add_option("--run", e->run, "Run id")->required();
+    exp->add_option("--format", e->format, "csv or json")->check(CLI::IsMember({"csv", "json"}))->capture_default_str();
+    exp->add_option("--stage", e->stage, "Only answers of this stage (vanilla, step, final)");
+    exp->add_option("--out", e->out, "Output file")->required();
+    exp->callback([e, &exitCode] { exitCode = guarded("export", [&] { return runExport(*e); }); });
+
+    CLI::App *storeCmd = app.add_subcommand("store", "Run-store maintenance.");
+    storeCmd->require_subcommand(1);
+    auto m = std::make_shared<std::pair<std::string, std::vector<std::string>>>();
+    CLI::App *merge = storeCmd->add_subcommand("merge", "Copy every run of other stores (for example from a GPU "
+                                                        "server) into one store. Runs already there are skipped.");
+    merge->add_option("--into", m->first, "Target store (created if missing)")->required();
+    merge->add_option("SOURCES", m->second, "Stores to merge from")->required()->check(CLI::ExistingFile);
+    merge->callback([m, &exitCode] {
+        exitCode = guarded("store merge", [&] {
+            store::RunStore target(m->first);
+            for (const auto &src : m->second) {
+                const int n = target.mergeFrom(src);
+                std::cout << "merged " << n << " run" << (n == 1 ? "" : "s") << " from " << src << "\n";
+            }
+            return 0;
+        });
+    });
+}
+
+} // namespace se::cli
