@@ -1,4 +1,6 @@
 // The offline judge's measures on hand-made answers: ROUGE-L, refusals, degenerate text, verdicts.
+#include "core/data/benchmark.h"
+#include "core/data/generator.h"
 #include "core/metrics/textmetrics.h"
 
 #include <QtTest>
@@ -73,6 +75,25 @@ private Q_SLOTS:
         QVERIFY(custom.isRefusal("Nope, not today"));
         QVERIFY(!custom.isRefusal("I'm sorry"));
         QVERIFY_THROWS_EXCEPTION(std::runtime_error, RefusalDetector::fromFile("/nonexistent/phrases.txt"));
+    }
+
+    void bundledBenchmarkRefusalsAreRecognised()
+    {
+        // Every refusal the bundled benchmark offers as a PO target must count as a refusal, and no normal
+        // answer of it may look like one.
+        QTemporaryDir tmp;
+        se::data::GeneratorOptions o;
+        o.records = 24;
+        se::data::generateBenchmark(tmp.path().toStdString(), o);
+        const auto b = se::data::readBenchmark(tmp.path().toStdString());
+        QVERIFY(b.refusals.size() >= 10);
+        const RefusalDetector d;
+        for (const auto &r : b.refusals)
+            QVERIFY2(d.isRefusal(r), r.c_str());
+        for (const auto *split : {&b.train, &b.val})
+            for (const auto *set : {&split->forget, &split->pd, &split->retain})
+                for (const auto &s : *set)
+                    QVERIFY2(!d.isRefusal(s.answer), s.answer.c_str());
     }
 
     void degenerate_data()
