@@ -12,6 +12,9 @@ void addGeneratorCommands(CLI::App &app, int &exitCode); // make-benchmark   (ge
 #ifdef SE_HAVE_STORE
 void addStoreCommands(CLI::App &app, int &exitCode);     // report, export, store merge (storecommands.cpp)
 #endif
+#if defined(SE_HAVE_ENGINE) && defined(SE_HAVE_STORE)
+void addRunCommands(CLI::App &app, int &exitCode);       // run, evaluate, reproduce (runcommands.cpp)
+#endif
 #ifdef SE_HAVE_ENGINE
 void addEngineCommands(CLI::App &app, int &exitCode);    // train-vanilla, unlearn, ask, … (enginecommands.cpp)
 #endif

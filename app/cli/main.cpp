@@ -34,6 +34,9 @@ int main(int argc, char **argv)
 #ifdef SE_HAVE_ENGINE
     se::cli::addEngineCommands(app, exitCode);
 #endif
+#if defined(SE_HAVE_ENGINE) && defined(SE_HAVE_STORE)
+    se::cli::addRunCommands(app, exitCode);
+#endif
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError &e) {

@@ -1,0 +1,360 @@
+// `safeeraser run`, `evaluate` and `reproduce`: unlearning runs recorded in the run store, headless.
+#include "app/cli/commands.h"
+#include "core/store/report.h"
+#include "core/store/runstore.h"
+#include "core/unlearn/runservice.h"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace se::cli {
+namespace {
+
+using se::engine::CancelToken;
+using se::engine::RunEvent;
+using se::engine::RunRequest;
+
+// Ctrl-C asks the run to stop after the current step; a second Ctrl-C ends the process at once.
+CancelToken g_cancel;
+std::atomic<int> g_interrupts{0};
+extern "C" void onInterrupt(int)
+{
+    if (g_interrupts.fetch_add(1) > 0)
+        _exit(130);
+    g_cancel.cancel();
+    const char msg[] = "\nsafeeraser: stopping after this step (Ctrl-C again to quit at once)\n";
+    (void)!write(2, msg, sizeof msg - 1);
+}
+
+struct InterruptGuard {
+    void (*previous)(int);
+    InterruptGuard() { previous = std::signal(SIGINT, onInterrupt); }
+    ~InterruptGuard() { std::signal(SIGINT, previous); }
+};
+
+// The flags every command here shares. Set flags override the configuration file.
+struct RunFlags {
+    std::string store, config, data, model, method, name, out, judge, llmUrl, llmModel, refusals, device, images;
+    bool pd = false, greedy = false, quiet = false;
+    std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs;
+    std::optional<int> steps, loraRank, batch, evalEvery, samples, subset;
+    std::optional<std::uint64_t> seed;
+};
+
+void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
+{
+    c->add_option("--store", f.store, "Run store (SQLite file; created if missing)")->required();
+    c->add_option("--data", f.data, "Benchmark folder (official layout)");
+    c->add_option("--model", f.model, "Vanilla model checkpoint (.safetensors)");
+    if (withMethod) {
+        c->add_option("--config", f.config, "Run configuration JSON (every setting; flags override it)")
+            ->check(CLI::ExistingFile);
+        c->add_option("--method", f.method, "ga, gd, kl, po, npo or dpo")
+            ->check(CLI::IsMember({"ga", "gd", "kl", "po", "npo", "dpo"}, CLI::ignore_case));
+        c->add_flag("--pd", f.pd, "Add the Prompt Decouple loss");
+        c->add_option("--pd-weight", f.pdWeight, "Weight of L_PD (default per SPEC §3)");
+        c->add_option("--forget-weight", f.forgetWeight, "Weight of the forget term");
+        c->add_option("--retain-weight", f.retainWeight, "Weight of NLL(retain)");
+        c->add_option("--kl-weight", f.klWeight, "Weight of the KL term");
+        c->add_option("--beta", f.beta, "β of NPO and DPO");
+        c->add_option("--lr", f.lr, "Learning rate");
+        c->add_option("--steps", f.steps, "Optimiser steps");
+        c->add_option("--epochs", f.epochs, "Epochs over the forget set (when --steps is not given)");
+        c->add_option("--batch", f.batch, "Batch size");
+        c->add_option("--lora-rank", f.loraRank, "LoRA rank (0: full fine-tuning)");
+        c->add_option("--eval-every", f.evalEvery, "Steps between curve evaluations (0: none)");
+        c->add_option("--out", f.out, "Where to write the unlearned model (default: beside the store)");
+        c->add_option("--name", f.name, "A name for the run");
+    }
+    c->add_option("--seed", f.seed, "Seed for training and evaluation");
+    c->add_flag("--greedy", f.greedy, "Greedy decoding for evaluation (default: sampling, T 1.0, top-p 0.9)");
+    c->add_option("--samples", f.samples, "Samples per harmful question (default 3)");
+    c->add_option("--subset", f.subset, "Evaluate at most this many questions per split and set (default: all)");
+    c->add_option("--judge", f.judge, "offline (default) or llm")->check(CLI::IsMember({"offline", "llm"}));
+    c->add_option("--llm-url", f.llmUrl, "LLM judge: OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)");
+    c->add_option("--llm-model", f.llmModel, "LLM judge: model name; the API key is read from "
+                                             "$SAFEERASER_JUDGE_API_KEY");
+    c->add_option("--refusals", f.refusals, "Refusal phrases file for the offline judge (one per line)")
+        ->check(CLI::ExistingFile);
+    c->add_option("--device", f.device, "auto (CUDA when available), cpu, cuda or cuda:N");
+    c->add_option("--images", f.images, "Pre-decoded images (safeeraser pack-images) instead of decoding");
+    c->add_flag("--quiet", f.quiet, "No progress on stderr");
+}
+
+RunRequest buildRequest(const RunFlags &f)
+{
+    RunRequest r;
+    r.unlearn.train = se::engine::UnlearnConfig::defaults();
+    r.evalEvery = 10;
+    if (!f.config.empty()) {
+        std::ifstream in(f.config);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        r = se::engine::requestFromJson(ss.str(), r);
+    }
+    r.storePath = f.store;
+    auto &u = r.unlearn;
+    if (!f.data.empty())
+        u.dataDir = f.data;
+    if (!f.model.empty())
+        u.modelFile = f.model;
+    if (!f.method.empty())
+        u.method = *se::unlearn::parseMethod(f.method);
+    if (f.pd)
+        u.pd = true;
+    if (f.pdWeight)
+        u.weights.pd = f.pdWeight;
+    if (f.forgetWeight)
+        u.weights.forget = f.forgetWeight;
+    if (f.retainWeight)
+        u.weights.retain = f.retainWeight;
+    if (f.klWeight)
+        u.weights.kl = f.klWeight;
+    if (f.beta)
+        u.weights.beta = f.beta;
+    if (f.lr)
+        u.train.lr = *f.lr;
+    if (f.steps)
+        u.train.steps = *f.steps;
+    if (f.epochs) {
+        u.train.epochs = *f.epochs;
+        if (!f.steps)
+            u.train.steps = 0;
+    }
+    if (f.batch)
+        u.train.batchSize = *f.batch;
+    if (f.loraRank)
+        u.train.loraRank = *f.loraRank;
+    if (f.evalEvery)
+        r.evalEvery = *f.evalEvery;
+    if (!f.out.empty())
+        u.outFile = f.out;
+    if (!f.name.empty())
+        r.name = f.name;
+    if (f.seed) {
+        u.train.seed = *f.seed;
+        r.eval.seed = *f.seed;
+    }
+    if (f.greedy)
+        r.eval.greedy = true;
+    if (f.samples)
+        r.eval.harmfulSamples = *f.samples;
+    if (f.subset)
+        r.eval.subsetPerSet = *f.subset;
+    if (!f.judge.empty())
+        r.judge = f.judge;
+    if (!f.llmUrl.empty())
+        r.llm.baseUrl = f.llmUrl;
+    if (!f.llmModel.empty())
+        r.llm.model = f.llmModel;
+    if (!f.refusals.empty())
+        r.refusalPhrasesFile = f.refusals;
+    if (!f.device.empty())
+        u.train.device = f.device;
+    if (!f.images.empty())
+        u.train.imagesFile = f.images;
+    if (u.dataDir.empty())
+        throw std::invalid_argument("no benchmark: give --data DIR or \"data\" in the configuration");
+    if (u.modelFile.empty())
+        throw std::invalid_argument("no vanilla model: give --model FILE or \"model\" in the configuration");
+    if (r.judge == "llm" && (r.llm.baseUrl.empty() || r.llm.model.empty()))
+        throw std::invalid_argument("the LLM judge needs --llm-url and --llm-model");
+    return r;
+}
+
+std::string fmtLosses(const se::engine::Progress &p)
+{
+    std::string s;
+    char b[64];
+    for (const auto &[k, v] : p.losses) {
+        std::snprintf(b, sizeof b, " %s %.4f", k.c_str(), v);
+        s += b;
+    }
+    return s;
+}
+
+se::engine::RunEventFn printer(bool quiet, const std::string &label)
+{
+    return [quiet, label](const RunEvent &e) {
+        if (quiet)
+            return;
+        char b[512];
+        switch (e.kind) {
+        case RunEvent::Kind::Created:
+            std::fprintf(stderr, "[%s] run %lld created\n", label.c_str(), static_cast<long long>(e.runId));
+            break;
+        case RunEvent::Kind::VanillaEvaluated:
+            std::fprintf(stderr, "[%s] vanilla evaluation: run %lld%s\n", label.c_str(),
+                         static_cast<long long>(e.vanillaRunId), e.message == "reused" ? " (reused)" : "");
+            break;
+        case RunEvent::Kind::Progress:
+            std::snprintf(b, sizeof b, "[%s] step %d/%d  lr %.2e%s  %.0f samples/s  ETA %.0f s", label.c_str(),
+                          e.progress.step, e.progress.totalSteps, e.progress.lr, fmtLosses(e.progress).c_str(),
+                          e.progress.samplesPerSecond, e.progress.etaSeconds);
+            std::fprintf(stderr, "%s\n", b);
+            break;
+        case RunEvent::Kind::Evaluated: {
+            std::string m;
+            for (const auto &r : e.metrics)
+                if (r.category.empty() && r.split == "val" &&
+                    (r.name == "asr" || r.name == "rr" || r.name == "sarr" || r.name == "retain_accuracy")) {
+                    std::snprintf(b, sizeof b, " %s %.2f", r.name.c_str(), r.value);
+                    m += b;
+                }
+            std::fprintf(stderr, "[%s] evaluation at step %d (val):%s\n", label.c_str(), e.step, m.c_str());
+            break;
+        }
+        case RunEvent::Kind::Finished:
+            std::fprintf(stderr, "[%s] run %lld %s%s%s\n", label.c_str(), static_cast<long long>(e.runId),
+                         se::store::statusName(e.status), e.message.empty() ? "" : ": ", e.message.c_str());
+            break;
+        }
+    };
+}
+
+int exitFor(se::store::RunStatus s)
+{
+    return s == se::store::RunStatus::Finished ? 0 : s == se::store::RunStatus::Cancelled ? 130 : 1;
+}
+
+int runRun(const RunFlags &f)
+{
+    RunRequest r;
+    try {
+        r = buildRequest(f);
+    } catch (const std::invalid_argument &e) {
+        std::cerr << "safeeraser run: " << e.what() << "\n";
+        return 2;
+    }
+    InterruptGuard guard;
+    const auto out = se::engine::executeRun(r, printer(f.quiet, "run"), &g_cancel);
+    std::cout << out.runId << "\n";
+    return exitFor(out.status);
+}
+
+int runEvaluate(const RunFlags &f)
+{
+    RunRequest r;
+    try {
+        r = buildRequest(f);
+    } catch (const std::invalid_argument &e) {
+        std::cerr << "safeeraser evaluate: " << e.what() << "\n";
+        return 2;
+    }
+    InterruptGuard guard;
+    const auto id = se::engine::ensureVanillaEvaluation(r, printer(f.quiet, "evaluate"), &g_cancel);
+    std::cout << id << "\n";
+    return 0;
+}
+
+struct ReproduceFlags : RunFlags {
+    std::string methods = "ga,gd,kl,po,npo,dpo";
+    bool json = false;
+};
+
+int runReproduce(ReproduceFlags f)
+{
+    namespace fs = std::filesystem;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (f.data.empty())
+        f.data = "data/benchmark";
+    if (!fs::exists(fs::path(f.data) / "all_train.json")) {
+        std::cerr << "safeeraser reproduce: no benchmark at " << f.data
+                  << " (generate one with `safeeraser make-benchmark --out " << f.data << "`)\n";
+        return 2;
+    }
+    InterruptGuard guard;
+    if (f.model.empty()) {
+        // The built-in vanilla model of this benchmark, trained once and kept beside the store.
+        f.model = f.store + ".models/vanilla.safetensors";
+        if (!fs::exists(f.model)) {
+            fs::create_directories(fs::path(f.model).parent_path());
+            std::cerr << "[reproduce] training the vanilla model into " << f.model << "\n";
+            se::engine::VanillaConfig vc;
+            vc.dataDir = f.data;
+            vc.outFile = f.model + ".partial";
+            if (f.seed)
+                vc.train.seed = *f.seed;
+            const auto vr = se::engine::trainVanilla(
+                vc,
+                [&](const se::engine::Progress &p) {
+                    if (!f.quiet && (p.step % 100 == 0 || p.step == p.totalSteps))
+                        std::fprintf(stderr, "[vanilla] step %d/%d%s ETA %.0f s\n", p.step, p.totalSteps,
+                                     fmtLosses(p).c_str(), p.etaSeconds);
+                },
+                &g_cancel);
+            if (vr.status != se::engine::RunStatus::Finished) {
+                std::cerr << "safeeraser reproduce: vanilla training " << se::engine::runStatusName(vr.status) << ": "
+                          << vr.message << "\n";
+                return 1;
+            }
+            fs::rename(vc.outFile, f.model);
+        }
+    }
+    std::vector<std::string> methods;
+    std::stringstream ss(f.methods);
+    for (std::string m; std::getline(ss, m, ',');)
+        if (!m.empty())
+            methods.push_back(m);
+    int failures = 0;
+    for (const auto &m : methods) {
+        if (!se::unlearn::parseMethod(m)) {
+            std::cerr << "safeeraser reproduce: unknown method " << m << "\n";
+            return 2;
+        }
+        for (bool pd : {false, true}) {
+            if (g_cancel.cancelled())
+                break;
+            RunFlags rf = f;
+            rf.method = m;
+            rf.pd = pd;
+            RunRequest r = buildRequest(rf);
+            const auto out = se::engine::executeRun(r, printer(f.quiet, m + (pd ? "+pd" : "")), &g_cancel);
+            failures += out.status != se::store::RunStatus::Finished;
+        }
+    }
+    se::store::RunStore store(f.store, true);
+    std::cout << se::store::formatTable(se::store::summarizeRuns(store));
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << "reproduce: " << methods.size() * 2 << " runs in " << int(secs) << " s"
+              << (failures ? ", " + std::to_string(failures) + " not finished" : std::string()) << "\n";
+    return g_cancel.cancelled() ? 130 : failures ? 1 : 0;
+}
+
+} // namespace
+
+void addRunCommands(CLI::App &app, int &exitCode)
+{
+    auto rf = std::make_shared<RunFlags>();
+    CLI::App *run = app.add_subcommand(
+        "run", "Unlearn, evaluate on the schedule and write everything to the run store; prints the run id.\n"
+               "The vanilla model is evaluated once per model, dataset and evaluation settings and reused.\n"
+               "Ctrl-C stops cleanly after the current step (status cancelled).");
+    addRunFlags(run, *rf, true);
+    run->callback([rf, &exitCode] { exitCode = guarded("run", [&] { return runRun(*rf); }); });
+
+    auto ef = std::make_shared<RunFlags>();
+    CLI::App *ev = app.add_subcommand("evaluate", "Evaluate a model (the vanilla one) into the run store; prints "
+                                                  "the id of its evaluation (reused when already there).");
+    addRunFlags(ev, *ef, false);
+    ev->callback([ef, &exitCode] { exitCode = guarded("evaluate", [&] { return runEvaluate(*ef); }); });
+
+    auto pf = std::make_shared<ReproduceFlags>();
+    CLI::App *rep = app.add_subcommand(
+        "reproduce", "The paper's comparison on one benchmark: vanilla, then each method without and with PD.\n"
+                     "Trains the vanilla model first when --model is not given (kept beside the store).");
+    addRunFlags(rep, *pf, false);
+    rep->add_option("--methods", pf->methods, "Comma-separated methods")->capture_default_str();
+    rep->add_option("--eval-every", pf->evalEvery, "Steps between curve evaluations");
+    rep->add_option("--steps", pf->steps, "Optimiser steps of each run (default per method)");
+    rep->callback([pf, &exitCode] { exitCode = guarded("reproduce", [&] { return runReproduce(*pf); }); });
+}
+
+} // namespace se::cli

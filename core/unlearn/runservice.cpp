@@ -1,0 +1,553 @@
+// A whole unlearning run recorded in the run store (see runservice.h).
+#include "core/unlearn/runservice.h"
+
+#include "core/data/sha256.h"
+#include "core/store/runstore.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+namespace se::engine {
+
+using StoreStatus = se::store::RunStatus;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Cancelled : std::runtime_error {
+    Cancelled() : std::runtime_error("cancelled") {}
+};
+
+std::string fileSha256(const std::string &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw std::runtime_error("cannot read model " + path);
+    se::data::Sha256 h;
+    std::vector<char> buf(1 << 20);
+    while (in) {
+        in.read(buf.data(), std::streamsize(buf.size()));
+        h.update(buf.data(), std::size_t(in.gcount()));
+    }
+    return h.hexDigest();
+}
+
+se::metrics::RefusalDetector refusalDetector(const RunRequest &r)
+{
+    return r.refusalPhrasesFile.empty() ? se::metrics::RefusalDetector()
+                                        : se::metrics::RefusalDetector::fromFile(r.refusalPhrasesFile);
+}
+
+std::unique_ptr<se::metrics::Judge> makeJudge(const RunRequest &r, se::store::RunStore &store, std::mutex &storeMutex)
+{
+    if (r.judge == "offline")
+        return std::make_unique<se::metrics::OfflineJudgeAdapter>(se::metrics::OfflineJudge(refusalDetector(r)));
+    if (r.judge == "llm") {
+#ifdef SE_HAVE_LLM_JUDGE
+        se::metrics::JudgeCache cache;
+        cache.get = [&store, &storeMutex](const std::string &j, const std::string &k) {
+            std::lock_guard<std::mutex> lock(storeMutex);
+            return store.cachedJudgement(j, k);
+        };
+        cache.put = [&store, &storeMutex](const std::string &j, const std::string &k, const std::string &v) {
+            std::lock_guard<std::mutex> lock(storeMutex);
+            store.cacheJudgement(j, k, v);
+        };
+        return std::make_unique<se::metrics::LlmJudge>(r.llm, cache);
+#else
+        throw std::runtime_error("this build has no LLM judge (built without libcurl)");
+#endif
+    }
+    throw std::runtime_error("unknown judge \"" + r.judge + "\" (offline or llm)");
+}
+
+std::uint64_t mixSeed(std::uint64_t a, std::uint64_t b)
+{
+    std::uint64_t x = a ^ (b + 0x9E3779B97F4A7C15ull + (a << 6) + (a >> 2));
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    return x ^ (x >> 31);
+}
+
+// Generates every planned answer with the model in `modelFile`, then judges and scores them.
+se::metrics::EvalResult evaluateModel(const std::string &modelFile, const TrainOptions &train,
+                                      const se::data::Benchmark &bench, const se::metrics::EvalOptions &o,
+                                      se::metrics::Judge &judge, const std::string &stage, int step,
+                                      const CancelToken *cancel)
+{
+    const auto items = se::metrics::planEvaluation(bench, o);
+    Assistant assistant(modelFile, train.imagesFile, train.device);
+    AskOptions ask;
+    ask.greedy = o.greedy;
+    ask.temperature = o.temperature;
+    ask.topP = o.topP;
+    std::vector<std::string> answers(items.size());
+    int maxSample = 0;
+    for (const auto &it : items)
+        maxSample = std::max(maxSample, it.sampleIndex);
+    constexpr std::size_t chunk = 256; // cancellation is checked between chunks
+    for (int k = 0; k <= maxSample; ++k) {
+        std::vector<std::size_t> idx;
+        for (std::size_t i = 0; i < items.size(); ++i)
+            if (items[i].sampleIndex == k)
+                idx.push_back(i);
+        for (std::size_t c = 0; c < idx.size(); c += chunk) {
+            if (cancel && cancel->cancelled())
+                throw Cancelled();
+            std::vector<std::pair<std::string, std::string>> qs;
+            for (std::size_t j = c; j < std::min(idx.size(), c + chunk); ++j)
+                qs.emplace_back(items[idx[j]].sample->imageFile, items[idx[j]].sample->question);
+            ask.seed = mixSeed(o.seed, std::uint64_t(k) * 1000003 + c); // sample k draws its own stream
+            const auto got = assistant.askMany(qs, ask, 64);
+            for (std::size_t j = 0; j < got.size(); ++j)
+                answers[idx[c + j]] = got[j];
+        }
+    }
+    return se::metrics::scoreEvaluation(items, answers, judge, stage, step);
+}
+
+std::string evalKey(const RunRequest &r)
+{
+    const auto &o = r.eval;
+    json j = {{"greedy", o.greedy},        {"temperature", o.temperature}, {"top_p", o.topP},
+              {"samples", o.harmfulSamples}, {"seed", o.seed},           {"subset", o.subsetPerSet},
+              {"train", o.train},          {"val", o.val},                 {"judge", r.judge},
+              {"refusals", r.refusalPhrasesFile}};
+    if (r.judge == "llm")
+        j["llm"] = r.llm.model + "@" + r.llm.baseUrl;
+    return j.dump();
+}
+
+std::string refusalJson(const RunRequest &r) { return json(refusalDetector(r).phrases()).dump(); }
+
+} // namespace
+
+std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn &onEvent, const CancelToken *cancel)
+{
+    se::store::RunStore store(request.storePath);
+    const auto bench = se::data::readBenchmark(request.unlearn.dataDir);
+    const std::string modelHash = fileSha256(request.unlearn.modelFile);
+    const std::string key = evalKey(request);
+    for (const auto &r : store.runs()) {
+        if (r.method != "vanilla" || r.status != StoreStatus::Finished || r.datasetHash != bench.contentHash ||
+            r.modelId != modelHash)
+            continue;
+        const auto cfg = json::parse(r.configJson, nullptr, false);
+        if (cfg.is_object() && cfg.value("eval_key", std::string()) == key) {
+            if (onEvent) {
+                RunEvent e;
+                e.kind = RunEvent::Kind::VanillaEvaluated;
+                e.vanillaRunId = r.id;
+                e.message = "reused";
+                onEvent(e);
+            }
+            return r.id;
+        }
+    }
+    se::store::RunInfo info;
+    info.name = "vanilla";
+    info.method = "vanilla";
+    info.datasetPath = bench.root;
+    info.datasetHash = bench.contentHash;
+    info.modelId = modelHash;
+    info.outputModel = request.unlearn.modelFile;
+    info.judge = request.judge;
+    info.refusalPhrasesJson = refusalJson(request);
+    info.configJson = json{{"eval_key", key}, {"model", request.unlearn.modelFile}}.dump();
+    const auto id = store.createRun(info);
+    store.setStatus(id, StoreStatus::Running);
+    std::mutex storeMutex;
+    try {
+        auto judge = makeJudge(request, store, storeMutex);
+        auto result = evaluateModel(request.unlearn.modelFile, request.unlearn.train, bench, request.eval, *judge,
+                                    "vanilla", 0, cancel);
+        store.addEvaluation(id, result.metrics, result.answers);
+        store.setStatus(id, StoreStatus::Finished);
+        if (onEvent) {
+            RunEvent e;
+            e.kind = RunEvent::Kind::VanillaEvaluated;
+            e.vanillaRunId = id;
+            e.metrics = result.metrics;
+            onEvent(e);
+        }
+    } catch (const Cancelled &) {
+        store.setStatus(id, StoreStatus::Cancelled, "cancelled during the vanilla evaluation");
+        throw;
+    } catch (const std::exception &e) {
+        store.setStatus(id, StoreStatus::Failed, e.what());
+        throw;
+    }
+    return id;
+}
+
+RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, const CancelToken *cancel)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    RunRequest request = requestIn;
+    UnlearnConfig &uc = request.unlearn;
+    se::store::RunStore store(request.storePath);
+    std::mutex storeMutex;
+    auto emit = [&](RunEvent e) {
+        if (onEvent)
+            onEvent(e);
+    };
+
+    RunOutcome out;
+    se::store::RunInfo info;
+    info.method = se::unlearn::methodName(uc.method);
+    info.pd = uc.pd;
+    info.name = request.name.empty() ? info.method + (uc.pd ? "+pd" : "") : request.name;
+    info.judge = request.judge;
+    info.datasetPath = uc.dataDir;
+    info.refusalPhrasesJson = refusalJson(request);
+    info.configJson = requestToJson(request);
+    out.runId = store.createRun(info);
+    info = *store.run(out.runId);
+    {
+        RunEvent e;
+        e.kind = RunEvent::Kind::Created;
+        e.runId = out.runId;
+        emit(e);
+    }
+    auto finish = [&](StoreStatus status, const std::string &message) {
+        store.setStatus(out.runId, status, message);
+        out.status = status;
+        out.message = message;
+        out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        RunEvent e;
+        e.kind = RunEvent::Kind::Finished;
+        e.runId = out.runId;
+        e.vanillaRunId = out.vanillaRunId;
+        e.status = status;
+        e.message = message;
+        emit(e);
+        return out;
+    };
+
+    try {
+        const auto bench = se::data::readBenchmark(uc.dataDir);
+        info.datasetPath = bench.root;
+        info.datasetHash = bench.contentHash;
+        info.modelId = fileSha256(uc.modelFile);
+        if (uc.outFile.empty()) {
+            const fs::path dir = fs::path(request.storePath + ".models");
+            fs::create_directories(dir);
+            uc.outFile = (dir / ("run-" + std::to_string(out.runId) + ".safetensors")).string();
+        }
+        info.outputModel = uc.outFile;
+        info.configJson = requestToJson(request);
+        store.updateRun(info);
+
+        out.vanillaRunId = ensureVanillaEvaluation(request, onEvent, cancel);
+        info.parentId = out.vanillaRunId;
+        store.updateRun(info);
+        store.setStatus(out.runId, StoreStatus::Running);
+
+        auto judge = makeJudge(request, store, storeMutex);
+        se::metrics::EvalOptions curve = request.eval;
+        curve.subsetPerSet = request.curveSubset;
+        curve.greedy = request.curveGreedy;
+
+        std::vector<se::store::StepRecord> pending;
+        auto flushSteps = [&] {
+            if (!pending.empty()) {
+                store.addSteps(out.runId, pending);
+                pending.clear();
+            }
+        };
+        ProgressFn progress = [&](const Progress &p) {
+            pending.push_back({p.step, p.epoch, p.lr, p.elapsedSeconds, p.losses});
+            if (pending.size() >= 20)
+                flushSteps();
+            RunEvent e;
+            e.kind = RunEvent::Kind::Progress;
+            e.runId = out.runId;
+            e.step = p.step;
+            e.progress = p;
+            emit(e);
+        };
+        if (request.evalEvery > 0) {
+            uc.checkpointEvery = request.evalEvery;
+            uc.onCheckpoint = [&](int step, const std::string &file) {
+                flushSteps();
+                auto r = evaluateModel(file, uc.train, bench, curve, *judge, "step", step, cancel);
+                store.addEvaluation(out.runId, r.metrics, r.answers);
+                RunEvent e;
+                e.kind = RunEvent::Kind::Evaluated;
+                e.runId = out.runId;
+                e.step = step;
+                e.metrics = r.metrics;
+                emit(e);
+            };
+        }
+        const RunResult rr = unlearn(uc, progress, cancel);
+        flushSteps();
+        if (rr.status == se::engine::RunStatus::Cancelled)
+            return finish(StoreStatus::Cancelled, "cancelled after " + std::to_string(rr.steps) +
+                                                    " steps; the weights of the last step are in " + uc.outFile);
+        if (rr.status == se::engine::RunStatus::Diverged)
+            return finish(StoreStatus::Failed, "diverged: " + rr.message + "; the last good weights are in " + uc.outFile);
+        if (rr.status == se::engine::RunStatus::Failed)
+            return finish(StoreStatus::Failed, rr.message);
+
+        auto final = evaluateModel(uc.outFile, uc.train, bench, request.eval, *judge, "final", rr.steps, cancel);
+        store.addEvaluation(out.runId, final.metrics, final.answers);
+        {
+            RunEvent e;
+            e.kind = RunEvent::Kind::Evaluated;
+            e.runId = out.runId;
+            e.step = rr.steps;
+            e.metrics = final.metrics;
+            emit(e);
+        }
+        return finish(StoreStatus::Finished, "");
+    } catch (const Cancelled &) {
+        return finish(StoreStatus::Cancelled, "cancelled during evaluation");
+    } catch (const std::exception &e) {
+        return finish(StoreStatus::Failed, e.what());
+    }
+}
+
+// ---- configuration as JSON ---------------------------------------------------------------------------------
+
+std::string requestToJson(const RunRequest &r)
+{
+    const UnlearnConfig &u = r.unlearn;
+    const TrainOptions &t = u.train;
+    json w = json::object();
+    if (u.weights.forget)
+        w["forget"] = *u.weights.forget;
+    if (u.weights.retain)
+        w["retain"] = *u.weights.retain;
+    if (u.weights.kl)
+        w["kl"] = *u.weights.kl;
+    if (u.weights.pd)
+        w["pd"] = *u.weights.pd;
+    if (u.weights.beta)
+        w["beta"] = *u.weights.beta;
+    const auto resolved = se::unlearn::resolveWeights(u.method, u.pd, u.weights);
+    json j = {
+        {"name", r.name},
+        {"data", u.dataDir},
+        {"model", u.modelFile},
+        {"out", u.outFile},
+        {"method", se::unlearn::methodName(u.method)},
+        {"pd", u.pd},
+        {"weights", w},
+        {"resolved_weights",
+         {{"forget", resolved.forget}, {"retain", resolved.retain}, {"kl", resolved.kl}, {"pd", resolved.pd},
+          {"beta", resolved.beta}}},
+        {"train",
+         {{"lr", t.lr},
+          {"weight_decay", t.weightDecay},
+          {"warmup_ratio", t.warmupRatio},
+          {"clip_norm", t.clipNorm},
+          {"batch_size", t.batchSize},
+          {"grad_accum", t.gradAccum},
+          {"steps", t.steps},
+          {"epochs", t.epochs},
+          {"seed", t.seed},
+          {"device", t.device},
+          {"bf16", t.bf16},
+          {"images", t.imagesFile},
+          {"lora_rank", t.loraRank},
+          {"lora_alpha", t.loraAlpha},
+          {"lora_dropout", t.loraDropout},
+          {"lora_targets", t.loraTargets}}},
+        {"eval",
+         {{"greedy", r.eval.greedy},
+          {"temperature", r.eval.temperature},
+          {"top_p", r.eval.topP},
+          {"samples", r.eval.harmfulSamples},
+          {"seed", r.eval.seed},
+          {"subset", r.eval.subsetPerSet},
+          {"train", r.eval.train},
+          {"val", r.eval.val}}},
+        {"eval_every", r.evalEvery},
+        {"curve_subset", r.curveSubset},
+        {"curve_greedy", r.curveGreedy},
+        {"judge", r.judge},
+        {"llm",
+         {{"base_url", r.llm.baseUrl},
+          {"model", r.llm.model},
+          {"api_key_env", r.llm.apiKeyEnv},
+          {"timeout", r.llm.timeoutSeconds},
+          {"retries", r.llm.retries},
+          {"concurrency", r.llm.concurrency}}},
+        {"refusal_phrases", r.refusalPhrasesFile},
+        {"store", r.storePath}};
+    return j.dump(2);
+}
+
+namespace {
+
+// Reads keys of one JSON object into fields, refusing unknown keys and wrong types with the key's path.
+class Reader
+{
+public:
+    Reader(const json &obj, std::string path) : m_obj(obj), m_path(std::move(path))
+    {
+        if (!obj.is_object())
+            throw std::runtime_error(where("") + "expected an object");
+    }
+    template <typename T>
+    void get(const char *key, T &out)
+    {
+        m_known.push_back(key);
+        auto it = m_obj.find(key);
+        if (it == m_obj.end() || it->is_null())
+            return;
+        try {
+            if constexpr (std::is_same_v<T, bool>) {
+                if (!it->is_boolean())
+                    throw std::runtime_error("expected true or false");
+            } else if constexpr (std::is_arithmetic_v<T>) {
+                if (!it->is_number())
+                    throw std::runtime_error("expected a number");
+                if constexpr (std::is_integral_v<T>) {
+                    if (!it->is_number_integer() && !it->is_number_unsigned())
+                        throw std::runtime_error("expected a whole number");
+                    if constexpr (std::is_unsigned_v<T>) {
+                        if (it->is_number_integer() && it->template get<long long>() < 0)
+                            throw std::runtime_error("expected a non-negative number");
+                    }
+                }
+            } else if constexpr (std::is_same_v<T, std::string>) {
+                if (!it->is_string())
+                    throw std::runtime_error("expected a string");
+            }
+            out = it->template get<T>();
+        } catch (const std::exception &e) {
+            throw std::runtime_error(where(key) + e.what() + ", found " + it->dump());
+        }
+    }
+    void optionalDouble(const char *key, std::optional<double> &out)
+    {
+        double v = 0;
+        m_known.push_back(key);
+        if (m_obj.contains(key) && !m_obj[key].is_null()) {
+            m_known.pop_back();
+            get(key, v);
+            out = v;
+        }
+    }
+    Reader child(const char *key)
+    {
+        m_known.push_back(key);
+        auto it = m_obj.find(key);
+        static const json empty = json::object();
+        return Reader(it == m_obj.end() || it->is_null() ? empty : *it, m_path + key + ".");
+    }
+    void finish() const
+    {
+        for (auto it = m_obj.begin(); it != m_obj.end(); ++it)
+            if (std::find(m_known.begin(), m_known.end(), it.key()) == m_known.end())
+                throw std::runtime_error(where(it.key()) + "unknown setting");
+    }
+
+private:
+    std::string where(const std::string &key) const { return "run configuration: " + m_path + key + ": "; }
+    const json &m_obj;
+    std::string m_path;
+    std::vector<std::string> m_known;
+};
+
+} // namespace
+
+RunRequest requestFromJson(const std::string &text, RunRequest r)
+{
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::parse_error &e) {
+        throw std::runtime_error(std::string("run configuration: invalid JSON at byte ") + std::to_string(e.byte));
+    }
+    Reader top(j, "");
+    UnlearnConfig &u = r.unlearn;
+    top.get("name", r.name);
+    top.get("data", u.dataDir);
+    top.get("model", u.modelFile);
+    top.get("out", u.outFile);
+    std::string method = se::unlearn::methodName(u.method);
+    top.get("method", method);
+    const auto m = se::unlearn::parseMethod(method);
+    if (!m)
+        throw std::runtime_error("run configuration: method: unknown method \"" + method +
+                                 "\" (ga, gd, kl, po, npo, dpo)");
+    u.method = *m;
+    top.get("pd", u.pd);
+    {
+        Reader w = top.child("weights");
+        w.optionalDouble("forget", u.weights.forget);
+        w.optionalDouble("retain", u.weights.retain);
+        w.optionalDouble("kl", u.weights.kl);
+        w.optionalDouble("pd", u.weights.pd);
+        w.optionalDouble("beta", u.weights.beta);
+        w.finish();
+    }
+    {
+        Reader ignored = top.child("resolved_weights"); // written for the record; recomputed from the above
+        (void)ignored;
+    }
+    {
+        Reader t = top.child("train");
+        TrainOptions &o = u.train;
+        t.get("lr", o.lr);
+        t.get("weight_decay", o.weightDecay);
+        t.get("warmup_ratio", o.warmupRatio);
+        t.get("clip_norm", o.clipNorm);
+        t.get("batch_size", o.batchSize);
+        t.get("grad_accum", o.gradAccum);
+        t.get("steps", o.steps);
+        t.get("epochs", o.epochs);
+        t.get("seed", o.seed);
+        t.get("device", o.device);
+        t.get("bf16", o.bf16);
+        t.get("images", o.imagesFile);
+        t.get("lora_rank", o.loraRank);
+        t.get("lora_alpha", o.loraAlpha);
+        t.get("lora_dropout", o.loraDropout);
+        t.get("lora_targets", o.loraTargets);
+        t.finish();
+    }
+    {
+        Reader e = top.child("eval");
+        e.get("greedy", r.eval.greedy);
+        e.get("temperature", r.eval.temperature);
+        e.get("top_p", r.eval.topP);
+        e.get("samples", r.eval.harmfulSamples);
+        e.get("seed", r.eval.seed);
+        e.get("subset", r.eval.subsetPerSet);
+        e.get("train", r.eval.train);
+        e.get("val", r.eval.val);
+        e.finish();
+    }
+    top.get("eval_every", r.evalEvery);
+    top.get("curve_subset", r.curveSubset);
+    top.get("curve_greedy", r.curveGreedy);
+    top.get("judge", r.judge);
+    {
+        Reader l = top.child("llm");
+        l.get("base_url", r.llm.baseUrl);
+        l.get("model", r.llm.model);
+        l.get("api_key_env", r.llm.apiKeyEnv);
+        l.get("timeout", r.llm.timeoutSeconds);
+        l.get("retries", r.llm.retries);
+        l.get("concurrency", r.llm.concurrency);
+        l.finish();
+    }
+    top.get("refusal_phrases", r.refusalPhrasesFile);
+    top.get("store", r.storePath);
+    top.finish();
+    if (r.judge != "offline" && r.judge != "llm")
+        throw std::runtime_error("run configuration: judge: expected \"offline\" or \"llm\", found \"" + r.judge + "\"");
+    if (r.evalEvery < 0)
+        throw std::runtime_error("run configuration: eval_every: must be 0 or more");
+    return r;
+}
+
+} // namespace se::engine

@@ -1,0 +1,185 @@
+// Whole runs recorded in the store: the vanilla evaluation made once and reused, curve evaluations on the
+// schedule, the final evaluation, statuses for finished / cancelled / failed runs, and the run configuration's
+// JSON (round trip, strict errors). Uses a tiny benchmark and a briefly trained model: behaviour, not quality.
+#include <torch/torch.h>
+
+#include "core/data/generator.h"
+#include "core/store/runstore.h"
+#include "core/unlearn/runservice.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+using namespace se::engine;
+using StoreStatus = se::store::RunStatus;
+
+class TestRunService : public QObject
+{
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    std::string m_data, m_model;
+
+    RunRequest request(const std::string &store) const
+    {
+        RunRequest r;
+        r.storePath = store;
+        r.unlearn.dataDir = m_data;
+        r.unlearn.modelFile = m_model;
+        r.unlearn.method = se::unlearn::Method::PO;
+        r.unlearn.train = UnlearnConfig::defaults();
+        r.unlearn.train.steps = 4;
+        r.unlearn.train.batchSize = 8;
+        r.unlearn.train.progressEvery = 1;
+        r.eval.greedy = true;
+        r.eval.subsetPerSet = 6;
+        r.evalEvery = 2;
+        r.curveSubset = 3;
+        return r;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        m_data = (m_tmp.path() + "/bench").toStdString();
+        se::data::GeneratorOptions g;
+        g.records = 24;
+        se::data::generateBenchmark(m_data, g);
+        VanillaConfig v;
+        v.dataDir = m_data;
+        v.outFile = (m_tmp.path() + "/vanilla.safetensors").toStdString();
+        v.train.steps = 5;
+        v.train.batchSize = 8;
+        const RunResult r = trainVanilla(v);
+        QCOMPARE(int(r.status), int(se::engine::RunStatus::Finished));
+        m_model = v.outFile;
+    }
+
+    void runIsRecorded()
+    {
+        const std::string db = (m_tmp.path() + "/runs.sqlite").toStdString();
+        std::vector<RunEvent::Kind> kinds;
+        int evaluated = 0;
+        const RunOutcome out = executeRun(request(db), [&](const RunEvent &e) {
+            kinds.push_back(e.kind);
+            evaluated += e.kind == RunEvent::Kind::Evaluated;
+        });
+        QVERIFY2(out.status == StoreStatus::Finished, out.message.c_str());
+        QCOMPARE(kinds.front(), RunEvent::Kind::Created);
+        QCOMPARE(kinds.back(), RunEvent::Kind::Finished);
+        QCOMPARE(evaluated, 2); // a curve point at step 2, then the final evaluation (which is step 4's)
+
+        se::store::RunStore store(db);
+        const auto runs = store.runs();
+        QCOMPARE(int(runs.size()), 2);
+        const auto &run = runs[0]; // created first; the vanilla evaluation it needed comes second
+        const auto &vanilla = runs[1];
+        QCOMPARE(QString::fromStdString(vanilla.method), QString("vanilla"));
+        QCOMPARE(vanilla.status, StoreStatus::Finished);
+        QCOMPARE(run.id, out.runId);
+        QCOMPARE(run.parentId, vanilla.id);
+        QCOMPARE(QString::fromStdString(run.method), QString("po"));
+        QCOMPARE(run.status, StoreStatus::Finished);
+        QVERIFY(QFile::exists(QString::fromStdString(run.outputModel)));
+        QVERIFY(!run.datasetHash.empty());
+        QVERIFY(QString::fromStdString(run.refusalPhrasesJson).contains("sorry"));
+        QCOMPARE(int(store.steps(run.id).size()), 4);
+        // a curve point at step 2 (the last step's point is the final evaluation), per category too
+        std::set<int> curveSteps;
+        for (const auto &m : store.metrics(run.id, "step"))
+            curveSteps.insert(m.step);
+        QCOMPARE(curveSteps, (std::set<int>{2}));
+        for (const auto &m : store.metrics(run.id, "final"))
+            QCOMPARE(m.step, 4);
+        const auto final = store.metrics(run.id, "final");
+        QVERIFY(!final.empty());
+        bool sarr = false;
+        for (const auto &m : final)
+            sarr |= m.name == "sarr" && m.split == "val" && m.category.empty();
+        QVERIFY(sarr);
+        QVERIFY(store.answerCount(run.id) > 0);
+        // the configuration is stored, and reads back
+        const RunRequest back = requestFromJson(run.configJson);
+        QCOMPARE(back.unlearn.train.steps, 4);
+        QCOMPARE(back.evalEvery, 2);
+
+        // A second run reuses the vanilla evaluation.
+        bool reused = false;
+        RunRequest second = request(db);
+        second.unlearn.pd = true;
+        const RunOutcome out2 = executeRun(second, [&](const RunEvent &e) {
+            reused |= e.kind == RunEvent::Kind::VanillaEvaluated && e.message == "reused";
+        });
+        QCOMPARE(out2.status, StoreStatus::Finished);
+        QVERIFY(reused);
+        QCOMPARE(out2.vanillaRunId, vanilla.id);
+        QCOMPARE(int(store.runs().size()), 3);
+    }
+
+    void cancelledRun()
+    {
+        const std::string db = (m_tmp.path() + "/cancel.sqlite").toStdString();
+        CancelToken cancel;
+        RunRequest r = request(db);
+        r.unlearn.train.steps = 50;
+        r.evalEvery = 0;
+        const RunOutcome out = executeRun(r, [&](const RunEvent &e) {
+            if (e.kind == RunEvent::Kind::Progress && e.step >= 2)
+                cancel.cancel();
+        }, &cancel);
+        QCOMPARE(out.status, StoreStatus::Cancelled);
+        se::store::RunStore store(db);
+        QCOMPARE(store.run(out.runId)->status, StoreStatus::Cancelled);
+        QVERIFY(store.steps(out.runId).size() <= 3); // stopped within a step of the request
+    }
+
+    void failedRunKeepsReason()
+    {
+        const std::string db = (m_tmp.path() + "/fail.sqlite").toStdString();
+        RunRequest r = request(db);
+        r.unlearn.modelFile = (m_tmp.path() + "/missing.safetensors").toStdString();
+        const RunOutcome out = executeRun(r);
+        QCOMPARE(out.status, StoreStatus::Failed);
+        QVERIFY2(QString::fromStdString(out.message).contains("missing.safetensors"), out.message.c_str());
+        se::store::RunStore store(db);
+        QCOMPARE(store.run(out.runId)->status, StoreStatus::Failed);
+        QCOMPARE(QString::fromStdString(store.run(out.runId)->message), QString::fromStdString(out.message));
+    }
+
+    void configJson()
+    {
+        RunRequest r = request("/tmp/x.sqlite");
+        r.unlearn.method = se::unlearn::Method::NPO;
+        r.unlearn.pd = true;
+        r.unlearn.weights.pd = 0.25;
+        r.judge = "llm";
+        r.llm.baseUrl = "http://127.0.0.1:1/v1";
+        r.llm.model = "m";
+        const RunRequest back = requestFromJson(requestToJson(r));
+        QCOMPARE(back.unlearn.method, se::unlearn::Method::NPO);
+        QVERIFY(back.unlearn.pd);
+        QCOMPARE(*back.unlearn.weights.pd, 0.25);
+        QVERIFY(!back.unlearn.weights.retain);
+        QCOMPARE(back.unlearn.train.batchSize, 8);
+        QCOMPARE(QString::fromStdString(back.llm.model), QString("m"));
+        QCOMPARE(back.eval.subsetPerSet, 6);
+
+        auto error = [](const std::string &json) -> QString {
+            try {
+                requestFromJson(json);
+            } catch (const std::exception &e) {
+                return e.what();
+            }
+            return {};
+        };
+        QVERIFY(error(R"({"lr": 1})").contains("lr: unknown setting"));
+        QVERIFY(error(R"({"train": {"lr": "fast"}})").contains("train.lr: expected a number"));
+        QVERIFY(error(R"({"train": {"steps": 1.5}})").contains("train.steps: expected a whole number"));
+        QVERIFY(error(R"({"method": "xx"})").contains("unknown method"));
+        QVERIFY(error(R"({"judge": "gpt"})").contains("judge: expected"));
+        QVERIFY(error(R"({"pd": 1})").contains("pd: expected true or false"));
+        QVERIFY(error("{").contains("invalid JSON"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRunService)
+#include "test_runservice.moc"
