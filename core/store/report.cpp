@@ -123,7 +123,10 @@ std::string formatTable(const std::vector<RunSummary> &runs)
             c = char(std::toupper(static_cast<unsigned char>(c)));
         if (s.run.method == "vanilla")
             label = "Vanilla";
-        if (!s.run.name.empty() && s.run.name != label)
+        std::string lowerLabel = label;
+        for (auto &c : lowerLabel)
+            c = char(std::tolower(static_cast<unsigned char>(c)));
+        if (!s.run.name.empty() && s.run.name != lowerLabel)
             label += " (" + s.run.name + ")";
         if (label.size() > 18)
             label = label.substr(0, 15) + "...";

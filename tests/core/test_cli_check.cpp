@@ -1,25 +1,10 @@
 // `safeeraser check`: exit statuses (0 sound, 1 problems, 2 usage or unreadable folder) and its JSON.
 #include "tests/common/datasetfixture.h"
 
-#include <QProcess>
+#include "tests/common/cli.h"
 
 using namespace se::testing;
 
-namespace {
-struct Result {
-    int code;
-    QByteArray out, err;
-};
-Result runCli(const QStringList &args)
-{
-    QProcess p;
-    p.start(QStringLiteral(SE_CLI_PATH), args);
-    if (!p.waitForFinished(60000))
-        return {-1, {}, "timeout"};
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, p.readAllStandardOutput(),
-            p.readAllStandardError()};
-}
-} // namespace
 
 class TestCliCheck : public QObject
 {
@@ -29,7 +14,7 @@ private Q_SLOTS:
     {
         Fixture f;
         f.write();
-        const Result r = runCli({"check", f.root, "--json"});
+        const CliResult r = runCli({"check", f.root, "--json"});
         QCOMPARE(r.code, 0);
         const QJsonObject o = QJsonDocument::fromJson(r.out).object();
         const QJsonObject train = o["splits"].toObject()["train"].toObject();
@@ -53,7 +38,7 @@ private Q_SLOTS:
         f.train[2] = rec;
         f.write();
         QFile::remove(f.root + "/prompt.json");
-        const Result r = runCli({"check", f.root, "--json"});
+        const CliResult r = runCli({"check", f.root, "--json"});
         QCOMPARE(r.code, 1);
         const QJsonArray problems = QJsonDocument::fromJson(r.out).object()["problems"].toArray();
         QCOMPARE(problems.size(), 2);
@@ -74,7 +59,7 @@ private Q_SLOTS:
         rec.remove("unsafe_pairs");
         f.train[1] = rec;
         f.write();
-        const Result r = runCli({"check", f.root});
+        const CliResult r = runCli({"check", f.root});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.out.contains("all_train.json: 3 records — forget 4, prompt-decouple 4, retain 6"), r.out);
         QVERIFY2(r.out.contains("all_train.json: record 1: unsafe_pairs: missing"), r.out);
@@ -105,7 +90,7 @@ private Q_SLOTS:
     {
         QFETCH(QStringList, args);
         QFETCH(int, code);
-        const Result r = runCli(args);
+        const CliResult r = runCli(args);
         QCOMPARE(r.code, code);
     }
 };

@@ -4,26 +4,14 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QProcess>
+#include "tests/common/cli.h"
 #include <QTemporaryDir>
 #include <QtTest>
 
 using namespace se::store;
+using namespace se::testing;
 
 namespace {
-struct Result {
-    int code;
-    QByteArray out, err;
-};
-Result runCli(const QStringList &args)
-{
-    QProcess p;
-    p.start(QStringLiteral(SE_CLI_PATH), args);
-    if (!p.waitForFinished(60000))
-        return {-1, {}, "timeout"};
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, p.readAllStandardOutput(),
-            p.readAllStandardError()};
-}
 
 std::int64_t addRun(RunStore &s, const std::string &method, bool pd, double sarr)
 {
@@ -69,7 +57,7 @@ private Q_SLOTS:
             addRun(s, "vanilla", false, 0.1);
             addRun(s, "po", true, 0.3);
         }
-        const Result r = runCli({"report", "--store", db, "--json"});
+        const CliResult r = runCli({"report", "--store", db, "--json"});
         QCOMPARE(r.code, 0);
         const QJsonArray runs = QJsonDocument::fromJson(r.out).array();
         QCOMPARE(runs.size(), 2);
@@ -90,9 +78,9 @@ private Q_SLOTS:
         QCOMPARE(m["retain_accuracy"].toDouble(), 0.6);
         QCOMPARE(m["per_category"].toObject()["Weapon"].toObject()["sarr"].toDouble(), 1.0);
 
-        const Result one = runCli({"report", "--store", db, "--run", "2", "--json"});
+        const CliResult one = runCli({"report", "--store", db, "--run", "2", "--json"});
         QCOMPARE(QJsonDocument::fromJson(one.out).array().size(), 1);
-        const Result table = runCli({"report", "--store", db});
+        const CliResult table = runCli({"report", "--store", db});
         QCOMPARE(table.code, 0);
         QVERIFY2(table.out.contains("Vanilla"), table.out);
         QVERIFY2(table.out.contains("PO+PD"), table.out);
@@ -143,7 +131,7 @@ private Q_SLOTS:
             addRun(sb, "ga", false, 1.0);
             addRun(sb, "po", true, 0.3);
         }
-        Result r = runCli({"store", "merge", "--into", c, a, b});
+        CliResult r = runCli({"store", "merge", "--into", c, a, b});
         QCOMPARE(r.code, 0);
         QVERIFY2(r.out.contains("merged 1 run from"), r.out);
         QVERIFY2(r.out.contains("merged 2 runs from"), r.out);
