@@ -1,139 +1,222 @@
 #include "ui/mainwindow.h"
+#include "ui/browserview.h"
+#include "ui/comparisonview.h"
+#include "ui/enginebridge.h"
+#include "ui/launcherview.h"
+#include "ui/plotsview.h"
+#include "ui/presentationview.h"
 #include "ui/recordtablemodel.h"
+#include "ui/runcontroller.h"
+
+#include "core/store/runstore.h"
 
 #include <QAction>
 #include <QApplication>
-#include <QComboBox>
+#include <QCloseEvent>
 #include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QFile>
 #include <QFileDialog>
-#include <QHBoxLayout>
-#include <QHeaderView>
+#include <QFileInfo>
 #include <QLabel>
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
-#include <QPixmap>
+#include <QMimeData>
 #include <QSettings>
-#include <QSortFilterProxyModel>
-#include <QSplitter>
+#include <QStackedWidget>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTableView>
-#include <QTextBrowser>
-#include <QVBoxLayout>
+#include <QUndoStack>
 #include <QtConcurrent/QtConcurrentRun>
+#include <qcustomplot.h>
+#include <sqlite3.h>
 
 namespace se::ui {
 
 namespace {
 constexpr int kMaxRecent = 8;
 
-QLabel *makeImageLabel(const QString &placeholder)
+QString csvField(QString s)
 {
-    auto *l = new QLabel(placeholder);
-    l->setAlignment(Qt::AlignCenter);
-    l->setMinimumSize(220, 220);
-    l->setFrameShape(QFrame::StyledPanel);
-    return l;
-}
-
-void showImage(QLabel *label, const std::string &file, const QString &missing)
-{
-    QPixmap pm;
-    if (!file.empty() && pm.load(QString::fromStdString(file)))
-        label->setPixmap(pm.scaled(label->size() - QSize(8, 8), Qt::KeepAspectRatio, Qt::SmoothTransformation));
-    else
-        label->setText(missing);
+    if (s.contains(QLatin1Char(',')) || s.contains(QLatin1Char('"')) || s.contains(QLatin1Char('\n')))
+        return QLatin1Char('"') + s.replace(QLatin1Char('"'), QStringLiteral("\"\"")) + QLatin1Char('"');
+    return s;
 }
 } // namespace
 
-MainWindow::MainWindow(QWidget *parent) : QMainWindow(parent)
+MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow(parent)
 {
     setWindowTitle(tr("SafeEraser Workbench"));
-    m_model = new RecordTableModel(this);
-    m_proxy = new QSortFilterProxyModel(this);
-    m_proxy->setSourceModel(m_model);
-    m_proxy->setFilterKeyColumn(RecordTableModel::Category);
+    setWindowIcon(QIcon(":/icons/safeeraser-workbench.svg"));
+    setAcceptDrops(true);
+    m_controller = controller ? controller : new RunController({}, this);
+    if (controller && !controller->parent())
+        controller->setParent(this);
+    m_undo = new QUndoStack(this);
 
-    m_category = new QComboBox;
-    m_category->addItem(tr("All categories"));
-    connect(m_category, &QComboBox::currentIndexChanged, this, &MainWindow::applyCategoryFilter);
+    m_browser = new BrowserView;
+    m_launcher = new LauncherView(m_controller);
+    m_comparison = new ComparisonView(m_undo);
+    m_plots = new PlotsView;
+    m_tabs = new QTabWidget;
+    m_tabs->setObjectName("views");
+    m_tabs->setDocumentMode(true);
+    m_tabs->addTab(m_browser, tr("&Dataset"));
+    m_tabs->addTab(m_launcher, tr("&Run"));
+    m_tabs->addTab(m_comparison, tr("&Compare"));
+    m_tabs->addTab(m_plots, tr("&Plots"));
+    m_presentation = new PresentationView;
+    m_stack = new QStackedWidget;
+    m_stack->addWidget(m_tabs);
+    m_stack->addWidget(m_presentation);
+    setCentralWidget(m_stack);
+    connect(m_presentation, &PresentationView::leaveRequested, this, [this] { setPresentationMode(false); });
 
-    m_table = new QTableView;
-    m_table->setModel(m_proxy);
-    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_table->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder); // file order until the user sorts
-    m_table->setSortingEnabled(true);
-    m_table->verticalHeader()->hide();
-    m_table->horizontalHeader()->setStretchLastSection(true);
-    connect(m_table->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &MainWindow::showRecord);
+    connect(m_comparison, &ComparisonView::message, this, &MainWindow::showMessage);
+    connect(m_plots, &PlotsView::message, this, &MainWindow::showMessage);
+    connect(m_launcher, &LauncherView::message, this, &MainWindow::showMessage);
+    connect(m_launcher, &LauncherView::runFinished, this, [this](qint64 id, const QString &status) {
+        showMessage(tr("Run #%1 %2.").arg(id).arg(status));
+        if (m_storePath.isEmpty() || QFileInfo(m_launcher->storePath()) != QFileInfo(m_storePath))
+            openRunStore(m_launcher->storePath());
+        else {
+            m_comparison->reloadRuns();
+            m_plots->reloadRuns();
+        }
+    });
 
-    auto *left = new QWidget;
-    auto *leftLayout = new QVBoxLayout(left);
-    leftLayout->setContentsMargins(0, 0, 0, 0);
-    leftLayout->addWidget(m_category);
-    leftLayout->addWidget(m_table);
-
-    m_image = makeImageLabel(tr("Harmful image"));
-    m_sdImage = makeImageLabel(tr("SD (benign) image"));
-    m_pairs = new QTextBrowser;
-    auto *right = new QWidget;
-    auto *rightLayout = new QVBoxLayout(right);
-    rightLayout->setContentsMargins(0, 0, 0, 0);
-    auto *images = new QHBoxLayout;
-    images->addWidget(m_image);
-    images->addWidget(m_sdImage);
-    rightLayout->addLayout(images);
-    rightLayout->addWidget(m_pairs, 1);
-
-    auto *split = new QSplitter;
-    split->addWidget(left);
-    split->addWidget(right);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
-    setCentralWidget(split);
+    connect(m_launcher, &LauncherView::runChanged, this, [this](qint64) {
+        // The run writes into the open store: list it, and let the plots pick up each new curve point.
+        if (!m_storePath.isEmpty() && QFileInfo(m_launcher->storePath()) == QFileInfo(m_storePath)) {
+            m_comparison->reloadRuns();
+            m_plots->reloadRuns();
+        }
+    });
 
     m_problems = new QListWidget;
+    m_problems->setObjectName("problems");
+    connect(m_problems, &QListWidget::itemActivated, this, [this](QListWidgetItem *item) {
+        if (!item->data(Qt::UserRole + 1).isValid())
+            return;
+        showView(Browser);
+        const auto split = item->data(Qt::UserRole).toInt() ? se::data::Split::Val : se::data::Split::Train;
+        if (!m_browser->selectRecord(split, long(item->data(Qt::UserRole + 1).toLongLong())))
+            showMessage(tr("That record could not be read, so it is not in the list."));
+    });
     auto *dock = new QDockWidget(tr("Problems"), this);
     dock->setObjectName("problemsDock");
     dock->setWidget(m_problems);
     addDockWidget(Qt::BottomDockWidgetArea, dock);
+    resizeDocks({dock}, {90}, Qt::Vertical); // a strip: the views need the room (restoreState may override)
 
+    // File
     QMenu *file = menuBar()->addMenu(tr("&File"));
     QAction *open = file->addAction(tr("&Open Benchmark…"), this, &MainWindow::chooseFolder);
     open->setShortcut(QKeySequence::Open);
     m_recentMenu = file->addMenu(tr("Open &Recent"));
+    QAction *openStore = file->addAction(tr("Open Run &Store…"), this, &MainWindow::chooseStore);
+    openStore->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
     file->addSeparator();
-    QAction *quit = file->addAction(tr("&Quit"), qApp, &QApplication::closeAllWindows);
-    quit->setShortcut(QKeySequence::Quit);
-    QMenu *view = menuBar()->addMenu(tr("&View"));
-    view->addAction(dock->toggleViewAction());
-    QMenu *help = menuBar()->addMenu(tr("&Help"));
-    help->addAction(tr("&About"), this, [this] {
-        QMessageBox::about(this, tr("About SafeEraser Workbench"),
-                           tr("<b>SafeEraser Workbench</b> 0.1.0<br>Machine unlearning for multimodal LLMs, after "
-                              "SafeEraser (ACL Findings 2025).<br>Qt %1")
-                               .arg(QString::fromLatin1(qVersion())));
+    QAction *exportCsv = file->addAction(tr("&Export Table as CSV…"), this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export CSV"), "table.csv", tr("CSV (*.csv)"));
+        QString err;
+        if (!f.isEmpty() && !exportCurrentCsv(f, &err))
+            showMessage(tr("Could not write %1: %2").arg(f, err));
     });
+    exportCsv->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    file->addAction(tr("Export Plot as &PNG…"), this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export PNG"), "plot.png", tr("PNG (*.png)"));
+        if (!f.isEmpty() && !m_plots->exportPng(f))
+            showMessage(tr("Could not write %1").arg(f));
+    });
+    file->addAction(tr("Export Plot as P&DF…"), this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export PDF"), "plot.pdf", tr("PDF (*.pdf)"));
+        if (!f.isEmpty() && !m_plots->exportPdf(f))
+            showMessage(tr("Could not write %1").arg(f));
+    });
+    file->addSeparator();
+    QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+
+    // Edit
+    QMenu *edit = menuBar()->addMenu(tr("&Edit"));
+    QAction *undo = m_undo->createUndoAction(this, tr("&Undo"));
+    undo->setShortcut(QKeySequence::Undo);
+    QAction *redo = m_undo->createRedoAction(this, tr("&Redo"));
+    redo->setShortcut(QKeySequence::Redo);
+    edit->addAction(undo);
+    edit->addAction(redo);
+
+    // View
+    QMenu *view = menuBar()->addMenu(tr("&View"));
+    const QStringList names = {tr("&Dataset"), tr("&Run"), tr("&Compare"), tr("&Plots")};
+    for (int i = 0; i < names.size(); ++i) {
+        QAction *a = view->addAction(names[i], this, [this, i] { showView(View(i)); });
+        a->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)));
+    }
+    view->addSeparator();
+    view->addAction(dock->toggleViewAction());
+    QAction *present =
+        view->addAction(tr("&Presentation Mode"), this, [this] { setPresentationMode(!presentationMode()); });
+    present->setShortcut(QKeySequence(Qt::Key_F11));
+    addAction(present); // F11 also works while the menu bar is hidden in presentation mode
+
+    // Run
+    QMenu *run = menuBar()->addMenu(tr("R&un"));
+    run->addAction(tr("&Add Run to Queue"), this, [this] { m_launcher->launch(); });
+    run->addAction(tr("&Train Vanilla Model"), this, [this] { m_launcher->trainVanilla(); });
+    QAction *pause =
+        run->addAction(tr("&Pause / Resume"), this, [this] { m_controller->setPaused(!m_controller->paused()); });
+    pause->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
+    QAction *cancel = run->addAction(tr("&Cancel Current Run"), m_controller, &RunController::cancelCurrent);
+    cancel->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Period));
+
+    // Help
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About SafeEraser Workbench"), this, &MainWindow::about);
+    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+
+    m_storeLabel = new QLabel;
+    statusBar()->addPermanentWidget(m_storeLabel);
 
     m_watcher = new QFutureWatcher<std::shared_ptr<se::data::Benchmark>>(this);
     connect(m_watcher, &QFutureWatcherBase::finished, this, &MainWindow::onLoaded);
 
     updateRecentMenu();
-    statusBar()->showMessage(tr("Open a benchmark folder (Ctrl+O)."));
+    statusBar()->showMessage(tr("Open a benchmark folder (Ctrl+O) or drop one here."));
     QSettings settings;
     restoreGeometry(settings.value("mainWindow/geometry").toByteArray());
     restoreState(settings.value("mainWindow/state").toByteArray());
     if (!settings.contains("mainWindow/geometry"))
-        resize(1200, 760);
+        resize(1360, 860);
+    m_tabs->setCurrentIndex(settings.value("mainWindow/view", 0).toInt());
+    const QString lastStore = settings.value("lastRunStore").toString();
+    if (!lastStore.isEmpty() && QFileInfo::exists(lastStore))
+        openRunStore(lastStore);
 }
 
 MainWindow::~MainWindow()
 {
+    m_watcher->waitForFinished(); // the reader holds no pointer to us, but finish before members go
+}
+
+void MainWindow::closeEvent(QCloseEvent *event)
+{
+    if (presentationMode())
+        setPresentationMode(false);
     QSettings settings;
     settings.setValue("mainWindow/geometry", saveGeometry());
     settings.setValue("mainWindow/state", saveState());
-    m_watcher->waitForFinished(); // the reader holds no pointer to us, but finish before members go
+    settings.setValue("mainWindow/view", m_tabs->currentIndex());
+    m_controller->cancelAll(); // the controller's destructor waits for the worker
+    QMainWindow::closeEvent(event);
+}
+
+void MainWindow::showMessage(const QString &text)
+{
+    statusBar()->showMessage(text, 8000);
 }
 
 void MainWindow::chooseFolder()
@@ -141,6 +224,34 @@ void MainWindow::chooseFolder()
     const QString dir = QFileDialog::getExistingDirectory(this, tr("Open Benchmark Folder"));
     if (!dir.isEmpty())
         openBenchmark(dir);
+}
+
+void MainWindow::chooseStore()
+{
+    const QString f = QFileDialog::getSaveFileName(this, tr("Open or Create Run Store"), m_storePath,
+                                                   tr("Run stores (*.sqlite *.db);;All files (*)"), nullptr,
+                                                   QFileDialog::DontConfirmOverwrite);
+    if (!f.isEmpty())
+        openRunStore(f);
+}
+
+bool MainWindow::openRunStore(const QString &file)
+{
+    try {
+        se::store::RunStore probe(file.toStdString()); // creates and migrates once, here, with a clear error
+    } catch (const std::exception &e) {
+        showMessage(tr("Cannot open run store %1: %2").arg(file, QString::fromUtf8(e.what())));
+        return false;
+    }
+    m_storePath = QFileInfo(file).absoluteFilePath();
+    m_comparison->setStorePath(m_storePath);
+    m_plots->setStorePath(m_storePath);
+    m_presentation->setStorePath(m_storePath);
+    m_launcher->setStorePath(m_storePath);
+    m_storeLabel->setText(tr("Store: %1").arg(QFileInfo(m_storePath).fileName()));
+    m_storeLabel->setToolTip(m_storePath);
+    QSettings().setValue("lastRunStore", m_storePath);
+    return true;
 }
 
 void MainWindow::openBenchmark(const QString &folder)
@@ -165,8 +276,14 @@ void MainWindow::onLoaded()
 {
     std::shared_ptr<se::data::Benchmark> b = m_watcher->result();
     m_problems->clear();
-    for (const auto &p : b->problems)
-        m_problems->addItem(QString::fromStdString(p.toString()));
+    for (const auto &p : b->problems) {
+        auto *item = new QListWidgetItem(QString::fromStdString(p.toString()), m_problems);
+        if (p.record) {
+            item->setData(Qt::UserRole, QString::fromStdString(p.file).contains("val") ? 1 : 0);
+            item->setData(Qt::UserRole + 1, qlonglong(*p.record));
+            item->setToolTip(tr("Double-click to show the record"));
+        }
+    }
     if (b->root.empty()) {
         const QString msg = b->problems.empty() ? tr("cannot read %1").arg(m_loadingFolder)
                                                 : QString::fromStdString(b->problems.front().message);
@@ -175,18 +292,11 @@ void MainWindow::onLoaded()
         return;
     }
     m_benchmark = b;
-    m_model->setBenchmark(b);
-    const QString current = m_category->currentText();
-    m_category->blockSignals(true);
-    m_category->clear();
-    m_category->addItem(tr("All categories (%1)").arg(m_model->rowCount()), QString());
-    for (const auto &[name, n] : b->categoryRecords)
-        m_category->addItem(QStringLiteral("%1 (%2)").arg(QString::fromStdString(name)).arg(n),
-                            QString::fromStdString(name));
-    m_category->setCurrentIndex(0);
-    m_category->blockSignals(false);
-    applyCategoryFilter();
-    m_table->resizeColumnsToContents();
+    m_browser->setBenchmark(b);
+    m_comparison->setBenchmark(b);
+    m_launcher->setBenchmarkFolder(QString::fromStdString(b->root));
+    if (m_storePath.isEmpty() && !m_launcher->storePath().isEmpty() && QFileInfo::exists(m_launcher->storePath()))
+        openRunStore(m_launcher->storePath());
 
     QSettings settings;
     QStringList recent = settings.value("recentBenchmarks").toStringList();
@@ -202,40 +312,7 @@ void MainWindow::onLoaded()
                                  .arg(b->train.records.size())
                                  .arg(b->val.records.size())
                                  .arg(b->problems.size()));
-    if (m_proxy->rowCount() > 0)
-        m_table->selectRow(0);
     Q_EMIT benchmarkLoaded();
-}
-
-void MainWindow::applyCategoryFilter()
-{
-    const QString cat = m_category->currentData().toString();
-    m_proxy->setFilterRegularExpression(cat.isEmpty() ? QString()
-                                                      : QStringLiteral("^%1$").arg(QRegularExpression::escape(cat)));
-}
-
-void MainWindow::showRecord(const QModelIndex &current)
-{
-    const se::data::Record *r = m_model->record(m_proxy->mapToSource(current).row());
-    if (!r) {
-        m_pairs->clear();
-        return;
-    }
-    showImage(m_image, r->imageFile, tr("Harmful image unavailable"));
-    showImage(m_sdImage, r->sdImageFile, tr("SD image unavailable"));
-    auto esc = [](const std::string &s) { return QString::fromStdString(s).toHtmlEscaped(); };
-    QString html = QStringLiteral("<h3>%1 — record %2</h3>").arg(esc(r->category)).arg(r->index);
-    html += tr("<h4>Forget (harmful image) and prompt-decouple (SD image)</h4>");
-    for (const auto &p : r->unsafePairs) {
-        html += QStringLiteral("<p><b>Q:</b> %1<br><b>Forget target:</b> %2<br><b>SD answer:</b> %3</p>")
-                    .arg(esc(p.question), esc(p.responses.empty() ? std::string("—") : p.responses.front()),
-                         esc(p.sdResponse));
-    }
-    html += tr("<h4>Retain</h4>");
-    for (const auto &u : r->unharmPairs)
-        html += QStringLiteral("<p><b>%1</b><br><b>Q:</b> %2<br><b>A:</b> %3</p>")
-                    .arg(esc(u.key), esc(u.question), esc(u.prediction));
-    m_pairs->setHtml(html);
 }
 
 void MainWindow::updateRecentMenu()
@@ -245,6 +322,126 @@ void MainWindow::updateRecentMenu()
     for (const QString &f : recent)
         m_recentMenu->addAction(f, this, [this, f] { openBenchmark(f); });
     m_recentMenu->setEnabled(!recent.isEmpty());
+}
+
+QTableView *MainWindow::recordView() const
+{
+    return m_browser->table();
+}
+
+void MainWindow::showView(View v)
+{
+    if (presentationMode())
+        setPresentationMode(false);
+    m_tabs->setCurrentIndex(int(v));
+}
+
+MainWindow::View MainWindow::currentView() const
+{
+    return View(m_tabs->currentIndex());
+}
+
+bool MainWindow::presentationMode() const
+{
+    return m_stack->currentIndex() == 1;
+}
+
+void MainWindow::setPresentationMode(bool on)
+{
+    if (on == presentationMode())
+        return;
+    if (on) {
+        m_wasMaximized = isMaximized();
+        m_presentation->setStorePath(m_storePath);
+        m_presentation->prepare();
+        m_presentation->goTo(0);
+        m_stack->setCurrentIndex(1);
+        menuBar()->hide();
+        statusBar()->hide();
+        for (auto *d : findChildren<QDockWidget *>())
+            d->setProperty("wasVisible", d->isVisible()), d->hide();
+        showFullScreen();
+        m_presentation->setFocus();
+    } else {
+        m_stack->setCurrentIndex(0);
+        menuBar()->show();
+        statusBar()->show();
+        for (auto *d : findChildren<QDockWidget *>())
+            d->setVisible(d->property("wasVisible").toBool());
+        if (m_wasMaximized)
+            showMaximized();
+        else
+            showNormal();
+    }
+}
+
+bool MainWindow::exportCurrentCsv(const QString &file, QString *error)
+{
+    switch (currentView()) {
+    case Comparison:
+        return m_comparison->exportCsv(file, error);
+    case Plots:
+        return m_plots->exportCsv(file, error);
+    default:
+        break;
+    }
+    // The browser's (filtered) records.
+    QAbstractItemModel *m = m_browser->visibleModel();
+    QString out;
+    QStringList h;
+    for (int c = 0; c < m->columnCount() - 1; ++c) // the last column is the grid's title
+        h << csvField(m->headerData(c, Qt::Horizontal).toString());
+    out += h.join(',') + '\n';
+    for (int r = 0; r < m->rowCount(); ++r) {
+        QStringList f;
+        for (int c = 0; c < m->columnCount() - 1; ++c)
+            f << csvField(m->index(r, c).data().toString());
+        out += f.join(',') + '\n';
+    }
+    QFile f(file);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+        if (error)
+            *error = f.errorString();
+        return false;
+    }
+    f.write(out.toUtf8());
+    return true;
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent *event)
+{
+    if (event->mimeData()->hasUrls())
+        event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent *event)
+{
+    for (const QUrl &url : event->mimeData()->urls()) {
+        const QFileInfo fi(url.toLocalFile());
+        if (fi.isDir())
+            openBenchmark(fi.absoluteFilePath());
+        else if (fi.isFile() && (fi.suffix() == "sqlite" || fi.suffix() == "db"))
+            openRunStore(fi.absoluteFilePath());
+        else if (fi.isFile() && fi.fileName().startsWith("all_"))
+            openBenchmark(fi.absolutePath());
+        else
+            continue;
+        event->acceptProposedAction();
+        return;
+    }
+}
+
+void MainWindow::about()
+{
+    QMessageBox::about(
+        this, tr("About SafeEraser Workbench"),
+        tr("<h3>SafeEraser Workbench %1</h3>"
+           "<p>Safety unlearning for multimodal LLMs, after <i>SafeEraser: Enhancing Safety in Multimodal Large "
+           "Language Models through Multimodal Machine Unlearning</i> (Chen et al., ACL Findings 2025).</p>"
+           "<p>Qt %2 (built with %3) · QCustomPlot %4 · SQLite %5<br>%6</p>")
+            .arg(QApplication::applicationVersion(), QString::fromLatin1(qVersion()), QStringLiteral(QT_VERSION_STR),
+                 QStringLiteral(QCUSTOMPLOT_VERSION_STR), QString::fromLatin1(sqlite3_libversion()),
+                 engineDescription()));
 }
 
 } // namespace se::ui

@@ -1,5 +1,7 @@
-// The workbench's main window. For now: open a benchmark folder, list its records, show the selected record's
-// harmful and SD images with its forget / prompt-decouple / retain pairs, and the reader's problems in a panel.
+// The workbench's main window: a tab per view — dataset browser, run launcher, comparison, plots — over one open
+// benchmark and one open run store, the reader's problems in a dock panel, and a full-screen presentation mode
+// (F11). Opening a benchmark reads it on a worker; errors go to the status bar and panels, never a modal storm.
+// Menus carry the standard shortcuts; window state, recent benchmarks and the last store persist in QSettings.
 #pragma once
 
 #include "core/data/benchmark.h"
@@ -10,49 +12,85 @@
 
 class QLabel;
 class QListWidget;
-class QSortFilterProxyModel;
+class QStackedWidget;
+class QTabWidget;
 class QTableView;
-class QTextBrowser;
-class QComboBox;
+class QUndoStack;
 
 namespace se::ui {
 
-class RecordTableModel;
+class BrowserView;
+class ComparisonView;
+class LauncherView;
+class PlotsView;
+class PresentationView;
+class RunController;
 
 class MainWindow : public QMainWindow
 {
     Q_OBJECT
 public:
-    explicit MainWindow(QWidget *parent = nullptr);
+    enum View { Browser, Launcher, Comparison, Plots };
+    // controller: the run queue to use (tests pass one with a fake executor); null = the engine's.
+    explicit MainWindow(QWidget *parent = nullptr, RunController *controller = nullptr);
     ~MainWindow() override;
 
     // Starts reading `folder` on a worker thread; benchmarkLoaded() or loadFailed() follows.
     void openBenchmark(const QString &folder);
+    // Opens (creating if needed) a run store for the launcher, comparison, plots and presentation.
+    bool openRunStore(const QString &file);
+    QString storePath() const { return m_storePath; }
     std::shared_ptr<const se::data::Benchmark> benchmark() const { return m_benchmark; }
-    QTableView *recordView() const { return m_table; }
+
+    void showView(View v);
+    View currentView() const;
+    void setPresentationMode(bool on);
+    bool presentationMode() const;
+    // Writes the current view's table as CSV (records, comparison rows, or the plot's data).
+    bool exportCurrentCsv(const QString &file, QString *error = nullptr);
+
+    QTableView *recordView() const;
     QListWidget *problemList() const { return m_problems; }
+    BrowserView *browser() const { return m_browser; }
+    LauncherView *launcher() const { return m_launcher; }
+    ComparisonView *comparison() const { return m_comparison; }
+    PlotsView *plots() const { return m_plots; }
+    PresentationView *presentation() const { return m_presentation; }
+    RunController *runController() const { return m_controller; }
+    QUndoStack *undoStack() const { return m_undo; }
 
 Q_SIGNALS:
     void benchmarkLoaded();
     void loadFailed(const QString &message);
 
+protected:
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
+    void closeEvent(QCloseEvent *event) override;
+
 private:
     void chooseFolder();
+    void chooseStore();
     void onLoaded();
-    void showRecord(const QModelIndex &current);
-    void applyCategoryFilter();
     void updateRecentMenu();
+    void showMessage(const QString &text);
+    void about();
 
-    RecordTableModel *m_model = nullptr;
-    QSortFilterProxyModel *m_proxy = nullptr;
-    QTableView *m_table = nullptr;
-    QLabel *m_image = nullptr;
-    QLabel *m_sdImage = nullptr;
-    QTextBrowser *m_pairs = nullptr;
+    RunController *m_controller = nullptr;
+    QUndoStack *m_undo = nullptr;
+    QStackedWidget *m_stack = nullptr;
+    QTabWidget *m_tabs = nullptr;
+    BrowserView *m_browser = nullptr;
+    LauncherView *m_launcher = nullptr;
+    ComparisonView *m_comparison = nullptr;
+    PlotsView *m_plots = nullptr;
+    PresentationView *m_presentation = nullptr;
     QListWidget *m_problems = nullptr;
-    QComboBox *m_category = nullptr;
     QMenu *m_recentMenu = nullptr;
+    QLabel *m_storeLabel = nullptr;
     QString m_loadingFolder;
+    QString m_storePath;
+    bool m_wasMaximized = false;
     std::shared_ptr<const se::data::Benchmark> m_benchmark;
     QFutureWatcher<std::shared_ptr<se::data::Benchmark>> *m_watcher = nullptr;
 };

@@ -8,7 +8,9 @@
 namespace se::cli {
 
 void addDataCommands(CLI::App &app, int &exitCode);      // check            (datacommands.cpp)
+#ifdef SE_WITH_OPENCV
 void addGeneratorCommands(CLI::App &app, int &exitCode); // make-benchmark   (generatorcommands.cpp)
+#endif
 #ifdef SE_HAVE_STORE
 void addStoreCommands(CLI::App &app, int &exitCode);     // report, export, store merge (storecommands.cpp)
 #endif

@@ -27,7 +27,9 @@ int main(int argc, char **argv)
     app.set_version_flag("--version", std::string("safeeraser 0.1.0"));
     int exitCode = 0;
     se::cli::addDataCommands(app, exitCode);
+#ifdef SE_WITH_OPENCV
     se::cli::addGeneratorCommands(app, exitCode);
+#endif
 #ifdef SE_HAVE_STORE
     se::cli::addStoreCommands(app, exitCode);
 #endif

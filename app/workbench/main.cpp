@@ -1,26 +1,152 @@
-// safeeraser-workbench: the desktop workbench. Parses arguments and opens the main window.
+// safeeraser-workbench: the desktop workbench. Parses arguments and opens the main window. Hidden options
+// (--screenshot-view, --screenshot) make scripts/screenshots.sh deterministic: open, wait until the view has
+// settled, save the window as PNG, quit.
+#include "ui/browserview.h"
+#include "ui/comparisonmodel.h"
+#include "ui/comparisonview.h"
+#include "ui/launcherview.h"
 #include "ui/mainwindow.h"
+#include "ui/plotsview.h"
+#include "ui/presentationview.h"
+#include "ui/theme.h"
+#include "ui/thumbnailcache.h"
 
 #include <QApplication>
+#include <QCheckBox>
+#include <QComboBox>
 #include <QCommandLineParser>
+#include <QElapsedTimer>
+#include <QTimer>
+#include <cstdio>
+
+namespace {
+
+// Waits until `ready` holds (or a deadline), then grabs the window into `file` and quits.
+void screenshotWhen(se::ui::MainWindow *w, const QString &file, std::function<bool()> ready, int settleMs = 600)
+{
+    auto *timer = new QTimer(w);
+    auto *clock = new QElapsedTimer;
+    clock->start();
+    QObject::connect(timer, &QTimer::timeout, w, [=] {
+        if (!ready() && clock->elapsed() < 30000)
+            return;
+        timer->stop();
+        QTimer::singleShot(settleMs, w, [=] {
+            const bool ok = w->grab().save(file, "PNG");
+            std::fprintf(stderr, "%s %s\n", ok ? "saved" : "could not save", qPrintable(file));
+            delete clock;
+            QApplication::exit(ok ? 0 : 1);
+        });
+    });
+    timer->start(100);
+}
+
+} // namespace
 
 int main(int argc, char **argv)
 {
+    QElapsedTimer started;
+    started.start();
     QApplication app(argc, argv);
     QApplication::setApplicationName("safeeraser-workbench");
+    QApplication::setApplicationDisplayName("SafeEraser Workbench");
     QApplication::setOrganizationName("SafeEraser");
     QApplication::setApplicationVersion("0.1.0");
 
     QCommandLineParser parser;
-    parser.setApplicationDescription("SafeEraser Workbench: run and inspect machine unlearning on multimodal LLMs.");
+    parser.setApplicationDescription(
+        "SafeEraser Workbench: browse a SafeEraser benchmark, run machine unlearning (GA, GD, KL, PO, NPO, DPO, each "
+        "with or without Prompt Decouple) on the built-in multimodal model, and compare runs' answers and metric "
+        "curves from a run store.");
     parser.addHelpOption();
     parser.addVersionOption();
     parser.addPositionalArgument("benchmark", "A benchmark folder to open (official SafeEraser layout).");
+    QCommandLineOption store({"s", "store"}, "Open this run store (SQLite; created if missing).", "file");
+    QCommandLineOption theme("theme", "Colour theme: system (default), light or dark.", "name", "system");
+    QCommandLineOption view("view", "Start on this view: dataset, run, compare or plots.", "name");
+    QCommandLineOption compare("compare", "Runs to compare, comma-separated ids (the first is the reference).", "ids");
+    QCommandLineOption shotView("screenshot-view", "(for scripts) dataset, run, compare, plots or presentation.",
+                                "name");
+    QCommandLineOption shotFile("screenshot", "(for scripts) Save a PNG of the window and quit.", "file");
+    QCommandLineOption shotRun("screenshot-run",
+                               "(for scripts) Start a PO+PD run first; shoot once it has progressed.");
+    QCommandLineOption printStartup("print-startup-time",
+                                    "(for benchmarks) Print ms from start until the window has painted, then quit.");
+    shotView.setFlags(QCommandLineOption::HiddenFromHelp);
+    shotRun.setFlags(QCommandLineOption::HiddenFromHelp);
+    shotFile.setFlags(QCommandLineOption::HiddenFromHelp);
+    printStartup.setFlags(QCommandLineOption::HiddenFromHelp);
+    parser.addOptions({store, theme, view, compare, shotView, shotFile, shotRun, printStartup});
     parser.process(app);
 
+    se::ui::applyTheme(parser.value(theme));
     se::ui::MainWindow window;
+    const QString viewName = parser.isSet(shotView) ? parser.value(shotView) : parser.value(view);
+    const QStringList views = {"dataset", "run", "compare", "plots"};
+    if (parser.isSet(shotFile))
+        window.resize(1400, 880);
     window.show();
+    if (parser.isSet(printStartup)) {
+        window.repaint(); // the first frame, synchronously
+        std::printf("first window painted after %lld ms (since main)\n", static_cast<long long>(started.elapsed()));
+        std::fflush(stdout);
+        QTimer::singleShot(0, &app, &QApplication::quit);
+    }
+    if (parser.isSet(store))
+        window.openRunStore(parser.value(store));
     if (!parser.positionalArguments().isEmpty())
         window.openBenchmark(parser.positionalArguments().first());
+    if (views.contains(viewName))
+        window.showView(se::ui::MainWindow::View(views.indexOf(viewName)));
+
+    QList<qint64> runs;
+    for (const QString &id : parser.value(compare).split(',', Qt::SkipEmptyParts))
+        runs << id.toLongLong();
+    if (!runs.isEmpty()) {
+        window.comparison()->compareRuns(runs);
+        window.plots()->showRuns(runs);
+    }
+
+    if (parser.isSet(shotFile)) {
+        const QString file = parser.value(shotFile);
+        auto *w = &window;
+        if (viewName == "presentation") {
+            window.setPresentationMode(true);
+            QObject::connect(window.presentation(), &se::ui::PresentationView::ready, w,
+                             [w] { w->presentation()->goTo(1); });
+            screenshotWhen(w, file, [w] { return w->presentation()->isReady(); });
+        } else if (viewName == "run" && parser.isSet(shotRun)) {
+            QObject::connect(w, &se::ui::MainWindow::benchmarkLoaded, w, [w] {
+                w->launcher()->methodBox()->setCurrentIndex(w->launcher()->methodBox()->findData("po"));
+                w->launcher()->pdBox()->setChecked(true);
+                w->launcher()->greedyBox()->setChecked(
+                    true); // as scripts/screenshots.sh's runs: reuses their vanilla evaluation
+                w->launcher()->launch();
+            });
+            screenshotWhen(
+                w, file, [w] { return w->launcher()->lossPoints() >= 4 * 40; }, 300);
+        } else if (viewName == "compare") {
+            // The telling part: benign-image (PD) questions of the held-out split, at the first changed answer.
+            auto filtered = std::make_shared<bool>(false);
+            screenshotWhen(w, file, [w, runs, filtered] {
+                if (runs.isEmpty())
+                    return true;
+                if (w->comparison()->model()->rowCount() == 0)
+                    return false;
+                if (!*filtered) {
+                    *filtered = true;
+                    w->comparison()->setBox()->setCurrentIndex(w->comparison()->setBox()->findData("pd"));
+                    w->comparison()->splitBox()->setCurrentIndex(w->comparison()->splitBox()->findData("val"));
+                    w->comparison()->step(+1, true);
+                }
+                return true;
+            });
+        } else if (viewName == "dataset") {
+            screenshotWhen(
+                w, file, [w] { return w->benchmark() && w->browser()->thumbnails()->pending() == 0; }, 1200);
+        } else {
+            screenshotWhen(w, file, [w] { return bool(w->benchmark()); });
+        }
+    }
     return app.exec();
 }

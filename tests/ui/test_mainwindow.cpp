@@ -1,9 +1,17 @@
-// The main window offscreen: opens a dataset on a worker, lists its records, filters by category, shows a
-// record, lists problems in the panel, and reports an unreadable folder without a modal dialog.
+// The main window offscreen: opens a dataset on a worker, lists its records, filters by category and by text,
+// shows a record, fills the thumbnail grid in the background, lists problems in the panel, exports the records as
+// CSV, keeps settings, and reports an unreadable folder without a modal dialog.
 #include "tests/common/datasetfixture.h"
+#include "core/data/generator.h"
+#include "ui/browserview.h"
 #include "ui/mainwindow.h"
+#include "ui/thumbnailcache.h"
 
 #include <QComboBox>
+#include <QLineEdit>
+#include <QMimeData>
+#include <QSettings>
+#include <QListView>
 #include <QListWidget>
 #include <QSignalSpy>
 #include <QTableView>
@@ -36,7 +44,7 @@ private Q_SLOTS:
         QCOMPARE(w.problemList()->count(), 1);
         QVERIFY(w.problemList()->item(0)->text().contains("all_train.json: record 2: image_path: image not found"));
 
-        auto *combo = w.findChild<QComboBox *>();
+        auto *combo = w.browser()->categoryBox();
         QVERIFY(combo);
         const int weapon = combo->findData("Weapon");
         QVERIFY(weapon > 0);
@@ -44,11 +52,132 @@ private Q_SLOTS:
         combo->setCurrentIndex(weapon);
         QCOMPARE(w.recordView()->model()->rowCount(), 1);
         w.recordView()->selectRow(0);
-        auto *pairs = w.findChild<QTextBrowser *>();
+        auto *pairs = w.browser()->pairsView();
         QVERIFY(pairs->toPlainText().contains("Weapon — record 1"));
         QVERIFY(pairs->toPlainText().contains("Use the Zorvex crank 0."));
         combo->setCurrentIndex(0);
         QCOMPARE(w.recordView()->model()->rowCount(), 4);
+
+        // Double-clicking the problem shows its record, even when a filter hid it.
+        combo->setCurrentIndex(weapon);
+        Q_EMIT w.problemList()->itemActivated(w.problemList()->item(0));
+        QCOMPARE(w.recordView()->model()->rowCount(), 4);
+        QVERIFY(w.browser()->currentRecord());
+        QCOMPARE(w.browser()->currentRecord()->index, 2L);
+        QVERIFY(pairs->toPlainText().contains("Privacy — record 2"));
+    }
+
+    void generatedBenchmarkGridSearchExport()
+    {
+        QTemporaryDir tmp;
+        se::data::GeneratorOptions g;
+        g.records = 24;
+        g.imageSize = 96;
+        const QString root = tmp.path() + "/bench";
+        se::data::generateBenchmark(root.toStdString(), g);
+        se::ui::MainWindow w;
+        w.resize(1300, 850);
+        w.show();
+        QSignalSpy loaded(&w, &se::ui::MainWindow::benchmarkLoaded);
+        w.openBenchmark(root);
+        QVERIFY(loaded.wait(10000));
+        auto *b = w.browser();
+        QCOMPARE(b->visibleModel()->rowCount(), 24);
+        QVERIFY(b->gridMode());
+
+        // The grid's thumbnails arrive from the background and replace the placeholder.
+        auto *thumbs = b->thumbnails();
+        const QString first = QString::fromStdString(w.benchmark()->train.records.front().imageFile);
+        QTRY_VERIFY_WITH_TIMEOUT(thumbs->isReady(first), 10000);
+        const QPixmap pm = thumbs->thumbnail(first);
+        QVERIFY(pm.width() <= 112 && pm.height() <= 112 && !pm.isNull());
+        QVERIFY(pm.toImage() != thumbs->placeholder().toImage());
+        // A second cache reads the disk cache: same image, no decode of the original needed.
+        const QImage again = se::ui::ThumbnailCache::makeThumbnail(
+            first, thumbs->side(), QStandardPaths::writableLocation(QStandardPaths::CacheLocation) + "/thumbnails");
+        QCOMPARE(again.size(), pm.size());
+
+        // Category filter with counts, then text search (debounced).
+        const int cat =
+            b->categoryBox()->findData(QString::fromStdString(w.benchmark()->train.records.front().category));
+        QVERIFY(b->categoryBox()->itemText(cat).contains("("));
+        b->categoryBox()->setCurrentIndex(cat);
+        const int inCat = b->visibleModel()->rowCount();
+        QVERIFY(inCat > 0 && inCat < 24);
+        b->categoryBox()->setCurrentIndex(0);
+        const std::string word = w.benchmark()->train.records.front().unharmPairs.front().prediction;
+        b->searchBox()->setText(QString::fromStdString(word));
+        QTRY_VERIFY_WITH_TIMEOUT(b->visibleModel()->rowCount() < 24, 2000);
+        QVERIFY(b->visibleModel()->rowCount() >= 1);
+        b->searchBox()->setText("no-such-words-anywhere");
+        QTRY_COMPARE_WITH_TIMEOUT(b->visibleModel()->rowCount(), 0, 2000);
+        b->searchBox()->clear();
+        QTRY_COMPARE_WITH_TIMEOUT(b->visibleModel()->rowCount(), 24, 2000);
+
+        // Selecting in the grid shows the record (the table shares the selection).
+        b->selectVisibleRow(3);
+        QVERIFY(b->currentRecord());
+        QVERIFY(b->pairsView()->toPlainText().contains(QString::fromStdString(b->currentRecord()->category)));
+        b->setGridMode(false);
+        QCOMPARE(w.recordView()->selectionModel()->currentIndex().row(), 3);
+
+        // CSV of the visible records.
+        const QString csv = tmp.path() + "/records.csv";
+        QVERIFY(w.exportCurrentCsv(csv));
+        QFile f(csv);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(f.readAll()).trimmed().split('\n');
+        QCOMPARE(lines.size(), 25);
+        QVERIFY(lines.front().startsWith("Split,Record,Category,Image"));
+    }
+
+    void dropFolderOpensIt()
+    {
+        Fixture f;
+        f.write();
+        se::ui::MainWindow w;
+        w.show();
+        QSignalSpy loaded(&w, &se::ui::MainWindow::benchmarkLoaded);
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(f.root)});
+        QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&w, &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&w, &drop);
+        QVERIFY(loaded.wait(10000));
+        QCOMPARE(w.recordView()->model()->rowCount(), 4);
+        // The recent list remembers it.
+        QVERIFY(QSettings().value("recentBenchmarks").toStringList().contains(f.root));
+    }
+
+    void thumbnailOfBrokenImage()
+    {
+        QTemporaryDir tmp;
+        const QString broken = tmp.path() + "/broken.png";
+        writeBytes(broken, QByteArray("\x89PNG\r\n\x1a\n garbage", 16));
+        QVERIFY(se::ui::ThumbnailCache::makeThumbnail(broken, 64, QString()).isNull());
+        se::ui::ThumbnailCache cache(64);
+        QSignalSpy ready(&cache, &se::ui::ThumbnailCache::thumbnailReady);
+        QCOMPARE(cache.thumbnail(broken).toImage(), cache.placeholder().toImage()); // until decoded
+        QVERIFY(ready.wait(5000));
+        QVERIFY(cache.isReady(broken));
+        // A visible "broken" mark, not the placeholder forever.
+        QVERIFY(cache.thumbnail(broken).toImage() != cache.placeholder().toImage());
+    }
+
+    void keepsSettings()
+    {
+        {
+            se::ui::MainWindow w;
+            w.show();
+            w.showView(se::ui::MainWindow::Plots);
+            w.close();
+        }
+        se::ui::MainWindow w2;
+        QCOMPARE(int(w2.currentView()), int(se::ui::MainWindow::Plots));
+        w2.showView(se::ui::MainWindow::Browser);
+        w2.close();
     }
 
     void unreadableFolder()

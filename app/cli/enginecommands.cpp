@@ -1,0 +1,233 @@
+// safeeraser train-vanilla, unlearn, ask, pack-images, quick-eval: the engine (core/unlearn/engine.h) headless.
+#include "app/cli/commands.h"
+#include "core/unlearn/engine.h"
+
+#include <cmath>
+#include <iomanip>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+namespace se::cli {
+
+namespace {
+
+using namespace se::engine;
+
+struct CommonArgs {
+    int threads = 0;
+    std::string device = "auto";
+    std::string images;
+};
+
+void addCommon(CLI::App *sub, CommonArgs &a)
+{
+    sub->add_option("--threads", a.threads, "CPU threads (0: all cores; see configureThreads)")->check(CLI::Range(0, 1024));
+    sub->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+    sub->add_option("--images", a.images, "packed images (pack-images) to use instead of decoding image files");
+}
+
+void addTraining(CLI::App *sub, TrainOptions &t)
+{
+    sub->add_option("--steps", t.steps, "optimiser steps (0: from --epochs)")->capture_default_str()->check(CLI::Range(0, 100000000));
+    sub->add_option("--epochs", t.epochs, "passes over the training set when --steps is 0")->check(CLI::Range(0.0, 1e6));
+    sub->add_option("--lr", t.lr, "peak learning rate (AdamW)")->capture_default_str();
+    sub->add_option("--batch", t.batchSize, "batch size")->capture_default_str()->check(CLI::Range(1, 65536));
+    sub->add_option("--grad-accum", t.gradAccum, "micro-batches per optimiser step")->capture_default_str()->check(CLI::Range(1, 65536));
+    sub->add_option("--warmup", t.warmupRatio, "warm-up share of the steps (cosine decay after it)")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+    sub->add_option("--weight-decay", t.weightDecay, "AdamW weight decay")->capture_default_str();
+    sub->add_option("--clip", t.clipNorm, "gradient-norm clip (0: off)")->capture_default_str();
+    sub->add_option("--seed", t.seed, "seed of weights, data order and dropout")->capture_default_str();
+    sub->add_flag("!--no-bf16", t.bf16, "float32 on CUDA instead of bf16 autocast");
+}
+
+void printProgress(const Progress &p)
+{
+    std::ostringstream os;
+    os << "[" << p.phase << "] step " << p.step << "/" << p.totalSteps << " epoch " << p.epoch;
+    for (const auto &l : p.losses)
+        os << " " << l.first << " " << std::fixed << std::setprecision(4) << l.second;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, " lr %.2e %.0f samples/s eta %.0fs", p.lr, p.samplesPerSecond, p.etaSeconds);
+    os << buf;
+    std::cerr << os.str() << std::endl;
+}
+
+int report(const char *cmd, const RunResult &r)
+{
+    std::ostringstream os;
+    os << cmd << ": " << runStatusName(r.status) << " after " << r.steps << " steps in " << std::fixed
+       << std::setprecision(1) << r.seconds << " s on " << r.device << ", " << r.parameters << " parameters";
+    if (!r.lastLosses.empty())
+        os << ", final loss " << std::setprecision(4) << r.lastLosses.front().second;
+    os << "; wrote " << r.outFile;
+    std::cout << os.str() << "\n";
+    if (r.status != RunStatus::Finished) {
+        std::cerr << "safeeraser " << cmd << ": " << r.message << "\n";
+        return 1;
+    }
+    return 0;
+}
+
+} // namespace
+
+void addEngineCommands(CLI::App &app, int &exitCode)
+{
+    // train-vanilla
+    {
+        auto a = std::make_shared<VanillaConfig>();
+        auto common = std::make_shared<CommonArgs>();
+        auto *sub = app.add_subcommand("train-vanilla", "Train the built-in model on a benchmark (forget targets, "
+                                                         "SD answers, retain answers): the model unlearning starts from");
+        sub->add_option("--data", a->dataDir, "benchmark folder")->required();
+        sub->add_option("--out", a->outFile, "checkpoint to write (.safetensors)")->required();
+        sub->add_option("--card", a->cardFile, "model card JSON (default: the built-in card, models/builtin-tiny.json)");
+        addTraining(sub, a->train);
+        addCommon(sub, *common);
+        sub->callback([a, common, &exitCode] {
+            exitCode = guarded("train-vanilla", [&] {
+                std::cerr << "train-vanilla: " << configureThreads(common->threads) << "\n";
+                a->train.device = common->device;
+                a->train.imagesFile = common->images;
+                return report("train-vanilla", trainVanilla(*a, printProgress));
+            });
+        });
+    }
+    // unlearn
+    {
+        struct Args {
+            UnlearnConfig c;
+            std::string method;
+            double forgetW = NAN, retainW = NAN, klW = NAN, pdW = NAN, beta = NAN;
+            std::string targets;
+        };
+        auto a = std::make_shared<Args>();
+        auto common = std::make_shared<CommonArgs>();
+        auto *sub = app.add_subcommand("unlearn", "Unlearn harmful answers from a model with one of the SPEC §3 "
+                                                   "methods, optionally with the Prompt Decouple loss");
+        sub->add_option("--data", a->c.dataDir, "benchmark folder")->required();
+        sub->add_option("--model", a->c.modelFile, "checkpoint to start from (train-vanilla's output)")->required();
+        sub->add_option("--out", a->c.outFile, "checkpoint to write")->required();
+        sub->add_option("--method", a->method, "ga, gd, kl, po, npo or dpo")
+            ->required()
+            ->check(CLI::IsMember({"ga", "gd", "kl", "po", "npo", "dpo", "idk"}, CLI::ignore_case));
+        sub->add_flag("--pd", a->c.pd, "add the Prompt Decouple loss");
+        sub->add_option("--pd-weight", a->pdW, "weight of L_PD (default per method, SPEC §3)");
+        sub->add_option("--forget-weight", a->forgetW, "weight of the forget term (default 1)");
+        sub->add_option("--retain-weight", a->retainW, "weight of NLL(retain) (default per method)");
+        sub->add_option("--kl-weight", a->klW, "weight of the KL term (KL method; default 1)");
+        sub->add_option("--beta", a->beta, "β of NPO and DPO (default 0.1)");
+        sub->add_option("--lora-rank", a->c.train.loraRank, "LoRA rank (0: full fine-tuning)")->capture_default_str()->check(CLI::Range(0, 4096));
+        sub->add_option("--lora-alpha", a->c.train.loraAlpha, "LoRA alpha")->capture_default_str();
+        sub->add_option("--lora-dropout", a->c.train.loraDropout, "LoRA dropout")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+        sub->add_option("--lora-targets", a->targets, "comma-separated: q,k,v,o,fc1,fc2,projector (default q,k,v,o,fc1,fc2)");
+        addTraining(sub, a->c.train);
+        addCommon(sub, *common);
+        sub->callback([a, common, &exitCode] {
+            exitCode = guarded("unlearn", [&] {
+                a->c.method = *se::unlearn::parseMethod(a->method);
+                auto set = [](double v, std::optional<double> &o) {
+                    if (!std::isnan(v))
+                        o = v;
+                };
+                set(a->forgetW, a->c.weights.forget);
+                set(a->retainW, a->c.weights.retain);
+                set(a->klW, a->c.weights.kl);
+                set(a->pdW, a->c.weights.pd);
+                set(a->beta, a->c.weights.beta);
+                if (!std::isnan(a->pdW) && !a->c.pd)
+                    throw std::runtime_error("--pd-weight needs --pd");
+                if (!a->targets.empty()) {
+                    a->c.train.loraTargets.clear();
+                    std::stringstream ss(a->targets);
+                    for (std::string t; std::getline(ss, t, ',');)
+                        if (!t.empty())
+                            a->c.train.loraTargets.push_back(t);
+                }
+                std::cerr << "unlearn: " << configureThreads(common->threads) << "\n";
+                a->c.train.device = common->device;
+                a->c.train.imagesFile = common->images;
+                return report("unlearn", se::engine::unlearn(a->c, printProgress));
+            });
+        });
+    }
+    // ask
+    {
+        struct Args {
+            std::string model, image, question;
+            AskOptions o;
+            CommonArgs common;
+        };
+        auto a = std::make_shared<Args>();
+        auto *sub = app.add_subcommand("ask", "Answer a question about an image; prints the answer alone on stdout");
+        sub->add_option("--model", a->model, "checkpoint")->required();
+        sub->add_option("--image", a->image, "image file (or its path inside the --images pack)")->required();
+        sub->add_option("--question", a->question, "the question")->required();
+        sub->add_flag("--greedy", a->o.greedy, "greedy decoding (default: sampling, temperature 1.0, top-p 0.9)");
+        sub->add_option("--temperature", a->o.temperature, "sampling temperature")->capture_default_str()->check(CLI::Range(0.0, 100.0));
+        sub->add_option("--top-p", a->o.topP, "nucleus sampling mass")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+        sub->add_option("--seed", a->o.seed, "sampling seed")->capture_default_str();
+        sub->add_option("--max-tokens", a->o.maxNewTokens, "answer length limit (0: the model card's)")->check(CLI::Range(0, 100000));
+        addCommon(sub, a->common);
+        sub->callback([a, &exitCode] {
+            exitCode = guarded("ask", [&] {
+                configureThreads(a->common.threads);
+                Assistant assistant(a->model, a->common.images, a->common.device);
+                std::cout << assistant.ask(a->image, a->question, a->o) << "\n";
+                return 0;
+            });
+        });
+    }
+    // pack-images
+    {
+        struct Args {
+            std::string data, out;
+            int size = 32;
+        };
+        auto a = std::make_shared<Args>();
+        auto *sub = app.add_subcommand("pack-images", "Decode every image of a benchmark into one safetensors file, "
+                                                       "for machines without an image decoder (--images)");
+        sub->add_option("--data", a->data, "benchmark folder")->required();
+        sub->add_option("--out", a->out, "file to write (.safetensors)")->required();
+        sub->add_option("--size", a->size, "side the images are resized to (the model card's image_size)")->capture_default_str()->check(CLI::Range(8, 512));
+        sub->callback([a, &exitCode] {
+            exitCode = guarded("pack-images", [&] {
+                const int n = packImages(a->data, a->out, a->size);
+                std::cout << "pack-images: " << n << " images at " << a->size << "x" << a->size << " → " << a->out << "\n";
+                return 0;
+            });
+        });
+    }
+    // quick-eval
+    {
+        struct Args {
+            std::string model, data;
+            bool val = false;
+            int limit = 0;
+            CommonArgs common;
+        };
+        auto a = std::make_shared<Args>();
+        auto *sub = app.add_subcommand("quick-eval", "Greedy check of a model on a benchmark split: refusals and exact "
+                                                      "answers on the forget, PD and retain sets (not SPEC §4 metrics)");
+        sub->add_option("--model", a->model, "checkpoint")->required();
+        sub->add_option("--data", a->data, "benchmark folder")->required();
+        sub->add_flag("--val", a->val, "use all_val.json (default all_train.json)");
+        sub->add_option("--limit", a->limit, "at most this many questions per set (0: all)")->check(CLI::Range(0, 100000000));
+        addCommon(sub, a->common);
+        sub->callback([a, &exitCode] {
+            exitCode = guarded("quick-eval", [&] {
+                configureThreads(a->common.threads);
+                auto q = quickEval(a->model, a->data, a->val, a->common.images, a->limit);
+                std::printf("split %s\nforget %d: refused %.3f, forget target %.3f\npd %d: refused %.3f, exact sd_response %.3f\n"
+                            "retain %d: exact %.3f\n",
+                            a->val ? "val" : "train", q.forget, q.forgetRefused, q.forgetTarget, q.pd, q.pdRefused,
+                            q.pdExact, q.retain, q.retainExact);
+                return 0;
+            });
+        });
+    }
+}
+
+} // namespace se::cli

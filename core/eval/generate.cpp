@@ -1,0 +1,118 @@
+#include "core/eval/generate.h"
+
+#include "core/model/tokenizer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+
+namespace se::eval {
+
+using se::model::Tokenizer;
+
+int pickToken(const float *logits, int vocab, const GenerateOptions &o, std::uint64_t &rngState)
+{
+    if (o.greedy || o.temperature <= 0)
+        return static_cast<int>(std::max_element(logits, logits + vocab) - logits);
+    const float mx = *std::max_element(logits, logits + vocab);
+    std::vector<double> p(vocab);
+    double sum = 0;
+    for (int i = 0; i < vocab; ++i)
+        sum += p[i] = std::exp((logits[i] - mx) / o.temperature);
+    std::vector<int> order(vocab);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
+    // Nucleus: the smallest prefix of the sorted distribution whose mass reaches top-p (at least one token).
+    double kept = 0;
+    int n = 0;
+    while (n < vocab && (n == 0 || kept < o.topP * sum))
+        kept += p[order[n++]];
+    std::mt19937_64 rng(rngState);
+    rngState = rng();
+    const double u = std::uniform_real_distribution<double>(0.0, kept)(rng);
+    double acc = 0;
+    for (int i = 0; i < n; ++i) {
+        acc += p[order[i]];
+        if (u < acc)
+            return order[i];
+    }
+    return order[n - 1];
+}
+
+std::vector<std::vector<int>> generate(se::model::Vlm &model, const torch::Tensor &images,
+                                       const std::vector<std::vector<int>> &prompts, const GenerateOptions &o)
+{
+    const int64_t B = static_cast<int64_t>(prompts.size());
+    if (B == 0)
+        return {};
+    if (images.size(0) != B)
+        throw std::runtime_error("generate: images and prompts differ in count");
+    torch::NoGradGuard ng;
+    const bool wasTraining = model->is_training();
+    model->eval();
+    const auto device = images.device();
+    const int maxSeq = model->card().maxSeq;
+    int64_t P = 0;
+    for (const auto &p : prompts)
+        P = std::max<int64_t>(P, static_cast<int64_t>(p.size()));
+    const int maxNew = static_cast<int>(std::min<int64_t>(o.maxNewTokens, maxSeq - P));
+    if (maxNew <= 0)
+        throw std::runtime_error("generate: prompt of " + std::to_string(P) + " tokens leaves no room (max_seq "
+                                 + std::to_string(maxSeq) + ")");
+
+    // Left padding: ids, real-token mask, and positions counting real tokens only.
+    auto ids = torch::full({B, P}, static_cast<int64_t>(Tokenizer::Pad), torch::kLong);
+    auto mask = torch::zeros({B, P}, torch::kBool);
+    for (int64_t b = 0; b < B; ++b) {
+        const int64_t n = static_cast<int64_t>(prompts[b].size()), off = P - n;
+        for (int64_t t = 0; t < n; ++t)
+            ids[b][off + t] = prompts[b][t];
+        mask.slice(1, off, P).select(0, b).fill_(true);
+    }
+    ids = ids.to(device);
+    mask = mask.to(device);
+    auto positions = (mask.to(torch::kLong).cumsum(1) - 1).clamp_min(0);
+
+    std::vector<std::vector<int>> out(B);
+    std::vector<bool> done(B, false);
+    std::uint64_t rngState = o.seed;
+    se::model::KvCache cache;
+    torch::Tensor logits = model->forward(ids, images, positions, mask, o.useCache ? &cache : nullptr);
+    torch::Tensor allIds = ids, allPos = positions;
+    for (int step = 0; step < maxNew; ++step) {
+        auto last = logits.select(1, logits.size(1) - 1).to(torch::kFloat).to(torch::kCPU).contiguous();
+        const int V = static_cast<int>(last.size(1));
+        const float *data = last.data_ptr<float>();
+        auto next = torch::full({B, 1}, static_cast<int64_t>(Tokenizer::Pad), torch::kLong);
+        bool all = true;
+        for (int64_t b = 0; b < B; ++b) {
+            if (done[b])
+                continue;
+            const int t = pickToken(data + b * V, V, o, rngState);
+            if (t == Tokenizer::Eos)
+                done[b] = true;
+            else
+                out[b].push_back(t);
+            next[b][0] = t;
+            all = all && done[b];
+        }
+        if (all || step + 1 == maxNew)
+            break;
+        next = next.to(device);
+        auto nextPos = allPos.select(1, allPos.size(1) - 1).unsqueeze(1) + 1;
+        mask = torch::cat({mask, torch::ones({B, 1}, mask.options())}, 1);
+        allPos = torch::cat({allPos, nextPos}, 1);
+        allIds = torch::cat({allIds, next}, 1);
+        if (o.useCache)
+            logits = model->forward(next, {}, nextPos, mask, &cache);
+        else
+            logits = model->forward(allIds, images, allPos, mask, nullptr);
+    }
+    if (wasTraining)
+        model->train();
+    return out;
+}
+
+} // namespace se::eval

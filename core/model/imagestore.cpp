@@ -1,0 +1,124 @@
+#include "core/model/imagestore.h"
+
+#include "core/data/imagedecode.h"
+#include "core/model/safetensors.h"
+
+#include <stdexcept>
+
+namespace se::model {
+
+namespace {
+const char *const kPackFormat = "safeeraser-images";
+
+std::string normalise(std::string p)
+{
+    while (p.rfind("./", 0) == 0)
+        p = p.substr(2);
+    return p;
+}
+} // namespace
+
+ImageStore::ImageStore(int size, std::string root) : m_size(size), m_root(std::move(root))
+{
+    while (m_root.size() > 1 && m_root.back() == '/')
+        m_root.pop_back();
+}
+
+int ImageStore::packedCount() const
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return static_cast<int>(m_packed.size());
+}
+
+void ImageStore::loadPacked(const std::string &file)
+{
+    SafeTensors st = readSafeTensors(file);
+    auto it = st.metadata.find("format");
+    if (it == st.metadata.end() || it->second != kPackFormat)
+        throw std::runtime_error(file + ": not a packed image file (write one with `safeeraser pack-images`)");
+    std::unordered_map<std::string, torch::Tensor> packed;
+    for (auto &[name, t] : st.tensors) {
+        if (t.dim() != 3 || t.size(0) != 3 || t.size(1) != m_size || t.size(2) != m_size)
+            throw std::runtime_error(file + ": image '" + name + "' is " + c10::str(t.sizes()) + ", the model needs [3, "
+                                     + std::to_string(m_size) + ", " + std::to_string(m_size) + "]");
+        packed[name] = t.to(torch::kFloat).div(t.scalar_type() == torch::kUInt8 ? 255.0 : 1.0).contiguous();
+    }
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_packed = std::move(packed);
+    m_packedFile = file;
+}
+
+torch::Tensor ImageStore::decode(const std::string &file)
+{
+    if (!m_packedFile.empty()) {
+        std::string key = normalise(file);
+        if (!m_root.empty() && key.rfind(m_root + "/", 0) == 0)
+            key = key.substr(m_root.size() + 1);
+        auto it = m_packed.find(key);
+        if (it != m_packed.end())
+            return it->second;
+        for (const auto &[k, t] : m_packed) // a path given from elsewhere: match by its tail
+            if (key.size() > k.size() && key.compare(key.size() - k.size(), k.size(), k) == 0
+                && key[key.size() - k.size() - 1] == '/')
+                return t;
+        if (!se::data::haveImageDecoder())
+            throw std::runtime_error(file + ": not in the packed image file " + m_packedFile);
+    }
+    std::vector<float> chw;
+    std::string error;
+    if (!se::data::decodeImageRgb(file, m_size, chw, error)) {
+        if (error.find(file) == std::string::npos)
+            error = file + ": " + (error.empty() ? "cannot decode image" : error);
+        throw std::runtime_error(error);
+    }
+    if (chw.size() != static_cast<size_t>(3) * m_size * m_size)
+        throw std::runtime_error(file + ": decoder returned the wrong number of values");
+    return torch::from_blob(chw.data(), {3, m_size, m_size}, torch::kFloat).clone();
+}
+
+torch::Tensor ImageStore::get(const std::string &file)
+{
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        auto it = m_cache.find(file);
+        if (it != m_cache.end())
+            return it->second;
+    }
+    torch::Tensor t;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex); // packed lookups read m_packed
+        if (!m_packedFile.empty())
+            t = decode(file);
+    }
+    if (!t.defined())
+        t = decode(file); // decoding outside the lock lets several threads decode at once
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_cache.emplace(file, t);
+    return t;
+}
+
+torch::Tensor ImageStore::batch(const std::vector<std::string> &files)
+{
+    std::vector<torch::Tensor> ts;
+    ts.reserve(files.size());
+    for (const auto &f : files)
+        ts.push_back(get(f));
+    return torch::stack(ts);
+}
+
+void ImageStore::pack(const std::string &root, const std::vector<std::string> &relativeFiles, int size,
+                      const std::string &outFile)
+{
+    ImageStore store(size, root);
+    SafeTensors st;
+    for (const auto &rel : relativeFiles) {
+        auto t = store.decode(root + "/" + rel);
+        // float32, exactly what the decoder gave, so packed and decoded runs are the same run.
+        st.tensors.emplace_back(normalise(rel), t);
+    }
+    st.metadata["format"] = kPackFormat;
+    st.metadata["size"] = std::to_string(size);
+    writeSafeTensors(outFile, st);
+}
+
+} // namespace se::model

@@ -1,0 +1,43 @@
+// Images as the model eats them: [3, S, S] float tensors in [0, 1], decoded once per file and kept in memory.
+// Decodes through se::data::decodeImageRgb (OpenCV) or takes them from a packed file written by
+// `safeeraser pack-images` (a safetensors file keyed by path relative to the dataset folder), which is how a
+// build without OpenCV (the GPU machine) gets its images. Thread-safe.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <torch/torch.h>
+#include <unordered_map>
+#include <vector>
+
+namespace se::model {
+
+class ImageStore {
+public:
+    // `root`: the dataset folder, so absolute paths under it find their packed key.
+    explicit ImageStore(int size, std::string root = {});
+
+    // Loads every image of a packed file; throws when its size differs or the file is malformed.
+    void loadPacked(const std::string &file);
+    int size() const { return m_size; }
+    int packedCount() const;
+
+    // [3, S, S] float on the CPU. Throws std::runtime_error naming the file and the reason.
+    torch::Tensor get(const std::string &file);
+    torch::Tensor batch(const std::vector<std::string> &files); // [B, 3, S, S]
+
+    // Writes `files` (keys: paths relative to `root`) decoded at `size` into a packed file.
+    static void pack(const std::string &root, const std::vector<std::string> &relativeFiles, int size,
+                     const std::string &outFile);
+
+private:
+    torch::Tensor decode(const std::string &file);
+    int m_size;
+    std::string m_root;
+    std::string m_packedFile;
+    mutable std::mutex m_mutex;
+    std::unordered_map<std::string, torch::Tensor> m_cache;  // by the path asked for
+    std::unordered_map<std::string, torch::Tensor> m_packed; // by relative path
+};
+
+} // namespace se::model

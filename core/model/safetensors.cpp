@@ -1,0 +1,207 @@
+#include "core/model/safetensors.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+namespace se::model {
+
+namespace {
+
+struct DtypeInfo {
+    const char *name;
+    torch::ScalarType type;
+    int size;
+};
+const DtypeInfo kDtypes[] = {{"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},  {"BF16", torch::kBFloat16, 2},
+                             {"F64", torch::kFloat64, 8}, {"I64", torch::kInt64, 8},    {"I32", torch::kInt32, 4},
+                             {"I16", torch::kInt16, 2},   {"I8", torch::kInt8, 1},      {"U8", torch::kUInt8, 1},
+                             {"BOOL", torch::kBool, 1}};
+
+const DtypeInfo *byName(const std::string &n)
+{
+    for (const auto &d : kDtypes)
+        if (n == d.name)
+            return &d;
+    return nullptr;
+}
+const DtypeInfo *byType(torch::ScalarType t)
+{
+    for (const auto &d : kDtypes)
+        if (t == d.type)
+            return &d;
+    return nullptr;
+}
+
+constexpr std::uint64_t kMaxHeader = 100ull << 20; // a header past 100 MB is not a checkpoint we wrote
+
+} // namespace
+
+const torch::Tensor *SafeTensors::find(const std::string &name) const
+{
+    for (const auto &t : tensors)
+        if (t.first == name)
+            return &t.second;
+    return nullptr;
+}
+
+void writeSafeTensors(const std::string &file, const SafeTensors &content)
+{
+    nlohmann::json header = nlohmann::json::object();
+    std::vector<torch::Tensor> cpu;
+    std::uint64_t offset = 0;
+    for (const auto &[name, t] : content.tensors) {
+        if (name == "__metadata__" || header.contains(name))
+            throw std::runtime_error(file + ": duplicate or reserved tensor name '" + name + "'");
+        const DtypeInfo *d = byType(t.scalar_type());
+        if (!d)
+            throw std::runtime_error(file + ": tensor '" + name + "' has a dtype safetensors cannot hold");
+        auto c = t.detach().to(torch::kCPU).contiguous();
+        const std::uint64_t bytes = static_cast<std::uint64_t>(c.numel()) * d->size;
+        header[name] = {{"dtype", d->name}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+        offset += bytes;
+        cpu.push_back(c);
+    }
+    if (!content.metadata.empty())
+        header["__metadata__"] = content.metadata;
+    std::string h = header.dump();
+    while (h.size() % 8) // the format pads the header with spaces so the data starts aligned
+        h.push_back(' ');
+    const std::string tmp = file + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out)
+            throw std::runtime_error(file + ": cannot write");
+        unsigned char len[8];
+        std::uint64_t n = h.size();
+        for (int i = 0; i < 8; ++i)
+            len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
+        out.write(reinterpret_cast<const char *>(len), 8);
+        out.write(h.data(), static_cast<std::streamsize>(h.size()));
+        for (const auto &c : cpu)
+            out.write(static_cast<const char *>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
+        out.flush();
+        if (!out) {
+            out.close();
+            std::remove(tmp.c_str());
+            throw std::runtime_error(file + ": write failed (disk full?)");
+        }
+    }
+    if (std::rename(tmp.c_str(), file.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        throw std::runtime_error(file + ": cannot move the written file into place");
+    }
+}
+
+SafeTensors parseSafeTensors(const std::string &bytes, const std::string &origin)
+{
+    auto fail = [&](const std::string &why) -> void { throw std::runtime_error(origin + ": not a valid safetensors file: " + why); };
+    if (bytes.size() < 8)
+        fail("shorter than the 8-byte header length (truncated?)");
+    std::uint64_t n = 0;
+    for (int i = 0; i < 8; ++i)
+        n |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+    if (n > kMaxHeader)
+        fail("header length " + std::to_string(n) + " is implausible");
+    if (n > bytes.size() - 8)
+        fail("header length " + std::to_string(n) + " runs past the end of the file (truncated?)");
+    nlohmann::json header;
+    try {
+        header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(n));
+    } catch (const std::exception &e) {
+        fail(std::string("header is not JSON: ") + e.what());
+    }
+    if (!header.is_object())
+        fail("header is not a JSON object");
+    const std::uint64_t dataStart = 8 + n;
+    const std::uint64_t dataSize = bytes.size() - dataStart;
+
+    SafeTensors st;
+    struct Span {
+        std::uint64_t begin, end;
+        std::string name;
+        torch::Tensor tensor;
+    };
+    std::vector<Span> spans;
+    for (auto it = header.begin(); it != header.end(); ++it) {
+        const std::string &name = it.key();
+        if (name == "__metadata__") {
+            if (!it->is_object())
+                fail("__metadata__ is not an object");
+            for (auto m = it->begin(); m != it->end(); ++m) {
+                if (!m->is_string())
+                    fail("__metadata__ value '" + m.key() + "' is not a string");
+                st.metadata[m.key()] = m->get<std::string>();
+            }
+            continue;
+        }
+        const auto &e = *it;
+        if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets"))
+            fail("tensor '" + name + "' lacks dtype, shape or data_offsets");
+        if (!e["dtype"].is_string())
+            fail("tensor '" + name + "': dtype is not a string");
+        const DtypeInfo *d = byName(e["dtype"].get<std::string>());
+        if (!d)
+            fail("tensor '" + name + "': unsupported dtype " + e["dtype"].get<std::string>());
+        if (!e["shape"].is_array())
+            fail("tensor '" + name + "': shape is not an array");
+        std::vector<int64_t> shape;
+        std::uint64_t numel = 1;
+        for (const auto &s : e["shape"]) {
+            if (!s.is_number_unsigned())
+                fail("tensor '" + name + "': shape holds a non-natural number");
+            const auto v = s.get<std::uint64_t>();
+            if (v > (1ull << 40) || (v && numel > (1ull << 40) / v))
+                fail("tensor '" + name + "': shape is implausibly large");
+            numel *= v;
+            shape.push_back(static_cast<int64_t>(v));
+        }
+        const auto &o = e["data_offsets"];
+        if (!o.is_array() || o.size() != 2 || !o[0].is_number_unsigned() || !o[1].is_number_unsigned())
+            fail("tensor '" + name + "': data_offsets is not two natural numbers");
+        const auto b = o[0].get<std::uint64_t>(), en = o[1].get<std::uint64_t>();
+        if (b > en)
+            fail("tensor '" + name + "': data_offsets begin after they end");
+        if (en > dataSize)
+            fail("tensor '" + name + "': data runs past the end of the file (truncated?)");
+        if (en - b != numel * static_cast<std::uint64_t>(d->size))
+            fail("tensor '" + name + "': " + std::to_string(en - b) + " bytes do not match its shape and dtype");
+        auto t = torch::empty(shape, torch::TensorOptions().dtype(d->type));
+        if (numel)
+            std::memcpy(t.data_ptr(), bytes.data() + dataStart + b, en - b);
+        spans.push_back({b, en, name, t});
+    }
+    std::stable_sort(spans.begin(), spans.end(), [](const Span &a, const Span &b) { return a.begin < b.begin; });
+    std::uint64_t covered = 0;
+    for (const auto &s : spans) {
+        if (s.begin < covered)
+            fail("tensor '" + s.name + "' overlaps another tensor");
+        if (s.begin > covered)
+            fail("a gap of unindexed bytes before tensor '" + s.name + "'");
+        covered = s.end;
+    }
+    if (covered != dataSize)
+        fail(std::to_string(dataSize - covered) + " trailing bytes after the last tensor");
+    // File order is offset order, which is the order we wrote.
+    for (auto &s : spans)
+        st.tensors.emplace_back(std::move(s.name), std::move(s.tensor));
+    return st;
+}
+
+SafeTensors readSafeTensors(const std::string &file)
+{
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+        throw std::runtime_error(file + ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (in.bad())
+        throw std::runtime_error(file + ": read error");
+    return parseSafeTensors(ss.str(), file);
+}
+
+} // namespace se::model

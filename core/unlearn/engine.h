@@ -1,0 +1,170 @@
+// The engine's public face: plain structs and functions, no LibTorch, for the CLI and (from a QThread) the
+// workbench. Vanilla training of the built-in model, unlearning runs (SPEC §3), answering a question about an
+// image, packing images for builds without a decoder. Long calls take a progress callback (called on the
+// calling thread) and a CancelToken checked between optimiser steps.
+#pragma once
+
+#include "core/unlearn/method.h"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace se::engine {
+
+using se::unlearn::Method;
+
+class CancelToken {
+public:
+    void cancel() { m_cancel.store(true); }
+    bool cancelled() const { return m_cancel.load(); }
+    void setPaused(bool paused) { m_pause.store(paused); } // the run waits between steps while paused
+    bool paused() const { return m_pause.load(); }
+
+private:
+    std::atomic<bool> m_cancel{false}, m_pause{false};
+};
+
+struct Progress {
+    std::string phase;   // "vanilla" or the method's name
+    int step = 0;        // optimiser steps done
+    int totalSteps = 0;
+    int epoch = 0;       // passes over the forget set (vanilla: over all training examples) begun, from 1
+    std::vector<std::pair<std::string, double>> losses; // "total" first, then each term
+    double lr = 0;
+    double samplesPerSecond = 0;
+    double elapsedSeconds = 0;
+    double etaSeconds = 0;
+};
+using ProgressFn = std::function<void(const Progress &)>;
+
+// Hyper-parameters every training run has.
+struct TrainOptions {
+    double lr = 5e-4;
+    double weightDecay = 0.01;
+    double warmupRatio = 0.06;
+    double clipNorm = 1.0;      // gradient-norm clip; 0 = off
+    int batchSize = 32;
+    int gradAccum = 1;
+    int steps = 0;              // optimiser steps; 0 = from epochs
+    double epochs = 0;          // passes over the forget set (vanilla: over all examples) when steps = 0
+    std::uint64_t seed = 233;
+    std::string device = "auto"; // "auto" (CUDA when there), "cpu", "cuda", "cuda:N"
+    bool bf16 = true;           // bf16 autocast on CUDA; CPU always float32
+    int progressEvery = 10;     // steps between progress callbacks (the last step always reports)
+    std::string imagesFile;     // a pack-images file to take images from instead of decoding
+    // LoRA: rank 0 = full fine-tuning (vision encoder frozen, projector and decoder trained).
+    int loraRank = 0;
+    double loraAlpha = 16;
+    double loraDropout = 0.05;
+    std::vector<std::string> loraTargets = {"q", "k", "v", "o", "fc1", "fc2"}; // the projector trains in full
+};
+
+struct VanillaConfig {
+    std::string dataDir;
+    std::string outFile;
+    std::string cardFile;       // empty: the built-in card (same as models/builtin-tiny.json)
+    TrainOptions train = defaults();
+    static TrainOptions defaults(); // lr 2e-3, 1,500 steps of batch 32, warm-up 3%
+};
+
+struct UnlearnConfig {
+    std::string dataDir;
+    std::string modelFile;      // the vanilla checkpoint
+    std::string outFile;
+    Method method = Method::PO;
+    bool pd = false;
+    se::unlearn::WeightOverrides weights; // unset = SPEC §3 defaults for the method and PD
+    TrainOptions train = defaults();
+    // Every `checkpointEvery` steps (0: never) the current weights (LoRA folded in) are written to
+    // `<outFile>.step.safetensors` (overwritten each time) and onCheckpoint(step, file) is called on the
+    // calling thread, between steps: evaluation curves hang off it.
+    int checkpointEvery = 0;
+    std::function<void(int step, const std::string &file)> onCheckpoint;
+    static TrainOptions defaults(); // lr 5e-4, 150 steps of batch 32, warm-up 6%
+};
+
+enum class RunStatus { Finished, Cancelled, Diverged, Failed };
+const char *runStatusName(RunStatus s); // "finished", "cancelled", "diverged", "failed"
+
+struct RunResult {
+    RunStatus status = RunStatus::Failed;
+    std::string message;        // why it stopped when not finished
+    int steps = 0;              // optimiser steps applied (the saved weights are after this many)
+    double seconds = 0;
+    std::vector<std::pair<std::string, double>> firstLosses, lastLosses; // of the first and the last step
+    std::string outFile;        // written unless Failed
+    std::string device;         // where it ran, e.g. "cpu (2 threads)", "cuda:0 bf16"
+    int64_t parameters = 0;
+};
+
+// Throws std::runtime_error for unusable input (no dataset, bad card, unreadable model or image); a run that
+// starts and then stops returns its status: Cancelled, Diverged (NaN/inf loss or gradient) or Failed (an
+// error inside a step, such as running out of memory), with the reason in `message`. In every case the
+// weights of the last completed step are written to outFile, the status recorded in its metadata.
+RunResult trainVanilla(const VanillaConfig &config, const ProgressFn &progress = {}, const CancelToken *cancel = nullptr);
+RunResult unlearn(const UnlearnConfig &config, const ProgressFn &progress = {}, const CancelToken *cancel = nullptr);
+
+struct AskOptions {
+    bool greedy = false;        // SPEC §4: sampling at temperature 1.0, top-p 0.9 by default
+    double temperature = 1.0;
+    double topP = 0.9;
+    std::uint64_t seed = 233;
+    int maxNewTokens = 0;       // 0 = the model card's max_answer_tokens
+};
+
+// A loaded model that answers questions about images.
+class Assistant {
+public:
+    // Throws std::runtime_error naming the file and reason when the checkpoint is unusable.
+    Assistant(const std::string &modelFile, const std::string &imagesFile = {}, const std::string &device = "auto");
+    ~Assistant();
+    Assistant(const Assistant &) = delete;
+    Assistant &operator=(const Assistant &) = delete;
+
+    std::string ask(const std::string &imageFile, const std::string &question, const AskOptions &options = {});
+    // Answers in batches of `batch` questions (left-padded; greedy answers match ask() up to float rounding).
+    std::vector<std::string> askMany(const std::vector<std::pair<std::string, std::string>> &imageAndQuestion,
+                                     const AskOptions &options = {}, int batch = 32);
+    std::map<std::string, std::string> info() const; // the checkpoint's provenance metadata
+    std::string deviceName() const;
+
+private:
+    std::vector<std::string> askManyImpl(const std::vector<std::pair<std::string, std::string>> &imageAndQuestion,
+                                         const AskOptions &options, int batch);
+    struct Impl;
+    std::unique_ptr<Impl> m;
+};
+
+// A quick greedy check of a model on a benchmark split — not SPEC §4's metrics (those come with the
+// evaluation issue), but enough to see what a run did: the share of forget questions answered with a
+// refusal (a prompt.json sentence or a refusal opening) or with the exact forget target, of PD questions
+// answered with the exact sd_response or refused, and of retain questions answered exactly.
+struct QuickEval {
+    int forget = 0, pd = 0, retain = 0;
+    double forgetRefused = 0, forgetTarget = 0, pdRefused = 0, pdExact = 0, retainExact = 0;
+};
+QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit,
+                    const std::string &imagesFile = {}, int limit = 0);
+bool looksLikeRefusal(const std::string &answer, const std::vector<std::string> &refusals);
+
+// Writes every image of the benchmark (both splits, harmful and SD) decoded at size×size into a safetensors
+// file keyed by path relative to the dataset folder. Returns the number of images written.
+int packImages(const std::string &dataDir, const std::string &outFile, int size = 32);
+
+// Applies the thread settings measured best for this engine: LibTorch's intra-op threads (OpenMP) and
+// OpenBLAS's own pool must not both run wide (that oversubscribes and was measured 2-3x slower). With
+// OpenBLAS present: `threads` OpenBLAS threads and one LibTorch thread; otherwise `threads` LibTorch threads.
+// threads = 0 means all cores. Called by the engine with 0 unless called before. Returns what it set.
+std::string configureThreads(int threads = 0);
+
+// The devices this build can train on: "auto" and "cpu" always, "cuda:0" … when LibTorch sees CUDA GPUs.
+std::vector<std::string> availableDevices();
+
+} // namespace se::engine

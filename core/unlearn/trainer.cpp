@@ -1,0 +1,173 @@
+#include "core/unlearn/trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <chrono>
+#include <cmath>
+#include <thread>
+#include <torch/version.h>
+
+namespace se::unlearn {
+
+using se::engine::RunResult;
+using se::engine::RunStatus;
+
+AutocastScope::AutocastScope(bool enable) : m_on(enable)
+{
+    if (!m_on)
+        return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+}
+
+AutocastScope::~AutocastScope()
+{
+    if (!m_on)
+        return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+}
+
+double scheduledLr(double base, int step, int total, double warmupRatio)
+{
+    const int warm = static_cast<int>(std::ceil(warmupRatio * total));
+    if (step < warm)
+        return base * (step + 1) / (warm + 1.0);
+    const double span = std::max(1, total - warm);
+    const double progress = std::min(1.0, (step - warm) / span);
+    return base * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSettings &s, const MicroStepFn &microStep,
+                          const se::engine::ProgressFn &progress, const se::engine::CancelToken *cancel,
+                          const std::function<void(int)> &afterStep)
+{
+    using Clock = std::chrono::steady_clock;
+    RunResult r;
+    r.status = RunStatus::Finished;
+    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(s.lr).weight_decay(s.weightDecay));
+    const auto start = Clock::now();
+    double pausedSeconds = 0;
+    auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count() - pausedSeconds; };
+
+    for (int step = 0; step < s.totalSteps; ++step) {
+        if (cancel) {
+            if (cancel->paused()) {
+                const auto p0 = Clock::now();
+                while (cancel->paused() && !cancel->cancelled())
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                pausedSeconds += std::chrono::duration<double>(Clock::now() - p0).count();
+            }
+            if (cancel->cancelled()) {
+                r.status = RunStatus::Cancelled;
+                r.message = "cancelled after step " + std::to_string(step);
+                break;
+            }
+        }
+        const double lr = scheduledLr(s.lr, step, s.totalSteps, s.warmupRatio);
+        for (auto &g : opt.param_groups())
+            static_cast<torch::optim::AdamWOptions &>(g.options()).lr(lr);
+        opt.zero_grad();
+
+        std::vector<std::pair<std::string, double>> losses;
+        bool bad = false;
+        for (int micro = 0; micro < s.gradAccum && !bad; ++micro) {
+            StepOutput out;
+            try {
+                AutocastScope autocast(s.bf16Autocast);
+                out = microStep(step, micro);
+            } catch (const c10::Error &e) {
+                // Out of memory, a bad batch…: nothing has touched the weights of this step yet.
+                r.status = RunStatus::Failed;
+                r.message = "step " + std::to_string(step + 1) + ": " + e.what_without_backtrace();
+                bad = true;
+                break;
+            } catch (const std::exception &e) {
+                r.status = RunStatus::Failed;
+                r.message = "step " + std::to_string(step + 1) + ": " + e.what();
+                bad = true;
+                break;
+            }
+            const double total = out.total.item<double>();
+            if (!std::isfinite(total)) {
+                std::string which;
+                for (const auto &t : out.terms)
+                    if (!std::isfinite(t.second.item<double>()))
+                        which += (which.empty() ? "" : ", ") + t.first;
+                r.status = RunStatus::Diverged;
+                r.message = "loss is " + std::string(std::isnan(total) ? "NaN" : "infinite") + " at step "
+                            + std::to_string(step + 1) + (which.empty() ? "" : " (" + which + ")")
+                            + "; stopped, keeping the weights of step " + std::to_string(step);
+                bad = true;
+                break;
+            }
+            try {
+                (out.total / s.gradAccum).backward();
+            } catch (const c10::Error &e) {
+                r.status = RunStatus::Failed;
+                r.message = "step " + std::to_string(step + 1) + " (backward): " + e.what_without_backtrace();
+                bad = true;
+                break;
+            }
+            auto add = [&](const std::string &name, double v) {
+                for (auto &l : losses)
+                    if (l.first == name) {
+                        l.second += v / s.gradAccum;
+                        return;
+                    }
+                losses.emplace_back(name, v / s.gradAccum);
+            };
+            add("total", total);
+            for (const auto &t : out.terms)
+                add(t.first, t.second.item<double>());
+        }
+        if (!bad) {
+            const double norm = s.clipNorm > 0 ? torch::nn::utils::clip_grad_norm_(params, s.clipNorm)
+                                               : torch::nn::utils::clip_grad_norm_(params, 1e30);
+            if (!std::isfinite(norm)) {
+                r.status = RunStatus::Diverged;
+                r.message = "gradient is not finite at step " + std::to_string(step + 1)
+                            + "; stopped, keeping the weights of step " + std::to_string(step);
+                bad = true;
+            }
+        }
+        if (bad) {
+            opt.zero_grad();
+            break;
+        }
+        opt.step();
+        r.steps = step + 1;
+        if (step == 0)
+            r.firstLosses = losses;
+        r.lastLosses = losses;
+        if (progress && (r.steps % std::max(1, s.progressEvery) == 0 || r.steps == s.totalSteps || r.steps == 1)) {
+            se::engine::Progress p;
+            p.phase = s.phase;
+            p.step = r.steps;
+            p.totalSteps = s.totalSteps;
+            p.epoch = step / std::max(1, s.stepsPerEpoch) + 1;
+            p.losses = losses;
+            p.lr = lr;
+            p.elapsedSeconds = elapsed();
+            p.samplesPerSecond = p.elapsedSeconds > 0
+                                     ? r.steps * double(s.gradAccum) * s.samplesPerMicroStep / p.elapsedSeconds
+                                     : 0;
+            p.etaSeconds = p.elapsedSeconds / r.steps * (s.totalSteps - r.steps);
+            progress(p);
+        }
+        if (afterStep)
+            afterStep(r.steps);
+    }
+    r.seconds = elapsed();
+    return r;
+}
+
+} // namespace se::unlearn

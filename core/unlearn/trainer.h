@@ -1,0 +1,59 @@
+// The optimiser loop shared by vanilla training and every unlearning method: AdamW, linear warm-up then
+// cosine decay, gradient accumulation, gradient-norm clipping, progress, cancellation and pause between steps,
+// and a stop on a non-finite loss or gradient *before* the optimiser touches the weights, so the model keeps
+// the weights of the last good step.
+#pragma once
+
+#include "core/unlearn/engine.h"
+#include "core/unlearn/losses.h"
+
+#include <functional>
+#include <string>
+#include <torch/torch.h>
+#include <vector>
+
+namespace se::unlearn {
+
+struct LoopSettings {
+    std::string phase;
+    double lr = 5e-4, weightDecay = 0.01, warmupRatio = 0.06, clipNorm = 1.0;
+    int totalSteps = 1;
+    int gradAccum = 1;
+    int samplesPerMicroStep = 32; // for samples/s
+    int stepsPerEpoch = 1;        // for the epoch shown in progress
+    int progressEvery = 10;
+    bool bf16Autocast = false;    // CUDA only
+};
+
+struct StepOutput {
+    torch::Tensor total;
+    LossTerms terms; // reported, already included in total
+};
+// Computes one micro-batch's losses (forward only; the loop calls backward).
+using MicroStepFn = std::function<StepOutput(int step, int micro)>;
+
+// The learning rate at `step` (0-based): linear warm-up over ceil(ratio · total) steps, then cosine to 0.
+double scheduledLr(double base, int step, int total, double warmupRatio);
+
+// Trains `params` (all must require grad). Returns Finished, Cancelled, Diverged (non-finite loss or gradient)
+// or Failed (an exception in a step, e.g. out of memory), with the steps applied; on every stop the weights
+// are those of the last completed step.
+// `afterStep(stepsDone)`, when given, runs after every applied step (intermediate checkpoints).
+se::engine::RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSettings &settings,
+                                      const MicroStepFn &microStep, const se::engine::ProgressFn &progress,
+                                      const se::engine::CancelToken *cancel,
+                                      const std::function<void(int)> &afterStep = {});
+
+// Scoped bf16 autocast for CUDA that compiles against LibTorch 1.13 and 2.x.
+class AutocastScope {
+public:
+    explicit AutocastScope(bool enable);
+    ~AutocastScope();
+    AutocastScope(const AutocastScope &) = delete;
+    AutocastScope &operator=(const AutocastScope &) = delete;
+
+private:
+    bool m_on;
+};
+
+} // namespace se::unlearn

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Starts the workbench under xvfb-run and saves a PNG of each main view into docs/screenshots/:
+# browser.png, launcher.png, comparison.png, plots.png, presentation.png.
+#
+#   scripts/screenshots.sh [--demo] [BUILD_DIR]        (BUILD_DIR default: build)
+#
+# Data: the bundled benchmark (300 records, seed 233) generated into a scratch folder. Runs: with the engine in the
+# CLI, `safeeraser reproduce --methods po` trains the vanilla model and makes real PO and PO+PD runs (minutes on
+# two cores); with --demo, or when the CLI has no engine, the scripted demo store of tests/ui/demostore.h
+# (`bench_ui --write-demo-store`: the benchmark's own texts, judged by the offline judge, no model) — the script
+# says which it used. Each screenshot is the workbench started with a hidden option (--screenshot-view NAME
+# --screenshot FILE) that waits until the view has settled, saves the window and quits.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DEMO=0
+if [ "${1:-}" = "--demo" ]; then DEMO=1; shift; fi
+BUILD="$(cd "${1:-$ROOT/build}" && pwd)"
+WB="$BUILD/bin/safeeraser-workbench"
+CLI="${SE_CLI:-$BUILD/bin/safeeraser}"
+BENCH_UI="$BUILD/bin/bench_ui"
+OUT="$ROOT/docs/screenshots"
+WORK="${SE_SHOTS_WORK:-/tmp/safeeraser-screenshots}"
+mkdir -p "$OUT" "$WORK"
+command -v xvfb-run >/dev/null || { echo "xvfb-run is missing (apt install xvfb)" >&2; exit 2; }
+[ -x "$WB" ] || { echo "no workbench at $WB: build it first" >&2; exit 2; }
+
+DATA="$WORK/benchmark"
+if [ ! -f "$DATA/all_train.json" ]; then
+  echo "==> generating the bundled benchmark in $DATA"
+  "$CLI" make-benchmark --out "$DATA" --records 300 --seed 233 >/dev/null
+fi
+
+STORE="$WORK/runs.sqlite"
+if [ "$DEMO" = 0 ] && "$CLI" reproduce --help >/dev/null 2>&1; then
+  if [ ! -f "$WORK/.real-done" ]; then
+    echo "==> real runs: vanilla model, PO and PO+PD (safeeraser reproduce; takes minutes)"
+    rm -f "$STORE"
+    "$CLI" reproduce --store "$STORE" --data "$DATA" --methods po --eval-every 25 --greedy --quiet
+    touch "$WORK/.real-done"
+  fi
+  KIND="real runs of the built-in model"
+else
+  [ -x "$BENCH_UI" ] || { echo "no $BENCH_UI to write the demo store" >&2; exit 2; }
+  echo "==> scripted demo store (no engine in this build, or --demo)"
+  rm -f "$WORK/.real-done"
+  "$BENCH_UI" --write-demo-store "$DATA" "$STORE"
+  KIND="the scripted demo store"
+fi
+
+# Run ids: the vanilla evaluation, PO, PO+PD (as the store lists them).
+IDS=$(sqlite3 "$STORE" "SELECT group_concat(id) FROM (SELECT id FROM runs WHERE method='vanilla' ORDER BY id LIMIT 1) UNION ALL SELECT group_concat(id) FROM (SELECT id FROM runs WHERE method='po' AND status='finished' ORDER BY pd, id);" | paste -sd, -)
+echo "==> runs compared: $IDS"
+
+export XDG_CONFIG_HOME="$WORK/config" XDG_CACHE_HOME="$WORK/cache" # no user settings; a cache of our own
+shot() { # view file [extra options]
+  rm -rf "$XDG_CONFIG_HOME"
+  local view=$1 file=$2 store=$STORE
+  shift 2
+  if [ "${1:-}" = "--screenshot-run" ]; then # a run in progress, in a copy of the store (it ends cancelled)
+    store="$WORK/runs-shot.sqlite"
+    rm -rf "$store" "$store"-* "$store.models"
+    sqlite3 "$STORE" ".backup '$store'"
+    mkdir -p "$store.models" && ln -sf "$STORE.models/vanilla.safetensors" "$store.models/vanilla.safetensors"
+  fi
+  xvfb-run -a -s "-screen 0 1600x1000x24" "$WB" "$DATA" --theme light --store "$store" --compare "$IDS" \
+    --screenshot-view "$view" --screenshot "$OUT/$file" "$@" 2>&1 | grep -v -e propagateSizeHints -e XDG_RUNTIME_DIR || true
+  [ -s "$OUT/$file" ] || { echo "no $OUT/$file" >&2; exit 1; }
+}
+shot dataset browser.png
+if [ "$KIND" = "real runs of the built-in model" ]; then
+  shot run launcher.png --screenshot-run # the launcher with a PO+PD run training
+else
+  shot run launcher.png
+fi
+shot compare comparison.png
+shot plots plots.png
+shot presentation presentation.png
+echo "==> screenshots of $KIND in $OUT"

@@ -1,0 +1,150 @@
+// End to end through the CLI on a tiny generated benchmark (make-benchmark --records 24): train-vanilla, ask,
+// every unlearning method with and without PD, pack-images and --images, and the exit statuses of bad input.
+// Short runs: this checks that the commands work together, not what the model learns (see the README's
+// measured figures for that).
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+namespace {
+struct Result {
+    int code;
+    QByteArray out, err;
+};
+Result runCli(const QStringList &args)
+{
+    QProcess p;
+    p.start(QStringLiteral(SE_CLI_PATH), args);
+    if (!p.waitForFinished(300000))
+        return {-1, {}, "timeout"};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, p.readAllStandardOutput(),
+            p.readAllStandardError()};
+}
+} // namespace
+
+class TestEngineCli : public QObject
+{
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    QString m_data, m_vanilla;
+
+    QString path(const char *name) const { return m_dir.filePath(name); }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_data = path("bench");
+        m_vanilla = path("vanilla.safetensors");
+        const Result g = runCli({"make-benchmark", "--out", m_data, "--records", "24", "--image-size", "64"});
+        QVERIFY2(g.code == 0, g.err);
+        const Result t = runCli({"train-vanilla", "--data", m_data, "--out", m_vanilla, "--steps", "30", "--batch", "16",
+                                 "--threads", "2"});
+        QVERIFY2(t.code == 0, t.err);
+        QVERIFY2(t.err.contains("[vanilla] step 30/30"), t.err);
+        QVERIFY(t.out.contains("finished after 30 steps"));
+        QVERIFY(QFileInfo(m_vanilla).size() > 100000);
+    }
+
+    void askPrintsTheAnswerAlone()
+    {
+        const QString image = m_data + "/SD/train_00000_sd.png";
+        QVERIFY(QFileInfo::exists(image));
+        const Result a = runCli({"ask", "--model", m_vanilla, "--image", image, "--question", "What is in the picture?",
+                                 "--greedy"});
+        QVERIFY2(a.code == 0, a.err);
+        QVERIFY(a.out.endsWith("\n"));
+        QCOMPARE(a.out.count('\n'), 1);
+        QVERIFY(a.out.trimmed().size() > 0);
+        // Greedy is deterministic; sampling is fixed by its seed.
+        QCOMPARE(runCli({"ask", "--model", m_vanilla, "--image", image, "--question", "What is in the picture?",
+                         "--greedy"}).out, a.out);
+        const QStringList sampled = {"ask", "--model", m_vanilla, "--image", image, "--question", "What is it?", "--seed", "4"};
+        QCOMPARE(runCli(sampled).out, runCli(sampled).out);
+    }
+
+    void everyMethodRuns_data()
+    {
+        QTest::addColumn<QString>("method");
+        QTest::addColumn<bool>("pd");
+        for (const char *m : {"ga", "gd", "kl", "po", "npo", "dpo"}) {
+            QTest::newRow(m) << QString(m) << false;
+            QTest::newRow(qPrintable(QString(m) + "+pd")) << QString(m) << true;
+        }
+    }
+    void everyMethodRuns()
+    {
+        QFETCH(QString, method);
+        QFETCH(bool, pd);
+        const QString out = path("u.safetensors");
+        QStringList args = {"unlearn", "--data", m_data, "--model", m_vanilla, "--method", method, "--steps", "2",
+                            "--batch", "4", "--out", out};
+        if (pd)
+            args << "--pd";
+        const Result r = runCli(args);
+        QVERIFY2(r.code == 0, r.err);
+        QVERIFY2(r.out.contains("finished after 2 steps"), r.out);
+        QVERIFY2(r.err.contains(pd ? "pd_nll" : "total"), r.err);
+        QVERIFY(QFileInfo(out).size() > 100000);
+    }
+
+    void loraRun()
+    {
+        const Result r = runCli({"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "po", "--pd", "--steps",
+                                 "2", "--batch", "4", "--lora-rank", "4", "--out", path("lora.safetensors")});
+        QVERIFY2(r.code == 0, r.err);
+        const Result a = runCli({"ask", "--model", path("lora.safetensors"), "--image",
+                                 m_data + "/SD/train_00000_sd.png", "--question", "What is it?", "--greedy"});
+        QVERIFY2(a.code == 0, a.err);
+    }
+
+    void packedImagesGiveTheSameAnswers()
+    {
+        const QString pack = path("images.safetensors");
+        const Result p = runCli({"pack-images", "--data", m_data, "--out", pack});
+        QVERIFY2(p.code == 0, p.err);
+        QVERIFY2(p.out.contains("48 images"), p.out);
+        const QString image = m_data + "/SD/train_00001_sd.png";
+        const QStringList ask = {"ask", "--model", m_vanilla, "--image", image, "--question", "What is shown?", "--greedy"};
+        const Result decoded = runCli(ask);
+        const Result packed = runCli(QStringList(ask) << "--images" << pack);
+        QVERIFY2(packed.code == 0, packed.err);
+        QCOMPARE(packed.out, decoded.out);
+        const Result u = runCli({"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1",
+                                 "--batch", "4", "--images", pack, "--out", path("g.safetensors")});
+        QVERIFY2(u.code == 0, u.err);
+    }
+
+    void errors_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<int>("code");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("unknown method") << QStringList{"unlearn", "--data", "D", "--model", "M", "--method", "sgd", "--out", "o"} << 2 << "method";
+        QTest::newRow("missing --model") << QStringList{"ask", "--image", "x.png", "--question", "q"} << 2 << "--model";
+        QTest::newRow("model is not a checkpoint") << QStringList{"ask", "--model", "BENCH/all_train.json", "--image", "x.png", "--question", "q"} << 1 << "not a valid safetensors file";
+        QTest::newRow("missing model") << QStringList{"ask", "--model", "NOPE.safetensors", "--image", "x.png", "--question", "q"} << 1 << "cannot open";
+        QTest::newRow("missing image") << QStringList{"ask", "--model", "VANILLA", "--image", "BENCH/none.png", "--question", "q"} << 1 << "none.png";
+        QTest::newRow("no dataset") << QStringList{"train-vanilla", "--data", "NOPE", "--out", "x.safetensors"} << 1 << "NOPE";
+        QTest::newRow("pd weight without pd") << QStringList{"unlearn", "--data", "BENCH", "--model", "VANILLA", "--method", "po", "--pd-weight", "2", "--out", "o"} << 1 << "--pd-weight needs --pd";
+    }
+    void errors()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(int, code);
+        QFETCH(QString, message);
+        for (auto &a : args) {
+            a.replace("BENCH", m_data);
+            a.replace("VANILLA", m_vanilla);
+            a.replace("NOPE", path("nope"));
+        }
+        message.replace("NOPE", path("nope"));
+        const Result r = runCli(args);
+        QCOMPARE(r.code, code);
+        QVERIFY2(r.err.contains(message.toUtf8()), r.err);
+        QVERIFY2(!r.err.contains("frame #"), r.err); // no LibTorch backtraces for users
+    }
+};
+
+QTEST_GUILESS_MAIN(TestEngineCli)
+#include "test_enginecli.moc"

@@ -1,0 +1,141 @@
+// The plots view offscreen over a store written through the RunStore API: SARR curves of PO and PO+PD with the
+// vanilla point at step 0, the per-category bars, the results table, run colours, the hover read-out, and the
+// PNG / PDF / CSV exports with their contents checked.
+#include "core/data/generator.h"
+#include "tests/ui/demostore.h"
+#include "ui/plotsview.h"
+
+#include <QListWidget>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QtTest>
+// QCustomPlot's header uses Qt's keyword macros, which the tests turn off (QT_NO_KEYWORDS): lend them for it.
+#define signals Q_SIGNALS
+#define slots Q_SLOTS
+#define emit Q_EMIT
+#define foreach Q_FOREACH
+#include <qcustomplot.h>
+#undef signals
+#undef slots
+#undef emit
+#undef foreach
+
+class TestPlots : public QObject
+{
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    QString m_store;
+    se::testing::DemoRuns m_runs;
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        se::data::GeneratorOptions g;
+        g.records = 24;
+        g.imageSize = 64;
+        se::data::generateBenchmark((m_tmp.path() + "/bench").toStdString(), g);
+        const auto bench = se::data::readBenchmark((m_tmp.path() + "/bench").toStdString());
+        m_store = m_tmp.path() + "/runs.sqlite";
+        m_runs = se::testing::writeDemoStore(m_store.toStdString(), bench, 40, 10, 8);
+    }
+
+    void curves()
+    {
+        se::ui::PlotsView v;
+        v.resize(1100, 700);
+        v.show();
+        v.setStorePath(m_store);
+        QCOMPARE(v.runList()->count(), 3);
+        v.setMetric("sarr", "val");
+        v.showRuns({m_runs.po, m_runs.popd});
+        QCOMPARE(v.curvePlot()->graphCount(), 2);
+        const auto &d = v.curveData();
+        QVERIFY(d.contains(m_runs.po) && d.contains(m_runs.popd));
+        // vanilla at 0, curve points at 10, 20, 30, final at 40
+        QCOMPARE(d[m_runs.po].size(), 5);
+        QCOMPARE(d[m_runs.po].front().x(), 0.0);
+        QCOMPARE(d[m_runs.po].back().x(), 40.0);
+        // The paper's pattern: PO ends over-refusing benign-image questions, PO+PD far less.
+        QVERIFY(d[m_runs.po].back().y() > 80);
+        QVERIFY(d[m_runs.popd].back().y() < 40);
+        QVERIFY(d[m_runs.po].front().y() < 10); // vanilla answers them
+
+        // Colours change the pen.
+        v.setRunColor(m_runs.po, QColor("#123456"));
+        v.showRuns({m_runs.po, m_runs.popd});
+        QCOMPARE(v.curvePlot()->graph(0)->pen().color(), QColor("#123456"));
+
+        // Hover read-out near the PO curve's last point.
+        QCPGraph *g = v.curvePlot()->graph(0);
+        const QPointF px(v.curvePlot()->xAxis->coordToPixel(40),
+                         v.curvePlot()->yAxis->coordToPixel(g->data()->at(g->dataCount() - 1)->value));
+        QMouseEvent move(QEvent::MouseMove, px, v.curvePlot()->mapToGlobal(px), Qt::NoButton, Qt::NoButton,
+                         Qt::NoModifier);
+        QApplication::sendEvent(v.curvePlot(), &move);
+        QVERIFY2(v.readout()->text().contains("step 40"), qPrintable(v.readout()->text()));
+
+        // Exports.
+        const QString png = m_tmp.path() + "/sarr.png", pdf = m_tmp.path() + "/sarr.pdf",
+                      csv = m_tmp.path() + "/sarr.csv";
+        QVERIFY(v.exportPng(png, 800, 500));
+        QImage img(png);
+        QCOMPARE(img.size(), QSize(800, 500));
+        // Not blank: the PO curve's colour appears in the image.
+        bool coloured = false;
+        for (int y = 0; y < img.height() && !coloured; y += 2)
+            for (int x = 0; x < img.width() && !coloured; x += 2)
+                coloured = img.pixelColor(x, y) == QColor("#123456");
+        QVERIFY(coloured);
+        QVERIFY(v.exportPdf(pdf));
+        QFile p(pdf);
+        QVERIFY(p.open(QIODevice::ReadOnly));
+        QVERIFY(p.read(5) == "%PDF-");
+        QVERIFY(v.exportCsv(csv));
+        QFile c(csv);
+        QVERIFY(c.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(c.readAll()).trimmed().split('\n');
+        QCOMPARE(lines.front(), QString("run,step,sarr_val_percent"));
+        QCOMPARE(lines.size(), 1 + 5 + 5);
+        QVERIFY(lines.filter("#2 PO,40,").size() == 1);
+    }
+
+    void barsAndTable()
+    {
+        se::ui::PlotsView v;
+        v.resize(1100, 700);
+        v.show();
+        v.setStorePath(m_store);
+        v.setMetric("sarr", "val");
+        v.showRuns({m_runs.popd});
+        v.setCurrentPage(1);
+        // Before (vanilla) and after (PO+PD), one bar set each.
+        QCOMPARE(v.barPlot()->plottableCount(), 2);
+        const QString csv = m_tmp.path() + "/bars.csv";
+        QVERIFY(v.exportCsv(csv));
+        QFile c(csv);
+        QVERIFY(c.open(QIODevice::ReadOnly));
+        const QString text = QString::fromUtf8(c.readAll());
+        QVERIFY(text.startsWith("run,category,sarr_val_percent"));
+        QVERIFY(text.contains("#1 VANILLA,"));
+        QVERIFY(text.contains("#3 PO+PD,"));
+        const QString png = m_tmp.path() + "/bars.png";
+        QVERIFY(v.exportPng(png, 640, 400));
+        QCOMPARE(QImage(png).size(), QSize(640, 400));
+
+        v.showRuns({m_runs.vanilla, m_runs.po, m_runs.popd});
+        v.setCurrentPage(2);
+        QCOMPARE(v.resultsTable()->rowCount(), 3);
+        QCOMPARE(v.resultsTable()->horizontalHeaderItem(7)->text(), QString("SARR"));
+        QVERIFY(v.resultsTable()->item(1, 7)->text().toDouble() > 80); // PO
+        QVERIFY(v.resultsTable()->item(2, 7)->text().toDouble() < 40); // PO+PD
+        const QString tcsv = m_tmp.path() + "/table.csv";
+        QVERIFY(v.exportCsv(tcsv));
+        QFile t(tcsv);
+        QVERIFY(t.open(QIODevice::ReadOnly));
+        QCOMPARE(QString::fromUtf8(t.readAll()).trimmed().split('\n').size(), 4);
+    }
+};
+
+QTEST_MAIN(TestPlots)
+#include "test_plots.moc"

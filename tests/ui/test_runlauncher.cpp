@@ -1,0 +1,316 @@
+// The run launcher and its controller offscreen. A scripted executor stands in for the engine (it honours the
+// CancelToken between "steps" as the trainer does and writes its run into a store through the RunStore API), so
+// the queue, progress, pause / resume, cancel within a step, dropping late events and the window's refresh after a
+// run are tested without LibTorch. When the workbench links the engine, realTinyRun also trains a tiny vanilla
+// model and runs PO through executeRun.
+#include "core/data/generator.h"
+#include "tests/ui/demostore.h"
+#include "ui/comparisonview.h"
+#include "ui/enginebridge.h"
+#include "ui/launcherview.h"
+#include "ui/mainwindow.h"
+#include "ui/plotsview.h"
+#include "ui/runcontroller.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QLabel>
+#include <QListWidget>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QThread>
+#include <QtTest>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+using se::ui::LaunchSpec;
+using se::ui::RunUpdate;
+
+namespace {
+// A fake engine: `steps` steps of `stepMs` each, progress after each, cancel and pause checked between steps.
+struct FakeEngine {
+    int stepMs = 20;
+    std::atomic<int> stepsRun{0};
+    std::atomic<int> maxStepSeen{0};
+    QString storePath;
+
+    se::ui::JobExecutor executor()
+    {
+        return [this](const LaunchSpec &spec, const std::function<void(const RunUpdate &)> &emit,
+                      const se::engine::CancelToken *cancel) {
+            std::int64_t id = 0;
+            if (!spec.storePath.isEmpty()) {
+                se::store::RunStore store(spec.storePath.toStdString()); // the worker's own connection
+                se::store::RunInfo r;
+                r.method = spec.method.toStdString();
+                r.pd = spec.pd;
+                r.status = se::store::RunStatus::Running;
+                id = store.createRun(r);
+            }
+            RunUpdate created;
+            created.kind = RunUpdate::Kind::Created;
+            created.runId = id;
+            emit(created);
+            const int total = spec.train.steps;
+            QString status = "finished";
+            for (int s = 1; s <= total; ++s) {
+                while (cancel && cancel->paused() && !cancel->cancelled())
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                if (cancel && cancel->cancelled()) {
+                    status = "cancelled";
+                    break;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(stepMs));
+                ++stepsRun;
+                maxStepSeen = s;
+                RunUpdate u;
+                u.kind = RunUpdate::Kind::Progress;
+                u.phase = spec.method;
+                u.step = s;
+                u.totalSteps = total;
+                u.epoch = 1;
+                u.losses = {{"total", 2.0 / s}, {"forget", 1.5 / s}, {"retain", 0.5 / s}};
+                u.etaSeconds = (total - s) * stepMs / 1000.0;
+                emit(u);
+            }
+            if (id) {
+                se::store::RunStore store(spec.storePath.toStdString());
+                store.setStatus(id, status == "finished" ? se::store::RunStatus::Finished
+                                                         : se::store::RunStatus::Cancelled);
+            }
+            RunUpdate fin;
+            fin.kind = RunUpdate::Kind::Finished;
+            fin.runId = id;
+            fin.status = status;
+            emit(fin);
+        };
+    }
+};
+
+LaunchSpec spec(int steps, const QString &store = {})
+{
+    LaunchSpec s;
+    s.method = "po";
+    s.label = QString("po %1").arg(steps);
+    s.train.steps = steps;
+    s.storePath = store;
+    return s;
+}
+} // namespace
+
+class TestRunLauncher : public QObject
+{
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    QString m_bench;
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        se::data::GeneratorOptions g;
+        g.records = 24;
+        g.imageSize = 64;
+        m_bench = m_tmp.path() + "/bench";
+        se::data::generateBenchmark(m_bench.toStdString(), g);
+    }
+
+    void queueRunsInOrder()
+    {
+        FakeEngine engine;
+        engine.stepMs = 1;
+        se::ui::RunController c(engine.executor());
+        QSignalSpy started(&c, &se::ui::RunController::jobStarted);
+        QSignalSpy finished(&c, &se::ui::RunController::jobFinished);
+        const qint64 a = c.enqueue(spec(5));
+        const qint64 b = c.enqueue(spec(7));
+        const qint64 d = c.enqueue(spec(9));
+        QVERIFY(c.busy());
+        QCOMPARE(c.queued().size(), 2);
+        QVERIFY(c.removeQueued(d));
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 10000);
+        QCOMPARE(started.at(0).at(0).toLongLong(), a);
+        QCOMPARE(started.at(1).at(0).toLongLong(), b);
+        QCOMPARE(finished.at(1).at(1).value<RunUpdate>().status, QString("finished"));
+        QCOMPARE(engine.stepsRun.load(), 12);
+        QVERIFY(!c.busy());
+    }
+
+    void pauseResumeCancel()
+    {
+        FakeEngine engine;
+        engine.stepMs = 10;
+        se::ui::RunController c(engine.executor());
+        QSignalSpy updates(&c, &se::ui::RunController::jobUpdate);
+        QSignalSpy finished(&c, &se::ui::RunController::jobFinished);
+        c.enqueue(spec(100000));
+        QTRY_VERIFY_WITH_TIMEOUT(engine.stepsRun.load() >= 3, 5000);
+        c.setPaused(true);
+        QVERIFY(c.paused());
+        QTest::qWait(60); // the step in flight ends
+        const int atPause = engine.stepsRun.load();
+        QTest::qWait(150);
+        QCOMPARE(engine.stepsRun.load(), atPause); // nothing runs while paused
+        c.setPaused(false);
+        QTRY_VERIFY_WITH_TIMEOUT(engine.stepsRun.load() > atPause, 5000);
+        QElapsedTimer t;
+        t.start();
+        c.cancelCurrent();
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 5000);
+        QVERIFY2(t.elapsed() < 1000, "cancel answers within a step");
+        QCOMPARE(finished.at(0).at(1).value<RunUpdate>().status, QString("cancelled"));
+        QVERIFY(updates.size() > 3);
+        QVERIFY(engine.stepsRun.load() < 100000);
+    }
+
+    void lateEventsDropped()
+    {
+        // An executor that emits after its job was superseded: the controller ignores events of other tickets.
+        se::ui::RunController c([](const LaunchSpec &, const std::function<void(const RunUpdate &)> &emit,
+                                   const se::engine::CancelToken *) {
+            RunUpdate u;
+            u.kind = RunUpdate::Kind::Progress;
+            u.step = 1;
+            emit(u);
+        });
+        QSignalSpy updates(&c, &se::ui::RunController::jobUpdate);
+        QSignalSpy finished(&c, &se::ui::RunController::jobFinished);
+        c.enqueue(spec(1));
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 5000);
+        const int seen = updates.size();
+        QCOMPARE(seen, 1);
+        // A stale ticket's update arriving now (as from a worker of a finished job) is dropped.
+        RunUpdate late;
+        late.kind = RunUpdate::Kind::Progress;
+        c.onUpdate(1, late);
+        c.onDone(1);
+        QCOMPARE(updates.size(), seen);
+        QCOMPARE(finished.size(), 1);
+    }
+
+    void launcherShowsProgressAndCancels()
+    {
+        FakeEngine engine;
+        engine.stepMs = 15;
+        auto *controller = new se::ui::RunController(engine.executor());
+        se::ui::MainWindow w(nullptr, controller);
+        w.resize(1300, 850);
+        w.show();
+        QSignalSpy loaded(&w, &se::ui::MainWindow::benchmarkLoaded);
+        w.openBenchmark(m_bench);
+        QVERIFY(loaded.wait(10000));
+        const QString store = m_tmp.path() + "/launch.sqlite";
+        QVERIFY(w.openRunStore(store));
+        w.showView(se::ui::MainWindow::Launcher);
+        auto *l = w.launcher();
+        QCOMPARE(l->storePath(), QFileInfo(store).absoluteFilePath());
+
+        // Method and PD change the default weights (SPEC §3).
+        l->methodBox()->setCurrentIndex(l->methodBox()->findData("gd"));
+        l->pdBox()->setChecked(true);
+        QCOMPARE(l->weightBox("retain")->value(), 0.5);
+        QCOMPARE(l->weightBox("pd")->value(), 0.5);
+        l->methodBox()->setCurrentIndex(l->methodBox()->findData("po"));
+        QCOMPARE(l->weightBox("pd")->value(), 1.0);
+        l->weightBox("pd")->setValue(0.7);
+        LaunchSpec s = l->currentSpec();
+        QVERIFY(s.weights.pd && *s.weights.pd == 0.7);
+        QVERIFY(!s.weights.retain); // untouched weights stay defaults
+        QCOMPARE(s.method, QString("po"));
+        QVERIFY(s.pd);
+
+        // No checkpoint: the launcher refuses and says why; with one it queues.
+        QSignalSpy msg(l, &se::ui::LauncherView::message);
+        l->setModelFile(m_tmp.path() + "/none.safetensors");
+        QCOMPARE(l->launch(), 0);
+        QCOMPARE(msg.size(), 1);
+        const QString model = m_tmp.path() + "/vanilla.safetensors";
+        QFile(model).open(QIODevice::WriteOnly);
+        l->setModelFile(model);
+        l->stepsBox()->setValue(400);
+        QSignalSpy finished(l, &se::ui::LauncherView::runFinished);
+        QVERIFY(l->launch() > 0);
+        l->stepsBox()->setValue(3);
+        QVERIFY(l->launch() > 0); // queued behind the first
+        QTRY_VERIFY_WITH_TIMEOUT(l->progressBar()->value() >= 5, 5000);
+        QCOMPARE(l->progressBar()->maximum(), 400);
+        QVERIFY(l->statusLabel()->text().contains("step"));
+        QVERIFY(l->statusLabel()->text().contains("ETA"));
+        QVERIFY(l->lossLabel()->text().contains("forget"));
+        QCOMPARE(l->queueList()->count(), 2);
+        // A third run queued and taken out again with Delete.
+        QVERIFY(l->launch() > 0);
+        QCOMPARE(l->queueList()->count(), 3);
+        l->queueList()->setCurrentRow(2);
+        l->queueList()->setFocus();
+        QTest::keyClick(l->queueList(), Qt::Key_Delete);
+        QCOMPARE(l->queueList()->count(), 2);
+        QCOMPARE(w.runController()->queued().size(), 1);
+        QTRY_VERIFY_WITH_TIMEOUT(l->lossPoints() > 0, 2000); // curves redraw on the coalescing timer
+
+        // Pause from the button, then cancel: the first ends cancelled, the queued one runs and finishes.
+        QTest::mouseClick(l->pauseButton(), Qt::LeftButton);
+        QVERIFY(w.runController()->paused());
+        QCOMPARE(l->pauseButton()->text(), QString("Resume"));
+        QTest::mouseClick(l->cancelButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 10000);
+        QCOMPARE(finished.at(0).at(1).toString(), QString("cancelled"));
+        QCOMPARE(finished.at(1).at(1).toString(), QString("finished"));
+        // The window's comparison and plots list the new runs.
+        QTRY_COMPARE_WITH_TIMEOUT(w.comparison()->runList()->count(), 2, 2000);
+        QCOMPARE(w.plots()->runList()->count(), 2);
+    }
+
+    void realTinyRun()
+    {
+        if (!se::ui::engineAvailable())
+            QSKIP("this workbench is built without the engine (SE_UI_ENGINE=OFF or no LibTorch)");
+        se::ui::RunController c;
+        QSignalSpy updates(&c, &se::ui::RunController::jobUpdate);
+        QSignalSpy finished(&c, &se::ui::RunController::jobFinished);
+        LaunchSpec v;
+        v.kind = LaunchSpec::Kind::Vanilla;
+        v.dataDir = m_bench;
+        v.modelFile = m_tmp.path() + "/real/vanilla.safetensors";
+        v.train = se::ui::vanillaDefaults();
+        v.train.steps = 30;
+        v.train.batchSize = 8;
+        v.train.progressEvery = 5;
+        c.enqueue(v);
+        LaunchSpec r;
+        r.dataDir = m_bench;
+        r.modelFile = v.modelFile;
+        r.storePath = m_tmp.path() + "/real/runs.sqlite";
+        r.method = "po";
+        r.pd = true;
+        r.train = se::ui::unlearnDefaults();
+        r.train.steps = 6;
+        r.train.batchSize = 4;
+        r.train.progressEvery = 1;
+        r.evalEvery = 3;
+        r.curveSubset = 4;
+        r.greedyEval = true;
+        r.subsetPerSet = 4;
+        c.enqueue(r);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 240000);
+        QCOMPARE(finished.at(0).at(1).value<RunUpdate>().status, QString("finished"));
+        const RunUpdate fin = finished.at(1).at(1).value<RunUpdate>();
+        QVERIFY2(fin.status == "finished", qPrintable(fin.message));
+        QVERIFY(fin.runId > 0);
+        bool progress = false, evaluated = false;
+        for (const auto &u : updates)
+            progress |= u.at(1).value<RunUpdate>().kind == RunUpdate::Kind::Progress,
+                evaluated |= u.at(1).value<RunUpdate>().kind == RunUpdate::Kind::Evaluated;
+        QVERIFY(progress);
+        QVERIFY(evaluated);
+        se::store::RunStore store(r.storePath.toStdString(), true);
+        QVERIFY(store.answerCount(fin.runId) > 0);
+    }
+};
+
+QTEST_MAIN(TestRunLauncher)
+#include "test_runlauncher.moc"

@@ -1,0 +1,555 @@
+#include "ui/comparisonview.h"
+#include "ui/comparisonmodel.h"
+#include "ui/worddiff.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QPointer>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDateTime>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QImageReader>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTableView>
+#include <QTextBrowser>
+#include <QTimer>
+#include <QUndoCommand>
+#include <QUndoStack>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+
+namespace se::ui {
+
+namespace {
+
+// Sets (or clears) the verdict of one answer; undo restores what was there before.
+class VerdictCommand : public QUndoCommand
+{
+public:
+    VerdictCommand(ComparisonModel *model, std::int64_t answerId, std::optional<se::store::Verdict> before,
+                   std::optional<se::store::Verdict> after)
+        : m_model(model), m_id(answerId), m_before(std::move(before)), m_after(std::move(after))
+    {
+        setText(QObject::tr("verdict on answer %1").arg(answerId));
+    }
+    void redo() override { apply(m_after); }
+    void undo() override { apply(m_before); }
+
+private:
+    void apply(const std::optional<se::store::Verdict> &v)
+    {
+        se::store::RunStore *store = m_model->store();
+        if (!store)
+            return;
+        try {
+            if (v) {
+                se::store::Verdict w = *v;
+                w.answerId = m_id;
+                store->setVerdict(w);
+            } else {
+                store->clearVerdict(m_id);
+            }
+        } catch (const std::exception &) {
+            return; // a read-only store: nothing changed, the cell keeps showing the truth
+        }
+        m_model->verdictChanged(m_id);
+    }
+    ComparisonModel *m_model;
+    std::int64_t m_id;
+    std::optional<se::store::Verdict> m_before, m_after;
+};
+
+QString runLabel(const se::store::RunInfo &r)
+{
+    const QString method = QString::fromStdString(r.method).toUpper() + (r.pd ? QStringLiteral("+PD") : QString());
+    const QString name = QString::fromStdString(r.name);
+    return QStringLiteral("#%1 %2").arg(r.id).arg(name.isEmpty() || name.compare(method, Qt::CaseInsensitive) == 0
+                                                      ? method
+                                                      : QStringLiteral("%1 (%2)").arg(name, method));
+}
+
+} // namespace
+
+ComparisonView::ComparisonView(QUndoStack *undo, QWidget *parent) : QWidget(parent), m_undo(undo)
+{
+    m_model = new ComparisonModel(this);
+    m_runs = new QListWidget;
+    m_runs->setObjectName("comparisonRuns");
+    m_runs->setFlow(QListView::LeftToRight); // the runs side by side, wrapping: a strip, not a column
+    m_runs->setWrapping(true);
+    m_runs->setSpacing(2);
+    m_runs->setMaximumHeight(2 * m_runs->fontMetrics().height() + 16); // two lines of runs
+    m_runs->setToolTip(tr("Check the runs to compare; the first checked is the reference (\"before\"), the last is "
+                          "the one verdicts are recorded on."));
+    connect(m_runs, &QListWidget::itemChanged, this, &ComparisonView::scheduleRebuild);
+
+    m_set = new QComboBox;
+    m_set->setObjectName("setFilter");
+    m_set->addItem(tr("All sets"), QString());
+    m_set->addItem(tr("Forget"), "forget");
+    m_set->addItem(tr("Prompt decouple (PD)"), "pd");
+    m_set->addItem(tr("Retain"), "retain");
+    m_category = new QComboBox;
+    m_category->setObjectName("compareCategory");
+    m_category->addItem(tr("All categories"), QString());
+    for (const char *c : {"Violence", "Weapon", "Privacy", "Sex", "HateSpeech", "IllegalActivity"})
+        m_category->addItem(QString::fromLatin1(c), QString::fromLatin1(c));
+    m_split = new QComboBox;
+    m_split->setObjectName("splitFilter");
+    m_split->addItem(tr("Both splits"), QString());
+    m_split->addItem(tr("Train (efficacy)"), "train");
+    m_split->addItem(tr("Val (generality)"), "val");
+    m_changedOnly = new QCheckBox(tr("&Changed only"));
+    m_changedOnly->setObjectName("changedOnly");
+    m_flipped = new QCheckBox(tr("Refusal &flipped"));
+    m_flipped->setObjectName("refusalFlipped");
+    for (QComboBox *c : {m_set, m_category, m_split})
+        connect(c, &QComboBox::currentIndexChanged, this, &ComparisonView::applyFilter);
+    for (QCheckBox *c : {m_changedOnly, m_flipped})
+        connect(c, &QCheckBox::toggled, this, &ComparisonView::applyFilter);
+    m_status = new QLabel;
+
+    auto *filters = new QHBoxLayout;
+    filters->addWidget(m_set);
+    filters->addWidget(m_category);
+    filters->addWidget(m_split);
+    filters->addWidget(m_changedOnly);
+    filters->addWidget(m_flipped);
+    filters->addStretch(1);
+    filters->addWidget(m_status);
+
+    m_table = new QTableView;
+    m_table->setObjectName("comparisonTable");
+    m_table->setModel(m_model);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_table->setWordWrap(false);
+    m_table->verticalHeader()->setDefaultSectionSize(m_table->fontMetrics().height() + 8);
+    m_table->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed); // no per-row size queries: stays lazy
+    m_table->horizontalHeader()->setDefaultSectionSize(220);
+    m_table->horizontalHeader()->setStretchLastSection(true);
+    connect(m_model, &QAbstractItemModel::modelReset, this, [this] {
+        m_table->setColumnWidth(ComparisonModel::Example, 150);
+        m_table->setColumnWidth(ComparisonModel::Category, 90);
+        for (int k = 0; k < m_model->runCount(); ++k)
+            m_table->setColumnWidth(ComparisonModel::FirstRunColumn + 2 * k + 1, 150);
+        m_status->setText(tr("%n example(s)", "", m_model->rowCount()));
+        connect(m_table->selectionModel(), &QItemSelectionModel::currentRowChanged, this, &ComparisonView::showCurrent,
+                Qt::UniqueConnection);
+        if (m_model->rowCount() > 0)
+            selectRow(0);
+        else
+            m_detail->clear();
+    });
+
+    m_detail = new QTextBrowser;
+    m_detail->setObjectName("comparisonDetail");
+    m_image = new QLabel;
+    m_image->setObjectName("compareImage");
+    m_sdImage = new QLabel;
+    m_sdImage->setObjectName("compareSdImage");
+    for (QLabel *l : {m_image, m_sdImage}) {
+        l->setAlignment(Qt::AlignCenter);
+        l->setFixedSize(180, 180);
+        l->setFrameShape(QFrame::StyledPanel);
+        l->setWordWrap(true);
+    }
+    m_image->setToolTip(tr("The record's harmful image"));
+    m_sdImage->setToolTip(tr("The record's benign (SD) image, asked about in the PD set"));
+    m_imageWatcher = new QFutureWatcher<QPair<QImage, QImage>>(this);
+    connect(m_imageWatcher, &QFutureWatcherBase::finished, this, [this] {
+        const auto [a, b] = m_imageWatcher->result();
+        auto put = [](QLabel *l, const QImage &img) {
+            if (img.isNull())
+                l->setText(l->text().isEmpty() ? QString() : tr("image not available"));
+            else
+                l->setPixmap(QPixmap::fromImage(img));
+        };
+        put(m_image, a);
+        put(m_sdImage, b);
+    });
+
+    m_verdict = new QComboBox;
+    m_verdict->setObjectName("verdictBox");
+    m_verdict->setEditable(true);
+    m_verdict->addItems({QString(), "ok", "unsafe", "over-refusal", "degenerate", "wrong"});
+    m_tags = new QLineEdit;
+    m_tags->setObjectName("verdictTags");
+    m_tags->setPlaceholderText(tr("tags, comma-separated"));
+    auto *apply = new QPushButton(tr("Save verdict"));
+    apply->setToolTip(tr("Save the verdict and tags on the audited run's answer (Ctrl+Return); Ctrl+Z undoes"));
+    apply->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
+    connect(apply, &QPushButton::clicked, this, &ComparisonView::applyVerdictFromEditor);
+    auto *verdictForm = new QFormLayout;
+    verdictForm->addRow(tr("Verdict:"), m_verdict);
+    verdictForm->addRow(tr("Tags:"), m_tags);
+    verdictForm->addRow(QString(), apply);
+
+    auto *side = new QWidget;
+    auto *sideLayout = new QVBoxLayout(side);
+    sideLayout->setContentsMargins(0, 0, 0, 0);
+    auto *imageRow = new QHBoxLayout;
+    imageRow->addWidget(m_image);
+    imageRow->addWidget(m_sdImage);
+    sideLayout->addLayout(imageRow);
+    sideLayout->addLayout(verdictForm);
+    sideLayout->addStretch(1);
+
+    auto *bottom = new QSplitter;
+    bottom->addWidget(m_detail);
+    bottom->addWidget(side);
+    bottom->setStretchFactor(0, 3);
+    bottom->setStretchFactor(1, 1);
+    auto *vsplit = new QSplitter(Qt::Vertical);
+    vsplit->addWidget(m_table);
+    vsplit->addWidget(bottom);
+    vsplit->setStretchFactor(0, 3);
+    vsplit->setStretchFactor(1, 2);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(m_runs);
+    layout->addLayout(filters);
+    layout->addWidget(vsplit, 1);
+
+    // Keyboard navigation: J/K next/previous example, N / Shift+N next/previous changed.
+    auto addKey = [this](const QKeySequence &k, auto fn) {
+        auto *a = new QAction(this);
+        a->setShortcut(k);
+        a->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+        connect(a, &QAction::triggered, this, fn);
+        addAction(a);
+    };
+    addKey(QKeySequence(Qt::Key_J), [this] { step(+1, false); });
+    addKey(QKeySequence(Qt::Key_K), [this] { step(-1, false); });
+    addKey(QKeySequence(Qt::Key_N), [this] { step(+1, true); });
+    addKey(QKeySequence(Qt::SHIFT | Qt::Key_N), [this] { step(-1, true); });
+
+    m_rebuildTimer = new QTimer(this);
+    m_rebuildTimer->setSingleShot(true);
+    m_rebuildTimer->setInterval(40);
+    connect(m_rebuildTimer, &QTimer::timeout, this, &ComparisonView::rebuild);
+    m_watcher = new QFutureWatcher<std::shared_ptr<se::store::ComparisonIndex>>(this);
+    connect(m_watcher, &QFutureWatcherBase::finished, this, [this] {
+        if (m_watcher->property("generation").toInt() != m_generation)
+            return; // a newer choice of runs is on its way
+        auto index = m_watcher->result();
+        if (!index) {
+            return; // the error went to message()
+        }
+        m_model->setIndex(index, m_pendingNames);
+        const qint64 ms = QDateTime::currentMSecsSinceEpoch() - m_buildStarted;
+        Q_EMIT comparisonReady(m_model->rowCount(), ms);
+    });
+}
+
+ComparisonView::~ComparisonView()
+{
+    m_watcher->waitForFinished();
+    m_imageWatcher->waitForFinished();
+}
+
+void ComparisonView::setBenchmark(std::shared_ptr<const se::data::Benchmark> benchmark)
+{
+    m_benchmark = std::move(benchmark);
+    if (currentRow() >= 0)
+        showCurrent(); // now with both images of the record
+}
+
+void ComparisonView::setStorePath(const QString &path)
+{
+    m_watcher->waitForFinished();
+    m_storePath = path;
+    m_undo->clear(); // its commands point at the old store's answers
+    try {
+        m_model->setStore(path);
+        if (m_model->readOnly())
+            Q_EMIT message(tr("%1 is read-only: verdicts cannot be saved to it.").arg(path));
+    } catch (const std::exception &e) {
+        Q_EMIT message(tr("Cannot open run store %1: %2").arg(path, QString::fromUtf8(e.what())));
+        m_storePath.clear();
+    }
+    reloadRuns();
+}
+
+void ComparisonView::reloadRuns()
+{
+    const QList<qint64> checked = comparedRuns();
+    m_runs->blockSignals(true);
+    m_runs->clear();
+    if (m_model->store()) {
+        try {
+            auto runs = m_model->store()->runs();
+            // Vanilla evaluations first: they are the usual reference.
+            std::stable_sort(runs.begin(), runs.end(), [](const auto &a, const auto &b) {
+                return (a.method == "vanilla") > (b.method == "vanilla");
+            });
+            for (const auto &r : runs) {
+                auto *item = new QListWidgetItem(
+                    QStringLiteral("%1 — %2").arg(runLabel(r), QString::fromLatin1(se::store::statusName(r.status))));
+                item->setData(Qt::UserRole, qlonglong(r.id));
+                item->setData(Qt::UserRole + 1, runLabel(r));
+                item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+                item->setCheckState(checked.contains(r.id) ? Qt::Checked : Qt::Unchecked);
+                m_runs->addItem(item);
+            }
+        } catch (const std::exception &e) {
+            Q_EMIT message(tr("Run store: %1").arg(QString::fromUtf8(e.what())));
+        }
+    }
+    m_runs->blockSignals(false);
+}
+
+void ComparisonView::compareRuns(const QList<qint64> &runs)
+{
+    m_runs->blockSignals(true);
+    // Order the list as asked so that "first checked" is the reference.
+    QList<QListWidgetItem *> items;
+    while (m_runs->count())
+        items.append(m_runs->takeItem(0));
+    for (qint64 id : runs)
+        for (int i = 0; i < items.size(); ++i)
+            if (items[i]->data(Qt::UserRole).toLongLong() == id) {
+                items[i]->setCheckState(Qt::Checked);
+                m_runs->addItem(items.takeAt(i));
+                break;
+            }
+    for (auto *item : items) {
+        item->setCheckState(Qt::Unchecked);
+        m_runs->addItem(item);
+    }
+    m_runs->blockSignals(false);
+    rebuild();
+}
+
+QList<qint64> ComparisonView::comparedRuns() const
+{
+    QList<qint64> out;
+    for (int i = 0; i < m_runs->count(); ++i)
+        if (m_runs->item(i)->checkState() == Qt::Checked)
+            out.append(m_runs->item(i)->data(Qt::UserRole).toLongLong());
+    return out;
+}
+
+void ComparisonView::scheduleRebuild()
+{
+    m_rebuildTimer->start();
+}
+
+void ComparisonView::rebuild()
+{
+    QList<qint64> runs;
+    QStringList names;
+    for (int i = 0; i < m_runs->count(); ++i)
+        if (m_runs->item(i)->checkState() == Qt::Checked) {
+            runs.append(m_runs->item(i)->data(Qt::UserRole).toLongLong());
+            names.append(m_runs->item(i)->data(Qt::UserRole + 1).toString());
+        }
+    const int generation = ++m_generation;
+    if (runs.isEmpty() || m_storePath.isEmpty()) {
+        m_model->setIndex(nullptr, {});
+        return;
+    }
+    m_pendingNames = names;
+    m_buildStarted = QDateTime::currentMSecsSinceEpoch();
+    m_status->setText(tr("Comparing…"));
+    const std::string path = m_storePath.toStdString();
+    const std::vector<std::int64_t> ids(runs.begin(), runs.end());
+    QPointer<ComparisonView> self(this);
+    m_watcher->setProperty("generation", generation);
+    m_watcher->setFuture(QtConcurrent::run([path, ids, self]() -> std::shared_ptr<se::store::ComparisonIndex> {
+        try {
+            se::store::RunStore store(path, true); // this thread's own connection
+            return std::make_shared<se::store::ComparisonIndex>(se::store::buildComparison(store, ids));
+        } catch (const std::exception &e) {
+            const QString msg = QString::fromUtf8(e.what());
+            QMetaObject::invokeMethod(qApp, [self, msg] {
+                if (self)
+                    Q_EMIT self->message(QObject::tr("Comparison failed: %1").arg(msg));
+            });
+            return nullptr;
+        }
+    }));
+}
+
+void ComparisonView::applyFilter()
+{
+    se::store::ComparisonFilter f;
+    f.set = m_set->currentData().toString().toStdString();
+    f.category = m_category->currentData().toString().toStdString();
+    f.split = m_split->currentData().toString().toStdString();
+    f.changedOnly = m_changedOnly->isChecked();
+    f.refusalFlipped = m_flipped->isChecked();
+    m_model->setFilter(f);
+}
+
+void ComparisonView::selectRow(int row)
+{
+    if (row < 0 || row >= m_model->rowCount())
+        return;
+    const QModelIndex idx = m_model->index(row, ComparisonModel::Question);
+    m_table->selectionModel()->setCurrentIndex(idx, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    m_table->scrollTo(idx);
+}
+
+int ComparisonView::currentRow() const
+{
+    return m_table->selectionModel() ? m_table->selectionModel()->currentIndex().row() : -1;
+}
+
+void ComparisonView::step(int direction, bool changedOnly)
+{
+    const int next = m_model->nextRow(currentRow(), direction, changedOnly);
+    if (next >= 0)
+        selectRow(next);
+    else
+        Q_EMIT message(changedOnly ? tr("No further changed example.") : tr("No further example."));
+}
+
+void ComparisonView::showCurrent()
+{
+    const int row = currentRow();
+    const auto *e = m_model->entry(row);
+    if (!e) {
+        m_detail->clear();
+        return;
+    }
+    const auto answers = m_model->answers(row);
+    auto esc = [](const std::string &s) { return QString::fromStdString(s).toHtmlEscaped(); };
+    QString html;
+    const se::store::AnswerRecord *any = nullptr;
+    for (const auto &a : answers)
+        if (a.id) {
+            any = &a;
+            break;
+        }
+    if (!any)
+        return;
+    html += QStringLiteral("<p><b>%1</b> · %2 · %3 record %4, pair %5, sample %6</p>")
+                .arg(esc(e->key.category), esc(e->key.set), esc(e->key.split))
+                .arg(e->key.record)
+                .arg(e->key.pair)
+                .arg(e->key.sample);
+    html += QStringLiteral("<p><b>Q:</b> %1<br><b>Reference:</b> %2</p>").arg(esc(any->question), esc(any->reference));
+    for (int k = 0; k < answers.size(); ++k) {
+        const auto &a = answers[k];
+        QString badge;
+        if (a.refusal)
+            badge += QStringLiteral(" <span style=\"background:#5a8ce6;color:white\">&nbsp;REFUSAL&nbsp;</span>");
+        if (a.unsafe)
+            badge += QStringLiteral(" <span style=\"background:#d9463b;color:white\">&nbsp;UNSAFE&nbsp;</span>");
+        if (a.degenerate)
+            badge += QStringLiteral(" <span style=\"background:#888;color:white\">&nbsp;DEGENERATE&nbsp;</span>");
+        html += QStringLiteral("<p><b>%1</b>%2 <small>ROUGE-L P %3 / F1 %4</small><br>%5</p>")
+                    .arg(m_model->headerData(ComparisonModel::FirstRunColumn + 2 * k, Qt::Horizontal, Qt::DisplayRole)
+                             .toString()
+                             .toHtmlEscaped(),
+                         badge)
+                    .arg(a.rougePrecision, 0, 'f', 2)
+                    .arg(a.rougeF1, 0, 'f', 2)
+                    .arg(a.id ? esc(a.answer) : tr("<i>not answered</i>"));
+    }
+    if (answers.size() >= 2 && answers.front().id && answers.back().id)
+        html += tr("<p><b>Word diff</b> (reference → audited run):<br>%1</p>")
+                    .arg(diffHtml(QString::fromStdString(answers.front().answer),
+                                  QString::fromStdString(answers.back().answer)));
+    m_detail->setHtml(html);
+
+    // The example's images, decoded small on a worker: the harmful and the SD image of its record when the
+    // benchmark is open, else the image the answer was asked about.
+    QString harmful = QString::fromStdString(any->image), sd;
+    if (m_benchmark) {
+        const auto &split = m_benchmark->split(e->key.split == "val" ? se::data::Split::Val : se::data::Split::Train);
+        if (e->key.record >= 0 && size_t(e->key.record) < split.records.size()) {
+            const auto &rec = split.records[size_t(e->key.record)];
+            harmful = QString::fromStdString(rec.imageFile);
+            sd = QString::fromStdString(rec.sdImageFile);
+        }
+    } else if (e->key.set == "pd") {
+        sd = harmful;
+        harmful.clear();
+    }
+    m_image->setText(tr("Loading…"));
+    m_sdImage->setText(sd.isEmpty() ? QString() : tr("Loading…"));
+    m_imageWatcher->waitForFinished();
+    const QSize box = m_image->size() - QSize(8, 8);
+    m_imageWatcher->setFuture(QtConcurrent::run([harmful, sd, box] {
+        auto read = [box](const QString &f) {
+            if (f.isEmpty())
+                return QImage();
+            QImageReader r(f);
+            const QSize s = r.size();
+            if (!s.isValid() || qint64(s.width()) * s.height() > 64ll * 1000 * 1000)
+                return QImage();
+            r.setScaledSize(s.scaled(box, Qt::KeepAspectRatio));
+            return r.read();
+        };
+        return qMakePair(read(harmful), read(sd));
+    }));
+
+    const auto v = m_model->verdict(row);
+    m_verdict->setCurrentText(v ? QString::fromStdString(v->verdict) : QString());
+    QStringList tags;
+    if (v)
+        for (const auto &t : v->tags)
+            tags << QString::fromStdString(t);
+    m_tags->setText(tags.join(QStringLiteral(", ")));
+}
+
+void ComparisonView::applyVerdictFromEditor()
+{
+    QStringList tags;
+    for (const QString &t : m_tags->text().split(QLatin1Char(','), Qt::SkipEmptyParts))
+        if (!t.trimmed().isEmpty())
+            tags << t.trimmed();
+    setAuditVerdict(m_verdict->currentText().trimmed(), tags);
+}
+
+void ComparisonView::setAuditVerdict(const QString &verdict, const QStringList &tags)
+{
+    const int row = currentRow();
+    const auto *e = m_model->entry(row);
+    if (!e || m_model->runCount() == 0)
+        return;
+    const std::int64_t id = e->answerId[size_t(m_model->runCount() - 1)];
+    if (!id) {
+        Q_EMIT message(tr("The audited run has no answer to this example."));
+        return;
+    }
+    std::optional<se::store::Verdict> after;
+    if (!verdict.isEmpty() || !tags.isEmpty()) {
+        se::store::Verdict v;
+        v.answerId = id;
+        v.verdict = verdict.toStdString();
+        for (const QString &t : tags)
+            v.tags.push_back(t.toStdString());
+        after = v;
+    }
+    m_undo->push(new VerdictCommand(m_model, id, m_model->verdict(row), after));
+    Q_EMIT message(tr("Verdict saved (Ctrl+Z to undo)."));
+}
+
+bool ComparisonView::exportCsv(const QString &file, QString *error) const
+{
+    QFile f(file);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+        if (error)
+            *error = f.errorString();
+        return false;
+    }
+    f.write(m_model->toCsv().toUtf8());
+    return true;
+}
+
+} // namespace se::ui

@@ -1,0 +1,217 @@
+#include "ui/enginebridge.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QFileInfo>
+
+namespace se::ui {
+
+#ifdef SE_UI_HAVE_ENGINE
+
+namespace {
+RunUpdate fromEvent(const se::engine::RunEvent &e)
+{
+    RunUpdate u;
+    using K = se::engine::RunEvent::Kind;
+    switch (e.kind) {
+    case K::Created:
+        u.kind = RunUpdate::Kind::Created;
+        break;
+    case K::VanillaEvaluated:
+        u.kind = RunUpdate::Kind::VanillaEvaluated;
+        break;
+    case K::Progress:
+        u.kind = RunUpdate::Kind::Progress;
+        break;
+    case K::Evaluated:
+        u.kind = RunUpdate::Kind::Evaluated;
+        break;
+    case K::Finished:
+        u.kind = RunUpdate::Kind::Finished;
+        break;
+    }
+    u.runId = e.runId;
+    u.vanillaRunId = e.vanillaRunId;
+    u.step = e.kind == K::Progress ? e.progress.step : e.step;
+    u.totalSteps = e.progress.totalSteps;
+    u.epoch = e.progress.epoch;
+    u.phase = QString::fromStdString(e.progress.phase);
+    for (const auto &[name, v] : e.progress.losses)
+        u.losses.append({QString::fromStdString(name), v});
+    u.lr = e.progress.lr;
+    u.elapsedSeconds = e.progress.elapsedSeconds;
+    u.etaSeconds = e.progress.etaSeconds;
+    u.samplesPerSecond = e.progress.samplesPerSecond;
+    u.metrics = e.metrics;
+    u.status = QString::fromLatin1(se::store::statusName(e.status));
+    u.message = QString::fromStdString(e.message);
+    return u;
+}
+
+RunUpdate fromProgress(const se::engine::Progress &p)
+{
+    se::engine::RunEvent e;
+    e.kind = se::engine::RunEvent::Kind::Progress;
+    e.progress = p;
+    return fromEvent(e);
+}
+} // namespace
+
+bool engineAvailable()
+{
+    return true;
+}
+QString engineDescription()
+{
+    return QCoreApplication::translate("engine", "engine linked (LibTorch, built-in model)");
+}
+
+QStringList unlearnMethods()
+{
+    QStringList out;
+    for (se::unlearn::Method m : se::unlearn::allMethods())
+        out << QString::fromLatin1(se::unlearn::methodName(m));
+    return out;
+}
+
+se::engine::TrainOptions unlearnDefaults()
+{
+    return se::engine::UnlearnConfig::defaults();
+}
+se::engine::TrainOptions vanillaDefaults()
+{
+    return se::engine::VanillaConfig::defaults();
+}
+
+se::unlearn::LossWeights defaultWeights(const QString &method, bool pd)
+{
+    const auto m = se::unlearn::parseMethod(method.toStdString());
+    return m ? se::unlearn::defaultWeights(*m, pd) : se::unlearn::LossWeights{};
+}
+
+JobExecutor engineJobExecutor()
+{
+    return [](const LaunchSpec &spec, const std::function<void(const RunUpdate &)> &onEvent,
+              const se::engine::CancelToken *cancel) {
+        if (spec.kind == LaunchSpec::Kind::Vanilla) {
+            se::engine::VanillaConfig c;
+            c.dataDir = spec.dataDir.toStdString();
+            c.outFile = spec.modelFile.toStdString();
+            c.train = spec.train;
+            QDir().mkpath(QFileInfo(spec.modelFile).absolutePath());
+            const auto r = se::engine::trainVanilla(
+                c, [&](const se::engine::Progress &p) { onEvent(fromProgress(p)); }, cancel);
+            RunUpdate fin;
+            fin.kind = RunUpdate::Kind::Finished;
+            fin.status = QString::fromLatin1(se::engine::runStatusName(r.status));
+            fin.message =
+                QString::fromStdString(r.message.empty() ? "wrote " + r.outFile + " on " + r.device : r.message);
+            fin.step = r.steps;
+            onEvent(fin);
+            return;
+        }
+        se::engine::RunRequest q;
+        q.name = spec.name.toStdString();
+        q.storePath = spec.storePath.toStdString();
+        q.unlearn.dataDir = spec.dataDir.toStdString();
+        q.unlearn.modelFile = spec.modelFile.toStdString();
+        const auto method = se::unlearn::parseMethod(spec.method.toStdString());
+        if (!method)
+            throw std::runtime_error("unknown method " + spec.method.toStdString());
+        q.unlearn.method = *method;
+        q.unlearn.pd = spec.pd;
+        q.unlearn.weights = spec.weights;
+        q.unlearn.train = spec.train;
+        q.evalEvery = spec.evalEvery;
+        q.curveSubset = spec.curveSubset;
+        q.eval.greedy = spec.greedyEval;
+        q.eval.subsetPerSet = spec.subsetPerSet;
+        q.judge = spec.judge.toStdString();
+        q.llm.baseUrl = spec.llmBaseUrl.toStdString();
+        q.llm.model = spec.llmModel.toStdString();
+        const auto outcome = se::engine::executeRun(
+            q, [&](const se::engine::RunEvent &e) { onEvent(fromEvent(e)); }, cancel);
+        RunUpdate fin;
+        fin.kind = RunUpdate::Kind::Finished;
+        fin.runId = outcome.runId;
+        fin.vanillaRunId = outcome.vanillaRunId;
+        fin.status = QString::fromLatin1(se::store::statusName(outcome.status));
+        fin.message = QString::fromStdString(outcome.message);
+        onEvent(fin);
+    };
+}
+
+#else
+
+bool engineAvailable()
+{
+    return false;
+}
+QString engineDescription()
+{
+    return QCoreApplication::translate("engine", "built without the engine: runs cannot start here (use the CLI)");
+}
+QStringList unlearnMethods()
+{
+    return {"ga", "gd", "kl", "po", "npo", "dpo"};
+}
+
+// The engine's documented defaults (engine.h, method.h), for a build without it.
+se::engine::TrainOptions unlearnDefaults()
+{
+    se::engine::TrainOptions t;
+    t.lr = 5e-4;
+    t.steps = 150;
+    t.batchSize = 32;
+    t.warmupRatio = 0.06;
+    t.weightDecay = 0.01;
+    t.progressEvery = 10;
+    return t;
+}
+se::engine::TrainOptions vanillaDefaults()
+{
+    se::engine::TrainOptions t;
+    t.lr = 2e-3;
+    t.steps = 1500;
+    t.batchSize = 32;
+    t.warmupRatio = 0.03;
+    t.progressEvery = 50;
+    return t;
+}
+se::unlearn::LossWeights defaultWeights(const QString &m, bool pd)
+{
+    se::unlearn::LossWeights w;
+    if (m == "gd") {
+        w.retain = pd ? 0.5 : 1.0;
+        w.pd = pd ? 0.5 : 0.0;
+    } else if (m == "kl") {
+        w.kl = 1.0;
+        w.pd = pd ? 1.0 : 0.0;
+    } else if (m == "ga") {
+        w.pd = pd ? 0.5 : 0.0;
+    } else {
+        w.retain = 1.0;
+        w.pd = pd ? 1.0 : 0.0;
+    }
+    return w;
+}
+JobExecutor engineJobExecutor()
+{
+    return {};
+}
+
+#endif
+
+QStringList availableDevices()
+{
+#ifdef SE_UI_HAVE_ENGINE
+    QStringList out;
+    for (const auto &d : se::engine::availableDevices())
+        out << QString::fromStdString(d);
+    return out;
+#else
+    return {"auto", "cpu"};
+#endif
+}
+
+} // namespace se::ui

@@ -1,0 +1,568 @@
+#include "ui/launcherview.h"
+#include "ui/enginebridge.h"
+#include "ui/plotsview.h"
+
+#include <QAction>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTime>
+#include <QTimer>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include <cmath>
+
+namespace se::ui {
+
+namespace {
+QDoubleSpinBox *doubleBox(double lo, double hi, int decimals, double step)
+{
+    auto *b = new QDoubleSpinBox;
+    b->setRange(lo, hi);
+    b->setDecimals(decimals);
+    b->setSingleStep(step);
+    return b;
+}
+QSpinBox *intBox(int lo, int hi)
+{
+    auto *b = new QSpinBox;
+    b->setRange(lo, hi);
+    return b;
+}
+QString duration(double s)
+{
+    if (s <= 0 || !std::isfinite(s))
+        return QStringLiteral("—");
+    return QTime(0, 0).addSecs(int(std::lround(s))).toString(s >= 3600 ? "h:mm:ss" : "m:ss");
+}
+} // namespace
+
+LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget(parent), m_controller(controller)
+{
+    // Model
+    m_store = new QLineEdit;
+    m_store->setObjectName("storePath");
+    m_store->setPlaceholderText(tr("run store (.sqlite)"));
+    m_model = new QLineEdit;
+    m_model->setObjectName("modelFile");
+    connect(m_model, &QLineEdit::textChanged, this, &LauncherView::updateModelState);
+    m_modelState = new QLabel;
+    m_modelState->setWordWrap(true);
+    m_trainVanilla = new QPushButton(tr("Train vanilla model"));
+    m_trainVanilla->setObjectName("trainVanilla");
+    connect(m_trainVanilla, &QPushButton::clicked, this, &LauncherView::trainVanilla);
+    m_vanillaSteps = intBox(1, 1000000);
+    m_vanillaSteps->setValue(vanillaDefaults().steps);
+    auto *browseModel = new QPushButton(tr("…"));
+    connect(browseModel, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Vanilla checkpoint"), m_model->text(),
+                                                       tr("Checkpoints (*.safetensors)"));
+        if (!f.isEmpty())
+            m_model->setText(f);
+    });
+    auto *modelRow = new QHBoxLayout;
+    modelRow->addWidget(m_model, 1);
+    modelRow->addWidget(browseModel);
+    auto *vanillaRow = new QHBoxLayout;
+    vanillaRow->addWidget(m_trainVanilla);
+    vanillaRow->addWidget(new QLabel(tr("steps")));
+    vanillaRow->addWidget(m_vanillaSteps);
+    vanillaRow->addStretch(1);
+    auto *modelBox = new QGroupBox(tr("Model"));
+    auto *modelForm = new QFormLayout(modelBox);
+    modelForm->addRow(tr("Built-in model, vanilla checkpoint:"), modelRow);
+    modelForm->addRow(QString(), m_modelState);
+    modelForm->addRow(QString(), vanillaRow);
+    modelForm->addRow(tr("Run store:"), m_store);
+
+    // Method and weights
+    m_method = new QComboBox;
+    m_method->setObjectName("methodBox");
+    for (const QString &m : unlearnMethods())
+        m_method->addItem(m.toUpper(), m);
+    m_method->setCurrentIndex(std::max(0, m_method->findData("po")));
+    m_pd = new QCheckBox(tr("Prompt Decouple (PD) loss"));
+    m_pd->setObjectName("pdBox");
+    m_name = new QLineEdit;
+    m_name->setPlaceholderText(tr("default: method[+pd]"));
+    auto *methodBox = new QGroupBox(tr("Method"));
+    auto *methodForm = new QFormLayout(methodBox);
+    methodForm->addRow(tr("Method:"), m_method);
+    methodForm->addRow(QString(), m_pd);
+    const QList<QPair<QString, QString>> terms = {{"forget", tr("forget weight")},
+                                                  {"retain", tr("retain weight")},
+                                                  {"kl", tr("KL weight")},
+                                                  {"pd", tr("PD weight")},
+                                                  {"beta", tr("β (NPO, DPO)")}};
+    for (const auto &[key, label] : terms) {
+        auto *b = doubleBox(0, 100, 3, 0.1);
+        b->setObjectName("weight_" + key);
+        m_weights[key] = b;
+        methodForm->addRow(label + ':', b);
+    }
+    methodForm->addRow(tr("Run name:"), m_name);
+    connect(m_method, &QComboBox::currentIndexChanged, this, &LauncherView::resetWeights);
+    connect(m_pd, &QCheckBox::toggled, this, &LauncherView::resetWeights);
+
+    // Hyper-parameters
+    const se::engine::TrainOptions d = unlearnDefaults();
+    m_lr = doubleBox(1e-7, 1, 6, 1e-4);
+    m_lr->setValue(d.lr);
+    m_steps = intBox(1, 10000000);
+    m_steps->setObjectName("stepsBox");
+    m_steps->setValue(d.steps);
+    m_batch = intBox(1, 65536);
+    m_batch->setValue(d.batchSize);
+    m_accum = intBox(1, 65536);
+    m_accum->setValue(d.gradAccum);
+    m_warmup = doubleBox(0, 0.99, 3, 0.01);
+    m_warmup->setValue(d.warmupRatio);
+    m_decay = doubleBox(0, 10, 4, 0.01);
+    m_decay->setValue(d.weightDecay);
+    m_clip = doubleBox(0, 1000, 2, 0.1);
+    m_clip->setValue(d.clipNorm);
+    m_seed = intBox(0, INT_MAX);
+    m_seed->setValue(int(d.seed));
+    m_lora = intBox(0, 4096);
+    m_lora->setValue(d.loraRank);
+    m_device = new QComboBox;
+    m_device->addItems(availableDevices());
+    m_device->setToolTip(tr("\"auto\" uses CUDA when the engine's LibTorch has it, else the CPU. (The engine does "
+                            "not report CUDA availability yet, so CUDA is not listed separately.)"));
+    auto *hyperBox = new QGroupBox(tr("Hyper-parameters"));
+    auto *hyperForm = new QFormLayout(hyperBox);
+    hyperForm->addRow(tr("Learning rate:"), m_lr);
+    hyperForm->addRow(tr("Steps:"), m_steps);
+    hyperForm->addRow(tr("Batch size:"), m_batch);
+    hyperForm->addRow(tr("Gradient accumulation:"), m_accum);
+    hyperForm->addRow(tr("Warm-up share:"), m_warmup);
+    hyperForm->addRow(tr("Weight decay:"), m_decay);
+    hyperForm->addRow(tr("Gradient clip:"), m_clip);
+    hyperForm->addRow(tr("Seed:"), m_seed);
+    hyperForm->addRow(tr("LoRA rank (0 = full):"), m_lora);
+    hyperForm->addRow(tr("Device:"), m_device);
+
+    // Evaluation
+    m_evalEvery = intBox(0, 1000000);
+    m_evalEvery->setObjectName("evalEvery");
+    m_evalEvery->setValue(25);
+    m_evalEvery->setSpecialValueText(tr("no curve"));
+    m_curveSubset = intBox(1, 100000);
+    m_curveSubset->setValue(16);
+    m_finalSubset = intBox(0, 1000000);
+    m_finalSubset->setSpecialValueText(tr("all questions"));
+    m_greedy = new QCheckBox(tr("greedy final evaluation (default: sampling T=1.0, top-p 0.9)"));
+    m_judge = new QComboBox;
+    m_judge->addItem(tr("Offline (deterministic)"), "offline");
+    m_judge->addItem(tr("LLM endpoint (OpenAI-compatible)"), "llm");
+    m_llmUrl = new QLineEdit;
+    m_llmUrl->setPlaceholderText("http://127.0.0.1:8080/v1");
+    m_llmModel = new QLineEdit;
+    m_llmModel->setPlaceholderText(tr("model name"));
+    auto syncJudge = [this] {
+        const bool llm = m_judge->currentData().toString() == "llm";
+        m_llmUrl->setEnabled(llm);
+        m_llmModel->setEnabled(llm);
+    };
+    connect(m_judge, &QComboBox::currentIndexChanged, this, syncJudge);
+    syncJudge();
+    auto *evalBox = new QGroupBox(tr("Evaluation"));
+    auto *evalForm = new QFormLayout(evalBox);
+    evalForm->addRow(tr("Curve point every (steps):"), m_evalEvery);
+    evalForm->addRow(tr("Curve questions per set:"), m_curveSubset);
+    evalForm->addRow(tr("Final evaluation subset:"), m_finalSubset);
+    evalForm->addRow(QString(), m_greedy);
+    evalForm->addRow(tr("Judge:"), m_judge);
+    evalForm->addRow(tr("Endpoint:"), m_llmUrl);
+    evalForm->addRow(tr("Judge model:"), m_llmModel);
+
+    auto *formColumn = new QWidget;
+    auto *formLayout = new QVBoxLayout(formColumn);
+    formLayout->addWidget(modelBox);
+    formLayout->addWidget(methodBox);
+    formLayout->addWidget(hyperBox);
+    formLayout->addWidget(evalBox);
+    formLayout->addStretch(1);
+    auto *scroll = new QScrollArea;
+    scroll->setWidget(formColumn);
+    scroll->setWidgetResizable(true);
+    scroll->setMinimumWidth(formColumn->sizeHint().width() + 24); // no horizontal scrolling of the form
+
+    // Queue and progress
+    m_start = new QPushButton(tr("Add to queue"));
+    m_start->setObjectName("startRun");
+    m_start->setToolTip(tr("Queue this run; it starts when the one before it ends (Ctrl+R)"));
+    m_start->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    connect(m_start, &QPushButton::clicked, this, &LauncherView::launch);
+    m_pause = new QPushButton(tr("Pause"));
+    m_pause->setObjectName("pauseRun");
+    m_pause->setCheckable(true);
+    m_pause->setEnabled(false);
+    connect(m_pause, &QPushButton::toggled, this, [this](bool on) {
+        m_controller->setPaused(on);
+        m_pause->setText(on ? tr("Resume") : tr("Pause"));
+        log(on ? tr("paused (the run waits at its next step)") : tr("resumed"));
+    });
+    m_cancel = new QPushButton(tr("Cancel"));
+    m_cancel->setObjectName("cancelRun");
+    m_cancel->setEnabled(false);
+    connect(m_cancel, &QPushButton::clicked, m_controller, &RunController::cancelCurrent);
+    m_cancelAll = new QPushButton(tr("Cancel all"));
+    connect(m_cancelAll, &QPushButton::clicked, m_controller, &RunController::cancelAll);
+    auto *buttons = new QHBoxLayout;
+    buttons->addWidget(m_start);
+    buttons->addWidget(m_pause);
+    buttons->addWidget(m_cancel);
+    buttons->addWidget(m_cancelAll);
+    buttons->addStretch(1);
+
+    m_queue = new QListWidget;
+    m_queue->setObjectName("runQueue");
+    m_queue->setMaximumHeight(90);
+    m_queue->setToolTip(tr("Select a waiting run and press Delete to take it out of the queue"));
+    auto *removeQueued = new QAction(this);
+    removeQueued->setShortcut(QKeySequence::Delete);
+    removeQueued->setShortcutContext(Qt::WidgetShortcut);
+    connect(removeQueued, &QAction::triggered, this, [this] {
+        QListWidgetItem *item = m_queue->currentItem();
+        if (!item || !item->data(Qt::UserRole).isValid())
+            return;
+        const QString label = item->text().trimmed(); // the list is rebuilt (item deleted) on removal
+        if (m_controller->removeQueued(item->data(Qt::UserRole).toLongLong()))
+            log(tr("removed %1 from the queue").arg(label));
+    });
+    m_queue->addAction(removeQueued);
+    m_progress = new QProgressBar;
+    m_progress->setObjectName("runProgress");
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    m_status = new QLabel(tr("Idle. %1").arg(engineDescription()));
+    m_status->setObjectName("runStatus");
+    m_status->setWordWrap(true);
+    m_lossText = new QLabel;
+    m_lossText->setObjectName("lossText");
+    m_lossText->setWordWrap(true);
+    m_plot = new QCustomPlot;
+    m_plot->setObjectName("lossPlot");
+    m_plot->legend->setVisible(false); // shown once there are curves
+    m_plot->xAxis->setLabel(tr("step"));
+    m_plot->yAxis->setLabel(tr("loss"));
+    m_plot->setMinimumHeight(200);
+    m_log = new QPlainTextEdit;
+    m_log->setReadOnly(true);
+    m_log->setMaximumBlockCount(2000);
+    m_log->setMaximumHeight(120);
+
+    auto *right = new QWidget;
+    auto *rightLayout = new QVBoxLayout(right);
+    rightLayout->setContentsMargins(0, 0, 0, 0);
+    rightLayout->addLayout(buttons);
+    rightLayout->addWidget(new QLabel(tr("Queue:")));
+    rightLayout->addWidget(m_queue);
+    rightLayout->addWidget(m_progress);
+    rightLayout->addWidget(m_status);
+    rightLayout->addWidget(m_lossText);
+    rightLayout->addWidget(m_plot, 1);
+    rightLayout->addWidget(m_log);
+
+    auto *split = new QSplitter;
+    split->addWidget(scroll);
+    split->addWidget(right);
+    split->setStretchFactor(1, 1);
+    split->setSizes({560, 840});
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(split);
+
+    m_redraw = new QTimer(this);
+    m_redraw->setSingleShot(true);
+    m_redraw->setInterval(40);
+    connect(m_redraw, &QTimer::timeout, this, &LauncherView::redrawPlot);
+
+    connect(m_controller, &RunController::jobStarted, this, &LauncherView::onStarted);
+    connect(m_controller, &RunController::jobUpdate, this, &LauncherView::onUpdate);
+    connect(m_controller, &RunController::jobFinished, this, &LauncherView::onFinished);
+    connect(m_controller, &RunController::queueChanged, this, &LauncherView::refreshQueue);
+    resetWeights();
+    updateModelState();
+}
+
+void LauncherView::resetWeights()
+{
+    const auto w = defaultWeights(m_method->currentData().toString(), m_pd->isChecked());
+    m_weights["forget"]->setValue(w.forget);
+    m_weights["retain"]->setValue(w.retain);
+    m_weights["kl"]->setValue(w.kl);
+    m_weights["pd"]->setValue(w.pd);
+    m_weights["beta"]->setValue(w.beta);
+    m_weights["pd"]->setEnabled(m_pd->isChecked());
+    const QString m = m_method->currentData().toString();
+    m_weights["kl"]->setEnabled(m == "kl");
+    m_weights["beta"]->setEnabled(m == "npo" || m == "dpo");
+    m_weights["retain"]->setEnabled(m != "ga" && m != "kl");
+}
+
+void LauncherView::setBenchmarkFolder(const QString &folder)
+{
+    m_benchmark = folder;
+    if (m_store->text().isEmpty())
+        m_store->setText(QFileInfo(folder).absoluteDir().filePath("runs.sqlite"));
+    suggestModel();
+}
+
+void LauncherView::setStorePath(const QString &path)
+{
+    m_store->setText(path);
+    suggestModel();
+}
+
+void LauncherView::suggestModel()
+{
+    // The vanilla checkpoint lives beside the store, where `safeeraser reproduce` keeps it too:
+    // runs.sqlite -> runs.sqlite.models/vanilla.safetensors. A checkpoint the user chose and that exists stays.
+    if (!m_model->text().isEmpty() && QFileInfo::exists(m_model->text()))
+        return;
+    if (!m_store->text().isEmpty())
+        m_model->setText(m_store->text() + ".models/vanilla.safetensors");
+    updateModelState();
+}
+
+QString LauncherView::storePath() const
+{
+    return m_store->text();
+}
+QString LauncherView::modelFile() const
+{
+    return m_model->text();
+}
+void LauncherView::setModelFile(const QString &file)
+{
+    m_model->setText(file);
+}
+
+void LauncherView::updateModelState()
+{
+    const bool exists = QFileInfo::exists(m_model->text());
+    m_modelState->setText(exists ? tr("Checkpoint found.")
+                                 : tr("No vanilla checkpoint yet: train it here first (a few minutes on the CPU)."));
+    m_trainVanilla->setText(exists ? tr("Retrain vanilla model") : tr("Train vanilla model"));
+}
+
+LaunchSpec LauncherView::currentSpec() const
+{
+    LaunchSpec s;
+    s.kind = LaunchSpec::Kind::Unlearn;
+    s.method = m_method->currentData().toString();
+    s.pd = m_pd->isChecked();
+    s.name = m_name->text().trimmed();
+    s.label = (s.name.isEmpty() ? s.method.toUpper() + (s.pd ? "+PD" : "") : s.name) +
+              tr(" · %1 steps").arg(m_steps->value());
+    s.storePath = m_store->text();
+    s.dataDir = m_benchmark;
+    s.modelFile = m_model->text();
+    // Only weights that differ from the method's defaults become overrides, so the store shows what was chosen.
+    const auto d = defaultWeights(s.method, s.pd);
+    auto over = [](QDoubleSpinBox *b, double def, std::optional<double> &out) {
+        if (b->isEnabled() && std::abs(b->value() - def) > 1e-12)
+            out = b->value();
+    };
+    over(m_weights["forget"], d.forget, s.weights.forget);
+    over(m_weights["retain"], d.retain, s.weights.retain);
+    over(m_weights["kl"], d.kl, s.weights.kl);
+    over(m_weights["pd"], d.pd, s.weights.pd);
+    over(m_weights["beta"], d.beta, s.weights.beta);
+    s.train = unlearnDefaults();
+    s.train.lr = m_lr->value();
+    s.train.steps = m_steps->value();
+    s.train.batchSize = m_batch->value();
+    s.train.gradAccum = m_accum->value();
+    s.train.warmupRatio = m_warmup->value();
+    s.train.weightDecay = m_decay->value();
+    s.train.clipNorm = m_clip->value();
+    s.train.seed = std::uint64_t(m_seed->value());
+    s.train.loraRank = m_lora->value();
+    s.train.device = m_device->currentText().toStdString();
+    // Live curves want every step (the view coalesces redraws); very long runs report every few.
+    s.train.progressEvery = std::max(1, s.train.steps / 300);
+    s.evalEvery = m_evalEvery->value();
+    s.curveSubset = m_curveSubset->value();
+    s.subsetPerSet = m_finalSubset->value();
+    s.greedyEval = m_greedy->isChecked();
+    s.judge = m_judge->currentData().toString();
+    s.llmBaseUrl = m_llmUrl->text();
+    s.llmModel = m_llmModel->text();
+    return s;
+}
+
+qint64 LauncherView::launch()
+{
+    const LaunchSpec s = currentSpec();
+    if (s.dataDir.isEmpty()) {
+        Q_EMIT message(tr("Open a benchmark first (Ctrl+O)."));
+        return 0;
+    }
+    if (!QFileInfo::exists(s.modelFile)) {
+        Q_EMIT message(tr("No vanilla checkpoint at %1: train it first.").arg(s.modelFile));
+        return 0;
+    }
+    log(tr("queued %1").arg(s.label));
+    return m_controller->enqueue(s);
+}
+
+qint64 LauncherView::trainVanilla()
+{
+    if (m_benchmark.isEmpty()) {
+        Q_EMIT message(tr("Open a benchmark first (Ctrl+O)."));
+        return 0;
+    }
+    LaunchSpec s;
+    s.kind = LaunchSpec::Kind::Vanilla;
+    s.dataDir = m_benchmark;
+    s.modelFile = m_model->text();
+    s.train = vanillaDefaults();
+    s.train.steps = m_vanillaSteps->value();
+    s.train.progressEvery = std::max(1, s.train.steps / 300);
+    s.train.device = m_device->currentText().toStdString();
+    s.label = tr("vanilla model · %1 steps").arg(s.train.steps);
+    log(tr("queued %1").arg(s.label));
+    return m_controller->enqueue(s);
+}
+
+void LauncherView::refreshQueue()
+{
+    m_queue->clear();
+    if (m_controller->busy())
+        m_queue->addItem(tr("▶ %1").arg(m_controller->currentSpec().label));
+    for (const auto &j : m_controller->queued()) {
+        auto *item = new QListWidgetItem(tr("  %1").arg(j.spec.label), m_queue);
+        item->setData(Qt::UserRole, j.ticket);
+    }
+}
+
+void LauncherView::onStarted(qint64, const QString &label)
+{
+    m_terms.clear();
+    m_lossX.clear();
+    m_lossY.clear();
+    m_plot->clearGraphs();
+    m_plot->replot();
+    m_progress->setRange(0, 0); // busy until the first step reports
+    m_status->setText(tr("Starting %1…").arg(label));
+    m_lossText->clear();
+    m_pause->setEnabled(true);
+    m_pause->setChecked(false);
+    m_cancel->setEnabled(true);
+    log(tr("started %1").arg(label));
+}
+
+void LauncherView::onUpdate(qint64, const RunUpdate &u)
+{
+    switch (u.kind) {
+    case RunUpdate::Kind::Created:
+        log(tr("run #%1 created in the store").arg(u.runId));
+        Q_EMIT runChanged(u.runId);
+        break;
+    case RunUpdate::Kind::VanillaEvaluated:
+        log(tr("vanilla evaluation #%1 ready").arg(u.vanillaRunId));
+        break;
+    case RunUpdate::Kind::Evaluated: {
+        QStringList parts;
+        for (const auto &m : u.metrics)
+            if (m.category.empty() && m.split == "val" && (m.name == "sarr" || m.name == "rr" || m.name == "asr"))
+                parts << QStringLiteral("%1 %2%").arg(QString::fromStdString(m.name)).arg(m.value * 100, 0, 'f', 1);
+        log(tr("evaluated at step %1: %2").arg(u.step).arg(parts.join(", ")));
+        Q_EMIT runChanged(u.runId);
+        break;
+    }
+    case RunUpdate::Kind::Progress: {
+        m_progress->setRange(0, std::max(1, u.totalSteps));
+        m_progress->setValue(u.step);
+        m_status->setText(tr("%1 · step %2 / %3 · epoch %4 · %5 samples/s · elapsed %6 · ETA %7%8")
+                              .arg(u.phase)
+                              .arg(u.step)
+                              .arg(u.totalSteps)
+                              .arg(u.epoch)
+                              .arg(u.samplesPerSecond, 0, 'f', 1)
+                              .arg(duration(u.elapsedSeconds), duration(u.etaSeconds))
+                              .arg(m_controller->paused() ? tr(" · paused") : QString()));
+        QStringList parts;
+        for (const auto &[name, v] : u.losses) {
+            parts << QStringLiteral("%1 %2").arg(name).arg(v, 0, 'f', 4);
+            if (!m_terms.contains(name))
+                m_terms << name;
+            m_lossX[name] << u.step;
+            m_lossY[name] << v;
+        }
+        m_lossText->setText(tr("lr %1 · %2").arg(u.lr, 0, 'g', 3).arg(parts.join(QStringLiteral(" · "))));
+        if (!m_redraw->isActive())
+            m_redraw->start(); // many steps, one redraw
+        break;
+    }
+    case RunUpdate::Kind::Finished:
+        break;
+    }
+}
+
+void LauncherView::onFinished(qint64, const RunUpdate &u)
+{
+    redrawPlot();
+    if (m_progress->maximum() == 0)
+        m_progress->setRange(0, 1);
+    m_pause->setEnabled(false);
+    m_pause->setChecked(false);
+    m_cancel->setEnabled(false);
+    const QString msg = u.message.isEmpty() ? u.status : tr("%1: %2").arg(u.status, u.message);
+    m_status->setText(tr("Last job %1").arg(msg));
+    log(tr("finished — %1").arg(msg));
+    updateModelState();
+    if (u.runId)
+        Q_EMIT runFinished(u.runId, u.status);
+    else if (u.status == "finished")
+        Q_EMIT vanillaTrained(m_model->text());
+    refreshQueue();
+}
+
+int LauncherView::lossPoints() const
+{
+    int n = 0;
+    for (const auto &v : m_lossX)
+        n += v.size();
+    return n;
+}
+
+void LauncherView::redrawPlot()
+{
+    m_plot->clearGraphs();
+    for (int i = 0; i < m_terms.size(); ++i) {
+        QCPGraph *g = m_plot->addGraph();
+        g->setName(m_terms[i]);
+        g->setPen(QPen(defaultRunColor(i), i == 0 ? 2.5 : 1.5));
+        g->setData(m_lossX[m_terms[i]], m_lossY[m_terms[i]], true);
+    }
+    m_plot->legend->setVisible(!m_terms.isEmpty());
+    m_plot->rescaleAxes();
+    m_plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void LauncherView::log(const QString &line)
+{
+    m_log->appendPlainText(QStringLiteral("%1  %2").arg(QTime::currentTime().toString("HH:mm:ss"), line));
+}
+
+} // namespace se::ui

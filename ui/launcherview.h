@@ -1,0 +1,104 @@
+// The run launcher: model (the built-in model's vanilla checkpoint, trainable from here), method, Prompt Decouple
+// on/off with every loss weight (defaults from the method, SPEC §3), hyper-parameters (defaults from the engine),
+// device, evaluation interval and judge. Jobs go to the RunController's queue; this view shows the current job's
+// progress with ETA, each loss term, live loss curves (redrawn on a 40 ms coalescing timer), and pause / resume /
+// cancel buttons.
+#pragma once
+
+#include "ui/runcontroller.h"
+
+#include <QHash>
+#include <QVector>
+#include <QWidget>
+
+class QCheckBox;
+class QComboBox;
+class QCustomPlot;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QTimer;
+
+namespace se::ui {
+
+class LauncherView : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit LauncherView(RunController *controller, QWidget *parent = nullptr);
+
+    void setBenchmarkFolder(const QString &folder);
+    void setStorePath(const QString &path);
+    QString storePath() const;
+    QString modelFile() const;
+    void setModelFile(const QString &file);
+    LaunchSpec currentSpec() const; // what "Add to queue" would enqueue
+    qint64 launch();                // enqueues currentSpec()
+    qint64 trainVanilla();
+
+    // Widgets for tests and the presentation of a demo.
+    QComboBox *methodBox() const { return m_method; }
+    QCheckBox *pdBox() const { return m_pd; }
+    QCheckBox *greedyBox() const { return m_greedy; }
+    QSpinBox *stepsBox() const { return m_steps; }
+    QSpinBox *evalEveryBox() const { return m_evalEvery; }
+    QSpinBox *finalSubsetBox() const { return m_finalSubset; }
+    QDoubleSpinBox *weightBox(const QString &term) const { return m_weights.value(term); }
+    QProgressBar *progressBar() const { return m_progress; }
+    QLabel *statusLabel() const { return m_status; }
+    QLabel *lossLabel() const { return m_lossText; }
+    QPushButton *pauseButton() const { return m_pause; }
+    QPushButton *cancelButton() const { return m_cancel; }
+    QListWidget *queueList() const { return m_queue; }
+    QCustomPlot *lossPlot() const { return m_plot; }
+    int lossPoints() const; // points drawn so far for the current job
+
+Q_SIGNALS:
+    void runFinished(qint64 runId, const QString &status);
+    // A run appeared in the store or got a new curve point: views over the store may refresh.
+    void runChanged(qint64 runId);
+    void vanillaTrained(const QString &modelFile);
+    void message(const QString &text);
+
+private:
+    void resetWeights();
+    void suggestModel();
+    void updateModelState();
+    void onStarted(qint64 ticket, const QString &label);
+    void onUpdate(qint64 ticket, const RunUpdate &u);
+    void onFinished(qint64 ticket, const RunUpdate &u);
+    void refreshQueue();
+    void redrawPlot();
+    void log(const QString &line);
+
+    RunController *m_controller;
+    QString m_benchmark;
+    QLineEdit *m_store = nullptr, *m_model = nullptr, *m_name = nullptr;
+    QLabel *m_modelState = nullptr;
+    QPushButton *m_trainVanilla = nullptr;
+    QSpinBox *m_vanillaSteps = nullptr;
+    QComboBox *m_method = nullptr, *m_device = nullptr, *m_judge = nullptr;
+    QCheckBox *m_pd = nullptr, *m_greedy = nullptr;
+    QHash<QString, QDoubleSpinBox *> m_weights;
+    QDoubleSpinBox *m_lr = nullptr, *m_warmup = nullptr, *m_decay = nullptr, *m_clip = nullptr;
+    QSpinBox *m_steps = nullptr, *m_batch = nullptr, *m_accum = nullptr, *m_seed = nullptr, *m_lora = nullptr;
+    QSpinBox *m_evalEvery = nullptr, *m_curveSubset = nullptr, *m_finalSubset = nullptr;
+    QLineEdit *m_llmUrl = nullptr, *m_llmModel = nullptr;
+    QPushButton *m_start = nullptr, *m_pause = nullptr, *m_cancel = nullptr, *m_cancelAll = nullptr;
+    QListWidget *m_queue = nullptr;
+    QProgressBar *m_progress = nullptr;
+    QLabel *m_status = nullptr, *m_lossText = nullptr;
+    QCustomPlot *m_plot = nullptr;
+    QPlainTextEdit *m_log = nullptr;
+    QTimer *m_redraw = nullptr;
+    // Loss history of the current job: term -> (step, value).
+    QStringList m_terms;
+    QHash<QString, QVector<double>> m_lossX, m_lossY;
+};
+
+} // namespace se::ui

@@ -1,0 +1,551 @@
+#include "ui/plotsview.h"
+
+#include "core/store/report.h"
+#include "core/store/runstore.h"
+
+#include <QColorDialog>
+#include <QComboBox>
+#include <QFile>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QListWidget>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QTimer>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include <map>
+#include <set>
+
+namespace se::ui {
+
+const QList<MetricChoice> &metricChoices()
+{
+    static const QList<MetricChoice> c = {
+        {QObject::tr("SARR (PD, val) — lower is better"), "sarr", "val"},
+        {QObject::tr("ASR generality (forget, val)"), "asr", "val"},
+        {QObject::tr("ASR efficacy (forget, train)"), "asr", "train"},
+        {QObject::tr("RR generality (forget, val)"), "rr", "val"},
+        {QObject::tr("RR efficacy (forget, train)"), "rr", "train"},
+        {QObject::tr("ROUGE-L precision (retain, val)"), "rouge_l_precision", "val"},
+        {QObject::tr("ROUGE-L F1 (retain, val)"), "rouge_l_f1", "val"},
+        {QObject::tr("Retain accuracy (val)"), "retain_accuracy", "val"},
+        {QObject::tr("PD refusal (val)"), "pd_refusal", "val"},
+    };
+    return c;
+}
+
+QColor defaultRunColor(int i)
+{
+    static const QColor palette[] = {QColor("#1f77b4"), QColor("#d62728"), QColor("#2ca02c"), QColor("#ff7f0e"),
+                                     QColor("#9467bd"), QColor("#8c564b"), QColor("#e377c2"), QColor("#17becf")};
+    return palette[i % 8];
+}
+
+namespace {
+QString runName(const se::store::RunInfo &r)
+{
+    // "#3 PO+PD", or "#3 my name (PO+PD)" when the run has a name of its own.
+    const QString method = QString::fromStdString(r.method).toUpper() + (r.pd ? "+PD" : "");
+    const QString name = QString::fromStdString(r.name);
+    const bool plain = name.isEmpty() || name.compare(method, Qt::CaseInsensitive) == 0 ||
+                       name.compare(QString::fromStdString(r.method), Qt::CaseInsensitive) == 0;
+    return QStringLiteral("#%1 %2").arg(r.id).arg(plain ? method : QStringLiteral("%1 (%2)").arg(name, method));
+}
+
+void styleAxes(QCustomPlot *plot, double scale)
+{
+    const QPalette pal = plot->palette();
+    const QColor fg = pal.color(QPalette::WindowText);
+    plot->setBackground(pal.color(QPalette::Base));
+    for (QCPAxis *ax : {plot->xAxis, plot->yAxis}) {
+        ax->setBasePen(QPen(fg));
+        ax->setTickPen(QPen(fg));
+        ax->setSubTickPen(QPen(fg));
+        ax->setTickLabelColor(fg);
+        ax->setLabelColor(fg);
+        QFont f = plot->font();
+        f.setPointSizeF(f.pointSizeF() * scale);
+        ax->setTickLabelFont(f);
+        ax->setLabelFont(f);
+        ax->grid()->setPen(QPen(pal.color(QPalette::Mid), 0, Qt::DotLine));
+    }
+    plot->legend->setBrush(pal.color(QPalette::Base));
+    plot->legend->setTextColor(fg);
+    plot->legend->setBorderPen(QPen(pal.color(QPalette::Mid)));
+    QFont lf = plot->font();
+    lf.setPointSizeF(lf.pointSizeF() * scale);
+    plot->legend->setFont(lf);
+}
+} // namespace
+
+PlotsView::PlotsView(QWidget *parent) : QWidget(parent)
+{
+    m_runs = new QListWidget;
+    m_runs->setObjectName("plotRuns");
+    m_runs->setToolTip(tr("Check runs to overlay; double-click a run to change its colour."));
+    connect(m_runs, &QListWidget::itemChanged, this, &PlotsView::scheduleRedraw);
+    connect(m_runs, &QListWidget::itemDoubleClicked, this, [this](QListWidgetItem *item) {
+        const qint64 id = item->data(Qt::UserRole).toLongLong();
+        const QColor c = QColorDialog::getColor(runColor(id), this, tr("Colour of %1").arg(item->text()));
+        if (c.isValid())
+            setRunColor(id, c);
+    });
+    m_metric = new QComboBox;
+    m_metric->setObjectName("metricBox");
+    for (const auto &m : metricChoices())
+        m_metric->addItem(m.label);
+    connect(m_metric, &QComboBox::currentIndexChanged, this, &PlotsView::scheduleRedraw);
+
+    m_curves = new QCustomPlot;
+    m_curves->setObjectName("curvePlot");
+    m_curves->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom | QCP::iSelectPlottables);
+    m_curves->legend->setVisible(true);
+    // Top left: SARR and ASR curves of unlearning runs end low or high on the right, rarely high at the start.
+    m_curves->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+    m_curves->xAxis->setLabel(tr("optimiser step"));
+    m_curves->setMouseTracking(true);
+    connect(m_curves, &QCustomPlot::mouseMove, this, &PlotsView::onHover);
+    m_bars = new QCustomPlot;
+    m_bars->setObjectName("barPlot");
+    m_bars->legend->setVisible(true);
+    m_table = new QTableWidget;
+    m_table->setObjectName("resultsTable");
+    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+
+    m_tabs = new QTabWidget;
+    m_tabs->addTab(m_curves, tr("Curves"));
+    m_tabs->addTab(m_bars, tr("Per category"));
+    m_tabs->addTab(m_table, tr("Results table"));
+    connect(m_tabs, &QTabWidget::currentChanged, this, &PlotsView::scheduleRedraw);
+    m_readout = new QLabel(tr("Hover a curve for its values."));
+    m_readout->setObjectName("plotReadout");
+
+    auto *png = new QPushButton(tr("Export PNG…"));
+    auto *pdf = new QPushButton(tr("Export PDF…"));
+    auto *csv = new QPushButton(tr("Export CSV…"));
+    connect(png, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export PNG"), "plot.png", "PNG (*.png)");
+        if (!f.isEmpty() && !exportPng(f))
+            Q_EMIT message(tr("Could not write %1").arg(f));
+    });
+    connect(pdf, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export PDF"), "plot.pdf", "PDF (*.pdf)");
+        if (!f.isEmpty() && !exportPdf(f))
+            Q_EMIT message(tr("Could not write %1").arg(f));
+    });
+    connect(csv, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export CSV"), "metrics.csv", "CSV (*.csv)");
+        QString err;
+        if (!f.isEmpty() && !exportCsv(f, &err))
+            Q_EMIT message(tr("Could not write %1: %2").arg(f, err));
+    });
+
+    auto *left = new QWidget;
+    auto *leftLayout = new QVBoxLayout(left);
+    leftLayout->setContentsMargins(0, 0, 0, 0);
+    leftLayout->addWidget(new QLabel(tr("Metric:")));
+    leftLayout->addWidget(m_metric);
+    leftLayout->addWidget(new QLabel(tr("Runs:")));
+    leftLayout->addWidget(m_runs, 1);
+    leftLayout->addWidget(png);
+    leftLayout->addWidget(pdf);
+    leftLayout->addWidget(csv);
+    auto *right = new QWidget;
+    auto *rightLayout = new QVBoxLayout(right);
+    rightLayout->setContentsMargins(0, 0, 0, 0);
+    rightLayout->addWidget(m_tabs, 1);
+    rightLayout->addWidget(m_readout);
+    auto *split = new QSplitter;
+    split->addWidget(left);
+    split->addWidget(right);
+    split->setStretchFactor(1, 1);
+    split->setSizes({260, 900});
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(split);
+
+    m_redraw = new QTimer(this);
+    m_redraw->setSingleShot(true);
+    m_redraw->setInterval(40);
+    connect(m_redraw, &QTimer::timeout, this, &PlotsView::redraw);
+}
+
+void PlotsView::setStorePath(const QString &path)
+{
+    m_storePath = path;
+    reloadRuns();
+}
+
+void PlotsView::reloadRuns()
+{
+    const QList<qint64> checked = checkedRuns();
+    m_runs->blockSignals(true);
+    m_runs->clear();
+    m_names.clear();
+    if (!m_storePath.isEmpty()) {
+        try {
+            se::store::RunStore store(m_storePath.toStdString(), true);
+            int i = 0;
+            for (const auto &r : store.runs()) {
+                auto *item = new QListWidgetItem(runName(r));
+                item->setData(Qt::UserRole, qlonglong(r.id));
+                item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+                item->setCheckState(checked.contains(r.id) ? Qt::Checked : Qt::Unchecked);
+                if (!m_colors.contains(r.id))
+                    m_colors[r.id] = defaultRunColor(i);
+                QPixmap swatch(14, 14);
+                swatch.fill(m_colors[r.id]);
+                item->setIcon(swatch);
+                m_names[r.id] = runName(r);
+                m_runs->addItem(item);
+                ++i;
+            }
+        } catch (const std::exception &e) {
+            Q_EMIT message(tr("Run store: %1").arg(QString::fromUtf8(e.what())));
+        }
+    }
+    m_runs->blockSignals(false);
+    scheduleRedraw();
+}
+
+void PlotsView::showRuns(const QList<qint64> &runs)
+{
+    m_runs->blockSignals(true);
+    for (int i = 0; i < m_runs->count(); ++i)
+        m_runs->item(i)->setCheckState(runs.contains(m_runs->item(i)->data(Qt::UserRole).toLongLong()) ? Qt::Checked
+                                                                                                       : Qt::Unchecked);
+    m_runs->blockSignals(false);
+    redraw();
+}
+
+void PlotsView::setMetric(const QString &name, const QString &split)
+{
+    const auto &c = metricChoices();
+    for (int i = 0; i < c.size(); ++i)
+        if (c[i].name == name && c[i].split == split)
+            m_metric->setCurrentIndex(i);
+    redraw();
+}
+
+void PlotsView::setRunColor(qint64 run, const QColor &color)
+{
+    m_colors[run] = color;
+    for (int i = 0; i < m_runs->count(); ++i)
+        if (m_runs->item(i)->data(Qt::UserRole).toLongLong() == run) {
+            QPixmap swatch(14, 14);
+            swatch.fill(color);
+            m_runs->item(i)->setIcon(swatch);
+        }
+    scheduleRedraw();
+}
+
+QColor PlotsView::runColor(qint64 run) const
+{
+    return m_colors.value(run, defaultRunColor(0));
+}
+
+void PlotsView::setCurrentPage(int page)
+{
+    m_tabs->setCurrentIndex(page);
+    redraw();
+}
+
+QList<qint64> PlotsView::checkedRuns() const
+{
+    QList<qint64> out;
+    for (int i = 0; i < m_runs->count(); ++i)
+        if (m_runs->item(i)->checkState() == Qt::Checked)
+            out.append(m_runs->item(i)->data(Qt::UserRole).toLongLong());
+    return out;
+}
+
+void PlotsView::scheduleRedraw()
+{
+    m_redraw->start();
+}
+
+void PlotsView::drawCurves(QCustomPlot *plot, const QString &storePath, const QList<qint64> &runs,
+                           const QString &metric, const QString &split, const QHash<qint64, QColor> &colors,
+                           QHash<qint64, QVector<QPointF>> *data, double fontScale)
+{
+    plot->clearGraphs();
+    plot->clearItems();
+    styleAxes(plot, fontScale);
+    if (data)
+        data->clear();
+    if (storePath.isEmpty())
+        return plot->replot();
+    const std::string name = metric.toStdString(), sp = split.toStdString();
+    double maxStep = 1;
+    try {
+        se::store::RunStore store(storePath.toStdString(), true);
+        for (qint64 id : runs) {
+            const auto info = store.run(id);
+            if (!info)
+                continue;
+            std::map<int, double> points;
+            auto collect = [&](std::int64_t run, bool vanillaAtZero) {
+                for (const auto &m : store.metrics(run)) {
+                    if (m.name != name || m.split != sp || !m.category.empty())
+                        continue;
+                    if (m.stage == "vanilla")
+                        points[vanillaAtZero ? 0 : m.step] = m.value;
+                    else if (!vanillaAtZero)
+                        points[m.step] = m.value;
+                }
+            };
+            if (info->parentId)
+                collect(info->parentId, true);
+            collect(id, false);
+            QVector<double> xs, ys;
+            QVector<QPointF> pts;
+            for (const auto &[s, v] : points) {
+                xs << s;
+                ys << v * 100.0;
+                pts << QPointF(s, v * 100.0);
+                maxStep = std::max(maxStep, double(s));
+            }
+            if (data)
+                (*data)[id] = pts;
+            QCPGraph *g = plot->addGraph();
+            g->setName(runName(*info));
+            const QColor c = colors.value(id, defaultRunColor(int(id)));
+            g->setPen(QPen(c, 2.5 * std::max(1.0, fontScale * 0.8)));
+            g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, c, 6 * fontScale));
+            g->setData(xs, ys, true);
+            g->setProperty("runId", id);
+        }
+    } catch (const std::exception &) {
+        // An unreadable store leaves an empty plot; the view reports the error when it lists the runs.
+    }
+    plot->xAxis->setRange(0, maxStep * 1.04);
+    plot->yAxis->setRange(-2, 102);
+    plot->yAxis->setLabel(QObject::tr("%1 (%2), %").arg(metric, split));
+    plot->xAxis->setLabel(QObject::tr("optimiser step"));
+    plot->legend->setVisible(plot->graphCount() > 0);
+    plot->replot();
+}
+
+void PlotsView::redraw()
+{
+    const MetricChoice m = metricChoices().value(m_metric->currentIndex());
+    switch (m_tabs->currentIndex()) {
+    case 0:
+        drawCurves(m_curves, m_storePath, checkedRuns(), m.name, m.split, m_colors, &m_curveData);
+        break;
+    case 1:
+        drawBars();
+        break;
+    case 2:
+        fillTable();
+        break;
+    }
+}
+
+void PlotsView::drawBars()
+{
+    const MetricChoice m = metricChoices().value(m_metric->currentIndex());
+    m_bars->clearPlottables();
+    styleAxes(m_bars, 1.0);
+    m_barCategories.clear();
+    m_barRuns.clear();
+    m_barValues.clear();
+    if (m_storePath.isEmpty())
+        return m_bars->replot();
+    try {
+        se::store::RunStore store(m_storePath.toStdString(), true);
+        // Before and after: each chosen run's parent vanilla evaluation is shown once, then the runs.
+        QList<qint64> shown;
+        for (qint64 id : checkedRuns()) {
+            const auto info = store.run(id);
+            if (info && info->parentId && !shown.contains(info->parentId))
+                shown.append(info->parentId);
+            if (!shown.contains(id))
+                shown.append(id);
+        }
+        std::set<std::string> cats;
+        std::map<qint64, std::map<std::string, double>> values;
+        for (qint64 id : shown) {
+            const auto info = store.run(id);
+            if (!info)
+                continue;
+            std::string stage;
+            for (const auto &x : store.metrics(id))
+                if (x.stage == "final" || (x.stage == "vanilla" && stage != "final"))
+                    stage = x.stage;
+            for (const auto &x : store.metrics(id, stage))
+                if (x.name == m.name.toStdString() && x.split == m.split.toStdString() && !x.category.empty()) {
+                    cats.insert(x.category);
+                    values[id][x.category] = x.value * 100.0;
+                }
+        }
+        for (const auto &c : cats)
+            m_barCategories << QString::fromStdString(c);
+        QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+        for (int i = 0; i < m_barCategories.size(); ++i)
+            ticker->addTick(i + 1, m_barCategories[i]);
+        m_bars->xAxis->setTicker(ticker);
+        m_bars->xAxis->setRange(0.4, m_barCategories.size() + 0.6);
+        m_bars->yAxis->setRange(0, 105);
+        m_bars->yAxis->setLabel(QStringLiteral("%1 (%2), %").arg(m.name, m.split));
+        auto *group = new QCPBarsGroup(m_bars);
+        for (qint64 id : shown) {
+            if (!values.count(id))
+                continue;
+            auto *bars = new QCPBars(m_bars->xAxis, m_bars->yAxis);
+            bars->setName(m_names.value(id, QString::number(id)));
+            const QColor c = m_colors.value(id, defaultRunColor(int(id)));
+            bars->setPen(QPen(c.darker(120)));
+            bars->setBrush(c);
+            bars->setWidth(0.8 / std::max<qsizetype>(1, values.size()));
+            bars->setBarsGroup(group);
+            QVector<double> xs, ys;
+            for (int i = 0; i < m_barCategories.size(); ++i) {
+                xs << i + 1;
+                const auto it = values[id].find(m_barCategories[i].toStdString());
+                ys << (it == values[id].end() ? 0.0 : it->second);
+            }
+            bars->setData(xs, ys);
+            m_barRuns << id;
+            m_barValues[id] = ys;
+        }
+    } catch (const std::exception &e) {
+        Q_EMIT message(tr("Run store: %1").arg(QString::fromUtf8(e.what())));
+    }
+    m_bars->legend->setVisible(!m_barRuns.isEmpty());
+    m_bars->replot();
+}
+
+void PlotsView::fillTable()
+{
+    m_table->clear();
+    const QStringList headers = {tr("Run"),         tr("Stage"),          tr("Judge"),         tr("Efficacy ASR"),
+                                 tr("Efficacy RR"), tr("Generality ASR"), tr("Generality RR"), tr("SARR"),
+                                 tr("ROUGE-L P"),   tr("ROUGE-L F1"),     tr("Retain acc.")};
+    m_table->setColumnCount(headers.size());
+    m_table->setHorizontalHeaderLabels(headers);
+    m_table->setRowCount(0);
+    if (m_storePath.isEmpty())
+        return;
+    try {
+        se::store::RunStore store(m_storePath.toStdString(), true);
+        const QList<qint64> chosen = checkedRuns();
+        int row = 0;
+        for (const auto &s : se::store::summarizeRuns(store)) {
+            if (!chosen.isEmpty() && !chosen.contains(s.run.id))
+                continue;
+            m_table->insertRow(row);
+            auto pct = [](double v) { return v < 0 ? QStringLiteral("—") : QString::number(v * 100.0, 'f', 1); };
+            const auto &o = s.overall;
+            const QStringList cells = {runName(s.run),
+                                       QString::fromStdString(s.stage),
+                                       QString::fromStdString(s.judge),
+                                       pct(o.efficacyAsr),
+                                       pct(o.efficacyRr),
+                                       pct(o.generalityAsr),
+                                       pct(o.generalityRr),
+                                       pct(o.sarr),
+                                       pct(o.rougeP),
+                                       pct(o.rougeF1),
+                                       pct(o.retainAccuracy)};
+            for (int c = 0; c < cells.size(); ++c) {
+                auto *item = new QTableWidgetItem(cells[c]);
+                if (c >= 3)
+                    item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+                m_table->setItem(row, c, item);
+            }
+            ++row;
+        }
+    } catch (const std::exception &e) {
+        Q_EMIT message(tr("Run store: %1").arg(QString::fromUtf8(e.what())));
+    }
+    m_table->resizeColumnsToContents();
+}
+
+void PlotsView::onHover(QMouseEvent *event)
+{
+    // The nearest point of any curve, within 20 pixels.
+    double best = 20.0 * 20.0;
+    QString text;
+    for (int i = 0; i < m_curves->graphCount(); ++i) {
+        QCPGraph *g = m_curves->graph(i);
+        for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it) {
+            const double px = m_curves->xAxis->coordToPixel(it->key), py = m_curves->yAxis->coordToPixel(it->value);
+            const double d = (px - event->position().x()) * (px - event->position().x()) +
+                             (py - event->position().y()) * (py - event->position().y());
+            if (d < best) {
+                best = d;
+                text = tr("%1 — step %2: %3%").arg(g->name()).arg(it->key).arg(it->value, 0, 'f', 1);
+            }
+        }
+    }
+    m_readout->setText(text.isEmpty() ? tr("Hover a curve for its values.") : text);
+}
+
+QCustomPlot *PlotsView::currentPlot() const
+{
+    return m_tabs->currentIndex() == 1 ? m_bars : m_curves;
+}
+
+bool PlotsView::exportPng(const QString &file, int width, int height)
+{
+    redraw();
+    return currentPlot()->savePng(file, width, height);
+}
+
+bool PlotsView::exportPdf(const QString &file, int width, int height)
+{
+    redraw();
+    return currentPlot()->savePdf(file, width, height);
+}
+
+bool PlotsView::exportCsv(const QString &file, QString *error) const
+{
+    QString out;
+    auto field = [](QString s) {
+        return s.contains(QLatin1Char(',')) || s.contains(QLatin1Char('"'))
+                   ? QLatin1Char('"') + s.replace(QLatin1Char('"'), QStringLiteral("\"\"")) + QLatin1Char('"')
+                   : s;
+    };
+    const MetricChoice m = metricChoices().value(m_metric->currentIndex());
+    if (m_tabs->currentIndex() == 2) {
+        QStringList h;
+        for (int c = 0; c < m_table->columnCount(); ++c)
+            h << field(m_table->horizontalHeaderItem(c)->text());
+        out += h.join(',') + '\n';
+        for (int r = 0; r < m_table->rowCount(); ++r) {
+            QStringList f;
+            for (int c = 0; c < m_table->columnCount(); ++c)
+                f << field(m_table->item(r, c) ? m_table->item(r, c)->text() : QString());
+            out += f.join(',') + '\n';
+        }
+    } else if (m_tabs->currentIndex() == 1) {
+        out += "run,category," + m.name + "_" + m.split + "_percent\n";
+        for (qint64 id : m_barRuns)
+            for (int i = 0; i < m_barCategories.size(); ++i)
+                out += QStringLiteral("%1,%2,%3\n")
+                           .arg(field(m_names.value(id)), m_barCategories[i])
+                           .arg(m_barValues[id].value(i), 0, 'f', 2);
+    } else {
+        out += "run,step," + m.name + "_" + m.split + "_percent\n";
+        for (auto it = m_curveData.constBegin(); it != m_curveData.constEnd(); ++it)
+            for (const QPointF &p : it.value())
+                out +=
+                    QStringLiteral("%1,%2,%3\n").arg(field(m_names.value(it.key()))).arg(p.x()).arg(p.y(), 0, 'f', 2);
+    }
+    QFile f(file);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+        if (error)
+            *error = f.errorString();
+        return false;
+    }
+    f.write(out.toUtf8());
+    return true;
+}
+
+} // namespace se::ui

@@ -1,0 +1,96 @@
+// Metric plots over the open run store (QCustomPlot): curves of SARR, ASR, RR, ROUGE-L … over training steps with
+// several runs overlaid (the vanilla value at step 0, the curve points, the final evaluation), a legend, colours
+// the user can change (double-click a run), a hover read-out; per-category bars of any metric for vanilla and the
+// chosen runs; the paper-style results table (core/store/report.h). Any plot exports as PNG or PDF, any table as
+// CSV. Redraws are coalesced on a 40 ms timer.
+#pragma once
+
+#include "core/store/records.h"
+
+#include <QColor>
+#include <QHash>
+#include <QWidget>
+
+class QComboBox;
+class QCustomPlot;
+class QLabel;
+class QListWidget;
+class QListWidgetItem;
+class QTabWidget;
+class QTableWidget;
+class QTimer;
+class QMouseEvent;
+
+namespace se::ui {
+
+class PlotsView : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit PlotsView(QWidget *parent = nullptr);
+
+    void setStorePath(const QString &path);
+    void reloadRuns();
+    void showRuns(const QList<qint64> &runs); // checks exactly these
+    void setMetric(const QString &name, const QString &split);
+    void setRunColor(qint64 run, const QColor &color);
+    QColor runColor(qint64 run) const;
+    void setCurrentPage(int page); // 0 curves, 1 per-category bars, 2 results table
+
+    bool exportPng(const QString &file, int width = 1200, int height = 700);
+    bool exportPdf(const QString &file, int width = 1200, int height = 700);
+    bool exportCsv(const QString &file, QString *error = nullptr) const; // the current page's data as a table
+
+    QCustomPlot *curvePlot() const { return m_curves; }
+    QCustomPlot *barPlot() const { return m_bars; }
+    QTableWidget *resultsTable() const { return m_table; }
+    QListWidget *runList() const { return m_runs; }
+    QLabel *readout() const { return m_readout; }
+    // Points of the last drawn curves: run -> (step, value); for tests and CSV export.
+    const QHash<qint64, QVector<QPointF>> &curveData() const { return m_curveData; }
+
+    // Plot of one metric over steps for the given runs into `plot` (also used by the presentation mode).
+    static void drawCurves(QCustomPlot *plot, const QString &storePath, const QList<qint64> &runs,
+                           const QString &metric, const QString &split, const QHash<qint64, QColor> &colors,
+                           QHash<qint64, QVector<QPointF>> *data = nullptr, double fontScale = 1.0);
+
+Q_SIGNALS:
+    void message(const QString &text);
+
+public Q_SLOTS:
+    void scheduleRedraw();
+
+private:
+    void redraw();
+    void drawBars();
+    void fillTable();
+    void onHover(QMouseEvent *event);
+    QList<qint64> checkedRuns() const;
+    QCustomPlot *currentPlot() const;
+
+    QString m_storePath;
+    QListWidget *m_runs = nullptr;
+    QComboBox *m_metric = nullptr;
+    QTabWidget *m_tabs = nullptr;
+    QCustomPlot *m_curves = nullptr;
+    QCustomPlot *m_bars = nullptr;
+    QTableWidget *m_table = nullptr;
+    QLabel *m_readout = nullptr;
+    QTimer *m_redraw = nullptr;
+    QHash<qint64, QColor> m_colors;
+    QHash<qint64, QVector<QPointF>> m_curveData;
+    QHash<qint64, QString> m_names;
+    // Per-category bars: category -> run -> value, as drawn, for CSV.
+    QStringList m_barCategories;
+    QList<qint64> m_barRuns;
+    QHash<qint64, QVector<double>> m_barValues;
+};
+
+// The metrics a user can plot: (label, metric name, split).
+struct MetricChoice {
+    QString label, name, split;
+};
+const QList<MetricChoice> &metricChoices();
+QColor defaultRunColor(int i);
+
+} // namespace se::ui
