@@ -46,6 +46,7 @@ struct RunFlags {
     std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs;
     std::optional<int> steps, loraRank, batch, evalEvery, samples, subset;
     std::optional<std::uint64_t> seed;
+    std::int64_t resume = 0;
 };
 
 void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
@@ -72,6 +73,8 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
         c->add_option("--eval-every", f.evalEvery, "Steps between curve evaluations (0: none)");
         c->add_option("--out", f.out, "Where to write the unlearned model (default: beside the store)");
         c->add_option("--name", f.name, "A name for the run");
+        c->add_option("--resume", f.resume, "Resume this interrupted (or cancelled, failed) run from its last "
+                                            "checkpoint; its stored configuration is used");
     }
     c->add_option("--seed", f.seed, "Seed for training and evaluation");
     c->add_flag("--greedy", f.greedy, "Greedy decoding for evaluation (default: sampling, T 1.0, top-p 0.9)");
@@ -227,6 +230,14 @@ int exitFor(se::store::RunStatus s)
 int runRun(const RunFlags &f)
 {
     RunRequest r;
+    if (f.resume) {
+        r.storePath = f.store;
+        r.resumeRun = f.resume;
+        InterruptGuard guard;
+        const auto out = se::engine::executeRun(r, printer(f.quiet, "run"), &g_cancel);
+        std::cout << out.runId << "\n";
+        return exitFor(out.status);
+    }
     try {
         r = buildRequest(f);
     } catch (const std::invalid_argument &e) {

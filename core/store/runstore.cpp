@@ -398,6 +398,18 @@ void RunStore::deleteRun(std::int64_t id)
     t.commit();
 }
 
+void RunStore::truncateRun(std::int64_t id, int step)
+{
+    Transaction t(m_db);
+    Stmt a(m_db, "DELETE FROM steps WHERE run_id = ? AND step > ?");
+    a.bind(1, id).bind(2, step).run();
+    Stmt b(m_db, "DELETE FROM metrics WHERE run_id = ? AND ((stage = 'step' AND step > ?) OR stage = 'final')");
+    b.bind(1, id).bind(2, step).run();
+    Stmt c(m_db, "DELETE FROM answers WHERE run_id = ? AND ((stage = 'step' AND step > ?) OR stage = 'final')");
+    c.bind(1, id).bind(2, step).run();
+    t.commit();
+}
+
 void RunStore::addSteps(std::int64_t run, const std::vector<StepRecord> &steps)
 {
     Transaction t(m_db);

@@ -41,6 +41,9 @@ public:
     std::optional<RunInfo> run(std::int64_t id) const;
     std::vector<RunInfo> runs() const;              // in id order
     void deleteRun(std::int64_t id);
+    // Forgets what a run recorded after step `step` (steps, curve evaluations, any final evaluation), so that a
+    // resumed run can record them again. One transaction.
+    void truncateRun(std::int64_t id, int step);
 
     void addSteps(std::int64_t run, const std::vector<StepRecord> &steps);  // one transaction
     std::vector<StepRecord> steps(std::int64_t run) const;

@@ -332,6 +332,20 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
         for (auto &p : ref->parameters())
             p.set_requires_grad(false);
     }
+    if (!c.resumeFrom.empty()) {
+        // Continue from the weights of an interrupted run (LoRA already folded in), with the reference above
+        // still the model unlearning started from.
+        const Checkpoint resumed = loadCheckpoint(c.resumeFrom, device);
+        auto src = resumed.model->named_parameters();
+        torch::NoGradGuard noGrad;
+        for (auto &p : model->named_parameters()) {
+            const torch::Tensor *t = src.find(p.key());
+            if (!t || t->sizes() != p.value().sizes())
+                throw std::runtime_error(c.resumeFrom + ": does not match " + c.modelFile + " (parameter " + p.key() +
+                                         "); it is not a checkpoint of this run");
+            p.value().copy_(*t);
+        }
+    }
     // Trainable parameters: as the paper, the vision encoder stays frozen; LoRA on the decoder with the
     // projector trained in full, or full fine-tuning of projector and decoder.
     std::vector<torch::Tensor> params;
@@ -494,6 +508,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
             saveCheckpoint(file, out);
             c.onCheckpoint(steps, file);
         };
+    s.startStep = c.resumeFrom.empty() ? 0 : std::clamp(c.resumeStep, 0, s.totalSteps);
     RunResult r = runTrainingLoop(params, s, step, progress, cancel, afterStep);
     r.device = deviceLabel(device, bf16);
     r.parameters = parameterCount(model);

@@ -87,6 +87,11 @@ struct UnlearnConfig {
     // calling thread, between steps: evaluation curves hang off it.
     int checkpointEvery = 0;
     std::function<void(int step, const std::string &file)> onCheckpoint;
+    // Resuming an interrupted run: the weights to continue from (a `.step.safetensors` checkpoint of the same
+    // run) and the step they were saved after. The frozen reference stays modelFile; the learning-rate schedule
+    // continues where it stopped; AdamW's moment estimates and the data order start afresh.
+    std::string resumeFrom;
+    int resumeStep = 0;
     static TrainOptions defaults(); // lr 5e-4, 150 steps of batch 32, warm-up 6%
 };
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -198,19 +199,56 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
 
     RunOutcome out;
     se::store::RunInfo info;
-    info.method = se::unlearn::methodName(uc.method);
-    info.pd = uc.pd;
-    info.name = request.name.empty() ? info.method + (uc.pd ? "+pd" : "") : request.name;
-    info.judge = request.judge;
-    info.datasetPath = uc.dataDir;
-    info.refusalPhrasesJson = refusalJson(request);
-    info.configJson = requestToJson(request);
-    out.runId = store.createRun(info);
-    info = *store.run(out.runId);
+    if (request.resumeRun) {
+        // Continue an interrupted run under its own id, from the last curve checkpoint it wrote.
+        const auto prev = store.run(request.resumeRun);
+        if (!prev)
+            throw std::runtime_error("no run " + std::to_string(request.resumeRun) + " in " + request.storePath);
+        if (prev->status != StoreStatus::Interrupted && prev->status != StoreStatus::Cancelled &&
+            prev->status != StoreStatus::Failed)
+            throw std::runtime_error("run " + std::to_string(prev->id) + " is " + se::store::statusName(prev->status) +
+                                     "; only interrupted, cancelled or failed runs can be resumed");
+        if (prev->method == "vanilla")
+            throw std::runtime_error("run " + std::to_string(prev->id) + " is a vanilla evaluation, not a run");
+        const std::int64_t id = prev->id;
+        request = requestFromJson(prev->configJson, request);
+        request.storePath = requestIn.storePath;
+        request.resumeRun = id;
+        const std::string checkpoint = uc.outFile + ".step.safetensors";
+        if (uc.outFile.empty() || !fs::exists(checkpoint))
+            throw std::runtime_error("run " + std::to_string(id) + " has no checkpoint to resume from (" + checkpoint +
+                                     "); runs write one every eval_every steps");
+        int step = 0;
+        {
+            const auto meta = Assistant(checkpoint, uc.train.imagesFile, "cpu").info();
+            const auto it = meta.find("steps");
+            step = it == meta.end() ? 0 : std::atoi(it->second.c_str());
+        }
+        if (step <= 0)
+            throw std::runtime_error(checkpoint + ": no step count in its metadata; cannot resume from it");
+        uc.resumeFrom = checkpoint;
+        uc.resumeStep = step;
+        store.truncateRun(id, step);
+        out.runId = id;
+        info = *prev;
+        info.message = "resumed from step " + std::to_string(step);
+        store.updateRun(info);
+    } else {
+        info.method = se::unlearn::methodName(uc.method);
+        info.pd = uc.pd;
+        info.name = request.name.empty() ? info.method + (uc.pd ? "+pd" : "") : request.name;
+        info.judge = request.judge;
+        info.datasetPath = uc.dataDir;
+        info.refusalPhrasesJson = refusalJson(request);
+        info.configJson = requestToJson(request);
+        out.runId = store.createRun(info);
+        info = *store.run(out.runId);
+    }
     {
         RunEvent e;
         e.kind = RunEvent::Kind::Created;
         e.runId = out.runId;
+        e.step = uc.resumeStep;
         emit(e);
     }
     auto finish = [&](StoreStatus status, const std::string &message) {
@@ -239,7 +277,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
             uc.outFile = (dir / ("run-" + std::to_string(out.runId) + ".safetensors")).string();
         }
         info.outputModel = uc.outFile;
-        info.configJson = requestToJson(request);
+        info.configJson = requestToJson(request); // resume fields are not part of it
         store.updateRun(info);
 
         out.vanillaRunId = ensureVanillaEvaluation(request, onEvent, cancel);
@@ -354,6 +392,7 @@ std::string requestToJson(const RunRequest &r)
           {"device", t.device},
           {"bf16", t.bf16},
           {"images", t.imagesFile},
+          {"progress_every", t.progressEvery},
           {"lora_rank", t.loraRank},
           {"lora_alpha", t.loraAlpha},
           {"lora_dropout", t.loraDropout},
@@ -508,6 +547,7 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
         t.get("device", o.device);
         t.get("bf16", o.bf16);
         t.get("images", o.imagesFile);
+        t.get("progress_every", o.progressEvery);
         t.get("lora_rank", o.loraRank);
         t.get("lora_alpha", o.loraAlpha);
         t.get("lora_dropout", o.loraDropout);

@@ -59,7 +59,9 @@ struct RunOutcome {
 };
 
 // Runs and records one unlearning run. Never throws for a run that got an id: failures end as status Failed
-// with the reason stored and returned. Throws std::runtime_error only when the store cannot be opened.
+// with the reason stored and returned. Throws std::runtime_error when the store cannot be opened, and for a
+// resume that cannot be done (no such run, a run that is not interrupted / cancelled / failed, no checkpoint);
+// such a run is left as it was. A resumed run keeps its id, configuration and the records up to its checkpoint.
 RunOutcome executeRun(const RunRequest &request, const RunEventFn &onEvent = {}, const CancelToken *cancel = nullptr);
 
 // The vanilla model's evaluation for this dataset, model and evaluation settings: found in the store, or made

@@ -58,7 +58,8 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
     double pausedSeconds = 0;
     auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count() - pausedSeconds; };
 
-    for (int step = 0; step < s.totalSteps; ++step) {
+    r.steps = std::max(0, s.startStep);
+    for (int step = r.steps; step < s.totalSteps; ++step) {
         if (cancel) {
             if (cancel->paused()) {
                 const auto p0 = Clock::now();
@@ -145,10 +146,10 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
         }
         opt.step();
         r.steps = step + 1;
-        if (step == 0)
+        if (step == s.startStep)
             r.firstLosses = losses;
         r.lastLosses = losses;
-        if (progress && (r.steps % std::max(1, s.progressEvery) == 0 || r.steps == s.totalSteps || r.steps == 1)) {
+        if (progress && (r.steps % std::max(1, s.progressEvery) == 0 || r.steps == s.totalSteps || r.steps == s.startStep + 1)) {
             se::engine::Progress p;
             p.phase = s.phase;
             p.step = r.steps;
@@ -157,10 +158,11 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
             p.losses = losses;
             p.lr = lr;
             p.elapsedSeconds = elapsed();
+            const int done = r.steps - s.startStep; // steps taken in this process (a resumed run did some before)
             p.samplesPerSecond = p.elapsedSeconds > 0
-                                     ? r.steps * double(s.gradAccum) * s.samplesPerMicroStep / p.elapsedSeconds
+                                     ? done * double(s.gradAccum) * s.samplesPerMicroStep / p.elapsedSeconds
                                      : 0;
-            p.etaSeconds = p.elapsedSeconds / r.steps * (s.totalSteps - r.steps);
+            p.etaSeconds = p.elapsedSeconds / std::max(1, done) * (s.totalSteps - r.steps);
             progress(p);
         }
         if (afterStep)

@@ -18,6 +18,7 @@ struct LoopSettings {
     std::string phase;
     double lr = 5e-4, weightDecay = 0.01, warmupRatio = 0.06, clipNorm = 1.0;
     int totalSteps = 1;
+    int startStep = 0;            // steps already done (a resumed run): the schedule continues from here
     int gradAccum = 1;
     int samplesPerMicroStep = 32; // for samples/s
     int stepsPerEpoch = 1;        // for the epoch shown in progress

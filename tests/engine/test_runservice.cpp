@@ -132,6 +132,49 @@ private Q_SLOTS:
         QVERIFY(store.steps(out.runId).size() <= 3); // stopped within a step of the request
     }
 
+    void resumeFromCheckpoint()
+    {
+        const std::string db = (m_tmp.path() + "/resume.sqlite").toStdString();
+        CancelToken cancel;
+        RunRequest r = request(db);
+        r.unlearn.train.steps = 6;
+        r.evalEvery = 2;
+        const RunOutcome first = executeRun(r, [&](const RunEvent &e) {
+            if (e.kind == RunEvent::Kind::Progress && e.step == 3)
+                cancel.cancel();
+        }, &cancel);
+        QCOMPARE(first.status, StoreStatus::Cancelled);
+
+        RunRequest again;
+        again.storePath = db;
+        again.resumeRun = first.runId;
+        int firstStep = -1;
+        const RunOutcome second = executeRun(again, [&](const RunEvent &e) {
+            if (e.kind == RunEvent::Kind::Progress && firstStep < 0)
+                firstStep = e.step;
+        });
+        QVERIFY2(second.status == StoreStatus::Finished, second.message.c_str());
+        QCOMPARE(second.runId, first.runId);
+        QCOMPARE(firstStep, 3); // continued after the checkpoint of step 2
+        se::store::RunStore store(db);
+        QCOMPARE(int(store.runs().size()), 2); // the run and its vanilla evaluation: no new run
+        const auto steps = store.steps(first.runId);
+        QCOMPARE(int(steps.size()), 6);
+        QCOMPARE(steps.back().step, 6);
+        std::set<int> curve;
+        for (const auto &m : store.metrics(first.runId, "step"))
+            curve.insert(m.step);
+        QCOMPARE(curve, (std::set<int>{2, 4}));
+        QVERIFY(!store.metrics(first.runId, "final").empty());
+        QVERIFY(QString::fromStdString(store.run(first.runId)->message).isEmpty());
+
+        // A finished run is not resumed, and is left as it was.
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, executeRun(again));
+        QCOMPARE(store.run(first.runId)->status, StoreStatus::Finished);
+        again.resumeRun = 999;
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, executeRun(again));
+    }
+
     void failedRunKeepsReason()
     {
         const std::string db = (m_tmp.path() + "/fail.sqlite").toStdString();
