@@ -47,6 +47,15 @@ int main(int argc, char **argv)
 {
     QElapsedTimer started;
     started.start();
+    // --help and --version must work without a display (on a server, over ssh): no GUI application for them.
+    for (int i = 1; i < argc; ++i) {
+        const QByteArray a(argv[i]);
+        if (a == "-h" || a == "--help" || a == "-?" || a == "--help-all" || a == "-v" || a == "--version") {
+            if (!qEnvironmentVariableIsSet("QT_QPA_PLATFORM"))
+                qputenv("QT_QPA_PLATFORM", "offscreen");
+            break;
+        }
+    }
     QApplication app(argc, argv);
     QApplication::setApplicationName("safeeraser-workbench");
     QApplication::setApplicationDisplayName("SafeEraser Workbench");

@@ -93,9 +93,12 @@ TrainOptions VanillaConfig::defaults()
 
 TrainOptions UnlearnConfig::defaults()
 {
+    // Measured on the bundled benchmark (README, "The paper's finding"): 150 steps at 5e-4 leave PO's refusals
+    // half-learnt — greedy decoding refuses, but sampling at temperature 1.0 (the paper's evaluation) mixes
+    // refusals into garbled text about 40% of the time; 300 steps at 1e-3 refuse under sampling too.
     TrainOptions t;
-    t.lr = 5e-4;
-    t.steps = 150;
+    t.lr = 1e-3;
+    t.steps = 300;
     t.batchSize = 32;
     t.warmupRatio = 0.06;
     t.weightDecay = 0.01;

@@ -92,7 +92,7 @@ struct UnlearnConfig {
     // continues where it stopped; AdamW's moment estimates and the data order start afresh.
     std::string resumeFrom;
     int resumeStep = 0;
-    static TrainOptions defaults(); // lr 5e-4, 150 steps of batch 32, warm-up 6%
+    static TrainOptions defaults(); // lr 1e-3, 300 steps of batch 32, warm-up 6%
 };
 
 enum class RunStatus { Finished, Cancelled, Diverged, Failed };
