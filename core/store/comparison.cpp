@@ -214,51 +214,7 @@ std::map<std::int64_t, Verdict> verdictsById(const RunStore &store, const std::v
 
 std::vector<AnswerRecord> answersById(const RunStore &store, const std::vector<std::int64_t> &ids)
 {
-    std::vector<AnswerRecord> out(ids.size());
-    std::map<std::int64_t, std::vector<std::size_t>> where;
-    std::string list;
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (!ids[i])
-            continue;
-        if (where[ids[i]].empty())
-            list += (list.empty() ? "" : ",") + std::to_string(ids[i]);
-        where[ids[i]].push_back(i);
-    }
-    if (list.empty())
-        return out;
-    Query q(store.handle(),
-            "SELECT id, stage, step, sample, split, set_name, record, pair, category, image, question, reference, "
-            "answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, rouge_f1, judge FROM answers "
-            "WHERE id IN (" +
-                list + ")");
-    while (q.step()) {
-        AnswerRecord r;
-        r.id = q.i64(0);
-        r.stage = q.text(1);
-        r.step = int(q.i64(2));
-        r.sample = int(q.i64(3));
-        r.split = q.text(4);
-        r.set = q.text(5);
-        r.record = long(q.i64(6));
-        r.pair = int(q.i64(7));
-        r.category = q.text(8);
-        r.image = q.text(9);
-        r.question = q.text(10);
-        r.reference = q.text(11);
-        r.answer = q.text(12);
-        r.refusal = q.i64(13);
-        r.unsafe = q.i64(14);
-        r.degenerate = q.i64(15);
-        r.normal = q.i64(16);
-        r.exact = q.i64(17);
-        r.rougePrecision = q.dbl(18);
-        r.rougeRecall = q.dbl(19);
-        r.rougeF1 = q.dbl(20);
-        r.judge = q.text(21);
-        for (std::size_t i : where[r.id])
-            out[i] = r;
-    }
-    return out;
+    return store.answersById(ids);
 }
 
 } // namespace se::store

@@ -212,6 +212,38 @@ const char *kRunColumns = "id, uid, name, method, pd, status, config_json, datas
                           "output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, message, "
                           "host, parent_id";
 
+const char *kAnswerColumns = "id, stage, step, sample, split, set_name, record, pair, category, image, question, "
+                             "reference, answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, "
+                             "rouge_f1, judge";
+
+AnswerRecord readAnswer(const Stmt &s)
+{
+    AnswerRecord r;
+    r.id = s.i64(0);
+    r.stage = s.text(1);
+    r.step = int(s.i64(2));
+    r.sample = int(s.i64(3));
+    r.split = s.text(4);
+    r.set = s.text(5);
+    r.record = long(s.i64(6));
+    r.pair = int(s.i64(7));
+    r.category = s.text(8);
+    r.image = s.text(9);
+    r.question = s.text(10);
+    r.reference = s.text(11);
+    r.answer = s.text(12);
+    r.refusal = s.i64(13);
+    r.unsafe = s.i64(14);
+    r.degenerate = s.i64(15);
+    r.normal = s.i64(16);
+    r.exact = s.i64(17);
+    r.rougePrecision = s.dbl(18);
+    r.rougeRecall = s.dbl(19);
+    r.rougeF1 = s.dbl(20);
+    r.judge = s.text(21);
+    return r;
+}
+
 RunInfo readRun(const Stmt &s)
 {
     RunInfo r;
@@ -488,37 +520,36 @@ std::vector<MetricRecord> RunStore::metrics(std::int64_t run, const std::string 
 std::vector<AnswerRecord> RunStore::answers(std::int64_t run, const std::string &stage, const std::string &set,
                                             const std::string &category) const
 {
-    Stmt s(m_db, "SELECT id, stage, step, sample, split, set_name, record, pair, category, image, question, reference, "
-                 "answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, rouge_f1, judge FROM answers "
-                 "WHERE run_id = ? AND (? = '' OR stage = ?) AND (? = '' OR set_name = ?) AND (? = '' OR category = ?) "
-                 "ORDER BY id");
+    Stmt s(m_db, (std::string("SELECT ") + kAnswerColumns +
+                  " FROM answers WHERE run_id = ? AND (? = '' OR stage = ?) AND (? = '' OR set_name = ?) AND "
+                  "(? = '' OR category = ?) ORDER BY id")
+                     .c_str());
     s.bind(1, run).bind(2, stage).bind(3, stage).bind(4, set).bind(5, set).bind(6, category).bind(7, category);
     std::vector<AnswerRecord> out;
+    while (s.step())
+        out.push_back(readAnswer(s));
+    return out;
+}
+
+std::vector<AnswerRecord> RunStore::answersById(const std::vector<std::int64_t> &ids) const
+{
+    std::vector<AnswerRecord> out(ids.size());
+    std::map<std::int64_t, std::vector<std::size_t>> where;
+    std::string list;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (!ids[i])
+            continue;
+        if (where[ids[i]].empty())
+            list += (list.empty() ? "" : ",") + std::to_string(ids[i]);
+        where[ids[i]].push_back(i);
+    }
+    if (list.empty())
+        return out;
+    Stmt s(m_db, (std::string("SELECT ") + kAnswerColumns + " FROM answers WHERE id IN (" + list + ")").c_str());
     while (s.step()) {
-        AnswerRecord r;
-        r.id = s.i64(0);
-        r.stage = s.text(1);
-        r.step = int(s.i64(2));
-        r.sample = int(s.i64(3));
-        r.split = s.text(4);
-        r.set = s.text(5);
-        r.record = long(s.i64(6));
-        r.pair = int(s.i64(7));
-        r.category = s.text(8);
-        r.image = s.text(9);
-        r.question = s.text(10);
-        r.reference = s.text(11);
-        r.answer = s.text(12);
-        r.refusal = s.i64(13);
-        r.unsafe = s.i64(14);
-        r.degenerate = s.i64(15);
-        r.normal = s.i64(16);
-        r.exact = s.i64(17);
-        r.rougePrecision = s.dbl(18);
-        r.rougeRecall = s.dbl(19);
-        r.rougeF1 = s.dbl(20);
-        r.judge = s.text(21);
-        out.push_back(std::move(r));
+        const AnswerRecord r = readAnswer(s);
+        for (std::size_t i : where[r.id])
+            out[i] = r;
     }
     return out;
 }

@@ -55,6 +55,8 @@ public:
     std::vector<AnswerRecord> answers(std::int64_t run, const std::string &stage = {}, const std::string &set = {},
                                       const std::string &category = {}) const;
     std::int64_t answerCount(std::int64_t run) const;
+    // The answers with these ids, in the order asked (an unknown or 0 id gives a default record with id 0).
+    std::vector<AnswerRecord> answersById(const std::vector<std::int64_t> &ids) const;
 
     void setVerdict(const Verdict &v);              // replaces the answer's verdict
     void clearVerdict(std::int64_t answerId);
