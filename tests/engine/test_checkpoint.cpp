@@ -1,5 +1,6 @@
 // Safetensors files and checkpoints: round trips, and a clear refusal — naming the file and the reason — of
 // truncated, corrupt and mismatched files. Also the model card and the tokenizer that checkpoints embed.
+#include "tests/common/tinycard.h"
 #include "core/model/checkpoint.h"
 #include "core/model/safetensors.h"
 
@@ -11,20 +12,7 @@
 using namespace se::model;
 
 namespace {
-ModelCard tinyCard()
-{
-    ModelCard c;
-    c.imageSize = 16;
-    c.visionStages = 2;
-    c.visionWidth = 16;
-    c.dModel = 32;
-    c.layers = 1;
-    c.heads = 2;
-    c.ffMult = 2;
-    c.maxSeq = 48;
-    c.maxAnswerTokens = 16;
-    return c;
-}
+ModelCard tinyCard() { return se::testing::tinyCard(1, 48, 16); }
 Tokenizer tinyTokenizer() { return Tokenizer::build({"the cup is red . I cannot help with that ."}); }
 
 std::string readAll(const std::string &f)

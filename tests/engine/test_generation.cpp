@@ -1,6 +1,7 @@
 // Generation: the KV-cache path gives the same tokens as recomputing the whole sequence, batched rows of
 // different prompt lengths give what each row alone gives, sampling is fixed by its seed, and generation
 // stops at <eos> or the length limit.
+#include "tests/common/tinycard.h"
 #include "core/eval/generate.h"
 #include "core/model/tokenizer.h"
 #include "core/model/vlm.h"
@@ -11,20 +12,7 @@ using namespace se::model;
 using se::eval::GenerateOptions;
 
 namespace {
-ModelCard tinyCard()
-{
-    ModelCard c;
-    c.imageSize = 16;
-    c.visionStages = 2;
-    c.visionWidth = 16;
-    c.dModel = 32;
-    c.layers = 2;
-    c.heads = 2;
-    c.ffMult = 2;
-    c.maxSeq = 64;
-    c.maxAnswerTokens = 20;
-    return c;
-}
+ModelCard tinyCard() { return se::testing::tinyCard(2, 64, 20); }
 constexpr int kVocab = 40;
 
 std::vector<int> prompt(int words, int offset)

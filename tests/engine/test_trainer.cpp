@@ -1,6 +1,7 @@
 // The optimiser loop: a short run lowers its loss, the same seed gives the same weights, the schedule has its
 // warm-up and cosine shape, cancellation stops within one step, and a NaN loss or a non-finite gradient stops
 // the run with the weights of the last good step.
+#include "tests/common/tinycard.h"
 #include "core/model/tokenizer.h"
 #include "core/model/vlm.h"
 #include "core/unlearn/trainer.h"
@@ -13,20 +14,7 @@ using se::engine::CancelToken;
 using se::engine::RunStatus;
 
 namespace {
-ModelCard tinyCard()
-{
-    ModelCard c;
-    c.imageSize = 16;
-    c.visionStages = 2;
-    c.visionWidth = 16;
-    c.dModel = 32;
-    c.layers = 1;
-    c.heads = 2;
-    c.ffMult = 2;
-    c.maxSeq = 40;
-    c.maxAnswerTokens = 8;
-    return c;
-}
+ModelCard tinyCard() { return se::testing::tinyCard(1, 40, 8); }
 constexpr int kVocab = 30;
 
 struct Data {
