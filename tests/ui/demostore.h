@@ -7,6 +7,7 @@
 #pragma once
 
 #include "core/data/benchmark.h"
+#include "core/data/generator.h"
 #include "core/metrics/evaluation.h"
 #include "core/store/runstore.h"
 
@@ -16,6 +17,17 @@
 #include <vector>
 
 namespace se::testing {
+
+// The small generated benchmark the UI tests share: 24 records, 64-pixel images, in `dir`.
+inline se::data::Benchmark generateSmallBenchmark(const std::string &dir)
+{
+    se::data::GeneratorOptions g;
+    g.records = 24;
+    g.imageSize = 64;
+    se::data::generateBenchmark(dir, g);
+    return se::data::readBenchmark(dir);
+}
+
 
 struct DemoRuns {
     std::int64_t vanilla = 0, po = 0, popd = 0;

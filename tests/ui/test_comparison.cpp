@@ -34,11 +34,7 @@ private Q_SLOTS:
     void initTestCase()
     {
         QStandardPaths::setTestModeEnabled(true);
-        se::data::GeneratorOptions g;
-        g.records = 24;
-        g.imageSize = 64;
-        se::data::generateBenchmark((m_tmp.path() + "/bench").toStdString(), g);
-        m_bench = se::data::readBenchmark((m_tmp.path() + "/bench").toStdString());
+        m_bench = se::testing::generateSmallBenchmark((m_tmp.path() + "/bench").toStdString());
         m_store = m_tmp.path() + "/runs.sqlite";
         m_runs = se::testing::writeDemoStore(m_store.toStdString(), m_bench, 40, 10, 8);
         for (const auto *s : {&m_bench.train, &m_bench.val})

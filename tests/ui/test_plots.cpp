@@ -31,11 +31,7 @@ private Q_SLOTS:
     void initTestCase()
     {
         QStandardPaths::setTestModeEnabled(true);
-        se::data::GeneratorOptions g;
-        g.records = 24;
-        g.imageSize = 64;
-        se::data::generateBenchmark((m_tmp.path() + "/bench").toStdString(), g);
-        const auto bench = se::data::readBenchmark((m_tmp.path() + "/bench").toStdString());
+        const auto bench = se::testing::generateSmallBenchmark((m_tmp.path() + "/bench").toStdString());
         m_store = m_tmp.path() + "/runs.sqlite";
         m_runs = se::testing::writeDemoStore(m_store.toStdString(), bench, 40, 10, 8);
     }

@@ -112,11 +112,8 @@ private Q_SLOTS:
     void initTestCase()
     {
         QStandardPaths::setTestModeEnabled(true);
-        se::data::GeneratorOptions g;
-        g.records = 24;
-        g.imageSize = 64;
         m_bench = m_tmp.path() + "/bench";
-        se::data::generateBenchmark(m_bench.toStdString(), g);
+        se::testing::generateSmallBenchmark(m_bench.toStdString());
     }
 
     void queueRunsInOrder()
