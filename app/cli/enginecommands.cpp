@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
@@ -153,29 +154,75 @@ void addEngineCommands(CLI::App &app, int &exitCode)
             });
         });
     }
-    // ask
+    // ask, score: a built-in checkpoint file or a Hugging Face model folder
     {
-        struct Args {
-            std::string model, image, question;
-            AskOptions o;
+        struct ModelArgs {
+            std::string model, image, question, systemPrompt, dtype = "auto";
             CommonArgs common;
+            ModelOptions options() const { return {common.images, common.device, systemPrompt, dtype}; }
         };
-        auto a = std::make_shared<Args>();
+        auto addModel = [](CLI::App *sub, ModelArgs &m) {
+            sub->add_option("--model", m.model, "a built-in checkpoint file or a Hugging Face model folder (LLaVA-1.5)")->required();
+            sub->add_option("--image", m.image, "image file (or its path inside the --images pack)")->required();
+            sub->add_option("--question", m.question, "the question")->required();
+            sub->add_option("--system-prompt", m.systemPrompt,
+                            "LLaVA: a sentence before \"USER:\" (the official SafeEraser training prompt has one)");
+            sub->add_option("--dtype", m.dtype, "weights: auto (float32 on the CPU, bfloat16 on CUDA), float32, "
+                                                "bfloat16, float16")->capture_default_str();
+            addCommon(sub, m.common);
+        };
+        struct AskArgs : ModelArgs {
+            AskOptions o;
+            bool json = false;
+        };
+        auto a = std::make_shared<AskArgs>();
         auto *sub = app.add_subcommand("ask", "Answer a question about an image; prints the answer alone on stdout");
-        sub->add_option("--model", a->model, "checkpoint")->required();
-        sub->add_option("--image", a->image, "image file (or its path inside the --images pack)")->required();
-        sub->add_option("--question", a->question, "the question")->required();
+        addModel(sub, *a);
         sub->add_flag("--greedy", a->o.greedy, "greedy decoding (default: sampling, temperature 1.0, top-p 0.9)");
         sub->add_option("--temperature", a->o.temperature, "sampling temperature")->capture_default_str()->check(CLI::Range(0.0, 100.0));
         sub->add_option("--top-p", a->o.topP, "nucleus sampling mass")->capture_default_str()->check(CLI::Range(0.0, 1.0));
         sub->add_option("--seed", a->o.seed, "sampling seed")->capture_default_str();
-        sub->add_option("--max-tokens", a->o.maxNewTokens, "answer length limit (0: the model card's)")->check(CLI::Range(0, 100000));
-        addCommon(sub, a->common);
+        sub->add_option("--max-new-tokens,--max-tokens", a->o.maxNewTokens,
+                        "answer length limit (0: the model's default)")->check(CLI::Range(0, 100000));
+        sub->add_flag("--json", a->json, "print {\"answer\": …, \"answer_ids\": […]} (ids without the closing </s>)");
         sub->callback([a, &exitCode] {
             exitCode = guarded("ask", [&] {
                 configureThreads(a->common.threads);
-                Assistant assistant(a->model, a->common.images, a->common.device);
-                std::cout << assistant.ask(a->image, a->question, a->o) << "\n";
+                Assistant assistant(a->model, a->options());
+                auto answers = assistant.answerMany({{a->image, a->question}}, a->o, 1);
+                if (a->json)
+                    std::cout << nlohmann::json{{"answer", answers[0].text}, {"answer_ids", answers[0].ids}}.dump() << "\n";
+                else
+                    std::cout << answers[0].text << "\n";
+                return 0;
+            });
+        });
+
+        struct ScoreArgs : ModelArgs {
+            std::string answer;
+            bool json = false;
+        };
+        auto sc = std::make_shared<ScoreArgs>();
+        auto *ssub = app.add_subcommand("score", "The log-likelihood of an answer to a question about an image "
+                                                 "(answer tokens and the closing </s>)");
+        addModel(ssub, *sc);
+        ssub->add_option("--answer", sc->answer, "the answer to score")->required();
+        ssub->add_flag("--json", sc->json, "print prompt, input_ids, answer_start, logprobs, sum_logprob, mean_nll");
+        ssub->callback([sc, &exitCode] {
+            exitCode = guarded("score", [&] {
+                configureThreads(sc->common.threads);
+                Assistant assistant(sc->model, sc->options());
+                const auto s = assistant.score(sc->image, sc->question, sc->answer);
+                if (sc->json) {
+                    std::cout << nlohmann::json{{"prompt", s.prompt},     {"input_ids", s.inputIds},
+                                                {"answer_start", s.answerStart}, {"logprobs", s.logprobs},
+                                                {"sum_logprob", s.sumLogprob},  {"mean_nll", s.meanNll}}
+                                     .dump()
+                              << "\n";
+                } else {
+                    std::cout << std::setprecision(6) << "sum_logprob " << s.sumLogprob << "\nmean_nll " << s.meanNll
+                              << "\nanswer_tokens " << s.logprobs.size() << "\n";
+                }
                 return 0;
             });
         });

@@ -52,4 +52,41 @@ bool decodeImageRgb(const std::string &file, int size, std::vector<float> &chw, 
     return true;
 }
 
+bool decodeImageRgb8(const std::string &file, RgbImage &out, std::string &error)
+{
+    ImageInfo info = readImageHeader(file);
+    if (!info.ok) {
+        error = info.error;
+        return false;
+    }
+    if (info.width * info.height > kDefaultDecodeMaxPixels) {
+        error = "image too large to decode (" + std::to_string(info.width) + "x" + std::to_string(info.height) + ")";
+        return false;
+    }
+    cv::Mat bgr;
+    try {
+        bgr = cv::imread(file, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+    } catch (const cv::Exception &e) {
+        error = std::string("cannot decode image: ") + e.what();
+        return false;
+    }
+    if (bgr.empty() || bgr.type() != CV_8UC3) {
+        error = "cannot decode image (corrupt or unsupported data)";
+        return false;
+    }
+    out.width = bgr.cols;
+    out.height = bgr.rows;
+    out.rgb.resize(size_t(out.width) * out.height * 3);
+    for (int y = 0; y < out.height; ++y) {
+        const cv::Vec3b *row = bgr.ptr<cv::Vec3b>(y);
+        unsigned char *dst = out.rgb.data() + size_t(y) * out.width * 3;
+        for (int x = 0; x < out.width; ++x) {
+            dst[3 * x] = row[x][2];
+            dst[3 * x + 1] = row[x][1];
+            dst[3 * x + 2] = row[x][0];
+        }
+    }
+    return true;
+}
+
 } // namespace se::data

@@ -15,4 +15,14 @@ bool haveImageDecoder();
 // B plane) to `chw`. Returns false with a reason in `error` on any failure; never throws.
 bool decodeImageRgb(const std::string &file, int size, std::vector<float> &chw, std::string &error);
 
+// An 8-bit RGB image, rows top to bottom, 3 bytes a pixel.
+struct RgbImage {
+    int width = 0, height = 0;
+    std::vector<unsigned char> rgb;
+};
+
+// Decodes `file` at its own size into RGB (greyscale replicated, alpha dropped, EXIF orientation ignored — as
+// Pillow's Image.open(…).convert("RGB") does). Same refusals and limits as decodeImageRgb; never throws.
+bool decodeImageRgb8(const std::string &file, RgbImage &out, std::string &error);
+
 } // namespace se::data

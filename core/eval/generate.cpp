@@ -41,7 +41,7 @@ int pickToken(const float *logits, int vocab, const GenerateOptions &o, std::uin
     return order[n - 1];
 }
 
-std::vector<std::vector<int>> generate(se::model::Vlm &model, const torch::Tensor &images,
+std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const torch::Tensor &images,
                                        const std::vector<std::vector<int>> &prompts, const GenerateOptions &o)
 {
     const int64_t B = static_cast<int64_t>(prompts.size());
@@ -50,20 +50,21 @@ std::vector<std::vector<int>> generate(se::model::Vlm &model, const torch::Tenso
     if (images.size(0) != B)
         throw std::runtime_error("generate: images and prompts differ in count");
     torch::NoGradGuard ng;
-    const bool wasTraining = model->is_training();
-    model->eval();
+    const bool wasTraining = model.is_training();
+    model.eval();
     const auto device = images.device();
-    const int maxSeq = model->card().maxSeq;
+    const int64_t maxSeq = model.maxPositions();
     int64_t P = 0;
     for (const auto &p : prompts)
         P = std::max<int64_t>(P, static_cast<int64_t>(p.size()));
     const int maxNew = static_cast<int>(std::min<int64_t>(o.maxNewTokens, maxSeq - P));
+    const int64_t pad = o.padId;
     if (maxNew <= 0)
         throw std::runtime_error("generate: prompt of " + std::to_string(P) + " tokens leaves no room (max_seq "
                                  + std::to_string(maxSeq) + ")");
 
     // Left padding: ids, real-token mask, and positions counting real tokens only.
-    auto ids = torch::full({B, P}, static_cast<int64_t>(Tokenizer::Pad), torch::kLong);
+    auto ids = torch::full({B, P}, pad, torch::kLong);
     auto mask = torch::zeros({B, P}, torch::kBool);
     for (int64_t b = 0; b < B; ++b) {
         const int64_t n = static_cast<int64_t>(prompts[b].size()), off = P - n;
@@ -79,19 +80,19 @@ std::vector<std::vector<int>> generate(se::model::Vlm &model, const torch::Tenso
     std::vector<bool> done(B, false);
     std::uint64_t rngState = o.seed;
     se::model::KvCache cache;
-    torch::Tensor logits = model->forward(ids, images, positions, mask, o.useCache ? &cache : nullptr);
+    torch::Tensor logits = model.logits(ids, images, positions, mask, o.useCache ? &cache : nullptr);
     torch::Tensor allIds = ids, allPos = positions;
     for (int step = 0; step < maxNew; ++step) {
         auto last = logits.select(1, logits.size(1) - 1).to(torch::kFloat).to(torch::kCPU).contiguous();
         const int V = static_cast<int>(last.size(1));
         const float *data = last.data_ptr<float>();
-        auto next = torch::full({B, 1}, static_cast<int64_t>(Tokenizer::Pad), torch::kLong);
+        auto next = torch::full({B, 1}, pad, torch::kLong);
         bool all = true;
         for (int64_t b = 0; b < B; ++b) {
             if (done[b])
                 continue;
             const int t = pickToken(data + b * V, V, o, rngState);
-            if (t == Tokenizer::Eos)
+            if (t == o.eosId)
                 done[b] = true;
             else
                 out[b].push_back(t);
@@ -106,12 +107,38 @@ std::vector<std::vector<int>> generate(se::model::Vlm &model, const torch::Tenso
         allPos = torch::cat({allPos, nextPos}, 1);
         allIds = torch::cat({allIds, next}, 1);
         if (o.useCache)
-            logits = model->forward(next, {}, nextPos, mask, &cache);
+            logits = model.logits(next, {}, nextPos, mask, &cache);
         else
-            logits = model->forward(allIds, images, allPos, mask, nullptr);
+            logits = model.logits(allIds, images, allPos, mask, nullptr);
     }
     if (wasTraining)
-        model->train();
+        model.train();
+    return out;
+}
+
+std::vector<double> answerLogProbs(se::model::MultimodalLm &model, const torch::Tensor &pixels,
+                                   const std::vector<int> &ids, int answerStart)
+{
+    const int64_t T = static_cast<int64_t>(ids.size());
+    if (answerStart < 1 || answerStart >= T)
+        throw std::runtime_error("score: the answer must follow a prompt and hold at least one token");
+    if (T > model.maxPositions())
+        throw std::runtime_error("score: " + std::to_string(T) + " tokens exceed the model's "
+                                 + std::to_string(model.maxPositions()) + " positions");
+    torch::NoGradGuard ng;
+    const bool wasTraining = model.is_training();
+    model.eval();
+    std::vector<int64_t> ids64(ids.begin(), ids.end());
+    auto input = torch::tensor(ids64, torch::kLong).unsqueeze(0).to(pixels.device());
+    // Position t predicts token t+1: only the positions answerStart-1 … T-2 need the output head.
+    auto h = model.hidden(input, pixels, {}, {}, nullptr, answerStart - 1).slice(1, 0, T - answerStart);
+    auto logp = torch::log_softmax(model.headLogits(h).to(torch::kFloat), -1).squeeze(0).to(torch::kCPU); // [n, V]
+    if (wasTraining)
+        model.train();
+    std::vector<double> out;
+    out.reserve(static_cast<size_t>(T - answerStart));
+    for (int64_t t = answerStart; t < T; ++t)
+        out.push_back(logp[t - answerStart][ids[static_cast<size_t>(t)]].item<double>());
     return out;
 }
 

@@ -1,9 +1,11 @@
-// Answer generation for the built-in model: batched, greedy or sampled (temperature, top-p, seed), with the
+// Answer generation for any model of the seam (mmmodel.h): batched, greedy or sampled (temperature, top-p, seed), with the
 // KV cache or (for checking and benchmarking) by recomputing the whole sequence each token. Prompts are
 // left-padded so every row's next token sits in the last column. Sampling draws on the CPU from one
 // std::mt19937_64, so a seed gives the same answers on every device and LibTorch version.
 #pragma once
 
+#include "core/model/mmmodel.h"
+#include "core/model/tokenizer.h"
 #include "core/model/vlm.h"
 
 #include <cstdint>
@@ -19,12 +21,24 @@ struct GenerateOptions {
     double topP = 0.9;
     std::uint64_t seed = 233;
     bool useCache = true;
+    int eosId = se::model::Tokenizer::Eos; // the model's end of sequence (ChatFormat::eosId)
+    int padId = se::model::Tokenizer::Pad; // the id left padding uses (ChatFormat::padId)
 };
 
 // `images` [B, 3, S, S] on the model's device; `prompts` chat-formatted prompt ids (se::model::chatPrompt).
 // Returns the new tokens of each row, up to and without <eos>.
-std::vector<std::vector<int>> generate(se::model::Vlm &model, const torch::Tensor &images,
+std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const torch::Tensor &images,
                                        const std::vector<std::vector<int>> &prompts, const GenerateOptions &options);
+inline std::vector<std::vector<int>> generate(se::model::Vlm &model, const torch::Tensor &images,
+                                              const std::vector<std::vector<int>> &prompts, const GenerateOptions &options)
+{
+    return generate(*model, images, prompts, options);
+}
+
+// The log-probability of every answer token (ids[answerStart…], the closing end-of-sequence included) given
+// everything before it, for one (image, prompt + answer) sequence: `pixels` [1, 3, H, W] on the model's device.
+std::vector<double> answerLogProbs(se::model::MultimodalLm &model, const torch::Tensor &pixels,
+                                   const std::vector<int> &ids, int answerStart);
 
 // Picks the next token from one row of logits (float, CPU): argmax, or top-p sampling at a temperature.
 int pickToken(const float *logits, int vocab, const GenerateOptions &options, std::uint64_t &rngState);

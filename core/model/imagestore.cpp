@@ -24,6 +24,15 @@ ImageStore::ImageStore(int size, std::string root) : m_size(size), m_root(std::m
         m_root.pop_back();
 }
 
+void ImageStore::setDecoder(Decoder decoder, std::size_t cacheBytes)
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_decoder = std::move(decoder);
+    m_cacheLimit = cacheBytes;
+    m_cache.clear();
+    m_cacheBytes = 0;
+}
+
 int ImageStore::packedCount() const
 {
     std::lock_guard<std::mutex> lock(m_mutex);
@@ -64,6 +73,8 @@ torch::Tensor ImageStore::decode(const std::string &file)
         if (!se::data::haveImageDecoder())
             throw std::runtime_error(file + ": not in the packed image file " + m_packedFile);
     }
+    if (m_decoder)
+        return m_decoder(file);
     std::vector<float> chw;
     std::string error;
     if (!se::data::decodeImageRgb(file, m_size, chw, error)) {
@@ -93,7 +104,13 @@ torch::Tensor ImageStore::get(const std::string &file)
     if (!t.defined())
         t = decode(file); // decoding outside the lock lets several threads decode at once
     std::lock_guard<std::mutex> lock(m_mutex);
-    m_cache.emplace(file, t);
+    const std::size_t bytes = t.nbytes();
+    if (m_cacheLimit > 0 && m_cacheBytes + bytes > m_cacheLimit) {
+        m_cache.clear(); // bounded: a benchmark of 3,000 LLaVA images would hold 8 GB of pixels
+        m_cacheBytes = 0;
+    }
+    if (m_cache.emplace(file, t).second)
+        m_cacheBytes += bytes;
     return t;
 }
 

@@ -4,6 +4,7 @@
 // build without OpenCV (the GPU machine) gets its images. Thread-safe.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <torch/torch.h>
@@ -16,6 +17,11 @@ class ImageStore {
 public:
     // `root`: the dataset folder, so absolute paths under it find their packed key.
     explicit ImageStore(int size, std::string root = {});
+
+    // A model's own preprocessing instead of the plain resize to size×size ([3, size, size] floats): LLaVA's
+    // CLIP pipeline. With `cacheBytes` > 0 the cache is emptied whenever it would grow past that.
+    using Decoder = std::function<torch::Tensor(const std::string &file)>;
+    void setDecoder(Decoder decoder, std::size_t cacheBytes = 0);
 
     // Loads every image of a packed file; throws when its size differs or the file is malformed.
     void loadPacked(const std::string &file);
@@ -33,6 +39,8 @@ public:
 private:
     torch::Tensor decode(const std::string &file);
     int m_size;
+    Decoder m_decoder;
+    std::size_t m_cacheLimit = 0, m_cacheBytes = 0;
     std::string m_root;
     std::string m_packedFile;
     mutable std::mutex m_mutex;

@@ -1,6 +1,11 @@
 #include "core/model/safetensors.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -97,36 +102,33 @@ void writeSafeTensors(const std::string &file, const SafeTensors &content)
     }
 }
 
-SafeTensors parseSafeTensors(const std::string &bytes, const std::string &origin)
+namespace {
+
+// Checks the header of a safetensors image of `size` bytes at `data` and lists its tensors in offset order.
+void parseHeader(const char *data, std::uint64_t size, const std::string &origin, std::vector<TensorEntry> &entries,
+                 std::map<std::string, std::string> &metadata, std::uint64_t &dataStart)
 {
     auto fail = [&](const std::string &why) -> void { throw std::runtime_error(origin + ": not a valid safetensors file: " + why); };
-    if (bytes.size() < 8)
+    if (size < 8)
         fail("shorter than the 8-byte header length (truncated?)");
     std::uint64_t n = 0;
     for (int i = 0; i < 8; ++i)
-        n |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+        n |= static_cast<std::uint64_t>(static_cast<unsigned char>(data[i])) << (8 * i);
     if (n > kMaxHeader)
         fail("header length " + std::to_string(n) + " is implausible");
-    if (n > bytes.size() - 8)
+    if (n > size - 8)
         fail("header length " + std::to_string(n) + " runs past the end of the file (truncated?)");
     nlohmann::json header;
     try {
-        header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(n));
+        header = nlohmann::json::parse(data + 8, data + 8 + n);
     } catch (const std::exception &e) {
         fail(std::string("header is not JSON: ") + e.what());
     }
     if (!header.is_object())
         fail("header is not a JSON object");
-    const std::uint64_t dataStart = 8 + n;
-    const std::uint64_t dataSize = bytes.size() - dataStart;
-
-    SafeTensors st;
-    struct Span {
-        std::uint64_t begin, end;
-        std::string name;
-        torch::Tensor tensor;
-    };
-    std::vector<Span> spans;
+    dataStart = 8 + n;
+    const std::uint64_t dataSize = size - dataStart;
+    entries.clear();
     for (auto it = header.begin(); it != header.end(); ++it) {
         const std::string &name = it.key();
         if (name == "__metadata__") {
@@ -135,7 +137,7 @@ SafeTensors parseSafeTensors(const std::string &bytes, const std::string &origin
             for (auto m = it->begin(); m != it->end(); ++m) {
                 if (!m->is_string())
                     fail("__metadata__ value '" + m.key() + "' is not a string");
-                st.metadata[m.key()] = m->get<std::string>();
+                metadata[m.key()] = m->get<std::string>();
             }
             continue;
         }
@@ -149,7 +151,10 @@ SafeTensors parseSafeTensors(const std::string &bytes, const std::string &origin
             fail("tensor '" + name + "': unsupported dtype " + e["dtype"].get<std::string>());
         if (!e["shape"].is_array())
             fail("tensor '" + name + "': shape is not an array");
-        std::vector<int64_t> shape;
+        TensorEntry t;
+        t.name = name;
+        t.dtype = d->name;
+        t.type = d->type;
         std::uint64_t numel = 1;
         for (const auto &s : e["shape"]) {
             if (!s.is_number_unsigned())
@@ -158,26 +163,24 @@ SafeTensors parseSafeTensors(const std::string &bytes, const std::string &origin
             if (v > (1ull << 40) || (v && numel > (1ull << 40) / v))
                 fail("tensor '" + name + "': shape is implausibly large");
             numel *= v;
-            shape.push_back(static_cast<int64_t>(v));
+            t.shape.push_back(static_cast<int64_t>(v));
         }
         const auto &o = e["data_offsets"];
         if (!o.is_array() || o.size() != 2 || !o[0].is_number_unsigned() || !o[1].is_number_unsigned())
             fail("tensor '" + name + "': data_offsets is not two natural numbers");
-        const auto b = o[0].get<std::uint64_t>(), en = o[1].get<std::uint64_t>();
-        if (b > en)
+        t.begin = o[0].get<std::uint64_t>();
+        t.end = o[1].get<std::uint64_t>();
+        if (t.begin > t.end)
             fail("tensor '" + name + "': data_offsets begin after they end");
-        if (en > dataSize)
+        if (t.end > dataSize)
             fail("tensor '" + name + "': data runs past the end of the file (truncated?)");
-        if (en - b != numel * static_cast<std::uint64_t>(d->size))
-            fail("tensor '" + name + "': " + std::to_string(en - b) + " bytes do not match its shape and dtype");
-        auto t = torch::empty(shape, torch::TensorOptions().dtype(d->type));
-        if (numel)
-            std::memcpy(t.data_ptr(), bytes.data() + dataStart + b, en - b);
-        spans.push_back({b, en, name, t});
+        if (t.end - t.begin != numel * static_cast<std::uint64_t>(d->size))
+            fail("tensor '" + name + "': " + std::to_string(t.end - t.begin) + " bytes do not match its shape and dtype");
+        entries.push_back(std::move(t));
     }
-    std::stable_sort(spans.begin(), spans.end(), [](const Span &a, const Span &b) { return a.begin < b.begin; });
+    std::stable_sort(entries.begin(), entries.end(), [](const TensorEntry &a, const TensorEntry &b) { return a.begin < b.begin; });
     std::uint64_t covered = 0;
-    for (const auto &s : spans) {
+    for (const auto &s : entries) {
         if (s.begin < covered)
             fail("tensor '" + s.name + "' overlaps another tensor");
         if (s.begin > covered)
@@ -186,22 +189,81 @@ SafeTensors parseSafeTensors(const std::string &bytes, const std::string &origin
     }
     if (covered != dataSize)
         fail(std::to_string(dataSize - covered) + " trailing bytes after the last tensor");
-    // File order is offset order, which is the order we wrote.
-    for (auto &s : spans)
-        st.tensors.emplace_back(std::move(s.name), std::move(s.tensor));
+}
+
+torch::Tensor viewOf(const char *base, const TensorEntry &e)
+{
+    if (e.end == e.begin)
+        return torch::empty(e.shape, torch::TensorOptions().dtype(e.type));
+    return torch::from_blob(const_cast<char *>(base + e.begin), e.shape, torch::TensorOptions().dtype(e.type));
+}
+
+} // namespace
+
+SafeTensors parseSafeTensors(const std::string &bytes, const std::string &origin)
+{
+    SafeTensors st;
+    std::vector<TensorEntry> entries;
+    std::uint64_t dataStart = 0;
+    parseHeader(bytes.data(), bytes.size(), origin, entries, st.metadata, dataStart);
+    for (const auto &e : entries) // file order is offset order, which is the order we wrote
+        st.tensors.emplace_back(e.name, viewOf(bytes.data() + dataStart, e).clone());
     return st;
 }
 
+MappedSafeTensors::MappedSafeTensors(const std::string &file) : m_file(file)
+{
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        throw std::runtime_error(file + ": cannot open (" + std::strerror(errno) + ")");
+    struct stat sb {};
+    if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        ::close(fd);
+        throw std::runtime_error(file + ": not a regular file");
+    }
+    m_size = static_cast<std::uint64_t>(sb.st_size);
+    if (m_size > 0) {
+        void *p = ::mmap(nullptr, m_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            ::close(fd);
+            throw std::runtime_error(file + ": cannot map into memory (" + std::strerror(errno) + ")");
+        }
+        m_data = static_cast<const char *>(p);
+    }
+    ::close(fd);
+    try {
+        parseHeader(m_data ? m_data : "", m_size, file, m_entries, m_metadata, m_dataStart);
+    } catch (...) {
+        if (m_data)
+            ::munmap(const_cast<char *>(m_data), m_size);
+        throw;
+    }
+    for (size_t i = 0; i < m_entries.size(); ++i)
+        m_byName.emplace(m_entries[i].name, i);
+}
+
+MappedSafeTensors::~MappedSafeTensors()
+{
+    if (m_data)
+        ::munmap(const_cast<char *>(m_data), m_size);
+}
+
+const TensorEntry *MappedSafeTensors::find(const std::string &name) const
+{
+    auto it = m_byName.find(name);
+    return it == m_byName.end() ? nullptr : &m_entries[it->second];
+}
+
+torch::Tensor MappedSafeTensors::view(const TensorEntry &e) const { return viewOf(m_data + m_dataStart, e); }
+
 SafeTensors readSafeTensors(const std::string &file)
 {
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-        throw std::runtime_error(file + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (in.bad())
-        throw std::runtime_error(file + ": read error");
-    return parseSafeTensors(ss.str(), file);
+    MappedSafeTensors m(file);
+    SafeTensors st;
+    st.metadata = m.metadata();
+    for (const auto &e : m.entries())
+        st.tensors.emplace_back(e.name, m.view(e).clone());
+    return st;
 }
 
 } // namespace se::model

@@ -5,6 +5,7 @@
 // error naming the file and the reason.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <torch/torch.h>
@@ -23,8 +24,43 @@ struct SafeTensors {
 // Tensors are written from CPU copies, contiguous, in the given order. Writes to `file`.tmp and renames, so
 // a crash never leaves a half-written file under the final name. Throws std::runtime_error on failure.
 void writeSafeTensors(const std::string &file, const SafeTensors &content);
-SafeTensors readSafeTensors(const std::string &file);
+SafeTensors readSafeTensors(const std::string &file); // through MappedSafeTensors, then copied
 // Same as readSafeTensors on bytes in memory; `origin` names them in errors.
 SafeTensors parseSafeTensors(const std::string &bytes, const std::string &origin);
+
+// One tensor of a file's header: name, dtype ("F32", "BF16", …), shape and byte range within the data.
+struct TensorEntry {
+    std::string name, dtype;
+    torch::ScalarType type = torch::kFloat32;
+    std::vector<int64_t> shape;
+    std::uint64_t begin = 0, end = 0;
+};
+
+// A safetensors file mapped into memory read-only: the header is parsed and checked (sizes against the file,
+// offsets contiguous) when it is opened, and tensor data is touched only when a tensor is viewed, so a 10 GB
+// shard costs no memory until its tensors are copied out. Only regular files are accepted (a FIFO or a device
+// is refused, never waited on or read without end). Not copyable.
+class MappedSafeTensors {
+public:
+    explicit MappedSafeTensors(const std::string &file);
+    ~MappedSafeTensors();
+    MappedSafeTensors(const MappedSafeTensors &) = delete;
+    MappedSafeTensors &operator=(const MappedSafeTensors &) = delete;
+
+    const std::string &file() const { return m_file; }
+    const std::vector<TensorEntry> &entries() const { return m_entries; } // offset order
+    const std::map<std::string, std::string> &metadata() const { return m_metadata; }
+    const TensorEntry *find(const std::string &name) const;
+    // A CPU tensor over the mapping, valid while this object lives; clone() or to() it to keep it.
+    torch::Tensor view(const TensorEntry &e) const;
+
+private:
+    std::string m_file;
+    const char *m_data = nullptr;
+    std::uint64_t m_size = 0, m_dataStart = 0;
+    std::vector<TensorEntry> m_entries;
+    std::map<std::string, std::string> m_metadata;
+    std::map<std::string, size_t> m_byName;
+};
 
 } // namespace se::model

@@ -18,7 +18,7 @@ LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out)
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor &x)
 {
     auto y = linear(x);
-    return m_a.defined() ? y + loraDelta(x) : y;
+    return loraActive() ? y + loraDelta(x) : y;
 }
 
 torch::Tensor LoraLinearImpl::loraDelta(const torch::Tensor &x) const
@@ -90,7 +90,7 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor &x, const torch::Ten
     auto b = torch::cat({q->linear->bias, k->linear->bias, v->linear->bias});
     auto qkv = torch::nn::functional::linear(h, w, b);
     auto parts = qkv.split(qkv.size(-1) / 3, -1);
-    auto withLora = [&](torch::Tensor t, const LoraLinear &m) { return m->hasLora() ? t + m->loraDelta(h) : t; };
+    auto withLora = [&](torch::Tensor t, const LoraLinear &m) { return m->loraActive() ? t + m->loraDelta(h) : t; };
     auto split = [&](const torch::Tensor &t) { return t.view({B, T, m_heads, m_headDim}).transpose(1, 2); };
     auto qh = split(withLora(parts[0], q)), kh = split(withLora(parts[1], k)), vh = split(withLora(parts[2], v));
     torch::Tensor xq = x, m = mask;
@@ -254,6 +254,8 @@ void VlmImpl::enableLora(int rank, double alpha, double dropout, const std::set<
         proj2->enableLora(rank, alpha, dropout);
     }
 }
+
+std::vector<std::string> VlmImpl::adapterTargetNames() const { return {"q", "k", "v", "o", "fc1", "fc2", "projector"}; }
 
 void VlmImpl::mergeLora()
 {

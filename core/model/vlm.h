@@ -4,6 +4,7 @@
 // Internal to the engine (LibTorch); the UI and CLI use core/unlearn/engine.h.
 #pragma once
 
+#include "core/model/mmmodel.h"
 #include "core/model/modelcard.h"
 
 #include <set>
@@ -13,22 +14,19 @@
 
 namespace se::model {
 
-// Keys and values of every layer for the tokens seen so far, [B, heads, T, headDim] each.
-struct KvCache {
-    std::vector<torch::Tensor> k, v;
-    int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
-};
-
 // A linear layer with an optional low-rank adapter: y = W x + b + (alpha / r) · B A dropout(x).
 // The adapter tensors are not registered parameters, so named_parameters() (and so a checkpoint) always
 // holds the plain weights; merge() folds the adapter into them.
-class LoraLinearImpl : public torch::nn::Module {
+class LoraLinearImpl : public torch::nn::Module, public AdapterHost {
 public:
     LoraLinearImpl(int64_t in, int64_t out);
     torch::Tensor forward(const torch::Tensor &x);
     torch::Tensor loraDelta(const torch::Tensor &x) const; // the adapter's term alone (needs hasLora())
     void enableLora(int rank, double alpha, double dropout);
     bool hasLora() const { return m_a.defined(); }
+    bool loraActive() const { return m_a.defined() && m_enabled; } // present and not switched off
+    void setAdapterEnabled(bool on) override { m_enabled = on; }
+    std::vector<torch::Tensor> adapterParameters() const override { return loraParameters(); }
     void merge();     // W += scaling · B A, then drop the adapter
     torch::Tensor mergedWeight() const; // W + scaling · B A without changing anything
     std::vector<torch::Tensor> loraParameters() const;
@@ -38,6 +36,7 @@ public:
 private:
     torch::Tensor m_a, m_b;
     double m_scaling = 0, m_dropout = 0;
+    bool m_enabled = true;
 };
 TORCH_MODULE(LoraLinear);
 
@@ -57,7 +56,7 @@ private:
 };
 TORCH_MODULE(DecoderLayer);
 
-class VlmImpl : public torch::nn::Module {
+class VlmImpl : public MultimodalLm {
 public:
     VlmImpl(const ModelCard &card, int vocabSize);
 
@@ -72,8 +71,8 @@ public:
     // `outputFrom` (training, no cache): only positions from there on are wanted — the last layer computes its
     // queries, output projection and MLP for those alone, and the result is [B, T - outputFrom, d].
     torch::Tensor hidden(const torch::Tensor &ids, const torch::Tensor &images, const torch::Tensor &positions = {},
-                         const torch::Tensor &keyMask = {}, KvCache *cache = nullptr, int64_t outputFrom = 0);
-    torch::Tensor headLogits(const torch::Tensor &hidden);
+                         const torch::Tensor &keyMask = {}, KvCache *cache = nullptr, int64_t outputFrom = 0) override;
+    torch::Tensor headLogits(const torch::Tensor &hidden) override;
     torch::Tensor encodeImages(const torch::Tensor &images); // [B, N, dModel]
 
     // Adapters on the named decoder linears ("q", "k", "v", "o", "fc1", "fc2") and, with "projector", on
@@ -83,9 +82,18 @@ public:
     // named_parameters() with every adapter folded into its weight (a copy; the model is unchanged).
     std::vector<std::pair<std::string, torch::Tensor>> mergedParameters() const;
     std::vector<torch::Tensor> loraParameters() const;
-    std::vector<torch::Tensor> visionParameters() const;
-    std::vector<torch::Tensor> projectorParameters() const;
+    std::vector<torch::Tensor> visionParameters() const override;
+    std::vector<torch::Tensor> projectorParameters() const override;
     std::vector<torch::Tensor> decoderParameters() const;
+
+    // The model seam (mmmodel.h).
+    std::string architecture() const override { return m_card.architecture; }
+    int64_t maxPositions() const override { return m_card.maxSeq; }
+    int64_t imageTokens() const override { return m_card.imageTokens(); }
+    torch::ScalarType dtype() const override { return torch::kFloat; }
+    std::vector<torch::Tensor> languageParameters() const override { return decoderParameters(); }
+    void addAdapters(const LoraSpec &spec) override { enableLora(spec.rank, spec.alpha, spec.dropout, spec.targets); }
+    std::vector<std::string> adapterTargetNames() const override;
 
     const ModelCard &card() const { return m_card; }
     int vocabSize() const { return m_vocab; }

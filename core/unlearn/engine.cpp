@@ -5,6 +5,7 @@
 #include "core/eval/generate.h"
 #include "core/model/checkpoint.h"
 #include "core/model/imagestore.h"
+#include "core/model/registry.h"
 #include "core/unlearn/batch.h"
 #include "core/unlearn/losses.h"
 #include "core/unlearn/trainer.h"
@@ -549,29 +550,52 @@ RunResult unlearn(const UnlearnConfig &c, const ProgressFn &progress, const Canc
 // ---------------------------------------------------------------------------------------------- assistant
 
 struct Assistant::Impl {
-    Checkpoint ck;
+    LoadedModel model;
     torch::Device device{torch::kCPU};
-    std::unique_ptr<ImageStore> store;
 };
 
-Assistant::Assistant(const std::string &modelFile, const std::string &imagesFile, const std::string &device)
-    : m(std::make_unique<Impl>())
+namespace {
+std::optional<torch::ScalarType> parseDtype(const std::string &name)
+{
+    if (name.empty() || name == "auto")
+        return std::nullopt;
+    if (name == "float32" || name == "f32")
+        return torch::kFloat;
+    if (name == "bfloat16" || name == "bf16")
+        return torch::kBFloat16;
+    if (name == "float16" || name == "f16")
+        return torch::kHalf;
+    throw std::runtime_error("unknown dtype '" + name + "' (auto, float32, bfloat16, float16)");
+}
+} // namespace
+
+Assistant::Assistant(const std::string &modelPath, const std::string &imagesFile, const std::string &device)
+    : Assistant(modelPath, ModelOptions{imagesFile, device, {}, "auto"})
+{
+}
+
+Assistant::Assistant(const std::string &modelPath, const ModelOptions &options) : m(std::make_unique<Impl>())
 {
     ensureThreads();
     plainErrors([&] {
-        m->device = pickDevice(device);
-        m->ck = loadCheckpoint(modelFile, m->device);
-        m->store = std::make_unique<ImageStore>(m->ck.card.imageSize);
-        if (!imagesFile.empty())
-            m->store->loadPacked(imagesFile);
+        m->device = pickDevice(options.device);
+        LoadOptions lo;
+        lo.device = m->device;
+        lo.dtype = parseDtype(options.dtype);
+        lo.systemPrompt = options.systemPrompt;
+        lo.imagesFile = options.imagesFile;
+        m->model = loadModel(modelPath, lo);
         return 0;
     });
 }
 
 Assistant::~Assistant() = default;
 
-std::map<std::string, std::string> Assistant::info() const { return m->ck.info; }
+std::map<std::string, std::string> Assistant::info() const { return m->model.info; }
 std::string Assistant::deviceName() const { return m->device.str(); }
+std::string Assistant::architecture() const { return m->model.architecture; }
+std::string Assistant::chatTemplate() const { return m->model.chat->name(); }
+std::string Assistant::promptText(const std::string &question) const { return m->model.chat->promptText(question); }
 
 std::string Assistant::ask(const std::string &imageFile, const std::string &question, const AskOptions &options)
 {
@@ -581,19 +605,31 @@ std::string Assistant::ask(const std::string &imageFile, const std::string &ques
 std::vector<std::string> Assistant::askMany(const std::vector<std::pair<std::string, std::string>> &items,
                                             const AskOptions &options, int batch)
 {
-    return plainErrors([&] { return askManyImpl(items, options, batch); });
+    std::vector<std::string> out;
+    for (auto &a : answerMany(items, options, batch))
+        out.push_back(std::move(a.text));
+    return out;
 }
 
-std::vector<std::string> Assistant::askManyImpl(const std::vector<std::pair<std::string, std::string>> &items,
-                                                const AskOptions &options, int batch)
+std::vector<Assistant::Answer> Assistant::answerMany(const std::vector<std::pair<std::string, std::string>> &items,
+                                                     const AskOptions &options, int batch)
 {
+    return plainErrors([&] { return answerManyImpl(items, options, batch); });
+}
+
+std::vector<Assistant::Answer> Assistant::answerManyImpl(const std::vector<std::pair<std::string, std::string>> &items,
+                                                         const AskOptions &options, int batch)
+{
+    const LoadedModel &lm = m->model;
     se::eval::GenerateOptions g;
     g.greedy = options.greedy;
     g.temperature = options.temperature;
     g.topP = options.topP;
     g.seed = options.seed;
-    g.maxNewTokens = options.maxNewTokens > 0 ? options.maxNewTokens : m->ck.card.maxAnswerTokens;
-    std::vector<std::string> out;
+    g.maxNewTokens = options.maxNewTokens > 0 ? options.maxNewTokens : lm.maxAnswerTokens;
+    g.eosId = lm.chat->eosId();
+    g.padId = lm.chat->padId();
+    std::vector<Answer> out;
     out.reserve(items.size());
     batch = std::max(1, batch);
     for (size_t i = 0; i < items.size(); i += batch) {
@@ -601,15 +637,33 @@ std::vector<std::string> Assistant::askManyImpl(const std::vector<std::pair<std:
         std::vector<std::vector<int>> prompts;
         std::vector<std::string> files;
         for (size_t j = i; j < end; ++j) {
-            prompts.push_back(chatPrompt(m->ck.tokenizer, m->ck.card.imageTokens(), items[j].second).ids);
+            prompts.push_back(lm.chat->prompt(items[j].second).ids);
             files.push_back(items[j].first);
         }
-        auto images = m->store->batch(files).to(m->device);
+        auto images = lm.images->batch(files).to(m->device);
         g.seed = options.seed + i; // each chunk its own stream, still fixed by the seed
-        for (auto &ids : se::eval::generate(m->ck.model, images, prompts, g))
-            out.push_back(m->ck.tokenizer.decode(ids));
+        for (auto &ids : se::eval::generate(*lm.net, images, prompts, g))
+            out.push_back({lm.chat->decode(ids), std::move(ids)});
     }
     return out;
+}
+
+Assistant::Score Assistant::score(const std::string &imageFile, const std::string &question, const std::string &answer)
+{
+    return plainErrors([&] {
+        const LoadedModel &lm = m->model;
+        Score s;
+        s.prompt = lm.chat->promptText(question);
+        const ChatTokens c = lm.chat->example(question, answer);
+        s.inputIds = c.ids;
+        s.answerStart = c.answerStart;
+        auto pixels = lm.images->get(imageFile).unsqueeze(0).to(m->device);
+        s.logprobs = se::eval::answerLogProbs(*lm.net, pixels, c.ids, c.answerStart);
+        for (double v : s.logprobs)
+            s.sumLogprob += v;
+        s.meanNll = s.logprobs.empty() ? 0 : -s.sumLogprob / double(s.logprobs.size());
+        return s;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------- quick eval

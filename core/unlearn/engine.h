@@ -124,25 +124,56 @@ struct AskOptions {
     int maxNewTokens = 0;       // 0 = the model card's max_answer_tokens
 };
 
-// A loaded model that answers questions about images.
+// How to load a model for answering: pre-decoded images, the device, LLaVA's optional system sentence and the
+// weights' dtype ("auto": float32 on the CPU, bfloat16 on CUDA; "float32", "bfloat16", "float16").
+struct ModelOptions {
+    std::string imagesFile;
+    std::string device = "auto";
+    std::string systemPrompt;
+    std::string dtype = "auto";
+};
+
+// A loaded model that answers questions about images: a built-in checkpoint file or a Hugging Face folder of a
+// supported architecture (LLaVA-1.5), through the model seam.
 class Assistant {
 public:
-    // Throws std::runtime_error naming the file and reason when the checkpoint is unusable.
-    Assistant(const std::string &modelFile, const std::string &imagesFile = {}, const std::string &device = "auto");
+    // Throws std::runtime_error naming the file and reason when the model is unusable.
+    Assistant(const std::string &model, const std::string &imagesFile = {}, const std::string &device = "auto");
+    Assistant(const std::string &model, const ModelOptions &options);
     ~Assistant();
     Assistant(const Assistant &) = delete;
     Assistant &operator=(const Assistant &) = delete;
 
+    struct Answer {
+        std::string text;
+        std::vector<int> ids; // generated ids, without the closing end of sequence
+    };
     std::string ask(const std::string &imageFile, const std::string &question, const AskOptions &options = {});
     // Answers in batches of `batch` questions (left-padded; greedy answers match ask() up to float rounding).
     std::vector<std::string> askMany(const std::vector<std::pair<std::string, std::string>> &imageAndQuestion,
                                      const AskOptions &options = {}, int batch = 32);
-    std::map<std::string, std::string> info() const; // the checkpoint's provenance metadata
+    std::vector<Answer> answerMany(const std::vector<std::pair<std::string, std::string>> &imageAndQuestion,
+                                   const AskOptions &options = {}, int batch = 32);
+
+    // The log-likelihood of `answer` (and the closing end of sequence) given the image and the question.
+    struct Score {
+        std::string prompt;           // the prompt as text
+        std::vector<int> inputIds;    // every id fed to the model, the image placeholder expanded
+        int answerStart = 0;          // index of the first answer token in inputIds
+        std::vector<double> logprobs; // log p of inputIds[answerStart…]
+        double sumLogprob = 0, meanNll = 0;
+    };
+    Score score(const std::string &imageFile, const std::string &question, const std::string &answer);
+
+    std::map<std::string, std::string> info() const; // provenance metadata (built-in) or load facts (LLaVA)
     std::string deviceName() const;
+    std::string architecture() const;
+    std::string chatTemplate() const;
+    std::string promptText(const std::string &question) const;
 
 private:
-    std::vector<std::string> askManyImpl(const std::vector<std::pair<std::string, std::string>> &imageAndQuestion,
-                                         const AskOptions &options, int batch);
+    std::vector<Answer> answerManyImpl(const std::vector<std::pair<std::string, std::string>> &imageAndQuestion,
+                                       const AskOptions &options, int batch);
     struct Impl;
     std::unique_ptr<Impl> m;
 };

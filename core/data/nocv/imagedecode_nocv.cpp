@@ -12,4 +12,10 @@ bool decodeImageRgb(const std::string &file, int, std::vector<float> &, std::str
     return false;
 }
 
+bool decodeImageRgb8(const std::string &file, RgbImage &, std::string &error)
+{
+    error = "this build has no image decoder (built without OpenCV); pass pre-decoded images: " + file;
+    return false;
+}
+
 } // namespace se::data

@@ -1,0 +1,580 @@
+#include "core/model/llava.h"
+
+#include "core/model/hfweights.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+
+namespace se::model {
+
+namespace F = torch::nn::functional;
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------- config
+
+int LlavaConfig::visionLayersUsed() const
+{
+    // hidden_states[0] is the input of layer 0, hidden_states[i] the output of layer i-1.
+    return featureLayer >= 0 ? featureLayer : visionLayers + 1 + featureLayer;
+}
+
+int LlavaConfig::imageFeatures() const
+{
+    const int side = imageSize / patchSize;
+    return side * side + (selectStrategy == "full" ? 1 : 0);
+}
+
+int64_t LlavaConfig::parameterCount() const
+{
+    const int64_t vh = visionHidden, vi = visionIntermediate, h = hidden, in = intermediate, kv = int64_t(kvHeads) * headDim();
+    const int64_t side = imageSize / patchSize;
+    int64_t n = vh * 3 * patchSize * patchSize + vh + (side * side + 1) * vh + 2 * vh;
+    n += visionLayersUsed() * (4 * (vh * vh + vh) + 4 * vh + vh * vi + vi + vi * vh + vh);
+    n += vh * h + h + h * h + h;
+    n += int64_t(vocab) * h * (tieEmbeddings ? 1 : 2) + h;
+    n += layers * (2 * h * h + 2 * kv * h + 3 * h * in + 2 * h);
+    return n;
+}
+
+LlavaConfig LlavaConfig::fromJson(const std::string &text, const std::string &origin)
+{
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception &e) {
+        throw std::runtime_error(origin + ": not valid JSON: " + e.what());
+    }
+    auto fail = [&](const std::string &field, const std::string &why) -> void {
+        throw std::runtime_error(origin + ": " + field + ": " + why);
+    };
+    if (!j.is_object())
+        fail("(top level)", "not a JSON object");
+    const std::string type = j.value("model_type", std::string());
+    if (type != "llava")
+        fail("model_type", type.empty() ? "missing" : "'" + type + "' is not \"llava\"");
+    for (const char *sub : {"text_config", "vision_config"})
+        if (!j.contains(sub) || !j[sub].is_object())
+            fail(sub, "missing or not an object");
+    const json &t = j["text_config"], &v = j["vision_config"];
+    auto integer = [&](const json &o, const char *prefix, const char *key, int lo, int hi, std::optional<int> dflt) {
+        const std::string field = std::string(prefix) + key;
+        if (!o.contains(key) || o[key].is_null()) {
+            if (!dflt)
+                fail(field, "missing");
+            return *dflt;
+        }
+        if (!o[key].is_number_integer())
+            fail(field, "not an integer");
+        const auto x = o[key].get<int64_t>();
+        if (x < lo || x > hi)
+            fail(field, std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+        return static_cast<int>(x);
+    };
+    auto number = [&](const json &o, const char *prefix, const char *key, double lo, double hi, double dflt) {
+        if (!o.contains(key) || o[key].is_null())
+            return dflt;
+        if (!o[key].is_number())
+            fail(std::string(prefix) + key, "not a number");
+        const double x = o[key].get<double>();
+        if (!(x > lo && x <= hi))
+            fail(std::string(prefix) + key, "out of range");
+        return x;
+    };
+    auto string = [&](const json &o, const char *prefix, const char *key, const std::string &dflt) {
+        if (!o.contains(key) || o[key].is_null())
+            return dflt;
+        if (!o[key].is_string())
+            fail(std::string(prefix) + key, "not a string");
+        return o[key].get<std::string>();
+    };
+    const int big = 1 << 20;
+    LlavaConfig c;
+    const std::string tt = string(t, "text_config.", "model_type", "llama");
+    if (tt != "llama")
+        fail("text_config.model_type", "'" + tt + "' is not supported (llama)");
+    const std::string vt = string(v, "vision_config.", "model_type", "clip_vision_model");
+    if (vt != "clip_vision_model")
+        fail("vision_config.model_type", "'" + vt + "' is not supported (clip_vision_model)");
+    c.hidden = integer(t, "text_config.", "hidden_size", 1, big, 4096);
+    c.intermediate = integer(t, "text_config.", "intermediate_size", 1, big, 11008);
+    c.layers = integer(t, "text_config.", "num_hidden_layers", 1, 1024, 32);
+    c.heads = integer(t, "text_config.", "num_attention_heads", 1, 1024, 32);
+    c.kvHeads = integer(t, "text_config.", "num_key_value_heads", 1, 1024, c.heads);
+    c.vocab = integer(t, "text_config.", "vocab_size", 8, 1 << 24, 32064);
+    c.maxPositions = integer(t, "text_config.", "max_position_embeddings", 8, 1 << 24, 4096);
+    c.rmsEps = number(t, "text_config.", "rms_norm_eps", 0, 1, 1e-6);
+    c.ropeTheta = number(t, "text_config.", "rope_theta", 0, 1e12, 10000);
+    if (t.contains("rope_scaling") && !t["rope_scaling"].is_null())
+        fail("text_config.rope_scaling", "scaled rotary embeddings are not supported");
+    if (t.contains("attention_bias") && t["attention_bias"].is_boolean() && t["attention_bias"].get<bool>())
+        fail("text_config.attention_bias", "attention biases are not supported");
+    if (t.contains("mlp_bias") && t["mlp_bias"].is_boolean() && t["mlp_bias"].get<bool>())
+        fail("text_config.mlp_bias", "MLP biases are not supported");
+    const std::string act = string(t, "text_config.", "hidden_act", "silu");
+    if (act != "silu")
+        fail("text_config.hidden_act", "'" + act + "' is not supported (silu)");
+    if (t.contains("head_dim") && t["head_dim"].is_number_integer() && t["head_dim"].get<int64_t>() != c.hidden / c.heads)
+        fail("text_config.head_dim", "differs from hidden_size / num_attention_heads, which is not supported");
+    if (c.hidden % c.heads != 0)
+        fail("text_config.num_attention_heads", "does not divide hidden_size");
+    if (c.heads % c.kvHeads != 0)
+        fail("text_config.num_key_value_heads", "does not divide num_attention_heads");
+    if (c.headDim() % 2 != 0)
+        fail("text_config.hidden_size", "head dimension must be even for rotary embeddings");
+
+    c.visionHidden = integer(v, "vision_config.", "hidden_size", 1, big, 1024);
+    c.visionIntermediate = integer(v, "vision_config.", "intermediate_size", 1, big, 4096);
+    c.visionLayers = integer(v, "vision_config.", "num_hidden_layers", 1, 1024, 24);
+    c.visionHeads = integer(v, "vision_config.", "num_attention_heads", 1, 1024, 16);
+    c.imageSize = integer(v, "vision_config.", "image_size", 1, 8192, 224);
+    c.patchSize = integer(v, "vision_config.", "patch_size", 1, 8192, 32);
+    c.visionEps = number(v, "vision_config.", "layer_norm_eps", 0, 1, 1e-5);
+    c.visionAct = string(v, "vision_config.", "hidden_act", "quick_gelu");
+    if (c.visionAct != "quick_gelu" && c.visionAct != "gelu")
+        fail("vision_config.hidden_act", "'" + c.visionAct + "' is not supported (quick_gelu, gelu)");
+    if (integer(v, "vision_config.", "num_channels", 1, 4, 3) != 3)
+        fail("vision_config.num_channels", "only 3 (RGB) is supported");
+    if (c.visionHidden % c.visionHeads != 0)
+        fail("vision_config.num_attention_heads", "does not divide hidden_size");
+    if (c.imageSize % c.patchSize != 0)
+        fail("vision_config.patch_size", "does not divide image_size");
+
+    if (j.contains("vision_feature_layer") && j["vision_feature_layer"].is_array())
+        fail("vision_feature_layer", "a list of layers is not supported");
+    c.featureLayer = integer(j, "", "vision_feature_layer", -c.visionLayers, c.visionLayers, -2);
+    if (c.visionLayersUsed() < 0)
+        fail("vision_feature_layer", "out of range");
+    c.selectStrategy = string(j, "", "vision_feature_select_strategy", "default");
+    if (c.selectStrategy != "default" && c.selectStrategy != "full")
+        fail("vision_feature_select_strategy", "'" + c.selectStrategy + "' is not supported (default, full)");
+    c.projectorAct = string(j, "", "projector_hidden_act", "gelu");
+    if (c.projectorAct != "gelu")
+        fail("projector_hidden_act", "'" + c.projectorAct + "' is not supported (gelu)");
+    if (j.contains("multimodal_projector_bias") && j["multimodal_projector_bias"].is_boolean()
+        && !j["multimodal_projector_bias"].get<bool>())
+        fail("multimodal_projector_bias", "a projector without biases is not supported");
+    const int imageTokenId = integer(j, "", "image_token_id", 0, c.vocab - 1, 32000);
+    c.imageTokenId = integer(j, "", "image_token_index", 0, c.vocab - 1, imageTokenId);
+    c.padTokenId = integer(j, "", "pad_token_id", 0, c.vocab - 1, integer(t, "text_config.", "pad_token_id", 0, c.vocab - 1, 0));
+    c.bosTokenId = integer(t, "text_config.", "bos_token_id", 0, c.vocab - 1, 1);
+    c.eosTokenId = integer(t, "text_config.", "eos_token_id", 0, c.vocab - 1, 2);
+    bool tie = false;
+    for (const json *o : {static_cast<const json *>(&j), &t})
+        if (o->contains("tie_word_embeddings") && (*o)["tie_word_embeddings"].is_boolean())
+            tie = (*o)["tie_word_embeddings"].get<bool>();
+    c.tieEmbeddings = tie;
+    c.torchDtype = string(j, "", "torch_dtype", string(j, "", "dtype", ""));
+    return c;
+}
+
+// ---------------------------------------------------------------------------------------------- modules
+
+HfLinearImpl::HfLinearImpl(int64_t in, int64_t out, bool withBias, const torch::TensorOptions &o)
+{
+    weight = register_parameter("weight", torch::empty({out, in}, o));
+    if (withBias)
+        bias = register_parameter("bias", torch::empty({out}, o));
+}
+
+torch::Tensor HfLinearImpl::forward(const torch::Tensor &x)
+{
+    auto y = F::linear(x, weight, bias);
+    if (!m_a.defined() || !m_enabled)
+        return y;
+    // The adapter runs in float32 whatever the base dtype (bf16 weights, float32 adapters and optimiser state).
+    auto h = x.to(torch::kFloat);
+    if (m_dropout > 0)
+        h = F::dropout(h, F::DropoutFuncOptions().p(m_dropout).training(is_training()));
+    auto d = torch::matmul(torch::matmul(h, m_a.t()), m_b.t()) * m_scaling;
+    return y + d.to(y.scalar_type());
+}
+
+void HfLinearImpl::addAdapter(int rank, double scaling, double dropout)
+{
+    const int64_t in = weight.size(1), out = weight.size(0);
+    auto o = torch::TensorOptions().dtype(torch::kFloat).device(weight.device());
+    torch::NoGradGuard ng;
+    // As PEFT: A Kaiming-uniform (a = √5), B zero, so the adapted model starts equal to the base model.
+    auto a = torch::empty({rank, in}, o);
+    torch::nn::init::kaiming_uniform_(a, std::sqrt(5.0));
+    m_a = register_parameter("lora_A", a);
+    m_b = register_parameter("lora_B", torch::zeros({out, rank}, o));
+    m_scaling = scaling;
+    m_dropout = dropout;
+}
+
+std::vector<torch::Tensor> HfLinearImpl::adapterParameters() const
+{
+    if (!m_a.defined())
+        return {};
+    return {m_a, m_b};
+}
+
+torch::Tensor HfLinearImpl::mergedWeight() const
+{
+    torch::NoGradGuard ng;
+    if (!m_a.defined())
+        return weight.detach().clone();
+    return (weight.detach().to(torch::kFloat) + torch::matmul(m_b, m_a) * m_scaling).to(weight.scalar_type());
+}
+
+namespace {
+
+struct ContainerImpl : torch::nn::Module {
+    using torch::nn::Module::register_module;
+};
+TORCH_MODULE(Container);
+
+// A parameter-only module: "weight" (and "bias"), as transformers names norms and embeddings.
+struct ParamsImpl : torch::nn::Module {
+    ParamsImpl(std::vector<int64_t> shape, bool withBias, const torch::TensorOptions &o)
+    {
+        weight = register_parameter("weight", torch::empty(shape, o));
+        if (withBias)
+            bias = register_parameter("bias", torch::empty({shape[0]}, o));
+    }
+    torch::Tensor weight, bias;
+};
+TORCH_MODULE(Params);
+
+torch::Tensor layerNorm(const torch::Tensor &x, const Params &p, double eps)
+{
+    return F::layer_norm(x, F::LayerNormFuncOptions({x.size(-1)}).weight(p->weight).bias(p->bias).eps(eps));
+}
+
+torch::Tensor rmsNorm(const torch::Tensor &x, const Params &p, double eps)
+{
+    auto xf = x.to(torch::kFloat);
+    xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+    return p->weight * xf.to(x.scalar_type());
+}
+
+// Softmax attention over [B, H, Tq, D] · [B, H, Tk, D]; probabilities in float32 as transformers' eager path.
+torch::Tensor attend(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v, const torch::Tensor &mask)
+{
+    auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));
+    if (mask.defined())
+        scores = scores + mask.to(scores.scalar_type());
+    auto p = torch::softmax(scores.to(torch::kFloat), -1).to(v.scalar_type());
+    return torch::matmul(p, v);
+}
+
+struct ClipLayerImpl : torch::nn::Module {
+    ClipLayerImpl(const LlavaConfig &c, const torch::TensorOptions &o) : heads(c.visionHeads), eps(c.visionEps), quick(c.visionAct == "quick_gelu")
+    {
+        const int d = c.visionHidden;
+        auto attn = register_module("self_attn", Container());
+        q = attn->register_module("q_proj", HfLinear(d, d, true, o));
+        k = attn->register_module("k_proj", HfLinear(d, d, true, o));
+        v = attn->register_module("v_proj", HfLinear(d, d, true, o));
+        out = attn->register_module("out_proj", HfLinear(d, d, true, o));
+        ln1 = register_module("layer_norm1", Params(std::vector<int64_t>{d}, true, o));
+        auto mlp = register_module("mlp", Container());
+        fc1 = mlp->register_module("fc1", HfLinear(d, c.visionIntermediate, true, o));
+        fc2 = mlp->register_module("fc2", HfLinear(c.visionIntermediate, d, true, o));
+        ln2 = register_module("layer_norm2", Params(std::vector<int64_t>{d}, true, o));
+    }
+    torch::Tensor forward(const torch::Tensor &x)
+    {
+        const int64_t B = x.size(0), T = x.size(1), D = x.size(2) / heads;
+        auto h = layerNorm(x, ln1, eps);
+        auto split = [&](const torch::Tensor &t) { return t.view({B, T, heads, D}).transpose(1, 2); };
+        auto ctx = attend(split(q(h)), split(k(h)), split(v(h)), {}).transpose(1, 2).reshape({B, T, heads * D});
+        auto y = x + out(ctx);
+        auto m = fc1(layerNorm(y, ln2, eps));
+        m = quick ? m * torch::sigmoid(1.702 * m) : F::gelu(m);
+        return y + fc2(m);
+    }
+    int64_t heads;
+    double eps;
+    bool quick;
+    HfLinear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr}, fc1{nullptr}, fc2{nullptr};
+    Params ln1{nullptr}, ln2{nullptr};
+};
+TORCH_MODULE(ClipLayer);
+
+struct LlamaLayerImpl : torch::nn::Module {
+    LlamaLayerImpl(const LlavaConfig &c, const torch::TensorOptions &o)
+        : heads(c.heads), kvHeads(c.kvHeads), headDim(c.headDim()), eps(c.rmsEps)
+    {
+        const int d = c.hidden, kv = c.kvHeads * c.headDim();
+        auto attn = register_module("self_attn", Container());
+        q = attn->register_module("q_proj", HfLinear(d, d, false, o));
+        k = attn->register_module("k_proj", HfLinear(d, kv, false, o));
+        v = attn->register_module("v_proj", HfLinear(d, kv, false, o));
+        out = attn->register_module("o_proj", HfLinear(d, d, false, o));
+        auto mlp = register_module("mlp", Container());
+        gate = mlp->register_module("gate_proj", HfLinear(d, c.intermediate, false, o));
+        up = mlp->register_module("up_proj", HfLinear(d, c.intermediate, false, o));
+        down = mlp->register_module("down_proj", HfLinear(c.intermediate, d, false, o));
+        ln1 = register_module("input_layernorm", Params(std::vector<int64_t>{d}, false, o));
+        ln2 = register_module("post_attention_layernorm", Params(std::vector<int64_t>{d}, false, o));
+    }
+    static torch::Tensor rotateHalf(const torch::Tensor &x)
+    {
+        auto parts = x.chunk(2, -1);
+        return torch::cat({-parts[1], parts[0]}, -1);
+    }
+    // cos / sin [B, 1, T, D]; mask additive [B, 1, Tq, Tk]; queryFrom: outputs wanted from there on.
+    torch::Tensor forward(const torch::Tensor &x, const torch::Tensor &cos, const torch::Tensor &sin,
+                          const torch::Tensor &mask, torch::Tensor *cacheK, torch::Tensor *cacheV, int64_t queryFrom)
+    {
+        const int64_t B = x.size(0), T = x.size(1);
+        auto h = rmsNorm(x, ln1, eps);
+        torch::Tensor xq = x, hq = h, cq = cos, sq = sin, m = mask;
+        if (queryFrom > 0) {
+            xq = x.slice(1, queryFrom);
+            hq = h.slice(1, queryFrom);
+            cq = cos.slice(2, queryFrom);
+            sq = sin.slice(2, queryFrom);
+            m = mask.slice(2, queryFrom);
+        }
+        const int64_t Tq = xq.size(1);
+        auto qh = q(hq).view({B, Tq, heads, headDim}).transpose(1, 2);
+        auto kh = k(h).view({B, T, kvHeads, headDim}).transpose(1, 2);
+        auto vh = v(h).view({B, T, kvHeads, headDim}).transpose(1, 2);
+        qh = qh * cq + rotateHalf(qh) * sq;
+        kh = kh * cos + rotateHalf(kh) * sin;
+        if (cacheK) {
+            if (cacheK->defined()) {
+                kh = torch::cat({*cacheK, kh}, 2);
+                vh = torch::cat({*cacheV, vh}, 2);
+            }
+            *cacheK = kh;
+            *cacheV = vh;
+        }
+        if (kvHeads != heads) { // grouped-query attention: each key/value head serves heads / kvHeads queries
+            kh = kh.repeat_interleave(heads / kvHeads, 1);
+            vh = vh.repeat_interleave(heads / kvHeads, 1);
+        }
+        auto ctx = attend(qh, kh, vh, m).transpose(1, 2).reshape({B, Tq, heads * headDim});
+        auto y = xq + out(ctx);
+        auto g = rmsNorm(y, ln2, eps);
+        return y + down(F::silu(gate(g)) * up(g));
+    }
+    int64_t heads, kvHeads, headDim;
+    double eps;
+    HfLinear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
+    Params ln1{nullptr}, ln2{nullptr};
+};
+TORCH_MODULE(LlamaLayer);
+
+} // namespace
+
+struct LlavaImpl::Parts {
+    Params patch{nullptr}, position{nullptr}, preLn{nullptr}, embed{nullptr}, norm{nullptr};
+    torch::Tensor classEmbedding;
+    std::vector<ClipLayer> visionLayers;
+    HfLinear proj1{nullptr}, proj2{nullptr}, lmHead{nullptr};
+    std::vector<LlamaLayer> layers;
+    torch::Tensor invFreq; // float32 [headDim / 2]
+};
+
+LlavaImpl::LlavaImpl(const LlavaConfig &c, const torch::TensorOptions &o)
+    : m(std::make_shared<Parts>()), m_config(c), m_dtype(o.dtype().toScalarType())
+{
+    auto model = register_module("model", Container());
+    auto tower = model->register_module("vision_tower", Container());
+    auto vm = tower->register_module("vision_model", Container());
+    auto emb = vm->register_module("embeddings", Container());
+    const int vh = c.visionHidden, side = c.imageSize / c.patchSize;
+    m->classEmbedding = emb->register_parameter("class_embedding", torch::empty({vh}, o));
+    m->patch = emb->register_module("patch_embedding", Params(std::vector<int64_t>{vh, 3, c.patchSize, c.patchSize}, false, o));
+    m->position = emb->register_module("position_embedding", Params(std::vector<int64_t>{side * side + 1, vh}, false, o));
+    m->preLn = vm->register_module("pre_layrnorm", Params(std::vector<int64_t>{vh}, true, o));
+    auto enc = vm->register_module("encoder", Container());
+    torch::nn::ModuleList vlayers;
+    for (int i = 0; i < c.visionLayersUsed(); ++i) {
+        m->visionLayers.push_back(ClipLayer(c, o));
+        vlayers->push_back(m->visionLayers.back());
+    }
+    enc->register_module("layers", vlayers);
+    auto proj = model->register_module("multi_modal_projector", Container());
+    m->proj1 = proj->register_module("linear_1", HfLinear(vh, c.hidden, true, o));
+    m->proj2 = proj->register_module("linear_2", HfLinear(c.hidden, c.hidden, true, o));
+    auto lm = model->register_module("language_model", Container());
+    m->embed = lm->register_module("embed_tokens", Params(std::vector<int64_t>{c.vocab, c.hidden}, false, o));
+    torch::nn::ModuleList layers;
+    for (int i = 0; i < c.layers; ++i) {
+        m->layers.push_back(LlamaLayer(c, o));
+        layers->push_back(m->layers.back());
+    }
+    lm->register_module("layers", layers);
+    m->norm = lm->register_module("norm", Params(std::vector<int64_t>{c.hidden}, false, o));
+    if (!c.tieEmbeddings)
+        m->lmHead = register_module("lm_head", HfLinear(c.hidden, c.vocab, false, o));
+    const int64_t D = c.headDim();
+    m->invFreq = 1.0 / torch::pow(c.ropeTheta, torch::arange(0, D, 2, torch::kDouble) / double(D));
+    m->invFreq = register_buffer("rope_inv_freq", m->invFreq.to(torch::kFloat).to(o.device()));
+}
+
+torch::Tensor LlavaImpl::imageFeatures(const torch::Tensor &pixels)
+{
+    const auto &c = m_config;
+    auto x = F::conv2d(pixels.to(m_dtype), m->patch->weight, F::Conv2dFuncOptions().stride(c.patchSize)); // [N, C, s, s]
+    x = x.flatten(2).transpose(1, 2);                                                                  // [N, s², C]
+    const int64_t N = x.size(0);
+    x = torch::cat({m->classEmbedding.view({1, 1, -1}).expand({N, 1, x.size(2)}), x}, 1);
+    x = x + m->position->weight.unsqueeze(0);
+    x = layerNorm(x, m->preLn, c.visionEps);
+    for (auto &l : m->visionLayers)
+        x = l->forward(x);
+    if (c.selectStrategy == "default")
+        x = x.slice(1, 1);
+    return m->proj2(F::gelu(m->proj1(x)));
+}
+
+torch::Tensor LlavaImpl::hidden(const torch::Tensor &ids, const torch::Tensor &pixels, const torch::Tensor &positions,
+                                const torch::Tensor &keyMask, KvCache *cache, int64_t outputFrom)
+{
+    const auto &c = m_config;
+    const int64_t B = ids.size(0), T = ids.size(1);
+    if (outputFrom < 0 || outputFrom >= T || (outputFrom > 0 && cache))
+        throw std::runtime_error("llava: output start " + std::to_string(outputFrom) + " out of range");
+    const int64_t past = cache ? cache->length() : 0;
+    if (past + T > c.maxPositions)
+        throw std::runtime_error("llava: a sequence of " + std::to_string(past + T)
+                                 + " tokens is longer than the model's max_position_embeddings ("
+                                 + std::to_string(c.maxPositions) + ")");
+    auto x = F::embedding(ids, m->embed->weight);
+    const auto isImage = ids == static_cast<int64_t>(c.imageTokenId);
+    const int64_t placeholders = isImage.sum().item<int64_t>();
+    const int64_t features = pixels.defined() ? pixels.size(0) * c.imageFeatures() : 0;
+    if (placeholders != features)
+        throw std::runtime_error("llava: the prompt holds " + std::to_string(placeholders) + " image tokens but "
+                                 + std::to_string(pixels.defined() ? pixels.size(0) : 0) + " image(s) give "
+                                 + std::to_string(features) + " features");
+    if (features > 0) {
+        auto f = imageFeatures(pixels).to(x.scalar_type()).reshape({-1, c.hidden});
+        x = x.masked_scatter(isImage.unsqueeze(-1).expand_as(x), f);
+    }
+    torch::Tensor pos = positions;
+    if (!pos.defined())
+        pos = torch::arange(past, past + T, ids.options()).unsqueeze(0).expand({B, T});
+    // Rotary angles in float32, then cast to the activations' dtype, as transformers does.
+    auto freqs = pos.to(torch::kFloat).unsqueeze(-1) * m->invFreq.view({1, 1, -1}); // [B, T, D/2]
+    auto angles = torch::cat({freqs, freqs}, -1).unsqueeze(1);                       // [B, 1, T, D]
+    auto cos = angles.cos().to(x.scalar_type()), sin = angles.sin().to(x.scalar_type());
+
+    // Additive mask: causal over absolute indices, plus padding keys; the most negative finite value rather
+    // than -inf, so a row of padding never turns into NaN.
+    auto opts = torch::TensorOptions().device(ids.device());
+    auto qi = torch::arange(past, past + T, opts.dtype(torch::kLong)).unsqueeze(1);
+    auto kj = torch::arange(0, past + T, opts.dtype(torch::kLong)).unsqueeze(0);
+    auto allowed = (kj <= qi).unsqueeze(0).unsqueeze(0); // [1, 1, T, Tk]
+    if (keyMask.defined())
+        allowed = allowed.logical_and(keyMask.to(torch::kBool).unsqueeze(1).unsqueeze(1));
+    auto mask = torch::zeros(allowed.sizes(), opts.dtype(torch::kFloat))
+                    .masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
+    if (cache && cache->k.empty()) {
+        cache->k.resize(m->layers.size());
+        cache->v.resize(m->layers.size());
+    }
+    for (size_t l = 0; l < m->layers.size(); ++l)
+        x = m->layers[l]->forward(x, cos, sin, mask, cache ? &cache->k[l] : nullptr, cache ? &cache->v[l] : nullptr,
+                                  l + 1 == m->layers.size() ? outputFrom : 0);
+    return rmsNorm(x, m->norm, c.rmsEps);
+}
+
+torch::Tensor LlavaImpl::headLogits(const torch::Tensor &h)
+{
+    return m_config.tieEmbeddings ? F::linear(h, m->embed->weight) : m->lmHead(h);
+}
+
+std::vector<torch::Tensor> LlavaImpl::visionParameters() const
+{
+    return named_children()["model"]->named_children()["vision_tower"]->parameters();
+}
+
+std::vector<torch::Tensor> LlavaImpl::projectorParameters() const
+{
+    return {m->proj1->weight, m->proj1->bias, m->proj2->weight, m->proj2->bias};
+}
+
+std::vector<torch::Tensor> LlavaImpl::languageParameters() const
+{
+    std::vector<torch::Tensor> out;
+    for (const auto &p : named_parameters())
+        if ((p.key().rfind("model.language_model.", 0) == 0 || p.key().rfind("lm_head.", 0) == 0)
+            && p.key().find("lora_") == std::string::npos)
+            out.push_back(p.value());
+    return out;
+}
+
+std::vector<std::string> LlavaImpl::adapterTargetNames() const
+{
+    return {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "linear_1", "linear_2"};
+}
+
+std::vector<std::pair<std::string, HfLinear>> LlavaImpl::linears() const
+{
+    std::vector<std::pair<std::string, HfLinear>> out;
+    for (const auto &item : named_modules()) {
+        if (auto lin = std::dynamic_pointer_cast<HfLinearImpl>(item.value()))
+            out.emplace_back(item.key(), HfLinear(lin));
+    }
+    return out;
+}
+
+void LlavaImpl::addAdapters(const LoraSpec &spec)
+{
+    if (spec.rank < 1)
+        throw std::runtime_error("LoRA: rank must be at least 1");
+    const auto known = adapterTargetNames();
+    for (const auto &t : spec.targets)
+        if (std::find(known.begin(), known.end(), t) == known.end()) {
+            std::string list;
+            for (const auto &k : known)
+                list += (list.empty() ? "" : ", ") + k;
+            throw std::runtime_error("LoRA: unknown target module '" + t + "' for LLaVA (known: " + list + ")");
+        }
+    // As SafeEraser's regex: the adapters go on the language model's modules (and the projector's only
+    // when named); the vision tower never gets one.
+    for (auto &[name, lin] : linears()) {
+        if (name.find("vision_tower") != std::string::npos || name == "lm_head")
+            continue;
+        const std::string leaf = name.substr(name.rfind('.') + 1);
+        if (spec.targets.count(leaf))
+            lin->addAdapter(spec.rank, spec.scaling(), spec.dropout);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------- loading
+
+std::string llavaLegacyName(const std::string &name)
+{
+    static const std::pair<const char *, const char *> map[] = {
+        {"model.vision_tower.", "vision_tower."},
+        {"model.multi_modal_projector.", "multi_modal_projector."},
+        {"model.language_model.", "language_model.model."},
+        {"lm_head.", "language_model.lm_head."}};
+    for (const auto &[now, old] : map)
+        if (name.rfind(now, 0) == 0)
+            return old + name.substr(std::string(now).size());
+    return name;
+}
+
+Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::ScalarType dtype,
+                const torch::Device &device, std::string *naming)
+{
+    HfWeights weights(folder);
+    const bool v5 = weights.has("model.language_model.embed_tokens.weight");
+    const bool v4 = weights.has("language_model.model.embed_tokens.weight");
+    if (!v5 && !v4)
+        throw std::runtime_error(folder + ": tensor 'model.language_model.embed_tokens.weight' (or "
+                                          "'language_model.model.embed_tokens.weight') is missing: not a LLaVA checkpoint");
+    if (naming)
+        *naming = v5 ? "transformers-5" : "transformers-4";
+    Llava model(config, torch::TensorOptions().dtype(dtype).device(device));
+    torch::NoGradGuard ng;
+    for (auto &p : model->named_parameters()) {
+        const std::string name = v5 ? p.key() : llavaLegacyName(p.key());
+        weights.loadInto(name, p.value());
+    }
+    model->eval();
+    return model;
+}
+
+} // namespace se::model

@@ -1,0 +1,109 @@
+// LLaVA-1.5 (SPEC §8) as transformers computes it: a CLIP ViT vision tower whose hidden state
+// `vision_feature_layer` (−2: the output of the second-to-last layer) gives the image features ("default":
+// CLS dropped), a projector linear → GELU (erf) → linear, and a Llama decoder (RMSNorm in float32, rotary
+// embeddings in the rotate-half convention, SwiGLU, grouped-query attention, untied lm_head). Module and
+// parameter names are transformers' (≥ 4.52 naming), so LoRA targets and adapter keys read as PEFT's.
+// Loaded from a Hugging Face folder by loadLlava(); the vision layers after the feature layer and
+// post_layernorm are never used, so they are not loaded. Internal to the engine (LibTorch).
+#pragma once
+
+#include "core/model/mmmodel.h"
+
+#include <memory>
+#include <string>
+#include <torch/torch.h>
+#include <vector>
+
+namespace se::model {
+
+struct LlavaConfig {
+    // vision tower (CLIP ViT)
+    int visionHidden = 1024, visionIntermediate = 4096, visionLayers = 24, visionHeads = 16;
+    int imageSize = 336, patchSize = 14;
+    double visionEps = 1e-5;
+    std::string visionAct = "quick_gelu";
+    int featureLayer = -2;
+    std::string selectStrategy = "default"; // "default" (CLS dropped) or "full"
+    std::string projectorAct = "gelu";
+    // language model (Llama)
+    int hidden = 4096, intermediate = 11008, layers = 32, heads = 32, kvHeads = 32, vocab = 32064;
+    int maxPositions = 4096;
+    double rmsEps = 1e-5, ropeTheta = 10000;
+    bool tieEmbeddings = false;
+    int imageTokenId = 32000, padTokenId = 32001, bosTokenId = 1, eosTokenId = 2;
+    std::string torchDtype; // as config.json says ("float16", …), informational
+
+    int visionLayersUsed() const;  // layers computed to reach the feature layer
+    int imageFeatures() const;     // per image: (image_size / patch)² (+1 with "full")
+    int headDim() const { return hidden / heads; }
+    int64_t parameterCount() const; // of what is loaded
+    // Parses config.json; throws naming the file and the field for anything missing, out of range or unsupported.
+    static LlavaConfig fromJson(const std::string &json, const std::string &origin);
+};
+
+// A linear layer with transformers' parameter names ("weight", "bias") and an optional LoRA adapter
+// y = W x + b + s · B A dropout(x); the adapter's A and B are registered as "lora_A" / "lora_B" so that its
+// parameters are named like PEFT's, and stay float32 whatever the base weights' dtype.
+class HfLinearImpl : public torch::nn::Module, public AdapterHost {
+public:
+    HfLinearImpl(int64_t in, int64_t out, bool bias, const torch::TensorOptions &options);
+    torch::Tensor forward(const torch::Tensor &x);
+    void addAdapter(int rank, double scaling, double dropout);
+    bool hasAdapter() const { return m_a.defined(); }
+    void setAdapterEnabled(bool on) override { m_enabled = on; }
+    std::vector<torch::Tensor> adapterParameters() const override;
+    torch::Tensor adapterA() const { return m_a; }
+    torch::Tensor adapterB() const { return m_b; }
+    double adapterScaling() const { return m_scaling; }
+    torch::Tensor mergedWeight() const; // W + s · B A (a copy, in W's dtype)
+
+    torch::Tensor weight, bias;
+
+private:
+    torch::Tensor m_a, m_b;
+    double m_scaling = 0, m_dropout = 0;
+    bool m_enabled = true;
+};
+TORCH_MODULE(HfLinear);
+
+class LlavaImpl : public MultimodalLm {
+public:
+    LlavaImpl(const LlavaConfig &config, const torch::TensorOptions &options);
+
+    torch::Tensor hidden(const torch::Tensor &ids, const torch::Tensor &pixels, const torch::Tensor &positions,
+                         const torch::Tensor &keyMask, KvCache *cache, int64_t outputFrom) override;
+    torch::Tensor headLogits(const torch::Tensor &hidden) override;
+    torch::Tensor imageFeatures(const torch::Tensor &pixels); // [N, features, hidden] after the projector
+
+    std::string architecture() const override { return "llava"; }
+    int64_t maxPositions() const override { return m_config.maxPositions; }
+    int64_t imageTokens() const override { return m_config.imageFeatures(); }
+    torch::ScalarType dtype() const override { return m_dtype; }
+    std::vector<torch::Tensor> visionParameters() const override;
+    std::vector<torch::Tensor> projectorParameters() const override;
+    std::vector<torch::Tensor> languageParameters() const override;
+    void addAdapters(const LoraSpec &spec) override;
+    std::vector<std::string> adapterTargetNames() const override;
+
+    const LlavaConfig &config() const { return m_config; }
+    // Every linear layer by its full name ("model.language_model.layers.0.self_attn.q_proj").
+    std::vector<std::pair<std::string, HfLinear>> linears() const;
+
+private:
+    struct Parts;
+    std::shared_ptr<Parts> m;
+    LlavaConfig m_config;
+    torch::ScalarType m_dtype;
+};
+TORCH_MODULE(Llava);
+
+// Loads a Hugging Face LLaVA folder's weights (either naming: transformers ≤ 4.51 `language_model.model.…`,
+// ≥ 4.52 `model.language_model.…`) into a model of `dtype` on `device`. `naming` receives "transformers-4" or
+// "transformers-5".
+Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::ScalarType dtype,
+                const torch::Device &device, std::string *naming = nullptr);
+
+// The file name of a parameter in transformers ≤ 4.51 naming ("model.language_model.x" → "language_model.model.x").
+std::string llavaLegacyName(const std::string &name);
+
+} // namespace se::model

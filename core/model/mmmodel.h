@@ -1,0 +1,89 @@
+// The model seam (ARCHITECTURE.md, "Models behind one interface"): what the engine needs from a multimodal
+// causal language model, whatever its architecture — hidden states and the output head apart (training computes
+// the head on answer positions only), a KV cache, parameter groups (vision / projector / language), LoRA adapters
+// on modules named by the architecture, and a switch that turns every adapter off (the frozen reference of KL,
+// NPO and DPO is the same weights with adapters off, not a second copy). The built-in model (vlm.h) and LLaVA
+// (llava.h) implement it; core/model/registry.h creates one from its files. Internal to the engine (LibTorch).
+#pragma once
+
+#include <set>
+#include <string>
+#include <torch/torch.h>
+#include <vector>
+
+namespace se::model {
+
+// Keys and values of every layer for the tokens seen so far, [B, kvHeads, T, headDim] each.
+struct KvCache {
+    std::vector<torch::Tensor> k, v;
+    int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
+};
+
+// LoRA adapters: rank r, scaling alpha / r (alpha / sqrt(r) with rsLoRA), dropout on the adapter's input, on the
+// modules whose names (the last part of their path, as PEFT's target_modules) are in `targets`.
+struct LoraSpec {
+    int rank = 0;
+    double alpha = 16;
+    double dropout = 0.05;
+    bool rslora = false;
+    std::set<std::string> targets;
+    double scaling() const;
+};
+
+// A module that can carry an adapter; the model walks its modules for these.
+class AdapterHost {
+public:
+    virtual ~AdapterHost() = default;
+    virtual void setAdapterEnabled(bool on) = 0;
+    virtual std::vector<torch::Tensor> adapterParameters() const = 0;
+};
+
+class MultimodalLm : public torch::nn::Module {
+public:
+    ~MultimodalLm() override = default;
+
+    virtual std::string architecture() const = 0;
+    // ids [B, T] int64. `pixels` [N, 3, H, W] (the model's preprocessing) replace, in order, the image placeholder
+    // tokens of the ids (every image gives imageTokens() features); undefined when the ids hold none.
+    // `positions` [B, T] (undefined: past … past+T-1); `keyMask` [B, past+T] bool, true = a real token
+    // (undefined: all real). With `cache`, attends to and extends it. `outputFrom` (no cache): only positions
+    // from there on are wanted, and the result is [B, T - outputFrom, d]. Returns the final normalised hidden states.
+    virtual torch::Tensor hidden(const torch::Tensor &ids, const torch::Tensor &pixels, const torch::Tensor &positions,
+                                 const torch::Tensor &keyMask, KvCache *cache, int64_t outputFrom) = 0;
+    virtual torch::Tensor headLogits(const torch::Tensor &hidden) = 0; // [..., d] → [..., vocab]
+    torch::Tensor logits(const torch::Tensor &ids, const torch::Tensor &pixels, const torch::Tensor &positions = {},
+                         const torch::Tensor &keyMask = {}, KvCache *cache = nullptr)
+    {
+        return headLogits(hidden(ids, pixels, positions, keyMask, cache, 0));
+    }
+
+    virtual int64_t maxPositions() const = 0;   // the longest sequence the model takes
+    virtual int64_t imageTokens() const = 0;    // features (placeholder tokens) per image
+    virtual torch::ScalarType dtype() const = 0; // of the weights
+
+    virtual std::vector<torch::Tensor> visionParameters() const = 0;
+    virtual std::vector<torch::Tensor> projectorParameters() const = 0;
+    virtual std::vector<torch::Tensor> languageParameters() const = 0;
+
+    // Adds adapters on the named modules; throws naming an unknown target. The adapted model starts equal to
+    // the base model (B = 0).
+    virtual void addAdapters(const LoraSpec &spec) = 0;
+    virtual std::vector<std::string> adapterTargetNames() const = 0; // what `targets` may hold
+    std::vector<torch::Tensor> adapterParameters();
+    void setAdaptersEnabled(bool on); // every adapter of the model at once
+    int64_t parameterCount() const;
+};
+
+// Turns every adapter of a model off for a scope (the frozen reference's forward), and back on after.
+class AdaptersOff {
+public:
+    explicit AdaptersOff(MultimodalLm &m) : m_model(m) { m_model.setAdaptersEnabled(false); }
+    ~AdaptersOff() { m_model.setAdaptersEnabled(true); }
+    AdaptersOff(const AdaptersOff &) = delete;
+    AdaptersOff &operator=(const AdaptersOff &) = delete;
+
+private:
+    MultimodalLm &m_model;
+};
+
+} // namespace se::model

@@ -1,0 +1,188 @@
+#include "core/model/registry.h"
+
+#include "core/model/clipimage.h"
+#include "core/model/hfweights.h"
+#include "core/model/llava.h"
+#include "core/model/llavatokenizer.h"
+#include "core/model/safetensors.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+namespace se::model {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string readText(const fs::path &p, std::uintmax_t limit)
+{
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec))
+        throw std::runtime_error(p.string() + ": missing or not a regular file");
+    if (fs::file_size(p, ec) > limit)
+        throw std::runtime_error(p.string() + ": larger than " + std::to_string(limit >> 10) + " KB");
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+const char *dtypeName(torch::ScalarType t)
+{
+    switch (t) {
+    case torch::kFloat: return "float32";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kHalf: return "float16";
+    default: return "?";
+    }
+}
+
+LoadedModel loadBuiltin(const std::string &file, const LoadOptions &o)
+{
+    LoadedModel m;
+    Checkpoint ck = loadCheckpoint(file, o.device);
+    m.path = file;
+    m.architecture = ck.card.architecture;
+    m.net = ck.model.ptr();
+    m.chat = std::make_shared<BuiltinChatFormat>(ck.tokenizer, ck.card.imageTokens());
+    m.images = std::make_shared<ImageStore>(ck.card.imageSize, o.datasetRoot);
+    if (!o.imagesFile.empty())
+        m.images->loadPacked(o.imagesFile);
+    m.maxAnswerTokens = ck.card.maxAnswerTokens;
+    m.info = ck.info;
+    m.builtin = std::move(ck);
+    return m;
+}
+
+LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
+{
+    const fs::path dir(folder);
+    const LlavaConfig config = LlavaConfig::fromJson(readText(dir / "config.json", 1u << 20), (dir / "config.json").string());
+    ClipPreprocessor pre = ClipPreprocessor::fromJson(readText(dir / "preprocessor_config.json", 1u << 20),
+                                                     (dir / "preprocessor_config.json").string());
+    if (pre.outputHeight() != config.imageSize || pre.outputWidth() != config.imageSize)
+        throw std::runtime_error((dir / "preprocessor_config.json").string() + ": images come out "
+                                 + std::to_string(pre.outputWidth()) + "x" + std::to_string(pre.outputHeight())
+                                 + " but the vision tower takes " + std::to_string(config.imageSize) + "x"
+                                 + std::to_string(config.imageSize));
+    {   // original LLaVA's option lives in config.json
+        nlohmann::json j = nlohmann::json::parse(readText(dir / "config.json", 1u << 20));
+        if (j.contains("image_aspect_ratio") && j["image_aspect_ratio"].is_string() && j["image_aspect_ratio"] == "pad")
+            pre.padToSquare = true;
+    }
+    auto tok = std::make_shared<SentencePieceTokenizer>(folder);
+    if (tok->id("<image>") >= 0 && tok->id("<image>") != config.imageTokenId)
+        throw std::runtime_error(folder + ": the tokenizer's <image> is id " + std::to_string(tok->id("<image>"))
+                                 + " but config.json's image_token_index is " + std::to_string(config.imageTokenId));
+    if (tok->id("<image>") < 0)
+        throw std::runtime_error(folder + ": the tokenizer has no <image> token (added_tokens.json / tokenizer_config.json)");
+
+    const torch::ScalarType dtype = o.dtype ? *o.dtype : (o.device.is_cuda() ? torch::kBFloat16 : torch::kFloat);
+    std::string naming;
+    Llava net = loadLlava(folder, config, dtype, o.device, &naming);
+
+    LoadedModel m;
+    m.path = folder;
+    m.architecture = "llava";
+    m.net = net.ptr();
+    m.chat = std::make_shared<LlavaChatFormat>(tok, config.imageTokenId, config.imageFeatures(), o.systemPrompt);
+    m.images = std::make_shared<ImageStore>(config.imageSize, o.datasetRoot);
+    m.images->setDecoder(
+        [pre, size = config.imageSize](const std::string &file) {
+            auto chw = pre.processFile(file);
+            return torch::from_blob(chw.data(), {3, size, size}, torch::kFloat).clone();
+        },
+        std::size_t(1) << 30);
+    if (!o.imagesFile.empty())
+        m.images->loadPacked(o.imagesFile);
+    m.maxAnswerTokens = 512; // the official inference's limit
+    {
+        std::error_code ec;
+        if (fs::exists(dir / "generation_config.json", ec)) {
+            auto g = nlohmann::json::parse(readText(dir / "generation_config.json", 1u << 20), nullptr, false);
+            if (g.is_object() && g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
+                m.maxAnswerTokens = std::max(1, g["max_new_tokens"].get<int>());
+        }
+    }
+    m.info = {{"architecture", "llava"},
+              {"weights_naming", naming},
+              {"dtype", dtypeName(dtype)},
+              {"file_dtype", config.torchDtype},
+              {"parameters", std::to_string(net->parameterCount())},
+              {"chat_template", m.chat->name()},
+              {"image_size", std::to_string(config.imageSize)},
+              {"image_tokens", std::to_string(config.imageFeatures())},
+              {"tokenizer_legacy", tok->legacy() ? "true" : "false"}};
+    return m;
+}
+
+struct Architecture {
+    const char *name;
+    std::function<LoadedModel(const std::string &, const LoadOptions &)> load;
+};
+
+const std::vector<Architecture> &registry()
+{
+    static const std::vector<Architecture> r = {{"se-tiny-vlm", loadBuiltin}, {"llava", loadLlavaFolder}};
+    return r;
+}
+
+} // namespace
+
+bool isModelFolder(const std::string &path)
+{
+    std::error_code ec;
+    return fs::is_directory(path, ec);
+}
+
+std::string modelArchitecture(const std::string &path)
+{
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        throw std::runtime_error(path + ": cannot open (no such file or folder)");
+    if (isModelFolder(path)) {
+        const fs::path cfg = fs::path(path) / "config.json";
+        if (!fs::exists(cfg, ec))
+            throw std::runtime_error(path + ": a folder without config.json (not a Hugging Face model folder)");
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(readText(cfg, 1u << 20));
+        } catch (const nlohmann::json::exception &e) {
+            throw std::runtime_error(cfg.string() + ": not valid JSON: " + e.what());
+        }
+        if (!j.is_object() || !j.contains("model_type") || !j["model_type"].is_string())
+            throw std::runtime_error(cfg.string() + ": model_type: missing");
+        return j["model_type"].get<std::string>();
+    }
+    MappedSafeTensors st(path);
+    auto it = st.metadata().find("model_card");
+    if (it == st.metadata().end())
+        throw std::runtime_error(path + ": not a SafeEraser checkpoint (no model card in its metadata)");
+    return ModelCard::fromJson(it->second, path + ": embedded model card").architecture;
+}
+
+std::vector<std::string> knownArchitectures()
+{
+    std::vector<std::string> out;
+    for (const auto &a : registry())
+        out.push_back(a.name);
+    return out;
+}
+
+LoadedModel loadModel(const std::string &path, const LoadOptions &options)
+{
+    const std::string arch = modelArchitecture(path);
+    for (const auto &a : registry())
+        if (arch == a.name)
+            return a.load(path, options);
+    std::string known;
+    for (const auto &k : knownArchitectures())
+        known += (known.empty() ? "" : ", ") + k;
+    throw std::runtime_error(path + ": architecture '" + arch + "' is not supported (this build knows " + known + ")");
+}
+
+} // namespace se::model

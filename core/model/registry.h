@@ -1,0 +1,47 @@
+// Models from their files, by architecture (ARCHITECTURE.md, "Models behind one interface"; as llama.cpp keys its
+// loaders by the file's architecture): a built-in checkpoint file (its card names "se-tiny-vlm"), or a Hugging
+// Face folder whose config.json says `model_type` "llava". Each architecture supplies its network, its chat
+// format (tokenizer and template) and its image preprocessing; the engine takes the LoadedModel and names no
+// concrete model class. Internal to the engine (LibTorch).
+#pragma once
+
+#include "core/model/chatformat.h"
+#include "core/model/checkpoint.h"
+#include "core/model/imagestore.h"
+#include "core/model/mmmodel.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace se::model {
+
+struct LoadOptions {
+    torch::Device device = torch::kCPU;
+    std::optional<torch::ScalarType> dtype; // default: float32 on the CPU, bfloat16 on CUDA (LLaVA)
+    std::string systemPrompt;               // LLaVA: a sentence before "USER:" (empty: none)
+    std::string imagesFile;                 // pre-decoded images (pack-images) instead of decoding files
+    std::string datasetRoot;                // so absolute image paths under it find their packed key
+};
+
+struct LoadedModel {
+    std::string path;          // the file or folder it came from
+    std::string architecture;  // "se-tiny-vlm", "llava"
+    std::shared_ptr<MultimodalLm> net;
+    std::shared_ptr<ChatFormat> chat;
+    std::shared_ptr<ImageStore> images; // the model's preprocessing, cached
+    int maxAnswerTokens = 64;  // the default generation limit
+    std::map<std::string, std::string> info; // provenance (built-in: the checkpoint's metadata) and load facts
+    std::optional<Checkpoint> builtin;        // the built-in model's card and tokenizer (to save a checkpoint)
+};
+
+// The architecture of the model at `path` without loading its weights; throws naming the file and the reason.
+std::string modelArchitecture(const std::string &path);
+bool isModelFolder(const std::string &path);
+LoadedModel loadModel(const std::string &path, const LoadOptions &options = {});
+std::vector<std::string> knownArchitectures();
+
+} // namespace se::model

@@ -1,0 +1,319 @@
+// LLaVA-1.5 from Hugging Face folders (issue 8): tiny random checkpoints written in the exact llava-hf layout by
+// tests/llava/make_tiny_llava.py (numpy only), compared with the golden values of tests/llava/golden/tiny_llava.json
+// — computed by tests/llava/reference.py, an independent PyTorch transcription of transformers'
+// LlavaForConditionalGeneration, CLIPImageProcessor (Pillow) and Llama tokenizer (python sentencepiece); no
+// session so far had transformers itself (see tests/llava/README.md). Also: both weight namings and the three
+// dtypes load and agree, KV-cached greedy equals uncached, batched left-padded greedy equals single, the errors
+// name file and reason, and the CLI's ask / score print what the issue specifies.
+#include "core/eval/generate.h"
+#include "core/model/clipimage.h"
+#include "core/model/llava.h"
+#include "core/model/llavatokenizer.h"
+#include "core/model/registry.h"
+#include "core/model/safetensors.h"
+#include "core/unlearn/engine.h"
+
+#include <QFile>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+const std::string kSource = SE_SOURCE_DIR;
+const std::string kImages = kSource + "/tests/llava/images/";
+
+json golden()
+{
+    std::ifstream in(kSource + "/tests/llava/golden/tiny_llava.json");
+    return json::parse(in);
+}
+
+struct Cli {
+    int code;
+    QByteArray out, err;
+};
+Cli run(const QString &program, const QStringList &args)
+{
+    QProcess p;
+    p.start(program, args);
+    if (!p.waitForFinished(300000))
+        return {-1, {}, "timeout"};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, p.readAllStandardOutput(), p.readAllStandardError()};
+}
+} // namespace
+
+class TestLlava : public QObject
+{
+    Q_OBJECT
+    QTemporaryDir m_dir;
+    json m_golden;
+
+    std::string folder(const char *name) const { return m_dir.filePath(name).toStdString(); }
+    void make(const char *name, const QStringList &flags)
+    {
+        const Cli r = run("/usr/bin/python3", QStringList{QString::fromStdString(kSource + "/tests/llava/make_tiny_llava.py"),
+                                                          QString::fromStdString(folder(name))} + flags);
+        QVERIFY2(r.code == 0, r.err.constData());
+    }
+    std::vector<double> scoreCase(se::model::LoadedModel &m, const json &c)
+    {
+        const auto ex = m.chat->example(c["question"].get<std::string>(), c["answer"].get<std::string>());
+        auto pixels = m.images->get(kImages + c["image"].get<std::string>()).unsqueeze(0);
+        return se::eval::answerLogProbs(*m.net, pixels, ex.ids, ex.answerStart);
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        m_golden = golden();
+        make("v5", {});
+        make("v4-sharded", {"--naming", "v4", "--shards", "3"});
+        make("v5-f16", {"--dtype", "f16", "--shards", "2"});
+        make("v4-bf16", {"--naming", "v4", "--dtype", "bf16"});
+    }
+
+    void architectureFromConfig()
+    {
+        QCOMPARE(se::model::modelArchitecture(folder("v5")), std::string("llava"));
+        QCOMPARE(se::model::modelArchitecture(folder("v4-sharded")), std::string("llava"));
+    }
+
+    void pixelValuesMatchClipImageProcessor()
+    {
+        const auto pre = se::model::ClipPreprocessor::fromJson(
+            [&] { std::ifstream in(folder("v5") + "/preprocessor_config.json"); return std::string(std::istreambuf_iterator<char>(in), {}); }(),
+            "preprocessor_config.json");
+        for (auto it = m_golden["pixel_values"].begin(); it != m_golden["pixel_values"].end(); ++it) {
+            const auto ours = pre.processFile(kImages + it.key());
+            const auto &want = *it;
+            QCOMPARE(ours.size(), want.size());
+            double worst = 0;
+            for (size_t i = 0; i < ours.size(); ++i)
+                worst = std::max(worst, std::abs(double(ours[i]) - want[i].get<double>()));
+            // Pillow's resampling reproduced bit for bit: the only differences are float rounding.
+            QVERIFY2(worst < 1e-5, (it.key() + ": max difference " + std::to_string(worst)).c_str());
+        }
+    }
+
+    void tokenizerMatchesReference()
+    {
+        se::model::SentencePieceTokenizer tok(folder("v5"));
+        for (const auto &c : m_golden["tokenizer_cases"]) {
+            const auto ids = tok.encode(c["text"].get<std::string>(), true);
+            QVERIFY2(ids == c["ids"].get<std::vector<int>>(), c["text"].get<std::string>().c_str());
+        }
+        QCOMPARE(tok.decode(tok.encode("The circle is red.", true)), std::string("The circle is red."));
+        QCOMPARE(tok.id("<image>"), 500);
+        QCOMPARE(tok.padId(), 501);
+    }
+
+    void scoreMatchesGolden()
+    {
+        auto m = se::model::loadModel(folder("v5"));
+        for (const auto &c : m_golden["cases"]) {
+            const auto ex = m.chat->example(c["question"].get<std::string>(), c["answer"].get<std::string>());
+            QVERIFY(ex.ids == c["input_ids"].get<std::vector<int>>());
+            QCOMPARE(ex.answerStart, c["answer_start"].get<int>());
+            QCOMPARE(m.chat->promptText(c["question"].get<std::string>()), c["prompt"].get<std::string>());
+            const auto lp = scoreCase(m, c);
+            const auto want = c["logprobs"].get<std::vector<double>>();
+            QCOMPARE(lp.size(), want.size());
+            for (size_t i = 0; i < lp.size(); ++i)
+                QVERIFY2(std::abs(lp[i] - want[i]) < 1e-4, (std::to_string(lp[i]) + " vs " + std::to_string(want[i])).c_str());
+        }
+    }
+
+    void greedyMatchesGoldenCachedAndUncached()
+    {
+        auto m = se::model::loadModel(folder("v5"));
+        se::eval::GenerateOptions o;
+        o.greedy = true;
+        o.maxNewTokens = 12;
+        o.eosId = m.chat->eosId();
+        o.padId = m.chat->padId();
+        std::vector<std::vector<int>> prompts;
+        std::vector<std::string> files;
+        for (const auto &c : m_golden["cases"]) {
+            const auto p = m.chat->prompt(c["question"].get<std::string>()).ids;
+            auto pixels = m.images->get(kImages + c["image"].get<std::string>()).unsqueeze(0);
+            o.useCache = true;
+            const auto cached = se::eval::generate(*m.net, pixels, {p}, o).front();
+            o.useCache = false;
+            const auto uncached = se::eval::generate(*m.net, pixels, {p}, o).front();
+            QVERIFY(cached == c["greedy_ids"].get<std::vector<int>>());
+            QVERIFY(uncached == cached);
+            QCOMPARE(m.chat->decode(cached), c["greedy_text"].get<std::string>());
+            prompts.push_back(p);
+            files.push_back(kImages + c["image"].get<std::string>());
+        }
+        // One left-padded batch gives what each prompt gives alone.
+        o.useCache = true;
+        const auto batched = se::eval::generate(*m.net, m.images->batch(files), prompts, o);
+        const auto want = m_golden["batch_greedy"]["greedy_ids"].get<std::vector<std::vector<int>>>();
+        QCOMPARE(batched.size(), want.size());
+        for (size_t i = 0; i < batched.size(); ++i)
+            QVERIFY(batched[i] == want[i]);
+    }
+
+    void namingsShardsAndDtypesAgree()
+    {
+        auto ref = se::model::loadModel(folder("v5"));
+        auto v4 = se::model::loadModel(folder("v4-sharded"));
+        QCOMPARE(ref.info["weights_naming"], std::string("transformers-5"));
+        QCOMPARE(v4.info["weights_naming"], std::string("transformers-4"));
+        auto f16 = se::model::loadModel(folder("v5-f16"));
+        auto bf16 = se::model::loadModel(folder("v4-bf16"));
+        for (const auto &c : m_golden["cases"]) {
+            const auto a = scoreCase(ref, c), b = scoreCase(v4, c), h = scoreCase(f16, c), g = scoreCase(bf16, c);
+            for (size_t i = 0; i < a.size(); ++i) {
+                QCOMPARE(a[i], b[i]); // the same float32 weights under the other names: identical
+                // f16 / bf16 files are roundings of the same weights, computed in float32 here; the reference
+                // measured at most 0.018 and 0.23 of difference.
+                QVERIFY(std::abs(a[i] - h[i]) < 0.05);
+                QVERIFY(std::abs(a[i] - g[i]) < 0.5);
+            }
+        }
+    }
+
+    void bfloat16WeightsOnTheCpu()
+    {
+        se::model::LoadOptions o;
+        o.dtype = torch::kBFloat16;
+        auto m = se::model::loadModel(folder("v5"), o);
+        QCOMPARE(m.net->dtype(), torch::kBFloat16);
+        const auto &c = m_golden["cases"][0];
+        const auto lp = scoreCase(m, c);
+        const auto want = c["logprobs"].get<std::vector<double>>();
+        for (size_t i = 0; i < lp.size(); ++i)
+            QVERIFY(std::abs(lp[i] - want[i]) < 0.5);
+    }
+
+    void errorsNameFileAndReason_data()
+    {
+        QTest::addColumn<QString>("damage");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("missing shard") << "rm model-00002-of-00003.safetensors" << "model-00002-of-00003.safetensors: shard listed";
+        QTest::newRow("truncated shard") << "truncate model-00001-of-00003.safetensors" << "truncated";
+        QTest::newRow("tensor missing") << "drop language_model.model.norm.weight" << "tensor 'language_model.model.norm.weight' is missing";
+        QTest::newRow("wrong shape") << "reshape language_model.lm_head.weight" << "has shape [512, 32], expected [512, 64]";
+        QTest::newRow("unsupported dtype") << "int language_model.lm_head.weight" << "dtype I32";
+        QTest::newRow("unknown architecture") << "config model_type mistral" << "architecture 'mistral' is not supported";
+        QTest::newRow("config field out of range") << "config hidden 0" << "text_config.hidden_size: 0 is out of range";
+        QTest::newRow("pickle only") << "pickle" << "pickle checkpoint";
+        QTest::newRow("no tokenizer") << "rm tokenizer.model" << "tokenizer.model: missing";
+        QTest::newRow("corrupt tokenizer") << "corrupt tokenizer.model" << "not a SentencePiece model";
+    }
+
+    void errorsNameFileAndReason()
+    {
+        QFETCH(QString, damage);
+        QFETCH(QString, expected);
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.filePath("m").toStdString();
+        fs::copy(folder("v4-sharded"), dir, fs::copy_options::recursive);
+        const auto words = damage.split(' ');
+        const std::string what = words[0].toStdString(), arg = words.size() > 1 ? words[1].toStdString() : "";
+        auto rewrite = [&](const std::string &tensor, auto &&change) {
+            // Find the shard holding `tensor` and rewrite it with our own safetensors writer.
+            for (const auto &e : fs::directory_iterator(dir)) {
+                if (e.path().extension() != ".safetensors")
+                    continue;
+                auto st = se::model::readSafeTensors(e.path().string());
+                if (!st.find(tensor))
+                    continue;
+                change(st);
+                se::model::writeSafeTensors(e.path().string(), st);
+            }
+        };
+        if (what == "rm") {
+            fs::remove(dir / arg);
+        } else if (what == "truncate") {
+            fs::resize_file(dir / arg, fs::file_size(dir / arg) - 100);
+        } else if (what == "drop") {
+            rewrite(arg, [&](se::model::SafeTensors &st) {
+                st.tensors.erase(std::remove_if(st.tensors.begin(), st.tensors.end(),
+                                                [&](const auto &t) { return t.first == arg; }),
+                                 st.tensors.end());
+            });
+            // The index must not name it either, or the loader reports the index's inconsistency instead.
+            std::ifstream in(dir / "model.safetensors.index.json");
+            json idx = json::parse(in);
+            idx["weight_map"].erase(arg);
+            std::ofstream(dir / "model.safetensors.index.json") << idx.dump();
+        } else if (what == "reshape") {
+            rewrite(arg, [&](se::model::SafeTensors &st) {
+                for (auto &t : st.tensors)
+                    if (t.first == arg)
+                        t.second = t.second.slice(1, 0, 32).contiguous();
+            });
+        } else if (what == "int") {
+            rewrite(arg, [&](se::model::SafeTensors &st) {
+                for (auto &t : st.tensors)
+                    if (t.first == arg)
+                        t.second = t.second.to(torch::kInt);
+            });
+        } else if (what == "config") {
+            std::ifstream in(dir / "config.json");
+            json cfg = json::parse(in);
+            if (arg == "model_type")
+                cfg["model_type"] = words[2].toStdString();
+            else
+                cfg["text_config"]["hidden_size"] = 0;
+            std::ofstream(dir / "config.json") << cfg.dump();
+        } else if (what == "pickle") {
+            for (const auto &e : fs::directory_iterator(dir))
+                if (e.path().string().find("model") != std::string::npos && e.path().string().find("safetensors") != std::string::npos)
+                    fs::remove(e.path());
+            std::ofstream(dir / "pytorch_model.bin") << "not unpickled";
+        } else if (what == "corrupt") {
+            std::ofstream(dir / arg, std::ios::trunc) << "\xff\xff\xff garbage";
+        }
+        try {
+            se::model::loadModel(dir.string());
+            QFAIL("loaded a damaged model");
+        } catch (const std::runtime_error &e) {
+            const std::string msg = e.what();
+            QVERIFY2(msg.find(expected.toStdString()) != std::string::npos, msg.c_str());
+            QVERIFY2(msg.find(dir.string()) != std::string::npos, msg.c_str()); // names the file
+        }
+    }
+
+    void cliAskAndScore()
+    {
+        const auto &c = m_golden["cases"][1];
+        const QString model = QString::fromStdString(folder("v4-sharded"));
+        const QString image = QString::fromStdString(kImages + c["image"].get<std::string>());
+        const QString question = QString::fromStdString(c["question"].get<std::string>());
+        const Cli a = run(SE_CLI_PATH, {"ask", "--model", model, "--image", image, "--question", question, "--greedy",
+                                        "--max-new-tokens", "12", "--json"});
+        QVERIFY2(a.code == 0, a.err.constData());
+        const json aj = json::parse(a.out.toStdString());
+        QVERIFY(aj["answer_ids"].get<std::vector<int>>() == c["greedy_ids"].get<std::vector<int>>());
+        QCOMPARE(aj["answer"].get<std::string>(), c["greedy_text"].get<std::string>());
+
+        const Cli s = run(SE_CLI_PATH, {"score", "--model", model, "--image", image, "--question", question, "--answer",
+                                        QString::fromStdString(c["answer"].get<std::string>()), "--json"});
+        QVERIFY2(s.code == 0, s.err.constData());
+        const json sj = json::parse(s.out.toStdString());
+        QCOMPARE(sj["prompt"].get<std::string>(), c["prompt"].get<std::string>());
+        QVERIFY(sj["input_ids"] == c["input_ids"]);
+        QCOMPARE(sj["answer_start"].get<int>(), c["answer_start"].get<int>());
+        QVERIFY(std::abs(sj["sum_logprob"].get<double>() - c["sum_logprob"].get<double>()) < 1e-3);
+        QVERIFY(std::abs(sj["mean_nll"].get<double>() - c["mean_nll"].get<double>()) < 1e-4);
+
+        const Cli bad = run(SE_CLI_PATH, {"score", "--model", QString::fromStdString(folder("nope")), "--image", image,
+                                          "--question", "q", "--answer", "a"});
+        QVERIFY(bad.code != 0);
+        QVERIFY2(bad.err.contains("no such file or folder"), bad.err.constData());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestLlava)
+#include "test_llava.moc"
