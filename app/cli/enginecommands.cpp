@@ -120,10 +120,10 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         sub->add_option("--retain-weight", a->retainW, "weight of NLL(retain) (default per method)");
         sub->add_option("--kl-weight", a->klW, "weight of the KL term (KL method; default 1)");
         sub->add_option("--beta", a->beta, "β of NPO and DPO (default 0.1)");
-        sub->add_option("--lora-rank", a->c.train.loraRank, "LoRA rank (0: full fine-tuning)")->capture_default_str()->check(CLI::Range(0, 4096));
+        sub->add_option("--lora-rank", a->c.train.loraRank, "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)")->capture_default_str()->check(CLI::Range(0, 4096));
         sub->add_option("--lora-alpha", a->c.train.loraAlpha, "LoRA alpha")->capture_default_str();
         sub->add_option("--lora-dropout", a->c.train.loraDropout, "LoRA dropout")->capture_default_str()->check(CLI::Range(0.0, 0.99));
-        sub->add_option("--lora-targets", a->targets, "comma-separated: q,k,v,o,fc1,fc2,projector (default q,k,v,o,fc1,fc2)");
+        sub->add_option("--lora-targets", a->targets, "comma-separated: q,k,v,o,fc1,fc2,projector (built-in; default q,k,v,o,fc1,fc2) or q_proj,…,down_proj,linear_1,linear_2 (LLaVA; default the seven language-model projections)");
         addTraining(sub, a->c.train);
         addCommon(sub, *common);
         sub->callback([a, common, &exitCode] {
@@ -157,9 +157,9 @@ void addEngineCommands(CLI::App &app, int &exitCode)
     // ask, score: a built-in checkpoint file or a Hugging Face model folder
     {
         struct ModelArgs {
-            std::string model, image, question, systemPrompt, dtype = "auto";
+            std::string model, image, question, systemPrompt, dtype = "auto", adapter;
             CommonArgs common;
-            ModelOptions options() const { return {common.images, common.device, systemPrompt, dtype}; }
+            ModelOptions options() const { return {common.images, common.device, systemPrompt, dtype, adapter}; }
         };
         auto addModel = [](CLI::App *sub, ModelArgs &m) {
             sub->add_option("--model", m.model, "a built-in checkpoint file or a Hugging Face model folder (LLaVA-1.5)")->required();
@@ -167,6 +167,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
             sub->add_option("--question", m.question, "the question")->required();
             sub->add_option("--system-prompt", m.systemPrompt,
                             "LLaVA: a sentence before \"USER:\" (the official SafeEraser training prompt has one)");
+            sub->add_option("--adapter", m.adapter, "a PEFT adapter folder (what a run on a Hugging Face model writes)");
             sub->add_option("--dtype", m.dtype, "weights: auto (float32 on the CPU, bfloat16 on CUDA), float32, "
                                                 "bfloat16, float16")->capture_default_str();
             addCommon(sub, m.common);

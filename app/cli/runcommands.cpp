@@ -69,7 +69,7 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
         c->add_option("--steps", f.steps, "Optimiser steps");
         c->add_option("--epochs", f.epochs, "Epochs over the forget set (when --steps is not given)");
         c->add_option("--batch", f.batch, "Batch size");
-        c->add_option("--lora-rank", f.loraRank, "LoRA rank (0: full fine-tuning)");
+        c->add_option("--lora-rank", f.loraRank, "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)");
         c->add_option("--eval-every", f.evalEvery, "Steps between curve evaluations (0: none)");
         c->add_option("--out", f.out, "Where to write the unlearned model (default: beside the store)");
         c->add_option("--name", f.name, "A name for the run");

@@ -178,8 +178,16 @@ HfLinearImpl::HfLinearImpl(int64_t in, int64_t out, bool withBias, const torch::
         bias = register_parameter("bias", torch::empty({out}, o));
 }
 
+void HfLinearImpl::keepOriginal()
+{
+    m_originalWeight = weight.detach().clone();
+    m_originalBias = bias.defined() ? bias.detach().clone() : torch::Tensor();
+}
+
 torch::Tensor HfLinearImpl::forward(const torch::Tensor &x)
 {
+    if (!m_enabled && m_originalWeight.defined())
+        return F::linear(x, m_originalWeight, m_originalBias);
     auto y = F::linear(x, weight, bias);
     if (!m_a.defined() || !m_enabled)
         return y;
@@ -539,6 +547,12 @@ void LlavaImpl::addAdapters(const LoraSpec &spec)
         if (spec.targets.count(leaf))
             lin->addAdapter(spec.rank, spec.scaling(), spec.dropout);
     }
+    // The projector trains in full beside the adapters (unless it carries adapters itself): its original
+    // weights serve the adapters-off reference.
+    if (!spec.targets.count("linear_1"))
+        m->proj1->keepOriginal();
+    if (!spec.targets.count("linear_2"))
+        m->proj2->keepOriginal();
 }
 
 // ---------------------------------------------------------------------------------------------- loading
@@ -553,6 +567,19 @@ std::string llavaLegacyName(const std::string &name)
     for (const auto &[now, old] : map)
         if (name.rfind(now, 0) == 0)
             return old + name.substr(std::string(now).size());
+    return name;
+}
+
+std::string llavaCanonicalName(const std::string &name)
+{
+    static const std::pair<const char *, const char *> map[] = {
+        {"language_model.lm_head.", "lm_head."},
+        {"language_model.model.", "model.language_model."},
+        {"vision_tower.", "model.vision_tower."},
+        {"multi_modal_projector.", "model.multi_modal_projector."}};
+    for (const auto &[old, now] : map)
+        if (name.rfind(old, 0) == 0)
+            return now + name.substr(std::string(old).size());
     return name;
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/model/mmmodel.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <torch/torch.h>
@@ -56,11 +57,14 @@ public:
     torch::Tensor adapterB() const { return m_b; }
     double adapterScaling() const { return m_scaling; }
     torch::Tensor mergedWeight() const; // W + s · B A (a copy, in W's dtype)
+    // For a module trained in full while adapters train elsewhere (PEFT's modules_to_save): keeps a frozen copy
+    // of the current weights, which the forward uses while adapters are switched off (the frozen reference).
+    void keepOriginal();
 
     torch::Tensor weight, bias;
 
 private:
-    torch::Tensor m_a, m_b;
+    torch::Tensor m_a, m_b, m_originalWeight, m_originalBias;
     double m_scaling = 0, m_dropout = 0;
     bool m_enabled = true;
 };
@@ -82,7 +86,7 @@ public:
     std::vector<torch::Tensor> visionParameters() const override;
     std::vector<torch::Tensor> projectorParameters() const override;
     std::vector<torch::Tensor> languageParameters() const override;
-    void addAdapters(const LoraSpec &spec) override;
+    void addAdapters(const LoraSpec &spec) override; // also keeps the projector's original weights (see keepOriginal)
     std::vector<std::string> adapterTargetNames() const override;
 
     const LlavaConfig &config() const { return m_config; }
@@ -103,7 +107,21 @@ TORCH_MODULE(Llava);
 Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::ScalarType dtype,
                 const torch::Device &device, std::string *naming = nullptr);
 
-// The file name of a parameter in transformers ≤ 4.51 naming ("model.language_model.x" → "language_model.model.x").
+// The file name of a parameter in transformers ≤ 4.51 naming ("model.language_model.x" → "language_model.model.x"),
+// and back to this program's (≥ 4.52) naming from either.
 std::string llavaLegacyName(const std::string &name);
+std::string llavaCanonicalName(const std::string &name);
+
+// PEFT adapters of a LLaVA model (SPEC §8): `adapter_config.json` (peft_type LORA, r, lora_alpha, lora_dropout,
+// target_modules as SafeEraser's regex over the language model, bias "none", task_type CAUSAL_LM,
+// base_model_name_or_path, modules_to_save: the projector, use_rslora) and `adapter_model.safetensors` with
+// `base_model.model.<module>.lora_A.weight` [r, in], `….lora_B.weight` [out, r] and the projector's full
+// weights as `base_model.model.<module>.weight` / `.bias`, module names in the base folder's naming
+// ("transformers-4" or "transformers-5"). Written to temporary names and renamed, so no reader sees half a folder.
+void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const LoraSpec &spec, const std::string &baseModel,
+                      const std::string &naming, const std::map<std::string, std::string> &metadata = {});
+// Applies an adapter folder to a loaded model (adapters added, projector replaced); throws naming the file and
+// the key for anything that does not fit the model.
+void loadLlavaAdapter(LlavaImpl &model, const std::string &dir);
 
 } // namespace se::model

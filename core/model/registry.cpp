@@ -43,6 +43,9 @@ const char *dtypeName(torch::ScalarType t)
 
 LoadedModel loadBuiltin(const std::string &file, const LoadOptions &o)
 {
+    if (!o.adapterDir.empty())
+        throw std::runtime_error(o.adapterDir + ": adapters apply to Hugging Face models; a built-in model's runs "
+                                                "write whole checkpoints (" + file + " is one)");
     LoadedModel m;
     Checkpoint ck = loadCheckpoint(file, o.device);
     m.path = file;
@@ -84,6 +87,8 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
     const torch::ScalarType dtype = o.dtype ? *o.dtype : (o.device.is_cuda() ? torch::kBFloat16 : torch::kFloat);
     std::string naming;
     Llava net = loadLlava(folder, config, dtype, o.device, &naming);
+    if (!o.adapterDir.empty())
+        loadLlavaAdapter(*net, o.adapterDir);
 
     LoadedModel m;
     m.path = folder;
@@ -117,6 +122,8 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
               {"image_size", std::to_string(config.imageSize)},
               {"image_tokens", std::to_string(config.imageFeatures())},
               {"tokenizer_legacy", tok->legacy() ? "true" : "false"}};
+    if (!o.adapterDir.empty())
+        m.info["adapter"] = o.adapterDir;
     return m;
 }
 
@@ -183,6 +190,43 @@ LoadedModel loadModel(const std::string &path, const LoadOptions &options)
     for (const auto &k : knownArchitectures())
         known += (known.empty() ? "" : ", ") + k;
     throw std::runtime_error(path + ": architecture '" + arch + "' is not supported (this build knows " + known + ")");
+}
+
+bool writesAdapters(const LoadedModel &m) { return m.architecture == "llava"; }
+
+LoraSpec defaultLora(const LoadedModel &m)
+{
+    LoraSpec s;
+    if (m.architecture == "llava") {
+        s.rank = 32;
+        s.alpha = 256;
+        s.dropout = 0.05;
+        s.targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    } else {
+        s.rank = 0; // the built-in model fine-tunes projector and decoder in full by default
+        s.alpha = 16;
+        s.dropout = 0.05;
+        s.targets = {"q", "k", "v", "o", "fc1", "fc2"};
+    }
+    return s;
+}
+
+void applyAdapterValues(LoadedModel &m, const std::string &dir)
+{
+    auto *llava = dynamic_cast<LlavaImpl *>(m.net.get());
+    if (!llava)
+        throw std::runtime_error(dir + ": this model (" + m.architecture + ") takes no adapter folders");
+    loadLlavaAdapter(*llava, dir);
+}
+
+void saveAdapters(const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
+                  const std::map<std::string, std::string> &metadata)
+{
+    auto *llava = dynamic_cast<LlavaImpl *>(m.net.get());
+    if (!llava)
+        throw std::runtime_error(dir + ": this model (" + m.architecture + ") writes whole checkpoints, not adapters");
+    auto it = m.info.find("weights_naming");
+    saveLlavaAdapter(*llava, dir, spec, m.path, it == m.info.end() ? "transformers-5" : it->second, metadata);
 }
 
 } // namespace se::model

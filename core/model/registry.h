@@ -25,6 +25,7 @@ struct LoadOptions {
     std::string systemPrompt;               // LLaVA: a sentence before "USER:" (empty: none)
     std::string imagesFile;                 // pre-decoded images (pack-images) instead of decoding files
     std::string datasetRoot;                // so absolute image paths under it find their packed key
+    std::string adapterDir;                 // a PEFT adapter folder to apply (Hugging Face models)
 };
 
 struct LoadedModel {
@@ -42,6 +43,15 @@ struct LoadedModel {
 std::string modelArchitecture(const std::string &path);
 bool isModelFolder(const std::string &path);
 LoadedModel loadModel(const std::string &path, const LoadOptions &options = {});
+// Whether what a run of this model produces is an adapter folder (true) or a whole checkpoint file.
+bool writesAdapters(const LoadedModel &m);
+// The adapter targets and LoRA setting a run uses by default on this architecture (SPEC §8: SafeEraser's for LLaVA).
+LoraSpec defaultLora(const LoadedModel &m);
+// Copies an adapter folder's values into a model of the same kind (resuming a run into adapters it has added).
+void applyAdapterValues(LoadedModel &m, const std::string &dir);
+// Writes the trained adapters (and the projector trained beside them) of an adapter-writing model as a PEFT folder.
+void saveAdapters(const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
+                  const std::map<std::string, std::string> &metadata);
 std::vector<std::string> knownArchitectures();
 
 } // namespace se::model

@@ -8,10 +8,9 @@
 
 namespace se::unlearn {
 
-Example makeExample(const se::model::Tokenizer &tok, int imageTokens, int maxSeq, const std::string &imageFile,
-                    const std::string &question, const std::string &answer)
+namespace {
+Example fitted(se::model::ChatTokens c, int maxSeq, const std::string &imageFile, const std::string &question)
 {
-    auto c = se::model::chatExample(tok, imageTokens, question, answer);
     if (c.answerStart >= maxSeq)
         throw std::runtime_error("question too long for the model (" + std::to_string(c.answerStart)
                                  + " prompt tokens, max_seq " + std::to_string(maxSeq) + "): " + question);
@@ -19,8 +18,22 @@ Example makeExample(const se::model::Tokenizer &tok, int imageTokens, int maxSeq
         c.ids.resize(maxSeq); // a long answer loses its tail (and <eos>); the prompt always fits
     return {imageFile, std::move(c.ids), c.answerStart};
 }
+} // namespace
 
-Batch collate(const std::vector<const Example *> &examples, se::model::ImageStore &images, const torch::Device &device)
+Example makeExample(const se::model::Tokenizer &tok, int imageTokens, int maxSeq, const std::string &imageFile,
+                    const std::string &question, const std::string &answer)
+{
+    return fitted(se::model::chatExample(tok, imageTokens, question, answer), maxSeq, imageFile, question);
+}
+
+Example makeExample(const se::model::ChatFormat &chat, int maxSeq, const std::string &imageFile,
+                    const std::string &question, const std::string &answer)
+{
+    return fitted(chat.example(question, answer), maxSeq, imageFile, question);
+}
+
+Batch collate(const std::vector<const Example *> &examples, se::model::ImageStore &images, const torch::Device &device,
+              int64_t padId)
 {
     if (examples.empty())
         throw std::runtime_error("empty batch");
@@ -28,7 +41,7 @@ Batch collate(const std::vector<const Example *> &examples, se::model::ImageStor
     int64_t T = 0;
     for (auto *e : examples)
         T = std::max<int64_t>(T, static_cast<int64_t>(e->ids.size()));
-    auto ids = torch::full({B, T}, static_cast<int64_t>(se::model::Tokenizer::Pad), torch::kLong);
+    auto ids = torch::full({B, T}, padId, torch::kLong);
     auto labels = torch::full({B, T}, kIgnore, torch::kLong);
     auto pi = ids.accessor<int64_t, 2>();
     auto pl = labels.accessor<int64_t, 2>();

@@ -2,6 +2,7 @@
 // tokens only, and drawing batches from a set in a seeded shuffled order.
 #pragma once
 
+#include "core/model/chatformat.h"
 #include "core/model/imagestore.h"
 #include "core/model/tokenizer.h"
 
@@ -29,7 +30,13 @@ struct Batch {
     int64_t answerTokens = 0;
 };
 
-Batch collate(const std::vector<const Example *> &examples, se::model::ImageStore &images, const torch::Device &device);
+// The same through any model's chat format (the built-in one above is BuiltinChatFormat's).
+Example makeExample(const se::model::ChatFormat &chat, int maxSeq, const std::string &imageFile,
+                    const std::string &question, const std::string &answer);
+
+// Right-padded with `padId` (the built-in model's <pad> by default).
+Batch collate(const std::vector<const Example *> &examples, se::model::ImageStore &images, const torch::Device &device,
+              int64_t padId = se::model::Tokenizer::Pad);
 
 // Endless epochs over a set in a seeded shuffled order; next() returns `batch` examples. With `bucket`, each
 // epoch's order groups examples of similar length into the same batch (sorted within windows of 8 batches,

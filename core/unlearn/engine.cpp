@@ -6,6 +6,7 @@
 #include "core/model/checkpoint.h"
 #include "core/model/imagestore.h"
 #include "core/model/registry.h"
+#include "core/model/safetensors.h"
 #include "core/unlearn/batch.h"
 #include "core/unlearn/losses.h"
 #include "core/unlearn/trainer.h"
@@ -14,6 +15,7 @@
 #include <cctype>
 #include <cmath>
 #include <dlfcn.h>
+#include <filesystem>
 #include <mutex>
 #include <random>
 #include <set>
@@ -90,6 +92,23 @@ TrainOptions VanillaConfig::defaults()
     t.loraRank = 0;
     t.progressEvery = 50;
     return t;
+}
+
+bool writesAdapterFolders(const std::string &model)
+{
+    std::error_code ec;
+    return std::filesystem::is_directory(model, ec);
+}
+
+std::string curveCheckpointPath(const std::string &outFile, const std::string &model)
+{
+    return outFile + (writesAdapterFolders(model) ? ".step" : ".step.safetensors");
+}
+
+std::map<std::string, std::string> savedModelMetadata(const std::string &path)
+{
+    const std::string file = writesAdapterFolders(path) ? path + "/adapter_model.safetensors" : path;
+    return se::model::MappedSafeTensors(file).metadata();
 }
 
 TrainOptions UnlearnConfig::defaults()
@@ -292,6 +311,23 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
 // ---------------------------------------------------------------------------------------------- unlearn
 
 namespace {
+// Which LoRA a run uses: the architecture's default (defaultLora), overridden by what the options set. The
+// built-in model trains in full unless a rank is given; Hugging Face models always train adapters (SafeEraser's
+// r 32, α 256 unless a rank is given).
+LoraSpec loraFor(const LoadedModel &lm, const TrainOptions &t)
+{
+    LoraSpec spec = defaultLora(lm);
+    const TrainOptions d;
+    if (t.loraRank > 0) {
+        spec.rank = t.loraRank;
+        spec.alpha = t.loraAlpha;
+        spec.dropout = t.loraDropout;
+    }
+    if (t.loraTargets != d.loraTargets || !writesAdapters(lm)) // the built-in names are the option's default
+        spec.targets = std::set<std::string>(t.loraTargets.begin(), t.loraTargets.end());
+    return spec;
+}
+
 RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const CancelToken *cancel)
 {
     ensureThreads();
@@ -299,11 +335,22 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     if (c.outFile.empty())
         throw std::runtime_error("no output file given");
     const torch::Device device = pickDevice(c.train.device);
-    const bool bf16 = device.is_cuda() && c.train.bf16;
-    Checkpoint ck = loadCheckpoint(c.modelFile, device);
-    const ModelCard &card = ck.card;
-    const Tokenizer &tok = ck.tokenizer;
     auto bench = loadBenchmark(c.dataDir);
+    LoadOptions lo;
+    lo.device = device;
+    lo.imagesFile = c.train.imagesFile;
+    lo.datasetRoot = bench.root;
+    lo.systemPrompt = c.systemPrompt;
+    LoadedModel lm = loadModel(c.modelFile, lo);
+    MultimodalLm &net = *lm.net;
+    const ChatFormat &chat = *lm.chat;
+    ImageStore &store = *lm.images;
+    const bool adapters = writesAdapters(lm);
+    // bf16 autocast for the built-in model on CUDA; Hugging Face weights are loaded in bf16 there already.
+    const bool bf16 = device.is_cuda() && c.train.bf16 && !adapters;
+    // SafeEraser's max length (512 text tokens) with the image placeholder counted once, as its tokenizer does.
+    const int maxSeq = static_cast<int>(adapters ? std::min<int64_t>(net.maxPositions(), 512 + net.imageTokens() - 1)
+                                                 : net.maxPositions());
     const Method method = c.method;
     const LossWeights w = resolveWeights(method, c.pd, c.weights);
     if (needsRefusals(method) && bench.refusals.empty())
@@ -317,59 +364,76 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     if (c.pd && bench.train.pd.empty())
         throw std::runtime_error(c.dataDir + ": no prompt-decouple samples (SDImage_path + sd_response) in all_train.json");
 
+    auto toSet = [&](const std::vector<se::data::Sample> &set) {
+        std::vector<Example> out;
+        out.reserve(set.size());
+        for (const auto &s : set)
+            out.push_back(makeExample(chat, maxSeq, s.imageFile, s.question, s.answer));
+        return out;
+    };
     const auto &forgetSamples = bench.train.forget;
-    std::vector<Example> forget = toExamples(forgetSamples, tok, card);
-    std::vector<Example> retain = (useRetain || useKl) ? toExamples(bench.train.retain, tok, card) : std::vector<Example>{};
-    std::vector<Example> pdSet = c.pd ? toExamples(bench.train.pd, tok, card) : std::vector<Example>{};
-    ImageStore store(card.imageSize, bench.root);
-    if (!c.train.imagesFile.empty())
-        store.loadPacked(c.train.imagesFile);
-    warmImages(store, forget);
-    warmImages(store, retain);
-    warmImages(store, pdSet);
+    std::vector<Example> forget = toSet(forgetSamples);
+    std::vector<Example> retain = (useRetain || useKl) ? toSet(bench.train.retain) : std::vector<Example>{};
+    std::vector<Example> pdSet = c.pd ? toSet(bench.train.pd) : std::vector<Example>{};
+    if (!adapters) { // the built-in model's images are small: decode them all once, up front
+        warmImages(store, forget);
+        warmImages(store, retain);
+        warmImages(store, pdSet);
+    }
 
-    Vlm model = ck.model;
+    const LoraSpec spec = loraFor(lm, c.train);
+    const bool lora = adapters || spec.rank > 0;
+    // The frozen reference of KL / NPO / DPO: for the built-in model a copy (its default trains in full); for
+    // adapter runs the same weights with the adapters (and the projector's training) switched off.
     Vlm ref{nullptr};
-    if (needsReference(method)) {
-        ref = cloneVlm(model);
+    if (needsReference(method) && !adapters) {
+        ref = cloneVlm(lm.builtin->model);
         ref->eval();
         for (auto &p : ref->parameters())
             p.set_requires_grad(false);
     }
+    for (auto &p : net.parameters())
+        p.set_requires_grad(false);
+    if (lora)
+        net.addAdapters(spec);
     if (!c.resumeFrom.empty()) {
-        // Continue from the weights of an interrupted run (LoRA already folded in), with the reference above
-        // still the model unlearning started from.
-        const Checkpoint resumed = loadCheckpoint(c.resumeFrom, device);
-        auto src = resumed.model->named_parameters();
-        torch::NoGradGuard noGrad;
-        for (auto &p : model->named_parameters()) {
-            const torch::Tensor *t = src.find(p.key());
-            if (!t || t->sizes() != p.value().sizes())
-                throw std::runtime_error(c.resumeFrom + ": does not match " + c.modelFile + " (parameter " + p.key() +
-                                         "); it is not a checkpoint of this run");
-            p.value().copy_(*t);
+        if (adapters) {
+            applyAdapterValues(lm, c.resumeFrom);
+        } else {
+            // Continue from the weights of an interrupted run (LoRA already folded in), with the reference above
+            // still the model unlearning started from.
+            const Checkpoint resumed = loadCheckpoint(c.resumeFrom, device);
+            auto src = resumed.model->named_parameters();
+            torch::NoGradGuard noGrad;
+            for (auto &p : lm.builtin->model->named_parameters()) {
+                if (p.key().find("lora") != std::string::npos)
+                    continue;
+                const torch::Tensor *t = src.find(p.key());
+                if (!t || t->sizes() != p.value().sizes())
+                    throw std::runtime_error(c.resumeFrom + ": does not match " + c.modelFile + " (parameter " + p.key()
+                                             + "); it is not a checkpoint of this run");
+                p.value().copy_(*t);
+            }
         }
     }
-    // Trainable parameters: as the paper, the vision encoder stays frozen; LoRA on the decoder with the
-    // projector trained in full, or full fine-tuning of projector and decoder.
+    // Trainable parameters: as the paper, the vision encoder stays frozen; adapters on the language model with the
+    // projector trained in full, or full fine-tuning of projector and language model.
     std::vector<torch::Tensor> params;
-    for (auto &p : model->parameters())
-        p.set_requires_grad(false);
-    if (c.train.loraRank > 0) {
-        model->enableLora(c.train.loraRank, c.train.loraAlpha, c.train.loraDropout,
-                          std::set<std::string>(c.train.loraTargets.begin(), c.train.loraTargets.end()));
-        params = model->loraParameters();
-        if (std::find(c.train.loraTargets.begin(), c.train.loraTargets.end(), "projector") == c.train.loraTargets.end())
-            for (auto &p : model->projectorParameters())
+    if (lora) {
+        params = net.adapterParameters();
+        const bool projectorAdapted = spec.targets.count("projector") || spec.targets.count("linear_1")
+                                      || spec.targets.count("linear_2");
+        if (!projectorAdapted)
+            for (auto &p : net.projectorParameters())
                 params.push_back(p);
     } else {
-        params = model->projectorParameters();
-        for (auto &p : model->decoderParameters())
+        params = net.projectorParameters();
+        for (auto &p : net.languageParameters())
             params.push_back(p);
     }
     for (auto &p : params)
         p.set_requires_grad(true);
-    model->train();
+    net.train();
 
     const std::uint64_t seed = c.train.seed;
     torch::manual_seed(seed); // LoRA dropout
@@ -378,6 +442,16 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     std::unique_ptr<Sampler> pdSampler = pdSet.empty() ? nullptr : std::make_unique<Sampler>(pdSet, seed + 3);
     std::mt19937_64 refusalRng(seed + 4);
     const int B = c.train.batchSize;
+    const int64_t pad = chat.padId();
+    auto batchOf = [&](const std::vector<const Example *> &examples) { return collate(examples, store, device, pad); };
+    // The reference's answer logits: the copy, or this model with its adapters off.
+    auto reference = [&](const Batch &b) {
+        torch::NoGradGuard ng;
+        if (ref)
+            return answerLogits(*ref, b.ids, b.images, b.labels);
+        AdaptersOff off(net);
+        return answerLogits(net, b.ids, b.images, b.labels);
+    };
 
     auto refusalsFor = [&](const std::vector<const Example *> &fb) {
         // The same question and image, answered with a random prompt.json refusal (the official `idk` set-up).
@@ -386,7 +460,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
         for (const auto *e : fb) {
             const auto &sample = forgetSamples[static_cast<size_t>(e - forget.data())];
             const auto &refusal = bench.refusals[std::uniform_int_distribution<size_t>(0, bench.refusals.size() - 1)(refusalRng)];
-            out.push_back(makeExample(tok, card.imageTokens(), card.maxSeq, e->imageFile, sample.question, refusal));
+            out.push_back(makeExample(chat, maxSeq, e->imageFile, sample.question, refusal));
         }
         return out;
     };
@@ -404,67 +478,55 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
         case Method::GA:
         case Method::GD:
         case Method::KL: {
-            auto b = collate(fb, store, device);
-            o.terms.emplace_back("forget_nll", answerNll(answerLogits(model, b.ids, b.images, b.labels)));
+            auto b = batchOf(fb);
+            o.terms.emplace_back("forget_nll", answerNll(answerLogits(net, b.ids, b.images, b.labels)));
             break;
         }
         case Method::PO: {
             auto refusals = refusalsFor(fb);
-            auto b = collate(pointers(refusals), store, device);
-            o.terms.emplace_back("refusal_nll", answerNll(answerLogits(model, b.ids, b.images, b.labels)));
+            auto b = batchOf(pointers(refusals));
+            o.terms.emplace_back("refusal_nll", answerNll(answerLogits(net, b.ids, b.images, b.labels)));
             break;
         }
         case Method::NPO: {
-            auto b = collate(fb, store, device);
-            auto lp = sequenceLogProbs(answerLogits(model, b.ids, b.images, b.labels));
-            torch::Tensor lpRef;
-            {
-                torch::NoGradGuard ng;
-                lpRef = sequenceLogProbs(answerLogits(ref, b.ids, b.images, b.labels));
-            }
+            auto b = batchOf(fb);
+            auto lp = sequenceLogProbs(answerLogits(net, b.ids, b.images, b.labels));
+            auto lpRef = sequenceLogProbs(reference(b));
             o.terms.emplace_back("npo", npoLoss(lp, lpRef, w.beta));
             break;
         }
         case Method::DPO: {
             auto refusals = refusalsFor(fb);
-            auto win = collate(pointers(refusals), store, device);
-            auto lose = collate(fb, store, device);
-            auto lpW = sequenceLogProbs(answerLogits(model, win.ids, win.images, win.labels));
-            auto lpL = sequenceLogProbs(answerLogits(model, lose.ids, lose.images, lose.labels));
-            torch::Tensor refW, refL;
-            {
-                torch::NoGradGuard ng;
-                refW = sequenceLogProbs(answerLogits(ref, win.ids, win.images, win.labels));
-                refL = sequenceLogProbs(answerLogits(ref, lose.ids, lose.images, lose.labels));
-            }
+            auto win = batchOf(pointers(refusals));
+            auto lose = batchOf(fb);
+            auto lpW = sequenceLogProbs(answerLogits(net, win.ids, win.images, win.labels));
+            auto lpL = sequenceLogProbs(answerLogits(net, lose.ids, lose.images, lose.labels));
+            auto refW = sequenceLogProbs(reference(win));
+            auto refL = sequenceLogProbs(reference(lose));
             o.terms.emplace_back("dpo", dpoLoss(lpW, refW, lpL, refL, w.beta));
             break;
         }
         }
         if (method == Method::GD || method == Method::PO || method == Method::NPO || method == Method::DPO) {
             if (useRetain) {
-                auto b = collate(retainSampler->next(B), store, device);
-                o.terms.emplace_back("retain_nll", answerNll(answerLogits(model, b.ids, b.images, b.labels)));
+                auto b = batchOf(retainSampler->next(B));
+                o.terms.emplace_back("retain_nll", answerNll(answerLogits(net, b.ids, b.images, b.labels)));
             } else {
                 o.terms.emplace_back("retain_nll", torch::zeros({}, torch::TensorOptions().device(device)));
             }
         }
         if (method == Method::KL) {
             if (useKl) {
-                auto b = collate(retainSampler->next(B), store, device);
-                AnswerLogits refLogits;
-                {
-                    torch::NoGradGuard ng;
-                    refLogits = answerLogits(ref, b.ids, b.images, b.labels);
-                }
-                o.terms.emplace_back("kl", answerKl(refLogits, answerLogits(model, b.ids, b.images, b.labels)));
+                auto b = batchOf(retainSampler->next(B));
+                AnswerLogits refLogits = reference(b);
+                o.terms.emplace_back("kl", answerKl(refLogits, answerLogits(net, b.ids, b.images, b.labels)));
             } else {
                 o.terms.emplace_back("kl", torch::zeros({}, torch::TensorOptions().device(device)));
             }
         }
         if (c.pd) {
-            auto b = collate(pdSampler->next(B), store, device);
-            o.terms.emplace_back("pd_nll", answerNll(answerLogits(model, b.ids, b.images, b.labels)));
+            auto b = batchOf(pdSampler->next(B));
+            o.terms.emplace_back("pd_nll", answerNll(answerLogits(net, b.ids, b.images, b.labels)));
         }
         o.total = combineLosses(method, w, c.pd, o.terms);
         return o;
@@ -483,10 +545,6 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     s.stepsPerEpoch = std::max<int>(1, static_cast<int>(forget.size() / (size_t(B) * c.train.gradAccum)));
     s.progressEvery = c.train.progressEvery;
     s.bf16Autocast = bf16;
-    Checkpoint out;
-    out.card = card;
-    out.tokenizer = tok;
-    out.model = model;
     auto info = [&](const char *status, int steps) -> std::map<std::string, std::string> {
         return {{"trained_by", "unlearn"},
                 {"status", status},
@@ -497,30 +555,44 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
                 {"steps", std::to_string(steps)},
                 {"seed", std::to_string(seed)},
                 {"lr", fmt(c.train.lr)},
-                {"lora_rank", std::to_string(c.train.loraRank)},
+                {"lora_rank", std::to_string(lora ? spec.rank : 0)},
+                {"chat_template", chat.name()},
                 {"base_model", c.modelFile},
                 {"dataset", bench.root},
                 {"dataset_hash", bench.contentHash}};
+    };
+    // What a run writes: the built-in model's checkpoint file, or an adapter folder (PEFT) for Hugging Face models.
+    auto save = [&](const std::string &path, std::map<std::string, std::string> meta) {
+        if (adapters) {
+            saveAdapters(lm, path, spec, meta);
+            return;
+        }
+        Checkpoint out;
+        out.card = lm.builtin->card;
+        out.tokenizer = lm.builtin->tokenizer;
+        out.model = lm.builtin->model;
+        out.info = std::move(meta);
+        saveCheckpoint(path, out);
     };
     std::function<void(int)> afterStep;
     if (c.checkpointEvery > 0 && c.onCheckpoint)
         afterStep = [&](int steps) {
             if (steps % c.checkpointEvery != 0 || steps == s.totalSteps)
                 return;
-            const std::string file = c.outFile + ".step.safetensors";
-            out.info = info("running", steps);
-            saveCheckpoint(file, out);
+            const std::string file = curveCheckpointPath(c.outFile, c.modelFile);
+            save(file, info("running", steps));
             c.onCheckpoint(steps, file);
         };
     s.startStep = c.resumeFrom.empty() ? 0 : std::clamp(c.resumeStep, 0, s.totalSteps);
     RunResult r = runTrainingLoop(params, s, step, progress, cancel, afterStep);
-    r.device = deviceLabel(device, bf16);
-    r.parameters = parameterCount(model);
-    model->eval();
-    out.info = info(runStatusName(r.status), r.steps);
+    r.device = deviceLabel(device, bf16) + (adapters ? std::string(" (") + (net.dtype() == torch::kFloat ? "float32" : "bfloat16")
+                                                           + " weights, float32 adapters)" : std::string());
+    r.parameters = net.parameterCount();
+    net.eval();
+    auto meta = info(runStatusName(r.status), r.steps);
     if (!r.message.empty())
-        out.info["stop_reason"] = r.message;
-    saveCheckpoint(c.outFile, out);
+        meta["stop_reason"] = r.message;
+    save(c.outFile, meta);
     r.outFile = c.outFile;
     return r;
 }
@@ -584,6 +656,7 @@ Assistant::Assistant(const std::string &modelPath, const ModelOptions &options) 
         lo.dtype = parseDtype(options.dtype);
         lo.systemPrompt = options.systemPrompt;
         lo.imagesFile = options.imagesFile;
+        lo.adapterDir = options.adapter;
         m->model = loadModel(modelPath, lo);
         return 0;
     });

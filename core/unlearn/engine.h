@@ -76,8 +76,9 @@ struct VanillaConfig {
 
 struct UnlearnConfig {
     std::string dataDir;
-    std::string modelFile;      // the vanilla checkpoint
-    std::string outFile;
+    std::string modelFile;      // the vanilla checkpoint, or a Hugging Face model folder (LLaVA-1.5)
+    std::string outFile;        // built-in: a checkpoint file; Hugging Face model: a PEFT adapter folder
+    std::string systemPrompt;   // LLaVA: a sentence before "USER:" (recorded with the run's chat template)
     Method method = Method::PO;
     bool pd = false;
     se::unlearn::WeightOverrides weights; // unset = SPEC §3 defaults for the method and PD
@@ -94,6 +95,14 @@ struct UnlearnConfig {
     int resumeStep = 0;
     static TrainOptions defaults(); // lr 1e-3, 300 steps of batch 32, warm-up 6%
 };
+
+// A Hugging Face model folder trains adapters and writes PEFT adapter folders; a built-in checkpoint file writes
+// whole checkpoints. Curve checkpoints go to <outFile>.step (a folder) or <outFile>.step.safetensors.
+bool writesAdapterFolders(const std::string &model);
+std::string curveCheckpointPath(const std::string &outFile, const std::string &model);
+// The provenance metadata a run wrote with its weights (a checkpoint file's, or an adapter folder's
+// adapter_model.safetensors): "status", "steps", "method", …
+std::map<std::string, std::string> savedModelMetadata(const std::string &path);
 
 enum class RunStatus { Finished, Cancelled, Diverged, Failed };
 const char *runStatusName(RunStatus s); // "finished", "cancelled", "diverged", "failed"
@@ -131,6 +140,7 @@ struct ModelOptions {
     std::string device = "auto";
     std::string systemPrompt;
     std::string dtype = "auto";
+    std::string adapter; // a PEFT adapter folder to apply (Hugging Face models)
 };
 
 // A loaded model that answers questions about images: a built-in checkpoint file or a Hugging Face folder of a

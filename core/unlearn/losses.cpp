@@ -26,18 +26,18 @@ AnswerLogits answerLogits(const torch::Tensor &logits, const torch::Tensor &labe
     return a;
 }
 
-AnswerLogits answerLogits(se::model::Vlm &model, const torch::Tensor &ids, const torch::Tensor &images,
+AnswerLogits answerLogits(se::model::MultimodalLm &model, const torch::Tensor &ids, const torch::Tensor &images,
                           const torch::Tensor &labels)
 {
     // The first supervised position of the batch: nothing before it needs an output.
     const auto supervised = (labels != kIgnore).any(0);
     const auto firstT = supervised.any().item<bool>() ? supervised.to(torch::kLong).argmax().item<int64_t>() : 0;
     const int64_t T = labels.size(1);
-    auto h = model->hidden(ids, images, {}, {}, nullptr, firstT);           // [B, T - firstT, d]
+    auto h = model.hidden(ids, images, {}, {}, nullptr, firstT);            // [B, T - firstT, d]
     auto tail = labels.slice(1, firstT);
     const auto idx = (tail.reshape({-1}) != kIgnore).nonzero().squeeze(1);
     AnswerLogits a;
-    a.logits = model->headLogits(h.reshape({-1, h.size(-1)}).index_select(0, idx));
+    a.logits = model.headLogits(h.reshape({-1, h.size(-1)}).index_select(0, idx));
     a.targets = tail.reshape({-1}).index_select(0, idx);
     a.rows = idx.div(T - firstT, "floor");
     a.batch = labels.size(0);

@@ -23,8 +23,13 @@ struct AnswerLogits {
     int64_t batch = 0;
 };
 AnswerLogits answerLogits(const torch::Tensor &logits, const torch::Tensor &labels); // from full [B, T, V]
-AnswerLogits answerLogits(se::model::Vlm &model, const torch::Tensor &ids, const torch::Tensor &images,
+AnswerLogits answerLogits(se::model::MultimodalLm &model, const torch::Tensor &ids, const torch::Tensor &images,
                           const torch::Tensor &labels);
+inline AnswerLogits answerLogits(se::model::Vlm &model, const torch::Tensor &ids, const torch::Tensor &images,
+                                 const torch::Tensor &labels)
+{
+    return answerLogits(*model, ids, images, labels);
+}
 
 torch::Tensor answerNll(const AnswerLogits &a);
 torch::Tensor sequenceLogProbs(const AnswerLogits &a);

@@ -24,6 +24,32 @@ struct Cancelled : std::runtime_error {
     Cancelled() : std::runtime_error("cancelled") {}
 };
 
+std::string fileSha256(const std::string &path);
+
+// A model's identity: a checkpoint file's SHA-256; for a Hugging Face folder (14 GB for a 7B model, too much to
+// hash per run), the SHA-256 over every file's name and size and its first 4 MB (every shard's header and first
+// tensors, all of config.json and the tokenizer).
+std::string modelIdentity(const std::string &path)
+{
+    if (!fs::is_directory(path))
+        return fileSha256(path);
+    std::vector<fs::path> files;
+    for (const auto &e : fs::directory_iterator(path))
+        if (e.is_regular_file())
+            files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    se::data::Sha256 h;
+    std::vector<char> buf(4 << 20);
+    for (const auto &f : files) {
+        const std::string head = f.filename().string() + "\n" + std::to_string(fs::file_size(f)) + "\n";
+        h.update(head.data(), head.size());
+        std::ifstream in(f, std::ios::binary);
+        in.read(buf.data(), std::streamsize(buf.size()));
+        h.update(buf.data(), std::size_t(in.gcount()));
+    }
+    return "folder:" + h.hexDigest();
+}
+
 std::string fileSha256(const std::string &path)
 {
     std::ifstream in(path, std::ios::binary);
@@ -74,14 +100,16 @@ std::uint64_t mixSeed(std::uint64_t a, std::uint64_t b)
     return x ^ (x >> 31);
 }
 
-// Generates every planned answer with the model in `modelFile`, then judges and scores them.
-se::metrics::EvalResult evaluateModel(const std::string &modelFile, const TrainOptions &train,
+// Generates every planned answer with the model in `modelFile` (with `adapter` applied when given), then judges and
+// scores them.
+se::metrics::EvalResult evaluateModel(const std::string &modelFile, const std::string &adapter, const UnlearnConfig &uc,
                                       const se::data::Benchmark &bench, const se::metrics::EvalOptions &o,
                                       se::metrics::Judge &judge, const std::string &stage, int step,
                                       const CancelToken *cancel)
 {
     const auto items = se::metrics::planEvaluation(bench, o);
-    Assistant assistant(modelFile, train.imagesFile, train.device);
+    const TrainOptions &train = uc.train;
+    Assistant assistant(modelFile, ModelOptions{train.imagesFile, train.device, uc.systemPrompt, "auto", adapter});
     AskOptions ask;
     ask.greedy = o.greedy;
     ask.temperature = o.temperature;
@@ -164,7 +192,7 @@ std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn
     std::mutex storeMutex;
     try {
         auto judge = makeJudge(request, store, storeMutex);
-        auto result = evaluateModel(request.unlearn.modelFile, request.unlearn.train, bench, request.eval, *judge,
+        auto result = evaluateModel(request.unlearn.modelFile, "", request.unlearn, bench, request.eval, *judge,
                                     "vanilla", 0, cancel);
         store.addEvaluation(id, result.metrics, result.answers);
         store.setStatus(id, StoreStatus::Finished);
@@ -214,13 +242,13 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         request = requestFromJson(prev->configJson, request);
         request.storePath = requestIn.storePath;
         request.resumeRun = id;
-        const std::string checkpoint = uc.outFile + ".step.safetensors";
+        const std::string checkpoint = curveCheckpointPath(uc.outFile, uc.modelFile);
         if (uc.outFile.empty() || !fs::exists(checkpoint))
             throw std::runtime_error("run " + std::to_string(id) + " has no checkpoint to resume from (" + checkpoint +
                                      "); runs write one every eval_every steps");
         int step = 0;
         {
-            const auto meta = Assistant(checkpoint, uc.train.imagesFile, "cpu").info();
+            const auto meta = savedModelMetadata(checkpoint);
             const auto it = meta.find("steps");
             step = it == meta.end() ? 0 : std::atoi(it->second.c_str());
         }
@@ -270,11 +298,12 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         const auto bench = se::data::readBenchmark(uc.dataDir);
         info.datasetPath = bench.root;
         info.datasetHash = bench.contentHash;
-        info.modelId = fileSha256(uc.modelFile);
+        info.modelId = modelIdentity(uc.modelFile);
+        const bool adapters = writesAdapterFolders(uc.modelFile);
         if (uc.outFile.empty()) {
             const fs::path dir = fs::path(request.storePath + ".models");
             fs::create_directories(dir);
-            uc.outFile = (dir / ("run-" + std::to_string(out.runId) + ".safetensors")).string();
+            uc.outFile = (dir / ("run-" + std::to_string(out.runId) + (adapters ? ".adapter" : ".safetensors"))).string();
         }
         info.outputModel = uc.outFile;
         info.configJson = requestToJson(request); // resume fields are not part of it
@@ -312,7 +341,8 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
             uc.checkpointEvery = request.evalEvery;
             uc.onCheckpoint = [&](int step, const std::string &file) {
                 flushSteps();
-                auto r = evaluateModel(file, uc.train, bench, curve, *judge, "step", step, cancel);
+                auto r = adapters ? evaluateModel(uc.modelFile, file, uc, bench, curve, *judge, "step", step, cancel)
+                                  : evaluateModel(file, "", uc, bench, curve, *judge, "step", step, cancel);
                 store.addEvaluation(out.runId, r.metrics, r.answers);
                 RunEvent e;
                 e.kind = RunEvent::Kind::Evaluated;
@@ -332,7 +362,8 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         if (rr.status == se::engine::RunStatus::Failed)
             return finish(StoreStatus::Failed, rr.message);
 
-        auto final = evaluateModel(uc.outFile, uc.train, bench, request.eval, *judge, "final", rr.steps, cancel);
+        auto final = adapters ? evaluateModel(uc.modelFile, uc.outFile, uc, bench, request.eval, *judge, "final", rr.steps, cancel)
+                              : evaluateModel(uc.outFile, "", uc, bench, request.eval, *judge, "final", rr.steps, cancel);
         store.addEvaluation(out.runId, final.metrics, final.answers);
         {
             RunEvent e;
@@ -373,6 +404,7 @@ std::string requestToJson(const RunRequest &r)
         {"data", u.dataDir},
         {"model", u.modelFile},
         {"out", u.outFile},
+        {"system_prompt", u.systemPrompt},
         {"method", se::unlearn::methodName(u.method)},
         {"pd", u.pd},
         {"weights", w},
@@ -511,6 +543,7 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
     top.get("data", u.dataDir);
     top.get("model", u.modelFile);
     top.get("out", u.outFile);
+    top.get("system_prompt", u.systemPrompt);
     std::string method = se::unlearn::methodName(u.method);
     top.get("method", method);
     const auto m = se::unlearn::parseMethod(method);

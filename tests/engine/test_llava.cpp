@@ -12,6 +12,7 @@
 #include "core/model/registry.h"
 #include "core/model/safetensors.h"
 #include "core/unlearn/engine.h"
+#include "core/unlearn/method.h"
 
 #include <QFile>
 #include <QProcess>
@@ -53,6 +54,7 @@ class TestLlava : public QObject
     Q_OBJECT
     QTemporaryDir m_dir;
     json m_golden;
+    std::unique_ptr<se::model::LoadedModel> m_base;
 
     std::string folder(const char *name) const { return m_dir.filePath(name).toStdString(); }
     void make(const char *name, const QStringList &flags)
@@ -77,6 +79,7 @@ private Q_SLOTS:
         make("v4-sharded", {"--naming", "v4", "--shards", "3"});
         make("v5-f16", {"--dtype", "f16", "--shards", "2"});
         make("v4-bf16", {"--naming", "v4", "--dtype", "bf16"});
+        m_base = std::make_unique<se::model::LoadedModel>(se::model::loadModel(folder("v4-sharded")));
     }
 
     void architectureFromConfig()
@@ -283,6 +286,107 @@ private Q_SLOTS:
             QVERIFY2(msg.find(expected.toStdString()) != std::string::npos, msg.c_str());
             QVERIFY2(msg.find(dir.string()) != std::string::npos, msg.c_str()); // names the file
         }
+    }
+
+    void unlearningWritesPeftAdapters_data()
+    {
+        QTest::addColumn<QString>("method");
+        QTest::addColumn<bool>("pd");
+        for (const char *m : {"ga", "gd", "kl", "po", "npo", "dpo"})
+            for (bool pd : {false, true})
+                QTest::newRow((std::string(m) + (pd ? "+pd" : "")).c_str()) << QString(m) << pd;
+    }
+
+    void unlearningWritesPeftAdapters()
+    {
+        QFETCH(QString, method);
+        QFETCH(bool, pd);
+        if (!fs::exists(folder("bench"))) {
+            const Cli g = run(SE_CLI_PATH, {"make-benchmark", "--out", QString::fromStdString(folder("bench")), "--records",
+                                            "12", "--image-size", "64"});
+            QVERIFY2(g.code == 0, g.err.constData());
+        }
+        se::engine::UnlearnConfig c;
+        c.dataDir = folder("bench");
+        c.modelFile = folder("v4-sharded");
+        c.method = *se::unlearn::parseMethod(method.toStdString());
+        c.pd = pd;
+        c.train.steps = 2;
+        c.train.batchSize = 2;
+        c.train.lr = 1e-3;
+        c.outFile = folder("adapter-") + method.toStdString() + (pd ? "-pd" : "");
+        const auto r = se::engine::unlearn(c);
+        QVERIFY2(r.status == se::engine::RunStatus::Finished, r.message.c_str());
+        if (method == "kl") { // the adapters-off reference equals the model before the first step
+            double kl = -1;
+            for (const auto &[name, v] : r.firstLosses)
+                if (name == "kl")
+                    kl = v;
+            QVERIFY2(std::abs(kl) < 1e-6, std::to_string(kl).c_str());
+        }
+        // Only adapters and the projector are in the folder, in PEFT's names and the base folder's naming.
+        se::model::MappedSafeTensors st(c.outFile + "/adapter_model.safetensors");
+        int loraA = 0;
+        for (const auto &e : st.entries()) {
+            QVERIFY2(e.name.rfind("base_model.model.", 0) == 0, e.name.c_str());
+            const bool lora = e.name.find(".lora_A.weight") != std::string::npos || e.name.find(".lora_B.weight") != std::string::npos;
+            QVERIFY2(lora ? e.name.find("language_model.model.layers.") != std::string::npos
+                          : e.name.find("multi_modal_projector.linear_") != std::string::npos, e.name.c_str());
+            loraA += e.name.find(".lora_A.weight") != std::string::npos;
+            if (e.name.find(".lora_A.weight") != std::string::npos)
+                QCOMPARE(e.shape[0], int64_t(32));
+        }
+        QCOMPARE(loraA, 2 * 7); // 2 layers × q k v o gate up down
+        QCOMPARE(se::engine::savedModelMetadata(c.outFile).at("steps"), std::string("2"));
+
+        // --adapter, and the adapter folded in by hand as W + (alpha / r)·B·A, give the same log-probabilities.
+        auto adapted = se::model::loadModel(c.modelFile, [&] { se::model::LoadOptions o; o.adapterDir = c.outFile; return o; }());
+        auto manual = se::model::loadModel(c.modelFile);
+        {
+            torch::NoGradGuard ng;
+            auto params = manual.net->named_parameters();
+            std::map<std::string, torch::Tensor> a, b;
+            for (const auto &e : st.entries()) {
+                std::string key = e.name.substr(std::string("base_model.model.").size());
+                auto t = st.view(e).to(torch::kFloat);
+                auto cut = [&](const std::string &suffix) { return se::model::llavaCanonicalName(key.substr(0, key.size() - suffix.size())); };
+                if (key.find(".lora_A.weight") != std::string::npos)
+                    a[cut(".lora_A.weight")] = t;
+                else if (key.find(".lora_B.weight") != std::string::npos)
+                    b[cut(".lora_B.weight")] = t;
+                else
+                    params[se::model::llavaCanonicalName(key)].copy_(t);
+            }
+            for (const auto &[module, A] : a)
+                params[module + ".weight"].add_(torch::matmul(b[module], A) * (256.0 / 32));
+        }
+        const auto &kase = m_golden["cases"][0];
+        const auto x = scoreCase(adapted, kase), y = scoreCase(manual, kase), base = scoreCase(*m_base, kase);
+        double moved = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+            QVERIFY2(std::abs(x[i] - y[i]) < 1e-4, (std::to_string(x[i]) + " vs " + std::to_string(y[i])).c_str());
+            moved = std::max(moved, std::abs(x[i] - base[i]));
+        }
+        QVERIFY(moved > 1e-4); // two steps at lr 1e-3 changed the model
+    }
+
+    void runOnALlavaFolder()
+    {
+        QTemporaryDir tmp;
+        const QString store = tmp.filePath("runs.sqlite");
+        const Cli r = run(SE_CLI_PATH, {"run", "--store", store, "--data", QString::fromStdString(folder("bench")), "--model",
+                                        QString::fromStdString(folder("v5")), "--method", "po", "--pd", "--steps", "2",
+                                        "--batch", "2", "--eval-every", "1", "--subset", "1", "--greedy"});
+        QVERIFY2(r.code == 0, r.err.constData());
+        const QString adapter = store + ".models/run-" + QString::fromUtf8(r.out.trimmed()) + ".adapter";
+        QVERIFY2(fs::exists(adapter.toStdString() + "/adapter_model.safetensors"), adapter.toUtf8().constData());
+        QVERIFY(fs::exists(adapter.toStdString() + ".step/adapter_config.json")); // the curve checkpoint is an adapter too
+        const Cli s = run(SE_CLI_PATH, {"score", "--model", QString::fromStdString(folder("v5")), "--adapter",
+                                        adapter, "--image", QString::fromStdString(kImages + "wide.png"),
+                                        "--question", "q", "--answer", "a", "--json"});
+        QVERIFY2(s.code == 0, s.err.constData());
+        const Cli rep = run(SE_CLI_PATH, {"report", "--store", store, "--json"});
+        QVERIFY2(rep.code == 0 && rep.out.contains("finished"), rep.out.constData());
     }
 
     void cliAskAndScore()
