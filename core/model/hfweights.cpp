@@ -20,22 +20,20 @@ std::string shapeString(const std::vector<int64_t> &shape)
     return os.str();
 }
 
-namespace {
-std::string readSmallFile(const fs::path &p, std::uintmax_t limit)
+std::string readSmallFile(const std::string &path, std::uintmax_t limit)
 {
     std::error_code ec;
-    if (!fs::is_regular_file(p, ec))
-        throw std::runtime_error(p.string() + ": not a regular file");
-    if (fs::file_size(p, ec) > limit)
-        throw std::runtime_error(p.string() + ": larger than " + std::to_string(limit >> 20) + " MB, not an index file");
-    std::ifstream in(p, std::ios::binary);
+    if (!fs::is_regular_file(path, ec))
+        throw std::runtime_error(path + ": missing or not a regular file");
+    if (fs::file_size(path, ec) > limit)
+        throw std::runtime_error(path + ": larger than " + std::to_string(limit >> 10) + " KB");
+    std::ifstream in(path, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
     if (!in && !in.eof())
-        throw std::runtime_error(p.string() + ": read error");
+        throw std::runtime_error(path + ": read error");
     return ss.str();
 }
-} // namespace
 
 HfWeights::HfWeights(const std::string &folder) : m_folder(folder)
 {
@@ -46,7 +44,7 @@ HfWeights::HfWeights(const std::string &folder) : m_folder(folder)
     if (fs::exists(index, ec)) {
         nlohmann::json j;
         try {
-            j = nlohmann::json::parse(readSmallFile(index, 64u << 20));
+            j = nlohmann::json::parse(readSmallFile(index.string(), 64u << 20));
         } catch (const nlohmann::json::exception &e) {
             throw std::runtime_error(index.string() + ": not valid JSON: " + e.what());
         }

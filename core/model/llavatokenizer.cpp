@@ -1,5 +1,7 @@
 #include "core/model/llavatokenizer.h"
 
+#include "core/model/hfweights.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -20,15 +22,8 @@ json readJsonFile(const fs::path &p)
     std::error_code ec;
     if (!fs::exists(p, ec))
         return nullptr;
-    if (!fs::is_regular_file(p, ec))
-        throw std::runtime_error(p.string() + ": not a regular file");
-    if (fs::file_size(p, ec) > (16u << 20))
-        throw std::runtime_error(p.string() + ": larger than 16 MB");
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
     try {
-        return json::parse(ss.str());
+        return json::parse(readSmallFile(p.string(), 16u << 20));
     } catch (const json::exception &e) {
         throw std::runtime_error(p.string() + ": not valid JSON: " + e.what());
     }

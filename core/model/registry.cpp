@@ -18,18 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string readText(const fs::path &p, std::uintmax_t limit)
-{
-    std::error_code ec;
-    if (!fs::is_regular_file(p, ec))
-        throw std::runtime_error(p.string() + ": missing or not a regular file");
-    if (fs::file_size(p, ec) > limit)
-        throw std::runtime_error(p.string() + ": larger than " + std::to_string(limit >> 10) + " KB");
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+std::string readText(const fs::path &p, std::uintmax_t limit) { return readSmallFile(p.string(), limit); }
 
 const char *dtypeName(torch::ScalarType t)
 {
