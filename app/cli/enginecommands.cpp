@@ -154,12 +154,32 @@ void addEngineCommands(CLI::App &app, int &exitCode)
             });
         });
     }
+    // merge-adapter
+    {
+        struct Args {
+            std::string model, adapter, out;
+        };
+        auto a = std::make_shared<Args>();
+        auto *sub = app.add_subcommand("merge-adapter", "Fold a PEFT adapter folder into its Hugging Face model folder, "
+                                                         "writing a new folder that transformers and vLLM load without PEFT");
+        sub->add_option("--model", a->model, "the Hugging Face model folder the adapter was trained on")->required();
+        sub->add_option("--adapter", a->adapter, "the adapter folder (adapter_config.json, adapter_model.safetensors)")->required();
+        sub->add_option("--out", a->out, "the merged folder to write (must not exist, or be empty)")->required();
+        sub->callback([a, &exitCode] {
+            exitCode = guarded("merge-adapter", [&] {
+                std::cout << mergeAdapter(a->model, a->adapter, a->out, [](const std::string &line) {
+                    std::cerr << "merge-adapter: " << line << std::endl;
+                }) << "\n";
+                return 0;
+            });
+        });
+    }
     // ask, score: a built-in checkpoint file or a Hugging Face model folder
     {
         struct ModelArgs {
             std::string model, image, question, systemPrompt, dtype = "auto", adapter;
             CommonArgs common;
-            ModelOptions options() const { return {common.images, common.device, systemPrompt, dtype, adapter}; }
+            ModelOptions options() const { return {common.images, common.device, systemPrompt, dtype, adapter, {}}; }
         };
         auto addModel = [](CLI::App *sub, ModelArgs &m) {
             sub->add_option("--model", m.model, "a built-in checkpoint file or a Hugging Face model folder (LLaVA-1.5)")->required();

@@ -9,6 +9,8 @@
 
 #include "core/model/mmmodel.h"
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -123,5 +125,12 @@ void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const Lora
 // Applies an adapter folder to a loaded model (adapters added, projector replaced); throws naming the file and
 // the key for anything that does not fit the model.
 void loadLlavaAdapter(LlavaImpl &model, const std::string &dir);
+
+// Writes <baseDir> with the adapter folded in (W + scaling·B·A; the saved projector weights replacing the base's)
+// as a new Hugging Face folder that transformers loads without PEFT: the same shards, tensor names, dtypes and
+// index, the other files copied. Streams one tensor at a time (a 7B folder is never whole in memory). Refuses an
+// existing non-empty folder or an input as `outDir`; writes <outDir>.partial and renames it when done.
+MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &adapterDir, const std::string &outDir,
+                               const std::function<void(const std::string &)> &log = {});
 
 } // namespace se::model

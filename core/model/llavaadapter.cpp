@@ -5,6 +5,7 @@
 #include "core/model/safetensors.h"
 
 #include <cmath>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -87,7 +88,18 @@ void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const Lora
     writeText(fs::path(dir) / "adapter_config.json", cfg.dump(2) + "\n");
 }
 
-void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
+namespace {
+
+// A PEFT LoRA adapter folder read and checked: its scaling, the LoRA pairs and the full weights (modules_to_save)
+// keyed by canonical (transformers 5) names.
+struct AdapterFile {
+    std::string weightsFile;
+    double scaling = 1;
+    std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> lora; // module → (A [r, in], B [out, r])
+    std::map<std::string, torch::Tensor> full;                           // parameter name → tensor
+};
+
+AdapterFile readAdapter(const std::string &dir)
 {
     const fs::path cfgPath = fs::path(dir) / "adapter_config.json", weights = fs::path(dir) / "adapter_model.safetensors";
     std::error_code ec;
@@ -100,39 +112,33 @@ void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
                                        "safe_serialization=True");
         throw std::runtime_error(weights.string() + ": missing");
     }
-    if (!fs::is_regular_file(cfgPath, ec) || fs::file_size(cfgPath, ec) > (1u << 20))
-        throw std::runtime_error(cfgPath.string() + ": missing or not a small regular file");
     json cfg;
     try {
-        std::ifstream in(cfgPath);
-        cfg = json::parse(in);
+        cfg = json::parse(readSmallFile(cfgPath.string(), 1u << 20));
     } catch (const json::exception &e) {
         throw std::runtime_error(cfgPath.string() + ": not valid JSON: " + e.what());
     }
     auto fail = [&](const std::string &field, const std::string &why) -> void {
         throw std::runtime_error(cfgPath.string() + ": " + field + ": " + why);
     };
-    if (cfg.value("peft_type", std::string()) != "LORA")
+    if (!cfg.is_object() || cfg.value("peft_type", std::string()) != "LORA")
         fail("peft_type", "not \"LORA\"");
-    if (!cfg.contains("r") || !cfg["r"].is_number_integer() || cfg["r"].get<int>() < 1)
-        fail("r", "missing or not a positive integer");
-    if (!cfg.contains("lora_alpha") || !cfg["lora_alpha"].is_number())
-        fail("lora_alpha", "missing or not a number");
-    if (cfg.value("fan_in_fan_out", false))
+    if (!cfg.contains("r") || !cfg["r"].is_number_integer() || cfg["r"].get<int64_t>() < 1 || cfg["r"].get<int64_t>() > 65536)
+        fail("r", "missing or not an integer in 1..65536");
+    if (!cfg.contains("lora_alpha") || !cfg["lora_alpha"].is_number() || !std::isfinite(cfg["lora_alpha"].get<double>()))
+        fail("lora_alpha", "missing or not a finite number");
+    if (cfg.contains("fan_in_fan_out") && cfg["fan_in_fan_out"].is_boolean() && cfg["fan_in_fan_out"].get<bool>())
         fail("fan_in_fan_out", "true is not supported");
     if (cfg.contains("bias") && cfg["bias"].is_string() && cfg["bias"].get<std::string>() != "none")
         fail("bias", "only \"none\" is supported");
     const int r = cfg["r"].get<int>();
     const double alpha = cfg["lora_alpha"].get<double>();
-    const bool rslora = cfg.value("use_rslora", false);
-    const double scaling = rslora ? alpha / std::sqrt(double(r)) : alpha / r;
+    const bool rslora = cfg.contains("use_rslora") && cfg["use_rslora"].is_boolean() && cfg["use_rslora"].get<bool>();
+    AdapterFile a;
+    a.weightsFile = weights.string();
+    a.scaling = rslora ? alpha / std::sqrt(double(r)) : alpha / r;
 
-    std::map<std::string, HfLinear> linears;
-    for (auto &[name, lin] : model.linears())
-        linears.emplace(name, lin);
     MappedSafeTensors st(weights.string());
-    torch::NoGradGuard ng;
-    std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> pairs; // module → (A, B)
     for (const auto &e : st.entries()) {
         std::string key = e.name;
         if (key.rfind(kPrefix, 0) != 0)
@@ -148,50 +154,182 @@ void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
                 return llavaCanonicalName(key.substr(0, key.size() - suffix.size()));
             return {};
         };
+        if (e.type != torch::kFloat && e.type != torch::kHalf && e.type != torch::kBFloat16)
+            throw std::runtime_error(weights.string() + ": tensor '" + e.name + "' is " + e.dtype + ", not a float");
         auto tensor = st.view(e).to(torch::kFloat).clone();
         if (!torch::isfinite(tensor).all().item<bool>())
             throw std::runtime_error(weights.string() + ": tensor '" + e.name + "' holds NaN or infinite values");
         std::string module;
         if (!(module = cut(".lora_A.weight")).empty())
-            pairs[module].first = tensor;
+            a.lora[module].first = tensor;
         else if (!(module = cut(".lora_B.weight")).empty())
-            pairs[module].second = tensor;
-        else if (!(module = cut(".weight")).empty() || !(module = cut(".bias")).empty()) {
-            auto it = linears.find(module);
-            if (it == linears.end())
-                throw std::runtime_error(weights.string() + ": '" + e.name + "' names no linear layer of this model");
-            const bool isBias = key.size() > 5 && key.compare(key.size() - 5, 5, ".bias") == 0;
-            torch::Tensor &dst = isBias ? it->second->bias : it->second->weight;
-            if (!dst.defined() || dst.sizes() != tensor.sizes())
-                throw std::runtime_error(weights.string() + ": '" + e.name + "' has shape " + shapeString(tensor.sizes().vec())
-                                         + ", the model's is " + (dst.defined() ? shapeString(dst.sizes().vec()) : "absent"));
-            dst.copy_(tensor);
-        } else {
+            a.lora[module].second = tensor;
+        else if (!(module = cut(".weight")).empty())
+            a.full[module + ".weight"] = tensor;
+        else if (!(module = cut(".bias")).empty())
+            a.full[module + ".bias"] = tensor;
+        else
             throw std::runtime_error(weights.string() + ": key '" + e.name + "' is neither a LoRA matrix nor a module weight");
-        }
     }
-    for (auto &[module, ab] : pairs) {
-        auto it = linears.find(module);
-        if (it == linears.end())
-            throw std::runtime_error(weights.string() + ": an adapter for '" + module + "', which this model does not have");
+    for (const auto &[module, ab] : a.lora) {
         if (!ab.first.defined() || !ab.second.defined())
             throw std::runtime_error(weights.string() + ": '" + module + "' has only one of lora_A and lora_B");
-        auto &lin = it->second;
-        const int64_t in = lin->weight.size(1), out = lin->weight.size(0);
-        if (ab.first.dim() != 2 || ab.first.size(1) != in || ab.second.dim() != 2 || ab.second.size(0) != out
-            || ab.first.size(0) != ab.second.size(1))
+        if (ab.first.dim() != 2 || ab.second.dim() != 2 || ab.first.size(0) != ab.second.size(1))
             throw std::runtime_error(weights.string() + ": the adapter of '" + module + "' has shapes "
-                                     + shapeString(ab.first.sizes().vec()) + " / " + shapeString(ab.second.sizes().vec()) + ", expected [r, "
-                                     + std::to_string(in) + "] / [" + std::to_string(out) + ", r]");
+                                     + shapeString(ab.first.sizes().vec()) + " / " + shapeString(ab.second.sizes().vec())
+                                     + ", not [r, in] / [out, r]");
+    }
+    return a;
+}
+
+// Checks an adapter pair against the weight it adapts ([out, in]).
+void checkPair(const AdapterFile &a, const std::string &module, const std::pair<torch::Tensor, torch::Tensor> &ab,
+               int64_t out, int64_t in)
+{
+    if (ab.first.size(1) != in || ab.second.size(0) != out)
+        throw std::runtime_error(a.weightsFile + ": the adapter of '" + module + "' has shapes "
+                                 + shapeString(ab.first.sizes().vec()) + " / " + shapeString(ab.second.sizes().vec())
+                                 + ", expected [r, " + std::to_string(in) + "] / [" + std::to_string(out) + ", r]");
+}
+
+void checkFull(const AdapterFile &a, const std::string &name, const torch::Tensor &t, const std::vector<int64_t> &shape)
+{
+    if (t.sizes().vec() != shape)
+        throw std::runtime_error(a.weightsFile + ": '" + name + "' has shape " + shapeString(t.sizes().vec())
+                                 + ", the model's is " + shapeString(shape));
+}
+
+} // namespace
+
+void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
+{
+    const AdapterFile a = readAdapter(dir);
+    std::map<std::string, HfLinear> linears;
+    for (auto &[name, lin] : model.linears())
+        linears.emplace(name, lin);
+    torch::NoGradGuard ng;
+    for (const auto &[name, tensor] : a.full) {
+        const bool isBias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+        const std::string module = name.substr(0, name.size() - (isBias ? 5 : 7));
+        auto it = linears.find(module);
+        if (it == linears.end())
+            throw std::runtime_error(a.weightsFile + ": '" + name + "' names no linear layer of this model");
+        torch::Tensor &dst = isBias ? it->second->bias : it->second->weight;
+        if (!dst.defined())
+            throw std::runtime_error(a.weightsFile + ": '" + name + "': the model's layer has none");
+        checkFull(a, name, tensor, dst.sizes().vec());
+        dst.copy_(tensor);
+    }
+    for (const auto &[module, ab] : a.lora) {
+        auto it = linears.find(module);
+        if (it == linears.end())
+            throw std::runtime_error(a.weightsFile + ": an adapter for '" + module + "', which this model does not have");
+        auto &lin = it->second;
+        checkPair(a, module, ab, lin->weight.size(0), lin->weight.size(1));
         if (!lin->hasAdapter()) // a run resuming into adapters it has already added keeps them and their settings
-            lin->addAdapter(static_cast<int>(ab.first.size(0)), scaling, 0.0);
+            lin->addAdapter(static_cast<int>(ab.first.size(0)), a.scaling, 0.0);
         else if (lin->adapterA().sizes() != ab.first.sizes())
-            throw std::runtime_error(weights.string() + ": the adapter of '" + module + "' has rank "
+            throw std::runtime_error(a.weightsFile + ": the adapter of '" + module + "' has rank "
                                      + std::to_string(ab.first.size(0)) + ", the run's is "
                                      + std::to_string(lin->adapterA().size(0)));
         lin->adapterA().copy_(ab.first);
         lin->adapterB().copy_(ab.second);
     }
+}
+
+MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &adapterDir, const std::string &outDir,
+                               const std::function<void(const std::string &)> &log)
+{
+    const AdapterFile a = readAdapter(adapterDir);
+    const HfWeights base(baseDir);
+    std::error_code ec;
+    // Never over the inputs, never into a folder that has something in it.
+    if (fs::exists(outDir, ec)) {
+        if (fs::equivalent(outDir, baseDir, ec) || fs::equivalent(outDir, adapterDir, ec))
+            throw std::runtime_error(outDir + ": is an input of the merge; give a new folder");
+        if (!fs::is_directory(outDir, ec) || !fs::is_empty(outDir, ec))
+            throw std::runtime_error(outDir + ": exists and is not an empty folder; give a new one");
+    }
+    // Every adapted module and saved weight must exist in the base, with matching shapes, before anything is written.
+    std::map<std::string, std::string> byCanonical; // canonical parameter name → the base's name
+    for (const auto &n : base.names())
+        byCanonical[llavaCanonicalName(n)] = n;
+    for (const auto &[module, ab] : a.lora) {
+        auto it = byCanonical.find(module + ".weight");
+        if (it == byCanonical.end())
+            throw std::runtime_error(a.weightsFile + ": an adapter for '" + module + "', which " + baseDir + " does not have");
+        const auto &shape = base.entry(it->second).shape;
+        if (shape.size() != 2)
+            throw std::runtime_error(a.weightsFile + ": '" + module + "' is not a linear layer in " + baseDir);
+        checkPair(a, module, ab, shape[0], shape[1]);
+    }
+    for (const auto &[name, t] : a.full) {
+        auto it = byCanonical.find(name);
+        if (it == byCanonical.end())
+            throw std::runtime_error(a.weightsFile + ": '" + name + "', which " + baseDir + " does not have");
+        checkFull(a, name, t, base.entry(it->second).shape);
+    }
+
+    // Written into <out>.partial, renamed at the end: a failed merge leaves no half folder under the final name.
+    const fs::path partial = fs::path(outDir).string() + ".partial";
+    fs::remove_all(partial, ec);
+    fs::create_directories(partial, ec);
+    if (!fs::is_directory(partial, ec))
+        throw std::runtime_error(partial.string() + ": cannot create the folder");
+    MergeSummary summary;
+    try {
+        std::map<std::string, std::string> shards; // file name → path
+        for (const auto &n : base.names()) {
+            const std::string file = base.fileOf(n);
+            shards[fs::path(file).filename().string()] = file;
+        }
+        for (const auto &e : fs::directory_iterator(baseDir)) {
+            if (!e.is_regular_file() || shards.count(e.path().filename().string()))
+                continue;
+            fs::copy_file(e.path(), partial / e.path().filename(), ec);
+            if (ec)
+                throw std::runtime_error((partial / e.path().filename()).string() + ": cannot copy: " + ec.message());
+        }
+        torch::NoGradGuard ng;
+        int done = 0;
+        for (const auto &[fileName, file] : shards) {
+            MappedSafeTensors in(file);
+            std::vector<SafeTensorsWriter::Planned> plan;
+            for (const auto &e : in.entries())
+                plan.push_back({e.name, e.type, e.shape});
+            SafeTensorsWriter out((partial / fileName).string(), plan, in.metadata());
+            for (const auto &e : in.entries()) {
+                torch::Tensor t = in.view(e);
+                const std::string canonical = llavaCanonicalName(e.name);
+                const std::string module = canonical.size() > 7 ? canonical.substr(0, canonical.size() - 7) : "";
+                if (auto f = a.full.find(canonical); f != a.full.end()) {
+                    t = f->second.to(e.type);
+                    ++summary.replaced;
+                } else if (auto l = a.lora.find(module); l != a.lora.end() && canonical.size() > 7
+                           && canonical.compare(canonical.size() - 7, 7, ".weight") == 0) {
+                    // W + scaling·B·A in float32, stored back in the shard's dtype (as PEFT's merge does)
+                    t = (t.to(torch::kFloat) + torch::matmul(l->second.second, l->second.first) * a.scaling).to(e.type);
+                    ++summary.merged;
+                }
+                out.write(t);
+            }
+            out.finish();
+            ++done;
+            if (log)
+                log("merged " + fileName + " (" + std::to_string(done) + "/"
+                    + std::to_string(shards.size()) + ")");
+        }
+        if (fs::exists(outDir, ec))
+            fs::remove(outDir, ec); // the empty folder checked above
+        fs::rename(partial, outDir, ec);
+        if (ec)
+            throw std::runtime_error(outDir + ": cannot move the merged folder into place: " + ec.message());
+    } catch (...) {
+        fs::remove_all(partial, ec);
+        throw;
+    }
+    summary.bytes = base.totalBytes();
+    return summary;
 }
 
 } // namespace se::model

@@ -86,4 +86,10 @@ private:
     MultimodalLm &m_model;
 };
 
+// What folding an adapter folder into a model folder wrote (registry.h mergeAdapter).
+struct MergeSummary {
+    int merged = 0, replaced = 0; // LoRA-adapted weights, and weights replaced by saved modules (the projector)
+    std::uint64_t bytes = 0;      // tensor bytes written
+};
+
 } // namespace se::model

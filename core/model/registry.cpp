@@ -218,4 +218,13 @@ void saveAdapters(const LoadedModel &m, const std::string &dir, const LoraSpec &
     saveLlavaAdapter(*llava, dir, spec, m.path, it == m.info.end() ? "transformers-5" : it->second, metadata);
 }
 
+MergeSummary mergeAdapter(const std::string &model, const std::string &adapter, const std::string &outDir,
+                          const std::function<void(const std::string &)> &log)
+{
+    const std::string arch = modelArchitecture(model);
+    if (arch != "llava")
+        throw std::runtime_error(model + ": a " + arch + " model; adapters merge into Hugging Face folders (llava)");
+    return mergeLlavaAdapter(model, adapter, outDir, log);
+}
+
 } // namespace se::model

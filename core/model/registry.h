@@ -52,6 +52,9 @@ void applyAdapterValues(LoadedModel &m, const std::string &dir);
 // Writes the trained adapters (and the projector trained beside them) of an adapter-writing model as a PEFT folder.
 void saveAdapters(const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
                   const std::map<std::string, std::string> &metadata);
+// Writes `model` (a Hugging Face folder) with the adapter folded in as a new folder (mergeLlavaAdapter).
+MergeSummary mergeAdapter(const std::string &model, const std::string &adapter, const std::string &outDir,
+                          const std::function<void(const std::string &)> &log = {});
 std::vector<std::string> knownArchitectures();
 
 } // namespace se::model

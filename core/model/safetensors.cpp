@@ -54,52 +54,89 @@ const torch::Tensor *SafeTensors::find(const std::string &name) const
     return nullptr;
 }
 
-void writeSafeTensors(const std::string &file, const SafeTensors &content)
+SafeTensorsWriter::SafeTensorsWriter(const std::string &file, const std::vector<Planned> &plan,
+                                     const std::map<std::string, std::string> &metadata)
+    : m_file(file), m_tmp(file + ".tmp"), m_plan(plan)
 {
     nlohmann::json header = nlohmann::json::object();
-    std::vector<torch::Tensor> cpu;
     std::uint64_t offset = 0;
-    for (const auto &[name, t] : content.tensors) {
-        if (name == "__metadata__" || header.contains(name))
-            throw std::runtime_error(file + ": duplicate or reserved tensor name '" + name + "'");
-        const DtypeInfo *d = byType(t.scalar_type());
+    for (const auto &t : plan) {
+        if (t.name == "__metadata__" || header.contains(t.name))
+            throw std::runtime_error(file + ": duplicate or reserved tensor name '" + t.name + "'");
+        const DtypeInfo *d = byType(t.type);
         if (!d)
-            throw std::runtime_error(file + ": tensor '" + name + "' has a dtype safetensors cannot hold");
-        auto c = t.detach().to(torch::kCPU).contiguous();
-        const std::uint64_t bytes = static_cast<std::uint64_t>(c.numel()) * d->size;
-        header[name] = {{"dtype", d->name}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+            throw std::runtime_error(file + ": tensor '" + t.name + "' has a dtype safetensors cannot hold");
+        std::uint64_t bytes = static_cast<std::uint64_t>(d->size);
+        for (int64_t n : t.shape) {
+            if (n < 0)
+                throw std::runtime_error(file + ": tensor '" + t.name + "' has a negative dimension");
+            bytes *= static_cast<std::uint64_t>(n);
+        }
+        header[t.name] = {{"dtype", d->name}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
-        cpu.push_back(c);
     }
-    if (!content.metadata.empty())
-        header["__metadata__"] = content.metadata;
+    if (!metadata.empty())
+        header["__metadata__"] = metadata;
     std::string h = header.dump();
     while (h.size() % 8) // the format pads the header with spaces so the data starts aligned
         h.push_back(' ');
-    const std::string tmp = file + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out)
-            throw std::runtime_error(file + ": cannot write");
-        unsigned char len[8];
-        std::uint64_t n = h.size();
-        for (int i = 0; i < 8; ++i)
-            len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
-        out.write(reinterpret_cast<const char *>(len), 8);
-        out.write(h.data(), static_cast<std::streamsize>(h.size()));
-        for (const auto &c : cpu)
-            out.write(static_cast<const char *>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
-        out.flush();
-        if (!out) {
-            out.close();
-            std::remove(tmp.c_str());
-            throw std::runtime_error(file + ": write failed (disk full?)");
-        }
+    m_out.open(m_tmp, std::ios::binary | std::ios::trunc);
+    if (!m_out)
+        throw std::runtime_error(file + ": cannot write");
+    unsigned char len[8];
+    const std::uint64_t n = h.size();
+    for (int i = 0; i < 8; ++i)
+        len[i] = static_cast<unsigned char>((n >> (8 * i)) & 0xff);
+    m_out.write(reinterpret_cast<const char *>(len), 8);
+    m_out.write(h.data(), static_cast<std::streamsize>(h.size()));
+}
+
+SafeTensorsWriter::~SafeTensorsWriter()
+{
+    if (!m_done) { // an unfinished file never stays behind, under either name
+        m_out.close();
+        std::remove(m_tmp.c_str());
     }
-    if (std::rename(tmp.c_str(), file.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw std::runtime_error(file + ": cannot move the written file into place");
-    }
+}
+
+void SafeTensorsWriter::write(const torch::Tensor &t)
+{
+    if (m_next >= m_plan.size())
+        throw std::runtime_error(m_file + ": more tensors written than planned");
+    const Planned &p = m_plan[m_next];
+    if (t.scalar_type() != p.type || t.sizes().vec() != p.shape)
+        throw std::runtime_error(m_file + ": tensor '" + p.name + "' is not of its planned dtype and shape");
+    auto c = t.detach().to(torch::kCPU).contiguous();
+    m_out.write(static_cast<const char *>(c.data_ptr()), static_cast<std::streamsize>(c.nbytes()));
+    if (!m_out)
+        throw std::runtime_error(m_file + ": write failed (disk full?)");
+    ++m_next;
+}
+
+void SafeTensorsWriter::finish()
+{
+    if (m_next != m_plan.size())
+        throw std::runtime_error(m_file + ": " + std::to_string(m_plan.size() - m_next) + " planned tensors not written");
+    m_out.flush();
+    const bool ok = static_cast<bool>(m_out);
+    m_out.close();
+    if (!ok)
+        throw std::runtime_error(m_file + ": write failed (disk full?)");
+    if (std::rename(m_tmp.c_str(), m_file.c_str()) != 0)
+        throw std::runtime_error(m_file + ": cannot move the written file into place");
+    m_done = true;
+}
+
+void writeSafeTensors(const std::string &file, const SafeTensors &content)
+{
+    std::vector<SafeTensorsWriter::Planned> plan;
+    plan.reserve(content.tensors.size());
+    for (const auto &[name, t] : content.tensors)
+        plan.push_back({name, t.scalar_type(), t.sizes().vec()});
+    SafeTensorsWriter w(file, plan, content.metadata);
+    for (const auto &nt : content.tensors)
+        w.write(nt.second);
+    w.finish();
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <map>
 #include <string>
 #include <torch/torch.h>
@@ -25,6 +26,32 @@ struct SafeTensors {
 // a crash never leaves a half-written file under the final name. Throws std::runtime_error on failure.
 void writeSafeTensors(const std::string &file, const SafeTensors &content);
 SafeTensors readSafeTensors(const std::string &file); // through MappedSafeTensors, then copied
+
+// Writes a safetensors file one tensor at a time, so a multi-gigabyte shard is never whole in memory: the header
+// from the planned names, dtypes and shapes first, then each tensor's bytes in the planned order. finish() moves
+// `file`.tmp into place; a writer destroyed unfinished (an error, an exception) removes its partial file.
+class SafeTensorsWriter {
+public:
+    struct Planned {
+        std::string name;
+        torch::ScalarType type;
+        std::vector<int64_t> shape;
+    };
+    SafeTensorsWriter(const std::string &file, const std::vector<Planned> &plan,
+                      const std::map<std::string, std::string> &metadata = {});
+    ~SafeTensorsWriter();
+    SafeTensorsWriter(const SafeTensorsWriter &) = delete;
+    SafeTensorsWriter &operator=(const SafeTensorsWriter &) = delete;
+    void write(const torch::Tensor &t); // the next planned tensor, of its planned dtype and shape
+    void finish();
+
+private:
+    std::string m_file, m_tmp;
+    std::vector<Planned> m_plan;
+    std::size_t m_next = 0;
+    std::ofstream m_out;
+    bool m_done = false;
+};
 // Same as readSafeTensors on bytes in memory; `origin` names them in errors.
 SafeTensors parseSafeTensors(const std::string &bytes, const std::string &origin);
 

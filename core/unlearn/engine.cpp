@@ -12,6 +12,8 @@
 #include "core/unlearn/trainer.h"
 
 #include <algorithm>
+#include <chrono>
+#include <iomanip>
 #include <cctype>
 #include <cmath>
 #include <dlfcn.h>
@@ -69,6 +71,11 @@ std::string configureThreads(int threads)
 }
 
 // ---------------------------------------------------------------------------------------------- helpers
+
+struct Assistant::Impl {
+    LoadedModel model;
+    torch::Device device{torch::kCPU};
+};
 
 const char *runStatusName(RunStatus s)
 {
@@ -158,6 +165,15 @@ std::string deviceLabel(const torch::Device &d, bool bf16)
     return "cpu float32 (" + g_threadsReport + ")";
 }
 
+void checkTrainable(const se::data::Benchmark &b, const std::string &dir)
+{
+    if (!b.train.present)
+        throw std::runtime_error(dir + ": no all_train.json (not a SafeEraser dataset folder?)");
+    if (b.train.forget.empty())
+        throw std::runtime_error(dir + ": all_train.json yields no usable forget samples"
+                                 + (b.problems.empty() ? std::string() : " (first problem: " + b.problems.front().toString() + ")"));
+}
+
 se::data::Benchmark loadBenchmark(const std::string &dir)
 {
     if (dir.empty())
@@ -165,11 +181,7 @@ se::data::Benchmark loadBenchmark(const std::string &dir)
     se::data::ReadOptions ro;
     ro.checkImages = false; // the image store reports an unreadable image when it gets to it
     auto b = se::data::readBenchmark(dir, ro);
-    if (!b.train.present)
-        throw std::runtime_error(dir + ": no all_train.json (not a SafeEraser dataset folder?)");
-    if (b.train.forget.empty())
-        throw std::runtime_error(dir + ": all_train.json yields no usable forget samples"
-                                 + (b.problems.empty() ? std::string() : " (first problem: " + b.problems.front().toString() + ")"));
+    checkTrainable(b, dir);
     return b;
 }
 
@@ -334,14 +346,24 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     checkOptions(c.train);
     if (c.outFile.empty())
         throw std::runtime_error("no output file given");
-    const torch::Device device = pickDevice(c.train.device);
-    auto bench = loadBenchmark(c.dataDir);
-    LoadOptions lo;
-    lo.device = device;
-    lo.imagesFile = c.train.imagesFile;
-    lo.datasetRoot = bench.root;
-    lo.systemPrompt = c.systemPrompt;
-    LoadedModel lm = loadModel(c.modelFile, lo);
+    // One read of the benchmark and one load of the model per run: the caller's, when it passed them.
+    std::shared_ptr<const se::data::Benchmark> benchmark = c.benchmark;
+    if (benchmark)
+        checkTrainable(*benchmark, c.dataDir);
+    else
+        benchmark = std::make_shared<const se::data::Benchmark>(loadBenchmark(c.dataDir));
+    const se::data::Benchmark &bench = *benchmark;
+    std::shared_ptr<Assistant> live = c.model;
+    if (!live) {
+        ModelOptions mo;
+        mo.imagesFile = c.train.imagesFile;
+        mo.device = c.train.device;
+        mo.systemPrompt = c.systemPrompt;
+        mo.datasetRoot = bench.root;
+        live = std::make_shared<Assistant>(c.modelFile, mo);
+    }
+    LoadedModel &lm = live->impl().model;
+    const torch::Device device = live->impl().device;
     MultimodalLm &net = *lm.net;
     const ChatFormat &chat = *lm.chat;
     ImageStore &store = *lm.images;
@@ -581,7 +603,8 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
                 return;
             const std::string file = curveCheckpointPath(c.outFile, c.modelFile);
             save(file, info("running", steps));
-            c.onCheckpoint(steps, file);
+            c.onCheckpoint(steps, file, *live);
+            net.train(); // evaluation switched the model to eval mode and back; make sure of it
         };
     s.startStep = c.resumeFrom.empty() ? 0 : std::clamp(c.resumeStep, 0, s.totalSteps);
     RunResult r = runTrainingLoop(params, s, step, progress, cancel, afterStep);
@@ -594,6 +617,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
         meta["stop_reason"] = r.message;
     save(c.outFile, meta);
     r.outFile = c.outFile;
+    r.model = live;
     return r;
 }
 
@@ -621,11 +645,6 @@ RunResult unlearn(const UnlearnConfig &c, const ProgressFn &progress, const Canc
 
 // ---------------------------------------------------------------------------------------------- assistant
 
-struct Assistant::Impl {
-    LoadedModel model;
-    torch::Device device{torch::kCPU};
-};
-
 namespace {
 std::optional<torch::ScalarType> parseDtype(const std::string &name)
 {
@@ -642,7 +661,7 @@ std::optional<torch::ScalarType> parseDtype(const std::string &name)
 } // namespace
 
 Assistant::Assistant(const std::string &modelPath, const std::string &imagesFile, const std::string &device)
-    : Assistant(modelPath, ModelOptions{imagesFile, device, {}, "auto"})
+    : Assistant(modelPath, ModelOptions{imagesFile, device, {}, "auto", {}, {}})
 {
 }
 
@@ -657,10 +676,13 @@ Assistant::Assistant(const std::string &modelPath, const ModelOptions &options) 
         lo.systemPrompt = options.systemPrompt;
         lo.imagesFile = options.imagesFile;
         lo.adapterDir = options.adapter;
+        lo.datasetRoot = options.datasetRoot;
         m->model = loadModel(modelPath, lo);
         return 0;
     });
 }
+
+Assistant::Assistant(std::unique_ptr<Impl> impl) : m(std::move(impl)) {}
 
 Assistant::~Assistant() = default;
 
@@ -812,6 +834,23 @@ QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bo
     share(q.pdExact, q.pd);
     share(q.retainExact, q.retain);
     return q;
+}
+
+// ---------------------------------------------------------------------------------------------- merging
+
+std::string mergeAdapter(const std::string &model, const std::string &adapter, const std::string &outDir,
+                         const std::function<void(const std::string &)> &log)
+{
+    return plainErrors([&] {
+        const auto t0 = std::chrono::steady_clock::now();
+        const MergeSummary m = se::model::mergeAdapter(model, adapter, outDir, log);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::ostringstream os;
+        os << "wrote " << outDir << ": " << m.merged << " adapted weights merged, " << m.replaced
+           << " replaced by the adapter's saved modules, " << std::fixed << std::setprecision(1)
+           << double(m.bytes) / (1 << 20) << " MiB of tensors in " << s << " s";
+        return os.str();
+    });
 }
 
 // ---------------------------------------------------------------------------------------------- packing

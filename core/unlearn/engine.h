@@ -16,9 +16,14 @@
 #include <utility>
 #include <vector>
 
+namespace se::data {
+struct Benchmark;
+}
+
 namespace se::engine {
 
 using se::unlearn::Method;
+class Assistant;
 
 class CancelToken {
 public:
@@ -83,11 +88,16 @@ struct UnlearnConfig {
     bool pd = false;
     se::unlearn::WeightOverrides weights; // unset = SPEC §3 defaults for the method and PD
     TrainOptions train = defaults();
-    // Every `checkpointEvery` steps (0: never) the current weights (LoRA folded in) are written to
-    // `<outFile>.step.safetensors` (overwritten each time) and onCheckpoint(step, file) is called on the
-    // calling thread, between steps: evaluation curves hang off it.
+    // Every `checkpointEvery` steps (0: never) the current weights are written to curveCheckpointPath(outFile)
+    // (overwritten each time) and onCheckpoint(step, file, live) is called on the calling thread, between steps,
+    // with the model being trained (adapters on): evaluation curves hang off it without reloading anything.
     int checkpointEvery = 0;
-    std::function<void(int step, const std::string &file)> onCheckpoint;
+    std::function<void(int step, const std::string &file, Assistant &live)> onCheckpoint;
+    // Inputs already loaded, so that a run reads its benchmark and its base model once: the benchmark read from
+    // dataDir, and the model loaded from modelFile (ModelOptions::datasetRoot = the benchmark's root). A given
+    // model is trained in place; RunResult::model is the same object afterwards.
+    std::shared_ptr<const se::data::Benchmark> benchmark;
+    std::shared_ptr<Assistant> model;
     // Resuming an interrupted run: the weights to continue from (a `.step.safetensors` checkpoint of the same
     // run) and the step they were saved after. The frozen reference stays modelFile; the learning-rate schedule
     // continues where it stopped; AdamW's moment estimates and the data order start afresh.
@@ -116,6 +126,7 @@ struct RunResult {
     std::string outFile;        // written unless Failed
     std::string device;         // where it ran, e.g. "cpu (2 threads)", "cuda:0 bf16"
     int64_t parameters = 0;
+    std::shared_ptr<Assistant> model; // the trained model, live (adapters on), to evaluate without reloading
 };
 
 // Throws std::runtime_error for unusable input (no dataset, bad card, unreadable model or image); a run that
@@ -141,6 +152,7 @@ struct ModelOptions {
     std::string systemPrompt;
     std::string dtype = "auto";
     std::string adapter; // a PEFT adapter folder to apply (Hugging Face models)
+    std::string datasetRoot; // the benchmark's folder, so absolute image paths find their key in imagesFile
 };
 
 // A loaded model that answers questions about images: a built-in checkpoint file or a Hugging Face folder of a
@@ -181,10 +193,13 @@ public:
     std::string chatTemplate() const;
     std::string promptText(const std::string &question) const;
 
+    struct Impl; // the loaded model (engine.cpp); opaque here
+    explicit Assistant(std::unique_ptr<Impl> impl);
+    Impl &impl() { return *m; }
+
 private:
     std::vector<Answer> answerManyImpl(const std::vector<std::pair<std::string, std::string>> &imageAndQuestion,
                                        const AskOptions &options, int batch);
-    struct Impl;
     std::unique_ptr<Impl> m;
 };
 
@@ -199,6 +214,13 @@ struct QuickEval {
 QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit,
                     const std::string &imagesFile = {}, int limit = 0);
 bool looksLikeRefusal(const std::string &answer, const std::vector<std::string> &refusals);
+
+// Folds a PEFT adapter folder (what a run on a Hugging Face model writes) into the model folder it was trained on,
+// writing `outDir`: a Hugging Face folder transformers and vLLM load without PEFT (same shards, names and dtypes).
+// Streams tensor by tensor; `log` hears each shard as it is written. Refuses an existing non-empty `outDir` and
+// writing over an input. Returns a one-line summary.
+std::string mergeAdapter(const std::string &model, const std::string &adapter, const std::string &outDir,
+                         const std::function<void(const std::string &)> &log = {});
 
 // Writes every image of the benchmark (both splits, harmful and SD) decoded at size×size into a safetensors
 // file keyed by path relative to the dataset folder. Returns the number of images written.

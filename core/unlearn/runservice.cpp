@@ -100,16 +100,13 @@ std::uint64_t mixSeed(std::uint64_t a, std::uint64_t b)
     return x ^ (x >> 31);
 }
 
-// Generates every planned answer with the model in `modelFile` (with `adapter` applied when given), then judges and
-// scores them.
-se::metrics::EvalResult evaluateModel(const std::string &modelFile, const std::string &adapter, const UnlearnConfig &uc,
-                                      const se::data::Benchmark &bench, const se::metrics::EvalOptions &o,
-                                      se::metrics::Judge &judge, const std::string &stage, int step,
-                                      const CancelToken *cancel)
+// Generates every planned answer with `assistant` (loaded once per run: the base model, or the model being trained,
+// adapters on), then judges and scores them.
+se::metrics::EvalResult evaluateModel(Assistant &assistant, const se::data::Benchmark &bench,
+                                      const se::metrics::EvalOptions &o, se::metrics::Judge &judge,
+                                      const std::string &stage, int step, const CancelToken *cancel)
 {
     const auto items = se::metrics::planEvaluation(bench, o);
-    const TrainOptions &train = uc.train;
-    Assistant assistant(modelFile, ModelOptions{train.imagesFile, train.device, uc.systemPrompt, "auto", adapter});
     AskOptions ask;
     ask.greedy = o.greedy;
     ask.temperature = o.temperature;
@@ -153,13 +150,24 @@ std::string evalKey(const RunRequest &r)
 
 std::string refusalJson(const RunRequest &r) { return json(refusalDetector(r).phrases()).dump(); }
 
-} // namespace
+// The base model as a run loads it (once): on the run's device, with its images file and system prompt.
+std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data::Benchmark &bench)
+{
+    ModelOptions mo;
+    mo.imagesFile = uc.train.imagesFile;
+    mo.device = uc.train.device;
+    mo.systemPrompt = uc.systemPrompt;
+    mo.datasetRoot = bench.root;
+    return std::make_shared<Assistant>(uc.modelFile, mo);
+}
 
-std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn &onEvent, const CancelToken *cancel)
+// ensureVanillaEvaluation on a benchmark and model identity the caller has; `model` loads the base model only when
+// no stored evaluation can be reused.
+std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchmark &bench, const std::string &modelHash,
+                               const std::function<Assistant &()> &model, const RunEventFn &onEvent,
+                               const CancelToken *cancel)
 {
     se::store::RunStore store(request.storePath);
-    const auto bench = se::data::readBenchmark(request.unlearn.dataDir);
-    const std::string modelHash = fileSha256(request.unlearn.modelFile);
     const std::string key = evalKey(request);
     for (const auto &r : store.runs()) {
         if (r.method != "vanilla" || r.status != StoreStatus::Finished || r.datasetHash != bench.contentHash ||
@@ -192,8 +200,7 @@ std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn
     std::mutex storeMutex;
     try {
         auto judge = makeJudge(request, store, storeMutex);
-        auto result = evaluateModel(request.unlearn.modelFile, "", request.unlearn, bench, request.eval, *judge,
-                                    "vanilla", 0, cancel);
+        auto result = evaluateModel(model(), bench, request.eval, *judge, "vanilla", 0, cancel);
         store.addEvaluation(id, result.metrics, result.answers);
         store.setStatus(id, StoreStatus::Finished);
         if (onEvent) {
@@ -211,6 +218,20 @@ std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn
         throw;
     }
     return id;
+}
+
+} // namespace
+
+std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn &onEvent, const CancelToken *cancel)
+{
+    const auto bench = se::data::readBenchmark(request.unlearn.dataDir);
+    std::shared_ptr<Assistant> loaded;
+    auto model = [&]() -> Assistant & {
+        if (!loaded)
+            loaded = loadBaseModel(request.unlearn, bench);
+        return *loaded;
+    };
+    return vanillaEvaluation(request, bench, modelIdentity(request.unlearn.modelFile), model, onEvent, cancel);
 }
 
 RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, const CancelToken *cancel)
@@ -295,7 +316,10 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
     };
 
     try {
-        const auto bench = se::data::readBenchmark(uc.dataDir);
+        // The benchmark is read and the base model loaded once for the whole run: the vanilla evaluation, training,
+        // curve points and the final evaluation all use these objects (evaluating the live model, adapters on).
+        const auto benchPtr = std::make_shared<const se::data::Benchmark>(se::data::readBenchmark(uc.dataDir));
+        const se::data::Benchmark &bench = *benchPtr;
         info.datasetPath = bench.root;
         info.datasetHash = bench.contentHash;
         info.modelId = modelIdentity(uc.modelFile);
@@ -309,7 +333,10 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         info.configJson = requestToJson(request); // resume fields are not part of it
         store.updateRun(info);
 
-        out.vanillaRunId = ensureVanillaEvaluation(request, onEvent, cancel);
+        uc.benchmark = benchPtr;
+        uc.model = loadBaseModel(uc, bench);
+        out.vanillaRunId = vanillaEvaluation(request, bench, info.modelId, [&]() -> Assistant & { return *uc.model; },
+                                             onEvent, cancel);
         info.parentId = out.vanillaRunId;
         store.updateRun(info);
         store.setStatus(out.runId, StoreStatus::Running);
@@ -339,10 +366,9 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         };
         if (request.evalEvery > 0) {
             uc.checkpointEvery = request.evalEvery;
-            uc.onCheckpoint = [&](int step, const std::string &file) {
+            uc.onCheckpoint = [&](int step, const std::string &, Assistant &live) {
                 flushSteps();
-                auto r = adapters ? evaluateModel(uc.modelFile, file, uc, bench, curve, *judge, "step", step, cancel)
-                                  : evaluateModel(file, "", uc, bench, curve, *judge, "step", step, cancel);
+                auto r = evaluateModel(live, bench, curve, *judge, "step", step, cancel);
                 store.addEvaluation(out.runId, r.metrics, r.answers);
                 RunEvent e;
                 e.kind = RunEvent::Kind::Evaluated;
@@ -362,8 +388,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         if (rr.status == se::engine::RunStatus::Failed)
             return finish(StoreStatus::Failed, rr.message);
 
-        auto final = adapters ? evaluateModel(uc.modelFile, uc.outFile, uc, bench, request.eval, *judge, "final", rr.steps, cancel)
-                              : evaluateModel(uc.outFile, "", uc, bench, request.eval, *judge, "final", rr.steps, cancel);
+        auto final = evaluateModel(*rr.model, bench, request.eval, *judge, "final", rr.steps, cancel);
         store.addEvaluation(out.runId, final.metrics, final.answers);
         {
             RunEvent e;

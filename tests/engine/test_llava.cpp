@@ -11,8 +11,11 @@
 #include "core/model/llavatokenizer.h"
 #include "core/model/registry.h"
 #include "core/model/safetensors.h"
+#include "core/model/hfweights.h"
+#include "core/store/runstore.h"
 #include "core/unlearn/engine.h"
 #include "core/unlearn/method.h"
+#include "core/unlearn/runservice.h"
 
 #include <QFile>
 #include <QProcess>
@@ -20,6 +23,7 @@
 #include <QtTest>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 using nlohmann::json;
@@ -368,6 +372,102 @@ private Q_SLOTS:
             moved = std::max(moved, std::abs(x[i] - base[i]));
         }
         QVERIFY(moved > 1e-4); // two steps at lr 1e-3 changed the model
+    }
+
+    void mergeAdapterWritesAFolderThatAgrees()
+    {
+        const std::string adapter = folder("adapter-po-pd"), base = folder("v4-sharded"), out = folder("merged");
+        QVERIFY(fs::exists(adapter));
+        const Cli m = run(SE_CLI_PATH, {"merge-adapter", "--model", QString::fromStdString(base), "--adapter",
+                                        QString::fromStdString(adapter), "--out", QString::fromStdString(out)});
+        QVERIFY2(m.code == 0, m.err.constData());
+        QVERIFY2(m.out.contains("14 adapted weights merged, 4 replaced"), m.out.constData());
+        QVERIFY(!fs::exists(out + ".partial"));
+        // the same files, shards, tensor names and dtypes as the base
+        std::set<std::string> baseFiles, outFiles;
+        for (const auto &e : fs::directory_iterator(base))
+            baseFiles.insert(e.path().filename().string());
+        for (const auto &e : fs::directory_iterator(out))
+            outFiles.insert(e.path().filename().string());
+        QVERIFY(baseFiles == outFiles);
+        se::model::HfWeights bw(base), ow(out);
+        QVERIFY(bw.names() == ow.names());
+        for (const auto &n : bw.names())
+            QCOMPARE(QString::fromStdString(ow.entry(n).dtype), QString::fromStdString(bw.entry(n).dtype));
+        // the merged folder, loaded plainly, scores as the base with the adapter applied
+        auto adapted = se::model::loadModel(base, [&] { se::model::LoadOptions o; o.adapterDir = adapter; return o; }());
+        auto merged = se::model::loadModel(out);
+        for (const auto &kase : m_golden["cases"]) {
+            const auto x = scoreCase(adapted, kase), y = scoreCase(merged, kase);
+            QCOMPARE(x.size(), y.size());
+            for (size_t i = 0; i < x.size(); ++i)
+                QVERIFY2(std::abs(x[i] - y[i]) < 1e-4, (std::to_string(x[i]) + " vs " + std::to_string(y[i])).c_str());
+        }
+        // The adapter's keys are in the base's naming; merging into the other naming and float16 works too.
+        const std::string out16 = folder("merged-f16");
+        QCOMPARE(QString::fromStdString(se::engine::mergeAdapter(folder("v5-f16"), adapter, out16)).contains("14 adapted"), true);
+        QCOMPARE(QString::fromStdString(se::model::HfWeights(out16).entry("lm_head.weight").dtype), QString("F16"));
+
+        // Refusals: an existing folder, an input as the output, an adapter for another model; nothing is written.
+        auto refuses = [&](const std::string &model, const std::string &ad, const std::string &o, const char *reason) {
+            try {
+                se::engine::mergeAdapter(model, ad, o);
+                QFAIL(("merge into " + o + " did not fail").c_str());
+            } catch (const std::runtime_error &e) {
+                QVERIFY2(QString(e.what()).contains(reason), e.what());
+            }
+        };
+        refuses(base, adapter, out, "exists and is not an empty folder");
+        refuses(base, adapter, base, "is an input of the merge");
+        refuses(base, adapter, adapter, "is an input of the merge");
+        refuses(base, folder("nope"), folder("merged-x"), "not an adapter folder");
+        refuses(kSource + "/tests/llava/images/wide.png", adapter, folder("merged-x"), "wide.png");
+        QVERIFY(!fs::exists(folder("merged-x")) && !fs::exists(folder("merged-x.partial")));
+        // an adapter whose shapes do not fit this model: the vision layers' size is not the language model's
+        fs::create_directories(folder("bad-adapter"));
+        fs::copy_file(adapter + "/adapter_config.json", folder("bad-adapter") + "/adapter_config.json");
+        {
+            se::model::SafeTensors st;
+            st.tensors.emplace_back("base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_A.weight", torch::zeros({4, 7}));
+            st.tensors.emplace_back("base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_B.weight", torch::zeros({9, 4}));
+            se::model::writeSafeTensors(folder("bad-adapter") + "/adapter_model.safetensors", st);
+        }
+        refuses(base, folder("bad-adapter"), folder("merged-x"), "expected [r, ");
+        QVERIFY(!fs::exists(folder("merged-x")) && !fs::exists(folder("merged-x.partial")));
+    }
+
+    void runEvaluatesTheLiveModel()
+    {
+        // A run's final evaluation runs on the model in memory (adapters on); the adapter it wrote, loaded from
+        // disk, answers the same.
+        QTemporaryDir tmp;
+        se::engine::RunRequest r;
+        r.storePath = tmp.filePath("runs.sqlite").toStdString();
+        r.unlearn.dataDir = folder("bench");
+        r.unlearn.modelFile = folder("v5");
+        r.unlearn.method = se::unlearn::Method::GA;
+        r.unlearn.train.steps = 2;
+        r.unlearn.train.batchSize = 2;
+        r.unlearn.train.lr = 5e-3;
+        r.eval.greedy = true;
+        r.eval.subsetPerSet = 2;
+        r.evalEvery = 1;
+        r.curveSubset = 1;
+        const auto out = se::engine::executeRun(r);
+        QVERIFY2(out.status == se::store::RunStatus::Finished, out.message.c_str());
+        se::store::RunStore store(r.storePath);
+        const auto run = store.run(out.runId);
+        const auto answers = store.answers(out.runId, "final");
+        QVERIFY(!answers.empty());
+        se::engine::Assistant fromDisk(folder("v5"), se::engine::ModelOptions{{}, "cpu", {}, "auto", run->outputModel, {}});
+        std::vector<std::pair<std::string, std::string>> qs;
+        for (const auto &a : answers)
+            qs.emplace_back(a.image, a.question);
+        se::engine::AskOptions greedy;
+        greedy.greedy = true;
+        const auto again = fromDisk.askMany(qs, greedy, 64);
+        for (size_t i = 0; i < answers.size(); ++i)
+            QCOMPARE(QString::fromStdString(again[i]), QString::fromStdString(answers[i].answer));
     }
 
     void runOnALlavaFolder()

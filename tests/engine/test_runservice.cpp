@@ -113,6 +113,24 @@ private Q_SLOTS:
         QVERIFY(reused);
         QCOMPARE(out2.vanillaRunId, vanilla.id);
         QCOMPARE(int(store.runs().size()), 3);
+
+        // The final evaluation ran on the live model in memory; loading the written weights from disk and
+        // evaluating them the same way gives the same answers.
+        RunRequest fromDisk = request(db);
+        fromDisk.unlearn.modelFile = run.outputModel;
+        bool reusedDisk = false;
+        const auto diskId = ensureVanillaEvaluation(fromDisk, [&](const RunEvent &e) {
+            reusedDisk |= e.kind == RunEvent::Kind::VanillaEvaluated && e.message == "reused";
+        });
+        QVERIFY(!reusedDisk); // another model: its own evaluation
+        const auto live = store.answers(run.id, "final");
+        const auto disk = store.answers(diskId, "vanilla");
+        QCOMPARE(live.size(), disk.size());
+        QVERIFY(!live.empty());
+        for (size_t i = 0; i < live.size(); ++i) {
+            QCOMPARE(QString::fromStdString(live[i].question), QString::fromStdString(disk[i].question));
+            QCOMPARE(QString::fromStdString(live[i].answer), QString::fromStdString(disk[i].answer));
+        }
     }
 
     void cancelledRun()
