@@ -102,7 +102,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
             UnlearnConfig c;
             std::string method;
             double forgetW = NAN, retainW = NAN, klW = NAN, pdW = NAN, beta = NAN;
-            std::string targets;
+            std::string targets, preset;
         };
         auto a = std::make_shared<Args>();
         auto common = std::make_shared<CommonArgs>();
@@ -124,10 +124,37 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         sub->add_option("--lora-alpha", a->c.train.loraAlpha, "LoRA alpha")->capture_default_str();
         sub->add_option("--lora-dropout", a->c.train.loraDropout, "LoRA dropout")->capture_default_str()->check(CLI::Range(0.0, 0.99));
         sub->add_option("--lora-targets", a->targets, "comma-separated: q,k,v,o,fc1,fc2,projector (built-in; default q,k,v,o,fc1,fc2) or q_proj,…,down_proj,linear_1,linear_2 (LLaVA; default the seven language-model projections)");
+        sub->add_option("--preset", a->preset, "default, or paper (the official SafeEraser optimisation: lr 1e-4, 10 "
+                                               "epochs, cosine, 6% warm-up, effective batch 32 = 4 × 8); flags "
+                                               "given override it")
+            ->check(CLI::IsMember({"default", "paper"}));
+        sub->add_flag("!--no-memory-check", a->c.train.memoryCheck,
+                      "start even when the memory plan says the model cannot fit on the device");
         addTraining(sub, a->c.train);
         addCommon(sub, *common);
-        sub->callback([a, common, &exitCode] {
+        sub->callback([a, common, sub, &exitCode] {
             exitCode = guarded("unlearn", [&] {
+                if (!a->preset.empty()) { // the preset's value for every setting not given on the command line
+                    const TrainOptions p = UnlearnConfig::preset(a->preset);
+                    TrainOptions &t = a->c.train;
+                    auto unless = [&](const char *flag, auto &field, const auto &value) {
+                        if (sub->count(flag) == 0)
+                            field = value;
+                    };
+                    unless("--lr", t.lr, p.lr);
+                    if (sub->count("--steps") == 0 && sub->count("--epochs") == 0) {
+                        t.steps = p.steps;
+                        t.epochs = p.epochs;
+                    }
+                    unless("--warmup", t.warmupRatio, p.warmupRatio);
+                    unless("--weight-decay", t.weightDecay, p.weightDecay);
+                    unless("--clip", t.clipNorm, p.clipNorm);
+                    unless("--seed", t.seed, p.seed);
+                    unless("--batch", t.batchSize, p.batchSize);
+                    unless("--grad-accum", t.gradAccum, p.gradAccum);
+                    unless("--lora-alpha", t.loraAlpha, p.loraAlpha);
+                    unless("--lora-dropout", t.loraDropout, p.loraDropout);
+                }
                 a->c.method = *se::unlearn::parseMethod(a->method);
                 auto set = [](double v, std::optional<double> &o) {
                     if (!std::isnan(v))

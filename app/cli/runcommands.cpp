@@ -41,10 +41,11 @@ struct InterruptGuard {
 
 // The flags every command here shares. Set flags override the configuration file.
 struct RunFlags {
-    std::string store, config, data, model, method, name, out, judge, llmUrl, llmModel, refusals, device, images;
-    bool pd = false, greedy = false, quiet = false;
+    std::string store, config, data, model, method, name, out, judge, llmUrl, llmModel, refusals, device, images, preset,
+        systemPrompt;
+    bool pd = false, greedy = false, quiet = false, noMemoryCheck = false;
     std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs;
-    std::optional<int> steps, loraRank, batch, evalEvery, samples, subset;
+    std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset;
     std::optional<std::uint64_t> seed;
     std::int64_t resume = 0;
 };
@@ -53,7 +54,9 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
 {
     c->add_option("--store", f.store, "Run store (SQLite file; created if missing)")->required();
     c->add_option("--data", f.data, "Benchmark folder (official layout)");
-    c->add_option("--model", f.model, "Vanilla model checkpoint (.safetensors)");
+    c->add_option("--model", f.model, "The model to start from: a built-in checkpoint (.safetensors) or a Hugging "
+                                      "Face LLaVA-1.5 folder");
+    c->add_option("--system-prompt", f.systemPrompt, "LLaVA: a sentence before \"USER:\" (recorded with the run)");
     if (withMethod) {
         c->add_option("--config", f.config, "Run configuration JSON (every setting; flags override it)")
             ->check(CLI::ExistingFile);
@@ -65,10 +68,17 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
         c->add_option("--retain-weight", f.retainWeight, "Weight of NLL(retain)");
         c->add_option("--kl-weight", f.klWeight, "Weight of the KL term");
         c->add_option("--beta", f.beta, "β of NPO and DPO");
+        c->add_option("--preset", f.preset, "Training settings to start from: default, or paper (the official "
+                                            "SafeEraser optimisation: lr 1e-4, 10 epochs, cosine, 6% warm-up, "
+                                            "effective batch 32 = 4 × 8); flags override them")
+            ->check(CLI::IsMember({"default", "paper"}));
         c->add_option("--lr", f.lr, "Learning rate");
         c->add_option("--steps", f.steps, "Optimiser steps");
         c->add_option("--epochs", f.epochs, "Epochs over the forget set (when --steps is not given)");
-        c->add_option("--batch", f.batch, "Batch size");
+        c->add_option("--batch", f.batch, "Batch size (micro-batch when --grad-accum > 1)");
+        c->add_option("--grad-accum", f.gradAccum, "Micro-batches per optimiser step")->check(CLI::Range(1, 65536));
+        c->add_flag("--no-memory-check", f.noMemoryCheck, "Start even when the memory plan says the model cannot "
+                                                            "fit on the device");
         c->add_option("--lora-rank", f.loraRank, "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)");
         c->add_option("--eval-every", f.evalEvery, "Steps between curve evaluations (0: none)");
         c->add_option("--out", f.out, "Where to write the unlearned model (default: beside the store)");
@@ -104,6 +114,18 @@ RunRequest buildRequest(const RunFlags &f)
     }
     r.storePath = f.store;
     auto &u = r.unlearn;
+    if (!f.preset.empty()) {
+        const auto keep = u.train;
+        u.train = se::engine::UnlearnConfig::preset(f.preset);
+        u.train.device = keep.device;
+        u.train.imagesFile = keep.imagesFile;
+    }
+    if (!f.systemPrompt.empty())
+        u.systemPrompt = f.systemPrompt;
+    if (f.gradAccum)
+        u.train.gradAccum = *f.gradAccum;
+    if (f.noMemoryCheck)
+        u.train.memoryCheck = false;
     if (!f.data.empty())
         u.dataDir = f.data;
     if (!f.model.empty())
@@ -243,6 +265,13 @@ int runRun(const RunFlags &f)
     } catch (const std::invalid_argument &e) {
         std::cerr << "safeeraser run: " << e.what() << "\n";
         return 2;
+    }
+    if (!f.quiet) {
+        try { // the plan the run checks before loading anything (its errors are the run's to report)
+            const auto plan = se::engine::planMemory(r.unlearn.modelFile, r.unlearn.train, r.unlearn.method, r.unlearn.pd);
+            std::cerr << "[run] memory: " << plan.describe() << "\n";
+        } catch (const std::exception &) {
+        }
     }
     InterruptGuard guard;
     const auto out = se::engine::executeRun(r, printer(f.quiet, "run"), &g_cancel);

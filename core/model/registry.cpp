@@ -161,6 +161,71 @@ std::string modelArchitecture(const std::string &path)
     return ModelCard::fromJson(it->second, path + ": embedded model card").architecture;
 }
 
+ModelFacts describeModel(const std::string &path)
+{
+    ModelFacts f;
+    f.path = path;
+    f.architecture = modelArchitecture(path);
+    std::ostringstream os;
+    std::error_code ec;
+    auto billions = [](int64_t n) {
+        std::ostringstream o;
+        o.setf(std::ios::fixed);
+        o.precision(n >= 1000000000 ? 2 : 1);
+        if (n >= 1000000000)
+            o << double(n) / 1e9 << " B";
+        else
+            o << double(n) / 1e6 << " M";
+        return o.str();
+    };
+    if (f.architecture == "llava") {
+        const fs::path dir(path);
+        const LlavaConfig c = LlavaConfig::fromJson(readText(dir / "config.json", 1u << 20), (dir / "config.json").string());
+        f.adapters = true;
+        f.parameters = c.parameterCount();
+        for (const auto &e : fs::directory_iterator(dir, ec))
+            if (e.is_regular_file() && e.path().extension() == ".safetensors")
+                f.fileBytes += e.file_size();
+        f.layers = c.layers;
+        f.hidden = c.hidden;
+        f.intermediate = c.intermediate;
+        f.heads = c.heads;
+        f.imageTokens = c.imageFeatures();
+        f.maxSeq = c.maxPositions;
+        f.projectorParameters = int64_t(c.visionHidden) * c.hidden + c.hidden + int64_t(c.hidden) * c.hidden + c.hidden;
+        const int64_t h = c.hidden, kv = int64_t(c.kvHeads) * c.headDim(), in = c.intermediate;
+        f.loraFanSum = {{"q_proj", 2 * h},      {"k_proj", h + kv},   {"v_proj", h + kv},  {"o_proj", 2 * h},
+                        {"gate_proj", h + in}, {"up_proj", h + in}, {"down_proj", in + h}};
+        os << "LLaVA-1.5 · Llama " << c.layers << " layers × " << c.hidden << " · CLIP " << c.imageSize << " px ("
+           << f.imageTokens << " image tokens) · " << billions(f.parameters) << " parameters";
+        if (!c.torchDtype.empty())
+            os << " · " << c.torchDtype << " files";
+        os << " · " << (f.fileBytes >> 20) << " MiB";
+    } else {
+        MappedSafeTensors st(path);
+        const ModelCard card = ModelCard::fromJson(st.metadata().at("model_card"), path + ": embedded model card");
+        for (const auto &e : st.entries())
+            if (e.name.find("lora") == std::string::npos)
+                f.parameters += int64_t(e.end - e.begin) / 4;
+        f.fileBytes = fs::file_size(path, ec);
+        f.layers = card.layers;
+        f.hidden = card.dModel;
+        f.intermediate = card.ffMult * card.dModel;
+        f.heads = card.heads;
+        f.imageTokens = card.imageTokens();
+        f.maxSeq = card.maxSeq;
+        const int64_t d = card.dModel, ff = int64_t(card.ffMult) * d;
+        f.loraFanSum = {{"q", 2 * d}, {"k", 2 * d}, {"v", 2 * d}, {"o", 2 * d}, {"fc1", d + ff}, {"fc2", ff + d}};
+        os << "Built-in model (" << card.name << ") · " << card.layers << " layers × " << card.dModel << " · "
+           << card.imageSize << " px images · " << billions(f.parameters) << " parameters";
+        auto it = st.metadata().find("trained_by");
+        if (it != st.metadata().end())
+            os << " · trained by " << it->second;
+    }
+    f.summary = os.str();
+    return f;
+}
+
 std::vector<std::string> knownArchitectures()
 {
     std::vector<std::string> out;
@@ -183,10 +248,12 @@ LoadedModel loadModel(const std::string &path, const LoadOptions &options)
 
 bool writesAdapters(const LoadedModel &m) { return m.architecture == "llava"; }
 
-LoraSpec defaultLora(const LoadedModel &m)
+LoraSpec defaultLora(const LoadedModel &m) { return defaultLora(m.architecture); }
+
+LoraSpec defaultLora(const std::string &architecture)
 {
     LoraSpec s;
-    if (m.architecture == "llava") {
+    if (architecture == "llava") {
         s.rank = 32;
         s.alpha = 256;
         s.dropout = 0.05;

@@ -10,6 +10,7 @@
 #include "core/model/imagestore.h"
 #include "core/model/mmmodel.h"
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -39,6 +40,20 @@ struct LoadedModel {
     std::optional<Checkpoint> builtin;        // the built-in model's card and tokenizer (to save a checkpoint)
 };
 
+// What a model is, from its small files alone (config.json, a checkpoint's card), without loading weights: the
+// workbench's model line and a run's memory plan.
+struct ModelFacts {
+    std::string path, architecture;
+    std::string summary;            // one line for people: "LLaVA-1.5 · Llama 32 × 4096 · CLIP 336 px …"
+    int64_t parameters = 0;         // of what is loaded
+    std::uint64_t fileBytes = 0;    // weights on disk
+    bool adapters = false;          // runs train adapters and write adapter folders
+    int layers = 0, hidden = 0, intermediate = 0, heads = 0, imageTokens = 0, maxSeq = 0; // the language model's shape
+    int64_t projectorParameters = 0;
+    std::map<std::string, int64_t> loraFanSum; // per layer, for each adapter target: in + out features
+};
+ModelFacts describeModel(const std::string &path);
+
 // The architecture of the model at `path` without loading its weights; throws naming the file and the reason.
 std::string modelArchitecture(const std::string &path);
 bool isModelFolder(const std::string &path);
@@ -47,6 +62,7 @@ LoadedModel loadModel(const std::string &path, const LoadOptions &options = {});
 bool writesAdapters(const LoadedModel &m);
 // The adapter targets and LoRA setting a run uses by default on this architecture (SPEC §8: SafeEraser's for LLaVA).
 LoraSpec defaultLora(const LoadedModel &m);
+LoraSpec defaultLora(const std::string &architecture);
 // Copies an adapter folder's values into a model of the same kind (resuming a run into adapters it has added).
 void applyAdapterValues(LoadedModel &m, const std::string &dir);
 // Writes the trained adapters (and the projector trained beside them) of an adapter-writing model as a PEFT folder.

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <dlfcn.h>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <set>
@@ -100,6 +101,30 @@ TrainOptions VanillaConfig::defaults()
     t.progressEvery = 50;
     return t;
 }
+
+TrainOptions UnlearnConfig::preset(const std::string &name)
+{
+    if (name == "default")
+        return defaults();
+    if (name == "paper") {
+        TrainOptions t = defaults();
+        t.lr = 1e-4;
+        t.steps = 0;
+        t.epochs = 10;
+        t.warmupRatio = 0.06;
+        t.weightDecay = 0.01;
+        t.clipNorm = 1.0;
+        t.seed = 233;
+        t.batchSize = 4;
+        t.gradAccum = 8;
+        t.loraAlpha = 256; // with a rank given for the built-in model; Hugging Face models default to r 32, alpha 256
+        t.loraDropout = 0.05;
+        return t;
+    }
+    throw std::invalid_argument("unknown preset '" + name + "' (default, paper)");
+}
+
+std::vector<std::string> UnlearnConfig::presets() { return {"default", "paper"}; }
 
 bool writesAdapterFolders(const std::string &model)
 {
@@ -355,6 +380,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     const se::data::Benchmark &bench = *benchmark;
     std::shared_ptr<Assistant> live = c.model;
     if (!live) {
+        checkMemory(c.modelFile, c.train, c.method, c.pd);
         ModelOptions mo;
         mo.imagesFile = c.train.imagesFile;
         mo.device = c.train.device;
@@ -834,6 +860,111 @@ QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bo
     share(q.pdExact, q.pd);
     share(q.retainExact, q.retain);
     return q;
+}
+
+// ---------------------------------------------------------------------------------------------- planning
+
+ModelDescription describeModel(const std::string &model)
+{
+    const auto f = se::model::describeModel(model);
+    return {f.architecture, f.summary, f.adapters, f.parameters};
+}
+
+namespace {
+std::uint64_t availableMemory(const torch::Device &device)
+{
+    if (device.is_cuda()) {
+        // The CUDA runtime's own count, when this process has it loaded (a CUDA LibTorch); no CUDA headers needed.
+        using MemGetInfo = int (*)(std::size_t *, std::size_t *);
+        auto fn = reinterpret_cast<MemGetInfo>(dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
+        std::size_t free = 0, total = 0;
+        return fn && fn(&free, &total) == 0 ? free : 0;
+    }
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    std::uint64_t kb = 0;
+    std::string unit;
+    while (in >> key >> kb >> unit)
+        if (key == "MemAvailable:")
+            return kb * 1024;
+    return 0;
+}
+
+std::string gib(std::uint64_t bytes)
+{
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(bytes < (std::uint64_t(1) << 30) ? 2 : 1) << double(bytes) / double(1 << 30) << " GiB";
+    return os.str();
+}
+} // namespace
+
+std::string MemoryPlan::describe() const
+{
+    std::ostringstream os;
+    os << "about " << gib(total()) << " on " << device << ": weights " << gib(weights);
+    if (reference)
+        os << " + frozen reference " << gib(reference);
+    os << " + trainable " << gib(trainable) << " (" << std::fixed << std::setprecision(1)
+       << double(trainableParameters) / 1e6 << " M parameters, gradients and AdamW moments in float32)"
+       << " + activations ≈ " << gib(activations) << " (estimate: " << passes << " pass" << (passes == 1 ? "" : "es")
+       << " × micro-batch " << microBatch << " × " << tokens << " tokens)";
+    if (available)
+        os << "; " << gib(available) << " free";
+    return os.str();
+}
+
+MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Method method, bool pd)
+{
+    return plainErrors([&] {
+        const auto f = se::model::describeModel(model);
+        const torch::Device device = pickDevice(train.device);
+        MemoryPlan p;
+        p.device = device.str();
+        const bool cuda = device.is_cuda();
+        const int weightBytes = f.adapters && cuda ? 2 : 4; // Hugging Face weights load in bf16 on CUDA
+        p.weights = std::uint64_t(f.parameters) * weightBytes;
+        const LoraSpec d = defaultLora(f.architecture);
+        const bool lora = f.adapters || train.loraRank > 0;
+        if (lora) {
+            const int rank = train.loraRank > 0 ? train.loraRank : d.rank;
+            std::set<std::string> targets = d.targets;
+            if (train.loraTargets != TrainOptions().loraTargets || !f.adapters)
+                targets = std::set<std::string>(train.loraTargets.begin(), train.loraTargets.end());
+            int64_t fan = 0;
+            for (const auto &t : targets)
+                if (auto it = f.loraFanSum.find(t); it != f.loraFanSum.end())
+                    fan += it->second;
+            p.trainableParameters = int64_t(rank) * fan * f.layers + f.projectorParameters;
+        } else {
+            p.trainableParameters = f.parameters; // full fine-tuning (the built-in model's default)
+            if (needsReference(method))
+                p.reference = p.weights;
+        }
+        p.trainable = std::uint64_t(p.trainableParameters) * 16;
+        // SafeEraser's 512 text tokens with the image placeholder counted once; the built-in model's positions.
+        p.tokens = f.adapters ? std::min(f.maxSeq, 512 + f.imageTokens - 1) : f.maxSeq;
+        const bool retain = method != Method::GA;
+        p.passes = (method == Method::DPO ? 2 : 1) + (retain ? 1 : 0) + (pd ? 1 : 0);
+        // Saved for backward per token and layer: about 12 hidden-sized and 5 MLP-sized tensors in the weights'
+        // dtype, and the attention probabilities (heads × tokens, float32).
+        const std::uint64_t perToken = std::uint64_t(weightBytes) * (12ull * f.hidden + 5ull * f.intermediate)
+                                       + 4ull * f.heads * std::uint64_t(p.tokens);
+        p.activations = perToken * std::uint64_t(p.tokens) * std::uint64_t(f.layers) * std::uint64_t(train.batchSize)
+                        * std::uint64_t(p.passes);
+        p.microBatch = train.batchSize;
+        p.available = availableMemory(device);
+        return p;
+    });
+}
+
+void checkMemory(const std::string &model, const TrainOptions &train, Method method, bool pd)
+{
+    if (!train.memoryCheck)
+        return;
+    const MemoryPlan p = planMemory(model, train, method, pd);
+    if (!p.fits())
+        throw std::runtime_error(model + " does not fit: the run needs " + p.describe()
+                                 + ". Use a smaller model, another device, or turn the memory check off to try anyway");
 }
 
 // ---------------------------------------------------------------------------------------------- merging

@@ -69,6 +69,9 @@ struct TrainOptions {
     double loraAlpha = 16;
     double loraDropout = 0.05;
     std::vector<std::string> loraTargets = {"q", "k", "v", "o", "fc1", "fc2"}; // the projector trains in full
+    // Before loading anything, a run checks planMemory(): one whose weights and trainable state cannot fit in the
+    // device's free memory stops with the plan as the reason. false: try anyway.
+    bool memoryCheck = true;
 };
 
 struct VanillaConfig {
@@ -104,6 +107,12 @@ struct UnlearnConfig {
     std::string resumeFrom;
     int resumeStep = 0;
     static TrainOptions defaults(); // lr 1e-3, 300 steps of batch 32, warm-up 6%
+    // Named settings: "default" (the above) and "paper" (the official SafeEraser optimisation: lr 1e-4, 10 epochs,
+    // cosine with 6% warm-up, weight decay 0.01, clipping 1.0, seed 233, effective batch 32 as micro-batch 4 ×
+    // accumulation 8; with Hugging Face models LoRA r 32, alpha 256, dropout 0.05, 512-token sequences, loss on
+    // answer tokens — their defaults anyway). Throws std::invalid_argument for another name.
+    static TrainOptions preset(const std::string &name);
+    static std::vector<std::string> presets();
 };
 
 // A Hugging Face model folder trains adapters and writes PEFT adapter folders; a built-in checkpoint file writes
@@ -113,6 +122,37 @@ std::string curveCheckpointPath(const std::string &outFile, const std::string &m
 // The provenance metadata a run wrote with its weights (a checkpoint file's, or an adapter folder's
 // adapter_model.safetensors): "status", "steps", "method", …
 std::map<std::string, std::string> savedModelMetadata(const std::string &path);
+
+// What a model is, read from its small files (no weights loaded): for the workbench's model line.
+struct ModelDescription {
+    std::string architecture; // "se-tiny-vlm", "llava"
+    std::string summary;      // one line for people
+    bool adapters = false;    // runs on it train LoRA adapters and write PEFT adapter folders
+    std::int64_t parameters = 0;
+};
+ModelDescription describeModel(const std::string &model); // throws naming the file and the reason
+
+// The memory an unlearning run of `model` with these options needs on its device, planned before anything is
+// loaded. Weights and the trainable state (float32 parameters, gradients and AdamW's two moments) are exact;
+// activations are an estimate (every forward pass of a step is alive until its backward: forget, retain, PD, and
+// DPO's second forget pass). `available`: free memory now (CPU: MemAvailable; CUDA: the driver's free memory;
+// 0 when unknown).
+struct MemoryPlan {
+    std::string device;
+    std::uint64_t weights = 0, reference = 0, trainable = 0, activations = 0, available = 0;
+    std::int64_t trainableParameters = 0;
+    int tokens = 0;      // the longest sequence planned for (text + image tokens)
+    int passes = 1;      // forward passes per micro-step
+    int microBatch = 1;
+    std::uint64_t certain() const { return weights + reference + trainable; }
+    std::uint64_t total() const { return certain() + activations; }
+    bool fits() const { return available == 0 || certain() <= available; }      // false: it cannot run here
+    bool comfortable() const { return available == 0 || total() <= available; } // false: it may not
+    std::string describe() const;
+};
+MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Method method = Method::PO, bool pd = false);
+// Throws std::runtime_error with the plan when it does not fit (unless train.memoryCheck is false).
+void checkMemory(const std::string &model, const TrainOptions &train, Method method, bool pd);
 
 enum class RunStatus { Finished, Cancelled, Diverged, Failed };
 const char *runStatusName(RunStatus s); // "finished", "cancelled", "diverged", "failed"

@@ -145,6 +145,8 @@ std::string evalKey(const RunRequest &r)
               {"refusals", r.refusalPhrasesFile}};
     if (r.judge == "llm")
         j["llm"] = r.llm.model + "@" + r.llm.baseUrl;
+    if (!r.unlearn.systemPrompt.empty()) // it changes every prompt, so every answer
+        j["system_prompt"] = r.unlearn.systemPrompt;
     return j.dump();
 }
 
@@ -334,6 +336,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         store.updateRun(info);
 
         uc.benchmark = benchPtr;
+        checkMemory(uc.modelFile, uc.train, uc.method, uc.pd); // before minutes of loading
         uc.model = loadBaseModel(uc, bench);
         out.vanillaRunId = vanillaEvaluation(request, bench, info.modelId, [&]() -> Assistant & { return *uc.model; },
                                              onEvent, cancel);

@@ -470,6 +470,38 @@ private Q_SLOTS:
             QCOMPARE(QString::fromStdString(again[i]), QString::fromStdString(answers[i].answer));
     }
 
+    void describeAndPlanA7bShape()
+    {
+        make("7b-config", {"--shape", "7b", "--config-only"});
+        const auto d = se::engine::describeModel(folder("7b-config"));
+        QCOMPARE(d.architecture, std::string("llava"));
+        QVERIFY(d.adapters);
+        QVERIFY2(QString::fromStdString(d.summary).contains("32 layers × 4096 · CLIP 336 px (576 image tokens)"), d.summary.c_str());
+        se::engine::TrainOptions t = se::engine::UnlearnConfig::preset("paper");
+        t.device = "cpu";
+        const auto plan = se::engine::planMemory(folder("7b-config"), t, se::unlearn::Method::PO, true);
+        // PEFT reports 79,953,920 trainable LoRA parameters for Llama-7B at r 32 on the seven projections; the
+        // projector (1024→4096→4096, with biases) trains in full beside them.
+        QCOMPARE(plan.trainableParameters, int64_t(79953920 + 20979712));
+        QCOMPARE(plan.trainable, std::uint64_t(plan.trainableParameters) * 16);
+        QCOMPARE(plan.weights, std::uint64_t(d.parameters) * 4); // float32 on the CPU
+        QCOMPARE(plan.reference, std::uint64_t(0));              // the reference is the adapters switched off
+        QCOMPARE(plan.tokens, 512 + 576 - 1);
+        QCOMPARE(plan.passes, 3); // refusals, retain, PD
+        QCOMPARE(plan.microBatch, 4);
+        t.loraRank = 8;
+        QCOMPARE(se::engine::planMemory(folder("7b-config"), t).trainableParameters, int64_t(79953920 / 4 + 20979712));
+        se::engine::MemoryPlan small = plan;
+        small.available = plan.certain() - 1;
+        QVERIFY(!small.fits());
+        small.available = plan.certain();
+        QVERIFY(small.fits() && !small.comfortable());
+        QVERIFY(QString::fromStdString(plan.describe()).contains("micro-batch 4 × 1087 tokens"));
+        // A tiny folder: everything known, and it fits.
+        const auto tiny = se::engine::planMemory(folder("v5"), t);
+        QVERIFY(tiny.fits());
+    }
+
     void runOnALlavaFolder()
     {
         QTemporaryDir tmp;

@@ -206,6 +206,33 @@ private Q_SLOTS:
         QCOMPARE(QString::fromStdString(store.run(out.runId)->message), QString::fromStdString(out.message));
     }
 
+    void planAndPresets()
+    {
+        const auto d = describeModel(m_model);
+        QCOMPARE(d.architecture, std::string("se-tiny-vlm"));
+        QVERIFY(!d.adapters);
+        QVERIFY2(QString::fromStdString(d.summary).contains("Built-in model"), d.summary.c_str());
+        TrainOptions t = UnlearnConfig::defaults();
+        t.device = "cpu";
+        const auto po = planMemory(m_model, t, se::unlearn::Method::PO, false);
+        QCOMPARE(po.trainableParameters, d.parameters); // full fine-tuning
+        QCOMPARE(po.weights, std::uint64_t(d.parameters) * 4);
+        QCOMPARE(po.reference, std::uint64_t(0));
+        QCOMPARE(planMemory(m_model, t, se::unlearn::Method::NPO, false).reference, po.weights); // a frozen copy
+        QVERIFY(po.fits());
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, planMemory(m_tmp.filePath("nothing").toStdString(), t));
+
+        const TrainOptions paper = UnlearnConfig::preset("paper");
+        QCOMPARE(paper.lr, 1e-4);
+        QCOMPARE(paper.steps, 0);
+        QCOMPARE(paper.epochs, 10.0);
+        QCOMPARE(paper.batchSize * paper.gradAccum, 32);
+        QCOMPARE(paper.warmupRatio, 0.06);
+        QCOMPARE(paper.seed, std::uint64_t(233));
+        QCOMPARE(UnlearnConfig::preset("default").steps, UnlearnConfig::defaults().steps);
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument, UnlearnConfig::preset("fast"));
+    }
+
     void configJson()
     {
         RunRequest r = request("/tmp/x.sqlite");

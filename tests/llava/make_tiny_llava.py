@@ -46,10 +46,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOKENIZER_FIXTURE = os.path.join(HERE, "tiny-tokenizer.model")
 
 # ---------------------------------------------------------------- sizes
-TEXT = dict(hidden=64, intermediate=128, layers=2, heads=4, kv_heads=2, vocab=512)
+TEXT = dict(hidden=64, intermediate=128, layers=2, heads=4, kv_heads=2, vocab=512, max_positions=256)
 VISION = dict(hidden=32, intermediate=64, layers=3, heads=4, image=30, patch=6, channels=3)
 IMAGE_TOKEN_ID = 500
 PAD_TOKEN_ID = 501
+# --shape: "tiny" (the tests' fixtures, above); "mid" (benchmarks: LLaVA-1.5's 336 px / 576 image tokens with a
+# narrow 8-layer language model, about 30 M parameters); "7b" (LLaVA-1.5-7B's exact shapes, for memory plans —
+# with --config-only, since its random weights would be 28 GB).
+SHAPES = {
+    "mid": (dict(hidden=512, intermediate=1376, layers=8, heads=8, kv_heads=8, vocab=512, max_positions=2048),
+            dict(hidden=256, intermediate=1024, layers=6, heads=8, image=336, patch=14, channels=3)),
+    "7b": (dict(hidden=4096, intermediate=11008, layers=32, heads=32, kv_heads=32, vocab=32064, max_positions=4096),
+           dict(hidden=1024, intermediate=4096, layers=24, heads=16, image=336, patch=14, channels=3)),
+}
 TOKENIZER_VOCAB = 500          # pieces in tiny-tokenizer.model; 500, 501 are added tokens
 NUM_PATCHES = (VISION["image"] // VISION["patch"]) ** 2      # 25
 SEQ_LENGTH = NUM_PATCHES                                       # "default" drops CLS
@@ -79,7 +88,7 @@ def config_json(naming, dtype, tie):
             "rms_norm_eps": 1e-5,
             "rope_theta": 10000.0,
             "vocab_size": TEXT["vocab"],
-            "max_position_embeddings": 256,
+            "max_position_embeddings": TEXT["max_positions"],
             "hidden_act": "silu",
             "bos_token_id": 1,
             "eos_token_id": 2,
@@ -467,7 +476,27 @@ def main(argv=None):
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--tie", action="store_true", help="tie_word_embeddings: leave lm_head out")
+    parser.add_argument("--shape", choices=["tiny", "mid", "7b"], default="tiny")
+    parser.add_argument("--config-only", action="store_true", help="config, tokenizer and processor files, no weights")
     args = parser.parse_args(argv)
+    global NUM_PATCHES, SEQ_LENGTH, IMAGE_TOKEN_ID, PAD_TOKEN_ID
+    if args.shape != "tiny":
+        TEXT.update(SHAPES[args.shape][0])
+        VISION.update(SHAPES[args.shape][1])
+        NUM_PATCHES = (VISION["image"] // VISION["patch"]) ** 2
+        SEQ_LENGTH = NUM_PATCHES
+    if args.shape == "7b":
+        if not args.config_only:
+            parser.error("--shape 7b needs --config-only (random 7B weights would be 28 GB)")
+        IMAGE_TOKEN_ID, PAD_TOKEN_ID = 32000, 32001
+    if args.config_only:
+        os.makedirs(args.out_dir, exist_ok=True)
+        write_json(os.path.join(args.out_dir, "config.json"), config_json(args.naming, args.dtype, args.tie))
+        for fname, obj in tokenizer_files().items():
+            write_json(os.path.join(args.out_dir, fname), obj)
+        shutil.copyfile(TOKENIZER_FIXTURE, os.path.join(args.out_dir, "tokenizer.model"))
+        print(f"wrote {args.out_dir}: {args.shape} configuration only")
+        return 0
     master = write_folder(args.out_dir, args.naming, args.dtype, args.shards, args.seed, args.tie)
     print(f"wrote {args.out_dir}: naming {args.naming}, {args.dtype}, {args.shards} shard(s), seed {args.seed}"
           f"{', tied' if args.tie else ''}; master sha256 {master_sha256(master)}")
