@@ -63,7 +63,7 @@ bool engineAvailable()
 }
 QString engineDescription()
 {
-    return QCoreApplication::translate("engine", "engine linked (LibTorch, built-in model)");
+    return QCoreApplication::translate("engine", "engine linked (LibTorch): the built-in model and Hugging Face LLaVA-1.5 folders");
 }
 
 QStringList unlearnMethods()
@@ -87,6 +87,52 @@ se::unlearn::LossWeights defaultWeights(const QString &method, bool pd)
 {
     const auto m = se::unlearn::parseMethod(method.toStdString());
     return m ? se::unlearn::defaultWeights(*m, pd) : se::unlearn::LossWeights{};
+}
+
+QStringList trainingPresets()
+{
+    QStringList out;
+    for (const auto &p : se::engine::UnlearnConfig::presets())
+        out << QString::fromStdString(p);
+    return out;
+}
+se::engine::TrainOptions trainingPreset(const QString &name)
+{
+    return se::engine::UnlearnConfig::preset(name.toStdString());
+}
+
+ModelInfo describeModel(const QString &path)
+{
+    ModelInfo m;
+    if (path.isEmpty())
+        return m;
+    try {
+        const auto d = se::engine::describeModel(path.toStdString());
+        m.ok = true;
+        m.summary = QString::fromStdString(d.summary);
+        m.adapters = d.adapters;
+    } catch (const std::exception &e) {
+        m.summary = QString::fromStdString(e.what());
+    }
+    return m;
+}
+
+MemoryInfo planMemory(const LaunchSpec &spec)
+{
+    MemoryInfo m;
+    const auto method = se::unlearn::parseMethod(spec.method.toStdString());
+    if (spec.modelFile.isEmpty() || !method)
+        return m;
+    try {
+        const auto p = se::engine::planMemory(spec.modelFile.toStdString(), spec.train, *method, spec.pd);
+        m.ok = true;
+        m.fits = p.fits();
+        m.comfortable = p.comfortable();
+        m.text = QString::fromStdString(p.describe());
+    } catch (const std::exception &) {
+        // the model line says what is wrong with the model
+    }
+    return m;
 }
 
 JobExecutor engineJobExecutor()
@@ -122,6 +168,7 @@ JobExecutor engineJobExecutor()
         q.unlearn.pd = spec.pd;
         q.unlearn.weights = spec.weights;
         q.unlearn.train = spec.train;
+        q.unlearn.systemPrompt = spec.systemPrompt.toStdString();
         q.evalEvery = spec.evalEvery;
         q.curveSubset = spec.curveSubset;
         q.eval.greedy = spec.greedyEval;
@@ -196,6 +243,24 @@ se::unlearn::LossWeights defaultWeights(const QString &m, bool pd)
     return w;
 }
 JobExecutor engineJobExecutor()
+{
+    return {};
+}
+QStringList trainingPresets()
+{
+    return {"default"};
+}
+se::engine::TrainOptions trainingPreset(const QString &)
+{
+    return unlearnDefaults();
+}
+ModelInfo describeModel(const QString &)
+{
+    ModelInfo m;
+    m.summary = engineDescription();
+    return m;
+}
+MemoryInfo planMemory(const LaunchSpec &)
 {
     return {};
 }

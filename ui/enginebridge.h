@@ -19,5 +19,22 @@ se::unlearn::LossWeights defaultWeights(const QString &method, bool pd);
 // Devices to offer. The engine has no query for CUDA yet: "auto" (CUDA when present, else CPU) and "cpu".
 QStringList availableDevices();
 JobExecutor engineJobExecutor(); // runs LaunchSpec jobs through executeRun / trainVanilla
+QStringList trainingPresets();                            // "default", "paper"
+se::engine::TrainOptions trainingPreset(const QString &name); // UnlearnConfig::preset
+
+// A model as the launcher shows it, from its small files (no weights loaded).
+struct ModelInfo {
+    bool ok = false;
+    QString summary;       // one line, or why the path is not a usable model
+    bool adapters = false; // a Hugging Face folder: runs train LoRA adapters
+};
+ModelInfo describeModel(const QString &path);
+// The memory plan of the run `spec` would start (engine.h planMemory): one line, and whether it can fit at all /
+// comfortably. Empty with ok = false when there is nothing to plan (no model, no engine).
+struct MemoryInfo {
+    bool ok = false, fits = true, comfortable = true;
+    QString text;
+};
+MemoryInfo planMemory(const LaunchSpec &spec);
 
 } // namespace se::ui

@@ -19,6 +19,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QSettings>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTime>
@@ -61,36 +62,69 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     m_store->setPlaceholderText(tr("run store (.sqlite)"));
     m_model = new QLineEdit;
     m_model->setObjectName("modelFile");
+    m_model->setPlaceholderText(tr("a built-in checkpoint (.safetensors) or a Hugging Face LLaVA-1.5 folder"));
     connect(m_model, &QLineEdit::textChanged, this, &LauncherView::updateModelState);
     m_modelState = new QLabel;
+    m_modelState->setObjectName("modelState");
     m_modelState->setWordWrap(true);
+    m_modelState->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_trainVanilla = new QPushButton(tr("Train vanilla model"));
     m_trainVanilla->setObjectName("trainVanilla");
     connect(m_trainVanilla, &QPushButton::clicked, this, &LauncherView::trainVanilla);
     m_vanillaSteps = intBox(1, 1000000);
     m_vanillaSteps->setValue(vanillaDefaults().steps);
-    auto *browseModel = new QPushButton(tr("…"));
+    auto *browseModel = new QPushButton(tr("File…"));
+    browseModel->setToolTip(tr("A built-in model checkpoint (.safetensors)"));
     connect(browseModel, &QPushButton::clicked, this, [this] {
         const QString f = QFileDialog::getOpenFileName(this, tr("Vanilla checkpoint"), m_model->text(),
                                                        tr("Checkpoints (*.safetensors)"));
         if (!f.isEmpty())
             m_model->setText(f);
     });
+    auto *browseFolder = new QPushButton(tr("Folder…"));
+    browseFolder->setObjectName("browseModelFolder");
+    browseFolder->setToolTip(tr("A Hugging Face model folder (config.json, safetensors shards, tokenizer), such as "
+                                "llava-hf/llava-1.5-7b-hf on disk"));
+    connect(browseFolder, &QPushButton::clicked, this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Hugging Face model folder"), m_model->text());
+        if (!d.isEmpty())
+            m_model->setText(d);
+    });
+    m_recentModels = new QComboBox;
+    m_recentModels->setObjectName("recentModels");
+    m_recentModels->setToolTip(tr("Models runs were started with, most recent first"));
+    connect(m_recentModels, &QComboBox::activated, this, [this](int i) {
+        const QString path = m_recentModels->itemData(i).toString();
+        if (!path.isEmpty())
+            m_model->setText(path);
+    });
+    refreshRecentModels();
     auto *modelRow = new QHBoxLayout;
     modelRow->addWidget(m_model, 1);
     modelRow->addWidget(browseModel);
-    auto *vanillaRow = new QHBoxLayout;
+    modelRow->addWidget(browseFolder);
+    m_vanillaRow = new QWidget;
+    auto *vanillaRow = new QHBoxLayout(m_vanillaRow);
+    vanillaRow->setContentsMargins(0, 0, 0, 0);
     vanillaRow->addWidget(m_trainVanilla);
     vanillaRow->addWidget(new QLabel(tr("steps")));
     vanillaRow->addWidget(m_vanillaSteps);
     vanillaRow->addStretch(1);
+    m_systemPrompt = new QLineEdit;
+    m_systemPrompt->setObjectName("systemPrompt");
+    m_systemPrompt->setPlaceholderText(tr("optional sentence before \"USER:\" (LLaVA)"));
+    m_systemPrompt->setToolTip(tr("LLaVA models: a system sentence before the conversation, recorded with the run "
+                                  "(the official SafeEraser training prompt has one)"));
     auto *modelBox = new QGroupBox(tr("Model"));
-    auto *modelForm = new QFormLayout(modelBox);
-    modelForm->addRow(tr("Built-in model, vanilla checkpoint:"), modelRow);
-    modelForm->addRow(QString(), m_modelState);
-    modelForm->addRow(QString(), vanillaRow);
-    modelForm->addRow(tr("Run store:"), m_store);
+    m_modelForm = new QFormLayout(modelBox);
+    m_modelForm->addRow(tr("Model:"), modelRow);
+    m_modelForm->addRow(tr("Recent:"), m_recentModels);
+    m_modelForm->addRow(QString(), m_modelState);
+    m_modelForm->addRow(QString(), m_vanillaRow); // memory plan rows go in above this one
+    m_modelForm->addRow(tr("System prompt:"), m_systemPrompt);
+    m_modelForm->addRow(tr("Run store:"), m_store);
 
+    m_replan = new QTimer(this);
     // Method and weights
     m_method = new QComboBox;
     m_method->setObjectName("methodBox");
@@ -119,17 +153,32 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     methodForm->addRow(tr("Run name:"), m_name);
     connect(m_method, &QComboBox::currentIndexChanged, this, &LauncherView::resetWeights);
     connect(m_pd, &QCheckBox::toggled, this, &LauncherView::resetWeights);
+    connect(m_method, &QComboBox::currentIndexChanged, this, [this] { m_replan->start(); });
+    connect(m_pd, &QCheckBox::toggled, this, [this] { m_replan->start(); });
 
     // Hyper-parameters
     const se::engine::TrainOptions d = unlearnDefaults();
+    m_preset = new QComboBox;
+    m_preset->setObjectName("presetBox");
+    m_preset->addItems(trainingPresets());
+    m_preset->setToolTip(tr("default: this workbench's settings for the built-in model. paper: the official "
+                            "SafeEraser optimisation (lr 1e-4, 10 epochs, cosine with 6% warm-up, weight decay "
+                            "0.01, clipping 1.0, seed 233, effective batch 32 = micro-batch 4 × accumulation 8)"));
     m_lr = doubleBox(1e-7, 1, 6, 1e-4);
     m_lr->setValue(d.lr);
-    m_steps = intBox(1, 10000000);
+    m_steps = intBox(0, 10000000);
     m_steps->setObjectName("stepsBox");
+    m_steps->setSpecialValueText(tr("from epochs"));
     m_steps->setValue(d.steps);
+    m_epochs = doubleBox(0, 1000, 2, 1);
+    m_epochs->setObjectName("epochsBox");
+    m_epochs->setToolTip(tr("Passes over the forget set; used when steps is 0"));
+    m_epochs->setValue(d.epochs);
     m_batch = intBox(1, 65536);
+    m_batch->setObjectName("batchBox");
     m_batch->setValue(d.batchSize);
     m_accum = intBox(1, 65536);
+    m_accum->setObjectName("accumBox");
     m_accum->setValue(d.gradAccum);
     m_warmup = doubleBox(0, 0.99, 3, 0.01);
     m_warmup->setValue(d.warmupRatio);
@@ -140,23 +189,53 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     m_seed = intBox(0, INT_MAX);
     m_seed->setValue(int(d.seed));
     m_lora = intBox(0, 4096);
+    m_lora->setObjectName("loraRank");
+    m_lora->setSpecialValueText(tr("model default"));
     m_lora->setValue(d.loraRank);
+    m_loraAlpha = doubleBox(0.01, 100000, 2, 1);
+    m_loraAlpha->setObjectName("loraAlpha");
+    m_loraAlpha->setValue(d.loraAlpha);
+    m_loraDropout = doubleBox(0, 0.99, 3, 0.01);
+    m_loraDropout->setValue(d.loraDropout);
+    m_memory = new QLabel;
+    m_memory->setObjectName("memoryPlan");
+    m_memory->setWordWrap(true);
+    m_ignoreMemory = new QCheckBox(tr("start even if it cannot fit"));
+    m_ignoreMemory->setObjectName("ignoreMemory");
+    m_ignoreMemory->setToolTip(tr("The run checks the memory plan before loading anything and stops when the "
+                                  "weights and trainable state alone exceed the device's free memory"));
     m_device = new QComboBox;
     m_device->addItems(availableDevices());
     m_device->setToolTip(tr("\"auto\" uses CUDA when the engine's LibTorch has it, else the CPU. (The engine does "
                             "not report CUDA availability yet, so CUDA is not listed separately.)"));
     auto *hyperBox = new QGroupBox(tr("Hyper-parameters"));
     auto *hyperForm = new QFormLayout(hyperBox);
+    hyperForm->addRow(tr("Preset:"), m_preset);
     hyperForm->addRow(tr("Learning rate:"), m_lr);
     hyperForm->addRow(tr("Steps:"), m_steps);
-    hyperForm->addRow(tr("Batch size:"), m_batch);
+    hyperForm->addRow(tr("Epochs (steps 0):"), m_epochs);
+    hyperForm->addRow(tr("Batch size (micro):"), m_batch);
     hyperForm->addRow(tr("Gradient accumulation:"), m_accum);
     hyperForm->addRow(tr("Warm-up share:"), m_warmup);
     hyperForm->addRow(tr("Weight decay:"), m_decay);
     hyperForm->addRow(tr("Gradient clip:"), m_clip);
     hyperForm->addRow(tr("Seed:"), m_seed);
-    hyperForm->addRow(tr("LoRA rank (0 = full):"), m_lora);
+    hyperForm->addRow(tr("LoRA rank:"), m_lora);
+    hyperForm->addRow(tr("LoRA alpha:"), m_loraAlpha);
+    hyperForm->addRow(tr("LoRA dropout:"), m_loraDropout);
     hyperForm->addRow(tr("Device:"), m_device);
+    m_modelForm->insertRow(3, tr("Memory:"), m_memory);
+    m_modelForm->insertRow(4, QString(), m_ignoreMemory);
+    connect(m_preset, &QComboBox::activated, this, [this](int) { applyPreset(m_preset->currentText()); });
+    // The memory plan follows every setting it depends on (coalesced: typing a number is many changes).
+    m_replan->setSingleShot(true);
+    m_replan->setInterval(150);
+    connect(m_replan, &QTimer::timeout, this, &LauncherView::updateMemoryPlan);
+    auto replan = [this] { m_replan->start(); };
+    for (QSpinBox *b : {m_batch, m_lora})
+        connect(b, &QSpinBox::valueChanged, this, replan);
+    connect(m_device, &QComboBox::currentIndexChanged, this, replan);
+    connect(m_model, &QLineEdit::textChanged, this, replan);
 
     // Evaluation
     m_evalEvery = intBox(0, 1000000);
@@ -301,6 +380,70 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     connect(m_controller, &RunController::queueChanged, this, &LauncherView::refreshQueue);
     resetWeights();
     updateModelState();
+    updateMemoryPlan();
+}
+
+void LauncherView::applyPreset(const QString &name)
+{
+    if (!trainingPresets().contains(name)) {
+        Q_EMIT message(tr("No preset \"%1\" (%2).").arg(name, trainingPresets().join(", ")));
+        return;
+    }
+    m_preset->setCurrentText(name);
+    const se::engine::TrainOptions p = trainingPreset(name);
+    m_lr->setValue(p.lr);
+    m_steps->setValue(p.steps);
+    m_epochs->setValue(p.epochs);
+    m_batch->setValue(p.batchSize);
+    m_accum->setValue(p.gradAccum);
+    m_warmup->setValue(p.warmupRatio);
+    m_decay->setValue(p.weightDecay);
+    m_clip->setValue(p.clipNorm);
+    m_seed->setValue(int(p.seed));
+    m_loraAlpha->setValue(p.loraAlpha);
+    m_loraDropout->setValue(p.loraDropout);
+    log(tr("preset %1 applied").arg(name));
+    m_replan->start();
+}
+
+void LauncherView::updateMemoryPlan()
+{
+    const MemoryInfo m = planMemory(currentSpec());
+    if (!m.ok) {
+        m_memory->clear();
+        return;
+    }
+    const QString colour = !m.fits ? "#c0392b" : !m.comfortable ? "#b9770e" : QString();
+    const QString verdict = !m.fits ? tr("Cannot fit: ") : !m.comfortable ? tr("May not fit: ") : QString();
+    m_memory->setText(colour.isEmpty() ? m.text.toHtmlEscaped()
+                                       : QStringLiteral("<span style='color:%1'><b>%2</b>%3</span>")
+                                             .arg(colour, verdict.toHtmlEscaped(), m.text.toHtmlEscaped()));
+}
+
+QStringList LauncherView::recentModels()
+{
+    return QSettings().value("recentModels").toStringList();
+}
+
+void LauncherView::rememberModel(const QString &path)
+{
+    QStringList recent = recentModels();
+    recent.removeAll(path);
+    recent.prepend(path);
+    while (recent.size() > 8)
+        recent.removeLast();
+    QSettings().setValue("recentModels", recent);
+    refreshRecentModels();
+}
+
+void LauncherView::refreshRecentModels()
+{
+    m_recentModels->clear();
+    const QStringList recent = recentModels();
+    m_recentModels->addItem(recent.isEmpty() ? tr("(none yet)") : tr("(choose a recent model)"), QString());
+    for (const QString &p : recent)
+        m_recentModels->addItem(QDir::toNativeSeparators(p), p);
+    m_recentModels->setEnabled(!recent.isEmpty());
 }
 
 void LauncherView::resetWeights()
@@ -358,10 +501,26 @@ void LauncherView::setModelFile(const QString &file)
 
 void LauncherView::updateModelState()
 {
-    const bool exists = QFileInfo::exists(m_model->text());
-    m_modelState->setText(exists ? tr("Checkpoint found.")
-                                 : tr("No vanilla checkpoint yet: train it here first (a few minutes on the CPU)."));
+    const QString path = m_model->text();
+    const bool exists = QFileInfo::exists(path);
+    const bool folder = QFileInfo(path).isDir();
+    // A folder is a Hugging Face model: no vanilla training here, LoRA adapters by default, a system prompt.
+    m_modelForm->setRowVisible(m_vanillaRow, !folder);
+    m_systemPrompt->setEnabled(folder || !exists);
+    m_lora->setToolTip(folder ? tr("0: SafeEraser's LoRA (r 32, alpha 256, dropout 0.05 on q k v o gate up down; the "
+                                   "projector trained in full)")
+                              : tr("0: full fine-tuning of the built-in model's projector and decoder"));
     m_trainVanilla->setText(exists ? tr("Retrain vanilla model") : tr("Train vanilla model"));
+    if (!exists) {
+        m_modelState->setText(folder || path.isEmpty() || path.endsWith(".safetensors")
+                                  ? tr("No vanilla checkpoint yet: train it here first (a few minutes on the CPU), "
+                                       "or choose a Hugging Face LLaVA folder.")
+                                  : tr("No such file or folder."));
+        return;
+    }
+    const ModelInfo info = describeModel(path);
+    m_modelState->setText(info.ok ? info.summary + (info.adapters ? tr(" — runs write PEFT adapter folders") : QString())
+                                  : tr("Not usable: %1").arg(info.summary));
 }
 
 LaunchSpec LauncherView::currentSpec() const
@@ -372,7 +531,8 @@ LaunchSpec LauncherView::currentSpec() const
     s.pd = m_pd->isChecked();
     s.name = m_name->text().trimmed();
     s.label = (s.name.isEmpty() ? s.method.toUpper() + (s.pd ? "+PD" : "") : s.name) +
-              tr(" · %1 steps").arg(m_steps->value());
+              (m_steps->value() > 0 ? tr(" · %1 steps").arg(m_steps->value()) : tr(" · %1 epochs").arg(m_epochs->value())) +
+              (QFileInfo(m_model->text()).isDir() ? QStringLiteral(" · ") + QFileInfo(m_model->text()).fileName() : QString());
     s.storePath = m_store->text();
     s.dataDir = m_benchmark;
     s.modelFile = m_model->text();
@@ -396,10 +556,15 @@ LaunchSpec LauncherView::currentSpec() const
     s.train.weightDecay = m_decay->value();
     s.train.clipNorm = m_clip->value();
     s.train.seed = std::uint64_t(m_seed->value());
+    s.train.epochs = m_epochs->value();
     s.train.loraRank = m_lora->value();
+    s.train.loraAlpha = m_loraAlpha->value();
+    s.train.loraDropout = m_loraDropout->value();
+    s.train.memoryCheck = !m_ignoreMemory->isChecked();
     s.train.device = m_device->currentText().toStdString();
+    s.systemPrompt = m_systemPrompt->isEnabled() ? m_systemPrompt->text().trimmed() : QString();
     // Live curves want every step (the view coalesces redraws); very long runs report every few.
-    s.train.progressEvery = std::max(1, s.train.steps / 300);
+    s.train.progressEvery = std::max(1, s.train.steps / 300); // 1 when the steps come from epochs
     s.evalEvery = m_evalEvery->value();
     s.curveSubset = m_curveSubset->value();
     s.subsetPerSet = m_finalSubset->value();
@@ -421,7 +586,25 @@ qint64 LauncherView::launch()
         Q_EMIT message(tr("No vanilla checkpoint at %1: train it first.").arg(s.modelFile));
         return 0;
     }
+    if (s.train.steps == 0 && s.train.epochs <= 0) {
+        Q_EMIT message(tr("Give a number of steps, or epochs when steps is 0."));
+        return 0;
+    }
+    const ModelInfo info = describeModel(s.modelFile);
+    if (engineAvailable() && !info.ok) {
+        Q_EMIT message(tr("%1 is not a usable model: %2").arg(s.modelFile, info.summary));
+        return 0;
+    }
+    const MemoryInfo plan = planMemory(s);
+    if (plan.ok && !plan.fits && s.train.memoryCheck) {
+        Q_EMIT message(tr("This run cannot fit: it needs %1. Choose a smaller micro-batch or another device, or tick "
+                          "\"start even if it cannot fit\".").arg(plan.text));
+        return 0;
+    }
+    rememberModel(s.modelFile);
     log(tr("queued %1").arg(s.label));
+    if (plan.ok)
+        log(tr("memory: %1").arg(plan.text));
     return m_controller->enqueue(s);
 }
 

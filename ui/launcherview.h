@@ -1,6 +1,8 @@
-// The run launcher: model (the built-in model's vanilla checkpoint, trainable from here), method, Prompt Decouple
-// on/off with every loss weight (defaults from the method, SPEC §3), hyper-parameters (defaults from the engine),
-// device, evaluation interval and judge. Jobs go to the RunController's queue; this view shows the current job's
+// The run launcher: model (the built-in model's vanilla checkpoint, trainable from here, or a Hugging Face LLaVA
+// folder; recent models remembered), method, Prompt Decouple on/off with every loss weight (defaults from the
+// method, SPEC §3), hyper-parameters (defaults from the engine, or a preset such as the paper's), LoRA settings,
+// device and the run's memory plan (a run that cannot fit is refused before it starts), evaluation interval and
+// judge. Jobs go to the RunController's queue; this view shows the current job's
 // progress with ETA, each loss term, live loss curves (redrawn on a 40 ms coalescing timer), and pause / resume /
 // cancel buttons.
 #pragma once
@@ -15,6 +17,7 @@ class QCheckBox;
 class QComboBox;
 class QCustomPlot;
 class QDoubleSpinBox;
+class QFormLayout;
 class QLabel;
 class QLineEdit;
 class QListWidget;
@@ -49,6 +52,13 @@ public:
     QSpinBox *evalEveryBox() const { return m_evalEvery; }
     QSpinBox *finalSubsetBox() const { return m_finalSubset; }
     QDoubleSpinBox *weightBox(const QString &term) const { return m_weights.value(term); }
+    QLabel *modelStateLabel() const { return m_modelState; }
+    QLabel *memoryLabel() const { return m_memory; }
+    QWidget *vanillaRow() const { return m_vanillaRow; }
+    QComboBox *recentModelsBox() const { return m_recentModels; }
+    QLineEdit *systemPromptEdit() const { return m_systemPrompt; }
+    void applyPresetByName(const QString &name) { applyPreset(name); }
+    void refreshMemoryPlan() { updateMemoryPlan(); }
     QProgressBar *progressBar() const { return m_progress; }
     QLabel *statusLabel() const { return m_status; }
     QLabel *lossLabel() const { return m_lossText; }
@@ -69,6 +79,11 @@ private:
     void resetWeights();
     void suggestModel();
     void updateModelState();
+    void updateMemoryPlan();
+    void applyPreset(const QString &name);
+    static QStringList recentModels();
+    void rememberModel(const QString &path);
+    void refreshRecentModels();
     void onStarted(qint64 ticket, const QString &label);
     void onUpdate(qint64 ticket, const RunUpdate &u);
     void onFinished(qint64 ticket, const RunUpdate &u);
@@ -79,7 +94,14 @@ private:
     RunController *m_controller;
     QString m_benchmark;
     QLineEdit *m_store = nullptr, *m_model = nullptr, *m_name = nullptr;
-    QLabel *m_modelState = nullptr;
+    QLabel *m_modelState = nullptr, *m_memory = nullptr;
+    QWidget *m_vanillaRow = nullptr;
+    QFormLayout *m_modelForm = nullptr;
+    QLineEdit *m_systemPrompt = nullptr;
+    QComboBox *m_recentModels = nullptr, *m_preset = nullptr;
+    QDoubleSpinBox *m_epochs = nullptr, *m_loraAlpha = nullptr, *m_loraDropout = nullptr;
+    QCheckBox *m_ignoreMemory = nullptr;
+    QTimer *m_replan = nullptr;
     QPushButton *m_trainVanilla = nullptr;
     QSpinBox *m_vanillaSteps = nullptr;
     QComboBox *m_method = nullptr, *m_device = nullptr, *m_judge = nullptr;

@@ -29,7 +29,8 @@ struct LaunchSpec {
     QString name;          // the run's name in the store (empty: "<method>[+pd]")
     QString storePath;     // the run store (unlearning)
     QString dataDir;       // the benchmark folder
-    QString modelFile;     // the vanilla checkpoint (unlearning: input; vanilla: output)
+    QString modelFile;     // the vanilla checkpoint or a Hugging Face folder (unlearning: input; vanilla: output)
+    QString systemPrompt;  // LLaVA: a sentence before "USER:"
     QString method = "po"; // ga gd kl po npo dpo
     bool pd = false;
     se::unlearn::WeightOverrides weights;

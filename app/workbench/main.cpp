@@ -74,6 +74,9 @@ int main(int argc, char **argv)
     QCommandLineOption theme("theme", "Colour theme: system (default), light or dark.", "name", "system");
     QCommandLineOption view("view", "Start on this view: dataset, run, compare or plots.", "name");
     QCommandLineOption compare("compare", "Runs to compare, comma-separated ids (the first is the reference).", "ids");
+    QCommandLineOption model("model", "The model in the run launcher: a built-in checkpoint or a Hugging Face "
+                                      "LLaVA-1.5 folder.", "path");
+    QCommandLineOption preset("preset", "Training preset in the run launcher: default or paper.", "name");
     QCommandLineOption shotView("screenshot-view", "(for scripts) dataset, run, compare, plots or presentation.",
                                 "name");
     QCommandLineOption shotFile("screenshot", "(for scripts) Save a PNG of the window and quit.", "file");
@@ -85,7 +88,7 @@ int main(int argc, char **argv)
     shotRun.setFlags(QCommandLineOption::HiddenFromHelp);
     shotFile.setFlags(QCommandLineOption::HiddenFromHelp);
     printStartup.setFlags(QCommandLineOption::HiddenFromHelp);
-    parser.addOptions({store, theme, view, compare, shotView, shotFile, shotRun, printStartup});
+    parser.addOptions({store, theme, view, compare, model, preset, shotView, shotFile, shotRun, printStartup});
     parser.process(app);
 
     se::ui::applyTheme(parser.value(theme));
@@ -105,6 +108,10 @@ int main(int argc, char **argv)
         window.openRunStore(parser.value(store));
     if (!parser.positionalArguments().isEmpty())
         window.openBenchmark(parser.positionalArguments().first());
+    if (parser.isSet(model))
+        window.launcher()->setModelFile(parser.value(model));
+    if (parser.isSet(preset))
+        window.launcher()->applyPresetByName(parser.value(preset));
     if (views.contains(viewName))
         window.showView(se::ui::MainWindow::View(views.indexOf(viewName)));
 

@@ -15,8 +15,10 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QProgressBar>
+#include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -228,6 +230,16 @@ private Q_SLOTS:
         const QString model = m_tmp.path() + "/vanilla.safetensors";
         QFile(model).open(QIODevice::WriteOnly);
         l->setModelFile(model);
+        if (se::ui::engineAvailable()) {
+            // The engine reads what the file is: an empty one is refused with the reason; a real checkpoint queues.
+            QCOMPARE(l->launch(), 0);
+            QVERIFY2(msg.last().first().toString().contains("not a usable model"), qPrintable(msg.last().first().toString()));
+            QProcess train;
+            train.start(SE_CLI_PATH, {"train-vanilla", "--data", m_bench, "--out", model, "--steps", "1", "--batch", "2"});
+            QVERIFY(train.waitForFinished(120000));
+            QVERIFY2(train.exitCode() == 0, train.readAllStandardError().constData());
+            l->setModelFile(model);
+        }
         l->stepsBox()->setValue(400);
         QSignalSpy finished(l, &se::ui::LauncherView::runFinished);
         QVERIFY(l->launch() > 0);
@@ -306,6 +318,71 @@ private Q_SLOTS:
         QVERIFY(evaluated);
         se::store::RunStore store(r.storePath.toStdString(), true);
         QVERIFY(store.answerCount(fin.runId) > 0);
+    }
+
+    void llavaFolderFromTheLauncher()
+    {
+        // A Hugging Face LLaVA folder picked in the launcher: described, no vanilla training offered, the paper's
+        // preset, a memory plan, and a real run to a PEFT adapter through the engine; the folder is remembered.
+        if (!se::ui::engineAvailable())
+            QSKIP("this workbench is built without the engine (SE_UI_ENGINE=OFF or no LibTorch)");
+        const QString folder = m_tmp.path() + "/tiny-llava";
+        QProcess make;
+        make.start("/usr/bin/python3", {QStringLiteral(SE_SOURCE_DIR) + "/tests/llava/make_tiny_llava.py", folder});
+        QVERIFY(make.waitForFinished(120000));
+        QVERIFY2(make.exitCode() == 0, make.readAllStandardError().constData());
+
+        auto *controller = new se::ui::RunController;
+        se::ui::MainWindow w(nullptr, controller);
+        w.resize(1300, 850);
+        w.show();
+        QSignalSpy loaded(&w, &se::ui::MainWindow::benchmarkLoaded);
+        w.openBenchmark(m_bench);
+        QVERIFY(loaded.wait(10000));
+        const QString store = m_tmp.path() + "/llava.sqlite";
+        QVERIFY(w.openRunStore(store));
+        w.showView(se::ui::MainWindow::Launcher);
+        auto *l = w.launcher();
+        l->setModelFile(folder);
+        QVERIFY2(l->modelStateLabel()->text().contains("LLaVA-1.5"), qPrintable(l->modelStateLabel()->text()));
+        QVERIFY(l->modelStateLabel()->text().contains("PEFT adapter"));
+        QVERIFY(l->vanillaRow()->isHidden());
+        QVERIFY(l->systemPromptEdit()->isEnabled());
+        l->applyPresetByName("paper");
+        QCOMPARE(l->stepsBox()->value(), 0);
+        LaunchSpec paper = l->currentSpec();
+        QCOMPARE(paper.train.lr, 1e-4);
+        QCOMPARE(paper.train.epochs, 10.0);
+        QCOMPARE(paper.train.batchSize * paper.train.gradAccum, 32);
+        l->refreshMemoryPlan();
+        QVERIFY2(l->memoryLabel()->text().contains("trainable"), qPrintable(l->memoryLabel()->text()));
+
+        l->stepsBox()->setValue(2);
+        l->findChild<QSpinBox *>("loraRank")->setValue(0);
+        l->systemPromptEdit()->setText("Be safe.");
+        l->evalEveryBox()->setValue(1);
+        l->finalSubsetBox()->setValue(1);
+        l->greedyBox()->setChecked(true);
+        l->findChild<QSpinBox *>("batchBox")->setValue(2);
+        l->findChild<QSpinBox *>("accumBox")->setValue(1);
+        const LaunchSpec s = l->currentSpec();
+        QCOMPARE(s.train.gradAccum, 1);
+        QCOMPARE(s.systemPrompt, QString("Be safe."));
+        QSignalSpy finished(l, &se::ui::LauncherView::runFinished);
+        QSignalSpy msg(l, &se::ui::LauncherView::message);
+        QVERIFY2(l->launch() > 0, msg.isEmpty() ? "" : qPrintable(msg.first().first().toString()));
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 600000);
+        QCOMPARE(finished.at(0).at(1).toString(), QString("finished"));
+        const qint64 runId = finished.at(0).at(0).toLongLong();
+        se::store::RunStore st(store.toStdString(), true);
+        const auto run = st.run(runId);
+        QVERIFY(run);
+        QVERIFY2(QString::fromStdString(run->outputModel).endsWith(".adapter"), run->outputModel.c_str());
+        QVERIFY(QFileInfo::exists(QString::fromStdString(run->outputModel) + "/adapter_config.json"));
+        QVERIFY(QString::fromStdString(run->configJson).contains("Be safe."));
+        QVERIFY(st.answerCount(runId) > 0);
+        QVERIFY(l->recentModelsBox()->count() >= 2);
+        QCOMPARE(l->recentModelsBox()->itemData(1).toString(), folder);
     }
 };
 
