@@ -29,10 +29,13 @@ RunUpdate fromEvent(const se::engine::RunEvent &e)
     case K::Finished:
         u.kind = RunUpdate::Kind::Finished;
         break;
+    case K::Evaluating:
+        u.kind = RunUpdate::Kind::Evaluating;
+        break;
     }
     u.runId = e.runId;
     u.vanillaRunId = e.vanillaRunId;
-    u.step = e.kind == K::Progress ? e.progress.step : e.step;
+    u.step = e.kind == K::Progress || e.kind == K::Evaluating ? e.progress.step : e.step;
     u.totalSteps = e.progress.totalSteps;
     u.epoch = e.progress.epoch;
     u.phase = QString::fromStdString(e.progress.phase);

@@ -697,6 +697,19 @@ void LauncherView::onUpdate(qint64, const RunUpdate &u)
             m_redraw->start(); // many steps, one redraw
         break;
     }
+    case RunUpdate::Kind::Evaluating:
+        // Answers of an evaluation (vanilla, a curve point, the final one): the bar counts answers meanwhile.
+        m_progress->setRange(0, std::max(1, u.totalSteps));
+        m_progress->setValue(u.step);
+        m_status->setText(tr("%1 · %2 / %3 answers · %4 answers/s · elapsed %5 · ETA %6")
+                              .arg(u.phase)
+                              .arg(u.step)
+                              .arg(u.totalSteps)
+                              .arg(u.samplesPerSecond, 0, 'f', 1)
+                              .arg(duration(u.elapsedSeconds), duration(u.etaSeconds)));
+        if (u.step <= 64) // the first batch: the estimate of the whole
+            log(tr("%1: %2 answers, about %3").arg(u.phase).arg(u.totalSteps).arg(duration(u.etaSeconds + u.elapsedSeconds)));
+        break;
     case RunUpdate::Kind::Finished:
         break;
     }

@@ -45,7 +45,7 @@ struct LaunchSpec {
 
 // One event of a job, as the UI needs it (copied out of the engine's RunEvent on the worker thread).
 struct RunUpdate {
-    enum class Kind { Created, VanillaEvaluated, Progress, Evaluated, Finished };
+    enum class Kind { Created, VanillaEvaluated, Progress, Evaluated, Finished, Evaluating };
     Kind kind = Kind::Progress;
     qint64 runId = 0, vanillaRunId = 0;
     int step = 0, totalSteps = 0, epoch = 0;

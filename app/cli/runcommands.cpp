@@ -45,7 +45,7 @@ struct RunFlags {
         systemPrompt;
     bool pd = false, greedy = false, quiet = false, noMemoryCheck = false;
     std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs;
-    std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset;
+    std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset, maxNewTokens;
     std::optional<std::uint64_t> seed;
     std::int64_t resume = 0;
 };
@@ -90,6 +90,9 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
     c->add_flag("--greedy", f.greedy, "Greedy decoding for evaluation (default: sampling, T 1.0, top-p 0.9)");
     c->add_option("--samples", f.samples, "Samples per harmful question (default 3)");
     c->add_option("--subset", f.subset, "Evaluate at most this many questions per split and set (default: all)");
+    c->add_option("--max-new-tokens", f.maxNewTokens, "Answer length limit in evaluations (default: the model's; "
+                                                      "LLaVA 512 as the official inference)")
+        ->check(CLI::Range(1, 100000));
     c->add_option("--judge", f.judge, "offline (default) or llm")->check(CLI::IsMember({"offline", "llm"}));
     c->add_option("--llm-url", f.llmUrl, "LLM judge: OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)");
     c->add_option("--llm-model", f.llmModel, "LLM judge: model name; the API key is read from "
@@ -173,6 +176,8 @@ RunRequest buildRequest(const RunFlags &f)
         r.eval.harmfulSamples = *f.samples;
     if (f.subset)
         r.eval.subsetPerSet = *f.subset;
+    if (f.maxNewTokens)
+        r.eval.maxNewTokens = *f.maxNewTokens;
     if (!f.judge.empty())
         r.judge = f.judge;
     if (!f.llmUrl.empty())
@@ -234,6 +239,19 @@ se::engine::RunEventFn printer(bool quiet, const std::string &label)
                     m += b;
                 }
             std::fprintf(stderr, "[%s] evaluation at step %d (val):%s\n", label.c_str(), e.step, m.c_str());
+            break;
+        }
+        case RunEvent::Kind::Evaluating: {
+            // At most every 5 s, and the first and last parts: the first gives the estimate of the whole.
+            static auto last = std::chrono::steady_clock::time_point();
+            const auto now = std::chrono::steady_clock::now();
+            const bool edge = e.progress.step <= 64 || e.progress.step == e.progress.totalSteps;
+            if (!edge && now - last < std::chrono::seconds(5))
+                break;
+            last = now;
+            std::fprintf(stderr, "[%s] %s: %d/%d answers, %.1f answers/s, ETA %.0f s\n", label.c_str(),
+                         e.progress.phase.c_str(), e.progress.step, e.progress.totalSteps,
+                         e.progress.samplesPerSecond, e.progress.etaSeconds);
             break;
         }
         case RunEvent::Kind::Finished:

@@ -25,6 +25,8 @@ struct EvalOptions {
     int subsetPerSet = 0;       // 0: every sample; else at most this many per split and set (fixed, seeded)
     bool train = true;          // evaluate all_train (Efficacy)
     bool val = true;            // evaluate all_val (Generality, SARR, retain utility)
+    int maxNewTokens = 0;       // answer length limit; 0: the model's (LLaVA 512 as the official inference, or
+                                // generation_config.json's; the built-in card's max_answer_tokens)
 };
 
 // One question to ask: a sample of the benchmark and which of its samples this is.

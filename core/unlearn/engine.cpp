@@ -16,7 +16,9 @@
 #include <iomanip>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <dlfcn.h>
+#include <malloc.h>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -47,9 +49,28 @@ void ensureThreads()
 }
 } // namespace
 
+namespace {
+// glibc's allocator returns every block over 128 kB to the kernel with munmap as soon as it is freed (and maps it
+// afresh on the next request): a forward pass allocating and freeing activations, attention scores and KV-cache
+// copies of megabytes each then spends as much time in page faults as in arithmetic. Keeping blocks up to 32 MB in
+// the heap, and 1 GB of freed memory before trimming, was measured (bench_engine_llava, a 30 M-parameter LLaVA,
+// 2 cores) to take batched greedy generation from 33-34 to 47-50 new tokens/s and system time from 24 s to 11 s,
+// for 6% more peak memory. A user's own MALLOC_* settings win.
+void configureAllocator()
+{
+    if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_") || std::getenv("MALLOC_TOP_PAD_"))
+        return;
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    mallopt(M_TOP_PAD, 256 << 20);
+}
+} // namespace
+
 std::string configureThreads(int threads)
 {
     g_threadsSet = true;
+    static std::once_flag allocatorOnce;
+    std::call_once(allocatorOnce, configureAllocator);
     const int cores = std::max(1u, std::thread::hardware_concurrency());
     const int n = threads > 0 ? threads : cores;
     // Measured on the 2-core development machine (tests/bench/bench_engine.cpp, builtin-tiny, batch 32): the

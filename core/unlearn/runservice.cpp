@@ -102,38 +102,83 @@ std::uint64_t mixSeed(std::uint64_t a, std::uint64_t b)
 
 // Generates every planned answer with `assistant` (loaded once per run: the base model, or the model being trained,
 // adapters on), then judges and scores them.
+// `onProgress(done, total, seconds)` hears after each batch of answers.
+using EvalProgressFn = std::function<void(int done, int total, double seconds)>;
 se::metrics::EvalResult evaluateModel(Assistant &assistant, const se::data::Benchmark &bench,
                                       const se::metrics::EvalOptions &o, se::metrics::Judge &judge,
-                                      const std::string &stage, int step, const CancelToken *cancel)
+                                      const std::string &stage, int step, const CancelToken *cancel,
+                                      const EvalProgressFn &onProgress = {})
 {
+    const auto t0 = std::chrono::steady_clock::now();
+    int done = 0;
     const auto items = se::metrics::planEvaluation(bench, o);
     AskOptions ask;
     ask.greedy = o.greedy;
     ask.temperature = o.temperature;
     ask.topP = o.topP;
+    ask.maxNewTokens = o.maxNewTokens;
     std::vector<std::string> answers(items.size());
     int maxSample = 0;
     for (const auto &it : items)
         maxSample = std::max(maxSample, it.sampleIndex);
-    constexpr std::size_t chunk = 256; // cancellation is checked between chunks
+    constexpr std::size_t chunk = 256; // cancellation is checked between chunks; each chunk has its own seed
     for (int k = 0; k <= maxSample; ++k) {
         std::vector<std::size_t> idx;
         for (std::size_t i = 0; i < items.size(); ++i)
             if (items[i].sampleIndex == k)
                 idx.push_back(i);
         for (std::size_t c = 0; c < idx.size(); c += chunk) {
-            if (cancel && cancel->cancelled())
-                throw Cancelled();
             std::vector<std::pair<std::string, std::string>> qs;
             for (std::size_t j = c; j < std::min(idx.size(), c + chunk); ++j)
                 qs.emplace_back(items[idx[j]].sample->imageFile, items[idx[j]].sample->question);
             ask.seed = mixSeed(o.seed, std::uint64_t(k) * 1000003 + c); // sample k draws its own stream
-            const auto got = assistant.askMany(qs, ask, 64);
+            // Generated in parts of one batch (64) with progress after each: the first part's time gives the
+            // estimate of the whole. The same answers as one call over the chunk (each batch's seed is the chunk's
+            // plus its offset either way).
+            std::size_t from = 0;
+            std::vector<std::string> got;
+            while (from < qs.size()) {
+                if (cancel && cancel->cancelled())
+                    throw Cancelled();
+                constexpr std::size_t part = 64;
+                const std::size_t to = std::min(qs.size(), from + part);
+                std::vector<std::pair<std::string, std::string>> sub(qs.begin() + std::ptrdiff_t(from),
+                                                                     qs.begin() + std::ptrdiff_t(to));
+                AskOptions partAsk = ask;
+                partAsk.seed = ask.seed + from;
+                for (auto &a : assistant.askMany(sub, partAsk, 64))
+                    got.push_back(std::move(a));
+                done += int(to - from);
+                from = to;
+                if (onProgress)
+                    onProgress(done, int(items.size()),
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            }
             for (std::size_t j = 0; j < got.size(); ++j)
                 answers[idx[c + j]] = got[j];
         }
     }
     return se::metrics::scoreEvaluation(items, answers, judge, stage, step);
+}
+
+// Evaluation progress as run events (kind Evaluating) for run `runId`.
+EvalProgressFn evalEvents(const RunEventFn &onEvent, std::int64_t runId, const std::string &stage, int step)
+{
+    if (!onEvent)
+        return {};
+    return [onEvent, runId, stage, step](int done, int total, double seconds) {
+        RunEvent e;
+        e.kind = RunEvent::Kind::Evaluating;
+        e.runId = runId;
+        e.step = step;
+        e.progress.phase = "evaluate " + stage;
+        e.progress.step = done;
+        e.progress.totalSteps = total;
+        e.progress.elapsedSeconds = seconds;
+        e.progress.samplesPerSecond = seconds > 0 ? done / seconds : 0;
+        e.progress.etaSeconds = done > 0 ? seconds / done * (total - done) : 0;
+        onEvent(e);
+    };
 }
 
 std::string evalKey(const RunRequest &r)
@@ -145,6 +190,8 @@ std::string evalKey(const RunRequest &r)
               {"refusals", r.refusalPhrasesFile}};
     if (r.judge == "llm")
         j["llm"] = r.llm.model + "@" + r.llm.baseUrl;
+    if (o.maxNewTokens > 0)
+        j["max_new_tokens"] = o.maxNewTokens;
     if (!r.unlearn.systemPrompt.empty()) // it changes every prompt, so every answer
         j["system_prompt"] = r.unlearn.systemPrompt;
     return j.dump();
@@ -202,7 +249,8 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
     std::mutex storeMutex;
     try {
         auto judge = makeJudge(request, store, storeMutex);
-        auto result = evaluateModel(model(), bench, request.eval, *judge, "vanilla", 0, cancel);
+        auto result = evaluateModel(model(), bench, request.eval, *judge, "vanilla", 0, cancel,
+                                    evalEvents(onEvent, id, "vanilla", 0));
         store.addEvaluation(id, result.metrics, result.answers);
         store.setStatus(id, StoreStatus::Finished);
         if (onEvent) {
@@ -371,7 +419,8 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
             uc.checkpointEvery = request.evalEvery;
             uc.onCheckpoint = [&](int step, const std::string &, Assistant &live) {
                 flushSteps();
-                auto r = evaluateModel(live, bench, curve, *judge, "step", step, cancel);
+                auto r = evaluateModel(live, bench, curve, *judge, "step", step, cancel,
+                                       evalEvents(onEvent, out.runId, "step", step));
                 store.addEvaluation(out.runId, r.metrics, r.answers);
                 RunEvent e;
                 e.kind = RunEvent::Kind::Evaluated;
@@ -391,7 +440,8 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         if (rr.status == se::engine::RunStatus::Failed)
             return finish(StoreStatus::Failed, rr.message);
 
-        auto final = evaluateModel(*rr.model, bench, request.eval, *judge, "final", rr.steps, cancel);
+        auto final = evaluateModel(*rr.model, bench, request.eval, *judge, "final", rr.steps, cancel,
+                                   evalEvents(onEvent, out.runId, "final", rr.steps));
         store.addEvaluation(out.runId, final.metrics, final.answers);
         {
             RunEvent e;
@@ -465,7 +515,8 @@ std::string requestToJson(const RunRequest &r)
           {"seed", r.eval.seed},
           {"subset", r.eval.subsetPerSet},
           {"train", r.eval.train},
-          {"val", r.eval.val}}},
+          {"val", r.eval.val},
+          {"max_new_tokens", r.eval.maxNewTokens}}},
         {"eval_every", r.evalEvery},
         {"curve_subset", r.curveSubset},
         {"curve_greedy", r.curveGreedy},
@@ -625,6 +676,7 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
         e.get("subset", r.eval.subsetPerSet);
         e.get("train", r.eval.train);
         e.get("val", r.eval.val);
+        e.get("max_new_tokens", r.eval.maxNewTokens);
         e.finish();
     }
     top.get("eval_every", r.evalEvery);
@@ -648,6 +700,8 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
         throw std::runtime_error("run configuration: judge: expected \"offline\" or \"llm\", found \"" + r.judge + "\"");
     if (r.evalEvery < 0)
         throw std::runtime_error("run configuration: eval_every: must be 0 or more");
+    if (r.eval.maxNewTokens < 0 || r.eval.maxNewTokens > 100000)
+        throw std::runtime_error("run configuration: eval.max_new_tokens: must be 0 (the model's) to 100000");
     return r;
 }
 

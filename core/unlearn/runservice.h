@@ -37,7 +37,10 @@ struct RunEvent {
         VanillaEvaluated, // vanillaRunId holds the vanilla evaluation (new or reused)
         Progress,         // a training step (progress filled)
         Evaluated,        // a curve point or the final evaluation (metrics filled, step set)
-        Finished          // status and message final
+        Finished,         // status and message final
+        Evaluating        // answers being generated: progress.phase "evaluate vanilla|step|final", progress.step
+                          // answers done of progress.totalSteps, elapsedSeconds, etaSeconds, samplesPerSecond
+                          // (answers/s); step is the training step evaluated
     };
     Kind kind = Kind::Progress;
     std::int64_t runId = 0;

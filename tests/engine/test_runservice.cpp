@@ -59,10 +59,23 @@ private Q_SLOTS:
         const std::string db = (m_tmp.path() + "/runs.sqlite").toStdString();
         std::vector<RunEvent::Kind> kinds;
         int evaluated = 0;
+        std::map<std::string, std::pair<int, int>> answersDone; // evaluation phase → (last done, total)
         const RunOutcome out = executeRun(request(db), [&](const RunEvent &e) {
+            if (e.kind == RunEvent::Kind::Evaluating) {
+                QVERIFY(e.progress.step > answersDone[e.progress.phase].first || e.progress.step == 0);
+                QVERIFY(e.progress.etaSeconds >= 0);
+                answersDone[e.progress.phase] = {e.progress.step, e.progress.totalSteps};
+                return;
+            }
             kinds.push_back(e.kind);
             evaluated += e.kind == RunEvent::Kind::Evaluated;
         });
+        // Answer progress of each evaluation, ending at its total.
+        for (const char *phase : {"evaluate vanilla", "evaluate step", "evaluate final"}) {
+            QVERIFY2(answersDone.count(phase), phase);
+            QVERIFY(answersDone[phase].second > 0);
+            QCOMPARE(answersDone[phase].first, answersDone[phase].second);
+        }
         QVERIFY2(out.status == StoreStatus::Finished, out.message.c_str());
         QCOMPARE(kinds.front(), RunEvent::Kind::Created);
         QCOMPARE(kinds.back(), RunEvent::Kind::Finished);
@@ -242,7 +255,9 @@ private Q_SLOTS:
         r.judge = "llm";
         r.llm.baseUrl = "http://127.0.0.1:1/v1";
         r.llm.model = "m";
+        r.eval.maxNewTokens = 40;
         const RunRequest back = requestFromJson(requestToJson(r));
+        QCOMPARE(back.eval.maxNewTokens, 40);
         QCOMPARE(back.unlearn.method, se::unlearn::Method::NPO);
         QVERIFY(back.unlearn.pd);
         QCOMPARE(*back.unlearn.weights.pd, 0.25);
