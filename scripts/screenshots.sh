@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the workbench under xvfb-run and saves a PNG of each main view into docs/screenshots/:
-# browser.png, launcher.png, comparison.png, plots.png, presentation.png.
+# browser.png, launcher.png, launcher-llava.png, comparison.png, plots.png, presentation.png.
 #
 #   scripts/screenshots.sh [--demo] [BUILD_DIR]        (BUILD_DIR default: build)
 #
@@ -71,6 +71,12 @@ if [ "$KIND" = "real runs of the built-in model" ]; then
   shot run launcher.png --screenshot-run # the launcher with a PO+PD run training
 else
   shot run launcher.png
+fi
+# The launcher with a Hugging Face LLaVA folder and the paper's preset: a random mid-size LLaVA (30 M parameters,
+# 336 px / 576 image tokens) written by the tests' fixture script (needs numpy).
+if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+  [ -f "$WORK/llava-mid/config.json" ] || /usr/bin/python3 "$ROOT/tests/llava/make_tiny_llava.py" "$WORK/llava-mid" --shape mid >/dev/null
+  shot run launcher-llava.png --model "$WORK/llava-mid" --preset paper
 fi
 shot compare comparison.png
 shot plots plots.png
