@@ -100,7 +100,7 @@ private:
     QLineEdit *m_systemPrompt = nullptr;
     QComboBox *m_recentModels = nullptr, *m_preset = nullptr;
     QDoubleSpinBox *m_epochs = nullptr, *m_loraAlpha = nullptr, *m_loraDropout = nullptr;
-    QCheckBox *m_ignoreMemory = nullptr;
+    QCheckBox *m_ignoreMemory = nullptr, *m_checkpointLayers = nullptr;
     QTimer *m_replan = nullptr;
     QPushButton *m_trainVanilla = nullptr;
     QSpinBox *m_vanillaSteps = nullptr;

@@ -128,6 +128,8 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                                                "epochs, cosine, 6% warm-up, effective batch 32 = 4 × 8); flags "
                                                "given override it")
             ->check(CLI::IsMember({"default", "paper"}));
+        sub->add_flag("--checkpoint-layers", a->c.train.checkpointLayers,
+                      "activation checkpointing per decoder layer (LLaVA): much less memory, about a third more compute");
         sub->add_flag("!--no-memory-check", a->c.train.memoryCheck,
                       "start even when the memory plan says the model cannot fit on the device");
         addTraining(sub, a->c.train);
@@ -154,6 +156,8 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                     unless("--grad-accum", t.gradAccum, p.gradAccum);
                     unless("--lora-alpha", t.loraAlpha, p.loraAlpha);
                     unless("--lora-dropout", t.loraDropout, p.loraDropout);
+                    if (sub->count("--checkpoint-layers") == 0)
+                        t.checkpointLayers = p.checkpointLayers;
                 }
                 a->c.method = *se::unlearn::parseMethod(a->method);
                 auto set = [](double v, std::optional<double> &o) {

@@ -43,7 +43,7 @@ struct InterruptGuard {
 struct RunFlags {
     std::string store, config, data, model, method, name, out, judge, llmUrl, llmModel, refusals, device, images, preset,
         systemPrompt;
-    bool pd = false, greedy = false, quiet = false, noMemoryCheck = false;
+    bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false;
     std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs;
     std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset, maxNewTokens;
     std::optional<std::uint64_t> seed;
@@ -77,6 +77,8 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
         c->add_option("--epochs", f.epochs, "Epochs over the forget set (when --steps is not given)");
         c->add_option("--batch", f.batch, "Batch size (micro-batch when --grad-accum > 1)");
         c->add_option("--grad-accum", f.gradAccum, "Micro-batches per optimiser step")->check(CLI::Range(1, 65536));
+        c->add_flag("--checkpoint-layers", f.checkpointLayers, "Activation checkpointing per decoder layer (LLaVA): "
+                                                                "much less memory, about a third more compute");
         c->add_flag("--no-memory-check", f.noMemoryCheck, "Start even when the memory plan says the model cannot "
                                                             "fit on the device");
         c->add_option("--lora-rank", f.loraRank, "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)");
@@ -129,6 +131,8 @@ RunRequest buildRequest(const RunFlags &f)
         u.train.gradAccum = *f.gradAccum;
     if (f.noMemoryCheck)
         u.train.memoryCheck = false;
+    if (f.checkpointLayers)
+        u.train.checkpointLayers = true;
     if (!f.data.empty())
         u.dataDir = f.data;
     if (!f.model.empty())

@@ -1,8 +1,11 @@
 #include "core/model/llava.h"
 
+#include <mutex>
+
 #include "core/model/hfweights.h"
 
 #include <cmath>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -369,6 +372,51 @@ struct LlamaLayerImpl : torch::nn::Module {
 };
 TORCH_MODULE(LlamaLayer);
 
+// One decoder layer under activation checkpointing: the forward runs without building a graph and keeps the
+// layer's input (and the shared rotary tables and mask); the backward recomputes the layer with gradients on — the
+// device's random state (LoRA dropout) set back to what the forward saw — and back-propagates through it, which
+// accumulates the gradients of the layer's trainable parameters and gives the input's.
+struct LayerCheckpoint : torch::autograd::Function<LayerCheckpoint> {
+    static torch::Tensor forward(torch::autograd::AutogradContext *ctx, const torch::Tensor &x, const torch::Tensor &cos,
+                                 const torch::Tensor &sin, const torch::Tensor &mask, int64_t layer, int64_t queryFrom)
+    {
+        auto gen = at::globalContext().defaultGenerator(x.device());
+        {
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            ctx->saved_data["rng"] = gen.get_state();
+        }
+        ctx->saved_data["layer"] = layer;
+        ctx->saved_data["from"] = queryFrom;
+        ctx->save_for_backward({x, cos, sin, mask});
+        return reinterpret_cast<LlamaLayerImpl *>(layer)->forward(x, cos, sin, mask, nullptr, nullptr, queryFrom);
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
+                                                   torch::autograd::variable_list grads)
+    {
+        const auto saved = ctx->get_saved_variables();
+        auto *layer = reinterpret_cast<LlamaLayerImpl *>(ctx->saved_data["layer"].toInt());
+        auto x = saved[0].detach().requires_grad_(true);
+        auto gen = at::globalContext().defaultGenerator(x.device());
+        torch::Tensor now;
+        {
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            now = gen.get_state();
+            gen.set_state(ctx->saved_data["rng"].toTensor());
+        }
+        torch::Tensor y;
+        {
+            torch::AutoGradMode on(true);
+            y = layer->forward(x, saved[1], saved[2], saved[3], nullptr, nullptr, ctx->saved_data["from"].toInt());
+        }
+        {
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            gen.set_state(now);
+        }
+        torch::autograd::backward({y}, {grads[0]});
+        return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    }
+};
+
 } // namespace
 
 struct LlavaImpl::Parts {
@@ -480,9 +528,17 @@ torch::Tensor LlavaImpl::hidden(const torch::Tensor &ids, const torch::Tensor &p
         cache->k.resize(m->layers.size());
         cache->v.resize(m->layers.size());
     }
-    for (size_t l = 0; l < m->layers.size(); ++l)
-        x = m->layers[l]->forward(x, cos, sin, mask, cache ? &cache->k[l] : nullptr, cache ? &cache->v[l] : nullptr,
-                                  l + 1 == m->layers.size() ? outputFrom : 0);
+    const bool recompute = m_checkpoint && is_training() && torch::GradMode::is_enabled() && !cache;
+    if (recompute && !x.requires_grad()) // the layers' own parameters still need their gradients
+        x = x.detach().requires_grad_(true);
+    for (size_t l = 0; l < m->layers.size(); ++l) {
+        const int64_t from = l + 1 == m->layers.size() ? outputFrom : 0;
+        if (recompute)
+            x = LayerCheckpoint::apply(x, cos, sin, mask, reinterpret_cast<int64_t>(m->layers[l].get()), from);
+        else
+            x = m->layers[l]->forward(x, cos, sin, mask, cache ? &cache->k[l] : nullptr,
+                                      cache ? &cache->v[l] : nullptr, from);
+    }
     return rmsNorm(x, m->norm, c.rmsEps);
 }
 

@@ -90,6 +90,7 @@ public:
     std::vector<torch::Tensor> languageParameters() const override;
     void addAdapters(const LoraSpec &spec) override; // also keeps the projector's original weights (see keepOriginal)
     std::vector<std::string> adapterTargetNames() const override;
+    bool setActivationCheckpointing(bool on) override { m_checkpoint = on; return true; }
 
     const LlavaConfig &config() const { return m_config; }
     // Every linear layer by its full name ("model.language_model.layers.0.self_attn.q_proj").
@@ -100,6 +101,7 @@ private:
     std::shared_ptr<Parts> m;
     LlavaConfig m_config;
     torch::ScalarType m_dtype;
+    bool m_checkpoint = false;
 };
 TORCH_MODULE(Llava);
 

@@ -72,6 +72,11 @@ public:
     std::vector<torch::Tensor> adapterParameters();
     void setAdaptersEnabled(bool on); // every adapter of the model at once
     int64_t parameterCount() const;
+    // Activation (gradient) checkpointing per decoder layer: in training forwards with gradients on, each layer
+    // keeps only its input and recomputes its activations during backward (with the random state of its
+    // dropout restored), so activation memory is one layer's plus each layer's input, for about a third more
+    // compute. Returns false when the model does not support it (then nothing changes).
+    virtual bool setActivationCheckpointing(bool) { return false; }
 };
 
 // Turns every adapter of a model off for a scope (the frozen reference's forward), and back on after.

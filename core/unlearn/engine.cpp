@@ -140,6 +140,7 @@ TrainOptions UnlearnConfig::preset(const std::string &name)
         t.gradAccum = 8;
         t.loraAlpha = 256; // with a rank given for the built-in model; Hugging Face models default to r 32, alpha 256
         t.loraDropout = 0.05;
+        t.checkpointLayers = true;
         return t;
     }
     throw std::invalid_argument("unknown preset '" + name + "' (default, paper)");
@@ -465,6 +466,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
         p.set_requires_grad(false);
     if (lora)
         net.addAdapters(spec);
+    const bool checkpointed = c.train.checkpointLayers && net.setActivationCheckpointing(true);
     if (!c.resumeFrom.empty()) {
         if (adapters) {
             applyAdapterValues(lm, c.resumeFrom);
@@ -658,6 +660,10 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     r.device = deviceLabel(device, bf16) + (adapters ? std::string(" (") + (net.dtype() == torch::kFloat ? "float32" : "bfloat16")
                                                            + " weights, float32 adapters)" : std::string());
     r.parameters = net.parameterCount();
+    if (checkpointed) {
+        r.device += ", activation checkpointing";
+        net.setActivationCheckpointing(false);
+    }
     net.eval();
     auto meta = info(runStatusName(r.status), r.steps);
     if (!r.message.empty())
@@ -928,7 +934,8 @@ std::string MemoryPlan::describe() const
     os << " + trainable " << gib(trainable) << " (" << std::fixed << std::setprecision(1)
        << double(trainableParameters) / 1e6 << " M parameters, gradients and AdamW moments in float32)"
        << " + activations ≈ " << gib(activations) << " (estimate: " << passes << " pass" << (passes == 1 ? "" : "es")
-       << " × micro-batch " << microBatch << " × " << tokens << " tokens)";
+       << " × micro-batch " << microBatch << " × " << tokens << " tokens"
+       << (checkpointed ? ", activation checkpointing" : "") << ")";
     if (available)
         os << "; " << gib(available) << " free";
     return os.str();
@@ -972,8 +979,13 @@ MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Metho
         // micro-batch 1 with 610-token sequences, peaked 1.1 GB above its weights; this formula gives 1.0 GB.
         const std::uint64_t perToken = std::uint64_t(weightBytes) * (16ull * f.hidden + 6ull * f.intermediate)
                                        + 8ull * f.heads * std::uint64_t(p.tokens);
-        p.activations = perToken * std::uint64_t(p.tokens) * std::uint64_t(f.layers) * std::uint64_t(train.batchSize)
-                        * std::uint64_t(p.passes);
+        const std::uint64_t sequences = std::uint64_t(train.batchSize) * std::uint64_t(p.passes);
+        // With checkpointing (LLaVA): every layer's input, plus one layer's activations being recomputed.
+        p.checkpointed = train.checkpointLayers && f.adapters;
+        const std::uint64_t perSequence = p.checkpointed
+            ? std::uint64_t(p.tokens) * (std::uint64_t(weightBytes) * f.hidden * std::uint64_t(f.layers) + perToken)
+            : perToken * std::uint64_t(p.tokens) * std::uint64_t(f.layers);
+        p.activations = perSequence * sequences;
         p.microBatch = train.batchSize;
         p.available = availableMemory(device);
         return p;

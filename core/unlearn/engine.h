@@ -72,6 +72,9 @@ struct TrainOptions {
     // Before loading anything, a run checks planMemory(): one whose weights and trainable state cannot fit in the
     // device's free memory stops with the plan as the reason. false: try anyway.
     bool memoryCheck = true;
+    // Activation checkpointing per decoder layer (models that support it: LLaVA): activations of one layer plus
+    // each layer's input instead of every layer's, for about a third more compute per step.
+    bool checkpointLayers = false;
 };
 
 struct VanillaConfig {
@@ -109,8 +112,8 @@ struct UnlearnConfig {
     static TrainOptions defaults(); // lr 1e-3, 300 steps of batch 32, warm-up 6%
     // Named settings: "default" (the above) and "paper" (the official SafeEraser optimisation: lr 1e-4, 10 epochs,
     // cosine with 6% warm-up, weight decay 0.01, clipping 1.0, seed 233, effective batch 32 as micro-batch 4 ×
-    // accumulation 8; with Hugging Face models LoRA r 32, alpha 256, dropout 0.05, 512-token sequences, loss on
-    // answer tokens — their defaults anyway). Throws std::invalid_argument for another name.
+    // accumulation 8, activation checkpointing as its gradient_checkpointing; with Hugging Face models LoRA r 32,
+    // alpha 256, dropout 0.05, 512-token sequences, loss on answer tokens — their defaults anyway). Throws std::invalid_argument for another name.
     static TrainOptions preset(const std::string &name);
     static std::vector<std::string> presets();
 };
@@ -144,6 +147,7 @@ struct MemoryPlan {
     int tokens = 0;      // the longest sequence planned for (text + image tokens)
     int passes = 1;      // forward passes per micro-step
     int microBatch = 1;
+    bool checkpointed = false; // activation checkpointing per decoder layer
     std::uint64_t certain() const { return weights + reference + trainable; }
     std::uint64_t total() const { return certain() + activations; }
     bool fits() const { return available == 0 || certain() <= available; }      // false: it cannot run here

@@ -506,7 +506,8 @@ std::string requestToJson(const RunRequest &r)
           {"lora_rank", t.loraRank},
           {"lora_alpha", t.loraAlpha},
           {"lora_dropout", t.loraDropout},
-          {"lora_targets", t.loraTargets}}},
+          {"lora_targets", t.loraTargets},
+          {"checkpoint_layers", t.checkpointLayers}}},
         {"eval",
          {{"greedy", r.eval.greedy},
           {"temperature", r.eval.temperature},
@@ -664,6 +665,7 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
         t.get("lora_alpha", o.loraAlpha);
         t.get("lora_dropout", o.loraDropout);
         t.get("lora_targets", o.loraTargets);
+        t.get("checkpoint_layers", o.checkpointLayers);
         t.finish();
     }
     {

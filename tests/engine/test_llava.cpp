@@ -374,6 +374,63 @@ private Q_SLOTS:
         QVERIFY(moved > 1e-4); // two steps at lr 1e-3 changed the model
     }
 
+    void checkpointingGivesTheSameGradients()
+    {
+        // Activation checkpointing recomputes each decoder layer in backward: the same loss and the same gradients
+        // of adapters and projector, with LoRA dropout on (the recompute restores the random state).
+        auto m = se::model::loadModel(folder("v5"));
+        se::model::LoraSpec spec = se::model::defaultLora(m);
+        spec.dropout = 0.2;
+        m.net->addAdapters(spec);
+        std::vector<torch::Tensor> trainable = m.net->adapterParameters();
+        for (auto &p : m.net->projectorParameters())
+            trainable.push_back(p);
+        {
+            torch::NoGradGuard ng;
+            for (auto &p : m.net->parameters())
+                p.set_requires_grad(false);
+            torch::manual_seed(3);
+            for (auto &p : m.net->adapterParameters())
+                p.normal_(0, 0.05); // B = 0 at the start would leave A without gradient
+        }
+        for (auto &p : trainable)
+            p.set_requires_grad(true);
+        m.net->train();
+        const auto &kase = m_golden["cases"][0];
+        const auto ex = m.chat->example(kase["question"].get<std::string>(), kase["answer"].get<std::string>());
+        std::vector<int64_t> ids(ex.ids.begin(), ex.ids.end());
+        auto idsT = torch::tensor(ids, torch::kLong).unsqueeze(0);
+        auto pixels = m.images->get(kImages + kase["image"].get<std::string>()).unsqueeze(0);
+        QVERIFY(m.net->setActivationCheckpointing(false)); // LLaVA supports it
+        auto run = [&](bool checkpointed, uint64_t seed) {
+            m.net->setActivationCheckpointing(checkpointed);
+            for (auto &p : trainable)
+                if (p.grad().defined())
+                    p.mutable_grad().zero_();
+            torch::manual_seed(seed);
+            auto logits = m.net->headLogits(m.net->hidden(idsT, pixels, {}, {}, nullptr, 0));
+            auto lp = logits.log_softmax(-1).slice(1, ex.answerStart - 1, int64_t(ids.size()) - 1);
+            auto target = idsT.slice(1, ex.answerStart).unsqueeze(-1);
+            auto loss = -lp.gather(-1, target).mean();
+            loss.backward();
+            std::vector<torch::Tensor> grads;
+            for (auto &p : trainable)
+                grads.push_back(p.grad().clone());
+            return std::make_pair(loss.item<double>(), grads);
+        };
+        const auto plain = run(false, 11), checkpointed = run(true, 11), otherDropout = run(false, 12);
+        QVERIFY2(std::abs(plain.first - otherDropout.first) > 1e-6, "dropout does not change the loss: the test is blind");
+        QVERIFY2(std::abs(plain.first - checkpointed.first) < 1e-6,
+                 (std::to_string(plain.first) + " vs " + std::to_string(checkpointed.first)).c_str());
+        double largest = 0;
+        for (size_t i = 0; i < plain.second.size(); ++i) {
+            QVERIFY2(torch::allclose(plain.second[i], checkpointed.second[i], 1e-4, 1e-6), std::to_string(i).c_str());
+            largest = std::max(largest, plain.second[i].abs().max().item<double>());
+        }
+        QVERIFY(largest > 1e-4);
+        m.net->setActivationCheckpointing(false);
+    }
+
     void mergeAdapterWritesAFolderThatAgrees()
     {
         const std::string adapter = folder("adapter-po-pd"), base = folder("v4-sharded"), out = folder("merged");
@@ -489,6 +546,12 @@ private Q_SLOTS:
         QCOMPARE(plan.tokens, 512 + 576 - 1);
         QCOMPARE(plan.passes, 3); // refusals, retain, PD
         QCOMPARE(plan.microBatch, 4);
+        // The paper preset checkpoints activations per layer: each layer's input plus one layer's activations.
+        QVERIFY(plan.checkpointed);
+        t.checkpointLayers = false;
+        const auto full = se::engine::planMemory(folder("7b-config"), t, se::unlearn::Method::PO, true);
+        QVERIFY(!full.checkpointed);
+        QVERIFY2(plan.activations * 10 < full.activations, plan.describe().c_str());
         t.loraRank = 8;
         QCOMPARE(se::engine::planMemory(folder("7b-config"), t).trainableParameters, int64_t(79953920 / 4 + 20979712));
         se::engine::MemoryPlan small = plan;

@@ -242,6 +242,8 @@ private Q_SLOTS:
         QCOMPARE(paper.batchSize * paper.gradAccum, 32);
         QCOMPARE(paper.warmupRatio, 0.06);
         QCOMPARE(paper.seed, std::uint64_t(233));
+        QVERIFY(paper.checkpointLayers);
+        QVERIFY(!UnlearnConfig::defaults().checkpointLayers);
         QCOMPARE(UnlearnConfig::preset("default").steps, UnlearnConfig::defaults().steps);
         QVERIFY_THROWS_EXCEPTION(std::invalid_argument, UnlearnConfig::preset("fast"));
     }
