@@ -302,7 +302,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
     // quick-eval
     {
         struct Args {
-            std::string model, data;
+            std::string model, data, adapter, systemPrompt;
             bool val = false;
             int limit = 0;
             CommonArgs common;
@@ -310,7 +310,9 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         auto a = std::make_shared<Args>();
         auto *sub = app.add_subcommand("quick-eval", "Greedy check of a model on a benchmark split: refusals and exact "
                                                       "answers on the forget, PD and retain sets (not SPEC §4 metrics)");
-        sub->add_option("--model", a->model, "checkpoint")->required();
+        sub->add_option("--model", a->model, "a built-in checkpoint file or a Hugging Face model folder")->required();
+        sub->add_option("--adapter", a->adapter, "a PEFT adapter folder to apply (Hugging Face models)");
+        sub->add_option("--system-prompt", a->systemPrompt, "LLaVA: a sentence before \"USER:\"");
         sub->add_option("--data", a->data, "benchmark folder")->required();
         sub->add_flag("--val", a->val, "use all_val.json (default all_train.json)");
         sub->add_option("--limit", a->limit, "at most this many questions per set (0: all)")->check(CLI::Range(0, 100000000));
@@ -318,7 +320,12 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         sub->callback([a, &exitCode] {
             exitCode = guarded("quick-eval", [&] {
                 configureThreads(a->common.threads);
-                auto q = quickEval(a->model, a->data, a->val, a->common.images, a->limit);
+                ModelOptions o;
+                o.imagesFile = a->common.images;
+                o.device = a->common.device;
+                o.adapter = a->adapter;
+                o.systemPrompt = a->systemPrompt;
+                auto q = quickEval(a->model, a->data, a->val, o, a->limit);
                 std::printf("split %s\nforget %d: refused %.3f, forget target %.3f\npd %d: refused %.3f, exact sd_response %.3f\n"
                             "retain %d: exact %.3f\n",
                             a->val ? "val" : "train", q.forget, q.forgetRefused, q.forgetTarget, q.pd, q.pdRefused,

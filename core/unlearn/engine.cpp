@@ -851,9 +851,19 @@ static int packImagesImpl(const std::string &dataDir, const std::string &outFile
 QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit,
                     const std::string &imagesFile, int limit)
 {
+    ModelOptions o;
+    o.imagesFile = imagesFile;
+    return quickEval(modelFile, dataDir, valSplit, o, limit);
+}
+
+QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit, const ModelOptions &options,
+                    int limit)
+{
     auto bench = loadBenchmark(dataDir);
     const auto &split = valSplit ? bench.val : bench.train;
-    Assistant a(modelFile, imagesFile);
+    ModelOptions o = options;
+    o.datasetRoot = bench.root;
+    Assistant a(modelFile, o);
     AskOptions greedy;
     greedy.greedy = true;
     auto run = [&](const std::vector<se::data::Sample> &set, auto &&score) {

@@ -257,6 +257,9 @@ struct QuickEval {
 };
 QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit,
                     const std::string &imagesFile = {}, int limit = 0);
+// The same with every model option: a Hugging Face folder with an adapter applied, its device, system prompt…
+QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit, const ModelOptions &options,
+                    int limit);
 bool looksLikeRefusal(const std::string &answer, const std::vector<std::string> &refusals);
 
 // Folds a PEFT adapter folder (what a run on a Hugging Face model writes) into the model folder it was trained on,

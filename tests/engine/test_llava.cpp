@@ -84,6 +84,9 @@ private Q_SLOTS:
         make("v5-f16", {"--dtype", "f16", "--shards", "2"});
         make("v4-bf16", {"--naming", "v4", "--dtype", "bf16"});
         m_base = std::make_unique<se::model::LoadedModel>(se::model::loadModel(folder("v4-sharded")));
+        const Cli g = run(SE_CLI_PATH, {"make-benchmark", "--out", QString::fromStdString(folder("bench")), "--records",
+                                        "12", "--image-size", "64"});
+        QVERIFY2(g.code == 0, g.err.constData()); // the benchmark the unlearning tests use
     }
 
     void architectureFromConfig()
@@ -305,11 +308,6 @@ private Q_SLOTS:
     {
         QFETCH(QString, method);
         QFETCH(bool, pd);
-        if (!fs::exists(folder("bench"))) {
-            const Cli g = run(SE_CLI_PATH, {"make-benchmark", "--out", QString::fromStdString(folder("bench")), "--records",
-                                            "12", "--image-size", "64"});
-            QVERIFY2(g.code == 0, g.err.constData());
-        }
         se::engine::UnlearnConfig c;
         c.dataDir = folder("bench");
         c.modelFile = folder("v4-sharded");
@@ -565,6 +563,50 @@ private Q_SLOTS:
         QVERIFY(tiny.fits());
     }
 
+    void resumeALlavaRunFromItsCurveAdapter()
+    {
+        // Interrupted after step 3 of 4 with curve adapters every 2 steps: the resumed run continues after step 2
+        // from <out>.step (an adapter folder), under the same id, and finishes with an adapter.
+        QTemporaryDir tmp;
+        se::engine::RunRequest r;
+        r.storePath = tmp.filePath("runs.sqlite").toStdString();
+        r.unlearn.dataDir = folder("bench");
+        r.unlearn.modelFile = folder("v5");
+        r.unlearn.method = se::unlearn::Method::NPO;
+        r.unlearn.train.steps = 4;
+        r.unlearn.train.batchSize = 2;
+        r.unlearn.train.progressEvery = 1;
+        r.eval.greedy = true;
+        r.eval.subsetPerSet = 1;
+        r.eval.maxNewTokens = 4;
+        r.evalEvery = 2;
+        r.curveSubset = 1;
+        se::engine::CancelToken cancel;
+        const auto first = se::engine::executeRun(r, [&](const se::engine::RunEvent &e) {
+            if (e.kind == se::engine::RunEvent::Kind::Progress && e.step == 3)
+                cancel.cancel();
+        }, &cancel);
+        QCOMPARE(first.status, se::store::RunStatus::Cancelled);
+        se::store::RunStore store(r.storePath);
+        const std::string out = store.run(first.runId)->outputModel;
+        QCOMPARE(se::engine::savedModelMetadata(out + ".step").at("steps"), std::string("2"));
+
+        se::engine::RunRequest again;
+        again.storePath = r.storePath;
+        again.resumeRun = first.runId;
+        int firstStep = -1;
+        const auto second = se::engine::executeRun(again, [&](const se::engine::RunEvent &e) {
+            if (e.kind == se::engine::RunEvent::Kind::Progress && firstStep < 0)
+                firstStep = e.step;
+        });
+        QVERIFY2(second.status == se::store::RunStatus::Finished, second.message.c_str());
+        QCOMPARE(second.runId, first.runId);
+        QCOMPARE(firstStep, 3);
+        QCOMPARE(se::engine::savedModelMetadata(out).at("steps"), std::string("4"));
+        QCOMPARE(se::engine::savedModelMetadata(out).at("status"), std::string("finished"));
+        QCOMPARE(int(store.steps(first.runId).size()), 4);
+    }
+
     void runOnALlavaFolder()
     {
         QTemporaryDir tmp;
@@ -580,6 +622,12 @@ private Q_SLOTS:
                                         adapter, "--image", QString::fromStdString(kImages + "wide.png"),
                                         "--question", "q", "--answer", "a", "--json"});
         QVERIFY2(s.code == 0, s.err.constData());
+        const Cli q = run(SE_CLI_PATH, {"quick-eval", "--model", QString::fromStdString(folder("v5")), "--adapter", adapter,
+                                        "--data", QString::fromStdString(folder("bench")), "--limit", "1"});
+        QVERIFY2(q.code == 0 && q.out.contains("forget 1: refused"), (q.out + q.err).constData());
+        const Cli bad = run(SE_CLI_PATH, {"quick-eval", "--model", QString::fromStdString(folder("v5")), "--adapter",
+                                          store, "--data", QString::fromStdString(folder("bench"))});
+        QVERIFY2(bad.code != 0 && bad.err.contains("not an adapter folder"), bad.err.constData());
         const Cli rep = run(SE_CLI_PATH, {"report", "--store", store, "--json"});
         QVERIFY2(rep.code == 0 && rep.out.contains("finished"), rep.out.constData());
     }
