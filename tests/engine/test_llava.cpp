@@ -67,6 +67,22 @@ class TestLlava : public QObject
                                                           QString::fromStdString(folder(name))} + flags);
         QVERIFY2(r.code == 0, r.err.constData());
     }
+    // A run of the tiny v5 folder on the tests' benchmark: greedy evaluations of one question per set.
+    se::engine::RunRequest tinyRun(const QTemporaryDir &tmp, se::unlearn::Method method, int steps, int evalEvery) const
+    {
+        se::engine::RunRequest r;
+        r.storePath = tmp.filePath("runs.sqlite").toStdString();
+        r.unlearn.dataDir = folder("bench");
+        r.unlearn.modelFile = folder("v5");
+        r.unlearn.method = method;
+        r.unlearn.train.steps = steps;
+        r.unlearn.train.batchSize = 2;
+        r.eval.greedy = true;
+        r.eval.subsetPerSet = 1;
+        r.evalEvery = evalEvery;
+        r.curveSubset = 1;
+        return r;
+    }
     std::vector<double> scoreCase(se::model::LoadedModel &m, const json &c)
     {
         const auto ex = m.chat->example(c["question"].get<std::string>(), c["answer"].get<std::string>());
@@ -496,18 +512,9 @@ private Q_SLOTS:
         // A run's final evaluation runs on the model in memory (adapters on); the adapter it wrote, loaded from
         // disk, answers the same.
         QTemporaryDir tmp;
-        se::engine::RunRequest r;
-        r.storePath = tmp.filePath("runs.sqlite").toStdString();
-        r.unlearn.dataDir = folder("bench");
-        r.unlearn.modelFile = folder("v5");
-        r.unlearn.method = se::unlearn::Method::GA;
-        r.unlearn.train.steps = 2;
-        r.unlearn.train.batchSize = 2;
+        se::engine::RunRequest r = tinyRun(tmp, se::unlearn::Method::GA, 2, 1);
         r.unlearn.train.lr = 5e-3;
-        r.eval.greedy = true;
         r.eval.subsetPerSet = 2;
-        r.evalEvery = 1;
-        r.curveSubset = 1;
         const auto out = se::engine::executeRun(r);
         QVERIFY2(out.status == se::store::RunStatus::Finished, out.message.c_str());
         se::store::RunStore store(r.storePath);
@@ -568,19 +575,9 @@ private Q_SLOTS:
         // Interrupted after step 3 of 4 with curve adapters every 2 steps: the resumed run continues after step 2
         // from <out>.step (an adapter folder), under the same id, and finishes with an adapter.
         QTemporaryDir tmp;
-        se::engine::RunRequest r;
-        r.storePath = tmp.filePath("runs.sqlite").toStdString();
-        r.unlearn.dataDir = folder("bench");
-        r.unlearn.modelFile = folder("v5");
-        r.unlearn.method = se::unlearn::Method::NPO;
-        r.unlearn.train.steps = 4;
-        r.unlearn.train.batchSize = 2;
+        se::engine::RunRequest r = tinyRun(tmp, se::unlearn::Method::NPO, 4, 2);
         r.unlearn.train.progressEvery = 1;
-        r.eval.greedy = true;
-        r.eval.subsetPerSet = 1;
         r.eval.maxNewTokens = 4;
-        r.evalEvery = 2;
-        r.curveSubset = 1;
         se::engine::CancelToken cancel;
         const auto first = se::engine::executeRun(r, [&](const se::engine::RunEvent &e) {
             if (e.kind == se::engine::RunEvent::Kind::Progress && e.step == 3)

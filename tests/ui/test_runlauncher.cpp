@@ -110,6 +110,18 @@ class TestRunLauncher : public QObject
     QTemporaryDir m_tmp;
     QString m_bench;
 
+    // Shows the window on the launcher, with the test benchmark loaded and `store` open.
+    void openLauncher(se::ui::MainWindow &w, const QString &store)
+    {
+        w.resize(1300, 850);
+        w.show();
+        QSignalSpy loaded(&w, &se::ui::MainWindow::benchmarkLoaded);
+        w.openBenchmark(m_bench);
+        QVERIFY(loaded.wait(10000));
+        QVERIFY(w.openRunStore(store));
+        w.showView(se::ui::MainWindow::Launcher);
+    }
+
 private Q_SLOTS:
     void initTestCase()
     {
@@ -195,16 +207,9 @@ private Q_SLOTS:
     {
         FakeEngine engine;
         engine.stepMs = 15;
-        auto *controller = new se::ui::RunController(engine.executor());
-        se::ui::MainWindow w(nullptr, controller);
-        w.resize(1300, 850);
-        w.show();
-        QSignalSpy loaded(&w, &se::ui::MainWindow::benchmarkLoaded);
-        w.openBenchmark(m_bench);
-        QVERIFY(loaded.wait(10000));
+        se::ui::MainWindow w(nullptr, new se::ui::RunController(engine.executor()));
         const QString store = m_tmp.path() + "/launch.sqlite";
-        QVERIFY(w.openRunStore(store));
-        w.showView(se::ui::MainWindow::Launcher);
+        openLauncher(w, store);
         auto *l = w.launcher();
         QCOMPARE(l->storePath(), QFileInfo(store).absoluteFilePath());
 
@@ -332,16 +337,9 @@ private Q_SLOTS:
         QVERIFY(make.waitForFinished(120000));
         QVERIFY2(make.exitCode() == 0, make.readAllStandardError().constData());
 
-        auto *controller = new se::ui::RunController;
-        se::ui::MainWindow w(nullptr, controller);
-        w.resize(1300, 850);
-        w.show();
-        QSignalSpy loaded(&w, &se::ui::MainWindow::benchmarkLoaded);
-        w.openBenchmark(m_bench);
-        QVERIFY(loaded.wait(10000));
+        se::ui::MainWindow w(nullptr, new se::ui::RunController);
         const QString store = m_tmp.path() + "/llava.sqlite";
-        QVERIFY(w.openRunStore(store));
-        w.showView(se::ui::MainWindow::Launcher);
+        openLauncher(w, store);
         auto *l = w.launcher();
         l->setModelFile(folder);
         QVERIFY2(l->modelStateLabel()->text().contains("LLaVA-1.5"), qPrintable(l->modelStateLabel()->text()));
