@@ -42,10 +42,10 @@ struct InterruptGuard {
 // The flags every command here shares. Set flags override the configuration file.
 struct RunFlags {
     std::string store, config, data, model, method, name, out, judge, llmUrl, llmModel, refusals, device, images, preset,
-        systemPrompt;
+        systemPrompt, adapter;
     bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false;
     std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs;
-    std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset, maxNewTokens;
+    std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset, maxNewTokens, curveSubset;
     std::optional<std::uint64_t> seed;
     std::int64_t resume = 0;
 };
@@ -57,6 +57,9 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
     c->add_option("--model", f.model, "The model to start from: a built-in checkpoint (.safetensors) or a Hugging "
                                       "Face LLaVA-1.5 folder");
     c->add_option("--system-prompt", f.systemPrompt, "LLaVA: a sentence before \"USER:\" (recorded with the run)");
+    if (!withMethod)
+        c->add_option("--adapter", f.adapter, "A PEFT adapter folder applied to --model: the evaluation stands for "
+                                              "model + adapter (for `run`, merge it first with merge-adapter)");
     if (withMethod) {
         c->add_option("--config", f.config, "Run configuration JSON (every setting; flags override it)")
             ->check(CLI::ExistingFile);
@@ -83,6 +86,9 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
                                                             "fit on the device");
         c->add_option("--lora-rank", f.loraRank, "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)");
         c->add_option("--eval-every", f.evalEvery, "Steps between curve evaluations (0: none)");
+        c->add_option("--curve-subset", f.curveSubset, "Questions per split and set at each curve point (default 16; "
+                                                       "--subset is the final evaluation's)")
+            ->check(CLI::Range(1, 100000000));
         c->add_option("--out", f.out, "Where to write the unlearned model (default: beside the store)");
         c->add_option("--name", f.name, "A name for the run");
         c->add_option("--resume", f.resume, "Resume this interrupted (or cancelled, failed) run from its last "
@@ -127,6 +133,7 @@ RunRequest buildRequest(const RunFlags &f)
     }
     if (!f.systemPrompt.empty())
         u.systemPrompt = f.systemPrompt;
+    r.adapter = f.adapter;
     if (f.gradAccum)
         u.train.gradAccum = *f.gradAccum;
     if (f.noMemoryCheck)
@@ -166,6 +173,8 @@ RunRequest buildRequest(const RunFlags &f)
         u.train.loraRank = *f.loraRank;
     if (f.evalEvery)
         r.evalEvery = *f.evalEvery;
+    if (f.curveSubset)
+        r.curveSubset = *f.curveSubset;
     if (!f.out.empty())
         u.outFile = f.out;
     if (!f.name.empty())

@@ -200,9 +200,11 @@ std::string evalKey(const RunRequest &r)
 std::string refusalJson(const RunRequest &r) { return json(refusalDetector(r).phrases()).dump(); }
 
 // The base model as a run loads it (once): on the run's device, with its images file and system prompt.
-std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data::Benchmark &bench)
+std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data::Benchmark &bench,
+                                         const std::string &adapter = {})
 {
     ModelOptions mo;
+    mo.adapter = adapter;
     mo.imagesFile = uc.train.imagesFile;
     mo.device = uc.train.device;
     mo.systemPrompt = uc.systemPrompt;
@@ -240,10 +242,12 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
     info.datasetPath = bench.root;
     info.datasetHash = bench.contentHash;
     info.modelId = modelHash;
-    info.outputModel = request.unlearn.modelFile;
+    info.outputModel = request.adapter.empty() ? request.unlearn.modelFile : request.adapter;
+    if (!request.adapter.empty())
+        info.name = "vanilla + " + fs::path(request.adapter).filename().string();
     info.judge = request.judge;
     info.refusalPhrasesJson = refusalJson(request);
-    info.configJson = json{{"eval_key", key}, {"model", request.unlearn.modelFile}}.dump();
+    info.configJson = json{{"eval_key", key}, {"model", request.unlearn.modelFile}, {"adapter", request.adapter}}.dump();
     const auto id = store.createRun(info);
     store.setStatus(id, StoreStatus::Running);
     std::mutex storeMutex;
@@ -278,15 +282,22 @@ std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn
     std::shared_ptr<Assistant> loaded;
     auto model = [&]() -> Assistant & {
         if (!loaded)
-            loaded = loadBaseModel(request.unlearn, bench);
+            loaded = loadBaseModel(request.unlearn, bench, request.adapter);
         return *loaded;
     };
-    return vanillaEvaluation(request, bench, modelIdentity(request.unlearn.modelFile), model, onEvent, cancel);
+    // An adapter's evaluation is its own: the identity covers the adapter folder too.
+    const std::string id = modelIdentity(request.unlearn.modelFile)
+                           + (request.adapter.empty() ? std::string() : "+adapter:" + modelIdentity(request.adapter));
+    return vanillaEvaluation(request, bench, id, model, onEvent, cancel);
 }
 
 RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, const CancelToken *cancel)
 {
     const auto t0 = std::chrono::steady_clock::now();
+    if (!requestIn.adapter.empty())
+        throw std::runtime_error("a run starts from a model folder, not model + adapter: merge " + requestIn.adapter
+                                 + " first (safeeraser merge-adapter --model " + requestIn.unlearn.modelFile
+                                 + " --adapter " + requestIn.adapter + " --out MERGED) and run on MERGED");
     RunRequest request = requestIn;
     UnlearnConfig &uc = request.unlearn;
     se::store::RunStore store(request.storePath);

@@ -619,6 +619,18 @@ private Q_SLOTS:
                                         adapter, "--image", QString::fromStdString(kImages + "wide.png"),
                                         "--question", "q", "--answer", "a", "--json"});
         QVERIFY2(s.code == 0, s.err.constData());
+        // `evaluate --adapter`: an evaluation of base + adapter of its own, reused only for the same adapter.
+        auto evaluate = [&](const QStringList &extra) {
+            const Cli e = run(SE_CLI_PATH, QStringList{"evaluate", "--store", store, "--data", QString::fromStdString(folder("bench")),
+                                                       "--model", QString::fromStdString(folder("v5")), "--subset", "1",
+                                                       "--greedy", "--max-new-tokens", "4", "--quiet"} + extra);
+            return e.code == 0 ? e.out.trimmed().toLongLong() : -1;
+        };
+        const qint64 withAdapter = evaluate({"--adapter", adapter});
+        QVERIFY(withAdapter > 0);
+        QCOMPARE(evaluate({"--adapter", adapter}), withAdapter); // reused
+        const qint64 plain = evaluate({});
+        QVERIFY(plain > 0 && plain != withAdapter);
         const Cli q = run(SE_CLI_PATH, {"quick-eval", "--model", QString::fromStdString(folder("v5")), "--adapter", adapter,
                                         "--data", QString::fromStdString(folder("bench")), "--limit", "1"});
         QVERIFY2(q.code == 0 && q.out.contains("forget 1: refused"), (q.out + q.err).constData());
