@@ -80,7 +80,14 @@ std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const tor
     std::vector<bool> done(B, false);
     std::uint64_t rngState = o.seed;
     se::model::KvCache cache;
-    torch::Tensor logits = model.logits(ids, images, positions, mask, o.useCache ? &cache : nullptr);
+    // The output head on the last position only: over a whole 620-token prompt it would be [B, P, vocab] (5 GB of
+    // float32 for 64 LLaVA prompts) to keep one row of each.
+    auto lastLogits = [&](const torch::Tensor &x, const torch::Tensor &pixels, const torch::Tensor &pos,
+                          se::model::KvCache *c) {
+        auto h = model.hidden(x, pixels, pos, mask, c, 0);
+        return model.headLogits(h.slice(1, h.size(1) - 1));
+    };
+    torch::Tensor logits = lastLogits(ids, images, positions, o.useCache ? &cache : nullptr);
     torch::Tensor allIds = ids, allPos = positions;
     for (int step = 0; step < maxNew; ++step) {
         auto last = logits.select(1, logits.size(1) - 1).to(torch::kFloat).to(torch::kCPU).contiguous();
@@ -107,9 +114,9 @@ std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const tor
         allPos = torch::cat({allPos, nextPos}, 1);
         allIds = torch::cat({allIds, next}, 1);
         if (o.useCache)
-            logits = model.logits(next, {}, nextPos, mask, &cache);
+            logits = lastLogits(next, {}, nextPos, &cache);
         else
-            logits = model.logits(allIds, images, allPos, mask, nullptr);
+            logits = lastLogits(allIds, images, allPos, nullptr);
     }
     if (wasTraining)
         model.train();
