@@ -80,6 +80,7 @@ std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const tor
     std::vector<bool> done(B, false);
     std::uint64_t rngState = o.seed;
     se::model::KvCache cache;
+    cache.reserve = P + maxNew; // one allocation per layer, written in place at every step
     // The output head on the last position only: over a whole 620-token prompt it would be [B, P, vocab] (5 GB of
     // float32 for 64 LLaVA prompts) to keep one row of each.
     auto lastLogits = [&](const torch::Tensor &x, const torch::Tensor &pixels, const torch::Tensor &pos,

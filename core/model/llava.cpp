@@ -5,6 +5,7 @@
 #include "core/model/hfweights.h"
 
 #include <cmath>
+#include <tuple>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -330,7 +331,7 @@ struct LlamaLayerImpl : torch::nn::Module {
     }
     // cos / sin [B, 1, T, D]; mask additive [B, 1, Tq, Tk]; queryFrom: outputs wanted from there on.
     torch::Tensor forward(const torch::Tensor &x, const torch::Tensor &cos, const torch::Tensor &sin,
-                          const torch::Tensor &mask, torch::Tensor *cacheK, torch::Tensor *cacheV, int64_t queryFrom)
+                          const torch::Tensor &mask, KvSlot *cache, int64_t reserve, int64_t queryFrom)
     {
         const int64_t B = x.size(0), T = x.size(1);
         auto h = rmsNorm(x, ln1, eps);
@@ -348,14 +349,8 @@ struct LlamaLayerImpl : torch::nn::Module {
         auto vh = v(h).view({B, T, kvHeads, headDim}).transpose(1, 2);
         qh = qh * cq + rotateHalf(qh) * sq;
         kh = kh * cos + rotateHalf(kh) * sin;
-        if (cacheK) {
-            if (cacheK->defined()) {
-                kh = torch::cat({*cacheK, kh}, 2);
-                vh = torch::cat({*cacheV, vh}, 2);
-            }
-            *cacheK = kh;
-            *cacheV = vh;
-        }
+        if (cache)
+            std::tie(kh, vh) = cache->append(kh, vh, reserve);
         if (kvHeads != heads) { // grouped-query attention: each key/value head serves heads / kvHeads queries
             kh = kh.repeat_interleave(heads / kvHeads, 1);
             vh = vh.repeat_interleave(heads / kvHeads, 1);
@@ -388,7 +383,7 @@ struct LayerCheckpoint : torch::autograd::Function<LayerCheckpoint> {
         ctx->saved_data["layer"] = layer;
         ctx->saved_data["from"] = queryFrom;
         ctx->save_for_backward({x, cos, sin, mask});
-        return reinterpret_cast<LlamaLayerImpl *>(layer)->forward(x, cos, sin, mask, nullptr, nullptr, queryFrom);
+        return reinterpret_cast<LlamaLayerImpl *>(layer)->forward(x, cos, sin, mask, nullptr, 0, queryFrom);
     }
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
                                                    torch::autograd::variable_list grads)
@@ -406,7 +401,7 @@ struct LayerCheckpoint : torch::autograd::Function<LayerCheckpoint> {
         torch::Tensor y;
         {
             torch::AutoGradMode on(true);
-            y = layer->forward(x, saved[1], saved[2], saved[3], nullptr, nullptr, ctx->saved_data["from"].toInt());
+            y = layer->forward(x, saved[1], saved[2], saved[3], nullptr, 0, ctx->saved_data["from"].toInt());
         }
         {
             std::lock_guard<std::mutex> lock(gen.mutex());
@@ -516,18 +511,7 @@ torch::Tensor LlavaImpl::hidden(const torch::Tensor &ids, const torch::Tensor &p
 
     // Additive mask: causal over absolute indices, plus padding keys; the most negative finite value rather
     // than -inf, so a row of padding never turns into NaN.
-    auto opts = torch::TensorOptions().device(ids.device());
-    auto qi = torch::arange(past, past + T, opts.dtype(torch::kLong)).unsqueeze(1);
-    auto kj = torch::arange(0, past + T, opts.dtype(torch::kLong)).unsqueeze(0);
-    auto allowed = (kj <= qi).unsqueeze(0).unsqueeze(0); // [1, 1, T, Tk]
-    if (keyMask.defined())
-        allowed = allowed.logical_and(keyMask.to(torch::kBool).unsqueeze(1).unsqueeze(1));
-    auto mask = torch::zeros(allowed.sizes(), opts.dtype(torch::kFloat))
-                    .masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
-    if (cache && cache->k.empty()) {
-        cache->k.resize(m->layers.size());
-        cache->v.resize(m->layers.size());
-    }
+    auto mask = attentionMask(past, T, keyMask, ids.device(), std::numeric_limits<float>::lowest());
     const bool recompute = m_checkpoint && is_training() && torch::GradMode::is_enabled() && !cache;
     if (recompute && !x.requires_grad()) // the layers' own parameters still need their gradients
         x = x.detach().requires_grad_(true);
@@ -536,8 +520,8 @@ torch::Tensor LlavaImpl::hidden(const torch::Tensor &ids, const torch::Tensor &p
         if (recompute)
             x = LayerCheckpoint::apply(x, cos, sin, mask, reinterpret_cast<int64_t>(m->layers[l].get()), from);
         else
-            x = m->layers[l]->forward(x, cos, sin, mask, cache ? &cache->k[l] : nullptr,
-                                      cache ? &cache->v[l] : nullptr, from);
+            x = m->layers[l]->forward(x, cos, sin, mask, cache ? cache->slot(l, m->layers.size()) : nullptr,
+                                      cache ? cache->reserve : 0, from);
     }
     return rmsNorm(x, m->norm, c.rmsEps);
 }

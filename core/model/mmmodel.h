@@ -9,15 +9,33 @@
 #include <set>
 #include <string>
 #include <torch/torch.h>
+#include <utility>
 #include <vector>
 
 namespace se::model {
 
 // Keys and values of every layer for the tokens seen so far, [B, kvHeads, T, headDim] each.
-struct KvCache {
-    std::vector<torch::Tensor> k, v;
-    int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
+// One layer's cached keys and values: [B, heads, capacity, headDim] buffers, the first `used` positions filled.
+// Appending writes in place (a decoding step copies one position, not the whole cache); the buffers grow by
+// doubling when full, or are allocated at the cache's `reserve` when it is known.
+struct KvSlot {
+    torch::Tensor k, v;
+    int64_t used = 0;
+    // Writes k / v [B, H, T, D] after the filled positions; returns views of every position so far.
+    std::pair<torch::Tensor, torch::Tensor> append(const torch::Tensor &k, const torch::Tensor &v, int64_t reserve);
 };
+struct KvCache {
+    std::vector<KvSlot> layers;
+    int64_t reserve = 0; // positions to allocate at first use (prompt + new tokens); 0: exactly what comes
+    int64_t length() const { return layers.empty() ? 0 : layers[0].used; }
+    KvSlot *slot(size_t layer, size_t layers); // sized on first use
+};
+
+// The additive attention mask of T queries at absolute positions past… over past + T keys: causal, and padding keys
+// (keyMask [B, past + T], true = real; undefined: all real) masked too, with `fill` (a large finite negative rather
+// than -inf, so that a row of padding never turns into NaN). [1 or B, 1, T, past + T], float32.
+torch::Tensor attentionMask(int64_t past, int64_t T, const torch::Tensor &keyMask, const torch::Device &device,
+                            float fill);
 
 // LoRA adapters: rank r, scaling alpha / r (alpha / sqrt(r) with rsLoRA), dropout on the adapter's input, on the
 // modules whose names (the last part of their path, as PEFT's target_modules) are in `targets`.

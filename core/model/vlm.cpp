@@ -3,6 +3,7 @@
 #include "core/model/tokenizer.h"
 
 #include <cmath>
+#include <tuple>
 #include <map>
 #include <stdexcept>
 
@@ -79,8 +80,8 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelCard &card) : m_heads(card.heads),
     fc2 = register_module("fc2", LoraLinear(d * card.ffMult, d));
 }
 
-torch::Tensor DecoderLayerImpl::forward(const torch::Tensor &x, const torch::Tensor &mask, torch::Tensor *cacheK,
-                                        torch::Tensor *cacheV, int64_t queryFrom)
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor &x, const torch::Tensor &mask, KvSlot *cache,
+                                        int64_t reserve, int64_t queryFrom)
 {
     const int64_t B = x.size(0), T = x.size(1);
     auto h = ln1(x);
@@ -104,14 +105,8 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor &x, const torch::Ten
         m = mask.slice(2, queryFrom);
         Tq = T - queryFrom;
     }
-    if (cacheK) {
-        if (cacheK->defined()) {
-            kh = torch::cat({*cacheK, kh}, 2);
-            vh = torch::cat({*cacheV, vh}, 2);
-        }
-        *cacheK = kh;
-        *cacheV = vh;
-    }
+    if (cache)
+        std::tie(kh, vh) = cache->append(kh, vh, reserve);
     auto scores = torch::matmul(qh, kh.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(m_headDim)));
     scores = scores + m;
     auto attn = torch::softmax(scores, -1).to(vh.scalar_type());
@@ -202,22 +197,10 @@ torch::Tensor VlmImpl::hidden(const torch::Tensor &ids, const torch::Tensor &ima
         throw std::runtime_error("model: position exceeds max_seq " + std::to_string(m_card.maxSeq));
     x = x + posEmb(pos);
 
-    // Additive mask: causal over absolute indices, plus padding keys. A large finite negative instead of
-    // -inf so a row of padding never turns into NaN that could leak through 0·NaN in later layers.
-    auto opts = torch::TensorOptions().device(ids.device());
-    auto qi = torch::arange(past, past + T, opts.dtype(torch::kLong)).unsqueeze(1);
-    auto kj = torch::arange(0, past + T, opts.dtype(torch::kLong)).unsqueeze(0);
-    auto allowed = (kj <= qi).unsqueeze(0).unsqueeze(0); // [1, 1, T, Tk]
-    if (keyMask.defined())
-        allowed = allowed.logical_and(keyMask.to(torch::kBool).unsqueeze(1).unsqueeze(1));
-    auto mask = torch::zeros(allowed.sizes(), opts.dtype(torch::kFloat)).masked_fill(allowed.logical_not(), -1e9);
-
-    if (cache && cache->k.empty()) {
-        cache->k.resize(layers.size());
-        cache->v.resize(layers.size());
-    }
+    // Additive mask: causal over absolute indices, plus padding keys (-1e9 rather than -inf: see attentionMask).
+    auto mask = attentionMask(past, T, keyMask, ids.device(), -1e9f);
     for (size_t l = 0; l < layers.size(); ++l)
-        x = layers[l]->forward(x, mask, cache ? &cache->k[l] : nullptr, cache ? &cache->v[l] : nullptr,
+        x = layers[l]->forward(x, mask, cache ? cache->slot(l, layers.size()) : nullptr, cache ? cache->reserve : 0,
                                l + 1 == layers.size() ? outputFrom : 0);
     return lnF(x);
 }

@@ -43,9 +43,10 @@ TORCH_MODULE(LoraLinear);
 class DecoderLayerImpl : public torch::nn::Module {
 public:
     explicit DecoderLayerImpl(const ModelCard &card);
-    // `mask` is additive, broadcastable to [B, heads, T, Tk]; `k`/`v` the layer's cache (may be undefined).
-    // With queryFrom > 0 (no cache), returns only the outputs of positions queryFrom… [B, T - queryFrom, d].
-    torch::Tensor forward(const torch::Tensor &x, const torch::Tensor &mask, torch::Tensor *cacheK, torch::Tensor *cacheV,
+    // `mask` is additive, broadcastable to [B, heads, T, Tk]; `cache` the layer's keys and values (null: none;
+    // `reserve` positions allocated at its first use). With queryFrom > 0 (no cache), returns only the outputs of
+    // positions queryFrom… [B, T - queryFrom, d].
+    torch::Tensor forward(const torch::Tensor &x, const torch::Tensor &mask, KvSlot *cache, int64_t reserve = 0,
                           int64_t queryFrom = 0);
 
     torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
