@@ -45,6 +45,7 @@ RunUpdate fromEvent(const se::engine::RunEvent &e)
     u.elapsedSeconds = e.progress.elapsedSeconds;
     u.etaSeconds = e.progress.etaSeconds;
     u.samplesPerSecond = e.progress.samplesPerSecond;
+    u.memoryBytes = e.progress.memoryInUse;
     u.metrics = e.metrics;
     u.status = QString::fromLatin1(se::store::statusName(e.status));
     u.message = QString::fromStdString(e.message);

@@ -683,13 +683,15 @@ void LauncherView::onUpdate(qint64, const RunUpdate &u)
     case RunUpdate::Kind::Progress: {
         m_progress->setRange(0, std::max(1, u.totalSteps));
         m_progress->setValue(u.step);
-        m_status->setText(tr("%1 · step %2 / %3 · epoch %4 · %5 samples/s · elapsed %6 · ETA %7%8")
+        m_status->setText(tr("%1 · step %2 / %3 · epoch %4 · %5 samples/s · elapsed %6 · ETA %7%8%9")
                               .arg(u.phase)
                               .arg(u.step)
                               .arg(u.totalSteps)
                               .arg(u.epoch)
                               .arg(u.samplesPerSecond, 0, 'f', 1)
                               .arg(duration(u.elapsedSeconds), duration(u.etaSeconds))
+                              .arg(u.memoryBytes ? tr(" · memory %1 GiB").arg(double(u.memoryBytes) / (1 << 30), 0, 'f', 2)
+                                                 : QString())
                               .arg(m_controller->paused() ? tr(" · paused") : QString()));
         QStringList parts;
         for (const auto &[name, v] : u.losses) {

@@ -52,6 +52,7 @@ struct RunUpdate {
     QString phase;
     QList<QPair<QString, double>> losses; // "total" first
     double lr = 0, elapsedSeconds = 0, etaSeconds = 0, samplesPerSecond = 0;
+    quint64 memoryBytes = 0; // the GPU's memory in use (CUDA) or the process's resident memory (CPU); 0 unknown
     std::vector<se::store::MetricRecord> metrics;
     QString status; // Finished: finished / cancelled / failed / diverged
     QString message;

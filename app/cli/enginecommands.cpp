@@ -51,7 +51,8 @@ void printProgress(const Progress &p)
     for (const auto &l : p.losses)
         os << " " << l.first << " " << std::fixed << std::setprecision(4) << l.second;
     char buf[160];
-    std::snprintf(buf, sizeof buf, " lr %.2e %.0f samples/s eta %.0fs", p.lr, p.samplesPerSecond, p.etaSeconds);
+    std::snprintf(buf, sizeof buf, " lr %.2e %.0f samples/s eta %.0fs mem %.2f GiB", p.lr, p.samplesPerSecond,
+                  p.etaSeconds, double(p.memoryInUse) / double(1 << 30));
     os << buf;
     std::cerr << os.str() << std::endl;
 }

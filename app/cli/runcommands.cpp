@@ -238,9 +238,10 @@ se::engine::RunEventFn printer(bool quiet, const std::string &label)
                          static_cast<long long>(e.vanillaRunId), e.message == "reused" ? " (reused)" : "");
             break;
         case RunEvent::Kind::Progress:
-            std::snprintf(b, sizeof b, "[%s] step %d/%d  lr %.2e%s  %.0f samples/s  ETA %.0f s", label.c_str(),
-                          e.progress.step, e.progress.totalSteps, e.progress.lr, fmtLosses(e.progress).c_str(),
-                          e.progress.samplesPerSecond, e.progress.etaSeconds);
+            std::snprintf(b, sizeof b, "[%s] step %d/%d  lr %.2e%s  %.0f samples/s  ETA %.0f s  mem %.2f GiB",
+                          label.c_str(), e.progress.step, e.progress.totalSteps, e.progress.lr,
+                          fmtLosses(e.progress).c_str(), e.progress.samplesPerSecond, e.progress.etaSeconds,
+                          double(e.progress.memoryInUse) / double(1 << 30));
             std::fprintf(stderr, "%s\n", b);
             break;
         case RunEvent::Kind::Evaluated: {

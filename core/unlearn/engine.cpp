@@ -908,24 +908,7 @@ ModelDescription describeModel(const std::string &model)
 }
 
 namespace {
-std::uint64_t availableMemory(const torch::Device &device)
-{
-    if (device.is_cuda()) {
-        // The CUDA runtime's own count, when this process has it loaded (a CUDA LibTorch); no CUDA headers needed.
-        using MemGetInfo = int (*)(std::size_t *, std::size_t *);
-        auto fn = reinterpret_cast<MemGetInfo>(dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
-        std::size_t free = 0, total = 0;
-        return fn && fn(&free, &total) == 0 ? free : 0;
-    }
-    std::ifstream in("/proc/meminfo");
-    std::string key;
-    std::uint64_t kb = 0;
-    std::string unit;
-    while (in >> key >> kb >> unit)
-        if (key == "MemAvailable:")
-            return kb * 1024;
-    return 0;
-}
+std::uint64_t availableMemory(const torch::Device &device) { return deviceMemory(device).free; }
 
 std::string gib(std::uint64_t bytes)
 {

@@ -46,6 +46,7 @@ struct Progress {
     double samplesPerSecond = 0;
     double elapsedSeconds = 0;
     double etaSeconds = 0;
+    std::uint64_t memoryInUse = 0; // bytes: the GPU's memory in use (CUDA), or this process's resident memory (CPU)
 };
 using ProgressFn = std::function<void(const Progress &)>;
 

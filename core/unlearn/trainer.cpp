@@ -3,10 +3,44 @@
 #include <ATen/autocast_mode.h>
 #include <chrono>
 #include <cmath>
+#include <dlfcn.h>
+#include <fstream>
+#include <string>
+#include <unistd.h>
 #include <thread>
 #include <torch/version.h>
 
 namespace se::unlearn {
+
+DeviceMemory deviceMemory(const torch::Device &device)
+{
+    DeviceMemory m;
+    if (device.is_cuda()) {
+        using MemGetInfo = int (*)(std::size_t *, std::size_t *);
+        auto fn = reinterpret_cast<MemGetInfo>(dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
+        std::size_t free = 0, total = 0;
+        if (fn && fn(&free, &total) == 0) {
+            m.free = free;
+            m.used = total - free;
+        }
+        return m;
+    }
+    {
+        std::ifstream in("/proc/meminfo");
+        std::string key, unit;
+        std::uint64_t kb = 0;
+        while (in >> key >> kb >> unit)
+            if (key == "MemAvailable:") {
+                m.free = kb * 1024;
+                break;
+            }
+    }
+    std::ifstream statm("/proc/self/statm");
+    std::uint64_t size = 0, resident = 0;
+    if (statm >> size >> resident)
+        m.used = resident * std::uint64_t(sysconf(_SC_PAGESIZE));
+    return m;
+}
 
 using se::engine::RunResult;
 using se::engine::RunStatus;
@@ -163,6 +197,7 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
                                      ? done * double(s.gradAccum) * s.samplesPerMicroStep / p.elapsedSeconds
                                      : 0;
             p.etaSeconds = p.elapsedSeconds / std::max(1, done) * (s.totalSteps - r.steps);
+            p.memoryInUse = deviceMemory(params.empty() ? torch::Device(torch::kCPU) : params.front().device()).used;
             progress(p);
         }
         if (afterStep)

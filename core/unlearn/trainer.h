@@ -7,6 +7,7 @@
 #include "core/unlearn/engine.h"
 #include "core/unlearn/losses.h"
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <torch/torch.h>
@@ -32,6 +33,14 @@ struct StepOutput {
 };
 // Computes one micro-batch's losses (forward only; the loop calls backward).
 using MicroStepFn = std::function<StepOutput(int step, int micro)>;
+
+// Memory of a device, 0 where unknown. CUDA: the driver's free and in-use memory of the current device (through
+// the CUDA runtime this process has loaded, found with dlsym: no CUDA headers needed). CPU: MemAvailable, and this
+// process's resident memory.
+struct DeviceMemory {
+    std::uint64_t free = 0, used = 0;
+};
+DeviceMemory deviceMemory(const torch::Device &device);
 
 // The learning rate at `step` (0-based): linear warm-up over ceil(ratio · total) steps, then cosine to 0.
 double scheduledLr(double base, int step, int total, double warmupRatio);

@@ -67,6 +67,8 @@ private Q_SLOTS:
                 answersDone[e.progress.phase] = {e.progress.step, e.progress.totalSteps};
                 return;
             }
+            if (e.kind == RunEvent::Kind::Progress)
+                QVERIFY(e.progress.memoryInUse > (16u << 20)); // this process's resident memory, at least LibTorch's
             kinds.push_back(e.kind);
             evaluated += e.kind == RunEvent::Kind::Evaluated;
         });
