@@ -716,7 +716,7 @@ void LauncherView::onUpdate(qint64, const RunUpdate &u)
                               .arg(u.totalSteps)
                               .arg(u.samplesPerSecond, 0, 'f', 1)
                               .arg(duration(u.elapsedSeconds), duration(u.etaSeconds)));
-        if (u.step <= 64) // the first batch: the estimate of the whole
+        if (u.step <= 64) // before it starts (from the curve points' rate) or after the first batch: the whole
             log(tr("%1: %2 answers, about %3").arg(u.phase).arg(u.totalSteps).arg(duration(u.etaSeconds + u.elapsedSeconds)));
         break;
     case RunUpdate::Kind::Finished:

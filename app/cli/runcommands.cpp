@@ -263,6 +263,11 @@ se::engine::RunEventFn printer(bool quiet, const std::string &label)
             if (!edge && now - last < std::chrono::seconds(5))
                 break;
             last = now;
+            if (e.progress.step == 0) {
+                std::fprintf(stderr, "[%s] %s: %d answers, about %.0f s (at the rate of the curve points)\n",
+                             label.c_str(), e.progress.phase.c_str(), e.progress.totalSteps, e.progress.etaSeconds);
+                break;
+            }
             std::fprintf(stderr, "[%s] %s: %d/%d answers, %.1f answers/s, ETA %.0f s\n", label.c_str(),
                          e.progress.phase.c_str(), e.progress.step, e.progress.totalSteps,
                          e.progress.samplesPerSecond, e.progress.etaSeconds);

@@ -102,16 +102,19 @@ std::uint64_t mixSeed(std::uint64_t a, std::uint64_t b)
 
 // Generates every planned answer with `assistant` (loaded once per run: the base model, or the model being trained,
 // adapters on), then judges and scores them.
-// `onProgress(done, total, seconds)` hears after each batch of answers.
-using EvalProgressFn = std::function<void(int done, int total, double seconds)>;
+// `onProgress(done, total, seconds, eta)` hears after each batch of answers, and before the first when
+// `expectedRate` (answers/s measured earlier in the run) gives an estimate of the whole before it starts.
+using EvalProgressFn = std::function<void(int done, int total, double seconds, double eta)>;
 se::metrics::EvalResult evaluateModel(Assistant &assistant, const se::data::Benchmark &bench,
                                       const se::metrics::EvalOptions &o, se::metrics::Judge &judge,
                                       const std::string &stage, int step, const CancelToken *cancel,
-                                      const EvalProgressFn &onProgress = {})
+                                      const EvalProgressFn &onProgress = {}, double expectedRate = 0)
 {
     const auto t0 = std::chrono::steady_clock::now();
     int done = 0;
     const auto items = se::metrics::planEvaluation(bench, o);
+    if (onProgress && expectedRate > 0)
+        onProgress(0, int(items.size()), 0, double(items.size()) / expectedRate);
     AskOptions ask;
     ask.greedy = o.greedy;
     ask.temperature = o.temperature;
@@ -150,9 +153,10 @@ se::metrics::EvalResult evaluateModel(Assistant &assistant, const se::data::Benc
                     got.push_back(std::move(a));
                 done += int(to - from);
                 from = to;
-                if (onProgress)
-                    onProgress(done, int(items.size()),
-                               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                if (onProgress) {
+                    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                    onProgress(done, int(items.size()), seconds, seconds / done * double(int(items.size()) - done));
+                }
             }
             for (std::size_t j = 0; j < got.size(); ++j)
                 answers[idx[c + j]] = got[j];
@@ -166,7 +170,7 @@ EvalProgressFn evalEvents(const RunEventFn &onEvent, std::int64_t runId, const s
 {
     if (!onEvent)
         return {};
-    return [onEvent, runId, stage, step](int done, int total, double seconds) {
+    return [onEvent, runId, stage, step](int done, int total, double seconds, double eta) {
         RunEvent e;
         e.kind = RunEvent::Kind::Evaluating;
         e.runId = runId;
@@ -176,7 +180,7 @@ EvalProgressFn evalEvents(const RunEventFn &onEvent, std::int64_t runId, const s
         e.progress.totalSteps = total;
         e.progress.elapsedSeconds = seconds;
         e.progress.samplesPerSecond = seconds > 0 ? done / seconds : 0;
-        e.progress.etaSeconds = done > 0 ? seconds / done * (total - done) : 0;
+        e.progress.etaSeconds = eta;
         onEvent(e);
     };
 }
@@ -426,12 +430,17 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
             e.progress = p;
             emit(e);
         };
+        double answersPerSecond = 0; // measured at the curve points: the final evaluation's estimate before it starts
         if (request.evalEvery > 0) {
             uc.checkpointEvery = request.evalEvery;
             uc.onCheckpoint = [&](int step, const std::string &, Assistant &live) {
                 flushSteps();
+                const auto te = std::chrono::steady_clock::now();
                 auto r = evaluateModel(live, bench, curve, *judge, "step", step, cancel,
-                                       evalEvents(onEvent, out.runId, "step", step));
+                                       evalEvents(onEvent, out.runId, "step", step), answersPerSecond);
+                const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
+                if (s > 0 && !r.answers.empty())
+                    answersPerSecond = double(r.answers.size()) / s;
                 store.addEvaluation(out.runId, r.metrics, r.answers);
                 RunEvent e;
                 e.kind = RunEvent::Kind::Evaluated;
@@ -452,7 +461,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
             return finish(StoreStatus::Failed, rr.message);
 
         auto final = evaluateModel(*rr.model, bench, request.eval, *judge, "final", rr.steps, cancel,
-                                   evalEvents(onEvent, out.runId, "final", rr.steps));
+                                   evalEvents(onEvent, out.runId, "final", rr.steps), answersPerSecond);
         store.addEvaluation(out.runId, final.metrics, final.answers);
         {
             RunEvent e;

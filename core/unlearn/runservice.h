@@ -44,7 +44,8 @@ struct RunEvent {
         Finished,         // status and message final
         Evaluating        // answers being generated: progress.phase "evaluate vanilla|step|final", progress.step
                           // answers done of progress.totalSteps, elapsedSeconds, etaSeconds, samplesPerSecond
-                          // (answers/s); step is the training step evaluated
+                          // (answers/s); step is the training step evaluated. progress.step 0: the estimate of
+                          // the whole before it starts (from the rate measured at earlier curve points)
     };
     Kind kind = Kind::Progress;
     std::int64_t runId = 0;

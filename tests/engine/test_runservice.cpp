@@ -60,8 +60,11 @@ private Q_SLOTS:
         std::vector<RunEvent::Kind> kinds;
         int evaluated = 0;
         std::map<std::string, std::pair<int, int>> answersDone; // evaluation phase → (last done, total)
+        std::set<std::string> estimated;
         const RunOutcome out = executeRun(request(db), [&](const RunEvent &e) {
             if (e.kind == RunEvent::Kind::Evaluating) {
+                if (e.progress.step == 0) // an estimate before the evaluation starts: the final one, after curves
+                    estimated.insert(e.progress.phase);
                 QVERIFY(e.progress.step > answersDone[e.progress.phase].first || e.progress.step == 0);
                 QVERIFY(e.progress.etaSeconds >= 0);
                 answersDone[e.progress.phase] = {e.progress.step, e.progress.totalSteps};
@@ -78,6 +81,8 @@ private Q_SLOTS:
             QVERIFY(answersDone[phase].second > 0);
             QCOMPARE(answersDone[phase].first, answersDone[phase].second);
         }
+        QVERIFY(estimated.count("evaluate final")); // the curve point's rate estimates the final evaluation
+        QVERIFY(!estimated.count("evaluate vanilla"));
         QVERIFY2(out.status == StoreStatus::Finished, out.message.c_str());
         QCOMPARE(kinds.front(), RunEvent::Kind::Created);
         QCOMPARE(kinds.back(), RunEvent::Kind::Finished);
