@@ -44,7 +44,8 @@ struct RunFlags {
     std::string store, config, data, model, method, name, out, judge, llmUrl, llmModel, refusals, device, images, preset,
         systemPrompt, adapter;
     bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false;
-    std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs;
+    std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs, loraAlpha, loraDropout;
+    std::string loraTargets;
     std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset, maxNewTokens, curveSubset;
     std::optional<std::uint64_t> seed;
     std::int64_t resume = 0;
@@ -85,6 +86,10 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
         c->add_flag("--no-memory-check", f.noMemoryCheck, "Start even when the memory plan says the model cannot "
                                                             "fit on the device");
         c->add_option("--lora-rank", f.loraRank, "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)");
+        c->add_option("--lora-alpha", f.loraAlpha, "LoRA alpha (with --lora-rank)");
+        c->add_option("--lora-dropout", f.loraDropout, "LoRA dropout (with --lora-rank)")->check(CLI::Range(0.0, 0.99));
+        c->add_option("--lora-targets", f.loraTargets, "Comma-separated modules to adapt: q,k,v,o,fc1,fc2,projector "
+                                                       "(built-in) or q_proj,…,down_proj,linear_1,linear_2 (LLaVA)");
         c->add_option("--eval-every", f.evalEvery, "Steps between curve evaluations (0: none)");
         c->add_option("--curve-subset", f.curveSubset, "Questions per split and set at each curve point (default 16; "
                                                        "--subset is the final evaluation's)")
@@ -171,6 +176,17 @@ RunRequest buildRequest(const RunFlags &f)
         u.train.batchSize = *f.batch;
     if (f.loraRank)
         u.train.loraRank = *f.loraRank;
+    if (f.loraAlpha)
+        u.train.loraAlpha = *f.loraAlpha;
+    if (f.loraDropout)
+        u.train.loraDropout = *f.loraDropout;
+    if (!f.loraTargets.empty()) {
+        u.train.loraTargets.clear();
+        std::stringstream ss(f.loraTargets);
+        for (std::string t; std::getline(ss, t, ',');)
+            if (!t.empty())
+                u.train.loraTargets.push_back(t);
+    }
     if (f.evalEvery)
         r.evalEvery = *f.evalEvery;
     if (f.curveSubset)

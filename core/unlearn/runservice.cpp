@@ -217,10 +217,10 @@ std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data
 }
 
 // ensureVanillaEvaluation on a benchmark and model identity the caller has; `model` loads the base model only when
-// no stored evaluation can be reused.
+// no stored evaluation can be reused. `answersPerSecond` (when given) receives the rate of an evaluation made now.
 std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchmark &bench, const std::string &modelHash,
                                const std::function<Assistant &()> &model, const RunEventFn &onEvent,
-                               const CancelToken *cancel)
+                               const CancelToken *cancel, double *answersPerSecond = nullptr)
 {
     se::store::RunStore store(request.storePath);
     const std::string key = evalKey(request);
@@ -257,8 +257,13 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
     std::mutex storeMutex;
     try {
         auto judge = makeJudge(request, store, storeMutex);
-        auto result = evaluateModel(model(), bench, request.eval, *judge, "vanilla", 0, cancel,
+        Assistant &assistant = model();
+        const auto t0 = std::chrono::steady_clock::now();
+        auto result = evaluateModel(assistant, bench, request.eval, *judge, "vanilla", 0, cancel,
                                     evalEvents(onEvent, id, "vanilla", 0));
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (answersPerSecond && seconds > 0 && !result.answers.empty())
+            *answersPerSecond = double(result.answers.size()) / seconds;
         store.addEvaluation(id, result.metrics, result.answers);
         store.setStatus(id, StoreStatus::Finished);
         if (onEvent) {
@@ -401,8 +406,10 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         uc.benchmark = benchPtr;
         checkMemory(uc.modelFile, uc.train, uc.method, uc.pd); // before minutes of loading
         uc.model = loadBaseModel(uc, bench);
+        // The vanilla evaluation's rate (when it is made now) gives the first curve point its estimate in advance.
+        double answersPerSecond = 0; // then the rate measured at the latest curve point
         out.vanillaRunId = vanillaEvaluation(request, bench, info.modelId, [&]() -> Assistant & { return *uc.model; },
-                                             onEvent, cancel);
+                                             onEvent, cancel, &answersPerSecond);
         info.parentId = out.vanillaRunId;
         store.updateRun(info);
         store.setStatus(out.runId, StoreStatus::Running);
@@ -430,7 +437,6 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
             e.progress = p;
             emit(e);
         };
-        double answersPerSecond = 0; // measured at the curve points: the final evaluation's estimate before it starts
         if (request.evalEvery > 0) {
             uc.checkpointEvery = request.evalEvery;
             uc.onCheckpoint = [&](int step, const std::string &, Assistant &live) {

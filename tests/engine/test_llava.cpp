@@ -610,10 +610,18 @@ private Q_SLOTS:
         const QString store = tmp.filePath("runs.sqlite");
         const Cli r = run(SE_CLI_PATH, {"run", "--store", store, "--data", QString::fromStdString(folder("bench")), "--model",
                                         QString::fromStdString(folder("v5")), "--method", "po", "--pd", "--steps", "2",
-                                        "--batch", "2", "--eval-every", "1", "--subset", "1", "--greedy"});
+                                        "--batch", "2", "--eval-every", "1", "--subset", "1", "--greedy",
+                                        "--lora-targets", "q_proj,v_proj", "--lora-rank", "8", "--lora-alpha", "16"});
         QVERIFY2(r.code == 0, r.err.constData());
         const QString adapter = store + ".models/run-" + QString::fromUtf8(r.out.trimmed()) + ".adapter";
         QVERIFY2(fs::exists(adapter.toStdString() + "/adapter_model.safetensors"), adapter.toUtf8().constData());
+        {   // the LoRA flags of `run` reach the adapter
+            std::ifstream in(adapter.toStdString() + "/adapter_config.json");
+            const json cfg = json::parse(in);
+            QCOMPARE(cfg["r"].get<int>(), 8);
+            QCOMPARE(cfg["lora_alpha"].get<double>(), 16.0);
+            QCOMPARE(cfg["target_modules"].get<std::string>(), std::string(".*language_model.*\\.(q_proj|v_proj)"));
+        }
         QVERIFY(fs::exists(adapter.toStdString() + ".step/adapter_config.json")); // the curve checkpoint is an adapter too
         const Cli s = run(SE_CLI_PATH, {"score", "--model", QString::fromStdString(folder("v5")), "--adapter",
                                         adapter, "--image", QString::fromStdString(kImages + "wide.png"),

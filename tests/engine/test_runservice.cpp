@@ -81,7 +81,9 @@ private Q_SLOTS:
             QVERIFY(answersDone[phase].second > 0);
             QCOMPARE(answersDone[phase].first, answersDone[phase].second);
         }
-        QVERIFY(estimated.count("evaluate final")); // the curve point's rate estimates the final evaluation
+        // The vanilla evaluation's rate estimates the curve point, the curve point's the final evaluation.
+        QVERIFY(estimated.count("evaluate step"));
+        QVERIFY(estimated.count("evaluate final"));
         QVERIFY(!estimated.count("evaluate vanilla"));
         QVERIFY2(out.status == StoreStatus::Finished, out.message.c_str());
         QCOMPARE(kinds.front(), RunEvent::Kind::Created);
