@@ -9,33 +9,44 @@ namespace se::data {
 
 bool haveImageDecoder() { return true; }
 
+namespace {
+// The image as 8-bit BGR, or an empty Mat with `error` set. What is not an image, or is too large, is refused from
+// its header before OpenCV allocates for it.
+cv::Mat readBgr(const std::string &file, int flags, std::string &error)
+{
+    const ImageInfo info = readImageHeader(file);
+    if (!info.ok) {
+        error = info.error;
+        return {};
+    }
+    if (info.width * info.height > kDefaultDecodeMaxPixels) {
+        error = "image too large to decode (" + std::to_string(info.width) + "x" + std::to_string(info.height) + ")";
+        return {};
+    }
+    cv::Mat bgr;
+    try {
+        bgr = cv::imread(file, flags);
+    } catch (const cv::Exception &e) {
+        error = std::string("cannot decode image: ") + e.what();
+        return {};
+    }
+    if (bgr.empty() || bgr.type() != CV_8UC3) {
+        error = "cannot decode image (corrupt or unsupported data)";
+        return {};
+    }
+    return bgr;
+}
+} // namespace
+
 bool decodeImageRgb(const std::string &file, int size, std::vector<float> &chw, std::string &error)
 {
     if (size <= 0) {
         error = "image size must be positive";
         return false;
     }
-    // Refuse what is not an image, or too large, before OpenCV allocates for it.
-    ImageInfo info = readImageHeader(file);
-    if (!info.ok) {
-        error = info.error;
+    const cv::Mat bgr = readBgr(file, cv::IMREAD_COLOR, error);
+    if (bgr.empty())
         return false;
-    }
-    if (info.width * info.height > kDefaultDecodeMaxPixels) {
-        error = "image too large to decode (" + std::to_string(info.width) + "x" + std::to_string(info.height) + ")";
-        return false;
-    }
-    cv::Mat bgr;
-    try {
-        bgr = cv::imread(file, cv::IMREAD_COLOR);
-    } catch (const cv::Exception &e) {
-        error = std::string("cannot decode image: ") + e.what();
-        return false;
-    }
-    if (bgr.empty()) {
-        error = "cannot decode image (corrupt or unsupported data)";
-        return false;
-    }
     cv::Mat resized;
     cv::resize(bgr, resized, cv::Size(size, size), 0, 0, cv::INTER_AREA);
     const size_t plane = size_t(size) * size;
@@ -54,26 +65,9 @@ bool decodeImageRgb(const std::string &file, int size, std::vector<float> &chw, 
 
 bool decodeImageRgb8(const std::string &file, RgbImage &out, std::string &error)
 {
-    ImageInfo info = readImageHeader(file);
-    if (!info.ok) {
-        error = info.error;
+    const cv::Mat bgr = readBgr(file, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION, error);
+    if (bgr.empty())
         return false;
-    }
-    if (info.width * info.height > kDefaultDecodeMaxPixels) {
-        error = "image too large to decode (" + std::to_string(info.width) + "x" + std::to_string(info.height) + ")";
-        return false;
-    }
-    cv::Mat bgr;
-    try {
-        bgr = cv::imread(file, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
-    } catch (const cv::Exception &e) {
-        error = std::string("cannot decode image: ") + e.what();
-        return false;
-    }
-    if (bgr.empty() || bgr.type() != CV_8UC3) {
-        error = "cannot decode image (corrupt or unsupported data)";
-        return false;
-    }
     out.width = bgr.cols;
     out.height = bgr.rows;
     out.rgb.resize(size_t(out.width) * out.height * 3);

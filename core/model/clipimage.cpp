@@ -1,4 +1,5 @@
 #include "core/model/clipimage.h"
+#include "core/model/smallfile.h"
 
 #include <algorithm>
 #include <cmath>
@@ -174,17 +175,10 @@ int ClipPreprocessor::outputWidth() const { return doCenterCrop ? cropWidth : (r
 
 ClipPreprocessor ClipPreprocessor::fromJson(const std::string &text, const std::string &origin)
 {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::exception &e) {
-        throw std::runtime_error(origin + ": not valid JSON: " + e.what());
-    }
+    const json j = parseJsonObject(text, origin);
     auto fail = [&](const std::string &field, const std::string &why) -> void {
         throw std::runtime_error(origin + ": " + field + ": " + why);
     };
-    if (!j.is_object())
-        fail("(top level)", "not a JSON object");
     ClipPreprocessor p;
     auto flag = [&](const char *key, bool &dst) {
         if (j.contains(key) && !j[key].is_null()) {

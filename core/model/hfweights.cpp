@@ -20,21 +20,6 @@ std::string shapeString(const std::vector<int64_t> &shape)
     return os.str();
 }
 
-std::string readSmallFile(const std::string &path, std::uintmax_t limit)
-{
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec))
-        throw std::runtime_error(path + ": missing or not a regular file");
-    if (fs::file_size(path, ec) > limit)
-        throw std::runtime_error(path + ": larger than " + std::to_string(limit >> 10) + " KB");
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (!in && !in.eof())
-        throw std::runtime_error(path + ": read error");
-    return ss.str();
-}
-
 HfWeights::HfWeights(const std::string &folder) : m_folder(folder)
 {
     const fs::path dir(folder);
@@ -42,12 +27,7 @@ HfWeights::HfWeights(const std::string &folder) : m_folder(folder)
     std::error_code ec;
     std::vector<std::string> files;
     if (fs::exists(index, ec)) {
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(readSmallFile(index.string(), 64u << 20));
-        } catch (const nlohmann::json::exception &e) {
-            throw std::runtime_error(index.string() + ": not valid JSON: " + e.what());
-        }
+        const nlohmann::json j = parseJson(readSmallFile(index.string(), 64u << 20), index.string());
         if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
             throw std::runtime_error(index.string() + ": no \"weight_map\" object");
         std::map<std::string, size_t> fileIndex;

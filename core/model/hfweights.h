@@ -6,6 +6,7 @@
 #pragma once
 
 #include "core/model/safetensors.h"
+#include "core/model/smallfile.h"
 
 #include <map>
 #include <memory>
@@ -38,9 +39,6 @@ private:
     std::map<std::string, size_t> m_where; // tensor name → index into m_files
 };
 
-// The text of a small regular file (a config, an index): throws naming it when missing, not a regular file, or
-// larger than `limit` bytes.
-std::string readSmallFile(const std::string &path, std::uintmax_t limit);
 
 // "[4096, 11008]"
 std::string shapeString(const std::vector<int64_t> &shape);

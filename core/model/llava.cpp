@@ -44,17 +44,10 @@ int64_t LlavaConfig::parameterCount() const
 
 LlavaConfig LlavaConfig::fromJson(const std::string &text, const std::string &origin)
 {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::exception &e) {
-        throw std::runtime_error(origin + ": not valid JSON: " + e.what());
-    }
+    const json j = parseJsonObject(text, origin);
     auto fail = [&](const std::string &field, const std::string &why) -> void {
         throw std::runtime_error(origin + ": " + field + ": " + why);
     };
-    if (!j.is_object())
-        fail("(top level)", "not a JSON object");
     const std::string type = j.value("model_type", std::string());
     if (type != "llava")
         fail("model_type", type.empty() ? "missing" : "'" + type + "' is not \"llava\"");
@@ -597,31 +590,28 @@ void LlavaImpl::addAdapters(const LoraSpec &spec)
 
 // ---------------------------------------------------------------------------------------------- loading
 
-std::string llavaLegacyName(const std::string &name)
-{
-    static const std::pair<const char *, const char *> map[] = {
-        {"model.vision_tower.", "vision_tower."},
-        {"model.multi_modal_projector.", "multi_modal_projector."},
-        {"model.language_model.", "language_model.model."},
-        {"lm_head.", "language_model.lm_head."}};
-    for (const auto &[now, old] : map)
-        if (name.rfind(now, 0) == 0)
-            return old + name.substr(std::string(now).size());
-    return name;
-}
+namespace {
+// The two namings' prefixes: transformers >= 4.52 / 5.x, and <= 4.51.
+const std::pair<const char *, const char *> kNamings[] = {
+    {"model.vision_tower.", "vision_tower."},
+    {"model.multi_modal_projector.", "multi_modal_projector."},
+    {"model.language_model.", "language_model.model."},
+    {"lm_head.", "language_model.lm_head."}};
 
-std::string llavaCanonicalName(const std::string &name)
+// `name` with its prefix `from` (first or second of a pair) replaced by the pair's other; unchanged if none matches.
+std::string renamePrefix(const std::string &name, bool fromCanonical)
 {
-    static const std::pair<const char *, const char *> map[] = {
-        {"language_model.lm_head.", "lm_head."},
-        {"language_model.model.", "model.language_model."},
-        {"vision_tower.", "model.vision_tower."},
-        {"multi_modal_projector.", "model.multi_modal_projector."}};
-    for (const auto &[old, now] : map)
-        if (name.rfind(old, 0) == 0)
-            return now + name.substr(std::string(old).size());
+    for (const auto &pair : kNamings) {
+        const std::string from = fromCanonical ? pair.first : pair.second, to = fromCanonical ? pair.second : pair.first;
+        if (name.rfind(from, 0) == 0)
+            return to + name.substr(from.size());
+    }
     return name;
 }
+} // namespace
+
+std::string llavaLegacyName(const std::string &name) { return renamePrefix(name, true); }
+std::string llavaCanonicalName(const std::string &name) { return renamePrefix(name, false); }
 
 Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::ScalarType dtype,
                 const torch::Device &device, std::string *naming)

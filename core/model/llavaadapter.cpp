@@ -112,12 +112,7 @@ AdapterFile readAdapter(const std::string &dir)
                                        "safe_serialization=True");
         throw std::runtime_error(weights.string() + ": missing");
     }
-    json cfg;
-    try {
-        cfg = json::parse(readSmallFile(cfgPath.string(), 1u << 20));
-    } catch (const json::exception &e) {
-        throw std::runtime_error(cfgPath.string() + ": not valid JSON: " + e.what());
-    }
+    const json cfg = parseJson(readSmallFile(cfgPath.string(), 1u << 20), cfgPath.string());
     auto fail = [&](const std::string &field, const std::string &why) -> void {
         throw std::runtime_error(cfgPath.string() + ": " + field + ": " + why);
     };

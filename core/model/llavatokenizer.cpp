@@ -22,11 +22,7 @@ json readJsonFile(const fs::path &p)
     std::error_code ec;
     if (!fs::exists(p, ec))
         return nullptr;
-    try {
-        return json::parse(readSmallFile(p.string(), 16u << 20));
-    } catch (const json::exception &e) {
-        throw std::runtime_error(p.string() + ": not valid JSON: " + e.what());
-    }
+    return parseJson(readSmallFile(p.string(), 16u << 20), p.string());
 }
 
 // "bos_token": "<s>" or {"content": "<s>", …}

@@ -53,7 +53,8 @@ LoadedModel loadBuiltin(const std::string &file, const LoadOptions &o)
 LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
 {
     const fs::path dir(folder);
-    const LlavaConfig config = LlavaConfig::fromJson(readText(dir / "config.json", 1u << 20), (dir / "config.json").string());
+    const std::string configText = readText(dir / "config.json", 1u << 20);
+    const LlavaConfig config = LlavaConfig::fromJson(configText, (dir / "config.json").string());
     ClipPreprocessor pre = ClipPreprocessor::fromJson(readText(dir / "preprocessor_config.json", 1u << 20),
                                                      (dir / "preprocessor_config.json").string());
     if (pre.outputHeight() != config.imageSize || pre.outputWidth() != config.imageSize)
@@ -62,7 +63,7 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
                                  + " but the vision tower takes " + std::to_string(config.imageSize) + "x"
                                  + std::to_string(config.imageSize));
     {   // original LLaVA's option lives in config.json
-        nlohmann::json j = nlohmann::json::parse(readText(dir / "config.json", 1u << 20));
+        const nlohmann::json j = nlohmann::json::parse(configText); // already checked by fromJson
         if (j.contains("image_aspect_ratio") && j["image_aspect_ratio"].is_string() && j["image_aspect_ratio"] == "pad")
             pre.padToSquare = true;
     }
@@ -144,12 +145,7 @@ std::string modelArchitecture(const std::string &path)
         const fs::path cfg = fs::path(path) / "config.json";
         if (!fs::exists(cfg, ec))
             throw std::runtime_error(path + ": a folder without config.json (not a Hugging Face model folder)");
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(readText(cfg, 1u << 20));
-        } catch (const nlohmann::json::exception &e) {
-            throw std::runtime_error(cfg.string() + ": not valid JSON: " + e.what());
-        }
+        const nlohmann::json j = parseJson(readText(cfg, 1u << 20), cfg.string());
         if (!j.is_object() || !j.contains("model_type") || !j["model_type"].is_string())
             throw std::runtime_error(cfg.string() + ": model_type: missing");
         return j["model_type"].get<std::string>();
