@@ -173,6 +173,7 @@ JobExecutor engineJobExecutor()
         q.unlearn.weights = spec.weights;
         q.unlearn.train = spec.train;
         q.unlearn.systemPrompt = spec.systemPrompt.toStdString();
+        q.unlearn.adapter = spec.adapter.toStdString();
         q.evalEvery = spec.evalEvery;
         q.curveSubset = spec.curveSubset;
         q.eval.greedy = spec.greedyEval;

@@ -110,6 +110,25 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     vanillaRow->addWidget(new QLabel(tr("steps")));
     vanillaRow->addWidget(m_vanillaSteps);
     vanillaRow->addStretch(1);
+    m_adapter = new QLineEdit;
+    m_adapter->setObjectName("adapterPath");
+    m_adapter->setClearButtonEnabled(true);
+    m_adapter->setPlaceholderText(tr("optional: a PEFT adapter folder to start from (model + adapter)"));
+    m_adapter->setToolTip(tr("Hugging Face models: the run starts from the model with this adapter folded in (a "
+                             "fine-tuned LLaVA, or an earlier run's adapter); it writes one adapter of the model "
+                             "folder, the two stacked"));
+    connect(m_adapter, &QLineEdit::textChanged, this, &LauncherView::updateModelState);
+    m_browseAdapter = new QPushButton(tr("Adapter…"));
+    m_browseAdapter->setObjectName("browseAdapter");
+    connect(m_browseAdapter, &QPushButton::clicked, this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("PEFT adapter folder"),
+                                                            m_adapter->text().isEmpty() ? m_model->text() : m_adapter->text());
+        if (!d.isEmpty())
+            m_adapter->setText(d);
+    });
+    auto *adapterRow = new QHBoxLayout;
+    adapterRow->addWidget(m_adapter, 1);
+    adapterRow->addWidget(m_browseAdapter);
     m_systemPrompt = new QLineEdit;
     m_systemPrompt->setObjectName("systemPrompt");
     m_systemPrompt->setPlaceholderText(tr("optional sentence before \"USER:\" (LLaVA)"));
@@ -121,6 +140,7 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     m_modelForm->addRow(tr("Recent:"), m_recentModels);
     m_modelForm->addRow(QString(), m_modelState);
     m_modelForm->addRow(QString(), m_vanillaRow); // memory plan rows go in above this one
+    m_modelForm->addRow(tr("Start adapter:"), adapterRow);
     m_modelForm->addRow(tr("System prompt:"), m_systemPrompt);
     m_modelForm->addRow(tr("Run store:"), m_store);
 
@@ -492,6 +512,23 @@ void LauncherView::suggestModel()
     updateModelState();
 }
 
+QString LauncherView::startAdapter() const
+{
+    return m_adapter->isEnabled() ? m_adapter->text().trimmed() : QString();
+}
+
+// What is wrong with a start adapter folder at a glance (the run checks every tensor as it loads); empty: nothing.
+QString LauncherView::adapterProblem(const QString &dir)
+{
+    if (!QFileInfo(dir).isDir())
+        return tr("no such folder");
+    if (!QFileInfo::exists(dir + "/adapter_config.json"))
+        return tr("no adapter_config.json (not a PEFT adapter folder)");
+    if (!QFileInfo::exists(dir + "/adapter_model.safetensors"))
+        return tr("no adapter_model.safetensors");
+    return {};
+}
+
 QString LauncherView::storePath() const
 {
     return m_store->text();
@@ -513,6 +550,8 @@ void LauncherView::updateModelState()
     // A folder is a Hugging Face model: no vanilla training here, LoRA adapters by default, a system prompt.
     m_modelForm->setRowVisible(m_vanillaRow, !folder);
     m_systemPrompt->setEnabled(folder || !exists);
+    m_adapter->setEnabled(folder);
+    m_browseAdapter->setEnabled(folder);
     m_lora->setToolTip(folder ? tr("0: SafeEraser's LoRA (r 32, alpha 256, dropout 0.05 on q k v o gate up down; the "
                                    "projector trained in full)")
                               : tr("0: full fine-tuning of the built-in model's projector and decoder"));
@@ -525,8 +564,14 @@ void LauncherView::updateModelState()
         return;
     }
     const ModelInfo info = describeModel(path);
-    m_modelState->setText(info.ok ? info.summary + (info.adapters ? tr(" — runs write PEFT adapter folders") : QString())
-                                  : tr("Not usable: %1").arg(info.summary));
+    QString text = info.ok ? info.summary + (info.adapters ? tr(" — runs write PEFT adapter folders") : QString())
+                           : tr("Not usable: %1").arg(info.summary);
+    const QString adapter = startAdapter();
+    if (!adapter.isEmpty())
+        text += adapterProblem(adapter).isEmpty()
+                    ? tr("\nStarts from + %1 (folded in; the run's adapter stacks both)").arg(QFileInfo(adapter).fileName())
+                    : tr("\nStart adapter: %1").arg(adapterProblem(adapter));
+    m_modelState->setText(text);
 }
 
 LaunchSpec LauncherView::currentSpec() const
@@ -538,7 +583,8 @@ LaunchSpec LauncherView::currentSpec() const
     s.name = m_name->text().trimmed();
     s.label = (s.name.isEmpty() ? s.method.toUpper() + (s.pd ? "+PD" : "") : s.name) +
               (m_steps->value() > 0 ? tr(" · %1 steps").arg(m_steps->value()) : tr(" · %1 epochs").arg(m_epochs->value())) +
-              (QFileInfo(m_model->text()).isDir() ? QStringLiteral(" · ") + QFileInfo(m_model->text()).fileName() : QString());
+              (QFileInfo(m_model->text()).isDir() ? QStringLiteral(" · ") + QFileInfo(m_model->text()).fileName() : QString()) +
+              (startAdapter().isEmpty() ? QString() : QStringLiteral(" + ") + QFileInfo(startAdapter()).fileName());
     s.storePath = m_store->text();
     s.dataDir = m_benchmark;
     s.modelFile = m_model->text();
@@ -570,6 +616,7 @@ LaunchSpec LauncherView::currentSpec() const
     s.train.checkpointLayers = m_checkpointLayers->isChecked();
     s.train.device = m_device->currentText().toStdString();
     s.systemPrompt = m_systemPrompt->isEnabled() ? m_systemPrompt->text().trimmed() : QString();
+    s.adapter = startAdapter();
     // Live curves want every step (the view coalesces redraws); very long runs report every few.
     s.train.progressEvery = std::max(1, s.train.steps / 300); // 1 when the steps come from epochs
     s.evalEvery = m_evalEvery->value();
@@ -591,6 +638,10 @@ qint64 LauncherView::launch()
     }
     if (!QFileInfo::exists(s.modelFile)) {
         Q_EMIT message(tr("No vanilla checkpoint at %1: train it first.").arg(s.modelFile));
+        return 0;
+    }
+    if (!s.adapter.isEmpty() && !adapterProblem(s.adapter).isEmpty()) {
+        Q_EMIT message(tr("Start adapter %1: %2").arg(s.adapter, adapterProblem(s.adapter)));
         return 0;
     }
     if (s.train.steps == 0 && s.train.epochs <= 0) {

@@ -57,6 +57,8 @@ public:
     QWidget *vanillaRow() const { return m_vanillaRow; }
     QComboBox *recentModelsBox() const { return m_recentModels; }
     QLineEdit *systemPromptEdit() const { return m_systemPrompt; }
+    QLineEdit *adapterEdit() const { return m_adapter; }
+    QString startAdapter() const; // the adapter a run starts from (Hugging Face models), or empty
     void applyPresetByName(const QString &name) { applyPreset(name); }
     void refreshMemoryPlan() { updateMemoryPlan(); }
     QProgressBar *progressBar() const { return m_progress; }
@@ -82,6 +84,7 @@ private:
     void updateMemoryPlan();
     void applyPreset(const QString &name);
     static QStringList recentModels();
+    static QString adapterProblem(const QString &dir);
     void rememberModel(const QString &path);
     void refreshRecentModels();
     void onStarted(qint64 ticket, const QString &label);
@@ -97,7 +100,8 @@ private:
     QLabel *m_modelState = nullptr, *m_memory = nullptr;
     QWidget *m_vanillaRow = nullptr;
     QFormLayout *m_modelForm = nullptr;
-    QLineEdit *m_systemPrompt = nullptr;
+    QLineEdit *m_systemPrompt = nullptr, *m_adapter = nullptr;
+    QPushButton *m_browseAdapter = nullptr;
     QComboBox *m_recentModels = nullptr, *m_preset = nullptr;
     QDoubleSpinBox *m_epochs = nullptr, *m_loraAlpha = nullptr, *m_loraDropout = nullptr;
     QCheckBox *m_ignoreMemory = nullptr, *m_checkpointLayers = nullptr;

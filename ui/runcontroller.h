@@ -31,6 +31,7 @@ struct LaunchSpec {
     QString dataDir;       // the benchmark folder
     QString modelFile;     // the vanilla checkpoint or a Hugging Face folder (unlearning: input; vanilla: output)
     QString systemPrompt;  // LLaVA: a sentence before "USER:"
+    QString adapter;       // Hugging Face models: a PEFT adapter folder the run starts from (folded in)
     QString method = "po"; // ga gd kl po npo dpo
     bool pd = false;
     se::unlearn::WeightOverrides weights;

@@ -112,6 +112,8 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         sub->add_option("--data", a->c.dataDir, "benchmark folder")->required();
         sub->add_option("--model", a->c.modelFile, "checkpoint to start from (train-vanilla's output)")->required();
         sub->add_option("--out", a->c.outFile, "checkpoint to write")->required();
+        sub->add_option("--adapter", a->c.adapter, "Hugging Face models: start from model + this PEFT adapter folder "
+                                                   "(the output stacks the two, an adapter of --model)");
         sub->add_option("--method", a->method, "ga, gd, kl, po, npo or dpo")
             ->required()
             ->check(CLI::IsMember({"ga", "gd", "kl", "po", "npo", "dpo", "idk"}, CLI::ignore_case));

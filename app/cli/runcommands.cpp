@@ -58,9 +58,9 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
     c->add_option("--model", f.model, "The model to start from: a built-in checkpoint (.safetensors) or a Hugging "
                                       "Face LLaVA-1.5 folder");
     c->add_option("--system-prompt", f.systemPrompt, "LLaVA: a sentence before \"USER:\" (recorded with the run)");
-    if (!withMethod)
-        c->add_option("--adapter", f.adapter, "A PEFT adapter folder applied to --model: the evaluation stands for "
-                                              "model + adapter (for `run`, merge it first with merge-adapter)");
+    c->add_option("--adapter", f.adapter, "A PEFT adapter folder folded into --model (a Hugging Face folder): the "
+                                          "run or evaluation is of model + adapter; a run writes the two stacked as "
+                                          "one adapter of --model");
     if (withMethod) {
         c->add_option("--config", f.config, "Run configuration JSON (every setting; flags override it)")
             ->check(CLI::ExistingFile);
@@ -138,7 +138,8 @@ RunRequest buildRequest(const RunFlags &f)
     }
     if (!f.systemPrompt.empty())
         u.systemPrompt = f.systemPrompt;
-    r.adapter = f.adapter;
+    if (!f.adapter.empty())
+        u.adapter = f.adapter;
     if (f.gradAccum)
         u.train.gradAccum = *f.gradAccum;
     if (f.noMemoryCheck)
@@ -280,8 +281,10 @@ se::engine::RunEventFn printer(bool quiet, const std::string &label)
                 break;
             last = now;
             if (e.progress.step == 0) {
-                std::fprintf(stderr, "[%s] %s: %d answers, about %.0f s (at the rate of the curve points)\n",
-                             label.c_str(), e.progress.phase.c_str(), e.progress.totalSteps, e.progress.etaSeconds);
+                std::fprintf(stderr, "[%s] %s: %d answers, about %.0f s (at the rate %s)\n", label.c_str(),
+                             e.progress.phase.c_str(), e.progress.totalSteps, e.progress.etaSeconds,
+                             e.progress.phase == "evaluate vanilla" ? "of this model's last evaluation in the store"
+                                                                    : "measured earlier in this run");
                 break;
             }
             std::fprintf(stderr, "[%s] %s: %d/%d answers, %.1f answers/s, ETA %.0f s\n", label.c_str(),

@@ -571,6 +571,9 @@ void LlavaImpl::addAdapters(const LoraSpec &spec)
                 list += (list.empty() ? "" : ", ") + k;
             throw std::runtime_error("LoRA: unknown target module '" + t + "' for LLaVA (known: " + list + ")");
         }
+    if (folded && folded->replacedProjector && (spec.targets.count("linear_1") || spec.targets.count("linear_2")))
+        throw std::runtime_error("LoRA: " + folded->dir + " saved the projector in full; a run from it trains the "
+                                 "projector in full too (drop linear_1 / linear_2 from the targets)");
     // As SafeEraser's regex: the adapters go on the language model's modules (and the projector's only
     // when named); the vision tower never gets one.
     for (auto &[name, lin] : linears()) {

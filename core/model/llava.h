@@ -72,6 +72,16 @@ private:
 };
 TORCH_MODULE(HfLinear);
 
+// An adapter folded into a model's weights as it was loaded (W ← W + s·B·A, its saved projector copied in): the
+// starting point of a run from "model + adapter". Kept, so that what a run trains on top of it is written as one
+// PEFT adapter relative to the model folder: the two stacked, rank r₁ + r₂ (saveLlavaAdapter).
+struct FoldedAdapter {
+    std::string dir;
+    int64_t rank = 0;                                                     // the largest of its modules' ranks
+    std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> lora; // module → (A [r, in], s·B [out, r]), float32
+    bool replacedProjector = false;                                       // it saved the projector (modules_to_save)
+};
+
 class LlavaImpl : public MultimodalLm {
 public:
     LlavaImpl(const LlavaConfig &config, const torch::TensorOptions &options);
@@ -95,6 +105,8 @@ public:
     const LlavaConfig &config() const { return m_config; }
     // Every linear layer by its full name ("model.language_model.layers.0.self_attn.q_proj").
     std::vector<std::pair<std::string, HfLinear>> linears() const;
+    // The adapter folded in at load (foldLlavaAdapter), if any.
+    std::shared_ptr<const FoldedAdapter> folded;
 
 private:
     struct Parts;
@@ -124,8 +136,16 @@ std::string llavaCanonicalName(const std::string &name);
 // ("transformers-4" or "transformers-5"). Written to temporary names and renamed, so no reader sees half a folder.
 void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const LoraSpec &spec, const std::string &baseModel,
                       const std::string &naming, const std::map<std::string, std::string> &metadata = {});
-// Applies an adapter folder to a loaded model (adapters added, projector replaced); throws naming the file and
-// the key for anything that does not fit the model.
+// When the model has a folded adapter (a run from model + adapter), the folder is written stacked: per module
+// A = [A₁; A₂], B = [s₁·B₁, s₂·B₂] (zeros where one of them has no adapter), r = lora_alpha = r₁ + r₂, so that
+// PEFT, merge-adapter and --adapter applied to the model folder alone give the run's model.
+//
+// Folds an adapter folder into a loaded model's weights (W ← W + s·B·A computed in float32, stored in W's dtype;
+// the saved projector copied in) and records it in model.folded; throws naming the file and the key for anything
+// that does not fit the model. Evaluating base + adapter this way costs nothing per token.
+void foldLlavaAdapter(LlavaImpl &model, const std::string &dir);
+// Copies an adapter folder's values into the adapters a run has added (resuming from a curve checkpoint). With a
+// folded adapter the folder is the stacked one above, and the run's own part is taken from it.
 void loadLlavaAdapter(LlavaImpl &model, const std::string &dir);
 
 // Writes <baseDir> with the adapter folded in (W + scaling·B·A; the saved projector weights replacing the base's)

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -48,13 +49,40 @@ void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const Lora
     if (!fs::is_directory(dir, ec))
         throw std::runtime_error(dir + ": cannot create the adapter folder");
     SafeTensors st;
-    std::vector<std::string> targets(spec.targets.begin(), spec.targets.end());
+    std::set<std::string> targets(spec.targets.begin(), spec.targets.end());
+    const FoldedAdapter *folded = model.folded.get();
+    const int64_t rank = folded ? folded->rank + spec.rank : spec.rank;
     torch::NoGradGuard ng;
     for (const auto &[name, lin] : model.linears()) {
-        if (lin->hasAdapter()) {
+        const std::pair<torch::Tensor, torch::Tensor> *prior = nullptr; // the folded adapter's (A₁, s₁·B₁)
+        if (folded) {
+            auto f = folded->lora.find(name);
+            prior = f == folded->lora.end() ? nullptr : &f->second;
+            if (name.rfind(kProjector, 0) == 0 && !lin->hasAdapter())
+                prior = nullptr; // the projector is saved in full below, the folded adapter's change included
+        }
+        if (lin->hasAdapter() || prior) {
             const std::string key = kPrefix + fileName(name, naming);
-            st.tensors.emplace_back(key + ".lora_A.weight", lin->adapterA().detach().to(torch::kCPU).contiguous());
-            st.tensors.emplace_back(key + ".lora_B.weight", lin->adapterB().detach().to(torch::kCPU).contiguous());
+            torch::Tensor a, b;
+            if (!folded) {
+                a = lin->adapterA().detach().to(torch::kCPU);
+                b = lin->adapterB().detach().to(torch::kCPU);
+            } else { // stacked: [A₁; A₂] and [s₁·B₁, s₂·B₂] with scaling 1 (zeros where one has no adapter)
+                a = torch::zeros({rank, lin->weight.size(1)});
+                b = torch::zeros({lin->weight.size(0), rank});
+                if (prior) {
+                    a.narrow(0, 0, prior->first.size(0)).copy_(prior->first);
+                    b.narrow(1, 0, prior->second.size(1)).copy_(prior->second);
+                }
+                if (lin->hasAdapter()) {
+                    a.narrow(0, folded->rank, spec.rank).copy_(lin->adapterA().detach().to(torch::kCPU));
+                    b.narrow(1, folded->rank, spec.rank)
+                        .copy_(lin->adapterB().detach().to(torch::kCPU) * lin->adapterScaling());
+                }
+                targets.insert(name.substr(name.rfind('.') + 1));
+            }
+            st.tensors.emplace_back(key + ".lora_A.weight", a.contiguous());
+            st.tensors.emplace_back(key + ".lora_B.weight", b.contiguous());
         }
         if (name.rfind(kProjector, 0) == 0 && !lin->hasAdapter()) { // modules_to_save
             const std::string key = kPrefix + fileName(name, naming);
@@ -64,6 +92,10 @@ void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const Lora
     }
     st.metadata = metadata;
     st.metadata["format"] = "pt";
+    if (folded) {
+        st.metadata["start_adapter"] = folded->dir;
+        st.metadata["start_adapter_rank"] = std::to_string(folded->rank);
+    }
     writeSafeTensors((fs::path(dir) / "adapter_model.safetensors").string(), st);
 
     // SafeEraser's own regex: adapters on the language model's modules only (a plain list would also match the
@@ -73,15 +105,15 @@ void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const Lora
         if (t != "linear_1" && t != "linear_2")
             alternatives += (alternatives.empty() ? "" : "|") + t;
     json cfg = {{"peft_type", "LORA"},
-                {"r", spec.rank},
-                {"lora_alpha", spec.alpha},
+                {"r", rank},
+                {"lora_alpha", folded ? double(rank) : spec.alpha},
                 {"lora_dropout", spec.dropout},
                 {"target_modules", ".*language_model.*\\.(" + alternatives + ")"},
                 {"bias", "none"},
                 {"task_type", "CAUSAL_LM"},
                 {"base_model_name_or_path", baseModel},
                 {"modules_to_save", json::array({"multi_modal_projector"})},
-                {"use_rslora", spec.rslora},
+                {"use_rslora", folded ? false : spec.rslora},
                 {"fan_in_fan_out", false},
                 {"inference_mode", true},
                 {"init_lora_weights", true}};
@@ -196,12 +228,19 @@ void checkFull(const AdapterFile &a, const std::string &name, const torch::Tenso
 
 } // namespace
 
-void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
+namespace {
+
+std::map<std::string, HfLinear> linearsByName(const LlavaImpl &model)
 {
-    const AdapterFile a = readAdapter(dir);
     std::map<std::string, HfLinear> linears;
     for (auto &[name, lin] : model.linears())
         linears.emplace(name, lin);
+    return linears;
+}
+
+// Copies the adapter's full weights (modules_to_save: the projector) into the model; returns whether there were any.
+bool copyFullWeights(const AdapterFile &a, std::map<std::string, HfLinear> &linears)
+{
     torch::NoGradGuard ng;
     for (const auto &[name, tensor] : a.full) {
         const bool isBias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
@@ -215,20 +254,65 @@ void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
         checkFull(a, name, tensor, dst.sizes().vec());
         dst.copy_(tensor);
     }
+    return !a.full.empty();
+}
+
+} // namespace
+
+void foldLlavaAdapter(LlavaImpl &model, const std::string &dir)
+{
+    if (model.folded)
+        throw std::runtime_error(dir + ": the model already has " + model.folded->dir + " folded in; merge it first");
+    const AdapterFile a = readAdapter(dir);
+    auto linears = linearsByName(model);
+    // Every shape is checked before any weight changes.
+    for (const auto &[module, ab] : a.lora) {
+        auto it = linears.find(module);
+        if (it == linears.end())
+            throw std::runtime_error(a.weightsFile + ": an adapter for '" + module + "', which this model does not have");
+        if (it->second->hasAdapter())
+            throw std::runtime_error(dir + ": the model already carries adapters; an adapter folds into plain weights");
+        checkPair(a, module, ab, it->second->weight.size(0), it->second->weight.size(1));
+    }
+    auto folded = std::make_shared<FoldedAdapter>();
+    folded->dir = dir;
+    folded->replacedProjector = copyFullWeights(a, linears);
+    torch::NoGradGuard ng;
+    for (const auto &[module, ab] : a.lora) {
+        torch::Tensor &w = linears.at(module)->weight;
+        const torch::Tensor sb = ab.second * a.scaling;
+        w.copy_((w.to(torch::kFloat) + torch::matmul(sb.to(w.device()), ab.first.to(w.device()))).to(w.scalar_type()));
+        folded->lora[module] = {ab.first, sb};
+        folded->rank = std::max(folded->rank, ab.first.size(0));
+    }
+    model.folded = std::move(folded);
+}
+
+void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
+{
+    const AdapterFile a = readAdapter(dir);
+    auto linears = linearsByName(model);
+    const int64_t stacked = model.folded ? model.folded->rank : 0; // rows of the folded adapter before the run's
+    copyFullWeights(a, linears);
+    torch::NoGradGuard ng;
     for (const auto &[module, ab] : a.lora) {
         auto it = linears.find(module);
         if (it == linears.end())
             throw std::runtime_error(a.weightsFile + ": an adapter for '" + module + "', which this model does not have");
         auto &lin = it->second;
         checkPair(a, module, ab, lin->weight.size(0), lin->weight.size(1));
-        if (!lin->hasAdapter()) // a run resuming into adapters it has already added keeps them and their settings
-            lin->addAdapter(static_cast<int>(ab.first.size(0)), a.scaling, 0.0);
-        else if (lin->adapterA().sizes() != ab.first.sizes())
+        if (!lin->hasAdapter()) {
+            if (stacked)
+                continue; // only the folded adapter's part: already in the weights
+            throw std::runtime_error(a.weightsFile + ": an adapter for '" + module + "', which the run does not train");
+        }
+        const int64_t rank = lin->adapterA().size(0);
+        if (ab.first.size(0) != stacked + rank)
             throw std::runtime_error(a.weightsFile + ": the adapter of '" + module + "' has rank "
-                                     + std::to_string(ab.first.size(0)) + ", the run's is "
-                                     + std::to_string(lin->adapterA().size(0)));
-        lin->adapterA().copy_(ab.first);
-        lin->adapterB().copy_(ab.second);
+                                     + std::to_string(ab.first.size(0)) + ", the run's is " + std::to_string(rank)
+                                     + (stacked ? " on top of " + std::to_string(stacked) + " folded" : std::string()));
+        lin->adapterA().copy_(ab.first.narrow(0, stacked, rank));
+        lin->adapterB().copy_(ab.second.narrow(1, stacked, rank) * (a.scaling / lin->adapterScaling()));
     }
 }
 

@@ -78,7 +78,7 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
     std::string naming;
     Llava net = loadLlava(folder, config, dtype, o.device, &naming);
     if (!o.adapterDir.empty())
-        loadLlavaAdapter(*net, o.adapterDir);
+        foldLlavaAdapter(*net, o.adapterDir);
 
     LoadedModel m;
     m.path = folder;

@@ -26,7 +26,7 @@ struct LoadOptions {
     std::string systemPrompt;               // LLaVA: a sentence before "USER:" (empty: none)
     std::string imagesFile;                 // pre-decoded images (pack-images) instead of decoding files
     std::string datasetRoot;                // so absolute image paths under it find their packed key
-    std::string adapterDir;                 // a PEFT adapter folder to apply (Hugging Face models)
+    std::string adapterDir;                 // a PEFT adapter folder folded into the weights (Hugging Face models)
 };
 
 struct LoadedModel {

@@ -408,6 +408,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
         mo.device = c.train.device;
         mo.systemPrompt = c.systemPrompt;
         mo.datasetRoot = bench.root;
+        mo.adapter = c.adapter;
         live = std::make_shared<Assistant>(c.modelFile, mo);
     }
     LoadedModel &lm = live->impl().model;
@@ -629,6 +630,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
                 {"lora_rank", std::to_string(lora ? spec.rank : 0)},
                 {"chat_template", chat.name()},
                 {"base_model", c.modelFile},
+                {"start_adapter", c.adapter},
                 {"dataset", bench.root},
                 {"dataset_hash", bench.contentHash}};
     };

@@ -204,16 +204,21 @@ std::string evalKey(const RunRequest &r)
 std::string refusalJson(const RunRequest &r) { return json(refusalDetector(r).phrases()).dump(); }
 
 // The base model as a run loads it (once): on the run's device, with its images file and system prompt.
-std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data::Benchmark &bench,
-                                         const std::string &adapter = {})
+std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data::Benchmark &bench)
 {
     ModelOptions mo;
-    mo.adapter = adapter;
+    mo.adapter = uc.adapter;
     mo.imagesFile = uc.train.imagesFile;
     mo.device = uc.train.device;
     mo.systemPrompt = uc.systemPrompt;
     mo.datasetRoot = bench.root;
     return std::make_shared<Assistant>(uc.modelFile, mo);
+}
+
+// What a run starts from: the model, and the adapter folded into it (an adapter's evaluation is its own).
+std::string startIdentity(const UnlearnConfig &uc)
+{
+    return modelIdentity(uc.modelFile) + (uc.adapter.empty() ? std::string() : "+adapter:" + modelIdentity(uc.adapter));
 }
 
 // ensureVanillaEvaluation on a benchmark and model identity the caller has; `model` loads the base model only when
@@ -224,11 +229,15 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
 {
     se::store::RunStore store(request.storePath);
     const std::string key = evalKey(request);
+    double priorRate = 0; // answers/s of this model's latest evaluation here: the estimate before one starts
     for (const auto &r : store.runs()) {
-        if (r.method != "vanilla" || r.status != StoreStatus::Finished || r.datasetHash != bench.contentHash ||
-            r.modelId != modelHash)
+        if (r.method != "vanilla" || r.status != StoreStatus::Finished || r.modelId != modelHash)
             continue;
         const auto cfg = json::parse(r.configJson, nullptr, false);
+        if (cfg.is_object() && cfg.contains("answers_per_second") && cfg["answers_per_second"].is_number())
+            priorRate = cfg["answers_per_second"].get<double>(); // runs() lists oldest first
+        if (r.datasetHash != bench.contentHash)
+            continue;
         if (cfg.is_object() && cfg.value("eval_key", std::string()) == key) {
             if (onEvent) {
                 RunEvent e;
@@ -246,12 +255,13 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
     info.datasetPath = bench.root;
     info.datasetHash = bench.contentHash;
     info.modelId = modelHash;
-    info.outputModel = request.adapter.empty() ? request.unlearn.modelFile : request.adapter;
-    if (!request.adapter.empty())
-        info.name = "vanilla + " + fs::path(request.adapter).filename().string();
+    const std::string &adapter = request.unlearn.adapter;
+    info.outputModel = adapter.empty() ? request.unlearn.modelFile : adapter;
+    if (!adapter.empty())
+        info.name = "vanilla + " + fs::path(adapter).filename().string();
     info.judge = request.judge;
     info.refusalPhrasesJson = refusalJson(request);
-    info.configJson = json{{"eval_key", key}, {"model", request.unlearn.modelFile}, {"adapter", request.adapter}}.dump();
+    info.configJson = json{{"eval_key", key}, {"model", request.unlearn.modelFile}, {"adapter", adapter}}.dump();
     const auto id = store.createRun(info);
     store.setStatus(id, StoreStatus::Running);
     std::mutex storeMutex;
@@ -260,10 +270,17 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
         Assistant &assistant = model();
         const auto t0 = std::chrono::steady_clock::now();
         auto result = evaluateModel(assistant, bench, request.eval, *judge, "vanilla", 0, cancel,
-                                    evalEvents(onEvent, id, "vanilla", 0));
+                                    evalEvents(onEvent, id, "vanilla", 0), priorRate);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (answersPerSecond && seconds > 0 && !result.answers.empty())
-            *answersPerSecond = double(result.answers.size()) / seconds;
+        if (seconds > 0 && !result.answers.empty()) {
+            const double rate = double(result.answers.size()) / seconds;
+            if (answersPerSecond)
+                *answersPerSecond = rate;
+            auto now = *store.run(id);
+            now.configJson = json{{"eval_key", key}, {"model", request.unlearn.modelFile}, {"adapter", adapter},
+                                  {"answers_per_second", rate}}.dump();
+            store.updateRun(now);
+        }
         store.addEvaluation(id, result.metrics, result.answers);
         store.setStatus(id, StoreStatus::Finished);
         if (onEvent) {
@@ -291,22 +308,15 @@ std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn
     std::shared_ptr<Assistant> loaded;
     auto model = [&]() -> Assistant & {
         if (!loaded)
-            loaded = loadBaseModel(request.unlearn, bench, request.adapter);
+            loaded = loadBaseModel(request.unlearn, bench);
         return *loaded;
     };
-    // An adapter's evaluation is its own: the identity covers the adapter folder too.
-    const std::string id = modelIdentity(request.unlearn.modelFile)
-                           + (request.adapter.empty() ? std::string() : "+adapter:" + modelIdentity(request.adapter));
-    return vanillaEvaluation(request, bench, id, model, onEvent, cancel);
+    return vanillaEvaluation(request, bench, startIdentity(request.unlearn), model, onEvent, cancel);
 }
 
 RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, const CancelToken *cancel)
 {
     const auto t0 = std::chrono::steady_clock::now();
-    if (!requestIn.adapter.empty())
-        throw std::runtime_error("a run starts from a model folder, not model + adapter: merge " + requestIn.adapter
-                                 + " first (safeeraser merge-adapter --model " + requestIn.unlearn.modelFile
-                                 + " --adapter " + requestIn.adapter + " --out MERGED) and run on MERGED");
     RunRequest request = requestIn;
     UnlearnConfig &uc = request.unlearn;
     se::store::RunStore store(request.storePath);
@@ -392,7 +402,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         const se::data::Benchmark &bench = *benchPtr;
         info.datasetPath = bench.root;
         info.datasetHash = bench.contentHash;
-        info.modelId = modelIdentity(uc.modelFile);
+        info.modelId = startIdentity(uc);
         const bool adapters = writesAdapterFolders(uc.modelFile);
         if (uc.outFile.empty()) {
             const fs::path dir = fs::path(request.storePath + ".models");
@@ -507,6 +517,7 @@ std::string requestToJson(const RunRequest &r)
         {"name", r.name},
         {"data", u.dataDir},
         {"model", u.modelFile},
+        {"adapter", u.adapter},
         {"out", u.outFile},
         {"system_prompt", u.systemPrompt},
         {"method", se::unlearn::methodName(u.method)},
@@ -648,6 +659,7 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
     top.get("name", r.name);
     top.get("data", u.dataDir);
     top.get("model", u.modelFile);
+    top.get("adapter", u.adapter);
     top.get("out", u.outFile);
     top.get("system_prompt", u.systemPrompt);
     std::string method = se::unlearn::methodName(u.method);

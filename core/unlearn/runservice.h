@@ -29,10 +29,7 @@ struct RunRequest {
     se::metrics::LlmJudgeOptions llm; // for judge = "llm"
     std::string refusalPhrasesFile;   // empty: the built-in list (resources/refusal_phrases.txt)
     std::int64_t resumeRun = 0;       // resume this interrupted run from its last checkpoint (0: a new run)
-    // ensureVanillaEvaluation only: a PEFT adapter folder applied to the model, so that the evaluation stands for
-    // model + adapter (auditing an adapter from elsewhere). A run refuses it: unlearning starts from a folder —
-    // merge the adapter first (merge-adapter) and run on the merged folder.
-    std::string adapter;
+    // unlearn.adapter (Hugging Face models): the run, and its vanilla evaluation, are of model + that adapter.
 };
 
 struct RunEvent {
@@ -72,7 +69,7 @@ struct RunOutcome {
 // such a run is left as it was. A resumed run keeps its id, configuration and the records up to its checkpoint.
 RunOutcome executeRun(const RunRequest &request, const RunEventFn &onEvent = {}, const CancelToken *cancel = nullptr);
 
-// The vanilla model's evaluation for this dataset, model (with request.adapter applied, when given) and evaluation
+// The vanilla model's evaluation for this dataset, model (with request.unlearn.adapter folded in, when given) and evaluation
 // settings: found in the store, or made and stored now (as a run with method "vanilla"). Returns its run id.
 std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn &onEvent = {},
                                      const CancelToken *cancel = nullptr);

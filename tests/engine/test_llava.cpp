@@ -604,6 +604,119 @@ private Q_SLOTS:
         QCOMPARE(int(store.steps(first.runId).size()), 4);
     }
 
+    void runFromModelPlusAdapter()
+    {
+        // A run from v5 + A₁ (A₁ itself a run's adapter: rank 8 on q_proj / v_proj): A₁ is folded into the weights,
+        // the frozen reference is v5 + A₁ (KL 0 before the first step), and the run writes one adapter of v5 — A₁
+        // and its own stacked, r 8 + 32 — that --adapter and merge-adapter turn into the run's model.
+        QTemporaryDir tmp;
+        se::engine::RunRequest first = tinyRun(tmp, se::unlearn::Method::GA, 2, 0);
+        first.unlearn.train.lr = 5e-3;
+        first.unlearn.train.loraRank = 8;
+        first.unlearn.train.loraAlpha = 16;
+        first.unlearn.train.loraTargets = {"q_proj", "v_proj"};
+        const auto a = se::engine::executeRun(first);
+        QVERIFY2(a.status == se::store::RunStatus::Finished, a.message.c_str());
+        const std::string a1 = se::store::RunStore(first.storePath).run(a.runId)->outputModel;
+
+        se::engine::UnlearnConfig c;
+        c.dataDir = folder("bench");
+        c.modelFile = folder("v5");
+        c.adapter = a1;
+        c.method = se::unlearn::Method::KL;
+        c.train.steps = 2;
+        c.train.batchSize = 2;
+        c.train.lr = 5e-3;
+        c.outFile = tmp.filePath("stacked").toStdString();
+        const auto r = se::engine::unlearn(c);
+        QVERIFY2(r.status == se::engine::RunStatus::Finished, r.message.c_str());
+        for (const auto &[name, v] : r.firstLosses)
+            if (name == "kl")
+                QVERIFY2(std::abs(v) < 1e-6, std::to_string(v).c_str());
+        {
+            std::ifstream in(c.outFile + "/adapter_config.json");
+            const json cfg = json::parse(in);
+            QCOMPARE(cfg["r"].get<int>(), 40);
+            QCOMPARE(cfg["lora_alpha"].get<double>(), 40.0);
+            QCOMPARE(cfg["target_modules"].get<std::string>(),
+                     std::string(".*language_model.*\\.(down_proj|gate_proj|k_proj|o_proj|q_proj|up_proj|v_proj)"));
+            QCOMPARE(se::engine::savedModelMetadata(c.outFile).at("start_adapter"), a1);
+        }
+        // The live model, the stacked adapter applied to v5, and v5 merged with it score alike; all differ from
+        // v5 + A₁ (the run moved) and from v5 (A₁ is in there).
+        auto assistant = [&](const std::string &model, const std::string &adapter) {
+            return std::make_unique<se::engine::Assistant>(model, se::engine::ModelOptions{{}, "cpu", {}, "auto", adapter, {}});
+        };
+        const auto &kase = m_golden["cases"][0];
+        auto score = [&](se::engine::Assistant &m) {
+            return m.score(kImages + kase["image"].get<std::string>(), kase["question"].get<std::string>(),
+                           kase["answer"].get<std::string>()).logprobs;
+        };
+        const std::string merged = tmp.filePath("merged").toStdString();
+        se::engine::mergeAdapter(folder("v5"), c.outFile, merged);
+        const auto live = score(*r.model), x = score(*assistant(folder("v5"), c.outFile)),
+                   y = score(*assistant(merged, {})), s0 = score(*assistant(folder("v5"), a1)),
+                   p0 = score(*assistant(folder("v5"), {}));
+        double fromStart = 0, fromPlain = 0;
+        for (size_t i = 0; i < live.size(); ++i) {
+            QVERIFY2(std::abs(live[i] - x[i]) < 1e-4, (std::to_string(live[i]) + " vs " + std::to_string(x[i])).c_str());
+            QVERIFY2(std::abs(live[i] - y[i]) < 1e-4, (std::to_string(live[i]) + " vs " + std::to_string(y[i])).c_str());
+            fromStart = std::max(fromStart, std::abs(live[i] - s0[i]));
+            fromPlain = std::max(fromPlain, std::abs(s0[i] - p0[i]));
+        }
+        QVERIFY(fromStart > 1e-4 && fromPlain > 1e-4);
+
+        // Resuming: the stacked folder loads back into a run's adapters on top of the folded A₁.
+        {
+            se::model::LoadOptions o;
+            o.adapterDir = a1;
+            auto resumed = se::model::loadModel(folder("v5"), o);
+            auto *llava = dynamic_cast<se::model::LlavaImpl *>(resumed.net.get());
+            QVERIFY(llava && llava->folded && llava->folded->rank == 8);
+            resumed.net->addAdapters(se::model::defaultLora(resumed));
+            se::model::loadLlavaAdapter(*llava, c.outFile);
+            const auto back = scoreCase(resumed, kase);
+            QVERIFY(!back.empty() && back.size() <= live.size());
+            for (size_t i = 0; i < back.size(); ++i)
+                QVERIFY2(std::abs(live[i] - back[i]) < 1e-4, (std::to_string(live[i]) + " vs " + std::to_string(back[i])).c_str());
+        }
+
+        // Through the run service and the CLI: the vanilla evaluation is of v5 + A₁ (its own), and an interrupted
+        // run from v5 + A₁ resumes from its stacked curve checkpoint.
+        se::engine::RunRequest second = tinyRun(tmp, se::unlearn::Method::NPO, 4, 2);
+        second.unlearn.adapter = a1;
+        second.unlearn.train.progressEvery = 1;
+        second.eval.maxNewTokens = 4;
+        se::engine::CancelToken cancel;
+        const auto b = se::engine::executeRun(second, [&](const se::engine::RunEvent &e) {
+            if (e.kind == se::engine::RunEvent::Kind::Progress && e.step == 3)
+                cancel.cancel();
+        }, &cancel);
+        QCOMPARE(b.status, se::store::RunStatus::Cancelled);
+        se::store::RunStore store(second.storePath);
+        QVERIFY(b.vanillaRunId != a.vanillaRunId);
+        QVERIFY2(QString::fromStdString(store.run(b.vanillaRunId)->name).startsWith("vanilla + "), store.run(b.vanillaRunId)->name.c_str());
+        se::engine::RunRequest again;
+        again.storePath = second.storePath;
+        again.resumeRun = b.runId;
+        const auto resumedRun = se::engine::executeRun(again);
+        QVERIFY2(resumedRun.status == se::store::RunStatus::Finished, resumedRun.message.c_str());
+        QCOMPARE(se::engine::savedModelMetadata(store.run(b.runId)->outputModel).at("start_adapter"), a1);
+
+        // Refused: LoRA on a projector the start adapter saved in full (it would be written twice).
+        se::engine::UnlearnConfig bad = c;
+        bad.outFile = tmp.filePath("bad").toStdString();
+        bad.train.loraTargets = {"q_proj", "linear_1"};
+        QString error;
+        try {
+            const auto br = se::engine::unlearn(bad);
+            error = QString::fromStdString(br.status == se::engine::RunStatus::Finished ? "finished" : br.message);
+        } catch (const std::exception &e) {
+            error = e.what();
+        }
+        QVERIFY2(error.contains("saved the projector in full"), error.toUtf8().constData());
+    }
+
     void runOnALlavaFolder()
     {
         QTemporaryDir tmp;
@@ -623,6 +736,15 @@ private Q_SLOTS:
             QCOMPARE(cfg["target_modules"].get<std::string>(), std::string(".*language_model.*\\.(q_proj|v_proj)"));
         }
         QVERIFY(fs::exists(adapter.toStdString() + ".step/adapter_config.json")); // the curve checkpoint is an adapter too
+        {   // `run --adapter`: a run from v5 + that adapter writes the two stacked (r 8 + 32)
+            const Cli r2 = run(SE_CLI_PATH, {"run", "--store", store, "--data", QString::fromStdString(folder("bench")),
+                                             "--model", QString::fromStdString(folder("v5")), "--adapter", adapter,
+                                             "--method", "ga", "--steps", "1", "--batch", "2", "--subset", "1",
+                                             "--greedy", "--max-new-tokens", "4"});
+            QVERIFY2(r2.code == 0, r2.err.constData());
+            std::ifstream in(store.toStdString() + ".models/run-" + r2.out.trimmed().toStdString() + ".adapter/adapter_config.json");
+            QCOMPARE(json::parse(in)["r"].get<int>(), 40);
+        }
         const Cli s = run(SE_CLI_PATH, {"score", "--model", QString::fromStdString(folder("v5")), "--adapter",
                                         adapter, "--image", QString::fromStdString(kImages + "wide.png"),
                                         "--question", "q", "--answer", "a", "--json"});

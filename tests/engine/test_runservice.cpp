@@ -9,6 +9,7 @@
 
 #include <QTemporaryDir>
 #include <QtTest>
+#include <nlohmann/json.hpp>
 
 using namespace se::engine;
 using StoreStatus = se::store::RunStatus;
@@ -135,6 +136,19 @@ private Q_SLOTS:
         QVERIFY(reused);
         QCOMPARE(out2.vanillaRunId, vanilla.id);
         QCOMPARE(int(store.runs().size()), 3);
+
+        // A new vanilla evaluation of a model evaluated here before (other settings) says how long it will take
+        // before it starts, at the rate the store recorded for that model.
+        QVERIFY(nlohmann::json::parse(store.run(vanilla.id)->configJson).value("answers_per_second", 0.0) > 0);
+        RunRequest longer = request(db);
+        longer.eval.maxNewTokens = 7;
+        double upFront = -1;
+        ensureVanillaEvaluation(longer, [&](const RunEvent &e) {
+            if (e.kind == RunEvent::Kind::Evaluating && e.progress.step == 0 && e.progress.phase == "evaluate vanilla")
+                upFront = e.progress.etaSeconds;
+        });
+        QVERIFY2(upFront > 0, std::to_string(upFront).c_str());
+        QCOMPARE(int(store.runs().size()), 4);
 
         // The final evaluation ran on the live model in memory; loading the written weights from disk and
         // evaluating them the same way gives the same answers.

@@ -14,6 +14,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QFile>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -381,6 +382,29 @@ private Q_SLOTS:
         QVERIFY(st.answerCount(runId) > 0);
         QVERIFY(l->recentModelsBox()->count() >= 2);
         QCOMPARE(l->recentModelsBox()->itemData(1).toString(), folder);
+
+        // A second run from the folder + the first run's adapter: the field is checked before a launch, and the
+        // run writes the two stacked (r 32 + 32).
+        QVERIFY(l->adapterEdit()->isEnabled());
+        l->adapterEdit()->setText(m_tmp.path());
+        QVERIFY2(l->modelStateLabel()->text().contains("not a PEFT adapter folder"), qPrintable(l->modelStateLabel()->text()));
+        msg.clear();
+        QCOMPARE(l->launch(), qint64(0));
+        QVERIFY(!msg.isEmpty() && msg.last().first().toString().contains("adapter_config.json"));
+        l->adapterEdit()->setText(QString::fromStdString(run->outputModel));
+        QVERIFY2(l->modelStateLabel()->text().contains("Starts from + "), qPrintable(l->modelStateLabel()->text()));
+        QVERIFY(l->currentSpec().label.contains(" + run-"));
+        QVERIFY2(l->launch() > 0, msg.isEmpty() ? "" : qPrintable(msg.last().first().toString()));
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 600000);
+        QCOMPARE(finished.at(1).at(1).toString(), QString("finished"));
+        const auto second = st.run(finished.at(1).at(0).toLongLong());
+        QVERIFY(second && QString::fromStdString(second->configJson).contains(QString::fromStdString(run->outputModel)));
+        QFile cfg(QString::fromStdString(second->outputModel) + "/adapter_config.json");
+        QVERIFY(cfg.open(QIODevice::ReadOnly));
+        QVERIFY2(cfg.readAll().contains("\"r\": 64"), qPrintable(QString::fromStdString(second->outputModel)));
+        // A built-in checkpoint takes no adapter: the field is off.
+        l->setModelFile(m_tmp.path() + "/none.safetensors");
+        QVERIFY(!l->adapterEdit()->isEnabled() && l->startAdapter().isEmpty());
     }
 };
 
