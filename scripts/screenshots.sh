@@ -76,7 +76,11 @@ fi
 # 336 px / 576 image tokens) written by the tests' fixture script (needs numpy).
 if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
   [ -f "$WORK/llava-mid/config.json" ] || /usr/bin/python3 "$ROOT/tests/llava/make_tiny_llava.py" "$WORK/llava-mid" --shape mid >/dev/null
-  shot run launcher-llava.png --model "$WORK/llava-mid" --preset paper
+  # …starting from an adapter: a real one, from one GA step on that model (seconds)
+  [ -f "$WORK/llava-mid-ga.adapter/adapter_model.safetensors" ] ||
+    "$CLI" unlearn --data "$DATA" --model "$WORK/llava-mid" --method ga --steps 1 --batch 1 \
+      --out "$WORK/llava-mid-ga.adapter" >/dev/null
+  shot run launcher-llava.png --model "$WORK/llava-mid" --adapter "$WORK/llava-mid-ga.adapter" --preset paper
 fi
 shot compare comparison.png
 shot plots plots.png

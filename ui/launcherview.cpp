@@ -517,6 +517,11 @@ QString LauncherView::startAdapter() const
     return m_adapter->isEnabled() ? m_adapter->text().trimmed() : QString();
 }
 
+void LauncherView::setStartAdapter(const QString &dir)
+{
+    m_adapter->setText(dir);
+}
+
 // What is wrong with a start adapter folder at a glance (the run checks every tensor as it loads); empty: nothing.
 QString LauncherView::adapterProblem(const QString &dir)
 {
@@ -569,7 +574,7 @@ void LauncherView::updateModelState()
     const QString adapter = startAdapter();
     if (!adapter.isEmpty())
         text += adapterProblem(adapter).isEmpty()
-                    ? tr("\nStarts from + %1 (folded in; the run's adapter stacks both)").arg(QFileInfo(adapter).fileName())
+                    ? tr("\nRuns start from the model + %1 (folded in; each run writes one adapter with both stacked)").arg(QFileInfo(adapter).fileName())
                     : tr("\nStart adapter: %1").arg(adapterProblem(adapter));
     m_modelState->setText(text);
 }

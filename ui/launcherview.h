@@ -59,6 +59,7 @@ public:
     QLineEdit *systemPromptEdit() const { return m_systemPrompt; }
     QLineEdit *adapterEdit() const { return m_adapter; }
     QString startAdapter() const; // the adapter a run starts from (Hugging Face models), or empty
+    void setStartAdapter(const QString &dir);
     void applyPresetByName(const QString &name) { applyPreset(name); }
     void refreshMemoryPlan() { updateMemoryPlan(); }
     QProgressBar *progressBar() const { return m_progress; }

@@ -76,6 +76,8 @@ int main(int argc, char **argv)
     QCommandLineOption compare("compare", "Runs to compare, comma-separated ids (the first is the reference).", "ids");
     QCommandLineOption model("model", "The model in the run launcher: a built-in checkpoint or a Hugging Face "
                                       "LLaVA-1.5 folder.", "path");
+    QCommandLineOption adapter("adapter", "A PEFT adapter folder the launcher's runs start from (with a Hugging Face "
+                                          "--model).", "folder");
     QCommandLineOption preset("preset", "Training preset in the run launcher: default or paper.", "name");
     QCommandLineOption shotView("screenshot-view", "(for scripts) dataset, run, compare, plots or presentation.",
                                 "name");
@@ -88,7 +90,7 @@ int main(int argc, char **argv)
     shotRun.setFlags(QCommandLineOption::HiddenFromHelp);
     shotFile.setFlags(QCommandLineOption::HiddenFromHelp);
     printStartup.setFlags(QCommandLineOption::HiddenFromHelp);
-    parser.addOptions({store, theme, view, compare, model, preset, shotView, shotFile, shotRun, printStartup});
+    parser.addOptions({store, theme, view, compare, model, adapter, preset, shotView, shotFile, shotRun, printStartup});
     parser.process(app);
 
     se::ui::applyTheme(parser.value(theme));
@@ -110,6 +112,8 @@ int main(int argc, char **argv)
         window.openBenchmark(parser.positionalArguments().first());
     if (parser.isSet(model))
         window.launcher()->setModelFile(parser.value(model));
+    if (parser.isSet(adapter))
+        window.launcher()->setStartAdapter(parser.value(adapter));
     if (parser.isSet(preset))
         window.launcher()->applyPresetByName(parser.value(preset));
     if (views.contains(viewName))

@@ -392,7 +392,7 @@ private Q_SLOTS:
         QCOMPARE(l->launch(), qint64(0));
         QVERIFY(!msg.isEmpty() && msg.last().first().toString().contains("adapter_config.json"));
         l->adapterEdit()->setText(QString::fromStdString(run->outputModel));
-        QVERIFY2(l->modelStateLabel()->text().contains("Starts from + "), qPrintable(l->modelStateLabel()->text()));
+        QVERIFY2(l->modelStateLabel()->text().contains("Runs start from the model + "), qPrintable(l->modelStateLabel()->text()));
         QVERIFY(l->currentSpec().label.contains(" + run-"));
         QVERIFY2(l->launch() > 0, msg.isEmpty() ? "" : qPrintable(msg.last().first().toString()));
         QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 600000);
