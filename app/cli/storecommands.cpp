@@ -1,5 +1,6 @@
 // `safeeraser report`, `export` and `store merge`: reading the run store headless.
 #include "app/cli/commands.h"
+#include "core/data/pathguard.h"
 #include "core/store/report.h"
 #include "core/store/runstore.h"
 
@@ -81,6 +82,7 @@ std::string csvField(const std::string &s)
 
 int runExport(const ExportOptions &o)
 {
+    se::data::refuseWritingOverInputs("--out", o.out, {{"run store (--store)", o.store}});
     auto st = openExisting(o.store, true);
     if (!st->run(o.run)) {
         std::cerr << "safeeraser export: no run " << o.run << " in " << o.store << "\n";
@@ -163,6 +165,9 @@ void addStoreCommands(CLI::App &app, int &exitCode)
     merge->add_option("SOURCES", m->second, "Stores to merge from")->required()->check(CLI::ExistingFile);
     merge->callback([m, &exitCode] {
         exitCode = guarded("store merge", [&] {
+            for (const auto &src : m->second)
+                if (se::data::samePath(src, m->first))
+                    throw std::runtime_error(src + " is the target store (--into) itself");
             store::RunStore target(m->first);
             for (const auto &src : m->second) {
                 const int n = target.mergeFrom(src);

@@ -208,6 +208,11 @@ CutResult cutArray(const SourceText &src, std::size_t start)
         if (!expectValue)
             r.problems.push_back({index, "syntax error: missing comma before the record at " + src.where(i)});
         const std::size_t end = scanValueEnd(s, i);
+        if (end == i) { // no value starts here (a stray '}'): step over it, or this loop would never end
+            r.problems.push_back({index, std::string("syntax error: unexpected '") + s[i] + "' at " + src.where(i)});
+            ++i;
+            continue;
+        }
         if (end == std::string::npos) {
             r.problems.push_back({index, "truncated record: the file ends inside it (record starts at " +
                                              src.where(i) + ", file ends at byte " + std::to_string(n) + ")"});

@@ -1,5 +1,6 @@
 // Implements the torch-free engine API (engine.h) on the model, batch, loss and trainer units.
 #include "core/unlearn/engine.h"
+#include "core/data/pathguard.h"
 
 #include "core/data/benchmark.h"
 #include "core/eval/generate.h"
@@ -305,6 +306,9 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
     checkOptions(c.train);
     if (c.outFile.empty())
         throw std::runtime_error("no output file given");
+    se::data::refuseWritingOverInputs("the output", c.outFile, {{"benchmark folder", c.dataDir},
+                                                                {"image pack", c.train.imagesFile},
+                                                                {"model card", c.cardFile}});
     const ModelCard card = c.cardFile.empty() ? ModelCard() : ModelCard::load(c.cardFile);
     auto bench = loadBenchmark(c.dataDir);
     Tokenizer tok = buildTokenizer(bench);
@@ -393,6 +397,11 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     checkOptions(c.train);
     if (c.outFile.empty())
         throw std::runtime_error("no output file given");
+    for (const std::string &out : {c.outFile, curveCheckpointPath(c.outFile, c.modelFile)})
+        se::data::refuseWritingOverInputs("the output", out, {{"model", c.modelFile},
+                                                             {"start adapter", c.adapter},
+                                                             {"benchmark folder", c.dataDir},
+                                                             {"image pack", c.train.imagesFile}});
     // One read of the benchmark and one load of the model per run: the caller's, when it passed them.
     std::shared_ptr<const se::data::Benchmark> benchmark = c.benchmark;
     if (benchmark)
@@ -1023,6 +1032,7 @@ int packImages(const std::string &dataDir, const std::string &outFile, int size)
 
 static int packImagesImpl(const std::string &dataDir, const std::string &outFile, int size)
 {
+    se::data::refuseWritingOverInputs("the output", outFile, {{"benchmark folder", dataDir}});
     if (size < 8 || size > 512)
         throw std::runtime_error("image size must be 8..512");
     se::data::ReadOptions ro;

@@ -1,5 +1,6 @@
 // A whole unlearning run recorded in the run store (see runservice.h).
 #include "core/unlearn/runservice.h"
+#include "core/data/pathguard.h"
 
 #include "core/data/sha256.h"
 #include "core/store/runstore.h"
@@ -319,6 +320,12 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
     const auto t0 = std::chrono::steady_clock::now();
     RunRequest request = requestIn;
     UnlearnConfig &uc = request.unlearn;
+    // Before the store is opened: a run's output may not be its store (or any input; unlearn() checks those too).
+    se::data::refuseWritingOverInputs("the output", uc.outFile, {{"run store", request.storePath},
+                                                                {"model", uc.modelFile},
+                                                                {"start adapter", uc.adapter},
+                                                                {"benchmark folder", uc.dataDir},
+                                                                {"image pack", uc.train.imagesFile}});
     se::store::RunStore store(request.storePath);
     std::mutex storeMutex;
     auto emit = [&](RunEvent e) {

@@ -291,6 +291,32 @@ private Q_SLOTS:
         QCOMPARE(b.train.forget.size(), size_t(4));
     }
 
+    void strayBracesAndDeepNesting()
+    {
+        // Found by flipping one byte of a generated split file: "[}]" made the reader loop for ever, its memory
+        // growing by hundreds of MB/s. A stray '}' is now a problem of its own, and the rest is read.
+        Fixture f;
+        f.write();
+        writeBytes(f.root + "/all_val.json", "[}]");
+        Benchmark b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "all_val.json", 0, "", "unexpected '}' at byte 1"), qPrintable(dump(b)));
+        QCOMPARE(b.val.records.size(), size_t(0));
+        writeBytes(f.root + "/all_val.json",
+                   "[" + QJsonDocument(f.val[0].toObject()).toJson(QJsonDocument::Compact) + " }}, " +
+                       QJsonDocument(f.val[0].toObject()).toJson(QJsonDocument::Compact) + "]");
+        b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "all_val.json", 1, "", "unexpected '}'"), qPrintable(dump(b)));
+        QCOMPARE(b.val.records.size(), size_t(2)); // both records read
+        // 200,000 levels of nesting in one record (and as a whole file): a problem, not a stack overflow.
+        const QByteArray deep = QByteArray(200000, '[') + QByteArray(200000, ']');
+        writeBytes(f.root + "/all_val.json", "[{\"image_path\": " + deep + "}]");
+        b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "all_val.json", 0, "image_path", ""), qPrintable(dump(b)));
+        writeBytes(f.root + "/all_val.json", "[" + deep + "]");
+        b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "all_val.json", 0, "", "expected a JSON object, found array"), qPrintable(dump(b)));
+    }
+
     void jsonLinesBadLine()
     {
         Fixture f;

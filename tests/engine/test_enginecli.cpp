@@ -2,7 +2,10 @@
 // every unlearning method with and without PD, pack-images and --images, and the exit statuses of bad input.
 // Short runs: this checks that the commands work together, not what the model learns (see the README's
 // measured figures for that).
+#include <QFile>
+#include <QFileInfo>
 #include <QProcess>
+#include <unistd.h>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -44,6 +47,60 @@ private Q_SLOTS:
         QVERIFY2(t.err.contains("[vanilla] step 30/30"), t.err);
         QVERIFY(t.out.contains("finished after 30 steps"));
         QVERIFY(QFileInfo(m_vanilla).size() > 100000);
+    }
+
+    void noCommandWritesOverItsInputs()
+    {
+        // Found by probing: `export --out STORE` replaced the store with CSV, `run --out STORE` renamed a checkpoint
+        // over the open database. Every command that writes refuses its own inputs — also through a symlink, a
+        // hard link, the store's WAL file or a folder holding an input — before it writes anything.
+        const QString store = path("guard.sqlite");
+        const Result e = runCli({"evaluate", "--store", store, "--data", m_data, "--model", m_vanilla, "--subset", "1",
+                                 "--greedy", "--quiet"});
+        QVERIFY2(e.code == 0, e.err);
+        const QByteArray before = [&] { QFile f(store); f.open(QIODevice::ReadOnly); return f.readAll(); }();
+        QVERIFY(!before.isEmpty());
+        QVERIFY(QFile::link(store, path("store-link.sqlite")));
+        QVERIFY(::link(store.toLocal8Bit().constData(), path("store-hard.sqlite").toLocal8Bit().constData()) == 0);
+        QVERIFY(QFile::link(m_vanilla, path("vanilla-link.safetensors")));
+        const QString split = m_data + "/all_val.json";
+        const QByteArray splitBefore = [&] { QFile f(split); f.open(QIODevice::ReadOnly); return f.readAll(); }();
+        struct Case {
+            QStringList args;
+            const char *says;
+        };
+        const QList<Case> cases = {
+            {{"export", "--store", store, "--run", "1", "--out", store}, "is the run store"},
+            {{"export", "--store", store, "--run", "1", "--out", path("store-link.sqlite")}, "is the run store"},
+            {{"export", "--store", store, "--run", "1", "--out", path("store-hard.sqlite")}, "is the run store"},
+            {{"export", "--store", store, "--run", "1", "--out", store + "-wal"}, "-wal file of the run store"},
+            {{"run", "--store", store, "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1",
+              "--out", store}, "is the run store"},
+            {{"run", "--store", store, "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1",
+              "--out", path("vanilla-link.safetensors")}, "is the model"},
+            {{"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1", "--out", m_vanilla},
+             "is the model"},
+            {{"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1", "--out", split},
+             "is a file of the benchmark folder"},
+            {{"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1", "--out", m_dir.path()},
+             "is a folder holding the"},
+            {{"train-vanilla", "--data", m_data, "--steps", "1", "--out", split}, "is a file of the benchmark folder"},
+            {{"pack-images", "--data", m_data, "--out", m_data + "/prompt.json"}, "is a file of the benchmark folder"},
+            {{"store", "merge", "--into", store, path("store-link.sqlite")}, "is the target store"},
+        };
+        for (const Case &c : cases) {
+            const Result r = runCli(c.args);
+            QVERIFY2(r.code != 0 && r.err.contains(c.says), qPrintable(c.args.join(' ') + "\n" + r.err));
+        }
+        const QByteArray after = [&] { QFile f(store); f.open(QIODevice::ReadOnly); return f.readAll(); }();
+        QCOMPARE(after.left(16), QByteArray("SQLite format 3\0", 16));
+        const QByteArray splitAfter = [&] { QFile f(split); f.open(QIODevice::ReadOnly); return f.readAll(); }();
+        QCOMPARE(splitAfter, splitBefore);
+        QVERIFY(QFileInfo(m_vanilla).size() > 100000);
+        // A new file inside an input folder is fine.
+        const Result ok = runCli({"export", "--store", store, "--run", "1", "--out", m_data + "/answers.csv"});
+        QVERIFY2(ok.code == 0, ok.err);
+        QVERIFY(QFile::remove(m_data + "/answers.csv"));
     }
 
     void askPrintsTheAnswerAlone()
