@@ -43,7 +43,8 @@ struct InterruptGuard {
 struct RunFlags {
     std::string store, config, data, model, method, name, out, judge, llmUrl, llmModel, refusals, device, images, preset,
         systemPrompt, adapter;
-    bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false;
+    bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false,
+         llmAllowHttpKey = false;
     std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs, loraAlpha, loraDropout;
     std::string loraTargets;
     std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset, maxNewTokens, curveSubset;
@@ -107,7 +108,11 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
                                                       "LLaVA 512 as the official inference)")
         ->check(CLI::Range(1, 100000));
     c->add_option("--judge", f.judge, "offline (default) or llm")->check(CLI::IsMember({"offline", "llm"}));
-    c->add_option("--llm-url", f.llmUrl, "LLM judge: OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)");
+    c->add_option("--llm-url", f.llmUrl, "LLM judge: OpenAI-compatible base URL, http:// or https:// (e.g. "
+                                         "http://127.0.0.1:8080/v1); the key, if any, is read from "
+                                         "$SAFEERASER_JUDGE_API_KEY");
+    c->add_flag("--llm-allow-http-key", f.llmAllowHttpKey, "LLM judge: send the API key over plain http to another "
+                                                           "machine (refused otherwise)");
     c->add_option("--llm-model", f.llmModel, "LLM judge: model name; the API key is read from "
                                              "$SAFEERASER_JUDGE_API_KEY");
     c->add_option("--refusals", f.refusals, "Refusal phrases file for the offline judge (one per line)")
@@ -224,8 +229,12 @@ RunRequest buildRequest(const RunFlags &f)
         throw std::invalid_argument("no benchmark: give --data DIR or \"data\" in the configuration");
     if (u.modelFile.empty())
         throw std::invalid_argument("no vanilla model: give --model FILE or \"model\" in the configuration");
+    if (f.llmAllowHttpKey)
+        r.llm.allowKeyOverHttp = true;
     if (r.judge == "llm" && (r.llm.baseUrl.empty() || r.llm.model.empty()))
         throw std::invalid_argument("the LLM judge needs --llm-url and --llm-model");
+    if (r.judge == "llm")
+        se::metrics::LlmJudge check(r.llm); // the endpoint's scheme, the key's variable and transport, before any work
     return r;
 }
 

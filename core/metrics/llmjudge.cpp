@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
@@ -33,17 +34,51 @@ std::string referenceLabel(se::data::SetKind set)
     return "Reference";
 }
 
-size_t collect(char *data, size_t size, size_t n, void *out)
-{
-    static_cast<std::string *>(out)->append(data, size * n);
-    return size * n;
-}
-
 struct HttpReply {
     long status = 0;
     std::string body;
-    std::string error; // transport error, empty when an HTTP status arrived
+    std::string error;    // transport error, empty when an HTTP status arrived
+    bool tooLarge = false; // the body passed kMaxReplyBytes and was cut off
 };
+
+size_t collect(char *data, size_t size, size_t n, void *out)
+{
+    auto *r = static_cast<HttpReply *>(out);
+    if (r->body.size() + size * n > kMaxReplyBytes) {
+        r->tooLarge = true;
+        return 0; // libcurl stops the transfer
+    }
+    r->body.append(data, size * n);
+    return size * n;
+}
+
+// "http://host:port/…" → "host" (brackets kept off an IPv6 literal); lower case.
+std::string hostOf(const std::string &url)
+{
+    const auto start = url.find("://");
+    std::string rest = start == std::string::npos ? url : url.substr(start + 3);
+    rest = rest.substr(0, rest.find_first_of("/?#"));
+    if (const auto at = rest.rfind('@'); at != std::string::npos)
+        rest = rest.substr(at + 1);
+    std::string host;
+    if (!rest.empty() && rest[0] == '[')
+        host = rest.substr(1, rest.find(']') == std::string::npos ? std::string::npos : rest.find(']') - 1);
+    else
+        host = rest.substr(0, rest.find(':'));
+    for (auto &c : host)
+        c = char(std::tolower(static_cast<unsigned char>(c)));
+    return host;
+}
+
+bool startsWithNoCase(const std::string &s, const std::string &prefix)
+{
+    if (s.size() < prefix.size())
+        return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i])
+            return false;
+    return true;
+}
 
 HttpReply post(const std::string &url, const std::string &body, const std::string &apiKey, double timeout)
 {
@@ -64,13 +99,23 @@ HttpReply post(const std::string &url, const std::string &body, const std::strin
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, long(body.size()));
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
+    // Only HTTP(S), also after a redirect (which is not followed anyway): never file://, ftp://, …
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS, long(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS, long(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, long(timeout * 1000));
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, long(std::min(timeout, 10.0) * 1000));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, err);
     const CURLcode rc = curl_easy_perform(curl);
-    if (rc != CURLE_OK)
+    if (r.tooLarge)
+        r.error = "the reply is larger than " + std::to_string(kMaxReplyBytes >> 20) + " MiB";
+    else if (rc != CURLE_OK)
         r.error = err[0] ? err : curl_easy_strerror(rc);
     else
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
@@ -89,8 +134,39 @@ LlmJudge::LlmJudge(LlmJudgeOptions options, JudgeCache cache) : m_options(std::m
         throw std::invalid_argument("LLM judge: no model configured");
     while (!m_options.baseUrl.empty() && m_options.baseUrl.back() == '/')
         m_options.baseUrl.pop_back();
+    const std::string &url = m_options.baseUrl;
+    const bool https = startsWithNoCase(url, "https://");
+    if (!https && !startsWithNoCase(url, "http://"))
+        throw std::invalid_argument("LLM judge: the endpoint " + url + " is not an http:// or https:// URL");
+    if (hostOf(url).empty())
+        throw std::invalid_argument("LLM judge: the endpoint " + url + " names no host");
+    checkApiKeyVariable(m_options.apiKeyEnv);
+    const char *key = m_options.apiKeyEnv.empty() ? nullptr : std::getenv(m_options.apiKeyEnv.c_str());
+    if (key && *key && !https && !isLoopbackHost(hostOf(url)) && !m_options.allowKeyOverHttp)
+        throw std::invalid_argument("LLM judge: " + m_options.apiKeyEnv + " is set, and the endpoint " + url +
+                                    " is plain http to another machine: the key would cross the network unencrypted. "
+                                    "Use https, or allow it explicitly (--llm-allow-http-key)");
     m_options.concurrency = std::max(1, m_options.concurrency);
     m_options.retries = std::max(0, m_options.retries);
+}
+
+bool isLoopbackHost(const std::string &host)
+{
+    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0 || host == "ip6-localhost";
+}
+
+void checkApiKeyVariable(const std::string &name)
+{
+    if (name.empty())
+        return;
+    const std::string prefix = "SAFEERASER_";
+    bool ok = name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0;
+    for (char c : name)
+        ok = ok && (std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_');
+    if (!ok)
+        throw std::invalid_argument("LLM judge: api_key_env \"" + name + "\": the key's variable must be named "
+                                    "SAFEERASER_… (capitals, digits, _), so that a shared run configuration cannot "
+                                    "send another variable's value to an endpoint");
 }
 
 std::string LlmJudge::name() const { return "llm:" + m_options.model + "@" + m_options.baseUrl; }
@@ -152,6 +228,8 @@ std::string LlmJudge::request(const std::string &body) const
             std::this_thread::sleep_for(std::chrono::duration<double>(m_options.backoffSeconds * (1 << (attempt - 1))));
         ++m_requests;
         const HttpReply r = post(url, body, key ? key : "", m_options.timeoutSeconds);
+        if (r.tooLarge) // a broken endpoint, not a passing trouble
+            throw std::runtime_error("LLM judge at " + url + ": " + r.error);
         if (!r.error.empty()) {
             lastError = r.error;
             continue; // network trouble and time-outs are worth another try

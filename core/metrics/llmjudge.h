@@ -8,6 +8,7 @@
 #include "core/metrics/evaluation.h"
 
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -17,13 +18,21 @@ namespace se::metrics {
 struct LlmJudgeOptions {
     std::string baseUrl;                          // e.g. "http://127.0.0.1:8080/v1"; /chat/completions is appended
     std::string model;                            // the "model" field of each request
-    std::string apiKeyEnv = "SAFEERASER_JUDGE_API_KEY"; // the key is read from this variable, if set
+    std::string apiKeyEnv = "SAFEERASER_JUDGE_API_KEY"; // the key is read from this variable, if set; SAFEERASER_…
+    bool allowKeyOverHttp = false; // send the key over plain http to a host that is not this machine
     double timeoutSeconds = 60;                   // per request
     int retries = 3;                              // further attempts after a failed one
     double backoffSeconds = 1.0;                  // wait before retry k: backoff · 2^k
     int concurrency = 4;                          // requests in flight at once
     int maxTokens = 200;
 };
+
+// The most of a reply that is read (a judge's verdict is a few hundred bytes; an endpoint sending more is broken).
+constexpr std::size_t kMaxReplyBytes = std::size_t(8) << 20;
+// Whether an endpoint's host is this machine (localhost, 127.x.x.x, ::1).
+bool isLoopbackHost(const std::string &host);
+// Throws std::invalid_argument unless `name` is empty or SAFEERASER_ followed by capitals, digits and _.
+void checkApiKeyVariable(const std::string &name);
 
 struct JudgeCache {
     std::function<std::optional<std::string>(const std::string &judge, const std::string &key)> get;
@@ -33,7 +42,8 @@ struct JudgeCache {
 class LlmJudge : public Judge
 {
 public:
-    // Throws std::invalid_argument when baseUrl or model is empty.
+    // Throws std::invalid_argument when baseUrl or model is empty, baseUrl is not http(s)://host…, apiKeyEnv is not
+    // SAFEERASER_…, or the key is set and would go over plain http to another machine without allowKeyOverHttp.
     explicit LlmJudge(LlmJudgeOptions options, JudgeCache cache = {});
     std::string name() const override; // "llm:<model>@<baseUrl>"
     // Throws std::runtime_error naming the question and the endpoint's answer when a verdict cannot be had.

@@ -570,6 +570,7 @@ std::string requestToJson(const RunRequest &r)
          {{"base_url", r.llm.baseUrl},
           {"model", r.llm.model},
           {"api_key_env", r.llm.apiKeyEnv},
+          {"allow_http_key", r.llm.allowKeyOverHttp},
           {"timeout", r.llm.timeoutSeconds},
           {"retries", r.llm.retries},
           {"concurrency", r.llm.concurrency}}},
@@ -735,6 +736,7 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
         l.get("base_url", r.llm.baseUrl);
         l.get("model", r.llm.model);
         l.get("api_key_env", r.llm.apiKeyEnv);
+        l.get("allow_http_key", r.llm.allowKeyOverHttp);
         l.get("timeout", r.llm.timeoutSeconds);
         l.get("retries", r.llm.retries);
         l.get("concurrency", r.llm.concurrency);
@@ -743,6 +745,11 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
     top.get("refusal_phrases", r.refusalPhrasesFile);
     top.get("store", r.storePath);
     top.finish();
+    try {
+        se::metrics::checkApiKeyVariable(r.llm.apiKeyEnv);
+    } catch (const std::invalid_argument &e) {
+        throw std::runtime_error(std::string("run configuration: llm.api_key_env: ") + e.what());
+    }
     if (r.judge != "offline" && r.judge != "llm")
         throw std::runtime_error("run configuration: judge: expected \"offline\" or \"llm\", found \"" + r.judge + "\"");
     if (r.evalEvery < 0)

@@ -182,9 +182,9 @@ private Q_SLOTS:
         ChatServer server;
         const quint16 port = server.start();
         Setup s;
-        qputenv("SE_TEST_JUDGE_KEY", "secret-123");
+        qputenv("SAFEERASER_TEST_JUDGE_KEY", "secret-123");
         LlmJudgeOptions o = options(port);
-        o.apiKeyEnv = "SE_TEST_JUDGE_KEY";
+        o.apiKeyEnv = "SAFEERASER_TEST_JUDGE_KEY";
         LlmJudge judge(o);
         QCOMPARE(QString::fromStdString(judge.name()), QStringLiteral("llm:judge-test@http://127.0.0.1:%1/v1").arg(port));
         const EvalResult r = scoreEvaluation(s.items, s.answers, judge, "final", 0);
@@ -197,7 +197,7 @@ private Q_SLOTS:
         QCOMPARE(r.metric(names::retainAccuracy), 0.5); // exact answers stay offline
         for (const auto &a : r.answers)
             QVERIFY(QString::fromStdString(a.judge).startsWith("llm:judge-test"));
-        qunsetenv("SE_TEST_JUDGE_KEY");
+        qunsetenv("SAFEERASER_TEST_JUDGE_KEY");
     }
 
     void retriesThenSucceeds_data()
@@ -352,6 +352,67 @@ private Q_SLOTS:
         LlmJudge judge(o);
         QVERIFY_THROWS_EXCEPTION(std::runtime_error, judge.judge({s.items[0]}, {s.answers[0]}));
         QVERIFY_THROWS_EXCEPTION(std::invalid_argument, LlmJudge(LlmJudgeOptions{}));
+    }
+
+    void endpointsAndKeysAreChecked()
+    {
+        // Found by probing: --llm-url file:///etc/passwd made libcurl read a local file into the run's message, and
+        // api_key_env could name any variable and send it as a bearer token over plain http.
+        auto refused = [](LlmJudgeOptions o, const char *says) {
+            o.model = "m";
+            try {
+                LlmJudge judge(o);
+                return QString("accepted");
+            } catch (const std::invalid_argument &e) {
+                return QString(e.what()).contains(says) ? QString() : QString(e.what());
+            }
+        };
+        LlmJudgeOptions o;
+        for (const char *url : {"file:///etc/passwd", "ftp://127.0.0.1/v1", "gopher://x", "/v1", "127.0.0.1:8080"}) {
+            o.baseUrl = url;
+            QCOMPARE(refused(o, "is not an http:// or https:// URL"), QString());
+        }
+        o.baseUrl = "http://:8080/v1";
+        QCOMPARE(refused(o, "names no host"), QString());
+        o.baseUrl = "https://judge.example.org/v1";
+        o.apiKeyEnv = "HOME";
+        QCOMPARE(refused(o, "must be named SAFEERASER_"), QString());
+        o.apiKeyEnv = "SAFEERASER_TEST_KEY";
+        qputenv("SAFEERASER_TEST_KEY", "secret");
+        o.baseUrl = "http://192.0.2.1:8080/v1"; // another machine, plain http: the key stays home
+        QCOMPARE(refused(o, "unencrypted"), QString());
+        o.baseUrl = "http://user@[2001:db8::1]:80/v1";
+        QCOMPARE(refused(o, "unencrypted"), QString());
+        o.allowKeyOverHttp = true;
+        QCOMPARE(refused(o, ""), QString("accepted"));
+        o.allowKeyOverHttp = false;
+        for (const char *fine : {"https://192.0.2.1/v1", "http://127.0.0.1:9/v1", "http://LOCALHOST:9", "http://[::1]:9/v1",
+                                 "HTTPS://judge.example.org"}) {
+            o.baseUrl = fine;
+            QCOMPARE(refused(o, ""), QString("accepted"));
+        }
+        qunsetenv("SAFEERASER_TEST_KEY");
+        o.baseUrl = "http://192.0.2.1:8080/v1"; // no key set: nothing to protect
+        QCOMPARE(refused(o, ""), QString("accepted"));
+    }
+
+    void hugeReplyIsCutOff()
+    {
+        // A reply is read up to 8 MiB; an endpoint sending 20 MB is an error at once (no retries, no 20 MB kept).
+        ChatServer server;
+        const quint16 port = server.start();
+        server.rawContent = QByteArray(20 << 20, 'x');
+        Setup s;
+        LlmJudgeOptions o = options(port);
+        o.retries = 3;
+        LlmJudge judge(o);
+        try {
+            judge.judge({s.items[0]}, {s.answers[0]});
+            QFAIL("no error");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains("larger than 8 MiB"), e.what());
+        }
+        QCOMPARE(server.requests.load(), 1);
     }
 };
 

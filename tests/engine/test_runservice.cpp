@@ -306,6 +306,9 @@ private Q_SLOTS:
         QVERIFY(error(R"({"judge": "gpt"})").contains("judge: expected"));
         QVERIFY(error(R"({"pd": 1})").contains("pd: expected true or false"));
         QVERIFY(error("{").contains("invalid JSON"));
+        // A shared configuration cannot make the judge send another variable (HOME, AWS_SECRET_…) as a key.
+        QVERIFY(error(R"({"llm": {"api_key_env": "HOME"}})").contains("llm.api_key_env: LLM judge: api_key_env \"HOME\""));
+        QVERIFY(error(R"({"llm": {"api_key_env": "SAFEERASER_OTHER_KEY"}})").isEmpty());
     }
 };
 
