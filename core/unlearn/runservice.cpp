@@ -402,6 +402,8 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         return out;
     };
 
+    // What the run is doing, for the message of a failure or a cancellation (which files exist by then).
+    std::string phase = "loading (no weights written)";
     try {
         // The benchmark is read and the base model loaded once for the whole run: the vanilla evaluation, training,
         // curve points and the final evaluation all use these objects (evaluating the live model, adapters on).
@@ -424,6 +426,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         checkMemory(uc.modelFile, uc.train, uc.method, uc.pd); // before minutes of loading
         uc.model = loadBaseModel(uc, bench);
         // The vanilla evaluation's rate (when it is made now) gives the first curve point its estimate in advance.
+        phase = "the vanilla evaluation, before training (no weights written)";
         double answersPerSecond = 0; // then the rate measured at the latest curve point
         out.vanillaRunId = vanillaEvaluation(request, bench, info.modelId, [&]() -> Assistant & { return *uc.model; },
                                              onEvent, cancel, &answersPerSecond);
@@ -473,7 +476,9 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
                 emit(e);
             };
         }
+        phase = "training";
         const RunResult rr = unlearn(uc, progress, cancel);
+        phase = "the final evaluation (the trained weights are in " + uc.outFile + ")";
         flushSteps();
         if (rr.status == se::engine::RunStatus::Cancelled)
             return finish(StoreStatus::Cancelled, "cancelled after " + std::to_string(rr.steps) +
@@ -496,9 +501,9 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         }
         return finish(StoreStatus::Finished, "");
     } catch (const Cancelled &) {
-        return finish(StoreStatus::Cancelled, "cancelled during evaluation");
+        return finish(StoreStatus::Cancelled, "cancelled during " + phase);
     } catch (const std::exception &e) {
-        return finish(StoreStatus::Failed, e.what());
+        return finish(StoreStatus::Failed, (phase == "training" ? std::string() : "during " + phase + ": ") + e.what());
     }
 }
 

@@ -112,96 +112,118 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
             static_cast<torch::optim::AdamWOptions &>(g.options()).lr(lr);
         opt.zero_grad();
 
-        std::vector<std::pair<std::string, double>> losses;
-        bool bad = false;
-        for (int micro = 0; micro < s.gradAccum && !bad; ++micro) {
-            StepOutput out;
-            try {
-                AutocastScope autocast(s.bf16Autocast);
-                out = microStep(step, micro);
-            } catch (const c10::Error &e) {
-                // Out of memory, a bad batch…: nothing has touched the weights of this step yet.
-                r.status = RunStatus::Failed;
-                r.message = "step " + std::to_string(step + 1) + ": " + e.what_without_backtrace();
-                bad = true;
+        // One error boundary around the whole step: whatever throws (a micro-step, .item(), backward, clipping, the
+        // optimiser, the progress callback, the after-step hook and the curve evaluation it runs), the loop ends with
+        // a status and a message, and the caller saves the weights as they are and records that status.
+        enum class Stage { Before, Updating, After } stage = Stage::Before;
+        auto fail = [&](const std::string &what) {
+            if (cancel && cancel->cancelled()) { // a cancellation seen inside a callback (an evaluation) throws
+                r.status = RunStatus::Cancelled;
+                r.message = "cancelled after step " + std::to_string(r.steps);
+                return;
+            }
+            r.status = RunStatus::Failed;
+            switch (stage) {
+            case Stage::Before:
+                r.message = "step " + std::to_string(step + 1) + ": " + what + "; keeping the weights of step "
+                            + std::to_string(step);
                 break;
-            } catch (const std::exception &e) {
-                r.status = RunStatus::Failed;
-                r.message = "step " + std::to_string(step + 1) + ": " + e.what();
-                bad = true;
+            case Stage::Updating:
+                r.message = "step " + std::to_string(step + 1) + " (optimiser update): " + what
+                            + "; the saved weights may be partly updated by this step";
+                break;
+            case Stage::After:
+                r.message = "after step " + std::to_string(r.steps) + ": " + what;
                 break;
             }
-            const double total = out.total.item<double>();
-            if (!std::isfinite(total)) {
-                std::string which;
-                for (const auto &t : out.terms)
-                    if (!std::isfinite(t.second.item<double>()))
-                        which += (which.empty() ? "" : ", ") + t.first;
-                r.status = RunStatus::Diverged;
-                r.message = "loss is " + std::string(std::isnan(total) ? "NaN" : "infinite") + " at step "
-                            + std::to_string(step + 1) + (which.empty() ? "" : " (" + which + ")")
-                            + "; stopped, keeping the weights of step " + std::to_string(step);
-                bad = true;
-                break;
-            }
-            try {
+        };
+        try {
+            std::vector<std::pair<std::string, double>> losses;
+            bool bad = false;
+            for (int micro = 0; micro < s.gradAccum && !bad; ++micro) {
+                StepOutput out;
+                {
+                    AutocastScope autocast(s.bf16Autocast);
+                    out = microStep(step, micro);
+                }
+                const double total = out.total.item<double>();
+                if (!std::isfinite(total)) {
+                    std::string which;
+                    for (const auto &t : out.terms)
+                        if (!std::isfinite(t.second.item<double>()))
+                            which += (which.empty() ? "" : ", ") + t.first;
+                    r.status = RunStatus::Diverged;
+                    r.message = "loss is " + std::string(std::isnan(total) ? "NaN" : "infinite") + " at step "
+                                + std::to_string(step + 1) + (which.empty() ? "" : " (" + which + ")")
+                                + "; stopped, keeping the weights of step " + std::to_string(step);
+                    bad = true;
+                    break;
+                }
                 (out.total / s.gradAccum).backward();
-            } catch (const c10::Error &e) {
-                r.status = RunStatus::Failed;
-                r.message = "step " + std::to_string(step + 1) + " (backward): " + e.what_without_backtrace();
-                bad = true;
+                auto add = [&](const std::string &name, double v) {
+                    for (auto &l : losses)
+                        if (l.first == name) {
+                            l.second += v / s.gradAccum;
+                            return;
+                        }
+                    losses.emplace_back(name, v / s.gradAccum);
+                };
+                add("total", total);
+                for (const auto &t : out.terms)
+                    add(t.first, t.second.item<double>());
+            }
+            if (!bad) {
+                const double norm = s.clipNorm > 0 ? torch::nn::utils::clip_grad_norm_(params, s.clipNorm)
+                                                   : torch::nn::utils::clip_grad_norm_(params, 1e30);
+                if (!std::isfinite(norm)) {
+                    r.status = RunStatus::Diverged;
+                    r.message = "gradient is not finite at step " + std::to_string(step + 1)
+                                + "; stopped, keeping the weights of step " + std::to_string(step);
+                    bad = true;
+                }
+            }
+            if (bad) {
+                opt.zero_grad();
                 break;
             }
-            auto add = [&](const std::string &name, double v) {
-                for (auto &l : losses)
-                    if (l.first == name) {
-                        l.second += v / s.gradAccum;
-                        return;
-                    }
-                losses.emplace_back(name, v / s.gradAccum);
-            };
-            add("total", total);
-            for (const auto &t : out.terms)
-                add(t.first, t.second.item<double>());
-        }
-        if (!bad) {
-            const double norm = s.clipNorm > 0 ? torch::nn::utils::clip_grad_norm_(params, s.clipNorm)
-                                               : torch::nn::utils::clip_grad_norm_(params, 1e30);
-            if (!std::isfinite(norm)) {
-                r.status = RunStatus::Diverged;
-                r.message = "gradient is not finite at step " + std::to_string(step + 1)
-                            + "; stopped, keeping the weights of step " + std::to_string(step);
-                bad = true;
+            stage = Stage::Updating;
+            opt.step();
+            stage = Stage::After;
+            r.steps = step + 1;
+            if (step == s.startStep)
+                r.firstLosses = losses;
+            r.lastLosses = losses;
+            if (progress && (r.steps % std::max(1, s.progressEvery) == 0 || r.steps == s.totalSteps
+                             || r.steps == s.startStep + 1)) {
+                se::engine::Progress p;
+                p.phase = s.phase;
+                p.step = r.steps;
+                p.totalSteps = s.totalSteps;
+                p.epoch = step / std::max(1, s.stepsPerEpoch) + 1;
+                p.losses = losses;
+                p.lr = lr;
+                p.elapsedSeconds = elapsed();
+                const int done = r.steps - s.startStep; // steps taken in this process (a resumed run did some before)
+                p.samplesPerSecond = p.elapsedSeconds > 0
+                                         ? done * double(s.gradAccum) * s.samplesPerMicroStep / p.elapsedSeconds
+                                         : 0;
+                p.etaSeconds = p.elapsedSeconds / std::max(1, done) * (s.totalSteps - r.steps);
+                p.memoryInUse = deviceMemory(params.empty() ? torch::Device(torch::kCPU) : params.front().device()).used;
+                progress(p);
             }
-        }
-        if (bad) {
-            opt.zero_grad();
+            if (afterStep)
+                afterStep(r.steps);
+        } catch (const c10::Error &e) {
+            fail(e.what_without_backtrace());
+            if (stage == Stage::Before)
+                opt.zero_grad();
+            break;
+        } catch (const std::exception &e) {
+            fail(e.what());
+            if (stage == Stage::Before)
+                opt.zero_grad();
             break;
         }
-        opt.step();
-        r.steps = step + 1;
-        if (step == s.startStep)
-            r.firstLosses = losses;
-        r.lastLosses = losses;
-        if (progress && (r.steps % std::max(1, s.progressEvery) == 0 || r.steps == s.totalSteps || r.steps == s.startStep + 1)) {
-            se::engine::Progress p;
-            p.phase = s.phase;
-            p.step = r.steps;
-            p.totalSteps = s.totalSteps;
-            p.epoch = step / std::max(1, s.stepsPerEpoch) + 1;
-            p.losses = losses;
-            p.lr = lr;
-            p.elapsedSeconds = elapsed();
-            const int done = r.steps - s.startStep; // steps taken in this process (a resumed run did some before)
-            p.samplesPerSecond = p.elapsedSeconds > 0
-                                     ? done * double(s.gradAccum) * s.samplesPerMicroStep / p.elapsedSeconds
-                                     : 0;
-            p.etaSeconds = p.elapsedSeconds / std::max(1, done) * (s.totalSteps - r.steps);
-            p.memoryInUse = deviceMemory(params.empty() ? torch::Device(torch::kCPU) : params.front().device()).used;
-            progress(p);
-        }
-        if (afterStep)
-            afterStep(r.steps);
     }
     r.seconds = elapsed();
     return r;

@@ -46,9 +46,11 @@ DeviceMemory deviceMemory(const torch::Device &device);
 double scheduledLr(double base, int step, int total, double warmupRatio);
 
 // Trains `params` (all must require grad). Returns Finished, Cancelled, Diverged (non-finite loss or gradient)
-// or Failed (an exception in a step, e.g. out of memory), with the steps applied; on every stop the weights
-// are those of the last completed step.
-// `afterStep(stepsDone)`, when given, runs after every applied step (intermediate checkpoints).
+// or Failed (an exception anywhere in a step, e.g. out of memory), with the steps applied; it never throws out of a
+// step, so the caller always gets to save. On every stop the weights are those of the last completed step — except
+// when the optimiser's update itself threw, which the message says.
+// `afterStep(stepsDone)`, when given, runs after every applied step (intermediate checkpoints, curve evaluations);
+// an exception from it (or from `progress`) ends the loop as Cancelled when `cancel` is set, else as Failed.
 se::engine::RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSettings &settings,
                                       const MicroStepFn &microStep, const se::engine::ProgressFn &progress,
                                       const se::engine::CancelToken *cancel,

@@ -186,6 +186,30 @@ private Q_SLOTS:
         QVERIFY(store.steps(out.runId).size() <= 3); // stopped within a step of the request
     }
 
+    void cancelledDuringACurveEvaluation()
+    {
+        // Cancelling while a curve point is being evaluated used to record "cancelled during evaluation" pointing at
+        // a model file that was never written. Now the weights of the last step are written and the status agrees.
+        const std::string db = (m_tmp.path() + "/cancel-eval.sqlite").toStdString();
+        CancelToken cancel;
+        RunRequest r = request(db);
+        r.unlearn.train.steps = 6;
+        r.evalEvery = 2;
+        const RunOutcome out = executeRun(r, [&](const RunEvent &e) {
+            if (e.kind == RunEvent::Kind::Evaluating && e.progress.phase == "evaluate step")
+                cancel.cancel();
+        }, &cancel);
+        QCOMPARE(out.status, StoreStatus::Cancelled);
+        se::store::RunStore store(db);
+        const auto run = store.run(out.runId);
+        QCOMPARE(run->status, StoreStatus::Cancelled);
+        QVERIFY2(QString::fromStdString(run->message).contains("cancelled after 2 steps"), run->message.c_str());
+        QVERIFY(QFile::exists(QString::fromStdString(run->outputModel)));
+        const auto meta = savedModelMetadata(run->outputModel);
+        QCOMPARE(QString::fromStdString(meta.at("status")), QString("cancelled"));
+        QCOMPARE(QString::fromStdString(meta.at("steps")), QString("2"));
+    }
+
     void resumeFromCheckpoint()
     {
         const std::string db = (m_tmp.path() + "/resume.sqlite").toStdString();

@@ -169,6 +169,58 @@ private Q_SLOTS:
         QCOMPARE(calls, 4);
     }
 
+    void everyExitOfAStepReturns_data()
+    {
+        QTest::addColumn<QString>("where");
+        QTest::newRow("progress callback") << "progress";
+        QTest::newRow("after-step hook") << "after";
+        QTest::newRow("after-step hook, cancelled") << "cancelled";
+        QTest::newRow("micro-step") << "micro";
+    }
+    void everyExitOfAStepReturns()
+    {
+        // The loop used to let an exception from the progress callback or the after-step hook (a curve evaluation
+        // that saw a cancel) escape, so its caller never saved the last good weights. Now every exit returns a
+        // status with the steps applied, and the weights are those of the last completed step.
+        QFETCH(QString, where);
+        auto m = makeVlm(tinyCard(), kVocab, 1);
+        const Data d = data();
+        CancelToken cancel;
+        std::vector<torch::Tensor> afterTwo;
+        auto step = [&](int s, int) {
+            if (where == "micro" && s == 2)
+                throw std::runtime_error("bad batch");
+            StepOutput o;
+            o.total = answerNll(m->forward(d.ids, d.images), d.labels);
+            return o;
+        };
+        se::engine::ProgressFn progress = [&](const se::engine::Progress &p) {
+            if (p.step == 2)
+                afterTwo = snapshot(m);
+            if (where == "progress" && p.step == 2)
+                throw std::runtime_error("progress sink broke");
+        };
+        auto after = [&](int steps) {
+            if (steps == 2 && where == "cancelled")
+                cancel.cancel();
+            if (steps == 2 && (where == "after" || where == "cancelled"))
+                throw std::runtime_error("evaluation stopped");
+        };
+        const auto r = runTrainingLoop(m->parameters(), settings(10), step, progress, &cancel, after);
+        QCOMPARE(r.steps, 2);
+        QVERIFY(sameWeights(snapshot(m), afterTwo));
+        if (where == "cancelled") {
+            QCOMPARE(r.status, RunStatus::Cancelled);
+            QCOMPARE(QString::fromStdString(r.message), QString("cancelled after step 2"));
+        } else {
+            QCOMPARE(r.status, RunStatus::Failed);
+            const char *says = where == "progress" ? "after step 2: progress sink broke"
+                               : where == "after"  ? "after step 2: evaluation stopped"
+                                                   : "step 3: bad batch; keeping the weights of step 2";
+            QVERIFY2(QString::fromStdString(r.message).contains(says), r.message.c_str());
+        }
+    }
+
     void pauseHoldsBetweenSteps()
     {
         auto m = makeVlm(tinyCard(), kVocab, 1);
