@@ -210,7 +210,7 @@ const std::vector<const char *> kMigrations = {kMigrationV1};
 
 const char *kRunColumns = "id, uid, name, method, pd, status, config_json, dataset_path, dataset_hash, model_id, "
                           "output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, message, "
-                          "host, parent_id";
+                          "host, parent_id, owner_pid";
 
 const char *kAnswerColumns = "id, stage, step, sample, split, set_name, record, pair, category, image, question, "
                              "reference, answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, "
@@ -244,6 +244,14 @@ AnswerRecord readAnswer(const Stmt &s)
     return r;
 }
 
+const char *kGoneMessage = "the process running it ended without finishing (crash or kill)";
+
+// Whether the process that owns a queued or running run is gone: only a run of this machine can be checked.
+bool ownerGone(const std::string &host, std::int64_t pid)
+{
+    return host == hostName() && (pid <= 0 || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH));
+}
+
 RunInfo readRun(const Stmt &s)
 {
     RunInfo r;
@@ -266,6 +274,11 @@ RunInfo readRun(const Stmt &s)
     r.message = s.text(16);
     r.host = s.text(17);
     r.parentId = s.i64(18);
+    // A reader (report, the workbench on a read-only store) sees what a writer would record on open.
+    if ((r.status == RunStatus::Running || r.status == RunStatus::Queued) && ownerGone(r.host, s.i64(19))) {
+        r.status = RunStatus::Interrupted;
+        r.message = kGoneMessage;
+    }
     return r;
 }
 
@@ -342,19 +355,16 @@ void RunStore::migrate()
 
 int RunStore::markInterrupted()
 {
-    const std::string host = hostName();
     std::vector<std::int64_t> gone;
     {
-        Stmt s(m_db, "SELECT id, host, owner_pid FROM runs WHERE status = 'running'");
-        while (s.step()) {
-            const pid_t pid = pid_t(s.i64(2));
-            // Another machine's run cannot be checked from here; a local one is gone when its process is.
-            if (s.text(1) == host && (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)))
+        // Queued too: a run is queued while its vanilla evaluation is made, and may be killed then.
+        Stmt s(m_db, "SELECT id, host, owner_pid FROM runs WHERE status IN ('running', 'queued')");
+        while (s.step())
+            if (ownerGone(s.text(1), s.i64(2))) // another machine's run cannot be checked from here
                 gone.push_back(s.i64(0));
-        }
     }
     for (std::int64_t id : gone)
-        setStatus(id, RunStatus::Interrupted, "the process running it ended without finishing (crash or kill)");
+        setStatus(id, RunStatus::Interrupted, kGoneMessage);
     return int(gone.size());
 }
 

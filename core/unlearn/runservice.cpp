@@ -351,23 +351,24 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         request.storePath = requestIn.storePath;
         request.resumeRun = id;
         const std::string checkpoint = curveCheckpointPath(uc.outFile, uc.modelFile);
-        if (uc.outFile.empty() || !fs::exists(checkpoint))
-            throw std::runtime_error("run " + std::to_string(id) + " has no checkpoint to resume from (" + checkpoint +
-                                     "); runs write one every eval_every steps");
         int step = 0;
-        {
+        if (!uc.outFile.empty() && fs::exists(checkpoint)) {
             const auto meta = savedModelMetadata(checkpoint);
             const auto it = meta.find("steps");
             step = it == meta.end() ? 0 : std::atoi(it->second.c_str());
-        }
-        if (step <= 0)
-            throw std::runtime_error(checkpoint + ": no step count in its metadata; cannot resume from it");
-        uc.resumeFrom = checkpoint;
-        uc.resumeStep = step;
+            if (step <= 0)
+                throw std::runtime_error(checkpoint + ": no step count in its metadata; cannot resume from it");
+            uc.resumeFrom = checkpoint;
+            uc.resumeStep = step;
+        } else if (!store.steps(id).empty()) {
+            throw std::runtime_error("run " + std::to_string(id) + " trained " + std::to_string(store.steps(id).size()) +
+                                     " steps but left no checkpoint to resume from (" + checkpoint +
+                                     "); runs write one every eval_every steps");
+        } // else: stopped before its first step (during the vanilla evaluation): it starts from the beginning
         store.truncateRun(id, step);
         out.runId = id;
         info = *prev;
-        info.message = "resumed from step " + std::to_string(step);
+        info.message = step > 0 ? "resumed from step " + std::to_string(step) : "restarted (it stopped before training)";
         store.updateRun(info);
     } else {
         info.method = se::unlearn::methodName(uc.method);

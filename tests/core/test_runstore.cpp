@@ -9,6 +9,8 @@
 #include <QtTest>
 
 #include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <thread>
 
 using namespace se::store;
@@ -232,6 +234,49 @@ private Q_SLOTS:
         // Whole evaluations only: one transaction each.
         QCOMPARE(store.answerCount(runs[0].id) % 2000, qint64(0));
         QCOMPARE(integrity(path.toStdString()), std::string("ok"));
+    }
+
+    void runsOfAGoneProcessAreInterrupted()
+    {
+        // Found by probing: a run killed during its vanilla evaluation (status queued) stayed queued for ever, and a
+        // killed running run showed as running in `report` (a read-only open) until a writer opened the store.
+        QTemporaryDir tmp;
+        const std::string path = (tmp.path() + "/gone.sqlite").toStdString();
+        std::int64_t queued = 0, running = 0;
+        {
+            RunStore s(path);
+            RunInfo info;
+            info.method = "po";
+            queued = s.createRun(info);
+            running = s.createRun(info);
+            s.setStatus(running, RunStatus::Running);
+        }
+        const pid_t dead = ::fork(); // a process that has ended (and been reaped)
+        if (dead == 0)
+            ::_exit(0);
+        QVERIFY(dead > 0);
+        ::waitpid(dead, nullptr, 0);
+        auto sql = [&](const std::string &statement) {
+            sqlite3 *db = nullptr;
+            sqlite3_open(path.c_str(), &db);
+            std::string out;
+            sqlite3_exec(db, statement.c_str(), [](void *o, int, char **v, char **) {
+                *static_cast<std::string *>(o) += std::string(v[0] ? v[0] : "") + ";";
+                return 0;
+            }, &out, nullptr);
+            sqlite3_close(db);
+            return out;
+        };
+        sql("UPDATE runs SET owner_pid = " + std::to_string(dead));
+        {
+            RunStore reader(path, true);
+            QCOMPARE(reader.run(queued)->status, RunStatus::Interrupted);
+            QCOMPARE(reader.run(running)->status, RunStatus::Interrupted);
+            QVERIFY(!reader.run(queued)->message.empty());
+        }
+        QCOMPARE(sql("SELECT status FROM runs ORDER BY id"), std::string("queued;running;")); // the reader wrote nothing
+        { RunStore writer(path); }
+        QCOMPARE(sql("SELECT status FROM runs ORDER BY id"), std::string("interrupted;interrupted;"));
     }
 
     void runningRunOfLiveProcessStaysRunning()

@@ -210,6 +210,28 @@ private Q_SLOTS:
         QCOMPARE(QString::fromStdString(meta.at("steps")), QString("2"));
     }
 
+    void resumeARunStoppedBeforeTraining()
+    {
+        // A run stopped during its vanilla evaluation has no checkpoint; --resume used to refuse it. It restarts.
+        const std::string db = (m_tmp.path() + "/early.sqlite").toStdString();
+        CancelToken cancel;
+        RunRequest r = request(db);
+        r.eval.maxNewTokens = 5; // an evaluation of its own, not one reused from another test
+        const RunOutcome first = executeRun(r, [&](const RunEvent &e) {
+            if (e.kind == RunEvent::Kind::Evaluating && e.progress.phase == "evaluate vanilla")
+                cancel.cancel();
+        }, &cancel);
+        QCOMPARE(first.status, StoreStatus::Cancelled); // before its first step (the evaluation is one batch here)
+        QVERIFY(se::store::RunStore(db).steps(first.runId).empty());
+        RunRequest again;
+        again.storePath = db;
+        again.resumeRun = first.runId;
+        const RunOutcome second = executeRun(again);
+        QVERIFY2(second.status == StoreStatus::Finished, second.message.c_str());
+        QCOMPARE(second.runId, first.runId);
+        QCOMPARE(int(se::store::RunStore(db).steps(first.runId).size()), r.unlearn.train.steps);
+    }
+
     void resumeFromCheckpoint()
     {
         const std::string db = (m_tmp.path() + "/resume.sqlite").toStdString();
