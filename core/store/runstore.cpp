@@ -677,16 +677,15 @@ int RunStore::mergeFrom(const std::string &otherPath)
             ve.bind(1, shift).bind(2, old).run();
             ++copied;
         }
-        // Parent links (an unlearning run's vanilla evaluation) follow the new ids.
+        // Parent links (an unlearning run's vanilla evaluation) are matched by run uid: the parent may have been
+        // copied now, or by an earlier merge of the same store (then its id here is not its id there).
         for (const auto &[old, id] : newId) {
-            Stmt q(m_db, "SELECT parent_id FROM main.runs WHERE id = ?");
-            q.bind(1, id);
-            q.step();
-            const auto parent = newId.find(q.i64(0));
-            if (parent != newId.end()) {
-                Stmt p(m_db, "UPDATE main.runs SET parent_id = ? WHERE id = ?");
-                p.bind(1, parent->second).bind(2, id).run();
-            }
+            Stmt q(m_db, "SELECT m.id FROM other.runs o JOIN other.runs op ON op.id = o.parent_id "
+                         "JOIN main.runs m ON m.uid = op.uid WHERE o.id = ?");
+            q.bind(1, old);
+            const std::int64_t parent = q.step() ? q.i64(0) : 0;
+            Stmt p(m_db, "UPDATE main.runs SET parent_id = ? WHERE id = ?");
+            p.bind(1, parent).bind(2, id).run();
         }
         Stmt jc(m_db, "INSERT OR IGNORE INTO main.judge_cache SELECT judge, key, value FROM other.judge_cache");
         jc.run();

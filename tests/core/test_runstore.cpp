@@ -9,6 +9,7 @@
 #include <QtTest>
 
 #include <csignal>
+#include <map>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <thread>
@@ -277,6 +278,37 @@ private Q_SLOTS:
         QCOMPARE(sql("SELECT status FROM runs ORDER BY id"), std::string("queued;running;")); // the reader wrote nothing
         { RunStore writer(path); }
         QCOMPARE(sql("SELECT status FROM runs ORDER BY id"), std::string("interrupted;interrupted;"));
+    }
+
+    void mergingTheSameStoreTwiceKeepsLineage()
+    {
+        // Merge a server store, add a run there, merge again: the new run's parent is the server's vanilla
+        // evaluation merged the first time — matched by uid, not by the server's id (which here is another run).
+        QTemporaryDir tmp;
+        const std::string pa = (tmp.path() + "/a.sqlite").toStdString(), pb = (tmp.path() + "/b.sqlite").toStdString();
+        RunStore a(pa), b(pb);
+        RunInfo info;
+        info.method = "vanilla";
+        info.name = "local vanilla";
+        a.createRun(info);
+        a.createRun(info); // a's ids 1 and 2 are unrelated to b's
+        info.name = "server vanilla";
+        const auto vb = b.createRun(info);
+        info.method = "po";
+        info.name = "po 1";
+        info.parentId = vb;
+        b.createRun(info);
+        QCOMPARE(a.mergeFrom(pb), 2);
+        info.name = "po 2";
+        b.createRun(info);
+        QCOMPARE(a.mergeFrom(pb), 1);
+        std::map<std::string, RunInfo> byName;
+        for (const auto &r : a.runs())
+            byName[r.name] = r;
+        const auto serverVanilla = byName.at("server vanilla").id;
+        QCOMPARE(byName.at("po 1").parentId, serverVanilla);
+        QCOMPARE(byName.at("po 2").parentId, serverVanilla);
+        QCOMPARE(a.mergeFrom(pb), 0); // nothing new
     }
 
     void runningRunOfLiveProcessStaysRunning()
