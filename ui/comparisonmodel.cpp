@@ -46,6 +46,7 @@ void ComparisonModel::setStore(const QString &path)
     m_rows.clear();
     m_store.reset();
     m_readOnly = false;
+    m_lastReadError.clear();
     if (!path.isEmpty()) {
         try {
             m_store = std::make_unique<se::store::RunStore>(path.toStdString());
@@ -105,8 +106,9 @@ const ComparisonModel::Chunk &ComparisonModel::chunk(int row) const
     try {
         if (m_store)
             all = se::store::answersById(*m_store, ids);
-    } catch (const std::exception &) {
-        all.assign(ids.size(), {}); // the view shows empty cells; the status bar has the store's error already
+    } catch (const std::exception &e) {
+        all.assign(ids.size(), {}); // the view shows empty cells, and says why
+        reportReadError(e.what());
     }
     all.resize(ids.size());
     // The audited (last) run's verdicts of the chunk, in one query.
@@ -117,7 +119,8 @@ const ComparisonModel::Chunk &ComparisonModel::chunk(int row) const
     try {
         if (m_store)
             verdicts = se::store::verdictsById(*m_store, audited);
-    } catch (const std::exception &) {
+    } catch (const std::exception &e) {
+        reportReadError(e.what());
     }
     for (int r = first; r < last; ++r) {
         QList<se::store::AnswerRecord> row;
@@ -150,6 +153,15 @@ std::optional<se::store::Verdict> ComparisonModel::verdict(int row) const
     if (!entry(row))
         return {};
     return chunk(row).verdicts[row % kChunk];
+}
+
+void ComparisonModel::reportReadError(const std::string &what) const
+{
+    const QString text = tr("Cannot read answers from the run store: %1").arg(QString::fromUtf8(what.c_str()));
+    if (text == m_lastReadError) // once per distinct error, not once per chunk
+        return;
+    m_lastReadError = text;
+    Q_EMIT const_cast<ComparisonModel *>(this)->readFailed(text);
 }
 
 void ComparisonModel::verdictChanged(std::int64_t answerId)

@@ -51,12 +51,17 @@ public:
     // The filtered table (every row, every column's text) as CSV. Reads texts in chunks.
     QString toCsv() const;
 
+Q_SIGNALS:
+    // Reading answers or verdicts failed (the cells stay empty): the view tells the user. Once per distinct error.
+    void readFailed(const QString &message);
+
 private:
     struct Chunk {
         QList<QList<se::store::AnswerRecord>> rows; // [row in chunk][run]
         QList<std::optional<se::store::Verdict>> verdicts;
     };
     const Chunk &chunk(int row) const;
+    void reportReadError(const std::string &what) const;
 
     std::unique_ptr<se::store::RunStore> m_store;
     bool m_readOnly = false;
@@ -66,6 +71,7 @@ private:
     QStringList m_runNames;
     mutable QHash<int, Chunk> m_chunks;
     mutable QList<int> m_chunkOrder; // least recently used first
+    mutable QString m_lastReadError;
 };
 
 } // namespace se::ui

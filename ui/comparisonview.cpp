@@ -33,41 +33,66 @@ namespace se::ui {
 
 namespace {
 
-// Sets (or clears) the verdict of one answer; undo restores what was there before.
+// Writes (or clears) the verdict of one answer; returns the error, empty when it was written.
+QString writeVerdict(ComparisonModel *model, std::int64_t answerId, const std::optional<se::store::Verdict> &v)
+{
+    se::store::RunStore *store = model->store();
+    if (!store)
+        return QObject::tr("no run store is open");
+    if (model->readOnly())
+        return QObject::tr("the run store is read-only");
+    try {
+        if (v) {
+            se::store::Verdict w = *v;
+            w.answerId = answerId;
+            store->setVerdict(w);
+        } else {
+            store->clearVerdict(answerId);
+        }
+    } catch (const std::exception &e) {
+        return QString::fromUtf8(e.what());
+    }
+    model->verdictChanged(answerId);
+    return {};
+}
+
+// A verdict already written (setAuditVerdict writes it before pushing this); undo restores what was there before,
+// redo writes it again. A write that fails says so and drops the command from the stack (it would lie).
 class VerdictCommand : public QUndoCommand
 {
 public:
     VerdictCommand(ComparisonModel *model, std::int64_t answerId, std::optional<se::store::Verdict> before,
-                   std::optional<se::store::Verdict> after)
-        : m_model(model), m_id(answerId), m_before(std::move(before)), m_after(std::move(after))
+                   std::optional<se::store::Verdict> after, std::function<void(const QString &)> report)
+        : m_model(model), m_id(answerId), m_before(std::move(before)), m_after(std::move(after)),
+          m_report(std::move(report))
     {
         setText(QObject::tr("verdict on answer %1").arg(answerId));
     }
-    void redo() override { apply(m_after); }
-    void undo() override { apply(m_before); }
+    void redo() override
+    {
+        if (m_written) { // the first redo, at push: setAuditVerdict has written it
+            m_written = false;
+            return;
+        }
+        apply(m_after, QObject::tr("Redo"));
+    }
+    void undo() override { apply(m_before, QObject::tr("Undo")); }
+    void markWritten() { m_written = true; }
 
 private:
-    void apply(const std::optional<se::store::Verdict> &v)
+    void apply(const std::optional<se::store::Verdict> &v, const QString &what)
     {
-        se::store::RunStore *store = m_model->store();
-        if (!store)
-            return;
-        try {
-            if (v) {
-                se::store::Verdict w = *v;
-                w.answerId = m_id;
-                store->setVerdict(w);
-            } else {
-                store->clearVerdict(m_id);
-            }
-        } catch (const std::exception &) {
-            return; // a read-only store: nothing changed, the cell keeps showing the truth
+        const QString error = writeVerdict(m_model, m_id, v);
+        if (!error.isEmpty()) {
+            setObsolete(true);
+            m_report(QObject::tr("%1 of the verdict on answer %2 failed: %3").arg(what).arg(m_id).arg(error));
         }
-        m_model->verdictChanged(m_id);
     }
     ComparisonModel *m_model;
     std::int64_t m_id;
     std::optional<se::store::Verdict> m_before, m_after;
+    std::function<void(const QString &)> m_report;
+    bool m_written = false;
 };
 
 QString runLabel(const se::store::RunInfo &r)
@@ -84,6 +109,7 @@ QString runLabel(const se::store::RunInfo &r)
 ComparisonView::ComparisonView(QUndoStack *undo, QWidget *parent) : QWidget(parent), m_undo(undo)
 {
     m_model = new ComparisonModel(this);
+    connect(m_model, &ComparisonModel::readFailed, this, &ComparisonView::message);
     m_runs = new QListWidget;
     m_runs->setObjectName("comparisonRuns");
     m_runs->setFlow(QListView::LeftToRight); // the runs side by side, wrapping: a strip, not a column
@@ -188,13 +214,14 @@ ComparisonView::ComparisonView(QUndoStack *undo, QWidget *parent) : QWidget(pare
     m_tags->setObjectName("verdictTags");
     m_tags->setPlaceholderText(tr("tags, comma-separated"));
     auto *apply = new QPushButton(tr("Save verdict"));
-    apply->setToolTip(tr("Save the verdict and tags on the audited run's answer (Ctrl+Return); Ctrl+Z undoes"));
+    m_saveVerdict = apply;
     apply->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
     connect(apply, &QPushButton::clicked, this, &ComparisonView::applyVerdictFromEditor);
     auto *verdictForm = new QFormLayout;
     verdictForm->addRow(tr("Verdict:"), m_verdict);
     verdictForm->addRow(tr("Tags:"), m_tags);
     verdictForm->addRow(QString(), apply);
+    updateVerdictEditor(); // no store yet
 
     auto *side = new QWidget;
     auto *sideLayout = new QVBoxLayout(side);
@@ -280,7 +307,25 @@ void ComparisonView::setStorePath(const QString &path)
         Q_EMIT message(tr("Cannot open run store %1: %2").arg(path, QString::fromUtf8(e.what())));
         m_storePath.clear();
     }
+    updateVerdictEditor();
     reloadRuns();
+}
+
+void ComparisonView::updateVerdictEditor()
+{
+    // The verdict editor works only on a store it can write; otherwise it says why.
+    const bool writable = m_model->store() && !m_model->readOnly();
+    const QString why = !m_model->store()
+                            ? tr("No run store is open.")
+                            : tr("The run store %1 is read-only: verdicts cannot be saved.").arg(m_storePath);
+    for (QWidget *w : {static_cast<QWidget *>(m_verdict), static_cast<QWidget *>(m_tags),
+                       static_cast<QWidget *>(m_saveVerdict)})
+        w->setEnabled(writable);
+    m_verdict->setToolTip(writable ? QString() : why);
+    m_tags->setToolTip(writable ? QString() : why);
+    m_saveVerdict->setToolTip(writable ? tr("Save the verdict and tags on the audited run's answer (Ctrl+Return); "
+                                            "Ctrl+Z undoes")
+                                       : why);
 }
 
 void ComparisonView::reloadRuns()
@@ -536,7 +581,15 @@ void ComparisonView::setAuditVerdict(const QString &verdict, const QStringList &
             v.tags.push_back(t.toStdString());
         after = v;
     }
-    m_undo->push(new VerdictCommand(m_model, id, m_model->verdict(row), after));
+    const auto before = m_model->verdict(row);
+    const QString error = writeVerdict(m_model, id, after);
+    if (!error.isEmpty()) { // nothing changed: no undo entry, and the user hears why
+        Q_EMIT message(tr("Verdict NOT saved: %1").arg(error));
+        return;
+    }
+    auto *command = new VerdictCommand(m_model, id, before, after, [this](const QString &m) { Q_EMIT message(m); });
+    command->markWritten();
+    m_undo->push(command);
     Q_EMIT message(tr("Verdict saved (Ctrl+Z to undo)."));
 }
 

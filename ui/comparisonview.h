@@ -17,6 +17,7 @@ class QComboBox;
 class QLabel;
 class QLineEdit;
 class QListWidget;
+class QPushButton;
 class QTableView;
 class QTextBrowser;
 class QTimer;
@@ -67,6 +68,7 @@ private:
     void applyFilter();
     void showCurrent();
     void applyVerdictFromEditor();
+    void updateVerdictEditor(); // enabled on a writable store; otherwise disabled, saying why
 
     QUndoStack *m_undo;
     QString m_storePath;
@@ -83,6 +85,7 @@ private:
     QLabel *m_status = nullptr;
     QComboBox *m_verdict = nullptr;
     QLineEdit *m_tags = nullptr;
+    QPushButton *m_saveVerdict = nullptr;
     QTimer *m_rebuildTimer = nullptr;
     int m_generation = 0;
     qint64 m_buildStarted = 0;

@@ -20,6 +20,7 @@
 #include <QTextBrowser>
 #include <QUndoStack>
 #include <QtTest>
+#include <sqlite3.h>
 
 class TestComparison : public QObject
 {
@@ -178,6 +179,42 @@ private Q_SLOTS:
             if (line.startsWith("train ") || line.startsWith("val "))
                 ++lines;
         QCOMPARE(lines, changed);
+    }
+
+    void aVerdictThatCannotBeWrittenSaysSo()
+    {
+        // Found in review: the verdict command swallowed every error, still said "Verdict saved" and pushed an undo
+        // entry. A write that fails now says so and leaves no undo entry; with no store the editor is disabled.
+        const QString path = m_tmp.path() + "/verdict-fail.sqlite";
+        const auto runs = se::testing::writeDemoStore(path.toStdString(), m_bench, 40, 10, 8);
+        QUndoStack undo;
+        se::ui::ComparisonView view(&undo);
+        QVERIFY(!view.findChild<QComboBox *>("verdictBox")->isEnabled()); // no store yet
+        view.setStorePath(path);
+        QVERIFY(view.findChild<QComboBox *>("verdictBox")->isEnabled());
+        QSignalSpy ready(&view, &se::ui::ComparisonView::comparisonReady);
+        view.compareRuns({runs.vanilla, runs.po});
+        QVERIFY(ready.wait(10000));
+        view.selectRow(0);
+        const std::int64_t audited = view.model()->entry(0)->answerId[1];
+        { // the answer disappears under the view (another program pruned the store): the write will fail
+            sqlite3 *db = nullptr;
+            QCOMPARE(sqlite3_open(path.toUtf8().constData(), &db), SQLITE_OK);
+            QCOMPARE(sqlite3_exec(db, ("DELETE FROM answers WHERE id = " + std::to_string(audited)).c_str(), nullptr,
+                                  nullptr, nullptr), SQLITE_OK);
+            sqlite3_close(db);
+        }
+        QSignalSpy messages(&view, &se::ui::ComparisonView::message);
+        view.setAuditVerdict("ok", {});
+        QCOMPARE(undo.count(), 0);
+        QVERIFY(!messages.isEmpty());
+        QVERIFY2(messages.last().first().toString().startsWith("Verdict NOT saved: "),
+                 qPrintable(messages.last().first().toString()));
+        // A row that can be written still works, with its undo entry.
+        view.selectRow(1);
+        view.setAuditVerdict("ok", {});
+        QCOMPARE(undo.count(), 1);
+        QCOMPARE(messages.last().first().toString(), QString("Verdict saved (Ctrl+Z to undo)."));
     }
 
     void threeRunsAndPresentation()
