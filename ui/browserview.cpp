@@ -210,10 +210,7 @@ BrowserView::BrowserView(QWidget *parent) : QWidget(parent)
             [this] { m_count->setText(tr("%n record(s)", "", m_proxy->rowCount())); });
 }
 
-BrowserView::~BrowserView()
-{
-    m_imageWatcher->waitForFinished();
-}
+BrowserView::~BrowserView() = default; // a decode still running holds only file names
 
 void BrowserView::setGridMode(bool grid)
 {
@@ -286,8 +283,7 @@ void BrowserView::applyCategory()
 
 void BrowserView::loadLargeImages(const QString &harmful, const QString &sd)
 {
-    m_imageWatcher->cancel();
-    m_imageWatcher->waitForFinished(); // at most one decode of two images
+    m_imageWatcher->cancel(); // the previous decode's result, if it still comes, is not delivered
     const int side = std::max(320, std::max(m_image->width(), m_image->height()));
     m_imageWatcher->setFuture(
         QtConcurrent::run([harmful, sd, side] { return qMakePair(readScaled(harmful, side), readScaled(sd, side)); }));

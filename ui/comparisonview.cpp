@@ -281,11 +281,7 @@ ComparisonView::ComparisonView(QUndoStack *undo, QWidget *parent) : QWidget(pare
     });
 }
 
-ComparisonView::~ComparisonView()
-{
-    m_watcher->waitForFinished();
-    m_imageWatcher->waitForFinished();
-}
+ComparisonView::~ComparisonView() = default; // work still running holds values and a QPointer, not us
 
 void ComparisonView::setBenchmark(std::shared_ptr<const se::data::Benchmark> benchmark)
 {
@@ -296,7 +292,7 @@ void ComparisonView::setBenchmark(std::shared_ptr<const se::data::Benchmark> ben
 
 void ComparisonView::setStorePath(const QString &path)
 {
-    m_watcher->waitForFinished();
+    ++m_generation; // an index still being built over the old store is dropped when it arrives
     m_storePath = path;
     m_undo->clear(); // its commands point at the old store's answers
     try {
@@ -527,8 +523,8 @@ void ComparisonView::showCurrent()
     }
     m_image->setText(tr("Loading…"));
     m_sdImage->setText(sd.isEmpty() ? QString() : tr("Loading…"));
-    m_imageWatcher->waitForFinished();
     const QSize box = m_image->size() - QSize(8, 8);
+    // Replaces the previous row's decode (J/K never wait): only the latest result arrives.
     m_imageWatcher->setFuture(QtConcurrent::run([harmful, sd, box] {
         auto read = [box](const QString &f) {
             if (f.isEmpty())

@@ -197,10 +197,7 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
         openRunStore(lastStore);
 }
 
-MainWindow::~MainWindow()
-{
-    m_watcher->waitForFinished(); // the reader holds no pointer to us, but finish before members go
-}
+MainWindow::~MainWindow() = default; // a benchmark read still running holds only the folder's name
 
 void MainWindow::closeEvent(QCloseEvent *event)
 {
@@ -256,9 +253,7 @@ bool MainWindow::openRunStore(const QString &file)
 
 void MainWindow::openBenchmark(const QString &folder)
 {
-    if (m_watcher->isRunning())
-        m_watcher->waitForFinished();
-    m_loadingFolder = folder;
+    m_loadingFolder = folder; // a read of another folder still running is replaced: its result is not delivered
     statusBar()->showMessage(tr("Reading %1…").arg(folder));
     const std::string path = folder.toStdString();
     m_watcher->setFuture(QtConcurrent::run([path]() -> std::shared_ptr<se::data::Benchmark> {

@@ -175,10 +175,20 @@ PlotsView::PlotsView(QWidget *parent) : QWidget(parent)
     connect(m_redraw, &QTimer::timeout, this, &PlotsView::redraw);
 }
 
+PlotsView::~PlotsView() = default;
+
 void PlotsView::setStorePath(const QString &path)
 {
     m_storePath = path;
+    m_store.reset(); // opened again, once, on the next read
     reloadRuns();
+}
+
+se::store::RunStore *PlotsView::store()
+{
+    if (!m_store && !m_storePath.isEmpty())
+        m_store = std::make_unique<se::store::RunStore>(m_storePath.toStdString(), true); // throws with the reason
+    return m_store.get();
 }
 
 void PlotsView::reloadRuns()
@@ -189,9 +199,8 @@ void PlotsView::reloadRuns()
     m_names.clear();
     if (!m_storePath.isEmpty()) {
         try {
-            se::store::RunStore store(m_storePath.toStdString(), true);
             int i = 0;
-            for (const auto &r : store.runs()) {
+            for (const auto &r : store()->runs()) {
                 auto *item = new QListWidgetItem(runName(r));
                 item->setData(Qt::UserRole, qlonglong(r.id));
                 item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
@@ -269,7 +278,7 @@ void PlotsView::scheduleRedraw()
     m_redraw->start();
 }
 
-void PlotsView::drawCurves(QCustomPlot *plot, const QString &storePath, const QList<qint64> &runs,
+void PlotsView::drawCurves(QCustomPlot *plot, se::store::RunStore *storePtr, const QList<qint64> &runs,
                            const QString &metric, const QString &split, const QHash<qint64, QColor> &colors,
                            QHash<qint64, QVector<QPointF>> *data, double fontScale)
 {
@@ -278,12 +287,12 @@ void PlotsView::drawCurves(QCustomPlot *plot, const QString &storePath, const QL
     styleAxes(plot, fontScale);
     if (data)
         data->clear();
-    if (storePath.isEmpty())
+    if (!storePtr)
         return plot->replot();
     const std::string name = metric.toStdString(), sp = split.toStdString();
     double maxStep = 1;
     try {
-        se::store::RunStore store(storePath.toStdString(), true);
+        se::store::RunStore &store = *storePtr;
         for (qint64 id : runs) {
             const auto info = store.run(id);
             if (!info)
@@ -336,7 +345,15 @@ void PlotsView::redraw()
     const MetricChoice m = metricChoices().value(m_metric->currentIndex());
     switch (m_tabs->currentIndex()) {
     case 0:
-        drawCurves(m_curves, m_storePath, checkedRuns(), m.name, m.split, m_colors, &m_curveData);
+    {
+        se::store::RunStore *s = nullptr;
+        try {
+            s = store();
+        } catch (const std::exception &e) {
+            Q_EMIT message(tr("Run store: %1").arg(QString::fromUtf8(e.what())));
+        }
+        drawCurves(m_curves, s, checkedRuns(), m.name, m.split, m_colors, &m_curveData);
+    }
         break;
     case 1:
         drawBars();
@@ -358,7 +375,7 @@ void PlotsView::drawBars()
     if (m_storePath.isEmpty())
         return m_bars->replot();
     try {
-        se::store::RunStore store(m_storePath.toStdString(), true);
+        se::store::RunStore &store = *this->store();
         // Before and after: each chosen run's parent vanilla evaluation is shown once, then the runs.
         QList<qint64> shown;
         for (qint64 id : checkedRuns()) {
@@ -433,7 +450,7 @@ void PlotsView::fillTable()
     if (m_storePath.isEmpty())
         return;
     try {
-        se::store::RunStore store(m_storePath.toStdString(), true);
+        se::store::RunStore &store = *this->store();
         const QList<qint64> chosen = checkedRuns();
         int row = 0;
         for (const auto &s : se::store::summarizeRuns(store)) {

@@ -10,6 +10,7 @@
 #include <QColor>
 #include <QHash>
 #include <QWidget>
+#include <memory>
 
 class QComboBox;
 class QCustomPlot;
@@ -21,6 +22,10 @@ class QTableWidget;
 class QTimer;
 class QMouseEvent;
 
+namespace se::store {
+class RunStore;
+}
+
 namespace se::ui {
 
 class PlotsView : public QWidget
@@ -28,6 +33,7 @@ class PlotsView : public QWidget
     Q_OBJECT
 public:
     explicit PlotsView(QWidget *parent = nullptr);
+    ~PlotsView() override;
 
     void setStorePath(const QString &path);
     void reloadRuns();
@@ -50,7 +56,7 @@ public:
     const QHash<qint64, QVector<QPointF>> &curveData() const { return m_curveData; }
 
     // Plot of one metric over steps for the given runs into `plot` (also used by the presentation mode).
-    static void drawCurves(QCustomPlot *plot, const QString &storePath, const QList<qint64> &runs,
+    static void drawCurves(QCustomPlot *plot, se::store::RunStore *store, const QList<qint64> &runs,
                            const QString &metric, const QString &split, const QHash<qint64, QColor> &colors,
                            QHash<qint64, QVector<QPointF>> *data = nullptr, double fontScale = 1.0);
 
@@ -68,7 +74,10 @@ private:
     QList<qint64> checkedRuns() const;
     QCustomPlot *currentPlot() const;
 
+    se::store::RunStore *store(); // this view's one read connection (GUI thread), opened on first use; may throw
+
     QString m_storePath;
+    std::unique_ptr<se::store::RunStore> m_store;
     QListWidget *m_runs = nullptr;
     QComboBox *m_metric = nullptr;
     QTabWidget *m_tabs = nullptr;

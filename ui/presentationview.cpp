@@ -76,10 +76,7 @@ PresentationView::PresentationView(QWidget *parent) : QWidget(parent)
     goTo(0);
 }
 
-PresentationView::~PresentationView()
-{
-    m_watcher->waitForFinished();
-}
+PresentationView::~PresentationView() = default; // a preparation still running holds no pointer to us
 
 QWidget *PresentationView::exampleSlide(QLabel **title, QLabel **image, QLabel **body)
 {
@@ -157,7 +154,7 @@ void PresentationView::prepare()
     m_ready = false;
     m_intro->setText(tr("Preparing…"));
     const std::string path = m_storePath.toStdString();
-    m_watcher->waitForFinished();
+    // Replaces a preparation still running: its result is not delivered.
     m_watcher->setFuture(QtConcurrent::run([path]() -> Pick {
         Pick p;
         if (path.empty()) {
@@ -279,7 +276,13 @@ void PresentationView::fill(const Pick &p)
     QHash<qint64, QColor> colors;
     colors[p.runs.value(1)] = QColor("#d62728");
     colors[p.runs.value(2)] = QColor("#2ca02c");
-    PlotsView::drawCurves(m_plot, m_storePath, {p.runs.value(1), p.runs.value(2)}, "sarr", "val", colors, nullptr, 1.8);
+    std::unique_ptr<se::store::RunStore> store;
+    try {
+        store = std::make_unique<se::store::RunStore>(m_storePath.toStdString(), true); // once per preparation
+    } catch (const std::exception &) {
+        // the picking above read this store; if it is gone now, the plot stays empty
+    }
+    PlotsView::drawCurves(m_plot, store.get(), {p.runs.value(1), p.runs.value(2)}, "sarr", "val", colors, nullptr, 1.8);
     Q_EMIT ready();
 }
 

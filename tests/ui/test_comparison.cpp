@@ -217,6 +217,21 @@ private Q_SLOTS:
         QCOMPARE(messages.last().first().toString(), QString("Verdict saved (Ctrl+Z to undo)."));
     }
 
+    void aStaleComparisonIsDropped()
+    {
+        // Switching stores while an index is being built does not wait for it; the old store's result, when it
+        // arrives, is dropped (a generation token) rather than shown over the new store.
+        QUndoStack undo;
+        se::ui::ComparisonView view(&undo);
+        view.setStorePath(m_store);
+        QSignalSpy ready(&view, &se::ui::ComparisonView::comparisonReady);
+        view.compareRuns({m_runs.vanilla, m_runs.po});
+        const QString empty = m_tmp.path() + "/empty.sqlite";
+        view.setStorePath(empty); // while the build runs
+        QVERIFY(!ready.wait(1500));
+        QCOMPARE(view.model()->rowCount(), 0);
+    }
+
     void threeRunsAndPresentation()
     {
         se::ui::MainWindow w;
