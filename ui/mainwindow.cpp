@@ -237,9 +237,21 @@ bool MainWindow::openRunStore(const QString &file)
     try {
         se::store::RunStore probe(file.toStdString()); // creates and migrates once, here, with a clear error
     } catch (const std::exception &e) {
-        showMessage(tr("Cannot open run store %1: %2").arg(file, QString::fromUtf8(e.what())));
+        // Nothing stays open under another name: a store the user did not choose must not receive their verdicts
+        // or runs. The reason stays in the status bar's store field (a passing message would be overwritten).
+        const QString why = QString::fromUtf8(e.what());
+        m_storePath.clear();
+        m_comparison->setStorePath({});
+        m_plots->setStorePath({});
+        m_presentation->setStorePath({});
+        m_launcher->setStorePath({});
+        m_storeLabel->setText(tr("Store: none — %1 could not be opened").arg(QFileInfo(file).fileName()));
+        m_storeLabel->setToolTip(tr("Cannot open run store %1: %2").arg(file, why));
+        m_storeLabel->setStyleSheet(QStringLiteral("color: #c62828;"));
+        showMessage(tr("Cannot open run store %1: %2").arg(file, why));
         return false;
     }
+    m_storeLabel->setStyleSheet({});
     m_storePath = QFileInfo(file).absoluteFilePath();
     m_comparison->setStorePath(m_storePath);
     m_plots->setStorePath(m_storePath);

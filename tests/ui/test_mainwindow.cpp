@@ -4,10 +4,16 @@
 #include "tests/common/datasetfixture.h"
 #include "core/data/generator.h"
 #include "ui/browserview.h"
+#include "ui/comparisonview.h"
+#include "tests/ui/demostore.h"
 #include "ui/mainwindow.h"
 #include "ui/thumbnailcache.h"
 
 #include <QComboBox>
+#include <QFileInfo>
+#include <QTemporaryDir>
+#include <QFile>
+#include <QLabel>
 #include <QLineEdit>
 #include <QMimeData>
 #include <QSettings>
@@ -178,6 +184,43 @@ private Q_SLOTS:
         QCOMPARE(int(w2.currentView()), int(se::ui::MainWindow::Plots));
         w2.showView(se::ui::MainWindow::Browser);
         w2.close();
+    }
+
+    void aStoreThatCannotBeOpenedLeavesNoneOpen()
+    {
+        // Found by probing: with a store remembered from an earlier session, `--store OTHER` that failed left the
+        // old store open under the old name (verdicts then went to a store the user did not choose), and the error
+        // was overwritten at once by the benchmark's status line.
+        QTemporaryDir tmp;
+        const QString good = tmp.path() + "/good.sqlite";
+        QSettings().setValue("lastRunStore", good);
+        { se::ui::MainWindow first; QVERIFY(first.openRunStore(good)); }
+        se::ui::MainWindow w; // reopens the remembered store
+        QCOMPARE(w.storePath(), QFileInfo(good).absoluteFilePath());
+        const QString bad = tmp.path() + "/not-a-store.sqlite";
+        {
+            QFile f(bad);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(QByteArray(4096, 'x'));
+        }
+        QVERIFY(!w.openRunStore(bad));
+        QVERIFY(w.storePath().isEmpty());
+        QVERIFY(!w.comparison()->findChild<QComboBox *>("verdictBox")->isEnabled());
+        QLabel *label = nullptr;
+        for (auto *l : w.findChildren<QLabel *>())
+            if (l->text().startsWith("Store:"))
+                label = l;
+        QVERIFY(label);
+        QVERIFY2(label->text().contains("not-a-store.sqlite could not be opened"), qPrintable(label->text()));
+        QVERIFY2(label->toolTip().contains("not a database"), qPrintable(label->toolTip()));
+        // Opening a benchmark afterwards does not hide it.
+        QSignalSpy loaded(&w, &se::ui::MainWindow::benchmarkLoaded);
+        const QString bench = tmp.path() + "/bench";
+        se::testing::generateSmallBenchmark(bench.toStdString());
+        w.openBenchmark(bench);
+        QVERIFY(loaded.wait(10000));
+        QVERIFY(label->text().contains("could not be opened"));
+        QSettings().remove("lastRunStore");
     }
 
     void unreadableFolder()
