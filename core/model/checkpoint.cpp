@@ -49,6 +49,18 @@ Checkpoint loadCheckpoint(const std::string &file, const torch::Device &device)
     for (const auto &[k, v] : st.metadata)
         if (k != "format" && k != "format_version" && k != "model_card" && k != "tokenizer")
             c.info[k] = v;
+    {
+        // Before allocating the model the card describes: its decoder weights alone must be in the file (every
+        // tensor is checked against the card below), so a damaged or hand-edited card cannot ask for 600 GB.
+        int64_t held = 0;
+        for (const auto &nt : st.tensors)
+            held += nt.second.numel();
+        const int64_t d = c.card.dModel;
+        const int64_t atLeast = int64_t(c.card.layers) * (4 * d * d + 2 * int64_t(c.card.ffMult) * d * d);
+        if (atLeast > held)
+            fail("its model card describes at least " + std::to_string(atLeast) + " parameters but the file holds "
+                 + std::to_string(held) + " (a damaged or hand-edited card)");
+    }
     c.model = Vlm(c.card, c.tokenizer.size());
     auto params = c.model->named_parameters();
     if (st.tensors.size() != params.size()) {

@@ -9,6 +9,10 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <limits>
+#include <sstream>
+#include <cmath>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -613,10 +617,21 @@ public:
                 if constexpr (std::is_integral_v<T>) {
                     if (!it->is_number_integer() && !it->is_number_unsigned())
                         throw std::runtime_error("expected a whole number");
-                    if constexpr (std::is_unsigned_v<T>) {
-                        if (it->is_number_integer() && it->template get<long long>() < 0)
-                            throw std::runtime_error("expected a non-negative number");
-                    }
+                    // No silent wrap-around: the value must fit the setting's type.
+                    const bool fits = it->is_number_unsigned()
+                                          ? it->template get<unsigned long long>()
+                                                <= static_cast<unsigned long long>(std::numeric_limits<T>::max())
+                                          : it->template get<long long>() >= static_cast<long long>(std::numeric_limits<T>::min())
+                                                && (std::is_unsigned_v<T> || it->template get<long long>()
+                                                        <= static_cast<long long>(std::numeric_limits<T>::max()));
+                    if (!fits)
+                        throw std::runtime_error(std::string(std::is_unsigned_v<T> && it->is_number_integer()
+                                                                     && it->template get<long long>() < 0
+                                                                 ? "expected a non-negative number"
+                                                                 : "out of range for this setting"));
+                } else if constexpr (std::is_floating_point_v<T>) {
+                    if (!std::isfinite(it->template get<double>()))
+                        throw std::runtime_error("expected a finite number");
                 }
             } else if constexpr (std::is_same_v<T, std::string>) {
                 if (!it->is_string())
@@ -751,6 +766,46 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
     top.get("refusal_phrases", r.refusalPhrasesFile);
     top.get("store", r.storePath);
     top.finish();
+    // Counts, rates and probabilities: what each may be, named by key.
+    auto need = [](bool ok, const char *key, const char *rule, double value) {
+        if (!ok) {
+            std::ostringstream v;
+            v << value;
+            throw std::runtime_error(std::string("run configuration: ") + key + ": " + rule + ", found " + v.str());
+        }
+    };
+    const TrainOptions &t = u.train;
+    need(t.lr > 0, "train.lr", "must be more than 0", t.lr);
+    need(t.weightDecay >= 0, "train.weight_decay", "must be 0 or more", t.weightDecay);
+    need(t.warmupRatio >= 0 && t.warmupRatio < 1, "train.warmup_ratio", "must be in [0, 1)", t.warmupRatio);
+    need(t.clipNorm >= 0, "train.clip_norm", "must be 0 (off) or more", t.clipNorm);
+    need(t.batchSize >= 1, "train.batch_size", "must be at least 1", t.batchSize);
+    need(t.gradAccum >= 1, "train.grad_accum", "must be at least 1", t.gradAccum);
+    need(t.steps >= 0, "train.steps", "must be 0 (use epochs) or more", t.steps);
+    need(t.epochs >= 0, "train.epochs", "must be 0 or more", t.epochs);
+    need(t.steps > 0 || t.epochs > 0, "train.steps", "must be more than 0 when epochs is 0", t.steps);
+    need(t.progressEvery >= 1, "train.progress_every", "must be at least 1", t.progressEvery);
+    need(t.loraRank >= 0 && t.loraRank <= 65536, "train.lora_rank", "must be 0 (the model's default) to 65536", t.loraRank);
+    need(t.loraAlpha > 0, "train.lora_alpha", "must be more than 0", t.loraAlpha);
+    need(t.loraDropout >= 0 && t.loraDropout < 1, "train.lora_dropout", "must be in [0, 1)", t.loraDropout);
+    if (!r.eval.greedy) {
+        need(r.eval.temperature > 0, "eval.temperature", "must be more than 0 (greedy: true for greedy decoding)",
+             r.eval.temperature);
+        need(r.eval.topP > 0 && r.eval.topP <= 1, "eval.top_p", "must be in (0, 1]", r.eval.topP);
+    }
+    need(r.eval.harmfulSamples >= 1, "eval.samples", "must be at least 1", r.eval.harmfulSamples);
+    need(r.eval.subsetPerSet >= 0, "eval.subset", "must be 0 (all) or more", r.eval.subsetPerSet);
+    need(r.curveSubset >= 1, "curve_subset", "must be at least 1", r.curveSubset);
+    need(r.llm.timeoutSeconds > 0, "llm.timeout", "must be more than 0 seconds", r.llm.timeoutSeconds);
+    need(r.llm.retries >= 0, "llm.retries", "must be 0 or more", r.llm.retries);
+    need(r.llm.concurrency >= 1, "llm.concurrency", "must be at least 1", r.llm.concurrency);
+    for (const auto &[key, w] : {std::pair<const char *, const std::optional<double> &>{"weights.forget", u.weights.forget},
+                                 {"weights.retain", u.weights.retain}, {"weights.kl", u.weights.kl},
+                                 {"weights.pd", u.weights.pd}})
+        if (w)
+            need(*w >= 0, key, "must be 0 or more", *w);
+    if (u.weights.beta)
+        need(*u.weights.beta > 0, "weights.beta", "must be more than 0", *u.weights.beta);
     try {
         se::metrics::checkApiKeyVariable(r.llm.apiKeyEnv);
     } catch (const std::invalid_argument &e) {

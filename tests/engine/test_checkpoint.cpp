@@ -144,6 +144,7 @@ private Q_SLOTS:
         QTest::newRow("trailing bytes") << "trailing" << "trailing bytes";
         QTest::newRow("not a checkpoint") << "nometa" << "not a SafeEraser checkpoint";
         QTest::newRow("card mismatch") << "card" << "has shape";
+        QTest::newRow("card asks for 150 G parameters") << "hugecard" << "describes at least 154618822656 parameters";
         QTest::newRow("missing tensor") << "missing" << "is missing";
         QTest::newRow("NaN weights") << "nan" << "NaN or infinite";
         QTest::newRow("missing file") << "nofile" << "cannot open";
@@ -175,7 +176,11 @@ private Q_SLOTS:
         else if (k == "nometa")
             bytes = withHeader(good, replaced(headerOf(good), "safeeraser-checkpoint", "something-else"));
         else if (k == "card")
-            bytes = withHeader(good, replaced(headerOf(good), "\\\"d_model\\\": 32", "\\\"d_model\\\": 64"));
+            bytes = withHeader(good, replaced(headerOf(good), "\\\"d_model\\\": 32", "\\\"d_model\\\": 16"));
+        else if (k == "hugecard") // found by probing: the model was allocated (600 GB) before any tensor was checked
+            bytes = withHeader(good, replaced(replaced(replaced(headerOf(good), "\\\"d_model\\\": 32", "\\\"d_model\\\": 8192"),
+                                                       "\\\"layers\\\": 1", "\\\"layers\\\": 64"),
+                                              "\\\"ff_mult\\\": 2", "\\\"ff_mult\\\": 16"));
         else if (k == "missing") {
             // Drop one tensor by renaming it to a name the model has not: reported as unexpected or missing.
             SafeTensors st = parseSafeTensors(good, "good");

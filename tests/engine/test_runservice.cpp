@@ -352,6 +352,21 @@ private Q_SLOTS:
         QVERIFY(error(R"({"judge": "gpt"})").contains("judge: expected"));
         QVERIFY(error(R"({"pd": 1})").contains("pd: expected true or false"));
         QVERIFY(error("{").contains("invalid JSON"));
+        // Found by probing: integers out of range wrapped around silently; negative counts and rates were taken.
+        QVERIFY(error(R"({"train": {"steps": 3000000000}})").contains("train.steps: out of range for this setting"));
+        QVERIFY(error(R"({"eval": {"seed": -1}})").contains("eval.seed: expected a non-negative number"));
+        QVERIFY(error(R"({"eval": {"subset": -99999999999}})").contains("eval.subset: out of range"));
+        QVERIFY(error(R"({"train": {"lr": -0.001}})").contains("train.lr: must be more than 0, found -0.001"));
+        QVERIFY(error(R"({"train": {"batch_size": 0}})").contains("train.batch_size: must be at least 1, found 0"));
+        QVERIFY(error(R"({"train": {"lora_dropout": 1.5}})").contains("train.lora_dropout: must be in [0, 1)"));
+        QVERIFY(error(R"({"eval": {"temperature": 0}})").contains("eval.temperature: must be more than 0"));
+        QVERIFY(error(R"({"eval": {"greedy": true, "temperature": 0}})").isEmpty()); // not used when greedy
+        QVERIFY(error(R"({"eval": {"top_p": 1.01}})").contains("eval.top_p: must be in (0, 1]"));
+        QVERIFY(error(R"({"eval": {"samples": 0}})").contains("eval.samples: must be at least 1"));
+        QVERIFY(error(R"({"llm": {"concurrency": 0}})").contains("llm.concurrency: must be at least 1"));
+        QVERIFY(error(R"({"weights": {"beta": 0}})").contains("weights.beta: must be more than 0"));
+        QVERIFY(error(R"({"weights": {"retain": -1}})").contains("weights.retain: must be 0 or more"));
+        QVERIFY(error(R"({"train": {"steps": 0, "epochs": 0}})").contains("train.steps: must be more than 0 when epochs is 0"));
         // A shared configuration cannot make the judge send another variable (HOME, AWS_SECRET_…) as a key.
         QVERIFY(error(R"({"llm": {"api_key_env": "HOME"}})").contains("llm.api_key_env: LLM judge: api_key_env \"HOME\""));
         QVERIFY(error(R"({"llm": {"api_key_env": "SAFEERASER_OTHER_KEY"}})").isEmpty());
