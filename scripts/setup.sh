@@ -31,11 +31,20 @@ se_install_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 }
 
-se_build() {
+# Configures $SE_BUILD once: Release, or what SE_CMAKE_ARGS (an array) says (./test.sh --sanitize).
+se_configure() {
   if [ ! -f "$SE_BUILD/build.ninja" ]; then
     echo "==> Configuring in $SE_BUILD"
-    cmake -S "$SE_ROOT" -B "$SE_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+    if [ -n "${SE_CMAKE_ARGS+x}" ]; then
+      cmake -S "$SE_ROOT" -B "$SE_BUILD" -G Ninja "${SE_CMAKE_ARGS[@]}" >/dev/null
+    else
+      cmake -S "$SE_ROOT" -B "$SE_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+    fi
   fi
+}
+
+se_build() {
+  se_configure
   echo "==> Building"
   cmake --build "$SE_BUILD" "$@"
 }

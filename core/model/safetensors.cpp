@@ -118,8 +118,15 @@ void SafeTensorsWriter::finish()
     if (m_next != m_plan.size())
         throw std::runtime_error(m_file + ": " + std::to_string(m_plan.size() - m_next) + " planned tensors not written");
     m_out.flush();
-    const bool ok = static_cast<bool>(m_out);
+    bool ok = static_cast<bool>(m_out);
     m_out.close();
+    ok = ok && !m_out.fail();
+    if (ok) { // on disk before it takes the final name: a crash never leaves a short file under that name
+        const int fd = ::open(m_tmp.c_str(), O_RDONLY);
+        ok = fd >= 0 && ::fsync(fd) == 0;
+        if (fd >= 0)
+            ::close(fd);
+    }
     if (!ok)
         throw std::runtime_error(m_file + ": write failed (disk full?)");
     if (std::rename(m_tmp.c_str(), m_file.c_str()) != 0)

@@ -34,6 +34,13 @@ std::string hostName()
     return buf;
 }
 
+// "run store /path/runs.sqlite: <what>": every store error names the file.
+std::string storeError(sqlite3 *db, const std::string &what)
+{
+    const char *file = db ? sqlite3_db_filename(db, "main") : nullptr;
+    return std::string("run store ") + (file && *file ? file : "(in memory)") + ": " + what;
+}
+
 // A prepared statement with positional binding; throws StoreError with the SQL's message on failure.
 class Stmt
 {
@@ -41,7 +48,7 @@ public:
     Stmt(sqlite3 *db, const char *sql) : m_db(db)
     {
         if (sqlite3_prepare_v2(db, sql, -1, &m_st, nullptr) != SQLITE_OK)
-            throw StoreError(std::string("run store: ") + sqlite3_errmsg(db) + " in: " + sql);
+            throw StoreError(storeError(db, std::string(sqlite3_errmsg(db)) + " in: " + sql));
     }
     ~Stmt() { sqlite3_finalize(m_st); }
     Stmt &bind(int i, const std::string &v)
@@ -69,7 +76,7 @@ public:
             return true;
         if (rc == SQLITE_DONE)
             return false;
-        throw StoreError(std::string("run store: ") + sqlite3_errmsg(m_db));
+        throw StoreError(storeError(m_db, sqlite3_errmsg(m_db)));
     }
     void run()
     {
@@ -113,7 +120,7 @@ private:
     void check(int rc)
     {
         if (rc != SQLITE_OK)
-            throw StoreError(std::string("run store: ") + sqlite3_errmsg(m_db));
+            throw StoreError(storeError(m_db, sqlite3_errmsg(m_db)));
     }
     sqlite3 *m_db;
     bool m_done = false;
@@ -323,7 +330,7 @@ void RunStore::exec(const char *sql) const
     if (sqlite3_exec(m_db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
         const std::string msg = err ? err : sqlite3_errmsg(m_db);
         sqlite3_free(err);
-        throw StoreError("run store: " + msg);
+        throw StoreError(storeError(m_db, msg));
     }
 }
 

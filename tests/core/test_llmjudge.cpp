@@ -28,6 +28,7 @@ public:
     std::atomic<int> failFirst{0};      // answer this many requests with failStatus first
     std::atomic<int> failStatus{500};
     std::atomic<int> delayMs{0};
+    std::atomic<bool> cutShort{false};  // promise the whole body, send 10 bytes of it, close
     std::mutex mutex;
     QByteArray rawContent;              // if set, the "content" of every reply
     QByteArray lastAuthorization;
@@ -130,7 +131,8 @@ private:
     void send(QTcpSocket *s, int status, const QByteArray &body)
     {
         QByteArray r = "HTTP/1.1 " + QByteArray::number(status) + " X\r\nContent-Type: application/json\r\n"
-                       "Content-Length: " + QByteArray::number(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+                       "Content-Length: " + QByteArray::number(body.size()) + "\r\nConnection: close\r\n\r\n" +
+                       (cutShort ? body.left(10) : body);
         s->write(r);
         s->disconnectFromHost();
         connect(s, &QTcpSocket::disconnected, s, &QObject::deleteLater);
@@ -394,6 +396,28 @@ private Q_SLOTS:
         qunsetenv("SAFEERASER_TEST_KEY");
         o.baseUrl = "http://192.0.2.1:8080/v1"; // no key set: nothing to protect
         QCOMPARE(refused(o, ""), QString("accepted"));
+    }
+
+    void peerClosesMidBody()
+    {
+        // The endpoint promises a reply and closes after 10 bytes of it: a transport error, retried, then a clear
+        // failure naming it — never a verdict made of half a reply.
+        ChatServer server;
+        const quint16 port = server.start();
+        server.cutShort = true;
+        Setup s;
+        LlmJudgeOptions o = options(port);
+        o.retries = 1;
+        LlmJudge judge(o);
+        try {
+            judge.judge({s.items[0]}, {s.answers[0]});
+            QFAIL("no error");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains("no answer after 2 attempts"), e.what());
+            QVERIFY2(QString(e.what()).contains("transfer closed", Qt::CaseInsensitive)
+                         || QString(e.what()).contains("partial", Qt::CaseInsensitive), e.what());
+        }
+        QCOMPARE(server.requests.load(), 2);
     }
 
     void hugeReplyIsCutOff()

@@ -9,6 +9,9 @@
 #include <QtTest>
 
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <sys/resource.h>
 #include <map>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +67,48 @@ int childWriter(const char *path)
         store.addSteps(id, {{step, 1, 1e-4, 0.1 * step, {{"total", 1.0 / (step + 1)}}}});
         store.addEvaluation(id, {{"step", step, "val", "", "rr", 0.5, 2000, "offline"}}, batch);
     }
+}
+
+// Child mode: the disk fills up (RLIMIT_FSIZE) while a large evaluation is written; exits 3 with the store's error.
+int childDiskFull(const char *path, std::int64_t run)
+{
+    RunStore store(path);
+    rlimit limit{};
+    limit.rlim_cur = limit.rlim_max = 3u << 20; // no file of this process may grow past 3 MB
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    std::signal(SIGXFSZ, SIG_IGN); // the write fails with EFBIG instead of killing us
+    std::vector<AnswerRecord> batch;
+    for (int i = 0; i < 20000; ++i) {
+        AnswerRecord a = answer("forget", "Weapon", i, true);
+        a.answer = std::string(400, char('a' + i % 26));
+        batch.push_back(a);
+    }
+    try {
+        store.addEvaluation(run, {{"final", 9, "val", "", "rr", 0.5, 20000, "offline"}}, batch);
+    } catch (const StoreError &e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 3;
+    }
+    return 0;
+}
+
+// Child mode: `runs` runs of 500 answers each, written while another process writes the same store.
+int childRuns(const char *path, int runs)
+{
+    RunStore store(path);
+    std::vector<AnswerRecord> batch;
+    for (int i = 0; i < 500; ++i)
+        batch.push_back(answer("retain", "Sex", i, false));
+    for (int k = 0; k < runs; ++k) {
+        RunInfo info;
+        info.method = "ga";
+        info.name = "child " + std::to_string(::getpid()) + " run " + std::to_string(k);
+        const auto id = store.createRun(info);
+        store.addSteps(id, {{1, 1, 1e-4, 0.1, {{"total", 1.0}}}});
+        store.addEvaluation(id, {{"final", 1, "val", "", "rr", 0.5, 500, "offline"}}, batch);
+        store.setStatus(id, RunStatus::Finished);
+    }
+    return 0;
 }
 
 } // namespace
@@ -237,6 +282,78 @@ private Q_SLOTS:
         QCOMPARE(integrity(path.toStdString()), std::string("ok"));
     }
 
+    void diskFullDuringAnEvaluation()
+    {
+        // The disk fills while an evaluation is written: a clear error, the store passes integrity_check, and the
+        // evaluation written before is intact (each evaluation is one transaction).
+        QTemporaryDir tmp;
+        const QString path = tmp.path() + "/full.sqlite";
+        std::int64_t id = 0;
+        {
+            RunStore s(path.toStdString());
+            RunInfo info;
+            info.method = "po";
+            id = s.createRun(info);
+            std::vector<AnswerRecord> first;
+            for (int i = 0; i < 100; ++i)
+                first.push_back(answer("forget", "Weapon", i, true));
+            s.addEvaluation(id, {{"step", 1, "val", "", "rr", 1.0, 100, "offline"}}, first);
+        }
+        QProcess child;
+        child.start(QCoreApplication::applicationFilePath(), {"--child-disk-full", path, QString::number(id)});
+        QVERIFY(child.waitForFinished(60000));
+        QCOMPARE(child.exitCode(), 3);
+        const QString err = QString::fromUtf8(child.readAllStandardError());
+        QVERIFY2(err.contains(path) && (err.contains("full", Qt::CaseInsensitive) || err.contains("I/O", Qt::CaseInsensitive)),
+                 qPrintable(err));
+        QCOMPARE(integrity(path.toStdString()), std::string("ok"));
+        RunStore s(path.toStdString());
+        QCOMPARE(s.answerCount(id), qint64(100));
+        QCOMPARE(int(s.metrics(id).size()), 1);
+    }
+
+    void twoProcessesWriteOneStore()
+    {
+        QTemporaryDir tmp;
+        const QString path = tmp.path() + "/shared.sqlite";
+        { RunStore s(path.toStdString()); } // created and migrated once
+        QProcess a, b;
+        a.start(QCoreApplication::applicationFilePath(), {"--child-runs", path, "20"});
+        b.start(QCoreApplication::applicationFilePath(), {"--child-runs", path, "20"});
+        QVERIFY(a.waitForFinished(120000) && b.waitForFinished(120000));
+        QVERIFY2(a.exitCode() == 0 && b.exitCode() == 0, (a.readAllStandardError() + b.readAllStandardError()).constData());
+        QCOMPARE(integrity(path.toStdString()), std::string("ok"));
+        RunStore s(path.toStdString(), true);
+        const auto runs = s.runs();
+        QCOMPARE(int(runs.size()), 40);
+        for (const auto &r : runs) {
+            QCOMPARE(r.status, RunStatus::Finished);
+            QCOMPARE(s.answerCount(r.id), qint64(500));
+        }
+    }
+
+    void readOnlyStoreRefusesWritesClearly()
+    {
+        QTemporaryDir tmp;
+        const std::string path = (tmp.path() + "/ro.sqlite").toStdString();
+        std::int64_t id = 0;
+        {
+            RunStore s(path);
+            RunInfo info;
+            info.method = "po";
+            id = s.createRun(info);
+        }
+        RunStore ro(path, true);
+        QCOMPARE(int(ro.runs().size()), 1); // reads work
+        try {
+            ro.setStatus(id, RunStatus::Failed, "x");
+            QFAIL("a read-only store took a write");
+        } catch (const StoreError &e) {
+            QVERIFY2(QString(e.what()).contains("readonly", Qt::CaseInsensitive), e.what());
+        }
+        QCOMPARE(RunStore(path, true).run(id)->status, RunStatus::Queued);
+    }
+
     void runsOfAGoneProcessAreInterrupted()
     {
         // Found by probing: a run killed during its vanilla evaluation (status queued) stayed queued for ever, and a
@@ -363,6 +480,10 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && std::string(argv[1]) == "--child-writer")
         return childWriter(argv[2]);
+    if (argc == 4 && std::string(argv[1]) == "--child-disk-full")
+        return childDiskFull(argv[2], std::atoll(argv[3]));
+    if (argc == 4 && std::string(argv[1]) == "--child-runs")
+        return childRuns(argv[2], std::atoi(argv[3]));
     QCoreApplication app(argc, argv);
     TestRunStore t;
     return QTest::qExec(&t, argc, argv);

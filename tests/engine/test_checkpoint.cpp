@@ -6,6 +6,8 @@
 
 #include <QTemporaryDir>
 #include <QtTest>
+#include <csignal>
+#include <sys/resource.h>
 #include <fstream>
 #include <sstream>
 
@@ -203,6 +205,35 @@ private Q_SLOTS:
             QVERIFY2(msg.find(target) != std::string::npos, msg.c_str());
             QVERIFY2(msg.find(reason.toStdString()) != std::string::npos, msg.c_str());
         }
+    }
+
+    void aWriteThatFailsLeavesTheOldFile()
+    {
+        // The disk fills while a checkpoint is written over an older one: a clear error, the older file intact
+        // and loadable, no temporary file left. (The file is written to <name>.tmp, synced and renamed.)
+        const std::string f = path("over.safetensors");
+        saveCheckpoint(f, loadCheckpoint(m_good));
+        const std::string before = readAll(f);
+        Checkpoint bigger = loadCheckpoint(m_good);
+        bigger.info["note"] = std::string(1000, 'x');
+        rlimit old{};
+        ::getrlimit(RLIMIT_FSIZE, &old);
+        rlimit small = old;
+        small.rlim_cur = 4096; // this process may not grow a file past 4 KB (the checkpoint is ~55 KB)
+        auto previous = std::signal(SIGXFSZ, SIG_IGN);
+        ::setrlimit(RLIMIT_FSIZE, &small);
+        QString error;
+        try {
+            saveCheckpoint(f, bigger);
+        } catch (const std::runtime_error &e) {
+            error = e.what();
+        }
+        ::setrlimit(RLIMIT_FSIZE, &old);
+        std::signal(SIGXFSZ, previous);
+        QVERIFY2(error.contains("write failed (disk full?)"), qPrintable(error));
+        QCOMPARE(readAll(f), before);
+        QVERIFY(!QFile::exists(QString::fromStdString(f + ".tmp")));
+        QCOMPARE(loadCheckpoint(f).card.toJson(), tinyCard().toJson());
     }
 
     void modelCardChecksFields()
