@@ -70,9 +70,20 @@ struct SourceText {
     }
 };
 
-bool readFile(const fs::path &p, std::string &out, std::uint64_t maxBytes, std::string &error)
+// Reads a file of the dataset folder `root`: a regular file (never a FIFO or device, which could block or never
+// end) whose real path, links resolved, lies inside the folder (like the images).
+bool readFile(const fs::path &root, const fs::path &p, std::string &out, std::uint64_t maxBytes, std::string &error)
 {
     std::error_code ec;
+    if (!fs::is_regular_file(p, ec)) {
+        error = "not a regular file (a folder, FIFO or device); refused";
+        return false;
+    }
+    const std::string realRoot = fs::weakly_canonical(root, ec).string(), real = fs::weakly_canonical(p, ec).string();
+    if (ec || real.compare(0, realRoot.size() + 1, realRoot + "/") != 0) {
+        error = "resolves outside the dataset folder (to " + real + "); refused";
+        return false;
+    }
     const auto size = fs::file_size(p, ec);
     if (ec) {
         error = "cannot read: " + ec.message();
@@ -579,7 +590,7 @@ void readSplit(const fs::path &root, SplitData &split, const ReadOptions &option
     }
     SourceText src;
     std::string error;
-    if (!readFile(path, src.bytes, options.maxFileBytes, error)) {
+    if (!readFile(root, path, src.bytes, options.maxFileBytes, error)) {
         problems.push_back({split.file, std::nullopt, "", error});
         return;
     }
@@ -672,7 +683,7 @@ void readPrompts(const fs::path &root, Benchmark &b, const ReadOptions &options,
         return;
     }
     std::string bytes, error;
-    if (!readFile(root / name, bytes, options.maxFileBytes, error)) {
+    if (!readFile(root, root / name, bytes, options.maxFileBytes, error)) {
         b.problems.push_back({name, std::nullopt, "", error});
         return;
     }

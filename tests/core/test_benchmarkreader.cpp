@@ -7,6 +7,8 @@
 
 #include <QBuffer>
 #include <QtTest>
+#include <QTemporaryDir>
+#include <sys/stat.h>
 
 using namespace se::data;
 using namespace se::testing;
@@ -315,6 +317,31 @@ private Q_SLOTS:
         writeBytes(f.root + "/all_val.json", "[" + deep + "]");
         b = readBenchmark(f.root.toStdString());
         QVERIFY2(hasProblem(b, "all_val.json", 0, "", "expected a JSON object, found array"), qPrintable(dump(b)));
+    }
+
+    void splitFilesAreConfinedAndRegular()
+    {
+        // Found by probing: a split file linked to a file outside the dataset (/etc/passwd) was read and parsed;
+        // a FIFO gave "Operation not supported". Split files and prompt.json are confined like the images, and
+        // only regular files are read.
+        Fixture f;
+        f.write();
+        QTemporaryDir outside;
+        writeBytes(outside.path() + "/elsewhere.json", "[]");
+        QFile::remove(f.root + "/all_val.json");
+        QVERIFY(QFile::link(outside.path() + "/elsewhere.json", f.root + "/all_val.json"));
+        Benchmark b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "all_val.json", std::nullopt, "", "resolves outside the dataset folder"), qPrintable(dump(b)));
+        QVERIFY(!b.val.present);
+        QFile::remove(f.root + "/all_val.json");
+        QCOMPARE(::mkfifo((f.root + "/all_val.json").toLocal8Bit().constData(), 0600), 0);
+        b = readBenchmark(f.root.toStdString()); // returns: a FIFO is never opened
+        QVERIFY2(hasProblem(b, "all_val.json", std::nullopt, "", "not a regular file"), qPrintable(dump(b)));
+        QFile::remove(f.root + "/prompt.json");
+        QVERIFY(QFile::link(outside.path() + "/elsewhere.json", f.root + "/prompt.json"));
+        b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "prompt.json", std::nullopt, "", "resolves outside the dataset folder"), qPrintable(dump(b)));
+        QCOMPARE(b.train.records.size(), size_t(3)); // the rest still reads
     }
 
     void jsonLinesBadLine()
