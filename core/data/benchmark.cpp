@@ -104,6 +104,14 @@ bool readFile(const fs::path &root, const fs::path &p, std::string &out, std::ui
     return true;
 }
 
+// nlohmann's message without its "[json.exception.out_of_range.406] " prefix.
+std::string jsonReason(const nlohmann::json::exception &e)
+{
+    std::string what = e.what();
+    const auto close = what.find("] ");
+    return close != std::string::npos && what.rfind("[json.exception", 0) == 0 ? what.substr(close + 2) : what;
+}
+
 // Index of the first byte that is not valid UTF-8, or npos.
 std::size_t firstInvalidUtf8(const std::string &s)
 {
@@ -560,19 +568,23 @@ std::string invalidUtf8Fields(const std::string &text)
     }
     try {
         const json j = json::parse(fixed);
-        std::function<void(const json &, const std::string &)> walk = [&](const json &v, const std::string &path) {
+        // Depth-bounded: a record nested 100,000 levels deep must not exhaust the stack (found by probing).
+        std::function<void(const json &, const std::string &, int)> walk = [&](const json &v, const std::string &path,
+                                                                              int depth) {
+            if (depth > 64)
+                return;
             if (v.is_string()) {
                 if (v.get<std::string>().find("\xEF\xBF\xBD") != std::string::npos)
                     fields += (fields.empty() ? "" : ", ") + path;
             } else if (v.is_object()) {
                 for (auto it = v.begin(); it != v.end(); ++it)
-                    walk(it.value(), path.empty() ? it.key() : path + "." + it.key());
+                    walk(it.value(), path.empty() ? it.key() : path + "." + it.key(), depth + 1);
             } else if (v.is_array()) {
                 for (std::size_t k = 0; k < v.size(); ++k)
-                    walk(v[k], path + "[" + std::to_string(k) + "]");
+                    walk(v[k], path + "[" + std::to_string(k) + "]", depth + 1);
             }
         };
-        walk(j, "");
+        walk(j, "", 0);
     } catch (...) {
     }
     return fields;
@@ -636,6 +648,9 @@ void readSplit(const fs::path &root, SplitData &split, const ReadOptions &option
                 const auto colon = what.find("syntax error");
                 ctx.problem("", "invalid JSON at " + src.where(at) + ": " +
                                     (colon != std::string::npos ? what.substr(colon) : what) + "; record skipped");
+            } catch (const json::exception &e) { // a number too large for a double (1e999), found by fuzzing
+                ctx.problem("", "invalid JSON in the record at " + src.where(raw.offset) + ": " + jsonReason(e)
+                                    + "; record skipped");
             }
         }
         Record r;
@@ -701,6 +716,9 @@ void readPrompts(const fs::path &root, Benchmark &b, const ReadOptions &options,
     } catch (const json::parse_error &e) {
         SourceText src{bytes};
         b.problems.push_back({name, std::nullopt, "", "invalid JSON at " + src.where(e.byte ? e.byte - 1 : 0)});
+        return;
+    } catch (const json::exception &e) {
+        b.problems.push_back({name, std::nullopt, "", "invalid JSON: " + jsonReason(e)});
         return;
     }
     if (!j.is_object() || !j.contains("idk")) {

@@ -49,7 +49,8 @@ void refuseWritingOverInputs(const std::string &outputRole, const std::string &o
 {
     if (output.empty())
         return;
-    for (const auto &[role, input] : inputs) {
+    for (const auto &entry : inputs) {
+        const std::string &role = entry.first, &input = entry.second; // (clang 14 cannot capture bindings)
         if (input.empty())
             continue;
         auto refuse = [&](const std::string &how) {

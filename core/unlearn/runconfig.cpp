@@ -187,6 +187,10 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
         j = json::parse(text);
     } catch (const json::parse_error &e) {
         throw std::runtime_error(std::string("run configuration: invalid JSON at byte ") + std::to_string(e.byte));
+    } catch (const json::exception &e) { // a number beyond a double (1e999): found by fuzzing
+        std::string what = e.what();
+        const auto close = what.find("] ");
+        throw std::runtime_error("run configuration: invalid JSON: " + (close == std::string::npos ? what : what.substr(close + 2)));
     }
     Reader top(j, "");
     UnlearnConfig &u = r.unlearn;

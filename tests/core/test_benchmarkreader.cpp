@@ -317,6 +317,21 @@ private Q_SLOTS:
         writeBytes(f.root + "/all_val.json", "[" + deep + "]");
         b = readBenchmark(f.root.toStdString());
         QVERIFY2(hasProblem(b, "all_val.json", 0, "", "expected a JSON object, found array"), qPrintable(dump(b)));
+        // Deep nesting in a record with invalid UTF-8 (whose fields are walked to name them): the walk used to
+        // recurse without bound and the reader died of SIGSEGV.
+        writeBytes(f.root + "/all_val.json", "[{\"q\": \"\xff\", \"a\": " + deep + "}]");
+        b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "all_val.json", 0, "q", "invalid UTF-8"), qPrintable(dump(b)));
+        // Found by fuzzing: a number beyond a double (1e999) in one record threw out of the whole reader.
+        writeBytes(f.root + "/all_val.json", "[{\"image_path\": 1e999}, " +
+                                                 QJsonDocument(f.val[0].toObject()).toJson(QJsonDocument::Compact) + "]");
+        b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "all_val.json", 0, "", "number overflow parsing '1e999'"), qPrintable(dump(b)));
+        QCOMPARE(b.val.records.size(), size_t(2));
+        QVERIFY(b.val.records[1].sound);
+        f.writePrompts(R"({"idk": [1e999]})");
+        b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "prompt.json", std::nullopt, "", "invalid JSON: number overflow"), qPrintable(dump(b)));
     }
 
     void splitFilesAreConfinedAndRegular()

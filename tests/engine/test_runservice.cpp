@@ -352,6 +352,7 @@ private Q_SLOTS:
         QVERIFY(error(R"({"judge": "gpt"})").contains("judge: expected"));
         QVERIFY(error(R"({"pd": 1})").contains("pd: expected true or false"));
         QVERIFY(error("{").contains("invalid JSON"));
+        QVERIFY(error(R"({"train": {"lr": 1e999}})").contains("invalid JSON: number overflow parsing '1e999'"));
         // Found by probing: integers out of range wrapped around silently; negative counts and rates were taken.
         QVERIFY(error(R"({"train": {"steps": 3000000000}})").contains("train.steps: out of range for this setting"));
         QVERIFY(error(R"({"eval": {"seed": -1}})").contains("eval.seed: expected a non-negative number"));
