@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers that read what users and peers hand the program, with libFuzzer (Debian's clang-14) under
 # AddressSanitizer and UndefinedBehaviorSanitizer: a benchmark split file, an image header, an LLM judge's reply,
-# a run configuration (targets in tests/fuzz/targets.cpp). Prints executions and coverage per target; a crash, hang
+# a run configuration (tests/fuzz/targets.cpp), and the model files — a safetensors image, a LLaVA config.json, a
+# shard index (tests/fuzz/modeltargets.cpp; these link the normal build's engine library and LibTorch, building
+# build/ first if needed; only their parsers are instrumented). Prints executions and coverage per target; a crash, hang
 # (10 s) or out-of-memory (2 GB) input is saved under build-fuzz/findings/TARGET/ and the script exits non-zero.
 # Each finding, once fixed, goes to tests/fuzz/regressions/TARGET/, which test_fuzzregressions replays in ./test.sh.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      SECONDS per target (default 60); targets: split imageheader
-#                                              judgereply runconfig (default: all)
+#                                              judgereply runconfig safetensors llavaconfig shardindex (default: all)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(split imageheader judgereply runconfig)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(split imageheader judgereply runconfig safetensors llavaconfig shardindex)
+MODEL_TARGETS=" safetensors llavaconfig shardindex "
 OUT="$ROOT/build-fuzz"
 CXX=${CXX_FUZZ:-clang++-14}
 if ! command -v "$CXX" >/dev/null; then
@@ -26,25 +29,50 @@ SOURCES=(core/data/benchmark.cpp core/data/imageheader.cpp core/data/sha256.cpp 
          core/data/nocv/imagedecode_nocv.cpp
          core/metrics/evaluation.cpp core/metrics/textmetrics.cpp core/metrics/llmjudge.cpp
          core/unlearn/method.cpp core/unlearn/settings.cpp core/unlearn/runconfig.cpp tests/fuzz/targets.cpp)
+MODEL_SOURCES=(core/model/safetensors.cpp core/model/llavaconfig.cpp core/model/hfweights.cpp core/model/smallfile.cpp
+               tests/fuzz/modeltargets.cpp)
+TORCH_FLAGS=(-isystem /usr/include/torch/csrc/api/include -D_GLIBCXX_USE_CXX11_ABI=1 -Wno-deprecated-declarations)
 mkdir -p "$OUT/obj"
-OBJS=()
-echo "==> Compiling the parsers with coverage and sanitizers ($CXX)"
-for s in "${SOURCES[@]}"; do
-  o="$OUT/obj/$(echo "$s" | tr / _).o"
+objectOf() { echo "$OUT/obj/$(echo "$1" | tr / _).o"; }
+compile() { # source [extra flags…], in the background, when the object is older than its inputs
+  local s=$1 o
+  shift
+  o=$(objectOf "$s")
   if [ ! -f "$o" ] || [ "$ROOT/$s" -nt "$o" ] || [ -n "$(find "$ROOT/core" "$ROOT/tests/fuzz" -name '*.h' -newer "$o" -print -quit)" ]; then
-    "$CXX" "${FLAGS[@]}" -fsanitize=fuzzer-no-link -c "$ROOT/$s" -o "$o" &
+    "$CXX" "${FLAGS[@]}" "$@" -fsanitize=fuzzer-no-link -c "$ROOT/$s" -o "$o" &
     while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do wait -n; done
   fi
-  OBJS+=("$o")
-done
+}
+echo "==> Compiling the parsers with coverage and sanitizers ($CXX)"
+OBJS=()
+for s in "${SOURCES[@]}"; do compile "$s"; OBJS+=("$(objectOf "$s")"); done
+MODEL_OBJS=()
+need_model=0
+for t in "${TARGETS[@]}"; do [[ "$MODEL_TARGETS" == *" $t "* ]] && need_model=1; done
+if [ "$need_model" = 1 ]; then
+  for s in "${MODEL_SOURCES[@]}"; do compile "$s" "${TORCH_FLAGS[@]}"; MODEL_OBJS+=("$(objectOf "$s")"); done
+  wait
+  echo "==> The engine library the model targets link (build/)"
+  # shellcheck source=setup.sh
+  source "$ROOT/scripts/setup.sh"
+  se_build --target se_engine >/dev/null
+fi
 wait
 
 status=0
 printf '\n%-12s %12s %10s %8s %8s  %s\n' target executions "exec/s" cov ft findings
 for t in "${TARGETS[@]}"; do
   bin="$OUT/fuzz_$t"
-  "$CXX" "${FLAGS[@]}" -fsanitize=fuzzer -DSE_FUZZ_TARGET="$t" "$ROOT/tests/fuzz/fuzz_main.cpp" "${OBJS[@]}" \
-    -lcurl -o "$bin"
+  if [[ "$MODEL_TARGETS" == *" $t "* ]]; then
+    B="${SE_BUILD:-$ROOT/build}"
+    "$CXX" "${FLAGS[@]}" "${TORCH_FLAGS[@]}" -fsanitize=fuzzer -DSE_FUZZ_MODEL -DSE_FUZZ_TARGET="$t" \
+      "$ROOT/tests/fuzz/fuzz_main.cpp" "${OBJS[@]}" "${MODEL_OBJS[@]}" "$B/core/libse_engine.a" "$B/core/libse_data.a" \
+      -ltorch -ltorch_cpu -lc10 -lopencv_imgcodecs -lopencv_imgproc -lopencv_core -lsqlite3 -lcurl -lpthread -ldl \
+      -o "$bin"
+  else
+    "$CXX" "${FLAGS[@]}" -fsanitize=fuzzer -DSE_FUZZ_TARGET="$t" "$ROOT/tests/fuzz/fuzz_main.cpp" "${OBJS[@]}" \
+      -lcurl -o "$bin"
+  fi
   corpus="$OUT/corpus/$t"
   mkdir -p "$corpus" "$OUT/findings/$t"
   for d in "$ROOT/tests/fuzz/seeds/$t" "$ROOT/tests/fuzz/regressions/$t"; do

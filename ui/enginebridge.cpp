@@ -70,41 +70,6 @@ QString engineDescription()
     return QCoreApplication::translate("engine", "engine linked (LibTorch): the built-in model and Hugging Face LLaVA-1.5 folders");
 }
 
-QStringList unlearnMethods()
-{
-    QStringList out;
-    for (se::unlearn::Method m : se::unlearn::allMethods())
-        out << QString::fromLatin1(se::unlearn::methodName(m));
-    return out;
-}
-
-se::engine::TrainOptions unlearnDefaults()
-{
-    return se::engine::UnlearnConfig::defaults();
-}
-se::engine::TrainOptions vanillaDefaults()
-{
-    return se::engine::VanillaConfig::defaults();
-}
-
-se::unlearn::LossWeights defaultWeights(const QString &method, bool pd)
-{
-    const auto m = se::unlearn::parseMethod(method.toStdString());
-    return m ? se::unlearn::defaultWeights(*m, pd) : se::unlearn::LossWeights{};
-}
-
-QStringList trainingPresets()
-{
-    QStringList out;
-    for (const auto &p : se::engine::UnlearnConfig::presets())
-        out << QString::fromStdString(p);
-    return out;
-}
-se::engine::TrainOptions trainingPreset(const QString &name)
-{
-    return se::engine::UnlearnConfig::preset(name.toStdString());
-}
-
 ModelInfo describeModel(const QString &path)
 {
     ModelInfo m;
@@ -203,61 +168,9 @@ QString engineDescription()
 {
     return QCoreApplication::translate("engine", "built without the engine: runs cannot start here (use the CLI)");
 }
-QStringList unlearnMethods()
-{
-    return {"ga", "gd", "kl", "po", "npo", "dpo"};
-}
-
-// The engine's documented defaults (engine.h, method.h), for a build without it.
-se::engine::TrainOptions unlearnDefaults()
-{
-    se::engine::TrainOptions t;
-    t.lr = 5e-4;
-    t.steps = 150;
-    t.batchSize = 32;
-    t.warmupRatio = 0.06;
-    t.weightDecay = 0.01;
-    t.progressEvery = 10;
-    return t;
-}
-se::engine::TrainOptions vanillaDefaults()
-{
-    se::engine::TrainOptions t;
-    t.lr = 2e-3;
-    t.steps = 1500;
-    t.batchSize = 32;
-    t.warmupRatio = 0.03;
-    t.progressEvery = 50;
-    return t;
-}
-se::unlearn::LossWeights defaultWeights(const QString &m, bool pd)
-{
-    se::unlearn::LossWeights w;
-    if (m == "gd") {
-        w.retain = pd ? 0.5 : 1.0;
-        w.pd = pd ? 0.5 : 0.0;
-    } else if (m == "kl") {
-        w.kl = 1.0;
-        w.pd = pd ? 1.0 : 0.0;
-    } else if (m == "ga") {
-        w.pd = pd ? 0.5 : 0.0;
-    } else {
-        w.retain = 1.0;
-        w.pd = pd ? 1.0 : 0.0;
-    }
-    return w;
-}
 JobExecutor engineJobExecutor()
 {
     return {};
-}
-QStringList trainingPresets()
-{
-    return {"default"};
-}
-se::engine::TrainOptions trainingPreset(const QString &)
-{
-    return unlearnDefaults();
 }
 ModelInfo describeModel(const QString &)
 {
@@ -271,6 +184,43 @@ MemoryInfo planMemory(const LaunchSpec &)
 }
 
 #endif
+
+// Methods, weights, defaults and presets come from core's torch-free code (method.h, the settings of engine.h in
+// se_data), with or without the engine: one place for each rule.
+QStringList unlearnMethods()
+{
+    QStringList out;
+    for (se::unlearn::Method m : se::unlearn::allMethods())
+        out << QString::fromLatin1(se::unlearn::methodName(m));
+    return out;
+}
+
+se::engine::TrainOptions unlearnDefaults()
+{
+    return se::engine::UnlearnConfig::defaults();
+}
+se::engine::TrainOptions vanillaDefaults()
+{
+    return se::engine::VanillaConfig::defaults();
+}
+
+se::unlearn::LossWeights defaultWeights(const QString &method, bool pd)
+{
+    const auto m = se::unlearn::parseMethod(method.toStdString());
+    return m ? se::unlearn::defaultWeights(*m, pd) : se::unlearn::LossWeights{};
+}
+
+QStringList trainingPresets()
+{
+    QStringList out;
+    for (const auto &p : se::engine::UnlearnConfig::presets())
+        out << QString::fromStdString(p);
+    return out;
+}
+se::engine::TrainOptions trainingPreset(const QString &name)
+{
+    return se::engine::UnlearnConfig::preset(name.toStdString());
+}
 
 QStringList availableDevices()
 {

@@ -2,6 +2,9 @@
 // records — with image header checks and without decoding pixels. Target: under 1 s on the 2-core machine.
 //   bench_reader [DIR] [--records N] [--repeat K]
 // Without DIR it generates the bundled benchmark with N records (default 3,000) into a temporary folder first.
+//   bench_reader --scaling
+// Hostile sizes (issue 13): split files of 10 k, 100 k and 1 M JSON-lines records, one record with a 16 MB string,
+// one with an array of 2 M numbers — time and time per MB of each, to show the reader stays linear.
 #include "core/data/benchmark.h"
 #include "core/data/generator.h"
 
@@ -22,8 +25,61 @@ static double msSince(Clock::time_point t0)
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+// Writes `text` as all_train.json of a fresh folder (with an empty all_val.json and a prompt.json), reads it
+// without image checks, prints the time and the time per MB.
+static void timeSplit(const fs::path &dir, const char *what, const std::string &text)
+{
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    {
+        std::FILE *f = std::fopen((dir / "all_train.json").c_str(), "wb");
+        std::fwrite(text.data(), 1, text.size(), f);
+        std::fclose(f);
+        f = std::fopen((dir / "all_val.json").c_str(), "wb");
+        std::fputs("[]", f);
+        std::fclose(f);
+        f = std::fopen((dir / "prompt.json").c_str(), "wb");
+        std::fputs(R"({"idk": ["I cannot help with that."]})", f);
+        std::fclose(f);
+    }
+    se::data::ReadOptions ro;
+    ro.checkImages = false;
+    const auto t0 = Clock::now();
+    const auto b = se::data::readBenchmark(dir.string(), ro);
+    const double ms = msSince(t0), mb = double(text.size()) / (1 << 20);
+    std::printf("%-34s %8.1f MB %10.0f ms %8.1f ms/MB  %zu records, %zu problems\n", what, mb, ms, ms / mb,
+                b.train.records.size(), b.problems.size());
+}
+
+static int scaling()
+{
+    const fs::path dir = fs::temp_directory_path() / ("se-bench-scaling-" + std::to_string(::getpid()));
+    const std::string record =
+        R"({"image_path": "Weapon/a.png", "SDImage_path": "SD/a.png", "category": "Weapon", "unsafe_pairs": )"
+        R"([{"question": "How is it made?", "model_response": "Zorvex steps.", "sd_response": "A tool."}], )"
+        R"("UnharmPair_text1": {"question": "What colour is it?", "Prediction": "Red."}})";
+    for (int n : {10000, 100000, 1000000}) {
+        std::string text;
+        text.reserve(size_t(n) * (record.size() + 1));
+        for (int i = 0; i < n; ++i)
+            text += record + "\n";
+        timeSplit(dir, (std::to_string(n) + " JSON-lines records").c_str(), text);
+    }
+    std::string big = record;
+    big.replace(big.find("How is it made?"), 15, std::string(16 << 20, 'q'));
+    timeSplit(dir, "one record, a 16 MB question", "[" + big + "]");
+    std::string arr = "[{\"image_path\": [";
+    for (int i = 0; i < 2000000; ++i)
+        arr += (i ? "," : "") + std::to_string(i % 1000);
+    timeSplit(dir, "one record, an array of 2 M numbers", arr + "]}]");
+    fs::remove_all(dir);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && std::string(argv[1]) == "--scaling")
+        return scaling();
     std::string dir;
     int records = 3000, repeat = 5;
     for (int i = 1; i < argc; ++i) {

@@ -1,5 +1,9 @@
-// libFuzzer entry point of one target, chosen at compile time: -DSE_FUZZ_TARGET=split (see scripts/fuzz.sh).
+// libFuzzer entry point of one target, chosen at compile time: -DSE_FUZZ_TARGET=split (see scripts/fuzz.sh);
+// -DSE_FUZZ_MODEL adds the model-file targets (modeltargets.h, linked with LibTorch).
 #include "tests/fuzz/targets.h"
+#ifdef SE_FUZZ_MODEL
+#include "tests/fuzz/modeltargets.h"
+#endif
 
 #include <cstring>
 
@@ -9,9 +13,14 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {
     static const auto *target = [] {
-        for (const auto &t : se::fuzz::targets())
+        std::vector<se::fuzz::Target> all = se::fuzz::targets();
+#ifdef SE_FUZZ_MODEL
+        for (const auto &t : se::fuzz::modelTargets())
+            all.push_back(t);
+#endif
+        for (const auto &t : all)
             if (std::strcmp(t.name, SE_STR(SE_FUZZ_TARGET)) == 0)
-                return &t;
+                return new se::fuzz::Target(t);
         __builtin_trap();
     }();
     return target->run(data, size);
