@@ -148,7 +148,8 @@ AdapterFile readAdapter(const std::string &dir)
     auto fail = [&](const std::string &field, const std::string &why) -> void {
         throw std::runtime_error(cfgPath.string() + ": " + field + ": " + why);
     };
-    if (!cfg.is_object() || cfg.value("peft_type", std::string()) != "LORA")
+    if (!cfg.is_object() || !cfg.contains("peft_type") || !cfg["peft_type"].is_string()
+        || cfg["peft_type"].get<std::string>() != "LORA")
         fail("peft_type", "not \"LORA\"");
     if (!cfg.contains("r") || !cfg["r"].is_number_integer() || cfg["r"].get<int64_t>() < 1 || cfg["r"].get<int64_t>() > 65536)
         fail("r", "missing or not an integer in 1..65536");

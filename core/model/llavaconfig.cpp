@@ -43,9 +43,11 @@ LlavaConfig LlavaConfig::fromJson(const std::string &text, const std::string &or
     auto fail = [&](const std::string &field, const std::string &why) -> void {
         throw std::runtime_error(origin + ": " + field + ": " + why);
     };
-    const std::string type = j.value("model_type", std::string());
+    if (!j.contains("model_type") || !j["model_type"].is_string()) // found by fuzzing: a number threw type_error
+        fail("model_type", j.contains("model_type") ? "not a string" : "missing");
+    const std::string type = j["model_type"].get<std::string>();
     if (type != "llava")
-        fail("model_type", type.empty() ? "missing" : "'" + type + "' is not \"llava\"");
+        fail("model_type", "'" + type + "' is not \"llava\"");
     for (const char *sub : {"text_config", "vision_config"})
         if (!j.contains(sub) || !j[sub].is_object())
             fail(sub, "missing or not an object");

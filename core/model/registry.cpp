@@ -147,7 +147,8 @@ std::string modelArchitecture(const std::string &path)
             throw std::runtime_error(path + ": a folder without config.json (not a Hugging Face model folder)");
         const nlohmann::json j = parseJson(readText(cfg, 1u << 20), cfg.string());
         if (!j.is_object() || !j.contains("model_type") || !j["model_type"].is_string())
-            throw std::runtime_error(cfg.string() + ": model_type: missing");
+            throw std::runtime_error(cfg.string() + ": model_type: "
+                                     + (j.is_object() && j.contains("model_type") ? "not a string" : "missing"));
         return j["model_type"].get<std::string>();
     }
     MappedSafeTensors st(path);

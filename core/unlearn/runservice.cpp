@@ -243,7 +243,7 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
             priorRate = cfg["answers_per_second"].get<double>(); // runs() lists oldest first
         if (r.datasetHash != bench.contentHash)
             continue;
-        if (cfg.is_object() && cfg.value("eval_key", std::string()) == key) {
+        if (cfg.is_object() && cfg.contains("eval_key") && cfg["eval_key"].is_string() && cfg["eval_key"] == key) {
             if (onEvent) {
                 RunEvent e;
                 e.kind = RunEvent::Kind::VanillaEvaluated;
