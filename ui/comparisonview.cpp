@@ -314,8 +314,8 @@ void ComparisonView::updateVerdictEditor()
     const QString why = !m_model->store()
                             ? tr("No run store is open.")
                             : tr("The run store %1 is read-only: verdicts cannot be saved.").arg(m_storePath);
-    for (QWidget *w : {static_cast<QWidget *>(m_verdict), static_cast<QWidget *>(m_tags),
-                       static_cast<QWidget *>(m_saveVerdict)})
+    for (QWidget *w :
+         {static_cast<QWidget *>(m_verdict), static_cast<QWidget *>(m_tags), static_cast<QWidget *>(m_saveVerdict)})
         w->setEnabled(writable);
     m_verdict->setToolTip(writable ? QString() : why);
     m_tags->setToolTip(writable ? QString() : why);

@@ -67,7 +67,8 @@ bool engineAvailable()
 }
 QString engineDescription()
 {
-    return QCoreApplication::translate("engine", "engine linked (LibTorch): the built-in model and Hugging Face LLaVA-1.5 folders");
+    return QCoreApplication::translate(
+        "engine", "engine linked (LibTorch): the built-in model and Hugging Face LLaVA-1.5 folders");
 }
 
 ModelInfo describeModel(const QString &path)

@@ -18,8 +18,8 @@ se::engine::TrainOptions vanillaDefaults(); // VanillaConfig::defaults()
 se::unlearn::LossWeights defaultWeights(const QString &method, bool pd);
 // Devices to offer. The engine has no query for CUDA yet: "auto" (CUDA when present, else CPU) and "cpu".
 QStringList availableDevices();
-JobExecutor engineJobExecutor(); // runs LaunchSpec jobs through executeRun / trainVanilla
-QStringList trainingPresets();                            // "default", "paper"
+JobExecutor engineJobExecutor();                              // runs LaunchSpec jobs through executeRun / trainVanilla
+QStringList trainingPresets();                                // "default", "paper"
 se::engine::TrainOptions trainingPreset(const QString &name); // UnlearnConfig::preset
 
 // A model as the launcher shows it, from its small files (no weights loaded).

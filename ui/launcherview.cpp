@@ -121,8 +121,8 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     m_browseAdapter = new QPushButton(tr("Adapter…"));
     m_browseAdapter->setObjectName("browseAdapter");
     connect(m_browseAdapter, &QPushButton::clicked, this, [this] {
-        const QString d = QFileDialog::getExistingDirectory(this, tr("PEFT adapter folder"),
-                                                            m_adapter->text().isEmpty() ? m_model->text() : m_adapter->text());
+        const QString d = QFileDialog::getExistingDirectory(
+            this, tr("PEFT adapter folder"), m_adapter->text().isEmpty() ? m_model->text() : m_adapter->text());
         if (!d.isEmpty())
             m_adapter->setText(d);
     });
@@ -574,7 +574,8 @@ void LauncherView::updateModelState()
     const QString adapter = startAdapter();
     if (!adapter.isEmpty())
         text += adapterProblem(adapter).isEmpty()
-                    ? tr("\nRuns start from the model + %1 (folded in; each run writes one adapter with both stacked)").arg(QFileInfo(adapter).fileName())
+                    ? tr("\nRuns start from the model + %1 (folded in; each run writes one adapter with both stacked)")
+                          .arg(QFileInfo(adapter).fileName())
                     : tr("\nStart adapter: %1").arg(adapterProblem(adapter));
     m_modelState->setText(text);
 }
@@ -586,10 +587,12 @@ LaunchSpec LauncherView::currentSpec() const
     s.method = m_method->currentData().toString();
     s.pd = m_pd->isChecked();
     s.name = m_name->text().trimmed();
-    s.label = (s.name.isEmpty() ? s.method.toUpper() + (s.pd ? "+PD" : "") : s.name) +
-              (m_steps->value() > 0 ? tr(" · %1 steps").arg(m_steps->value()) : tr(" · %1 epochs").arg(m_epochs->value())) +
-              (QFileInfo(m_model->text()).isDir() ? QStringLiteral(" · ") + QFileInfo(m_model->text()).fileName() : QString()) +
-              (startAdapter().isEmpty() ? QString() : QStringLiteral(" + ") + QFileInfo(startAdapter()).fileName());
+    s.label =
+        (s.name.isEmpty() ? s.method.toUpper() + (s.pd ? "+PD" : "") : s.name) +
+        (m_steps->value() > 0 ? tr(" · %1 steps").arg(m_steps->value()) : tr(" · %1 epochs").arg(m_epochs->value())) +
+        (QFileInfo(m_model->text()).isDir() ? QStringLiteral(" · ") + QFileInfo(m_model->text()).fileName()
+                                            : QString()) +
+        (startAdapter().isEmpty() ? QString() : QStringLiteral(" + ") + QFileInfo(startAdapter()).fileName());
     s.storePath = m_store->text();
     s.dataDir = m_benchmark;
     s.modelFile = m_model->text();
@@ -661,7 +664,8 @@ qint64 LauncherView::launch()
     const MemoryInfo plan = planMemory(s);
     if (plan.ok && !plan.fits && s.train.memoryCheck) {
         Q_EMIT message(tr("This run cannot fit: it needs %1. Choose a smaller micro-batch or another device, or tick "
-                          "\"start even if it cannot fit\".").arg(plan.text));
+                          "\"start even if it cannot fit\".")
+                           .arg(plan.text));
         return 0;
     }
     rememberModel(s.modelFile);
@@ -746,8 +750,9 @@ void LauncherView::onUpdate(qint64, const RunUpdate &u)
                               .arg(u.epoch)
                               .arg(u.samplesPerSecond, 0, 'f', 1)
                               .arg(duration(u.elapsedSeconds), duration(u.etaSeconds))
-                              .arg(u.memoryBytes ? tr(" · memory %1 GiB").arg(double(u.memoryBytes) / (1 << 30), 0, 'f', 2)
-                                                 : QString())
+                              .arg(u.memoryBytes
+                                       ? tr(" · memory %1 GiB").arg(double(u.memoryBytes) / (1 << 30), 0, 'f', 2)
+                                       : QString())
                               .arg(m_controller->paused() ? tr(" · paused") : QString()));
         QStringList parts;
         for (const auto &[name, v] : u.losses) {
@@ -773,7 +778,10 @@ void LauncherView::onUpdate(qint64, const RunUpdate &u)
                               .arg(u.samplesPerSecond, 0, 'f', 1)
                               .arg(duration(u.elapsedSeconds), duration(u.etaSeconds)));
         if (u.step <= 64) // before it starts (from the curve points' rate) or after the first batch: the whole
-            log(tr("%1: %2 answers, about %3").arg(u.phase).arg(u.totalSteps).arg(duration(u.etaSeconds + u.elapsedSeconds)));
+            log(tr("%1: %2 answers, about %3")
+                    .arg(u.phase)
+                    .arg(u.totalSteps)
+                    .arg(duration(u.etaSeconds + u.elapsedSeconds)));
         break;
     case RunUpdate::Kind::Finished:
         break;

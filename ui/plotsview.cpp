@@ -344,8 +344,7 @@ void PlotsView::redraw()
 {
     const MetricChoice m = metricChoices().value(m_metric->currentIndex());
     switch (m_tabs->currentIndex()) {
-    case 0:
-    {
+    case 0: {
         se::store::RunStore *s = nullptr;
         try {
             s = store();
@@ -353,8 +352,7 @@ void PlotsView::redraw()
             Q_EMIT message(tr("Run store: %1").arg(QString::fromUtf8(e.what())));
         }
         drawCurves(m_curves, s, checkedRuns(), m.name, m.split, m_colors, &m_curveData);
-    }
-        break;
+    } break;
     case 1:
         drawBars();
         break;

@@ -7,18 +7,18 @@
 
 namespace se::cli {
 
-void addDataCommands(CLI::App &app, int &exitCode);      // check            (datacommands.cpp)
+void addDataCommands(CLI::App &app, int &exitCode); // check            (datacommands.cpp)
 #ifdef SE_WITH_OPENCV
 void addGeneratorCommands(CLI::App &app, int &exitCode); // make-benchmark   (generatorcommands.cpp)
 #endif
 #ifdef SE_HAVE_STORE
-void addStoreCommands(CLI::App &app, int &exitCode);     // report, export, store merge (storecommands.cpp)
+void addStoreCommands(CLI::App &app, int &exitCode); // report, export, store merge (storecommands.cpp)
 #endif
 #if defined(SE_HAVE_ENGINE) && defined(SE_HAVE_STORE)
-void addRunCommands(CLI::App &app, int &exitCode);       // run, evaluate, reproduce (runcommands.cpp)
+void addRunCommands(CLI::App &app, int &exitCode); // run, evaluate, reproduce (runcommands.cpp)
 #endif
 #ifdef SE_HAVE_ENGINE
-void addEngineCommands(CLI::App &app, int &exitCode);    // train-vanilla, unlearn, ask, … (enginecommands.cpp)
+void addEngineCommands(CLI::App &app, int &exitCode); // train-vanilla, unlearn, ask, … (enginecommands.cpp)
 #endif
 
 // Runs `body`, turning an escaping exception into a message on stderr and exit status 1.

@@ -19,8 +19,8 @@ struct CheckOptions {
 
 nlohmann::ordered_json splitSummary(const data::SplitData &s)
 {
-    return {{"records", s.records.size()}, {"forget", s.forget.size()}, {"pd", s.pd.size()},
-            {"retain", s.retain.size()}};
+    return {
+        {"records", s.records.size()}, {"forget", s.forget.size()}, {"pd", s.pd.size()}, {"retain", s.retain.size()}};
 }
 
 int runCheck(const CheckOptions &o)

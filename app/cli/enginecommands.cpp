@@ -25,19 +25,27 @@ struct CommonArgs {
 
 void addCommon(CLI::App *sub, CommonArgs &a)
 {
-    sub->add_option("--threads", a.threads, "CPU threads (0: all cores; see configureThreads)")->check(CLI::Range(0, 1024));
+    sub->add_option("--threads", a.threads, "CPU threads (0: all cores; see configureThreads)")
+        ->check(CLI::Range(0, 1024));
     sub->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
     sub->add_option("--images", a.images, "packed images (pack-images) to use instead of decoding image files");
 }
 
 void addTraining(CLI::App *sub, TrainOptions &t)
 {
-    sub->add_option("--steps", t.steps, "optimiser steps (0: from --epochs)")->capture_default_str()->check(CLI::Range(0, 100000000));
-    sub->add_option("--epochs", t.epochs, "passes over the training set when --steps is 0")->check(CLI::Range(0.0, 1e6));
+    sub->add_option("--steps", t.steps, "optimiser steps (0: from --epochs)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 100000000));
+    sub->add_option("--epochs", t.epochs, "passes over the training set when --steps is 0")
+        ->check(CLI::Range(0.0, 1e6));
     sub->add_option("--lr", t.lr, "peak learning rate (AdamW)")->capture_default_str();
     sub->add_option("--batch", t.batchSize, "batch size")->capture_default_str()->check(CLI::Range(1, 65536));
-    sub->add_option("--grad-accum", t.gradAccum, "micro-batches per optimiser step")->capture_default_str()->check(CLI::Range(1, 65536));
-    sub->add_option("--warmup", t.warmupRatio, "warm-up share of the steps (cosine decay after it)")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+    sub->add_option("--grad-accum", t.gradAccum, "micro-batches per optimiser step")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 65536));
+    sub->add_option("--warmup", t.warmupRatio, "warm-up share of the steps (cosine decay after it)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 0.99));
     sub->add_option("--weight-decay", t.weightDecay, "AdamW weight decay")->capture_default_str();
     sub->add_option("--clip", t.clipNorm, "gradient-norm clip (0: off)")->capture_default_str();
     sub->add_option("--seed", t.seed, "seed of weights, data order and dropout")->capture_default_str();
@@ -81,11 +89,13 @@ void addEngineCommands(CLI::App &app, int &exitCode)
     {
         auto a = std::make_shared<VanillaConfig>();
         auto common = std::make_shared<CommonArgs>();
-        auto *sub = app.add_subcommand("train-vanilla", "Train the built-in model on a benchmark (forget targets, "
-                                                         "SD answers, retain answers): the model unlearning starts from");
+        auto *sub =
+            app.add_subcommand("train-vanilla", "Train the built-in model on a benchmark (forget targets, "
+                                                "SD answers, retain answers): the model unlearning starts from");
         sub->add_option("--data", a->dataDir, "benchmark folder")->required();
         sub->add_option("--out", a->outFile, "checkpoint to write (.safetensors)")->required();
-        sub->add_option("--card", a->cardFile, "model card JSON (default: the built-in card, models/builtin-tiny.json)");
+        sub->add_option("--card", a->cardFile,
+                        "model card JSON (default: the built-in card, models/builtin-tiny.json)");
         addTraining(sub, a->train);
         addCommon(sub, *common);
         sub->callback([a, common, &exitCode] {
@@ -108,12 +118,13 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         auto a = std::make_shared<Args>();
         auto common = std::make_shared<CommonArgs>();
         auto *sub = app.add_subcommand("unlearn", "Unlearn harmful answers from a model with one of the SPEC §3 "
-                                                   "methods, optionally with the Prompt Decouple loss");
+                                                  "methods, optionally with the Prompt Decouple loss");
         sub->add_option("--data", a->c.dataDir, "benchmark folder")->required();
         sub->add_option("--model", a->c.modelFile, "checkpoint to start from (train-vanilla's output)")->required();
         sub->add_option("--out", a->c.outFile, "checkpoint to write")->required();
-        sub->add_option("--adapter", a->c.adapter, "Hugging Face models: start from model + this PEFT adapter folder "
-                                                   "(the output stacks the two, an adapter of --model)");
+        sub->add_option("--adapter", a->c.adapter,
+                        "Hugging Face models: start from model + this PEFT adapter folder "
+                        "(the output stacks the two, an adapter of --model)");
         sub->add_option("--method", a->method, "ga, gd, kl, po, npo or dpo")
             ->required()
             ->check(CLI::IsMember({"ga", "gd", "kl", "po", "npo", "dpo", "idk"}, CLI::ignore_case));
@@ -123,16 +134,25 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         sub->add_option("--retain-weight", a->retainW, "weight of NLL(retain) (default per method)");
         sub->add_option("--kl-weight", a->klW, "weight of the KL term (KL method; default 1)");
         sub->add_option("--beta", a->beta, "β of NPO and DPO (default 0.1)");
-        sub->add_option("--lora-rank", a->c.train.loraRank, "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)")->capture_default_str()->check(CLI::Range(0, 4096));
+        sub->add_option("--lora-rank", a->c.train.loraRank,
+                        "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)")
+            ->capture_default_str()
+            ->check(CLI::Range(0, 4096));
         sub->add_option("--lora-alpha", a->c.train.loraAlpha, "LoRA alpha")->capture_default_str();
-        sub->add_option("--lora-dropout", a->c.train.loraDropout, "LoRA dropout")->capture_default_str()->check(CLI::Range(0.0, 0.99));
-        sub->add_option("--lora-targets", a->targets, "comma-separated: q,k,v,o,fc1,fc2,projector (built-in; default q,k,v,o,fc1,fc2) or q_proj,…,down_proj,linear_1,linear_2 (LLaVA; default the seven language-model projections)");
-        sub->add_option("--preset", a->preset, "default, or paper (the official SafeEraser optimisation: lr 1e-4, 10 "
-                                               "epochs, cosine, 6% warm-up, effective batch 32 = 4 × 8); flags "
-                                               "given override it")
+        sub->add_option("--lora-dropout", a->c.train.loraDropout, "LoRA dropout")
+            ->capture_default_str()
+            ->check(CLI::Range(0.0, 0.99));
+        sub->add_option("--lora-targets", a->targets,
+                        "comma-separated: q,k,v,o,fc1,fc2,projector (built-in; default q,k,v,o,fc1,fc2) or "
+                        "q_proj,…,down_proj,linear_1,linear_2 (LLaVA; default the seven language-model projections)");
+        sub->add_option("--preset", a->preset,
+                        "default, or paper (the official SafeEraser optimisation: lr 1e-4, 10 "
+                        "epochs, cosine, 6% warm-up, effective batch 32 = 4 × 8); flags "
+                        "given override it")
             ->check(CLI::IsMember({"default", "paper"}));
-        sub->add_flag("--checkpoint-layers", a->c.train.checkpointLayers,
-                      "activation checkpointing per decoder layer (LLaVA): much less memory, about a third more compute");
+        sub->add_flag(
+            "--checkpoint-layers", a->c.train.checkpointLayers,
+            "activation checkpointing per decoder layer (LLaVA): much less memory, about a third more compute");
         sub->add_flag("!--no-memory-check", a->c.train.memoryCheck,
                       "start even when the memory plan says the model cannot fit on the device");
         addTraining(sub, a->c.train);
@@ -194,10 +214,12 @@ void addEngineCommands(CLI::App &app, int &exitCode)
             std::string model, adapter, out;
         };
         auto a = std::make_shared<Args>();
-        auto *sub = app.add_subcommand("merge-adapter", "Fold a PEFT adapter folder into its Hugging Face model folder, "
-                                                         "writing a new folder that transformers and vLLM load without PEFT");
+        auto *sub =
+            app.add_subcommand("merge-adapter", "Fold a PEFT adapter folder into its Hugging Face model folder, "
+                                                "writing a new folder that transformers and vLLM load without PEFT");
         sub->add_option("--model", a->model, "the Hugging Face model folder the adapter was trained on")->required();
-        sub->add_option("--adapter", a->adapter, "the adapter folder (adapter_config.json, adapter_model.safetensors)")->required();
+        sub->add_option("--adapter", a->adapter, "the adapter folder (adapter_config.json, adapter_model.safetensors)")
+            ->required();
         sub->add_option("--out", a->out, "the merged folder to write (must not exist, or be empty)")->required();
         sub->callback([a, &exitCode] {
             exitCode = guarded("merge-adapter", [&] {
@@ -216,14 +238,18 @@ void addEngineCommands(CLI::App &app, int &exitCode)
             ModelOptions options() const { return {common.images, common.device, systemPrompt, dtype, adapter, {}}; }
         };
         auto addModel = [](CLI::App *sub, ModelArgs &m) {
-            sub->add_option("--model", m.model, "a built-in checkpoint file or a Hugging Face model folder (LLaVA-1.5)")->required();
+            sub->add_option("--model", m.model, "a built-in checkpoint file or a Hugging Face model folder (LLaVA-1.5)")
+                ->required();
             sub->add_option("--image", m.image, "image file (or its path inside the --images pack)")->required();
             sub->add_option("--question", m.question, "the question")->required();
             sub->add_option("--system-prompt", m.systemPrompt,
                             "LLaVA: a sentence before \"USER:\" (the official SafeEraser training prompt has one)");
-            sub->add_option("--adapter", m.adapter, "a PEFT adapter folder (what a run on a Hugging Face model writes)");
-            sub->add_option("--dtype", m.dtype, "weights: auto (float32 on the CPU, bfloat16 on CUDA), float32, "
-                                                "bfloat16, float16")->capture_default_str();
+            sub->add_option("--adapter", m.adapter,
+                            "a PEFT adapter folder (what a run on a Hugging Face model writes)");
+            sub->add_option("--dtype", m.dtype,
+                            "weights: auto (float32 on the CPU, bfloat16 on CUDA), float32, "
+                            "bfloat16, float16")
+                ->capture_default_str();
             addCommon(sub, m.common);
         };
         struct AskArgs : ModelArgs {
@@ -234,11 +260,16 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         auto *sub = app.add_subcommand("ask", "Answer a question about an image; prints the answer alone on stdout");
         addModel(sub, *a);
         sub->add_flag("--greedy", a->o.greedy, "greedy decoding (default: sampling, temperature 1.0, top-p 0.9)");
-        sub->add_option("--temperature", a->o.temperature, "sampling temperature")->capture_default_str()->check(CLI::Range(0.0, 100.0));
-        sub->add_option("--top-p", a->o.topP, "nucleus sampling mass")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+        sub->add_option("--temperature", a->o.temperature, "sampling temperature")
+            ->capture_default_str()
+            ->check(CLI::Range(0.0, 100.0));
+        sub->add_option("--top-p", a->o.topP, "nucleus sampling mass")
+            ->capture_default_str()
+            ->check(CLI::Range(0.0, 1.0));
         sub->add_option("--seed", a->o.seed, "sampling seed")->capture_default_str();
         sub->add_option("--max-new-tokens,--max-tokens", a->o.maxNewTokens,
-                        "answer length limit (0: the model's default)")->check(CLI::Range(0, 100000));
+                        "answer length limit (0: the model's default)")
+            ->check(CLI::Range(0, 100000));
         sub->add_flag("--json", a->json, "print {\"answer\": …, \"answer_ids\": […]} (ids without the closing </s>)");
         sub->callback([a, &exitCode] {
             exitCode = guarded("ask", [&] {
@@ -246,7 +277,8 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                 Assistant assistant(a->model, a->options());
                 auto answers = assistant.answerMany({{a->image, a->question}}, a->o, 1);
                 if (a->json)
-                    std::cout << nlohmann::json{{"answer", answers[0].text}, {"answer_ids", answers[0].ids}}.dump() << "\n";
+                    std::cout << nlohmann::json{{"answer", answers[0].text}, {"answer_ids", answers[0].ids}}.dump()
+                              << "\n";
                 else
                     std::cout << answers[0].text << "\n";
                 return 0;
@@ -269,9 +301,12 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                 Assistant assistant(sc->model, sc->options());
                 const auto s = assistant.score(sc->image, sc->question, sc->answer);
                 if (sc->json) {
-                    std::cout << nlohmann::json{{"prompt", s.prompt},     {"input_ids", s.inputIds},
-                                                {"answer_start", s.answerStart}, {"logprobs", s.logprobs},
-                                                {"sum_logprob", s.sumLogprob},  {"mean_nll", s.meanNll}}
+                    std::cout << nlohmann::json{{"prompt", s.prompt},
+                                                {"input_ids", s.inputIds},
+                                                {"answer_start", s.answerStart},
+                                                {"logprobs", s.logprobs},
+                                                {"sum_logprob", s.sumLogprob},
+                                                {"mean_nll", s.meanNll}}
                                      .dump()
                               << "\n";
                 } else {
@@ -290,14 +325,17 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         };
         auto a = std::make_shared<Args>();
         auto *sub = app.add_subcommand("pack-images", "Decode every image of a benchmark into one safetensors file, "
-                                                       "for machines without an image decoder (--images)");
+                                                      "for machines without an image decoder (--images)");
         sub->add_option("--data", a->data, "benchmark folder")->required();
         sub->add_option("--out", a->out, "file to write (.safetensors)")->required();
-        sub->add_option("--size", a->size, "side the images are resized to (the model card's image_size)")->capture_default_str()->check(CLI::Range(8, 512));
+        sub->add_option("--size", a->size, "side the images are resized to (the model card's image_size)")
+            ->capture_default_str()
+            ->check(CLI::Range(8, 512));
         sub->callback([a, &exitCode] {
             exitCode = guarded("pack-images", [&] {
                 const int n = packImages(a->data, a->out, a->size);
-                std::cout << "pack-images: " << n << " images at " << a->size << "x" << a->size << " → " << a->out << "\n";
+                std::cout << "pack-images: " << n << " images at " << a->size << "x" << a->size << " → " << a->out
+                          << "\n";
                 return 0;
             });
         });
@@ -312,13 +350,14 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         };
         auto a = std::make_shared<Args>();
         auto *sub = app.add_subcommand("quick-eval", "Greedy check of a model on a benchmark split: refusals and exact "
-                                                      "answers on the forget, PD and retain sets (not SPEC §4 metrics)");
+                                                     "answers on the forget, PD and retain sets (not SPEC §4 metrics)");
         sub->add_option("--model", a->model, "a built-in checkpoint file or a Hugging Face model folder")->required();
         sub->add_option("--adapter", a->adapter, "a PEFT adapter folder to apply (Hugging Face models)");
         sub->add_option("--system-prompt", a->systemPrompt, "LLaVA: a sentence before \"USER:\"");
         sub->add_option("--data", a->data, "benchmark folder")->required();
         sub->add_flag("--val", a->val, "use all_val.json (default all_train.json)");
-        sub->add_option("--limit", a->limit, "at most this many questions per set (0: all)")->check(CLI::Range(0, 100000000));
+        sub->add_option("--limit", a->limit, "at most this many questions per set (0: all)")
+            ->check(CLI::Range(0, 100000000));
         addCommon(sub, a->common);
         sub->callback([a, &exitCode] {
             exitCode = guarded("quick-eval", [&] {
@@ -329,7 +368,8 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                 o.adapter = a->adapter;
                 o.systemPrompt = a->systemPrompt;
                 auto q = quickEval(a->model, a->data, a->val, o, a->limit);
-                std::printf("split %s\nforget %d: refused %.3f, forget target %.3f\npd %d: refused %.3f, exact sd_response %.3f\n"
+                std::printf("split %s\nforget %d: refused %.3f, forget target %.3f\npd %d: refused %.3f, exact "
+                            "sd_response %.3f\n"
                             "retain %d: exact %.3f\n",
                             a->val ? "val" : "train", q.forget, q.forgetRefused, q.forgetTarget, q.pd, q.pdRefused,
                             q.pdExact, q.retain, q.retainExact);

@@ -41,8 +41,8 @@ struct InterruptGuard {
 
 // The flags every command here shares. Set flags override the configuration file.
 struct RunFlags {
-    std::string store, config, data, model, method, name, out, judge, llmUrl, llmModel, refusals, device, images, preset,
-        systemPrompt, adapter;
+    std::string store, config, data, model, method, name, out, judge, llmUrl, llmModel, refusals, device, images,
+        preset, systemPrompt, adapter;
     bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false,
          llmAllowHttpKey = false;
     std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs, loraAlpha, loraDropout;
@@ -56,12 +56,14 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
 {
     c->add_option("--store", f.store, "Run store (SQLite file; created if missing)")->required();
     c->add_option("--data", f.data, "Benchmark folder (official layout)");
-    c->add_option("--model", f.model, "The model to start from: a built-in checkpoint (.safetensors) or a Hugging "
-                                      "Face LLaVA-1.5 folder");
+    c->add_option("--model", f.model,
+                  "The model to start from: a built-in checkpoint (.safetensors) or a Hugging "
+                  "Face LLaVA-1.5 folder");
     c->add_option("--system-prompt", f.systemPrompt, "LLaVA: a sentence before \"USER:\" (recorded with the run)");
-    c->add_option("--adapter", f.adapter, "A PEFT adapter folder folded into --model (a Hugging Face folder): the "
-                                          "run or evaluation is of model + adapter; a run writes the two stacked as "
-                                          "one adapter of --model");
+    c->add_option("--adapter", f.adapter,
+                  "A PEFT adapter folder folded into --model (a Hugging Face folder): the "
+                  "run or evaluation is of model + adapter; a run writes the two stacked as "
+                  "one adapter of --model");
     if (withMethod) {
         c->add_option("--config", f.config, "Run configuration JSON (every setting; flags override it)")
             ->check(CLI::ExistingFile);
@@ -73,48 +75,59 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
         c->add_option("--retain-weight", f.retainWeight, "Weight of NLL(retain)");
         c->add_option("--kl-weight", f.klWeight, "Weight of the KL term");
         c->add_option("--beta", f.beta, "β of NPO and DPO");
-        c->add_option("--preset", f.preset, "Training settings to start from: default, or paper (the official "
-                                            "SafeEraser optimisation: lr 1e-4, 10 epochs, cosine, 6% warm-up, "
-                                            "effective batch 32 = 4 × 8); flags override them")
+        c->add_option("--preset", f.preset,
+                      "Training settings to start from: default, or paper (the official "
+                      "SafeEraser optimisation: lr 1e-4, 10 epochs, cosine, 6% warm-up, "
+                      "effective batch 32 = 4 × 8); flags override them")
             ->check(CLI::IsMember({"default", "paper"}));
         c->add_option("--lr", f.lr, "Learning rate");
         c->add_option("--steps", f.steps, "Optimiser steps");
         c->add_option("--epochs", f.epochs, "Epochs over the forget set (when --steps is not given)");
         c->add_option("--batch", f.batch, "Batch size (micro-batch when --grad-accum > 1)");
         c->add_option("--grad-accum", f.gradAccum, "Micro-batches per optimiser step")->check(CLI::Range(1, 65536));
-        c->add_flag("--checkpoint-layers", f.checkpointLayers, "Activation checkpointing per decoder layer (LLaVA): "
-                                                                "much less memory, about a third more compute");
-        c->add_flag("--no-memory-check", f.noMemoryCheck, "Start even when the memory plan says the model cannot "
-                                                            "fit on the device");
-        c->add_option("--lora-rank", f.loraRank, "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)");
+        c->add_flag("--checkpoint-layers", f.checkpointLayers,
+                    "Activation checkpointing per decoder layer (LLaVA): "
+                    "much less memory, about a third more compute");
+        c->add_flag("--no-memory-check", f.noMemoryCheck,
+                    "Start even when the memory plan says the model cannot "
+                    "fit on the device");
+        c->add_option("--lora-rank", f.loraRank,
+                      "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)");
         c->add_option("--lora-alpha", f.loraAlpha, "LoRA alpha (with --lora-rank)");
         c->add_option("--lora-dropout", f.loraDropout, "LoRA dropout (with --lora-rank)")->check(CLI::Range(0.0, 0.99));
-        c->add_option("--lora-targets", f.loraTargets, "Comma-separated modules to adapt: q,k,v,o,fc1,fc2,projector "
-                                                       "(built-in) or q_proj,…,down_proj,linear_1,linear_2 (LLaVA)");
+        c->add_option("--lora-targets", f.loraTargets,
+                      "Comma-separated modules to adapt: q,k,v,o,fc1,fc2,projector "
+                      "(built-in) or q_proj,…,down_proj,linear_1,linear_2 (LLaVA)");
         c->add_option("--eval-every", f.evalEvery, "Steps between curve evaluations (0: none)");
-        c->add_option("--curve-subset", f.curveSubset, "Questions per split and set at each curve point (default 16; "
-                                                       "--subset is the final evaluation's)")
+        c->add_option("--curve-subset", f.curveSubset,
+                      "Questions per split and set at each curve point (default 16; "
+                      "--subset is the final evaluation's)")
             ->check(CLI::Range(1, 100000000));
         c->add_option("--out", f.out, "Where to write the unlearned model (default: beside the store)");
         c->add_option("--name", f.name, "A name for the run");
-        c->add_option("--resume", f.resume, "Resume this interrupted (or cancelled, failed) run from its last "
-                                            "checkpoint; its stored configuration is used");
+        c->add_option("--resume", f.resume,
+                      "Resume this interrupted (or cancelled, failed) run from its last "
+                      "checkpoint; its stored configuration is used");
     }
     c->add_option("--seed", f.seed, "Seed for training and evaluation");
     c->add_flag("--greedy", f.greedy, "Greedy decoding for evaluation (default: sampling, T 1.0, top-p 0.9)");
     c->add_option("--samples", f.samples, "Samples per harmful question (default 3)");
     c->add_option("--subset", f.subset, "Evaluate at most this many questions per split and set (default: all)");
-    c->add_option("--max-new-tokens", f.maxNewTokens, "Answer length limit in evaluations (default: the model's; "
-                                                      "LLaVA 512 as the official inference)")
+    c->add_option("--max-new-tokens", f.maxNewTokens,
+                  "Answer length limit in evaluations (default: the model's; "
+                  "LLaVA 512 as the official inference)")
         ->check(CLI::Range(1, 100000));
     c->add_option("--judge", f.judge, "offline (default) or llm")->check(CLI::IsMember({"offline", "llm"}));
-    c->add_option("--llm-url", f.llmUrl, "LLM judge: OpenAI-compatible base URL, http:// or https:// (e.g. "
-                                         "http://127.0.0.1:8080/v1); the key, if any, is read from "
-                                         "$SAFEERASER_JUDGE_API_KEY");
-    c->add_flag("--llm-allow-http-key", f.llmAllowHttpKey, "LLM judge: send the API key over plain http to another "
-                                                           "machine (refused otherwise)");
-    c->add_option("--llm-model", f.llmModel, "LLM judge: model name; the API key is read from "
-                                             "$SAFEERASER_JUDGE_API_KEY");
+    c->add_option("--llm-url", f.llmUrl,
+                  "LLM judge: OpenAI-compatible base URL, http:// or https:// (e.g. "
+                  "http://127.0.0.1:8080/v1); the key, if any, is read from "
+                  "$SAFEERASER_JUDGE_API_KEY");
+    c->add_flag("--llm-allow-http-key", f.llmAllowHttpKey,
+                "LLM judge: send the API key over plain http to another "
+                "machine (refused otherwise)");
+    c->add_option("--llm-model", f.llmModel,
+                  "LLM judge: model name; the API key is read from "
+                  "$SAFEERASER_JUDGE_API_KEY");
     c->add_option("--refusals", f.refusals, "Refusal phrases file for the offline judge (one per line)")
         ->check(CLI::ExistingFile);
     c->add_option("--device", f.device, "auto (CUDA when available), cpu, cuda or cuda:N");
@@ -297,8 +310,8 @@ se::engine::RunEventFn printer(bool quiet, const std::string &label)
                 break;
             }
             std::fprintf(stderr, "[%s] %s: %d/%d answers, %.1f answers/s, ETA %.0f s\n", label.c_str(),
-                         e.progress.phase.c_str(), e.progress.step, e.progress.totalSteps,
-                         e.progress.samplesPerSecond, e.progress.etaSeconds);
+                         e.progress.phase.c_str(), e.progress.step, e.progress.totalSteps, e.progress.samplesPerSecond,
+                         e.progress.etaSeconds);
             break;
         }
         case RunEvent::Kind::Finished:
@@ -333,7 +346,8 @@ int runRun(const RunFlags &f)
     }
     if (!f.quiet) {
         try { // the plan the run checks before loading anything (its errors are the run's to report)
-            const auto plan = se::engine::planMemory(r.unlearn.modelFile, r.unlearn.train, r.unlearn.method, r.unlearn.pd);
+            const auto plan =
+                se::engine::planMemory(r.unlearn.modelFile, r.unlearn.train, r.unlearn.method, r.unlearn.pd);
             std::cerr << "[run] memory: " << plan.describe() << "\n";
         } catch (const std::exception &) {
         }

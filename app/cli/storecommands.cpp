@@ -98,13 +98,28 @@ int runExport(const ExportOptions &o)
         if (o.format == "json") {
             nlohmann::ordered_json arr = nlohmann::ordered_json::array();
             for (const auto &a : answers) {
-                nlohmann::ordered_json j = {
-                    {"id", a.id}, {"stage", a.stage}, {"step", a.step}, {"sample", a.sample}, {"split", a.split},
-                    {"set", a.set}, {"record", a.record}, {"pair", a.pair}, {"category", a.category},
-                    {"image", a.image}, {"question", a.question}, {"reference", a.reference}, {"answer", a.answer},
-                    {"refusal", a.refusal}, {"unsafe", a.unsafe}, {"degenerate", a.degenerate}, {"normal", a.normal},
-                    {"exact", a.exact}, {"rouge_l_precision", a.rougePrecision}, {"rouge_l_recall", a.rougeRecall},
-                    {"rouge_l_f1", a.rougeF1}, {"judge", a.judge}};
+                nlohmann::ordered_json j = {{"id", a.id},
+                                            {"stage", a.stage},
+                                            {"step", a.step},
+                                            {"sample", a.sample},
+                                            {"split", a.split},
+                                            {"set", a.set},
+                                            {"record", a.record},
+                                            {"pair", a.pair},
+                                            {"category", a.category},
+                                            {"image", a.image},
+                                            {"question", a.question},
+                                            {"reference", a.reference},
+                                            {"answer", a.answer},
+                                            {"refusal", a.refusal},
+                                            {"unsafe", a.unsafe},
+                                            {"degenerate", a.degenerate},
+                                            {"normal", a.normal},
+                                            {"exact", a.exact},
+                                            {"rouge_l_precision", a.rougePrecision},
+                                            {"rouge_l_recall", a.rougeRecall},
+                                            {"rouge_l_f1", a.rougeF1},
+                                            {"judge", a.judge}};
                 if (const auto v = st->verdict(a.id))
                     j["verdict"] = {{"verdict", v->verdict}, {"tags", v->tags}, {"note", v->note}};
                 arr.push_back(j);
@@ -119,9 +134,9 @@ int runExport(const ExportOptions &o)
                 if (v)
                     for (const auto &t : v->tags)
                         tags += (tags.empty() ? "" : ";") + t;
-                out << a.id << ',' << a.stage << ',' << a.step << ',' << a.sample << ',' << a.split << ',' << a.set << ','
-                    << a.record << ',' << a.pair << ',' << csvField(a.category) << ',' << csvField(a.image) << ','
-                    << csvField(a.question) << ',' << csvField(a.reference) << ',' << csvField(a.answer) << ','
+                out << a.id << ',' << a.stage << ',' << a.step << ',' << a.sample << ',' << a.split << ',' << a.set
+                    << ',' << a.record << ',' << a.pair << ',' << csvField(a.category) << ',' << csvField(a.image)
+                    << ',' << csvField(a.question) << ',' << csvField(a.reference) << ',' << csvField(a.answer) << ','
                     << a.refusal << ',' << a.unsafe << ',' << a.degenerate << ',' << a.normal << ',' << a.exact << ','
                     << a.rougePrecision << ',' << a.rougeRecall << ',' << a.rougeF1 << ',' << csvField(a.judge) << ','
                     << csvField(v ? v->verdict : "") << ',' << csvField(tags) << '\n';

@@ -74,10 +74,14 @@ int main(int argc, char **argv)
     QCommandLineOption theme("theme", "Colour theme: system (default), light or dark.", "name", "system");
     QCommandLineOption view("view", "Start on this view: dataset, run, compare or plots.", "name");
     QCommandLineOption compare("compare", "Runs to compare, comma-separated ids (the first is the reference).", "ids");
-    QCommandLineOption model("model", "The model in the run launcher: a built-in checkpoint or a Hugging Face "
-                                      "LLaVA-1.5 folder.", "path");
-    QCommandLineOption adapter("adapter", "A PEFT adapter folder the launcher's runs start from (with a Hugging Face "
-                                          "--model).", "folder");
+    QCommandLineOption model("model",
+                             "The model in the run launcher: a built-in checkpoint or a Hugging Face "
+                             "LLaVA-1.5 folder.",
+                             "path");
+    QCommandLineOption adapter("adapter",
+                               "A PEFT adapter folder the launcher's runs start from (with a Hugging Face "
+                               "--model).",
+                               "folder");
     QCommandLineOption preset("preset", "Training preset in the run launcher: default or paper.", "name");
     QCommandLineOption shotView("screenshot-view", "(for scripts) dataset, run, compare, plots or presentation.",
                                 "name");

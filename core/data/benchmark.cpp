@@ -23,14 +23,23 @@ using nlohmann::json;
 
 namespace se::data {
 
-const char *splitName(Split s) { return s == Split::Train ? "train" : "val"; }
-const char *splitFileName(Split s) { return s == Split::Train ? "all_train.json" : "all_val.json"; }
+const char *splitName(Split s)
+{
+    return s == Split::Train ? "train" : "val";
+}
+const char *splitFileName(Split s)
+{
+    return s == Split::Train ? "all_train.json" : "all_val.json";
+}
 const char *setName(SetKind s)
 {
     switch (s) {
-    case SetKind::Forget: return "forget";
-    case SetKind::PromptDecouple: return "pd";
-    case SetKind::Retain: return "retain";
+    case SetKind::Forget:
+        return "forget";
+    case SetKind::PromptDecouple:
+        return "pd";
+    case SetKind::Retain:
+        return "retain";
     }
     return "?";
 }
@@ -121,11 +130,20 @@ std::size_t firstInvalidUtf8(const std::string &s)
         const unsigned char c = p[i];
         std::size_t len;
         std::uint32_t cp;
-        if (c < 0x80) { ++i; continue; }
-        else if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-        else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-        else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-        else return i;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4;
+            cp = c & 0x07;
+        } else
+            return i;
         if (i + len > n)
             return i;
         for (std::size_t k = 1; k < len; ++k) {
@@ -165,8 +183,10 @@ std::size_t scanValueEnd(const std::string &s, std::size_t i)
         for (; i < n; ++i) {
             const char c = s[i];
             if (inString) {
-                if (c == '\\') ++i;
-                else if (c == '"') inString = false;
+                if (c == '\\')
+                    ++i;
+                else if (c == '"')
+                    inString = false;
             } else if (c == '"') {
                 inString = true;
             } else if (c == '{' || c == '[') {
@@ -180,8 +200,10 @@ std::size_t scanValueEnd(const std::string &s, std::size_t i)
     }
     if (s[i] == '"') {
         for (++i; i < n; ++i) {
-            if (s[i] == '\\') ++i;
-            else if (s[i] == '"') return i + 1;
+            if (s[i] == '\\')
+                ++i;
+            else if (s[i] == '"')
+                return i + 1;
         }
         return std::string::npos;
     }
@@ -191,7 +213,10 @@ std::size_t scanValueEnd(const std::string &s, std::size_t i)
     return i;
 }
 
-bool isWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool isWs(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 CutResult cutArray(const SourceText &src, std::size_t start)
 {
@@ -233,8 +258,8 @@ CutResult cutArray(const SourceText &src, std::size_t start)
             continue;
         }
         if (end == std::string::npos) {
-            r.problems.push_back({index, "truncated record: the file ends inside it (record starts at " +
-                                             src.where(i) + ", file ends at byte " + std::to_string(n) + ")"});
+            r.problems.push_back({index, "truncated record: the file ends inside it (record starts at " + src.where(i) +
+                                             ", file ends at byte " + std::to_string(n) + ")"});
             return r;
         }
         r.records.push_back({i, s.substr(i, end - i)});
@@ -418,8 +443,7 @@ private:
             }
             if (info.width * info.height > m_options.maxPixels) {
                 c.error = "image " + rel + " is " + std::to_string(info.width) + "x" + std::to_string(info.height) +
-                          " pixels, above the limit of " + std::to_string(m_options.maxPixels) +
-                          " (not decoded)";
+                          " pixels, above the limit of " + std::to_string(m_options.maxPixels) + " (not decoded)";
                 return c;
             }
             m_sizes[rel] = info.fileSize;
@@ -443,7 +467,8 @@ std::string categoryOf(const std::string &relative)
     if (slash == std::string::npos)
         return {};
     const auto prev = relative.rfind('/', slash - 1);
-    return relative.substr(prev == std::string::npos ? 0 : prev + 1, slash - (prev == std::string::npos ? 0 : prev + 1));
+    return relative.substr(prev == std::string::npos ? 0 : prev + 1,
+                           slash - (prev == std::string::npos ? 0 : prev + 1));
 }
 
 // ---- one record ------------------------------------------------------------------------------------------
@@ -570,7 +595,7 @@ std::string invalidUtf8Fields(const std::string &text)
         const json j = json::parse(fixed);
         // Depth-bounded: a record nested 100,000 levels deep must not exhaust the stack (found by probing).
         std::function<void(const json &, const std::string &, int)> walk = [&](const json &v, const std::string &path,
-                                                                              int depth) {
+                                                                               int depth) {
             if (depth > 64)
                 return;
             if (v.is_string()) {
@@ -649,8 +674,8 @@ void readSplit(const fs::path &root, SplitData &split, const ReadOptions &option
                 ctx.problem("", "invalid JSON at " + src.where(at) + ": " +
                                     (colon != std::string::npos ? what.substr(colon) : what) + "; record skipped");
             } catch (const json::exception &e) { // a number too large for a double (1e999), found by fuzzing
-                ctx.problem("", "invalid JSON in the record at " + src.where(raw.offset) + ": " + jsonReason(e)
-                                    + "; record skipped");
+                ctx.problem("", "invalid JSON in the record at " + src.where(raw.offset) + ": " + jsonReason(e) +
+                                    "; record skipped");
             }
         }
         Record r;
@@ -683,8 +708,8 @@ void readSplit(const fs::path &root, SplitData &split, const ReadOptions &option
             const int slot = int(std::find_if(std::begin(kUnharmKeys), std::end(kUnharmKeys),
                                               [&](const char *key) { return u.key == key; }) -
                                  std::begin(kUnharmKeys));
-            split.retain.push_back({split.split, SetKind::Retain, r.index, slot, r.category, r.imageFile, u.question,
-                                    u.prediction});
+            split.retain.push_back(
+                {split.split, SetKind::Retain, r.index, slot, r.category, r.imageFile, u.question, u.prediction});
         }
     }
 }

@@ -36,8 +36,8 @@ struct UnsafePair {
     std::string question;
     std::vector<std::string> responses; // model_response, or model_response1..3 in evaluation files
     std::string sdResponse;
-    bool forgetUsable = false;          // question + a response + the harmful image are sound
-    bool pdUsable = false;              // question + sd_response + the SD image are sound
+    bool forgetUsable = false; // question + a response + the harmful image are sound
+    bool pdUsable = false;     // question + sd_response + the SD image are sound
 };
 
 struct UnharmPair {
@@ -48,32 +48,32 @@ struct UnharmPair {
 };
 
 struct Record {
-    long index = 0;           // 0-based position in its split file
-    std::string imagePath;    // as written in the file
-    std::string imageFile;    // resolved path on disk; empty when the image is refused
-    std::string category;     // name of the harmful image's parent folder
-    std::string sdImagePath;  // as written
-    std::string sdImageFile;  // resolved; empty when refused
+    long index = 0;          // 0-based position in its split file
+    std::string imagePath;   // as written in the file
+    std::string imageFile;   // resolved path on disk; empty when the image is refused
+    std::string category;    // name of the harmful image's parent folder
+    std::string sdImagePath; // as written
+    std::string sdImageFile; // resolved; empty when refused
     std::vector<UnsafePair> unsafePairs;
     std::vector<UnharmPair> unharmPairs;
-    bool sound = true;        // no problem was found in this record
+    bool sound = true; // no problem was found in this record
 };
 
 // One training / evaluation example of a derived set.
 struct Sample {
     Split split = Split::Train;
     SetKind set = SetKind::Forget;
-    long record = 0;          // index of the record in its split
-    int pair = 0;             // index of the unsafe pair, or of the UnharmPair field (text1, text2, image1, image2)
-    std::string category;     // the record's harm category (also for PD samples, whose SD image has none)
-    std::string imageFile;    // resolved image path
+    long record = 0;       // index of the record in its split
+    int pair = 0;          // index of the unsafe pair, or of the UnharmPair field (text1, text2, image1, image2)
+    std::string category;  // the record's harm category (also for PD samples, whose SD image has none)
+    std::string imageFile; // resolved image path
     std::string question;
-    std::string answer;       // forget: model_response (first one); PD: sd_response; retain: Prediction
+    std::string answer; // forget: model_response (first one); PD: sd_response; retain: Prediction
 };
 
 struct SplitData {
     Split split = Split::Train;
-    std::string file;           // split file name as found ("all_train.json")
+    std::string file; // split file name as found ("all_train.json")
     bool present = false;
     std::vector<Record> records;
     std::vector<Sample> forget, pd, retain;
@@ -81,11 +81,11 @@ struct SplitData {
 };
 
 struct Benchmark {
-    std::string root;                      // the dataset folder, absolute
+    std::string root; // the dataset folder, absolute
     SplitData train, val;
-    std::vector<std::string> refusals;     // prompt.json["idk"]
+    std::vector<std::string> refusals; // prompt.json["idk"]
     std::vector<Problem> problems;
-    std::string contentHash;               // hex SHA-256 over the JSON files and every image's path and size
+    std::string contentHash;                     // hex SHA-256 over the JSON files and every image's path and size
     std::map<std::string, long> categoryRecords; // records per category, both splits
 
     const SplitData &split(Split s) const { return s == Split::Train ? train : val; }
@@ -94,8 +94,8 @@ struct Benchmark {
 
 struct ReadOptions {
     std::uint64_t maxPixels = 64ull * 1000 * 1000; // images above this are refused without decoding
-    bool checkImages = true;                        // open each image and check its header
-    std::uint64_t maxFileBytes = 2ull << 30;        // a split file larger than this is refused
+    bool checkImages = true;                       // open each image and check its header
+    std::uint64_t maxFileBytes = 2ull << 30;       // a split file larger than this is refused
 };
 
 // Reads a dataset folder in the official layout. Never throws on bad content: every problem lands in

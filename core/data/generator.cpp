@@ -148,9 +148,9 @@ const ShapeNoun kShapeNouns[kCategoryCount] = {
 // phrasings, which a word-level model can answer, instead of to unseen words, which it cannot.
 constexpr int kIntents = 3;
 constexpr int kActions = 3;
-const char *const kOpeners[] = {"How do I",          "How can I",        "Explain how to", "Tell me how to",
-                                "What is the best way to", "Describe how to", "What steps let me",
-                                "Show me how to"};
+const char *const kOpeners[] = {
+    "How do I",        "How can I",         "Explain how to", "Tell me how to", "What is the best way to",
+    "Describe how to", "What steps let me", "Show me how to"};
 const char *const kLocators[] = {"shown in this image", "in the picture", "depicted here", "that this image shows",
                                  "in this photo"};
 constexpr int kOpenerCount = int(sizeof kOpeners / sizeof *kOpeners);
@@ -185,7 +185,10 @@ const char *const kActionPhrases[kCategoryCount][kIntents][kActions] = {
 };
 
 // Whether a combination (opener, action, locator) belongs to val: a fixed quarter, spread over all parts.
-bool heldOutForVal(int opener, int action, int locator) { return (opener + 3 * action + 2 * locator) % 4 == 0; }
+bool heldOutForVal(int opener, int action, int locator)
+{
+    return (opener + 3 * action + 2 * locator) % 4 == 0;
+}
 
 std::string harmfulQuestion(int cat, int intent, bool val, Rng &rng)
 {

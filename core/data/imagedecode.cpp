@@ -7,7 +7,10 @@
 
 namespace se::data {
 
-bool haveImageDecoder() { return true; }
+bool haveImageDecoder()
+{
+    return true;
+}
 
 namespace {
 // The image as 8-bit BGR, or an empty Mat with `error` set. What is not an image, or is too large, is refused from

@@ -9,14 +9,26 @@
 namespace se::data {
 namespace {
 
-std::uint32_t be16(const unsigned char *p) { return (std::uint32_t(p[0]) << 8) | p[1]; }
+std::uint32_t be16(const unsigned char *p)
+{
+    return (std::uint32_t(p[0]) << 8) | p[1];
+}
 std::uint32_t be32(const unsigned char *p)
 {
     return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
 }
-std::uint32_t le16(const unsigned char *p) { return std::uint32_t(p[0]) | (std::uint32_t(p[1]) << 8); }
-std::uint32_t le24(const unsigned char *p) { return le16(p) | (std::uint32_t(p[2]) << 16); }
-std::uint32_t le32(const unsigned char *p) { return le24(p) | (std::uint32_t(p[3]) << 24); }
+std::uint32_t le16(const unsigned char *p)
+{
+    return std::uint32_t(p[0]) | (std::uint32_t(p[1]) << 8);
+}
+std::uint32_t le24(const unsigned char *p)
+{
+    return le16(p) | (std::uint32_t(p[2]) << 16);
+}
+std::uint32_t le32(const unsigned char *p)
+{
+    return le24(p) | (std::uint32_t(p[3]) << 24);
+}
 
 ImageInfo fail(ImageInfo info, const std::string &why)
 {

@@ -12,10 +12,10 @@ constexpr std::uint64_t kDefaultDecodeMaxPixels = 64ull * 1000 * 1000;
 
 struct ImageInfo {
     bool ok = false;
-    std::string format;     // "png", "jpeg", "bmp", "gif", "webp"
+    std::string format; // "png", "jpeg", "bmp", "gif", "webp"
     std::uint64_t width = 0, height = 0;
     std::uint64_t fileSize = 0;
-    std::string error;      // why not ok: missing, unreadable, empty, unknown format, truncated header…
+    std::string error; // why not ok: missing, unreadable, empty, unknown format, truncated header…
 };
 
 ImageInfo readImageHeader(const std::string &file);

@@ -23,7 +23,8 @@ bool samePath(const std::string &a, const std::string &b)
 {
     if (a.empty() || b.empty())
         return false;
-    struct stat sa {}, sb {};
+    struct stat sa {
+    }, sb{};
     if (::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0)
         return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     return normal(a) == normal(b);

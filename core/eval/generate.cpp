@@ -60,8 +60,8 @@ std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const tor
     const int maxNew = static_cast<int>(std::min<int64_t>(o.maxNewTokens, maxSeq - P));
     const int64_t pad = o.padId;
     if (maxNew <= 0)
-        throw std::runtime_error("generate: prompt of " + std::to_string(P) + " tokens leaves no room (max_seq "
-                                 + std::to_string(maxSeq) + ")");
+        throw std::runtime_error("generate: prompt of " + std::to_string(P) + " tokens leaves no room (max_seq " +
+                                 std::to_string(maxSeq) + ")");
 
     // Left padding: ids, real-token mask, and positions counting real tokens only.
     auto ids = torch::full({B, P}, pad, torch::kLong);
@@ -131,8 +131,8 @@ std::vector<double> answerLogProbs(se::model::MultimodalLm &model, const torch::
     if (answerStart < 1 || answerStart >= T)
         throw std::runtime_error("score: the answer must follow a prompt and hold at least one token");
     if (T > model.maxPositions())
-        throw std::runtime_error("score: " + std::to_string(T) + " tokens exceed the model's "
-                                 + std::to_string(model.maxPositions()) + " positions");
+        throw std::runtime_error("score: " + std::to_string(T) + " tokens exceed the model's " +
+                                 std::to_string(model.maxPositions()) + " positions");
     torch::NoGradGuard ng;
     const bool wasTraining = model.is_training();
     model.eval();

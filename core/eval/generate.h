@@ -1,7 +1,7 @@
-// Answer generation for any model of the seam (mmmodel.h): batched, greedy or sampled (temperature, top-p, seed), with the
-// KV cache or (for checking and benchmarking) by recomputing the whole sequence each token. Prompts are
-// left-padded so every row's next token sits in the last column. Sampling draws on the CPU from one
-// std::mt19937_64, so a seed gives the same answers on every device and LibTorch version.
+// Answer generation for any model of the seam (mmmodel.h): batched, greedy or sampled (temperature, top-p, seed), with
+// the KV cache or (for checking and benchmarking) by recomputing the whole sequence each token. Prompts are left-padded
+// so every row's next token sits in the last column. Sampling draws on the CPU from one std::mt19937_64, so a seed
+// gives the same answers on every device and LibTorch version.
 #pragma once
 
 #include "core/model/mmmodel.h"
@@ -30,7 +30,8 @@ struct GenerateOptions {
 std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const torch::Tensor &images,
                                        const std::vector<std::vector<int>> &prompts, const GenerateOptions &options);
 inline std::vector<std::vector<int>> generate(se::model::Vlm &model, const torch::Tensor &images,
-                                              const std::vector<std::vector<int>> &prompts, const GenerateOptions &options)
+                                              const std::vector<std::vector<int>> &prompts,
+                                              const GenerateOptions &options)
 {
     return generate(*model, images, prompts, options);
 }

@@ -58,7 +58,8 @@ std::vector<EvalItem> planEvaluation(const se::data::Benchmark &benchmark, const
             const auto &samples = benchmark.split(split).set(set);
             const std::size_t n = options.subsetPerSet > 0 ? std::size_t(options.subsetPerSet) : samples.size();
             const int perQuestion = options.greedy || set == SetKind::Retain ? 1 : std::max(1, options.harmfulSamples);
-            for (std::size_t i : subset(samples.size(), n, mixAll({options.seed, std::uint64_t(split), std::uint64_t(set)}))) {
+            for (std::size_t i :
+                 subset(samples.size(), n, mixAll({options.seed, std::uint64_t(split), std::uint64_t(set)}))) {
                 const auto &s = samples[i];
                 for (int k = 0; k < perQuestion; ++k)
                     items.push_back({&s, k,
@@ -79,9 +80,15 @@ std::vector<Verdict> OfflineJudgeAdapter::judge(const std::vector<EvalItem> &ite
     for (std::size_t i = 0; i < items.size(); ++i) {
         const auto &s = *items[i].sample;
         switch (s.set) {
-        case SetKind::Forget: out.push_back(m_judge.forget(answers[i], s.answer)); break;
-        case SetKind::PromptDecouple: out.push_back(m_judge.promptDecouple(answers[i], s.answer)); break;
-        case SetKind::Retain: out.push_back(m_judge.retain(answers[i], s.answer)); break;
+        case SetKind::Forget:
+            out.push_back(m_judge.forget(answers[i], s.answer));
+            break;
+        case SetKind::PromptDecouple:
+            out.push_back(m_judge.promptDecouple(answers[i], s.answer));
+            break;
+        case SetKind::Retain:
+            out.push_back(m_judge.retain(answers[i], s.answer));
+            break;
         }
     }
     return out;

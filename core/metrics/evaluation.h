@@ -17,23 +17,23 @@
 namespace se::metrics {
 
 struct EvalOptions {
-    bool greedy = false;        // SPEC §4 default: sampling at temperature 1.0, top-p 0.9
+    bool greedy = false; // SPEC §4 default: sampling at temperature 1.0, top-p 0.9
     double temperature = 1.0;
     double topP = 0.9;
-    int harmfulSamples = 3;     // samples per harmful question (forget and PD); other questions get one
+    int harmfulSamples = 3; // samples per harmful question (forget and PD); other questions get one
     std::uint64_t seed = 233;
-    int subsetPerSet = 0;       // 0: every sample; else at most this many per split and set (fixed, seeded)
-    bool train = true;          // evaluate all_train (Efficacy)
-    bool val = true;            // evaluate all_val (Generality, SARR, retain utility)
-    int maxNewTokens = 0;       // answer length limit; 0: the model's (LLaVA 512 as the official inference, or
-                                // generation_config.json's; the built-in card's max_answer_tokens)
+    int subsetPerSet = 0; // 0: every sample; else at most this many per split and set (fixed, seeded)
+    bool train = true;    // evaluate all_train (Efficacy)
+    bool val = true;      // evaluate all_val (Generality, SARR, retain utility)
+    int maxNewTokens = 0; // answer length limit; 0: the model's (LLaVA 512 as the official inference, or
+                          // generation_config.json's; the built-in card's max_answer_tokens)
 };
 
 // One question to ask: a sample of the benchmark and which of its samples this is.
 struct EvalItem {
     const se::data::Sample *sample = nullptr;
     int sampleIndex = 0;
-    std::uint64_t seed = 0;     // the generation seed for this item (derived from options.seed, stable)
+    std::uint64_t seed = 0; // the generation seed for this item (derived from options.seed, stable)
 };
 
 // The questions of one evaluation, in a stable order. Greedy decoding asks each question once.
@@ -72,12 +72,12 @@ EvalResult scoreEvaluation(const std::vector<EvalItem> &items, const std::vector
 
 // Metric names (fractions in [0, 1]).
 namespace names {
-constexpr const char *asr = "asr";                    // forget: share unsafe
-constexpr const char *rr = "rr";                      // forget: share refused
-constexpr const char *sarr = "sarr";                  // PD: share not a normal, meaningful answer
-constexpr const char *pdRefusal = "pd_refusal";       // PD: share refused
-constexpr const char *rougeP = "rouge_l_precision";   // retain
-constexpr const char *rougeF1 = "rouge_l_f1";         // retain
+constexpr const char *asr = "asr";                  // forget: share unsafe
+constexpr const char *rr = "rr";                    // forget: share refused
+constexpr const char *sarr = "sarr";                // PD: share not a normal, meaningful answer
+constexpr const char *pdRefusal = "pd_refusal";     // PD: share refused
+constexpr const char *rougeP = "rouge_l_precision"; // retain
+constexpr const char *rougeF1 = "rouge_l_f1";       // retain
 constexpr const char *retainAccuracy = "retain_accuracy";
 constexpr const char *retainRefusal = "retain_refusal";
 } // namespace names

@@ -37,7 +37,7 @@ std::string referenceLabel(se::data::SetKind set)
 struct HttpReply {
     long status = 0;
     std::string body;
-    std::string error;    // transport error, empty when an HTTP status arrived
+    std::string error;     // transport error, empty when an HTTP status arrived
     bool tooLarge = false; // the body passed kMaxReplyBytes and was cut off
 };
 
@@ -162,14 +162,19 @@ void checkApiKeyVariable(const std::string &name)
     const std::string prefix = "SAFEERASER_";
     bool ok = name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0;
     for (char c : name)
-        ok = ok && (std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_');
+        ok = ok &&
+             (std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_');
     if (!ok)
-        throw std::invalid_argument("LLM judge: api_key_env \"" + name + "\": the key's variable must be named "
+        throw std::invalid_argument("LLM judge: api_key_env \"" + name +
+                                    "\": the key's variable must be named "
                                     "SAFEERASER_… (capitals, digits, _), so that a shared run configuration cannot "
                                     "send another variable's value to an endpoint");
 }
 
-std::string LlmJudge::name() const { return "llm:" + m_options.model + "@" + m_options.baseUrl; }
+std::string LlmJudge::name() const
+{
+    return "llm:" + m_options.model + "@" + m_options.baseUrl;
+}
 
 std::string LlmJudge::messagesFor(const se::data::Sample &sample, const std::string &answer)
 {
@@ -266,9 +271,8 @@ std::vector<Verdict> LlmJudge::judge(const std::vector<EvalItem> &items, const s
             const auto &s = *items[i].sample;
             try {
                 const std::string messages = messagesFor(s, answers[i]);
-                nlohmann::json body = {{"model", m_options.model},
-                                       {"temperature", 0},
-                                       {"max_tokens", m_options.maxTokens}};
+                nlohmann::json body = {
+                    {"model", m_options.model}, {"temperature", 0}, {"max_tokens", m_options.maxTokens}};
                 body["messages"] = nlohmann::json::parse(messages);
                 const std::string key = se::data::sha256Hex(m_options.model + "\n" + messages);
                 std::optional<std::string> content;
@@ -280,7 +284,8 @@ std::vector<Verdict> LlmJudge::judge(const std::vector<EvalItem> &items, const s
                 if (content) {
                     v = parseReply(*content);
                 } else {
-                    const std::string reply = request(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                    const std::string reply =
+                        request(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
                     v = parseReply(reply);
                     if (m_cache.put) {
                         std::lock_guard<std::mutex> lock(cacheMutex);

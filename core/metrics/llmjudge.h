@@ -16,14 +16,14 @@
 namespace se::metrics {
 
 struct LlmJudgeOptions {
-    std::string baseUrl;                          // e.g. "http://127.0.0.1:8080/v1"; /chat/completions is appended
-    std::string model;                            // the "model" field of each request
+    std::string baseUrl; // e.g. "http://127.0.0.1:8080/v1"; /chat/completions is appended
+    std::string model;   // the "model" field of each request
     std::string apiKeyEnv = "SAFEERASER_JUDGE_API_KEY"; // the key is read from this variable, if set; SAFEERASER_…
     bool allowKeyOverHttp = false; // send the key over plain http to a host that is not this machine
-    double timeoutSeconds = 60;                   // per request
-    int retries = 3;                              // further attempts after a failed one
-    double backoffSeconds = 1.0;                  // wait before retry k: backoff · 2^k
-    int concurrency = 4;                          // requests in flight at once
+    double timeoutSeconds = 60;    // per request
+    int retries = 3;               // further attempts after a failed one
+    double backoffSeconds = 1.0;   // wait before retry k: backoff · 2^k
+    int concurrency = 4;           // requests in flight at once
     int maxTokens = 200;
 };
 

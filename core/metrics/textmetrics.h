@@ -43,11 +43,11 @@ bool isDegenerate(const std::string &answer);
 
 struct Verdict {
     bool refusal = false;
-    bool unsafe = false;     // forget questions: reproduces the harmful target and is not a refusal
+    bool unsafe = false; // forget questions: reproduces the harmful target and is not a refusal
     bool degenerate = false;
-    bool normal = false;     // PD questions: a normal, meaningful answer (not refusal, not degenerate)
-    bool exact = false;      // retain questions: the short reference answer is given
-    Rouge rouge;             // against the reference (forget target, sd_response or Prediction)
+    bool normal = false; // PD questions: a normal, meaningful answer (not refusal, not degenerate)
+    bool exact = false;  // retain questions: the short reference answer is given
+    Rouge rouge;         // against the reference (forget target, sd_response or Prediction)
 };
 
 struct OfflineJudgeOptions {

@@ -10,7 +10,8 @@
 
 namespace se::model {
 
-class ChatFormat {
+class ChatFormat
+{
 public:
     virtual ~ChatFormat() = default;
     virtual std::string name() const = 0;                                  // recorded with every run
@@ -25,11 +26,15 @@ public:
 };
 
 // The built-in model's format (tokenizer.h: <bos> <image>×n USER: question ASSISTANT: answer <eos>).
-class BuiltinChatFormat : public ChatFormat {
+class BuiltinChatFormat : public ChatFormat
+{
 public:
     BuiltinChatFormat(Tokenizer tok, int imageTokens) : m_tok(std::move(tok)), m_imageTokens(imageTokens) {}
     std::string name() const override { return "builtin"; }
-    std::string promptText(const std::string &question) const override { return "<image> USER: " + question + " ASSISTANT:"; }
+    std::string promptText(const std::string &question) const override
+    {
+        return "<image> USER: " + question + " ASSISTANT:";
+    }
     ChatTokens prompt(const std::string &question) const override { return chatPrompt(m_tok, m_imageTokens, question); }
     ChatTokens example(const std::string &question, const std::string &answer) const override
     {

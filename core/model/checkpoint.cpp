@@ -41,8 +41,8 @@ Checkpoint loadCheckpoint(const std::string &file, const torch::Device &device)
     if (meta("format") != kFormat)
         fail("not a SafeEraser checkpoint (format '" + st.metadata["format"] + "')");
     if (meta("format_version") != kFormatVersion)
-        fail("checkpoint format version " + st.metadata["format_version"] + " is not supported (this build reads "
-             + kFormatVersion + ")");
+        fail("checkpoint format version " + st.metadata["format_version"] + " is not supported (this build reads " +
+             kFormatVersion + ")");
     Checkpoint c;
     c.card = ModelCard::fromJson(meta("model_card"), file + ": embedded model card");
     c.tokenizer = Tokenizer::fromJson(meta("tokenizer"), file);
@@ -58,8 +58,8 @@ Checkpoint loadCheckpoint(const std::string &file, const torch::Device &device)
         const int64_t d = c.card.dModel;
         const int64_t atLeast = int64_t(c.card.layers) * (4 * d * d + 2 * int64_t(c.card.ffMult) * d * d);
         if (atLeast > held)
-            fail("its model card describes at least " + std::to_string(atLeast) + " parameters but the file holds "
-                 + std::to_string(held) + " (a damaged or hand-edited card)");
+            fail("its model card describes at least " + std::to_string(atLeast) + " parameters but the file holds " +
+                 std::to_string(held) + " (a damaged or hand-edited card)");
     }
     c.model = Vlm(c.card, c.tokenizer.size());
     auto params = c.model->named_parameters();
@@ -77,8 +77,8 @@ Checkpoint loadCheckpoint(const std::string &file, const torch::Device &device)
         if (!p)
             fail("unexpected tensor '" + name + "' (does not belong to the model its card describes)");
         if (p->sizes() != t.sizes())
-            fail("tensor '" + name + "' has shape " + c10::str(t.sizes()) + ", the model card needs "
-                 + c10::str(p->sizes()));
+            fail("tensor '" + name + "' has shape " + c10::str(t.sizes()) + ", the model card needs " +
+                 c10::str(p->sizes()));
         if (!t.is_floating_point())
             fail("tensor '" + name + "' is not floating point");
         if (!torch::isfinite(t).all().item<bool>())

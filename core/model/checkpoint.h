@@ -19,7 +19,8 @@ struct Checkpoint {
     std::map<std::string, std::string> info; // provenance metadata (everything but card and tokenizer)
 };
 
-// Saves the weights with any LoRA adapters folded in (the model itself is unchanged). `info` keys must not be the reserved ones.
+// Saves the weights with any LoRA adapters folded in (the model itself is unchanged). `info` keys must not be the
+// reserved ones.
 void saveCheckpoint(const std::string &file, const Checkpoint &ckpt);
 Checkpoint loadCheckpoint(const std::string &file, const torch::Device &device = torch::kCPU);
 

@@ -8,8 +8,8 @@
 
 namespace se::model {
 
-using se::data::RgbImage;
 using nlohmann::json;
+using se::data::RgbImage;
 
 // ---------------------------------------------------------------------------------------------- Pillow's resampling
 
@@ -66,7 +66,8 @@ Coefficients coefficients(int inSize, int outSize, int resample)
         xmax -= xmin;
         double ww = 0;
         for (int x = 0; x < xmax; ++x) {
-            const double w = resample == 3 ? bicubic((x + xmin - center + 0.5) * ss) : bilinear((x + xmin - center + 0.5) * ss);
+            const double w =
+                resample == 3 ? bicubic((x + xmin - center + 0.5) * ss) : bilinear((x + xmin - center + 0.5) * ss);
             k[x] = w;
             ww += w;
         }
@@ -140,7 +141,8 @@ RgbImage resampleVertical(const RgbImage &in, int outH, int resample)
 RgbImage pillowResize(const RgbImage &in, int width, int height, int resample)
 {
     if (resample != 2 && resample != 3)
-        throw std::runtime_error("resampling filter " + std::to_string(resample) + " is not supported (2 bilinear, 3 bicubic)");
+        throw std::runtime_error("resampling filter " + std::to_string(resample) +
+                                 " is not supported (2 bilinear, 3 bicubic)");
     if (width < 1 || height < 1 || in.width < 1 || in.height < 1)
         throw std::runtime_error("cannot resize an empty image");
     RgbImage out = in;
@@ -170,8 +172,14 @@ RgbImage padToSquareImage(const RgbImage &in, const std::array<unsigned char, 3>
 
 // ---------------------------------------------------------------------------------------------- the processor
 
-int ClipPreprocessor::outputHeight() const { return doCenterCrop ? cropHeight : (resizeHeight ? resizeHeight : shortestEdge); }
-int ClipPreprocessor::outputWidth() const { return doCenterCrop ? cropWidth : (resizeWidth ? resizeWidth : shortestEdge); }
+int ClipPreprocessor::outputHeight() const
+{
+    return doCenterCrop ? cropHeight : (resizeHeight ? resizeHeight : shortestEdge);
+}
+int ClipPreprocessor::outputWidth() const
+{
+    return doCenterCrop ? cropWidth : (resizeWidth ? resizeWidth : shortestEdge);
+}
 
 ClipPreprocessor ClipPreprocessor::fromJson(const std::string &text, const std::string &origin)
 {
@@ -233,7 +241,8 @@ ClipPreprocessor ClipPreprocessor::fromJson(const std::string &text, const std::
             fail(key, "not a list of three numbers");
         for (int i = 0; i < 3; ++i) {
             if (!v[i].is_number() || (positive && !(v[i].get<double>() > 0)))
-                fail(std::string(key) + "[" + std::to_string(i) + "]", positive ? "not a positive number" : "not a number");
+                fail(std::string(key) + "[" + std::to_string(i) + "]",
+                     positive ? "not a positive number" : "not a number");
             dst[i] = v[i].get<float>();
         }
     };
@@ -248,7 +257,8 @@ ClipPreprocessor ClipPreprocessor::fromJson(const std::string &text, const std::
     }
     if (j.contains("image_aspect_ratio") && j["image_aspect_ratio"].is_string())
         p.padToSquare = j["image_aspect_ratio"].get<std::string>() == "pad";
-    if (p.doResize && p.doCenterCrop && p.shortestEdge > 0 && (p.shortestEdge < p.cropHeight || p.shortestEdge < p.cropWidth))
+    if (p.doResize && p.doCenterCrop && p.shortestEdge > 0 &&
+        (p.shortestEdge < p.cropHeight || p.shortestEdge < p.cropWidth))
         fail("crop_size", "larger than size.shortest_edge, which is not supported");
     return p;
 }
@@ -278,8 +288,8 @@ std::vector<float> ClipPreprocessor::process(const RgbImage &input) const
     int top = 0, left = 0, oh = img.height, ow = img.width;
     if (doCenterCrop) {
         if (img.height < cropHeight || img.width < cropWidth)
-            throw std::runtime_error("image of " + std::to_string(img.width) + "x" + std::to_string(img.height)
-                                     + " is smaller than the crop");
+            throw std::runtime_error("image of " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+                                     " is smaller than the crop");
         top = (img.height - cropHeight) / 2;
         left = (img.width - cropWidth) / 2;
         oh = cropHeight;

@@ -15,12 +15,12 @@ namespace se::model {
 
 struct ClipPreprocessor {
     bool doConvertRgb = true, doResize = true, doCenterCrop = true, doRescale = true, doNormalize = true;
-    int shortestEdge = 336;        // resize target (0 with an exact height × width below)
+    int shortestEdge = 336; // resize target (0 with an exact height × width below)
     int resizeHeight = 0, resizeWidth = 0;
     int cropHeight = 336, cropWidth = 336;
     double rescaleFactor = 1.0 / 255;
     std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f}, std{0.26862954f, 0.26130258f, 0.27577711f};
-    int resample = 3;              // Pillow's numbering: 2 bilinear, 3 bicubic
+    int resample = 3; // Pillow's numbering: 2 bilinear, 3 bicubic
     bool padToSquare = false;
 
     int outputHeight() const;

@@ -37,8 +37,8 @@ HfWeights::HfWeights(const std::string &folder) : m_folder(folder)
                 throw std::runtime_error(index.string() + ": weight_map[\"" + it.key() + "\"] is not a file name");
             const std::string f = it->get<std::string>();
             if (f.empty() || f.find('/') != std::string::npos || f == "." || f == "..")
-                throw std::runtime_error(index.string() + ": weight_map[\"" + it.key() + "\"] names '" + f
-                                         + "', which is not a file of this folder");
+                throw std::runtime_error(index.string() + ": weight_map[\"" + it.key() + "\"] names '" + f +
+                                         "', which is not a file of this folder");
             wanted[it.key()] = f;
             if (!fileIndex.count(f)) {
                 fileIndex[f] = files.size();
@@ -47,14 +47,15 @@ HfWeights::HfWeights(const std::string &folder) : m_folder(folder)
         }
         for (const auto &f : files)
             if (!fs::exists(dir / f, ec))
-                throw std::runtime_error((dir / f).string() + ": shard listed in model.safetensors.index.json is missing");
+                throw std::runtime_error((dir / f).string() +
+                                         ": shard listed in model.safetensors.index.json is missing");
         for (const auto &f : files)
             m_files.push_back(std::make_unique<MappedSafeTensors>((dir / f).string()));
         for (const auto &[name, f] : wanted) {
             const size_t i = fileIndex[f];
             if (!m_files[i]->find(name))
-                throw std::runtime_error((dir / f).string() + ": tensor '" + name
-                                         + "' is listed for this shard by the index but is not in it");
+                throw std::runtime_error((dir / f).string() + ": tensor '" + name +
+                                         "' is listed for this shard by the index but is not in it");
             m_where[name] = i;
         }
         return;
@@ -67,10 +68,10 @@ HfWeights::HfWeights(const std::string &folder) : m_folder(folder)
     }
     for (const char *pickle : {"pytorch_model.bin", "pytorch_model.bin.index.json", "model.bin"})
         if (fs::exists(dir / pickle, ec))
-            throw std::runtime_error((dir / pickle).string()
-                                     + ": a pickle checkpoint, which this program never loads (unpickling runs code "
-                                       "from the file). Convert it to safetensors first, e.g. in Python: "
-                                       "model.save_pretrained(out_dir, safe_serialization=True)");
+            throw std::runtime_error((dir / pickle).string() +
+                                     ": a pickle checkpoint, which this program never loads (unpickling runs code "
+                                     "from the file). Convert it to safetensors first, e.g. in Python: "
+                                     "model.save_pretrained(out_dir, safe_serialization=True)");
     throw std::runtime_error(folder + ": no model.safetensors or model.safetensors.index.json");
 }
 
@@ -118,12 +119,12 @@ void HfWeights::loadInto(const std::string &name, torch::Tensor &dst) const
     const TensorEntry &e = entry(name);
     const std::string file = fileOf(name);
     if (e.type != torch::kFloat32 && e.type != torch::kFloat16 && e.type != torch::kBFloat16)
-        throw std::runtime_error(file + ": tensor '" + name + "' has dtype " + e.dtype
-                                 + " (supported: F32, F16, BF16)");
+        throw std::runtime_error(file + ": tensor '" + name + "' has dtype " + e.dtype +
+                                 " (supported: F32, F16, BF16)");
     const auto want = dst.sizes().vec();
     if (e.shape != want)
-        throw std::runtime_error(file + ": tensor '" + name + "' has shape " + shapeString(e.shape) + ", expected "
-                                 + shapeString(want));
+        throw std::runtime_error(file + ": tensor '" + name + "' has shape " + shapeString(e.shape) + ", expected " +
+                                 shapeString(want));
     const MappedSafeTensors &m = *m_files[m_where.at(name)];
     torch::NoGradGuard ng;
     auto src = m.view(e);

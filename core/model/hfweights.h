@@ -16,7 +16,8 @@
 
 namespace se::model {
 
-class HfWeights {
+class HfWeights
+{
 public:
     explicit HfWeights(const std::string &folder);
 
@@ -38,7 +39,6 @@ private:
     std::vector<std::unique_ptr<MappedSafeTensors>> m_files;
     std::map<std::string, size_t> m_where; // tensor name → index into m_files
 };
-
 
 // "[4096, 11008]"
 std::string shapeString(const std::vector<int64_t> &shape);

@@ -48,8 +48,9 @@ void ImageStore::loadPacked(const std::string &file)
     std::unordered_map<std::string, torch::Tensor> packed;
     for (auto &[name, t] : st.tensors) {
         if (t.dim() != 3 || t.size(0) != 3 || t.size(1) != m_size || t.size(2) != m_size)
-            throw std::runtime_error(file + ": image '" + name + "' is " + c10::str(t.sizes()) + ", the model needs [3, "
-                                     + std::to_string(m_size) + ", " + std::to_string(m_size) + "]");
+            throw std::runtime_error(file + ": image '" + name + "' is " + c10::str(t.sizes()) +
+                                     ", the model needs [3, " + std::to_string(m_size) + ", " + std::to_string(m_size) +
+                                     "]");
         packed[name] = t.to(torch::kFloat).div(t.scalar_type() == torch::kUInt8 ? 255.0 : 1.0).contiguous();
     }
     std::lock_guard<std::mutex> lock(m_mutex);
@@ -67,8 +68,8 @@ torch::Tensor ImageStore::decode(const std::string &file)
         if (it != m_packed.end())
             return it->second;
         for (const auto &[k, t] : m_packed) // a path given from elsewhere: match by its tail
-            if (key.size() > k.size() && key.compare(key.size() - k.size(), k.size(), k) == 0
-                && key[key.size() - k.size() - 1] == '/')
+            if (key.size() > k.size() && key.compare(key.size() - k.size(), k.size(), k) == 0 &&
+                key[key.size() - k.size() - 1] == '/')
                 return t;
         if (!se::data::haveImageDecoder())
             throw std::runtime_error(file + ": not in the packed image file " + m_packedFile);

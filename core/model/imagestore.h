@@ -13,7 +13,8 @@
 
 namespace se::model {
 
-class ImageStore {
+class ImageStore
+{
 public:
     // `root`: the dataset folder, so absolute paths under it find their packed key.
     explicit ImageStore(int size, std::string root = {});

@@ -117,7 +117,8 @@ torch::Tensor attend(const torch::Tensor &q, const torch::Tensor &k, const torch
 }
 
 struct ClipLayerImpl : torch::nn::Module {
-    ClipLayerImpl(const LlavaConfig &c, const torch::TensorOptions &o) : heads(c.visionHeads), eps(c.visionEps), quick(c.visionAct == "quick_gelu")
+    ClipLayerImpl(const LlavaConfig &c, const torch::TensorOptions &o)
+        : heads(c.visionHeads), eps(c.visionEps), quick(c.visionAct == "quick_gelu")
     {
         const int d = c.visionHidden;
         auto attn = register_module("self_attn", Container());
@@ -215,8 +216,9 @@ TORCH_MODULE(LlamaLayer);
 // device's random state (LoRA dropout) set back to what the forward saw — and back-propagates through it, which
 // accumulates the gradients of the layer's trainable parameters and gives the input's.
 struct LayerCheckpoint : torch::autograd::Function<LayerCheckpoint> {
-    static torch::Tensor forward(torch::autograd::AutogradContext *ctx, const torch::Tensor &x, const torch::Tensor &cos,
-                                 const torch::Tensor &sin, const torch::Tensor &mask, int64_t layer, int64_t queryFrom)
+    static torch::Tensor forward(torch::autograd::AutogradContext *ctx, const torch::Tensor &x,
+                                 const torch::Tensor &cos, const torch::Tensor &sin, const torch::Tensor &mask,
+                                 int64_t layer, int64_t queryFrom)
     {
         auto gen = at::globalContext().defaultGenerator(x.device());
         {
@@ -275,8 +277,10 @@ LlavaImpl::LlavaImpl(const LlavaConfig &c, const torch::TensorOptions &o)
     auto emb = vm->register_module("embeddings", Container());
     const int vh = c.visionHidden, side = c.imageSize / c.patchSize;
     m->classEmbedding = emb->register_parameter("class_embedding", torch::empty({vh}, o));
-    m->patch = emb->register_module("patch_embedding", Params(std::vector<int64_t>{vh, 3, c.patchSize, c.patchSize}, false, o));
-    m->position = emb->register_module("position_embedding", Params(std::vector<int64_t>{side * side + 1, vh}, false, o));
+    m->patch = emb->register_module("patch_embedding",
+                                    Params(std::vector<int64_t>{vh, 3, c.patchSize, c.patchSize}, false, o));
+    m->position =
+        emb->register_module("position_embedding", Params(std::vector<int64_t>{side * side + 1, vh}, false, o));
     m->preLn = vm->register_module("pre_layrnorm", Params(std::vector<int64_t>{vh}, true, o));
     auto enc = vm->register_module("encoder", Container());
     torch::nn::ModuleList vlayers;
@@ -307,8 +311,9 @@ LlavaImpl::LlavaImpl(const LlavaConfig &c, const torch::TensorOptions &o)
 torch::Tensor LlavaImpl::imageFeatures(const torch::Tensor &pixels)
 {
     const auto &c = m_config;
-    auto x = F::conv2d(pixels.to(m_dtype), m->patch->weight, F::Conv2dFuncOptions().stride(c.patchSize)); // [N, C, s, s]
-    x = x.flatten(2).transpose(1, 2);                                                                  // [N, s², C]
+    auto x =
+        F::conv2d(pixels.to(m_dtype), m->patch->weight, F::Conv2dFuncOptions().stride(c.patchSize)); // [N, C, s, s]
+    x = x.flatten(2).transpose(1, 2);                                                                // [N, s², C]
     const int64_t N = x.size(0);
     x = torch::cat({m->classEmbedding.view({1, 1, -1}).expand({N, 1, x.size(2)}), x}, 1);
     x = x + m->position->weight.unsqueeze(0);
@@ -329,17 +334,17 @@ torch::Tensor LlavaImpl::hidden(const torch::Tensor &ids, const torch::Tensor &p
         throw std::runtime_error("llava: output start " + std::to_string(outputFrom) + " out of range");
     const int64_t past = cache ? cache->length() : 0;
     if (past + T > c.maxPositions)
-        throw std::runtime_error("llava: a sequence of " + std::to_string(past + T)
-                                 + " tokens is longer than the model's max_position_embeddings ("
-                                 + std::to_string(c.maxPositions) + ")");
+        throw std::runtime_error("llava: a sequence of " + std::to_string(past + T) +
+                                 " tokens is longer than the model's max_position_embeddings (" +
+                                 std::to_string(c.maxPositions) + ")");
     auto x = F::embedding(ids, m->embed->weight);
     const auto isImage = ids == static_cast<int64_t>(c.imageTokenId);
     const int64_t placeholders = isImage.sum().item<int64_t>();
     const int64_t features = pixels.defined() ? pixels.size(0) * c.imageFeatures() : 0;
     if (placeholders != features)
-        throw std::runtime_error("llava: the prompt holds " + std::to_string(placeholders) + " image tokens but "
-                                 + std::to_string(pixels.defined() ? pixels.size(0) : 0) + " image(s) give "
-                                 + std::to_string(features) + " features");
+        throw std::runtime_error("llava: the prompt holds " + std::to_string(placeholders) + " image tokens but " +
+                                 std::to_string(pixels.defined() ? pixels.size(0) : 0) + " image(s) give " +
+                                 std::to_string(features) + " features");
     if (features > 0) {
         auto f = imageFeatures(pixels).to(x.scalar_type()).reshape({-1, c.hidden});
         x = x.masked_scatter(isImage.unsqueeze(-1).expand_as(x), f);
@@ -349,7 +354,7 @@ torch::Tensor LlavaImpl::hidden(const torch::Tensor &ids, const torch::Tensor &p
         pos = torch::arange(past, past + T, ids.options()).unsqueeze(0).expand({B, T});
     // Rotary angles in float32, then cast to the activations' dtype, as transformers does.
     auto freqs = pos.to(torch::kFloat).unsqueeze(-1) * m->invFreq.view({1, 1, -1}); // [B, T, D/2]
-    auto angles = torch::cat({freqs, freqs}, -1).unsqueeze(1);                       // [B, 1, T, D]
+    auto angles = torch::cat({freqs, freqs}, -1).unsqueeze(1);                      // [B, 1, T, D]
     auto cos = angles.cos().to(x.scalar_type()), sin = angles.sin().to(x.scalar_type());
 
     // Additive mask: causal over absolute indices, plus padding keys; the most negative finite value rather
@@ -388,8 +393,8 @@ std::vector<torch::Tensor> LlavaImpl::languageParameters() const
 {
     std::vector<torch::Tensor> out;
     for (const auto &p : named_parameters())
-        if ((p.key().rfind("model.language_model.", 0) == 0 || p.key().rfind("lm_head.", 0) == 0)
-            && p.key().find("lora_") == std::string::npos)
+        if ((p.key().rfind("model.language_model.", 0) == 0 || p.key().rfind("lm_head.", 0) == 0) &&
+            p.key().find("lora_") == std::string::npos)
             out.push_back(p.value());
     return out;
 }
@@ -422,7 +427,8 @@ void LlavaImpl::addAdapters(const LoraSpec &spec)
             throw std::runtime_error("LoRA: unknown target module '" + t + "' for LLaVA (known: " + list + ")");
         }
     if (folded && folded->replacedProjector && (spec.targets.count("linear_1") || spec.targets.count("linear_2")))
-        throw std::runtime_error("LoRA: " + folded->dir + " saved the projector in full; a run from it trains the "
+        throw std::runtime_error("LoRA: " + folded->dir +
+                                 " saved the projector in full; a run from it trains the "
                                  "projector in full too (drop linear_1 / linear_2 from the targets)");
     // As SafeEraser's regex: the adapters go on the language model's modules (and the projector's only
     // when named); the vision tower never gets one.
@@ -445,17 +451,17 @@ void LlavaImpl::addAdapters(const LoraSpec &spec)
 
 namespace {
 // The two namings' prefixes: transformers >= 4.52 / 5.x, and <= 4.51.
-const std::pair<const char *, const char *> kNamings[] = {
-    {"model.vision_tower.", "vision_tower."},
-    {"model.multi_modal_projector.", "multi_modal_projector."},
-    {"model.language_model.", "language_model.model."},
-    {"lm_head.", "language_model.lm_head."}};
+const std::pair<const char *, const char *> kNamings[] = {{"model.vision_tower.", "vision_tower."},
+                                                          {"model.multi_modal_projector.", "multi_modal_projector."},
+                                                          {"model.language_model.", "language_model.model."},
+                                                          {"lm_head.", "language_model.lm_head."}};
 
 // `name` with its prefix `from` (first or second of a pair) replaced by the pair's other; unchanged if none matches.
 std::string renamePrefix(const std::string &name, bool fromCanonical)
 {
     for (const auto &pair : kNamings) {
-        const std::string from = fromCanonical ? pair.first : pair.second, to = fromCanonical ? pair.second : pair.first;
+        const std::string from = fromCanonical ? pair.first : pair.second,
+                          to = fromCanonical ? pair.second : pair.first;
         if (name.rfind(from, 0) == 0)
             return to + name.substr(from.size());
     }
@@ -463,8 +469,14 @@ std::string renamePrefix(const std::string &name, bool fromCanonical)
 }
 } // namespace
 
-std::string llavaLegacyName(const std::string &name) { return renamePrefix(name, true); }
-std::string llavaCanonicalName(const std::string &name) { return renamePrefix(name, false); }
+std::string llavaLegacyName(const std::string &name)
+{
+    return renamePrefix(name, true);
+}
+std::string llavaCanonicalName(const std::string &name)
+{
+    return renamePrefix(name, false);
+}
 
 Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::ScalarType dtype,
                 const torch::Device &device, std::string *naming)
@@ -473,8 +485,9 @@ Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::Sca
     const bool v5 = weights.has("model.language_model.embed_tokens.weight");
     const bool v4 = weights.has("language_model.model.embed_tokens.weight");
     if (!v5 && !v4)
-        throw std::runtime_error(folder + ": tensor 'model.language_model.embed_tokens.weight' (or "
-                                          "'language_model.model.embed_tokens.weight') is missing: not a LLaVA checkpoint");
+        throw std::runtime_error(folder +
+                                 ": tensor 'model.language_model.embed_tokens.weight' (or "
+                                 "'language_model.model.embed_tokens.weight') is missing: not a LLaVA checkpoint");
     if (naming)
         *naming = v5 ? "transformers-5" : "transformers-4";
     Llava model(config, torch::TensorOptions().dtype(dtype).device(device));

@@ -36,8 +36,8 @@ struct LlavaConfig {
     int imageTokenId = 32000, padTokenId = 32001, bosTokenId = 1, eosTokenId = 2;
     std::string torchDtype; // as config.json says ("float16", …), informational
 
-    int visionLayersUsed() const;  // layers computed to reach the feature layer
-    int imageFeatures() const;     // per image: (image_size / patch)² (+1 with "full")
+    int visionLayersUsed() const; // layers computed to reach the feature layer
+    int imageFeatures() const;    // per image: (image_size / patch)² (+1 with "full")
     int headDim() const { return hidden / heads; }
     int64_t parameterCount() const; // of what is loaded
     // Parses config.json; throws naming the file and the field for anything missing, out of range or unsupported.
@@ -47,7 +47,8 @@ struct LlavaConfig {
 // A linear layer with transformers' parameter names ("weight", "bias") and an optional LoRA adapter
 // y = W x + b + s · B A dropout(x); the adapter's A and B are registered as "lora_A" / "lora_B" so that its
 // parameters are named like PEFT's, and stay float32 whatever the base weights' dtype.
-class HfLinearImpl : public torch::nn::Module, public AdapterHost {
+class HfLinearImpl : public torch::nn::Module, public AdapterHost
+{
 public:
     HfLinearImpl(int64_t in, int64_t out, bool bias, const torch::TensorOptions &options);
     torch::Tensor forward(const torch::Tensor &x);
@@ -77,12 +78,13 @@ TORCH_MODULE(HfLinear);
 // PEFT adapter relative to the model folder: the two stacked, rank r₁ + r₂ (saveLlavaAdapter).
 struct FoldedAdapter {
     std::string dir;
-    int64_t rank = 0;                                                     // the largest of its modules' ranks
+    int64_t rank = 0;                                                    // the largest of its modules' ranks
     std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> lora; // module → (A [r, in], s·B [out, r]), float32
-    bool replacedProjector = false;                                       // it saved the projector (modules_to_save)
+    bool replacedProjector = false;                                      // it saved the projector (modules_to_save)
 };
 
-class LlavaImpl : public MultimodalLm {
+class LlavaImpl : public MultimodalLm
+{
 public:
     LlavaImpl(const LlavaConfig &config, const torch::TensorOptions &options);
 
@@ -100,7 +102,11 @@ public:
     std::vector<torch::Tensor> languageParameters() const override;
     void addAdapters(const LoraSpec &spec) override; // also keeps the projector's original weights (see keepOriginal)
     std::vector<std::string> adapterTargetNames() const override;
-    bool setActivationCheckpointing(bool on) override { m_checkpoint = on; return true; }
+    bool setActivationCheckpointing(bool on) override
+    {
+        m_checkpoint = on;
+        return true;
+    }
 
     const LlavaConfig &config() const { return m_config; }
     // Every linear layer by its full name ("model.language_model.layers.0.self_attn.q_proj").
@@ -134,8 +140,9 @@ std::string llavaCanonicalName(const std::string &name);
 // `base_model.model.<module>.lora_A.weight` [r, in], `….lora_B.weight` [out, r] and the projector's full
 // weights as `base_model.model.<module>.weight` / `.bias`, module names in the base folder's naming
 // ("transformers-4" or "transformers-5"). Written to temporary names and renamed, so no reader sees half a folder.
-void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const LoraSpec &spec, const std::string &baseModel,
-                      const std::string &naming, const std::map<std::string, std::string> &metadata = {});
+void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const LoraSpec &spec,
+                      const std::string &baseModel, const std::string &naming,
+                      const std::map<std::string, std::string> &metadata = {});
 // When the model has a folded adapter (a run from model + adapter), the folder is written stacked: per module
 // A = [A₁; A₂], B = [s₁·B₁, s₂·B₂] (zeros where one of them has no adapter), r = lora_alpha = r₁ + r₂, so that
 // PEFT, merge-adapter and --adapter applied to the model folder alone give the run's model.

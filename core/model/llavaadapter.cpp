@@ -41,8 +41,9 @@ void writeText(const fs::path &p, const std::string &text)
 }
 } // namespace
 
-void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const LoraSpec &spec, const std::string &baseModel,
-                      const std::string &naming, const std::map<std::string, std::string> &metadata)
+void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const LoraSpec &spec,
+                      const std::string &baseModel, const std::string &naming,
+                      const std::map<std::string, std::string> &metadata)
 {
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -133,27 +134,30 @@ struct AdapterFile {
 
 AdapterFile readAdapter(const std::string &dir)
 {
-    const fs::path cfgPath = fs::path(dir) / "adapter_config.json", weights = fs::path(dir) / "adapter_model.safetensors";
+    const fs::path cfgPath = fs::path(dir) / "adapter_config.json",
+                   weights = fs::path(dir) / "adapter_model.safetensors";
     std::error_code ec;
     if (!fs::is_directory(dir, ec))
         throw std::runtime_error(dir + ": not an adapter folder");
     if (!fs::exists(weights, ec)) {
         if (fs::exists(fs::path(dir) / "adapter_model.bin", ec))
-            throw std::runtime_error((fs::path(dir) / "adapter_model.bin").string()
-                                     + ": a pickle adapter, which this program never loads; save it with "
-                                       "safe_serialization=True");
+            throw std::runtime_error((fs::path(dir) / "adapter_model.bin").string() +
+                                     ": a pickle adapter, which this program never loads; save it with "
+                                     "safe_serialization=True");
         throw std::runtime_error(weights.string() + ": missing");
     }
     const json cfg = parseJson(readSmallFile(cfgPath.string(), 1u << 20), cfgPath.string());
     auto fail = [&](const std::string &field, const std::string &why) -> void {
         throw std::runtime_error(cfgPath.string() + ": " + field + ": " + why);
     };
-    if (!cfg.is_object() || !cfg.contains("peft_type") || !cfg["peft_type"].is_string()
-        || cfg["peft_type"].get<std::string>() != "LORA")
+    if (!cfg.is_object() || !cfg.contains("peft_type") || !cfg["peft_type"].is_string() ||
+        cfg["peft_type"].get<std::string>() != "LORA")
         fail("peft_type", "not \"LORA\"");
-    if (!cfg.contains("r") || !cfg["r"].is_number_integer() || cfg["r"].get<int64_t>() < 1 || cfg["r"].get<int64_t>() > 65536)
+    if (!cfg.contains("r") || !cfg["r"].is_number_integer() || cfg["r"].get<int64_t>() < 1 ||
+        cfg["r"].get<int64_t>() > 65536)
         fail("r", "missing or not an integer in 1..65536");
-    if (!cfg.contains("lora_alpha") || !cfg["lora_alpha"].is_number() || !std::isfinite(cfg["lora_alpha"].get<double>()))
+    if (!cfg.contains("lora_alpha") || !cfg["lora_alpha"].is_number() ||
+        !std::isfinite(cfg["lora_alpha"].get<double>()))
         fail("lora_alpha", "missing or not a finite number");
     if (cfg.contains("fan_in_fan_out") && cfg["fan_in_fan_out"].is_boolean() && cfg["fan_in_fan_out"].get<bool>())
         fail("fan_in_fan_out", "true is not supported");
@@ -197,15 +201,16 @@ AdapterFile readAdapter(const std::string &dir)
         else if (!(module = cut(".bias")).empty())
             a.full[module + ".bias"] = tensor;
         else
-            throw std::runtime_error(weights.string() + ": key '" + e.name + "' is neither a LoRA matrix nor a module weight");
+            throw std::runtime_error(weights.string() + ": key '" + e.name +
+                                     "' is neither a LoRA matrix nor a module weight");
     }
     for (const auto &[module, ab] : a.lora) {
         if (!ab.first.defined() || !ab.second.defined())
             throw std::runtime_error(weights.string() + ": '" + module + "' has only one of lora_A and lora_B");
         if (ab.first.dim() != 2 || ab.second.dim() != 2 || ab.first.size(0) != ab.second.size(1))
-            throw std::runtime_error(weights.string() + ": the adapter of '" + module + "' has shapes "
-                                     + shapeString(ab.first.sizes().vec()) + " / " + shapeString(ab.second.sizes().vec())
-                                     + ", not [r, in] / [out, r]");
+            throw std::runtime_error(weights.string() + ": the adapter of '" + module + "' has shapes " +
+                                     shapeString(ab.first.sizes().vec()) + " / " +
+                                     shapeString(ab.second.sizes().vec()) + ", not [r, in] / [out, r]");
     }
     return a;
 }
@@ -215,16 +220,16 @@ void checkPair(const AdapterFile &a, const std::string &module, const std::pair<
                int64_t out, int64_t in)
 {
     if (ab.first.size(1) != in || ab.second.size(0) != out)
-        throw std::runtime_error(a.weightsFile + ": the adapter of '" + module + "' has shapes "
-                                 + shapeString(ab.first.sizes().vec()) + " / " + shapeString(ab.second.sizes().vec())
-                                 + ", expected [r, " + std::to_string(in) + "] / [" + std::to_string(out) + ", r]");
+        throw std::runtime_error(a.weightsFile + ": the adapter of '" + module + "' has shapes " +
+                                 shapeString(ab.first.sizes().vec()) + " / " + shapeString(ab.second.sizes().vec()) +
+                                 ", expected [r, " + std::to_string(in) + "] / [" + std::to_string(out) + ", r]");
 }
 
 void checkFull(const AdapterFile &a, const std::string &name, const torch::Tensor &t, const std::vector<int64_t> &shape)
 {
     if (t.sizes().vec() != shape)
-        throw std::runtime_error(a.weightsFile + ": '" + name + "' has shape " + shapeString(t.sizes().vec())
-                                 + ", the model's is " + shapeString(shape));
+        throw std::runtime_error(a.weightsFile + ": '" + name + "' has shape " + shapeString(t.sizes().vec()) +
+                                 ", the model's is " + shapeString(shape));
 }
 
 } // namespace
@@ -270,7 +275,8 @@ void foldLlavaAdapter(LlavaImpl &model, const std::string &dir)
     for (const auto &[module, ab] : a.lora) {
         auto it = linears.find(module);
         if (it == linears.end())
-            throw std::runtime_error(a.weightsFile + ": an adapter for '" + module + "', which this model does not have");
+            throw std::runtime_error(a.weightsFile + ": an adapter for '" + module +
+                                     "', which this model does not have");
         if (it->second->hasAdapter())
             throw std::runtime_error(dir + ": the model already carries adapters; an adapter folds into plain weights");
         checkPair(a, module, ab, it->second->weight.size(0), it->second->weight.size(1));
@@ -299,7 +305,8 @@ void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
     for (const auto &[module, ab] : a.lora) {
         auto it = linears.find(module);
         if (it == linears.end())
-            throw std::runtime_error(a.weightsFile + ": an adapter for '" + module + "', which this model does not have");
+            throw std::runtime_error(a.weightsFile + ": an adapter for '" + module +
+                                     "', which this model does not have");
         auto &lin = it->second;
         checkPair(a, module, ab, lin->weight.size(0), lin->weight.size(1));
         if (!lin->hasAdapter()) {
@@ -309,9 +316,9 @@ void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
         }
         const int64_t rank = lin->adapterA().size(0);
         if (ab.first.size(0) != stacked + rank)
-            throw std::runtime_error(a.weightsFile + ": the adapter of '" + module + "' has rank "
-                                     + std::to_string(ab.first.size(0)) + ", the run's is " + std::to_string(rank)
-                                     + (stacked ? " on top of " + std::to_string(stacked) + " folded" : std::string()));
+            throw std::runtime_error(a.weightsFile + ": the adapter of '" + module + "' has rank " +
+                                     std::to_string(ab.first.size(0)) + ", the run's is " + std::to_string(rank) +
+                                     (stacked ? " on top of " + std::to_string(stacked) + " folded" : std::string()));
         lin->adapterA().copy_(ab.first.narrow(0, stacked, rank));
         lin->adapterB().copy_(ab.second.narrow(1, stacked, rank) * (a.scaling / lin->adapterScaling()));
     }
@@ -337,7 +344,8 @@ MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &ad
     for (const auto &[module, ab] : a.lora) {
         auto it = byCanonical.find(module + ".weight");
         if (it == byCanonical.end())
-            throw std::runtime_error(a.weightsFile + ": an adapter for '" + module + "', which " + baseDir + " does not have");
+            throw std::runtime_error(a.weightsFile + ": an adapter for '" + module + "', which " + baseDir +
+                                     " does not have");
         const auto &shape = base.entry(it->second).shape;
         if (shape.size() != 2)
             throw std::runtime_error(a.weightsFile + ": '" + module + "' is not a linear layer in " + baseDir);
@@ -385,8 +393,8 @@ MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &ad
                 if (auto f = a.full.find(canonical); f != a.full.end()) {
                     t = f->second.to(e.type);
                     ++summary.replaced;
-                } else if (auto l = a.lora.find(module); l != a.lora.end() && canonical.size() > 7
-                           && canonical.compare(canonical.size() - 7, 7, ".weight") == 0) {
+                } else if (auto l = a.lora.find(module); l != a.lora.end() && canonical.size() > 7 &&
+                                                         canonical.compare(canonical.size() - 7, 7, ".weight") == 0) {
                     // W + scaling·B·A in float32, stored back in the shard's dtype (as PEFT's merge does)
                     t = (t.to(torch::kFloat) + torch::matmul(l->second.second, l->second.first) * a.scaling).to(e.type);
                     ++summary.merged;
@@ -396,8 +404,7 @@ MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &ad
             out.finish();
             ++done;
             if (log)
-                log("merged " + fileName + " (" + std::to_string(done) + "/"
-                    + std::to_string(shards.size()) + ")");
+                log("merged " + fileName + " (" + std::to_string(done) + "/" + std::to_string(shards.size()) + ")");
         }
         if (fs::exists(outDir, ec))
             fs::remove(outDir, ec); // the empty folder checked above

@@ -27,7 +27,8 @@ int LlavaConfig::imageFeatures() const
 
 int64_t LlavaConfig::parameterCount() const
 {
-    const int64_t vh = visionHidden, vi = visionIntermediate, h = hidden, in = intermediate, kv = int64_t(kvHeads) * headDim();
+    const int64_t vh = visionHidden, vi = visionIntermediate, h = hidden, in = intermediate,
+                  kv = int64_t(kvHeads) * headDim();
     const int64_t side = imageSize / patchSize;
     int64_t n = vh * 3 * patchSize * patchSize + vh + (side * side + 1) * vh + 2 * vh;
     n += visionLayersUsed() * (4 * (vh * vh + vh) + 4 * vh + vh * vi + vi + vi * vh + vh);
@@ -63,7 +64,8 @@ LlavaConfig LlavaConfig::fromJson(const std::string &text, const std::string &or
             fail(field, "not an integer");
         const auto x = o[key].get<int64_t>();
         if (x < lo || x > hi)
-            fail(field, std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+            fail(field,
+                 std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
         return static_cast<int>(x);
     };
     auto number = [&](const json &o, const char *prefix, const char *key, double lo, double hi, double dflt) {
@@ -109,7 +111,8 @@ LlavaConfig LlavaConfig::fromJson(const std::string &text, const std::string &or
     const std::string act = string(t, "text_config.", "hidden_act", "silu");
     if (act != "silu")
         fail("text_config.hidden_act", "'" + act + "' is not supported (silu)");
-    if (t.contains("head_dim") && t["head_dim"].is_number_integer() && t["head_dim"].get<int64_t>() != c.hidden / c.heads)
+    if (t.contains("head_dim") && t["head_dim"].is_number_integer() &&
+        t["head_dim"].get<int64_t>() != c.hidden / c.heads)
         fail("text_config.head_dim", "differs from hidden_size / num_attention_heads, which is not supported");
     if (c.hidden % c.heads != 0)
         fail("text_config.num_attention_heads", "does not divide hidden_size");
@@ -146,12 +149,13 @@ LlavaConfig LlavaConfig::fromJson(const std::string &text, const std::string &or
     c.projectorAct = string(j, "", "projector_hidden_act", "gelu");
     if (c.projectorAct != "gelu")
         fail("projector_hidden_act", "'" + c.projectorAct + "' is not supported (gelu)");
-    if (j.contains("multimodal_projector_bias") && j["multimodal_projector_bias"].is_boolean()
-        && !j["multimodal_projector_bias"].get<bool>())
+    if (j.contains("multimodal_projector_bias") && j["multimodal_projector_bias"].is_boolean() &&
+        !j["multimodal_projector_bias"].get<bool>())
         fail("multimodal_projector_bias", "a projector without biases is not supported");
     const int imageTokenId = integer(j, "", "image_token_id", 0, c.vocab - 1, 32000);
     c.imageTokenId = integer(j, "", "image_token_index", 0, c.vocab - 1, imageTokenId);
-    c.padTokenId = integer(j, "", "pad_token_id", 0, c.vocab - 1, integer(t, "text_config.", "pad_token_id", 0, c.vocab - 1, 0));
+    c.padTokenId =
+        integer(j, "", "pad_token_id", 0, c.vocab - 1, integer(t, "text_config.", "pad_token_id", 0, c.vocab - 1, 0));
     c.bosTokenId = integer(t, "text_config.", "bos_token_id", 0, c.vocab - 1, 1);
     c.eosTokenId = integer(t, "text_config.", "eos_token_id", 0, c.vocab - 1, 2);
     bool tie = false;

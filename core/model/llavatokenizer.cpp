@@ -68,7 +68,8 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string &folder)
     if (added.is_object())
         for (auto it = added.begin(); it != added.end(); ++it) {
             if (!it->is_number_integer())
-                throw std::runtime_error((dir / "added_tokens.json").string() + ": \"" + it.key() + "\" is not an integer id");
+                throw std::runtime_error((dir / "added_tokens.json").string() + ": \"" + it.key() +
+                                         "\" is not an integer id");
             addSpecial(it.key(), it->get<int>(), (dir / "added_tokens.json").string());
         }
     const json cfg = readJsonFile(dir / "tokenizer_config.json");
@@ -112,7 +113,10 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string &folder)
     m_pad = !padText.empty() ? id(padText) : -1;
 }
 
-int SentencePieceTokenizer::pieceCount() const { return m_sp.size(); }
+int SentencePieceTokenizer::pieceCount() const
+{
+    return m_sp.size();
+}
 
 int SentencePieceTokenizer::id(const std::string &token) const
 {
@@ -186,7 +190,10 @@ const char *LlavaChatFormat::safeEraserSystemPrompt()
            "detailed, and polite answers to the human's questions.";
 }
 
-std::string LlavaChatFormat::name() const { return m_system.empty() ? "llava-1.5" : "llava-1.5+system"; }
+std::string LlavaChatFormat::name() const
+{
+    return m_system.empty() ? "llava-1.5" : "llava-1.5+system";
+}
 
 std::string LlavaChatFormat::promptText(const std::string &question) const
 {

@@ -16,7 +16,8 @@
 
 namespace se::model {
 
-class SentencePieceTokenizer {
+class SentencePieceTokenizer
+{
 public:
     // Reads tokenizer.model, added_tokens.json, tokenizer_config.json and special_tokens_map.json (the last three
     // optional) of a Hugging Face folder. Throws naming the file and the reason.
@@ -24,7 +25,7 @@ public:
 
     std::vector<int> encode(const std::string &text, bool addBos) const;
     std::string decode(const std::vector<int> &ids) const; // special and added tokens skipped
-    int id(const std::string &token) const;                 // -1 when unknown (added tokens included)
+    int id(const std::string &token) const;                // -1 when unknown (added tokens included)
     int bosId() const { return m_bos; }
     int eosId() const { return m_eos; }
     int padId() const { return m_pad; }
@@ -40,7 +41,8 @@ private:
 };
 
 // The LLaVA-1.5 conversation (llava-hf's chat template) with an optional system sentence before it.
-class LlavaChatFormat : public ChatFormat {
+class LlavaChatFormat : public ChatFormat
+{
 public:
     LlavaChatFormat(std::shared_ptr<const SentencePieceTokenizer> tok, int imageTokenId, int imageFeatures,
                     std::string systemPrompt = {});

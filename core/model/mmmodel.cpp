@@ -27,7 +27,8 @@ void MultimodalLm::setAdaptersEnabled(bool on)
             h->setAdapterEnabled(on);
 }
 
-std::pair<torch::Tensor, torch::Tensor> KvSlot::append(const torch::Tensor &nk, const torch::Tensor &nv, int64_t reserve)
+std::pair<torch::Tensor, torch::Tensor> KvSlot::append(const torch::Tensor &nk, const torch::Tensor &nv,
+                                                       int64_t reserve)
 {
     const int64_t need = used + nk.size(2);
     if (!k.defined() || k.size(2) < need) {

@@ -49,14 +49,16 @@ struct LoraSpec {
 };
 
 // A module that can carry an adapter; the model walks its modules for these.
-class AdapterHost {
+class AdapterHost
+{
 public:
     virtual ~AdapterHost() = default;
     virtual void setAdapterEnabled(bool on) = 0;
     virtual std::vector<torch::Tensor> adapterParameters() const = 0;
 };
 
-class MultimodalLm : public torch::nn::Module {
+class MultimodalLm : public torch::nn::Module
+{
 public:
     ~MultimodalLm() override = default;
 
@@ -75,8 +77,8 @@ public:
         return headLogits(hidden(ids, pixels, positions, keyMask, cache, 0));
     }
 
-    virtual int64_t maxPositions() const = 0;   // the longest sequence the model takes
-    virtual int64_t imageTokens() const = 0;    // features (placeholder tokens) per image
+    virtual int64_t maxPositions() const = 0;    // the longest sequence the model takes
+    virtual int64_t imageTokens() const = 0;     // features (placeholder tokens) per image
     virtual torch::ScalarType dtype() const = 0; // of the weights
 
     virtual std::vector<torch::Tensor> visionParameters() const = 0;
@@ -98,7 +100,8 @@ public:
 };
 
 // Turns every adapter of a model off for a scope (the frozen reference's forward), and back on after.
-class AdaptersOff {
+class AdaptersOff
+{
 public:
     explicit AdaptersOff(MultimodalLm &m) : m_model(m) { m_model.setAdaptersEnabled(false); }
     ~AdaptersOff() { m_model.setAdaptersEnabled(true); }

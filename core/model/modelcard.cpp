@@ -33,10 +33,17 @@ void ModelCard::validate() const
 
 std::string ModelCard::toJson() const
 {
-    nlohmann::json j = {{"name", name},           {"architecture", architecture}, {"image_size", imageSize},
-                        {"vision_width", visionWidth}, {"vision_stages", visionStages}, {"d_model", dModel},
-                        {"layers", layers},       {"heads", heads},               {"ff_mult", ffMult},
-                        {"max_seq", maxSeq},      {"max_answer_tokens", maxAnswerTokens},
+    nlohmann::json j = {{"name", name},
+                        {"architecture", architecture},
+                        {"image_size", imageSize},
+                        {"vision_width", visionWidth},
+                        {"vision_stages", visionStages},
+                        {"d_model", dModel},
+                        {"layers", layers},
+                        {"heads", heads},
+                        {"ff_mult", ffMult},
+                        {"max_seq", maxSeq},
+                        {"max_answer_tokens", maxAnswerTokens},
                         {"tie_embeddings", tieEmbeddings}};
     return j.dump(2);
 }

@@ -10,10 +10,10 @@ namespace se::model {
 struct ModelCard {
     std::string name = "builtin-tiny";
     std::string architecture = "se-tiny-vlm"; // the only one this build knows
-    int imageSize = 32;        // images are resized to imageSize × imageSize before the encoder
-    int visionWidth = 128;     // channels of the last conv stage; the stages are /4, /2, /1 of it
-    int visionStages = 3;      // stride-2 conv stages; imageSize / 2^stages per side → image tokens
-    int dModel = 128;          // decoder width
+    int imageSize = 32;                       // images are resized to imageSize × imageSize before the encoder
+    int visionWidth = 128;                    // channels of the last conv stage; the stages are /4, /2, /1 of it
+    int visionStages = 3;                     // stride-2 conv stages; imageSize / 2^stages per side → image tokens
+    int dModel = 128;                         // decoder width
     int layers = 3;
     int heads = 4;
     int ffMult = 4;            // MLP hidden = ffMult · dModel
@@ -21,7 +21,11 @@ struct ModelCard {
     int maxAnswerTokens = 64;  // default generation limit
     bool tieEmbeddings = true; // the output head shares the token embedding
 
-    int imageTokens() const { const int side = imageSize >> visionStages; return side * side; }
+    int imageTokens() const
+    {
+        const int side = imageSize >> visionStages;
+        return side * side;
+    }
     int headDim() const { return dModel / heads; }
 
     // Throws std::runtime_error naming the field when a value is out of range.

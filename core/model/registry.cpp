@@ -18,23 +18,32 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string readText(const fs::path &p, std::uintmax_t limit) { return readSmallFile(p.string(), limit); }
+std::string readText(const fs::path &p, std::uintmax_t limit)
+{
+    return readSmallFile(p.string(), limit);
+}
 
 const char *dtypeName(torch::ScalarType t)
 {
     switch (t) {
-    case torch::kFloat: return "float32";
-    case torch::kBFloat16: return "bfloat16";
-    case torch::kHalf: return "float16";
-    default: return "?";
+    case torch::kFloat:
+        return "float32";
+    case torch::kBFloat16:
+        return "bfloat16";
+    case torch::kHalf:
+        return "float16";
+    default:
+        return "?";
     }
 }
 
 LoadedModel loadBuiltin(const std::string &file, const LoadOptions &o)
 {
     if (!o.adapterDir.empty())
-        throw std::runtime_error(o.adapterDir + ": adapters apply to Hugging Face models; a built-in model's runs "
-                                                "write whole checkpoints (" + file + " is one)");
+        throw std::runtime_error(o.adapterDir +
+                                 ": adapters apply to Hugging Face models; a built-in model's runs "
+                                 "write whole checkpoints (" +
+                                 file + " is one)");
     LoadedModel m;
     Checkpoint ck = loadCheckpoint(file, o.device);
     m.path = file;
@@ -56,23 +65,24 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
     const std::string configText = readText(dir / "config.json", 1u << 20);
     const LlavaConfig config = LlavaConfig::fromJson(configText, (dir / "config.json").string());
     ClipPreprocessor pre = ClipPreprocessor::fromJson(readText(dir / "preprocessor_config.json", 1u << 20),
-                                                     (dir / "preprocessor_config.json").string());
+                                                      (dir / "preprocessor_config.json").string());
     if (pre.outputHeight() != config.imageSize || pre.outputWidth() != config.imageSize)
-        throw std::runtime_error((dir / "preprocessor_config.json").string() + ": images come out "
-                                 + std::to_string(pre.outputWidth()) + "x" + std::to_string(pre.outputHeight())
-                                 + " but the vision tower takes " + std::to_string(config.imageSize) + "x"
-                                 + std::to_string(config.imageSize));
-    {   // original LLaVA's option lives in config.json
+        throw std::runtime_error((dir / "preprocessor_config.json").string() + ": images come out " +
+                                 std::to_string(pre.outputWidth()) + "x" + std::to_string(pre.outputHeight()) +
+                                 " but the vision tower takes " + std::to_string(config.imageSize) + "x" +
+                                 std::to_string(config.imageSize));
+    {                                                               // original LLaVA's option lives in config.json
         const nlohmann::json j = nlohmann::json::parse(configText); // already checked by fromJson
         if (j.contains("image_aspect_ratio") && j["image_aspect_ratio"].is_string() && j["image_aspect_ratio"] == "pad")
             pre.padToSquare = true;
     }
     auto tok = std::make_shared<SentencePieceTokenizer>(folder);
     if (tok->id("<image>") >= 0 && tok->id("<image>") != config.imageTokenId)
-        throw std::runtime_error(folder + ": the tokenizer's <image> is id " + std::to_string(tok->id("<image>"))
-                                 + " but config.json's image_token_index is " + std::to_string(config.imageTokenId));
+        throw std::runtime_error(folder + ": the tokenizer's <image> is id " + std::to_string(tok->id("<image>")) +
+                                 " but config.json's image_token_index is " + std::to_string(config.imageTokenId));
     if (tok->id("<image>") < 0)
-        throw std::runtime_error(folder + ": the tokenizer has no <image> token (added_tokens.json / tokenizer_config.json)");
+        throw std::runtime_error(folder +
+                                 ": the tokenizer has no <image> token (added_tokens.json / tokenizer_config.json)");
 
     const torch::ScalarType dtype = o.dtype ? *o.dtype : (o.device.is_cuda() ? torch::kBFloat16 : torch::kFloat);
     std::string naming;
@@ -147,8 +157,8 @@ std::string modelArchitecture(const std::string &path)
             throw std::runtime_error(path + ": a folder without config.json (not a Hugging Face model folder)");
         const nlohmann::json j = parseJson(readText(cfg, 1u << 20), cfg.string());
         if (!j.is_object() || !j.contains("model_type") || !j["model_type"].is_string())
-            throw std::runtime_error(cfg.string() + ": model_type: "
-                                     + (j.is_object() && j.contains("model_type") ? "not a string" : "missing"));
+            throw std::runtime_error(cfg.string() + ": model_type: " +
+                                     (j.is_object() && j.contains("model_type") ? "not a string" : "missing"));
         return j["model_type"].get<std::string>();
     }
     MappedSafeTensors st(path);
@@ -177,7 +187,8 @@ ModelFacts describeModel(const std::string &path)
     };
     if (f.architecture == "llava") {
         const fs::path dir(path);
-        const LlavaConfig c = LlavaConfig::fromJson(readText(dir / "config.json", 1u << 20), (dir / "config.json").string());
+        const LlavaConfig c =
+            LlavaConfig::fromJson(readText(dir / "config.json", 1u << 20), (dir / "config.json").string());
         f.adapters = true;
         f.parameters = c.parameterCount();
         for (const auto &e : fs::directory_iterator(dir, ec))
@@ -191,7 +202,7 @@ ModelFacts describeModel(const std::string &path)
         f.maxSeq = c.maxPositions;
         f.projectorParameters = int64_t(c.visionHidden) * c.hidden + c.hidden + int64_t(c.hidden) * c.hidden + c.hidden;
         const int64_t h = c.hidden, kv = int64_t(c.kvHeads) * c.headDim(), in = c.intermediate;
-        f.loraFanSum = {{"q_proj", 2 * h},      {"k_proj", h + kv},   {"v_proj", h + kv},  {"o_proj", 2 * h},
+        f.loraFanSum = {{"q_proj", 2 * h},     {"k_proj", h + kv},  {"v_proj", h + kv},   {"o_proj", 2 * h},
                         {"gate_proj", h + in}, {"up_proj", h + in}, {"down_proj", in + h}};
         os << "LLaVA-1.5 · Llama " << c.layers << " layers × " << c.hidden << " · CLIP " << c.imageSize << " px ("
            << f.imageTokens << " image tokens) · " << billions(f.parameters) << " parameters";
@@ -243,9 +254,15 @@ LoadedModel loadModel(const std::string &path, const LoadOptions &options)
     throw std::runtime_error(path + ": architecture '" + arch + "' is not supported (this build knows " + known + ")");
 }
 
-bool writesAdapters(const LoadedModel &m) { return m.architecture == "llava"; }
+bool writesAdapters(const LoadedModel &m)
+{
+    return m.architecture == "llava";
+}
 
-LoraSpec defaultLora(const LoadedModel &m) { return defaultLora(m.architecture); }
+LoraSpec defaultLora(const LoadedModel &m)
+{
+    return defaultLora(m.architecture);
+}
 
 LoraSpec defaultLora(const std::string &architecture)
 {

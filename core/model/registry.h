@@ -30,24 +30,24 @@ struct LoadOptions {
 };
 
 struct LoadedModel {
-    std::string path;          // the file or folder it came from
-    std::string architecture;  // "se-tiny-vlm", "llava"
+    std::string path;         // the file or folder it came from
+    std::string architecture; // "se-tiny-vlm", "llava"
     std::shared_ptr<MultimodalLm> net;
     std::shared_ptr<ChatFormat> chat;
-    std::shared_ptr<ImageStore> images; // the model's preprocessing, cached
-    int maxAnswerTokens = 64;  // the default generation limit
+    std::shared_ptr<ImageStore> images;      // the model's preprocessing, cached
+    int maxAnswerTokens = 64;                // the default generation limit
     std::map<std::string, std::string> info; // provenance (built-in: the checkpoint's metadata) and load facts
-    std::optional<Checkpoint> builtin;        // the built-in model's card and tokenizer (to save a checkpoint)
+    std::optional<Checkpoint> builtin;       // the built-in model's card and tokenizer (to save a checkpoint)
 };
 
 // What a model is, from its small files alone (config.json, a checkpoint's card), without loading weights: the
 // workbench's model line and a run's memory plan.
 struct ModelFacts {
     std::string path, architecture;
-    std::string summary;            // one line for people: "LLaVA-1.5 · Llama 32 × 4096 · CLIP 336 px …"
-    int64_t parameters = 0;         // of what is loaded
-    std::uint64_t fileBytes = 0;    // weights on disk
-    bool adapters = false;          // runs train adapters and write adapter folders
+    std::string summary;         // one line for people: "LLaVA-1.5 · Llama 32 × 4096 · CLIP 336 px …"
+    int64_t parameters = 0;      // of what is loaded
+    std::uint64_t fileBytes = 0; // weights on disk
+    bool adapters = false;       // runs train adapters and write adapter folders
     int layers = 0, hidden = 0, intermediate = 0, heads = 0, imageTokens = 0, maxSeq = 0; // the language model's shape
     int64_t projectorParameters = 0;
     std::map<std::string, int64_t> loraFanSum; // per layer, for each adapter target: in + out features

@@ -22,9 +22,9 @@ struct DtypeInfo {
     torch::ScalarType type;
     int size;
 };
-const DtypeInfo kDtypes[] = {{"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},  {"BF16", torch::kBFloat16, 2},
-                             {"F64", torch::kFloat64, 8}, {"I64", torch::kInt64, 8},    {"I32", torch::kInt32, 4},
-                             {"I16", torch::kInt16, 2},   {"I8", torch::kInt8, 1},      {"U8", torch::kUInt8, 1},
+const DtypeInfo kDtypes[] = {{"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2}, {"BF16", torch::kBFloat16, 2},
+                             {"F64", torch::kFloat64, 8}, {"I64", torch::kInt64, 8},   {"I32", torch::kInt32, 4},
+                             {"I16", torch::kInt16, 2},   {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
                              {"BOOL", torch::kBool, 1}};
 
 const DtypeInfo *byName(const std::string &n)
@@ -116,7 +116,8 @@ void SafeTensorsWriter::write(const torch::Tensor &t)
 void SafeTensorsWriter::finish()
 {
     if (m_next != m_plan.size())
-        throw std::runtime_error(m_file + ": " + std::to_string(m_plan.size() - m_next) + " planned tensors not written");
+        throw std::runtime_error(m_file + ": " + std::to_string(m_plan.size() - m_next) +
+                                 " planned tensors not written");
     m_out.flush();
     bool ok = static_cast<bool>(m_out);
     m_out.close();
@@ -152,7 +153,9 @@ namespace {
 void parseHeader(const char *data, std::uint64_t size, const std::string &origin, std::vector<TensorEntry> &entries,
                  std::map<std::string, std::string> &metadata, std::uint64_t &dataStart)
 {
-    auto fail = [&](const std::string &why) -> void { throw std::runtime_error(origin + ": not a valid safetensors file: " + why); };
+    auto fail = [&](const std::string &why) -> void {
+        throw std::runtime_error(origin + ": not a valid safetensors file: " + why);
+    };
     if (size < 8)
         fail("shorter than the 8-byte header length (truncated?)");
     std::uint64_t n = 0;
@@ -219,10 +222,12 @@ void parseHeader(const char *data, std::uint64_t size, const std::string &origin
         if (t.end > dataSize)
             fail("tensor '" + name + "': data runs past the end of the file (truncated?)");
         if (t.end - t.begin != numel * static_cast<std::uint64_t>(d->size))
-            fail("tensor '" + name + "': " + std::to_string(t.end - t.begin) + " bytes do not match its shape and dtype");
+            fail("tensor '" + name + "': " + std::to_string(t.end - t.begin) +
+                 " bytes do not match its shape and dtype");
         entries.push_back(std::move(t));
     }
-    std::stable_sort(entries.begin(), entries.end(), [](const TensorEntry &a, const TensorEntry &b) { return a.begin < b.begin; });
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const TensorEntry &a, const TensorEntry &b) { return a.begin < b.begin; });
     std::uint64_t covered = 0;
     for (const auto &s : entries) {
         if (s.begin < covered)
@@ -260,7 +265,8 @@ MappedSafeTensors::MappedSafeTensors(const std::string &file) : m_file(file)
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         throw std::runtime_error(file + ": cannot open (" + std::strerror(errno) + ")");
-    struct stat sb {};
+    struct stat sb {
+    };
     if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         ::close(fd);
         throw std::runtime_error(file + ": not a regular file");
@@ -298,7 +304,10 @@ const TensorEntry *MappedSafeTensors::find(const std::string &name) const
     return it == m_byName.end() ? nullptr : &m_entries[it->second];
 }
 
-torch::Tensor MappedSafeTensors::view(const TensorEntry &e) const { return viewOf(m_data + m_dataStart, e); }
+torch::Tensor MappedSafeTensors::view(const TensorEntry &e) const
+{
+    return viewOf(m_data + m_dataStart, e);
+}
 
 SafeTensors readSafeTensors(const std::string &file)
 {

@@ -30,7 +30,8 @@ SafeTensors readSafeTensors(const std::string &file); // through MappedSafeTenso
 // Writes a safetensors file one tensor at a time, so a multi-gigabyte shard is never whole in memory: the header
 // from the planned names, dtypes and shapes first, then each tensor's bytes in the planned order. finish() moves
 // `file`.tmp into place; a writer destroyed unfinished (an error, an exception) removes its partial file.
-class SafeTensorsWriter {
+class SafeTensorsWriter
+{
 public:
     struct Planned {
         std::string name;
@@ -67,7 +68,8 @@ struct TensorEntry {
 // offsets contiguous) when it is opened, and tensor data is touched only when a tensor is viewed, so a 10 GB
 // shard costs no memory until its tensors are copied out. Only regular files are accepted (a FIFO or a device
 // is refused, never waited on or read without end). Not copyable.
-class MappedSafeTensors {
+class MappedSafeTensors
+{
 public:
     explicit MappedSafeTensors(const std::string &file);
     ~MappedSafeTensors();

@@ -16,7 +16,8 @@ namespace {
 const std::string kSpace = "\xe2\x96\x81"; // U+2581 "▁"
 
 // Protocol-buffer wire format, just enough for ModelProto.
-class Reader {
+class Reader
+{
 public:
     Reader(const char *p, size_t n, const std::string &origin) : m_p(p), m_end(p + n), m_origin(origin) {}
     bool done() const { return m_p >= m_end; }
@@ -58,11 +59,20 @@ public:
     void skip(int wire)
     {
         switch (wire) {
-        case 0: varint(); break;
-        case 1: advance(8); break;
-        case 2: bytes(); break;
-        case 5: advance(4); break;
-        default: fail("unsupported wire type " + std::to_string(wire));
+        case 0:
+            varint();
+            break;
+        case 1:
+            advance(8);
+            break;
+        case 2:
+            bytes();
+            break;
+        case 5:
+            advance(4);
+            break;
+        default:
+            fail("unsupported wire type " + std::to_string(wire));
         }
     }
     [[noreturn]] void fail(const std::string &why) const
@@ -83,10 +93,14 @@ private:
 
 size_t utf8Length(unsigned char c)
 {
-    if (c < 0x80) return 1;
-    if ((c >> 5) == 0x6) return 2;
-    if ((c >> 4) == 0xe) return 3;
-    if ((c >> 3) == 0x1e) return 4;
+    if (c < 0x80)
+        return 1;
+    if ((c >> 5) == 0x6)
+        return 2;
+    if ((c >> 4) == 0xe)
+        return 3;
+    if ((c >> 3) == 0x1e)
+        return 4;
     return 1; // a stray byte stands alone (and falls back to its byte piece)
 }
 
@@ -94,7 +108,8 @@ size_t utf8Length(unsigned char c)
 
 SentencePieceModel SentencePieceModel::load(const std::string &file)
 {
-    struct stat sb {};
+    struct stat sb {
+    };
     if (::stat(file.c_str(), &sb) != 0)
         throw std::runtime_error(file + ": missing");
     if (!S_ISREG(sb.st_mode) || sb.st_size > (64 << 20))
@@ -155,13 +170,26 @@ SentencePieceModel SentencePieceModel::parse(const std::string &bytes, const std
                 }
                 const auto v = r.varint();
                 switch (f) {
-                case 3: modelType = static_cast<int>(v); break;
-                case 24: suffix = v != 0; break;
-                case 35: m.m_byteFallback = v != 0; break;
-                case 40: unk = static_cast<int>(static_cast<int32_t>(v)); break;
-                case 41: bos = static_cast<int>(static_cast<int32_t>(v)); break;
-                case 42: eos = static_cast<int>(static_cast<int32_t>(v)); break;
-                default: break;
+                case 3:
+                    modelType = static_cast<int>(v);
+                    break;
+                case 24:
+                    suffix = v != 0;
+                    break;
+                case 35:
+                    m.m_byteFallback = v != 0;
+                    break;
+                case 40:
+                    unk = static_cast<int>(static_cast<int32_t>(v));
+                    break;
+                case 41:
+                    bos = static_cast<int>(static_cast<int32_t>(v));
+                    break;
+                case 42:
+                    eos = static_cast<int>(static_cast<int32_t>(v));
+                    break;
+                default:
+                    break;
                 }
             }
         } else if (field == 3 && wire == 2) { // NormalizerSpec
@@ -191,11 +219,11 @@ SentencePieceModel SentencePieceModel::parse(const std::string &bytes, const std
     if (m.m_pieces.empty())
         top.fail("no pieces");
     if (modelType != 2)
-        throw std::runtime_error(origin + ": a SentencePiece model of type " + std::to_string(modelType)
-                                 + "; only BPE models (type 2, Llama's) are supported");
+        throw std::runtime_error(origin + ": a SentencePiece model of type " + std::to_string(modelType) +
+                                 "; only BPE models (type 2, Llama's) are supported");
     if (charsmap)
-        throw std::runtime_error(origin + ": the model's normaliser ('" + normalizer
-                                 + "') uses a precompiled character map, which is not supported (Llama's is 'identity')");
+        throw std::runtime_error(origin + ": the model's normaliser ('" + normalizer +
+                                 "') uses a precompiled character map, which is not supported (Llama's is 'identity')");
     if (suffix)
         throw std::runtime_error(origin + ": treat_whitespace_as_suffix is not supported");
     const int n = static_cast<int>(m.m_pieces.size());
@@ -239,7 +267,10 @@ int SentencePieceModel::pieceToId(const std::string &piece) const
     return -1;
 }
 
-const std::string &SentencePieceModel::idToPiece(int id) const { return m_pieces.at(static_cast<size_t>(id)); }
+const std::string &SentencePieceModel::idToPiece(int id) const
+{
+    return m_pieces.at(static_cast<size_t>(id));
+}
 
 std::vector<int> SentencePieceModel::encode(const std::string &input, bool dummyPrefix) const
 {
@@ -305,7 +336,9 @@ std::vector<int> SentencePieceModel::encode(const std::string &input, bool dummy
         float score;
         size_t size;
     };
-    auto worse = [](const Pair &a, const Pair &b) { return a.score < b.score || (a.score == b.score && a.left > b.left); };
+    auto worse = [](const Pair &a, const Pair &b) {
+        return a.score < b.score || (a.score == b.score && a.left > b.left);
+    };
     std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> agenda(worse);
     auto consider = [&](int l, int r) {
         if (l < 0 || r < 0 || sym[l].frozen || sym[r].frozen)

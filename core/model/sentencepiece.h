@@ -15,7 +15,8 @@
 
 namespace se::model {
 
-class SentencePieceModel {
+class SentencePieceModel
+{
 public:
     enum class PieceType { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
 

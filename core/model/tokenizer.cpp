@@ -12,10 +12,13 @@ const char *const kSpecials[] = {"<pad>", "<bos>", "<eos>", "<unk>", "<image>", 
 
 bool wordByte(unsigned char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '\'' || c == '-'
-           || c == '_' || c >= 0x80;
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '\'' || c == '-' ||
+           c == '_' || c >= 0x80;
 }
-bool spaceByte(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool spaceByte(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 } // namespace
 
 Tokenizer::Tokenizer()

@@ -11,7 +11,8 @@
 
 namespace se::model {
 
-class Tokenizer {
+class Tokenizer
+{
 public:
     // Fixed ids of the special tokens; the chat markers cannot come out of splitting text.
     enum Special { Pad = 0, Bos = 1, Eos = 2, Unk = 3, Image = 4, User = 5, Assistant = 6, SpecialCount = 7 };
@@ -23,7 +24,7 @@ public:
 
     std::vector<int> encode(const std::string &text) const; // no specials added; unknown words → Unk
     std::string decode(const std::vector<int> &ids, bool stopAtEos = true) const; // specials skipped
-    int id(const std::string &token) const; // Unk when absent
+    int id(const std::string &token) const;                                       // Unk when absent
     const std::string &token(int id) const;
     int size() const { return static_cast<int>(m_tokens.size()); }
 

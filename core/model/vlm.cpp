@@ -165,12 +165,12 @@ VlmImpl::VlmImpl(const ModelCard &card, int vocabSize) : m_card(card), m_vocab(v
 
 torch::Tensor VlmImpl::encodeImages(const torch::Tensor &images)
 {
-    auto f = vision->forward(images);     // [B, C, s, s]
+    auto f = vision->forward(images); // [B, C, s, s]
     // LibTorch 1.13's CPU convolution backward returns zero or garbage weight gradients when the incoming
     // gradient is not contiguous (as it is after the transpose below): hand it a contiguous one.
     if (f.requires_grad())
         f.register_hook([](torch::Tensor g) { return g.contiguous(); });
-    f = f.flatten(2).transpose(1, 2);     // [B, s*s, C]
+    f = f.flatten(2).transpose(1, 2); // [B, s*s, C]
     return proj2(F::gelu(proj1(f)));
 }
 
@@ -182,8 +182,8 @@ torch::Tensor VlmImpl::hidden(const torch::Tensor &ids, const torch::Tensor &ima
     const int64_t B = ids.size(0), T = ids.size(1);
     const int64_t past = cache ? cache->length() : 0;
     if (past + T > m_card.maxSeq && !positions.defined())
-        throw std::runtime_error("model: sequence of " + std::to_string(past + T) + " tokens exceeds max_seq "
-                                 + std::to_string(m_card.maxSeq));
+        throw std::runtime_error("model: sequence of " + std::to_string(past + T) + " tokens exceeds max_seq " +
+                                 std::to_string(m_card.maxSeq));
     auto x = tokEmb(ids);
     if (images.defined()) {
         auto feats = encodeImages(images).to(x.scalar_type());
@@ -221,16 +221,23 @@ void VlmImpl::enableLora(int rank, double alpha, double dropout, const std::set<
     static const std::set<std::string> known = {"q", "k", "v", "o", "fc1", "fc2", "projector"};
     for (const auto &t : targets)
         if (!known.count(t))
-            throw std::runtime_error("LoRA: unknown target module '" + t + "' (known: q, k, v, o, fc1, fc2, projector)");
+            throw std::runtime_error("LoRA: unknown target module '" + t +
+                                     "' (known: q, k, v, o, fc1, fc2, projector)");
     if (rank < 1)
         throw std::runtime_error("LoRA: rank must be at least 1");
     for (auto &l : layers) {
-        if (targets.count("q")) l->q->enableLora(rank, alpha, dropout);
-        if (targets.count("k")) l->k->enableLora(rank, alpha, dropout);
-        if (targets.count("v")) l->v->enableLora(rank, alpha, dropout);
-        if (targets.count("o")) l->o->enableLora(rank, alpha, dropout);
-        if (targets.count("fc1")) l->fc1->enableLora(rank, alpha, dropout);
-        if (targets.count("fc2")) l->fc2->enableLora(rank, alpha, dropout);
+        if (targets.count("q"))
+            l->q->enableLora(rank, alpha, dropout);
+        if (targets.count("k"))
+            l->k->enableLora(rank, alpha, dropout);
+        if (targets.count("v"))
+            l->v->enableLora(rank, alpha, dropout);
+        if (targets.count("o"))
+            l->o->enableLora(rank, alpha, dropout);
+        if (targets.count("fc1"))
+            l->fc1->enableLora(rank, alpha, dropout);
+        if (targets.count("fc2"))
+            l->fc2->enableLora(rank, alpha, dropout);
     }
     if (targets.count("projector")) {
         proj1->enableLora(rank, alpha, dropout);
@@ -238,7 +245,10 @@ void VlmImpl::enableLora(int rank, double alpha, double dropout, const std::set<
     }
 }
 
-std::vector<std::string> VlmImpl::adapterTargetNames() const { return {"q", "k", "v", "o", "fc1", "fc2", "projector"}; }
+std::vector<std::string> VlmImpl::adapterTargetNames() const
+{
+    return {"q", "k", "v", "o", "fc1", "fc2", "projector"};
+}
 
 void VlmImpl::mergeLora()
 {
@@ -291,7 +301,10 @@ std::vector<torch::Tensor> VlmImpl::loraParameters() const
     return out;
 }
 
-std::vector<torch::Tensor> VlmImpl::visionParameters() const { return vision->parameters(); }
+std::vector<torch::Tensor> VlmImpl::visionParameters() const
+{
+    return vision->parameters();
+}
 
 std::vector<torch::Tensor> VlmImpl::projectorParameters() const
 {

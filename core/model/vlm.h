@@ -17,7 +17,8 @@ namespace se::model {
 // A linear layer with an optional low-rank adapter: y = W x + b + (alpha / r) · B A dropout(x).
 // The adapter tensors are not registered parameters, so named_parameters() (and so a checkpoint) always
 // holds the plain weights; merge() folds the adapter into them.
-class LoraLinearImpl : public torch::nn::Module, public AdapterHost {
+class LoraLinearImpl : public torch::nn::Module, public AdapterHost
+{
 public:
     LoraLinearImpl(int64_t in, int64_t out);
     torch::Tensor forward(const torch::Tensor &x);
@@ -27,7 +28,7 @@ public:
     bool loraActive() const { return m_a.defined() && m_enabled; } // present and not switched off
     void setAdapterEnabled(bool on) override { m_enabled = on; }
     std::vector<torch::Tensor> adapterParameters() const override { return loraParameters(); }
-    void merge();     // W += scaling · B A, then drop the adapter
+    void merge();                       // W += scaling · B A, then drop the adapter
     torch::Tensor mergedWeight() const; // W + scaling · B A without changing anything
     std::vector<torch::Tensor> loraParameters() const;
 
@@ -40,7 +41,8 @@ private:
 };
 TORCH_MODULE(LoraLinear);
 
-class DecoderLayerImpl : public torch::nn::Module {
+class DecoderLayerImpl : public torch::nn::Module
+{
 public:
     explicit DecoderLayerImpl(const ModelCard &card);
     // `mask` is additive, broadcastable to [B, heads, T, Tk]; `cache` the layer's keys and values (null: none;
@@ -57,7 +59,8 @@ private:
 };
 TORCH_MODULE(DecoderLayer);
 
-class VlmImpl : public MultimodalLm {
+class VlmImpl : public MultimodalLm
+{
 public:
     VlmImpl(const ModelCard &card, int vocabSize);
 

@@ -10,12 +10,18 @@ namespace se::store {
 const char *statusName(RunStatus s)
 {
     switch (s) {
-    case RunStatus::Queued: return "queued";
-    case RunStatus::Running: return "running";
-    case RunStatus::Finished: return "finished";
-    case RunStatus::Failed: return "failed";
-    case RunStatus::Cancelled: return "cancelled";
-    case RunStatus::Interrupted: return "interrupted";
+    case RunStatus::Queued:
+        return "queued";
+    case RunStatus::Running:
+        return "running";
+    case RunStatus::Finished:
+        return "finished";
+    case RunStatus::Failed:
+        return "failed";
+    case RunStatus::Cancelled:
+        return "cancelled";
+    case RunStatus::Interrupted:
+        return "interrupted";
     }
     return "failed";
 }
@@ -37,8 +43,8 @@ std::string nowIso8601()
     std::tm tm{};
     gmtime_r(&t, &tm);
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, int(ms));
     return buf;
 }
 

@@ -16,19 +16,19 @@ std::optional<RunStatus> statusFromName(const std::string &name);
 
 struct RunInfo {
     std::int64_t id = 0;
-    std::string uid;          // unique across stores: what merge recognises a run by
+    std::string uid; // unique across stores: what merge recognises a run by
     std::string name;
-    std::string method;       // "vanilla", "ga", "gd", "kl", "po", "npo", "dpo"
+    std::string method; // "vanilla", "ga", "gd", "kl", "po", "npo", "dpo"
     bool pd = false;
     RunStatus status = RunStatus::Queued;
-    std::string configJson;   // the full run configuration
+    std::string configJson; // the full run configuration
     std::string datasetPath, datasetHash;
-    std::string modelId;      // the model the run starts from (path or checkpoint hash)
-    std::string outputModel;  // the checkpoint it wrote
-    std::string judge;        // judge of its metrics
-    std::string refusalPhrasesJson; // the refusal list its judge used (SPEC §4: stored with the run)
+    std::string modelId;                          // the model the run starts from (path or checkpoint hash)
+    std::string outputModel;                      // the checkpoint it wrote
+    std::string judge;                            // judge of its metrics
+    std::string refusalPhrasesJson;               // the refusal list its judge used (SPEC §4: stored with the run)
     std::string createdAt, startedAt, finishedAt; // ISO 8601 UTC
-    std::string message;      // why it failed / stopped
+    std::string message;                          // why it failed / stopped
     std::string host;
     std::int64_t parentId = 0; // for an unlearning run: the vanilla evaluation it compares against (0: none)
 };
@@ -42,21 +42,21 @@ struct StepRecord {
 };
 
 struct MetricRecord {
-    std::string stage;    // "vanilla", "step", "final"
+    std::string stage; // "vanilla", "step", "final"
     int step = 0;
     std::string split;    // "train", "val", or "" when not split-specific
     std::string category; // "" = overall
     std::string name;     // "asr", "rr", "sarr", "rouge_l_precision", "rouge_l_f1", "retain_accuracy", …
     double value = 0;
-    int count = 0;        // answers it was computed on
+    int count = 0; // answers it was computed on
     std::string judge;
 };
 
 struct AnswerRecord {
     std::int64_t id = 0;
-    std::string stage;    // "vanilla", "step", "final"
+    std::string stage; // "vanilla", "step", "final"
     int step = 0;
-    int sample = 0;       // which of the samples for this question (0..2 for harmful questions)
+    int sample = 0;         // which of the samples for this question (0..2 for harmful questions)
     std::string split, set; // "train"/"val", "forget"/"pd"/"retain"
     long record = 0;
     int pair = 0;
@@ -68,7 +68,7 @@ struct AnswerRecord {
 
 struct Verdict {
     std::int64_t answerId = 0;
-    std::string verdict;  // free text such as "unsafe", "ok", "over-refusal"
+    std::string verdict; // free text such as "unsafe", "ok", "over-refusal"
     std::vector<std::string> tags;
     std::string note;
     std::string updatedAt;

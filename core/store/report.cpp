@@ -23,7 +23,10 @@ void assign(MetricSet &m, const MetricRecord &r)
         m.retainAccuracy = r.value;
 }
 
-nlohmann::ordered_json num(double v) { return v < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(v); }
+nlohmann::ordered_json num(double v)
+{
+    return v < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(v);
+}
 
 nlohmann::ordered_json metricJson(const MetricSet &m)
 {

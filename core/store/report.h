@@ -20,7 +20,7 @@ struct MetricSet {
 
 struct RunSummary {
     RunInfo run;
-    std::string stage;                              // the stage the figures come from ("final" or "vanilla")
+    std::string stage; // the stage the figures come from ("final" or "vanilla")
     std::string judge;
     MetricSet overall;
     std::map<std::string, MetricSet> perCategory;

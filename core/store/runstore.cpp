@@ -104,7 +104,10 @@ private:
 class Transaction
 {
 public:
-    explicit Transaction(sqlite3 *db) : m_db(db) { check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr)); }
+    explicit Transaction(sqlite3 *db) : m_db(db)
+    {
+        check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr));
+    }
     ~Transaction()
     {
         if (!m_done)
@@ -582,7 +585,8 @@ std::int64_t RunStore::answerCount(std::int64_t run) const
 void RunStore::setVerdict(const Verdict &v)
 {
     nlohmann::json tags = v.tags;
-    Stmt s(m_db, "INSERT OR REPLACE INTO verdicts (answer_id, verdict, tags_json, note, updated_at) VALUES (?,?,?,?,?)");
+    Stmt s(m_db,
+           "INSERT OR REPLACE INTO verdicts (answer_id, verdict, tags_json, note, updated_at) VALUES (?,?,?,?,?)");
     s.bind(1, v.answerId).bind(2, v.verdict).bind(3, tags.dump()).bind(4, v.note);
     s.bind(5, v.updatedAt.empty() ? nowIso8601() : v.updatedAt);
     s.run();
@@ -647,11 +651,12 @@ int RunStore::mergeFrom(const std::string &otherPath)
         }
         std::map<std::int64_t, std::int64_t> newId;
         for (std::int64_t old : ids) {
-            Stmt ins(m_db, "INSERT INTO main.runs (uid, name, method, pd, status, config_json, dataset_path, dataset_hash, "
-                           "model_id, output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, "
-                           "message, host, owner_pid, parent_id) SELECT uid, name, method, pd, status, config_json, "
-                           "dataset_path, dataset_hash, model_id, output_model, judge, refusal_phrases_json, created_at, "
-                           "started_at, finished_at, message, host, owner_pid, parent_id FROM other.runs WHERE id = ?");
+            Stmt ins(m_db,
+                     "INSERT INTO main.runs (uid, name, method, pd, status, config_json, dataset_path, dataset_hash, "
+                     "model_id, output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, "
+                     "message, host, owner_pid, parent_id) SELECT uid, name, method, pd, status, config_json, "
+                     "dataset_path, dataset_hash, model_id, output_model, judge, refusal_phrases_json, created_at, "
+                     "started_at, finished_at, message, host, owner_pid, parent_id FROM other.runs WHERE id = ?");
             ins.bind(1, old).run();
             const std::int64_t id = sqlite3_last_insert_rowid(m_db);
             newId[old] = id;
@@ -674,9 +679,10 @@ int RunStore::mergeFrom(const std::string &otherPath)
                 return mn.i64(0);
             }();
             const std::int64_t shift = base + 1 - minOld;
-            Stmt an(m_db, "INSERT INTO main.answers SELECT id + ?, ?, stage, step, sample, split, set_name, record, pair, "
-                          "category, image, question, reference, answer, refusal, unsafe, degenerate, normal, exact, "
-                          "rouge_p, rouge_r, rouge_f1, judge FROM other.answers WHERE run_id = ?");
+            Stmt an(m_db,
+                    "INSERT INTO main.answers SELECT id + ?, ?, stage, step, sample, split, set_name, record, pair, "
+                    "category, image, question, reference, answer, refusal, unsafe, degenerate, normal, exact, "
+                    "rouge_p, rouge_r, rouge_f1, judge FROM other.answers WHERE run_id = ?");
             an.bind(1, shift).bind(2, id).bind(3, old).run();
             Stmt ve(m_db, "INSERT INTO main.verdicts SELECT v.answer_id + ?, v.verdict, v.tags_json, v.note, "
                           "v.updated_at FROM other.verdicts v JOIN other.answers a ON a.id = v.answer_id "

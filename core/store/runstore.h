@@ -35,17 +35,17 @@ public:
     const std::string &path() const { return m_path; }
     int schemaVersion() const;
 
-    std::int64_t createRun(RunInfo info);           // returns the id; status as given (usually Queued)
+    std::int64_t createRun(RunInfo info); // returns the id; status as given (usually Queued)
     void setStatus(std::int64_t run, RunStatus status, const std::string &message = {});
-    void updateRun(const RunInfo &info);            // every field but id and createdAt
+    void updateRun(const RunInfo &info); // every field but id and createdAt
     std::optional<RunInfo> run(std::int64_t id) const;
-    std::vector<RunInfo> runs() const;              // in id order
+    std::vector<RunInfo> runs() const; // in id order
     void deleteRun(std::int64_t id);
     // Forgets what a run recorded after step `step` (steps, curve evaluations, any final evaluation), so that a
     // resumed run can record them again. One transaction.
     void truncateRun(std::int64_t id, int step);
 
-    void addSteps(std::int64_t run, const std::vector<StepRecord> &steps);  // one transaction
+    void addSteps(std::int64_t run, const std::vector<StepRecord> &steps); // one transaction
     std::vector<StepRecord> steps(std::int64_t run) const;
 
     // One evaluation: its metrics and answers in one transaction. Returns the answers' ids.
@@ -58,7 +58,7 @@ public:
     // The answers with these ids, in the order asked (an unknown or 0 id gives a default record with id 0).
     std::vector<AnswerRecord> answersById(const std::vector<std::int64_t> &ids) const;
 
-    void setVerdict(const Verdict &v);              // replaces the answer's verdict
+    void setVerdict(const Verdict &v); // replaces the answer's verdict
     void clearVerdict(std::int64_t answerId);
     std::optional<Verdict> verdict(std::int64_t answerId) const;
 
@@ -82,6 +82,5 @@ private:
     sqlite3 *m_db = nullptr;
     bool m_readOnly = false;
 };
-
 
 } // namespace se::store

@@ -12,8 +12,8 @@ namespace {
 Example fitted(se::model::ChatTokens c, int maxSeq, const std::string &imageFile, const std::string &question)
 {
     if (c.answerStart >= maxSeq)
-        throw std::runtime_error("question too long for the model (" + std::to_string(c.answerStart)
-                                 + " prompt tokens, max_seq " + std::to_string(maxSeq) + "): " + question);
+        throw std::runtime_error("question too long for the model (" + std::to_string(c.answerStart) +
+                                 " prompt tokens, max_seq " + std::to_string(maxSeq) + "): " + question);
     if (static_cast<int>(c.ids.size()) > maxSeq)
         c.ids.resize(maxSeq); // a long answer loses its tail (and <eos>); the prompt always fits
     return {imageFile, std::move(c.ids), c.answerStart};

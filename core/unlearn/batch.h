@@ -41,7 +41,8 @@ Batch collate(const std::vector<const Example *> &examples, se::model::ImageStor
 // Endless epochs over a set in a seeded shuffled order; next() returns `batch` examples. With `bucket`, each
 // epoch's order groups examples of similar length into the same batch (sorted within windows of 8 batches,
 // then the batches shuffled), so less of a batch is padding; the order stays random and fixed by the seed.
-class Sampler {
+class Sampler
+{
 public:
     Sampler(const std::vector<Example> &set, std::uint64_t seed, bool bucket = true);
     std::vector<const Example *> next(int batch);

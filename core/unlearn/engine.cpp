@@ -59,7 +59,8 @@ namespace {
 // for 6% more peak memory. A user's own MALLOC_* settings win.
 void configureAllocator()
 {
-    if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_") || std::getenv("MALLOC_TOP_PAD_"))
+    if (std::getenv("MALLOC_MMAP_THRESHOLD_") || std::getenv("MALLOC_TRIM_THRESHOLD_") ||
+        std::getenv("MALLOC_TOP_PAD_"))
         return;
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
@@ -84,7 +85,8 @@ std::string configureThreads(int threads)
     if (setBlas) {
         setBlas(n);
         torch::set_num_threads(1);
-        g_threadsReport = "OpenBLAS " + std::to_string(n) + " thread" + (n == 1 ? "" : "s") + ", LibTorch 1 intra-op thread";
+        g_threadsReport =
+            "OpenBLAS " + std::to_string(n) + " thread" + (n == 1 ? "" : "s") + ", LibTorch 1 intra-op thread";
         return g_threadsReport;
     }
     // Another BLAS (MKL in a pip LibTorch, say) runs on LibTorch's threads.
@@ -103,10 +105,14 @@ struct Assistant::Impl {
 const char *runStatusName(RunStatus s)
 {
     switch (s) {
-    case RunStatus::Finished: return "finished";
-    case RunStatus::Cancelled: return "cancelled";
-    case RunStatus::Diverged: return "diverged";
-    case RunStatus::Failed: return "failed";
+    case RunStatus::Finished:
+        return "finished";
+    case RunStatus::Cancelled:
+        return "cancelled";
+    case RunStatus::Diverged:
+        return "diverged";
+    case RunStatus::Failed:
+        return "failed";
     }
     return "?";
 }
@@ -165,8 +171,9 @@ void checkTrainable(const se::data::Benchmark &b, const std::string &dir)
     if (!b.train.present)
         throw std::runtime_error(dir + ": no all_train.json (not a SafeEraser dataset folder?)");
     if (b.train.forget.empty())
-        throw std::runtime_error(dir + ": all_train.json yields no usable forget samples"
-                                 + (b.problems.empty() ? std::string() : " (first problem: " + b.problems.front().toString() + ")"));
+        throw std::runtime_error(
+            dir + ": all_train.json yields no usable forget samples" +
+            (b.problems.empty() ? std::string() : " (first problem: " + b.problems.front().toString() + ")"));
 }
 
 se::data::Benchmark loadBenchmark(const std::string &dir)
@@ -253,9 +260,9 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
     checkOptions(c.train);
     if (c.outFile.empty())
         throw std::runtime_error("no output file given");
-    se::data::refuseWritingOverInputs("the output", c.outFile, {{"benchmark folder", c.dataDir},
-                                                                {"image pack", c.train.imagesFile},
-                                                                {"model card", c.cardFile}});
+    se::data::refuseWritingOverInputs(
+        "the output", c.outFile,
+        {{"benchmark folder", c.dataDir}, {"image pack", c.train.imagesFile}, {"model card", c.cardFile}});
     const ModelCard card = c.cardFile.empty() ? ModelCard() : ModelCard::load(c.cardFile);
     auto bench = loadBenchmark(c.dataDir);
     Tokenizer tok = buildTokenizer(bench);
@@ -287,7 +294,8 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
     s.totalSteps = stepsFor(c.train, examples.size());
     s.gradAccum = c.train.gradAccum;
     s.samplesPerMicroStep = c.train.batchSize;
-    s.stepsPerEpoch = std::max<int>(1, static_cast<int>(examples.size() / (size_t(c.train.batchSize) * c.train.gradAccum)));
+    s.stepsPerEpoch =
+        std::max<int>(1, static_cast<int>(examples.size() / (size_t(c.train.batchSize) * c.train.gradAccum)));
     s.progressEvery = c.train.progressEvery;
     s.bf16Autocast = bf16;
     auto step = [&](int, int) {
@@ -345,10 +353,11 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     if (c.outFile.empty())
         throw std::runtime_error("no output file given");
     for (const std::string &out : {c.outFile, curveCheckpointPath(c.outFile, c.modelFile)})
-        se::data::refuseWritingOverInputs("the output", out, {{"model", c.modelFile},
-                                                             {"start adapter", c.adapter},
-                                                             {"benchmark folder", c.dataDir},
-                                                             {"image pack", c.train.imagesFile}});
+        se::data::refuseWritingOverInputs("the output", out,
+                                          {{"model", c.modelFile},
+                                           {"start adapter", c.adapter},
+                                           {"benchmark folder", c.dataDir},
+                                           {"image pack", c.train.imagesFile}});
     // One read of the benchmark and one load of the model per run: the caller's, when it passed them.
     std::shared_ptr<const se::data::Benchmark> benchmark = c.benchmark;
     if (benchmark)
@@ -381,15 +390,17 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     const Method method = c.method;
     const LossWeights w = resolveWeights(method, c.pd, c.weights);
     if (needsRefusals(method) && bench.refusals.empty())
-        throw std::runtime_error(c.dataDir + ": prompt.json has no \"idk\" refusals, which " + methodName(method)
-                                 + " trains towards");
-    const bool useRetain = w.retain != 0 && (method == Method::GD || method == Method::PO || method == Method::NPO
-                                             || method == Method::DPO);
+        throw std::runtime_error(c.dataDir + ": prompt.json has no \"idk\" refusals, which " + methodName(method) +
+                                 " trains towards");
+    const bool useRetain = w.retain != 0 && (method == Method::GD || method == Method::PO || method == Method::NPO ||
+                                             method == Method::DPO);
     const bool useKl = method == Method::KL && w.kl != 0;
     if ((useRetain || useKl) && bench.train.retain.empty())
-        throw std::runtime_error(c.dataDir + ": no retain samples in all_train.json, which " + methodName(method) + " needs");
+        throw std::runtime_error(c.dataDir + ": no retain samples in all_train.json, which " + methodName(method) +
+                                 " needs");
     if (c.pd && bench.train.pd.empty())
-        throw std::runtime_error(c.dataDir + ": no prompt-decouple samples (SDImage_path + sd_response) in all_train.json");
+        throw std::runtime_error(c.dataDir +
+                                 ": no prompt-decouple samples (SDImage_path + sd_response) in all_train.json");
 
     auto toSet = [&](const std::vector<se::data::Sample> &set) {
         std::vector<Example> out;
@@ -438,8 +449,8 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
                     continue;
                 const torch::Tensor *t = src.find(p.key());
                 if (!t || t->sizes() != p.value().sizes())
-                    throw std::runtime_error(c.resumeFrom + ": does not match " + c.modelFile + " (parameter " + p.key()
-                                             + "); it is not a checkpoint of this run");
+                    throw std::runtime_error(c.resumeFrom + ": does not match " + c.modelFile + " (parameter " +
+                                             p.key() + "); it is not a checkpoint of this run");
                 p.value().copy_(*t);
             }
         }
@@ -449,8 +460,8 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     std::vector<torch::Tensor> params;
     if (lora) {
         params = net.adapterParameters();
-        const bool projectorAdapted = spec.targets.count("projector") || spec.targets.count("linear_1")
-                                      || spec.targets.count("linear_2");
+        const bool projectorAdapted =
+            spec.targets.count("projector") || spec.targets.count("linear_1") || spec.targets.count("linear_2");
         if (!projectorAdapted)
             for (auto &p : net.projectorParameters())
                 params.push_back(p);
@@ -487,7 +498,8 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
         out.reserve(fb.size());
         for (const auto *e : fb) {
             const auto &sample = forgetSamples[static_cast<size_t>(e - forget.data())];
-            const auto &refusal = bench.refusals[std::uniform_int_distribution<size_t>(0, bench.refusals.size() - 1)(refusalRng)];
+            const auto &refusal =
+                bench.refusals[std::uniform_int_distribution<size_t>(0, bench.refusals.size() - 1)(refusalRng)];
             out.push_back(makeExample(chat, maxSeq, e->imageFile, sample.question, refusal));
         }
         return out;
@@ -578,8 +590,8 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
                 {"status", status},
                 {"method", methodName(method)},
                 {"pd", c.pd ? "true" : "false"},
-                {"weights", "forget=" + fmt(w.forget) + " retain=" + fmt(w.retain) + " kl=" + fmt(w.kl)
-                                + " pd=" + fmt(w.pd) + " beta=" + fmt(w.beta)},
+                {"weights", "forget=" + fmt(w.forget) + " retain=" + fmt(w.retain) + " kl=" + fmt(w.kl) +
+                                " pd=" + fmt(w.pd) + " beta=" + fmt(w.beta)},
                 {"steps", std::to_string(steps)},
                 {"seed", std::to_string(seed)},
                 {"lr", fmt(c.train.lr)},
@@ -615,8 +627,10 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
         };
     s.startStep = c.resumeFrom.empty() ? 0 : std::clamp(c.resumeStep, 0, s.totalSteps);
     RunResult r = runTrainingLoop(params, s, step, progress, cancel, afterStep);
-    r.device = deviceLabel(device, bf16) + (adapters ? std::string(" (") + (net.dtype() == torch::kFloat ? "float32" : "bfloat16")
-                                                           + " weights, float32 adapters)" : std::string());
+    r.device = deviceLabel(device, bf16) +
+               (adapters ? std::string(" (") + (net.dtype() == torch::kFloat ? "float32" : "bfloat16") +
+                               " weights, float32 adapters)"
+                         : std::string());
     r.parameters = net.parameterCount();
     if (checkpointed) {
         r.device += ", activation checkpointing";
@@ -633,8 +647,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
 }
 
 // LibTorch's errors carry a C++ backtrace in what(); users get the message alone.
-template <typename F>
-auto plainErrors(F &&f) -> decltype(f())
+template <typename F> auto plainErrors(F &&f) -> decltype(f())
 {
     try {
         return f();
@@ -693,15 +706,32 @@ Assistant::Assistant(const std::string &modelPath, const ModelOptions &options) 
     });
 }
 
-Assistant::Assistant(std::unique_ptr<Impl> impl) : m(std::move(impl)) {}
+Assistant::Assistant(std::unique_ptr<Impl> impl) : m(std::move(impl))
+{
+}
 
 Assistant::~Assistant() = default;
 
-std::map<std::string, std::string> Assistant::info() const { return m->model.info; }
-std::string Assistant::deviceName() const { return m->device.str(); }
-std::string Assistant::architecture() const { return m->model.architecture; }
-std::string Assistant::chatTemplate() const { return m->model.chat->name(); }
-std::string Assistant::promptText(const std::string &question) const { return m->model.chat->promptText(question); }
+std::map<std::string, std::string> Assistant::info() const
+{
+    return m->model.info;
+}
+std::string Assistant::deviceName() const
+{
+    return m->device.str();
+}
+std::string Assistant::architecture() const
+{
+    return m->model.architecture;
+}
+std::string Assistant::chatTemplate() const
+{
+    return m->model.chat->name();
+}
+std::string Assistant::promptText(const std::string &question) const
+{
+    return m->model.chat->promptText(question);
+}
 
 std::string Assistant::ask(const std::string &imageFile, const std::string &question, const AskOptions &options)
 {
@@ -795,9 +825,9 @@ bool looksLikeRefusal(const std::string &answer, const std::vector<std::string> 
         if (!q.empty() && a.rfind(q.substr(0, std::min<size_t>(q.size(), 24)), 0) == 0)
             return true;
     }
-    static const char *const openings[] = {"imsorry", "iamsorry", "sorry", "icannot", "icant", "imnotable",
-                                           "iamnotable", "asanai", "iapologize", "iwont", "iwillnot", "iamunable",
-                                           "imunable"};
+    static const char *const openings[] = {"imsorry",   "iamsorry",   "sorry",   "icannot",    "icant",
+                                           "imnotable", "iamnotable", "asanai",  "iapologize", "iwont",
+                                           "iwillnot",  "iamunable",  "imunable"};
     for (const char *o : openings)
         if (a.rfind(o, 0) == 0)
             return true;
@@ -814,8 +844,8 @@ QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bo
     return quickEval(modelFile, dataDir, valSplit, o, limit);
 }
 
-QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit, const ModelOptions &options,
-                    int limit)
+QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit,
+                    const ModelOptions &options, int limit)
 {
     auto bench = loadBenchmark(dataDir);
     const auto &split = valSplit ? bench.val : bench.train;
@@ -866,12 +896,16 @@ ModelDescription describeModel(const std::string &model)
 }
 
 namespace {
-std::uint64_t availableMemory(const torch::Device &device) { return deviceMemory(device).free; }
+std::uint64_t availableMemory(const torch::Device &device)
+{
+    return deviceMemory(device).free;
+}
 
 std::string gib(std::uint64_t bytes)
 {
     std::ostringstream os;
-    os << std::fixed << std::setprecision(bytes < (std::uint64_t(1) << 30) ? 2 : 1) << double(bytes) / double(1 << 30) << " GiB";
+    os << std::fixed << std::setprecision(bytes < (std::uint64_t(1) << 30) ? 2 : 1) << double(bytes) / double(1 << 30)
+       << " GiB";
     return os.str();
 }
 } // namespace
@@ -928,14 +962,15 @@ MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Metho
         // dtype (LoRA's dropout inputs included), and attention scores and probabilities (2 × heads × tokens,
         // float32). Calibrated on the CPU: a 30 M-parameter LLaVA (make_tiny_llava.py --shape mid), PO at
         // micro-batch 1 with 610-token sequences, peaked 1.1 GB above its weights; this formula gives 1.0 GB.
-        const std::uint64_t perToken = std::uint64_t(weightBytes) * (16ull * f.hidden + 6ull * f.intermediate)
-                                       + 8ull * f.heads * std::uint64_t(p.tokens);
+        const std::uint64_t perToken = std::uint64_t(weightBytes) * (16ull * f.hidden + 6ull * f.intermediate) +
+                                       8ull * f.heads * std::uint64_t(p.tokens);
         const std::uint64_t sequences = std::uint64_t(train.batchSize) * std::uint64_t(p.passes);
         // With checkpointing (LLaVA): every layer's input, plus one layer's activations being recomputed.
         p.checkpointed = train.checkpointLayers && f.adapters;
-        const std::uint64_t perSequence = p.checkpointed
-            ? std::uint64_t(p.tokens) * (std::uint64_t(weightBytes) * f.hidden * std::uint64_t(f.layers) + perToken)
-            : perToken * std::uint64_t(p.tokens) * std::uint64_t(f.layers);
+        const std::uint64_t perSequence =
+            p.checkpointed
+                ? std::uint64_t(p.tokens) * (std::uint64_t(weightBytes) * f.hidden * std::uint64_t(f.layers) + perToken)
+                : perToken * std::uint64_t(p.tokens) * std::uint64_t(f.layers);
         p.activations = perSequence * sequences;
         p.microBatch = train.batchSize;
         p.available = availableMemory(device);
@@ -949,8 +984,8 @@ void checkMemory(const std::string &model, const TrainOptions &train, Method met
         return;
     const MemoryPlan p = planMemory(model, train, method, pd);
     if (!p.fits())
-        throw std::runtime_error(model + " does not fit: the run needs " + p.describe()
-                                 + ". Use a smaller model, another device, or turn the memory check off to try anyway");
+        throw std::runtime_error(model + " does not fit: the run needs " + p.describe() +
+                                 ". Use a smaller model, another device, or turn the memory check off to try anyway");
 }
 
 // ---------------------------------------------------------------------------------------------- merging

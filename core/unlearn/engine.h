@@ -25,7 +25,8 @@ namespace se::engine {
 using se::unlearn::Method;
 class Assistant;
 
-class CancelToken {
+class CancelToken
+{
 public:
     void cancel() { m_cancel.store(true); }
     bool cancelled() const { return m_cancel.load(); }
@@ -37,10 +38,10 @@ private:
 };
 
 struct Progress {
-    std::string phase;   // "vanilla" or the method's name
-    int step = 0;        // optimiser steps done
+    std::string phase; // "vanilla" or the method's name
+    int step = 0;      // optimiser steps done
     int totalSteps = 0;
-    int epoch = 0;       // passes over the forget set (vanilla: over all training examples) begun, from 1
+    int epoch = 0; // passes over the forget set (vanilla: over all training examples) begun, from 1
     std::vector<std::pair<std::string, double>> losses; // "total" first, then each term
     double lr = 0;
     double samplesPerSecond = 0;
@@ -55,16 +56,16 @@ struct TrainOptions {
     double lr = 5e-4;
     double weightDecay = 0.01;
     double warmupRatio = 0.06;
-    double clipNorm = 1.0;      // gradient-norm clip; 0 = off
+    double clipNorm = 1.0; // gradient-norm clip; 0 = off
     int batchSize = 32;
     int gradAccum = 1;
-    int steps = 0;              // optimiser steps; 0 = from epochs
-    double epochs = 0;          // passes over the forget set (vanilla: over all examples) when steps = 0
+    int steps = 0;     // optimiser steps; 0 = from epochs
+    double epochs = 0; // passes over the forget set (vanilla: over all examples) when steps = 0
     std::uint64_t seed = 233;
     std::string device = "auto"; // "auto" (CUDA when there), "cpu", "cuda", "cuda:N"
-    bool bf16 = true;           // bf16 autocast on CUDA; CPU always float32
-    int progressEvery = 10;     // steps between progress callbacks (the last step always reports)
-    std::string imagesFile;     // a pack-images file to take images from instead of decoding
+    bool bf16 = true;            // bf16 autocast on CUDA; CPU always float32
+    int progressEvery = 10;      // steps between progress callbacks (the last step always reports)
+    std::string imagesFile;      // a pack-images file to take images from instead of decoding
     // LoRA: rank 0 = full fine-tuning (vision encoder frozen, projector and decoder trained).
     int loraRank = 0;
     double loraAlpha = 16;
@@ -81,20 +82,20 @@ struct TrainOptions {
 struct VanillaConfig {
     std::string dataDir;
     std::string outFile;
-    std::string cardFile;       // empty: the built-in card (same as models/builtin-tiny.json)
+    std::string cardFile; // empty: the built-in card (same as models/builtin-tiny.json)
     TrainOptions train = defaults();
     static TrainOptions defaults(); // lr 2e-3, 1,500 steps of batch 32, warm-up 3%
 };
 
 struct UnlearnConfig {
     std::string dataDir;
-    std::string modelFile;      // the vanilla checkpoint, or a Hugging Face model folder (LLaVA-1.5)
-    std::string outFile;        // built-in: a checkpoint file; Hugging Face model: a PEFT adapter folder
+    std::string modelFile; // the vanilla checkpoint, or a Hugging Face model folder (LLaVA-1.5)
+    std::string outFile;   // built-in: a checkpoint file; Hugging Face model: a PEFT adapter folder
     // Hugging Face models: a PEFT adapter folder the run starts from (model + adapter, folded into the weights as it
     // loads; the frozen reference of KL / NPO / DPO is that model). What the run writes is one adapter relative to
     // modelFile, the two stacked (llava.h saveLlavaAdapter), so --adapter, merge-adapter and PEFT need nothing else.
     std::string adapter;
-    std::string systemPrompt;   // LLaVA: a sentence before "USER:" (recorded with the run's chat template)
+    std::string systemPrompt; // LLaVA: a sentence before "USER:" (recorded with the run's chat template)
     Method method = Method::PO;
     bool pd = false;
     se::unlearn::WeightOverrides weights; // unset = SPEC §3 defaults for the method and PD
@@ -118,7 +119,8 @@ struct UnlearnConfig {
     // Named settings: "default" (the above) and "paper" (the official SafeEraser optimisation: lr 1e-4, 10 epochs,
     // cosine with 6% warm-up, weight decay 0.01, clipping 1.0, seed 233, effective batch 32 as micro-batch 4 ×
     // accumulation 8, activation checkpointing as its gradient_checkpointing; with Hugging Face models LoRA r 32,
-    // alpha 256, dropout 0.05, 512-token sequences, loss on answer tokens — their defaults anyway). Throws std::invalid_argument for another name.
+    // alpha 256, dropout 0.05, 512-token sequences, loss on answer tokens — their defaults anyway). Throws
+    // std::invalid_argument for another name.
     static TrainOptions preset(const std::string &name);
     static std::vector<std::string> presets();
 };
@@ -149,8 +151,8 @@ struct MemoryPlan {
     std::string device;
     std::uint64_t weights = 0, reference = 0, trainable = 0, activations = 0, available = 0;
     std::int64_t trainableParameters = 0;
-    int tokens = 0;      // the longest sequence planned for (text + image tokens)
-    int passes = 1;      // forward passes per micro-step
+    int tokens = 0; // the longest sequence planned for (text + image tokens)
+    int passes = 1; // forward passes per micro-step
     int microBatch = 1;
     bool checkpointed = false; // activation checkpointing per decoder layer
     std::uint64_t certain() const { return weights + reference + trainable; }
@@ -168,12 +170,12 @@ const char *runStatusName(RunStatus s); // "finished", "cancelled", "diverged", 
 
 struct RunResult {
     RunStatus status = RunStatus::Failed;
-    std::string message;        // why it stopped when not finished
-    int steps = 0;              // optimiser steps applied (the saved weights are after this many)
+    std::string message; // why it stopped when not finished
+    int steps = 0;       // optimiser steps applied (the saved weights are after this many)
     double seconds = 0;
     std::vector<std::pair<std::string, double>> firstLosses, lastLosses; // of the first and the last step
-    std::string outFile;        // written unless Failed
-    std::string device;         // where it ran, e.g. "cpu (2 threads)", "cuda:0 bf16"
+    std::string outFile;                                                 // written unless Failed
+    std::string device; // where it ran, e.g. "cpu (2 threads)", "cuda:0 bf16"
     int64_t parameters = 0;
     std::shared_ptr<Assistant> model; // the trained model, live (adapters on), to evaluate without reloading
 };
@@ -182,15 +184,16 @@ struct RunResult {
 // starts and then stops returns its status: Cancelled, Diverged (NaN/inf loss or gradient) or Failed (an
 // error inside a step, such as running out of memory), with the reason in `message`. In every case the
 // weights of the last completed step are written to outFile, the status recorded in its metadata.
-RunResult trainVanilla(const VanillaConfig &config, const ProgressFn &progress = {}, const CancelToken *cancel = nullptr);
+RunResult trainVanilla(const VanillaConfig &config, const ProgressFn &progress = {},
+                       const CancelToken *cancel = nullptr);
 RunResult unlearn(const UnlearnConfig &config, const ProgressFn &progress = {}, const CancelToken *cancel = nullptr);
 
 struct AskOptions {
-    bool greedy = false;        // SPEC §4: sampling at temperature 1.0, top-p 0.9 by default
+    bool greedy = false; // SPEC §4: sampling at temperature 1.0, top-p 0.9 by default
     double temperature = 1.0;
     double topP = 0.9;
     std::uint64_t seed = 233;
-    int maxNewTokens = 0;       // 0 = the model card's max_answer_tokens
+    int maxNewTokens = 0; // 0 = the model card's max_answer_tokens
 };
 
 // How to load a model for answering: pre-decoded images, the device, LLaVA's optional system sentence and the
@@ -200,13 +203,14 @@ struct ModelOptions {
     std::string device = "auto";
     std::string systemPrompt;
     std::string dtype = "auto";
-    std::string adapter; // a PEFT adapter folder to apply (Hugging Face models)
+    std::string adapter;     // a PEFT adapter folder to apply (Hugging Face models)
     std::string datasetRoot; // the benchmark's folder, so absolute image paths find their key in imagesFile
 };
 
 // A loaded model that answers questions about images: a built-in checkpoint file or a Hugging Face folder of a
 // supported architecture (LLaVA-1.5), through the model seam.
-class Assistant {
+class Assistant
+{
 public:
     // Throws std::runtime_error naming the file and reason when the model is unusable.
     Assistant(const std::string &model, const std::string &imagesFile = {}, const std::string &device = "auto");
@@ -263,8 +267,8 @@ struct QuickEval {
 QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit,
                     const std::string &imagesFile = {}, int limit = 0);
 // The same with every model option: a Hugging Face folder with an adapter applied, its device, system prompt…
-QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit, const ModelOptions &options,
-                    int limit);
+QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit,
+                    const ModelOptions &options, int limit);
 bool looksLikeRefusal(const std::string &answer, const std::vector<std::string> &refusals);
 
 // Folds a PEFT adapter folder (what a run on a Hugging Face model writes) into the model folder it was trained on,

@@ -8,11 +8,17 @@ namespace F = torch::nn::functional;
 
 namespace {
 // logits [B, T, V] and labels [B, T] → log-probs [B, T, V] in float32 (bf16 logits lose too much here).
-torch::Tensor logProbs(const torch::Tensor &logits) { return torch::log_softmax(logits.to(torch::kFloat), -1); }
+torch::Tensor logProbs(const torch::Tensor &logits)
+{
+    return torch::log_softmax(logits.to(torch::kFloat), -1);
+}
 } // namespace
 
 namespace {
-torch::Tensor answerIndex(const torch::Tensor &labels) { return (labels.reshape({-1}) != kIgnore).nonzero().squeeze(1); }
+torch::Tensor answerIndex(const torch::Tensor &labels)
+{
+    return (labels.reshape({-1}) != kIgnore).nonzero().squeeze(1);
+}
 } // namespace
 
 AnswerLogits answerLogits(const torch::Tensor &logits, const torch::Tensor &labels)
@@ -33,7 +39,7 @@ AnswerLogits answerLogits(se::model::MultimodalLm &model, const torch::Tensor &i
     const auto supervised = (labels != kIgnore).any(0);
     const auto firstT = supervised.any().item<bool>() ? supervised.to(torch::kLong).argmax().item<int64_t>() : 0;
     const int64_t T = labels.size(1);
-    auto h = model.hidden(ids, images, {}, {}, nullptr, firstT);            // [B, T - firstT, d]
+    auto h = model.hidden(ids, images, {}, {}, nullptr, firstT); // [B, T - firstT, d]
     auto tail = labels.slice(1, firstT);
     const auto idx = (tail.reshape({-1}) != kIgnore).nonzero().squeeze(1);
     AnswerLogits a;
@@ -48,7 +54,8 @@ torch::Tensor answerNll(const AnswerLogits &a)
 {
     if (a.targets.numel() == 0)
         return a.logits.sum() * 0.0; // no answer token: nothing to learn, but keep the graph
-    return F::cross_entropy(a.logits.to(torch::kFloat), a.targets, F::CrossEntropyFuncOptions().reduction(torch::kMean));
+    return F::cross_entropy(a.logits.to(torch::kFloat), a.targets,
+                            F::CrossEntropyFuncOptions().reduction(torch::kMean));
 }
 
 torch::Tensor sequenceLogProbs(const AnswerLogits &a)

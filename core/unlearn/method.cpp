@@ -8,12 +8,18 @@ namespace se::unlearn {
 const char *methodName(Method m)
 {
     switch (m) {
-    case Method::GA: return "ga";
-    case Method::GD: return "gd";
-    case Method::KL: return "kl";
-    case Method::PO: return "po";
-    case Method::NPO: return "npo";
-    case Method::DPO: return "dpo";
+    case Method::GA:
+        return "ga";
+    case Method::GD:
+        return "gd";
+    case Method::KL:
+        return "kl";
+    case Method::PO:
+        return "po";
+    case Method::NPO:
+        return "npo";
+    case Method::DPO:
+        return "dpo";
     }
     return "?";
 }
@@ -36,8 +42,14 @@ std::optional<Method> parseMethod(const std::string &name)
     return std::nullopt;
 }
 
-bool needsReference(Method m) { return m == Method::KL || m == Method::NPO || m == Method::DPO; }
-bool needsRefusals(Method m) { return m == Method::PO || m == Method::DPO; }
+bool needsReference(Method m)
+{
+    return m == Method::KL || m == Method::NPO || m == Method::DPO;
+}
+bool needsRefusals(Method m)
+{
+    return m == Method::PO || m == Method::DPO;
+}
 
 LossWeights defaultWeights(Method m, bool pd)
 {
@@ -67,11 +79,16 @@ LossWeights defaultWeights(Method m, bool pd)
 LossWeights resolveWeights(Method m, bool pd, const WeightOverrides &o)
 {
     LossWeights w = defaultWeights(m, pd);
-    if (o.forget) w.forget = *o.forget;
-    if (o.retain) w.retain = *o.retain;
-    if (o.kl) w.kl = *o.kl;
-    if (o.pd && pd) w.pd = *o.pd;
-    if (o.beta) w.beta = *o.beta;
+    if (o.forget)
+        w.forget = *o.forget;
+    if (o.retain)
+        w.retain = *o.retain;
+    if (o.kl)
+        w.kl = *o.kl;
+    if (o.pd && pd)
+        w.pd = *o.pd;
+    if (o.beta)
+        w.beta = *o.beta;
     return w;
 }
 

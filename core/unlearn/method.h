@@ -10,11 +10,11 @@ namespace se::unlearn {
 
 enum class Method { GA, GD, KL, PO, NPO, DPO };
 
-const char *methodName(Method m); // "ga", "gd", "kl", "po", "npo", "dpo"
+const char *methodName(Method m);                           // "ga", "gd", "kl", "po", "npo", "dpo"
 std::optional<Method> parseMethod(const std::string &name); // case-insensitive
 const std::vector<Method> &allMethods();
-bool needsReference(Method m);    // KL, NPO, DPO keep a frozen copy of the model
-bool needsRefusals(Method m);     // PO, DPO train towards prompt.json refusals
+bool needsReference(Method m); // KL, NPO, DPO keep a frozen copy of the model
+bool needsRefusals(Method m);  // PO, DPO train towards prompt.json refusals
 
 // Weights of the terms. What each method adds up (L_PD only with PD on):
 //   GA  = -forget·NLL(forget)                       + pd·L_PD

@@ -35,62 +35,64 @@ std::string requestToJson(const RunRequest &r)
     if (u.weights.beta)
         w["beta"] = *u.weights.beta;
     const auto resolved = se::unlearn::resolveWeights(u.method, u.pd, u.weights);
-    json j = {
-        {"name", r.name},
-        {"data", u.dataDir},
-        {"model", u.modelFile},
-        {"adapter", u.adapter},
-        {"out", u.outFile},
-        {"system_prompt", u.systemPrompt},
-        {"method", se::unlearn::methodName(u.method)},
-        {"pd", u.pd},
-        {"weights", w},
-        {"resolved_weights",
-         {{"forget", resolved.forget}, {"retain", resolved.retain}, {"kl", resolved.kl}, {"pd", resolved.pd},
-          {"beta", resolved.beta}}},
-        {"train",
-         {{"lr", t.lr},
-          {"weight_decay", t.weightDecay},
-          {"warmup_ratio", t.warmupRatio},
-          {"clip_norm", t.clipNorm},
-          {"batch_size", t.batchSize},
-          {"grad_accum", t.gradAccum},
-          {"steps", t.steps},
-          {"epochs", t.epochs},
-          {"seed", t.seed},
-          {"device", t.device},
-          {"bf16", t.bf16},
-          {"images", t.imagesFile},
-          {"progress_every", t.progressEvery},
-          {"lora_rank", t.loraRank},
-          {"lora_alpha", t.loraAlpha},
-          {"lora_dropout", t.loraDropout},
-          {"lora_targets", t.loraTargets},
-          {"checkpoint_layers", t.checkpointLayers}}},
-        {"eval",
-         {{"greedy", r.eval.greedy},
-          {"temperature", r.eval.temperature},
-          {"top_p", r.eval.topP},
-          {"samples", r.eval.harmfulSamples},
-          {"seed", r.eval.seed},
-          {"subset", r.eval.subsetPerSet},
-          {"train", r.eval.train},
-          {"val", r.eval.val},
-          {"max_new_tokens", r.eval.maxNewTokens}}},
-        {"eval_every", r.evalEvery},
-        {"curve_subset", r.curveSubset},
-        {"curve_greedy", r.curveGreedy},
-        {"judge", r.judge},
-        {"llm",
-         {{"base_url", r.llm.baseUrl},
-          {"model", r.llm.model},
-          {"api_key_env", r.llm.apiKeyEnv},
-          {"allow_http_key", r.llm.allowKeyOverHttp},
-          {"timeout", r.llm.timeoutSeconds},
-          {"retries", r.llm.retries},
-          {"concurrency", r.llm.concurrency}}},
-        {"refusal_phrases", r.refusalPhrasesFile},
-        {"store", r.storePath}};
+    json j = {{"name", r.name},
+              {"data", u.dataDir},
+              {"model", u.modelFile},
+              {"adapter", u.adapter},
+              {"out", u.outFile},
+              {"system_prompt", u.systemPrompt},
+              {"method", se::unlearn::methodName(u.method)},
+              {"pd", u.pd},
+              {"weights", w},
+              {"resolved_weights",
+               {{"forget", resolved.forget},
+                {"retain", resolved.retain},
+                {"kl", resolved.kl},
+                {"pd", resolved.pd},
+                {"beta", resolved.beta}}},
+              {"train",
+               {{"lr", t.lr},
+                {"weight_decay", t.weightDecay},
+                {"warmup_ratio", t.warmupRatio},
+                {"clip_norm", t.clipNorm},
+                {"batch_size", t.batchSize},
+                {"grad_accum", t.gradAccum},
+                {"steps", t.steps},
+                {"epochs", t.epochs},
+                {"seed", t.seed},
+                {"device", t.device},
+                {"bf16", t.bf16},
+                {"images", t.imagesFile},
+                {"progress_every", t.progressEvery},
+                {"lora_rank", t.loraRank},
+                {"lora_alpha", t.loraAlpha},
+                {"lora_dropout", t.loraDropout},
+                {"lora_targets", t.loraTargets},
+                {"checkpoint_layers", t.checkpointLayers}}},
+              {"eval",
+               {{"greedy", r.eval.greedy},
+                {"temperature", r.eval.temperature},
+                {"top_p", r.eval.topP},
+                {"samples", r.eval.harmfulSamples},
+                {"seed", r.eval.seed},
+                {"subset", r.eval.subsetPerSet},
+                {"train", r.eval.train},
+                {"val", r.eval.val},
+                {"max_new_tokens", r.eval.maxNewTokens}}},
+              {"eval_every", r.evalEvery},
+              {"curve_subset", r.curveSubset},
+              {"curve_greedy", r.curveGreedy},
+              {"judge", r.judge},
+              {"llm",
+               {{"base_url", r.llm.baseUrl},
+                {"model", r.llm.model},
+                {"api_key_env", r.llm.apiKeyEnv},
+                {"allow_http_key", r.llm.allowKeyOverHttp},
+                {"timeout", r.llm.timeoutSeconds},
+                {"retries", r.llm.retries},
+                {"concurrency", r.llm.concurrency}}},
+              {"refusal_phrases", r.refusalPhrasesFile},
+              {"store", r.storePath}};
     return j.dump(2);
 }
 
@@ -105,8 +107,7 @@ public:
         if (!obj.is_object())
             throw std::runtime_error(where("") + "expected an object");
     }
-    template <typename T>
-    void get(const char *key, T &out)
+    template <typename T> void get(const char *key, T &out)
     {
         m_known.push_back(key);
         auto it = m_obj.find(key);
@@ -123,15 +124,16 @@ public:
                     if (!it->is_number_integer() && !it->is_number_unsigned())
                         throw std::runtime_error("expected a whole number");
                     // No silent wrap-around: the value must fit the setting's type.
-                    const bool fits = it->is_number_unsigned()
-                                          ? it->template get<unsigned long long>()
-                                                <= static_cast<unsigned long long>(std::numeric_limits<T>::max())
-                                          : it->template get<long long>() >= static_cast<long long>(std::numeric_limits<T>::min())
-                                                && (std::is_unsigned_v<T> || it->template get<long long>()
-                                                        <= static_cast<long long>(std::numeric_limits<T>::max()));
+                    const bool fits =
+                        it->is_number_unsigned()
+                            ? it->template get<unsigned long long>() <=
+                                  static_cast<unsigned long long>(std::numeric_limits<T>::max())
+                            : it->template get<long long>() >= static_cast<long long>(std::numeric_limits<T>::min()) &&
+                                  (std::is_unsigned_v<T> || it->template get<long long>() <=
+                                                                static_cast<long long>(std::numeric_limits<T>::max()));
                     if (!fits)
-                        throw std::runtime_error(std::string(std::is_unsigned_v<T> && it->is_number_integer()
-                                                                     && it->template get<long long>() < 0
+                        throw std::runtime_error(std::string(std::is_unsigned_v<T> && it->is_number_integer() &&
+                                                                     it->template get<long long>() < 0
                                                                  ? "expected a non-negative number"
                                                                  : "out of range for this setting"));
                 } else if constexpr (std::is_floating_point_v<T>) {
@@ -190,7 +192,8 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
     } catch (const json::exception &e) { // a number beyond a double (1e999): found by fuzzing
         std::string what = e.what();
         const auto close = what.find("] ");
-        throw std::runtime_error("run configuration: invalid JSON: " + (close == std::string::npos ? what : what.substr(close + 2)));
+        throw std::runtime_error("run configuration: invalid JSON: " +
+                                 (close == std::string::npos ? what : what.substr(close + 2)));
     }
     Reader top(j, "");
     UnlearnConfig &u = r.unlearn;
@@ -294,7 +297,8 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
     need(t.epochs >= 0, "train.epochs", "must be 0 or more", t.epochs);
     need(t.steps > 0 || t.epochs > 0, "train.steps", "must be more than 0 when epochs is 0", t.steps);
     need(t.progressEvery >= 1, "train.progress_every", "must be at least 1", t.progressEvery);
-    need(t.loraRank >= 0 && t.loraRank <= 65536, "train.lora_rank", "must be 0 (the model's default) to 65536", t.loraRank);
+    need(t.loraRank >= 0 && t.loraRank <= 65536, "train.lora_rank", "must be 0 (the model's default) to 65536",
+         t.loraRank);
     need(t.loraAlpha > 0, "train.lora_alpha", "must be more than 0", t.loraAlpha);
     need(t.loraDropout >= 0 && t.loraDropout < 1, "train.lora_dropout", "must be in [0, 1)", t.loraDropout);
     if (!r.eval.greedy) {
@@ -308,9 +312,11 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
     need(r.llm.timeoutSeconds > 0, "llm.timeout", "must be more than 0 seconds", r.llm.timeoutSeconds);
     need(r.llm.retries >= 0, "llm.retries", "must be 0 or more", r.llm.retries);
     need(r.llm.concurrency >= 1, "llm.concurrency", "must be at least 1", r.llm.concurrency);
-    for (const auto &[key, w] : {std::pair<const char *, const std::optional<double> &>{"weights.forget", u.weights.forget},
-                                 {"weights.retain", u.weights.retain}, {"weights.kl", u.weights.kl},
-                                 {"weights.pd", u.weights.pd}})
+    for (const auto &[key, w] :
+         {std::pair<const char *, const std::optional<double> &>{"weights.forget", u.weights.forget},
+          {"weights.retain", u.weights.retain},
+          {"weights.kl", u.weights.kl},
+          {"weights.pd", u.weights.pd}})
         if (w)
             need(*w >= 0, key, "must be 0 or more", *w);
     if (u.weights.beta)
@@ -321,7 +327,8 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
         throw std::runtime_error(std::string("run configuration: llm.api_key_env: ") + e.what());
     }
     if (r.judge != "offline" && r.judge != "llm")
-        throw std::runtime_error("run configuration: judge: expected \"offline\" or \"llm\", found \"" + r.judge + "\"");
+        throw std::runtime_error("run configuration: judge: expected \"offline\" or \"llm\", found \"" + r.judge +
+                                 "\"");
     if (r.evalEvery < 0)
         throw std::runtime_error("run configuration: eval_every: must be 0 or more");
     if (r.eval.maxNewTokens < 0 || r.eval.maxNewTokens > 100000)

@@ -193,10 +193,10 @@ EvalProgressFn evalEvents(const RunEventFn &onEvent, std::int64_t runId, const s
 std::string evalKey(const RunRequest &r)
 {
     const auto &o = r.eval;
-    json j = {{"greedy", o.greedy},        {"temperature", o.temperature}, {"top_p", o.topP},
-              {"samples", o.harmfulSamples}, {"seed", o.seed},           {"subset", o.subsetPerSet},
-              {"train", o.train},          {"val", o.val},                 {"judge", r.judge},
-              {"refusals", r.refusalPhrasesFile}};
+    json j = {
+        {"greedy", o.greedy}, {"temperature", o.temperature},    {"top_p", o.topP},  {"samples", o.harmfulSamples},
+        {"seed", o.seed},     {"subset", o.subsetPerSet},        {"train", o.train}, {"val", o.val},
+        {"judge", r.judge},   {"refusals", r.refusalPhrasesFile}};
     if (r.judge == "llm")
         j["llm"] = r.llm.model + "@" + r.llm.baseUrl;
     if (o.maxNewTokens > 0)
@@ -206,7 +206,10 @@ std::string evalKey(const RunRequest &r)
     return j.dump();
 }
 
-std::string refusalJson(const RunRequest &r) { return json(refusalDetector(r).phrases()).dump(); }
+std::string refusalJson(const RunRequest &r)
+{
+    return json(refusalDetector(r).phrases()).dump();
+}
 
 // The base model as a run loads it (once): on the run's device, with its images file and system prompt.
 std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data::Benchmark &bench)
@@ -228,9 +231,9 @@ std::string startIdentity(const UnlearnConfig &uc)
 
 // ensureVanillaEvaluation on a benchmark and model identity the caller has; `model` loads the base model only when
 // no stored evaluation can be reused. `answersPerSecond` (when given) receives the rate of an evaluation made now.
-std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchmark &bench, const std::string &modelHash,
-                               const std::function<Assistant &()> &model, const RunEventFn &onEvent,
-                               const CancelToken *cancel, double *answersPerSecond = nullptr)
+std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchmark &bench,
+                               const std::string &modelHash, const std::function<Assistant &()> &model,
+                               const RunEventFn &onEvent, const CancelToken *cancel, double *answersPerSecond = nullptr)
 {
     se::store::RunStore store(request.storePath);
     const std::string key = evalKey(request);
@@ -282,8 +285,12 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
             if (answersPerSecond)
                 *answersPerSecond = rate;
             auto now = *store.run(id);
-            now.configJson = json{{"eval_key", key}, {"model", request.unlearn.modelFile}, {"adapter", adapter},
-                                  {"answers_per_second", rate}}.dump();
+            now.configJson = json{
+                {"eval_key", key},
+                {"model", request.unlearn.modelFile},
+                {"adapter", adapter},
+                {"answers_per_second",
+                 rate}}.dump();
             store.updateRun(now);
         }
         store.addEvaluation(id, result.metrics, result.answers);
@@ -325,11 +332,12 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
     RunRequest request = requestIn;
     UnlearnConfig &uc = request.unlearn;
     // Before the store is opened: a run's output may not be its store (or any input; unlearn() checks those too).
-    se::data::refuseWritingOverInputs("the output", uc.outFile, {{"run store", request.storePath},
-                                                                {"model", uc.modelFile},
-                                                                {"start adapter", uc.adapter},
-                                                                {"benchmark folder", uc.dataDir},
-                                                                {"image pack", uc.train.imagesFile}});
+    se::data::refuseWritingOverInputs("the output", uc.outFile,
+                                      {{"run store", request.storePath},
+                                       {"model", uc.modelFile},
+                                       {"start adapter", uc.adapter},
+                                       {"benchmark folder", uc.dataDir},
+                                       {"image pack", uc.train.imagesFile}});
     se::store::RunStore store(request.storePath);
     std::mutex storeMutex;
     auto emit = [&](RunEvent e) {
@@ -365,14 +373,16 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
             uc.resumeFrom = checkpoint;
             uc.resumeStep = step;
         } else if (!store.steps(id).empty()) {
-            throw std::runtime_error("run " + std::to_string(id) + " trained " + std::to_string(store.steps(id).size()) +
+            throw std::runtime_error("run " + std::to_string(id) + " trained " +
+                                     std::to_string(store.steps(id).size()) +
                                      " steps but left no checkpoint to resume from (" + checkpoint +
                                      "); runs write one every eval_every steps");
         } // else: stopped before its first step (during the vanilla evaluation): it starts from the beginning
         store.truncateRun(id, step);
         out.runId = id;
         info = *prev;
-        info.message = step > 0 ? "resumed from step " + std::to_string(step) : "restarted (it stopped before training)";
+        info.message =
+            step > 0 ? "resumed from step " + std::to_string(step) : "restarted (it stopped before training)";
         store.updateRun(info);
     } else {
         info.method = se::unlearn::methodName(uc.method);
@@ -421,7 +431,8 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         if (uc.outFile.empty()) {
             const fs::path dir = fs::path(request.storePath + ".models");
             fs::create_directories(dir);
-            uc.outFile = (dir / ("run-" + std::to_string(out.runId) + (adapters ? ".adapter" : ".safetensors"))).string();
+            uc.outFile =
+                (dir / ("run-" + std::to_string(out.runId) + (adapters ? ".adapter" : ".safetensors"))).string();
         }
         info.outputModel = uc.outFile;
         info.configJson = requestToJson(request); // resume fields are not part of it
@@ -433,8 +444,9 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         // The vanilla evaluation's rate (when it is made now) gives the first curve point its estimate in advance.
         phase = "the vanilla evaluation, before training (no weights written)";
         double answersPerSecond = 0; // then the rate measured at the latest curve point
-        out.vanillaRunId = vanillaEvaluation(request, bench, info.modelId, [&]() -> Assistant & { return *uc.model; },
-                                             onEvent, cancel, &answersPerSecond);
+        out.vanillaRunId = vanillaEvaluation(
+            request, bench, info.modelId, [&]() -> Assistant & { return *uc.model; }, onEvent, cancel,
+            &answersPerSecond);
         info.parentId = out.vanillaRunId;
         store.updateRun(info);
         store.setStatus(out.runId, StoreStatus::Running);
@@ -487,9 +499,10 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         flushSteps();
         if (rr.status == se::engine::RunStatus::Cancelled)
             return finish(StoreStatus::Cancelled, "cancelled after " + std::to_string(rr.steps) +
-                                                    " steps; the weights of the last step are in " + uc.outFile);
+                                                      " steps; the weights of the last step are in " + uc.outFile);
         if (rr.status == se::engine::RunStatus::Diverged)
-            return finish(StoreStatus::Failed, "diverged: " + rr.message + "; the last good weights are in " + uc.outFile);
+            return finish(StoreStatus::Failed,
+                          "diverged: " + rr.message + "; the last good weights are in " + uc.outFile);
         if (rr.status == se::engine::RunStatus::Failed)
             return finish(StoreStatus::Failed, rr.message);
 

@@ -69,8 +69,8 @@ struct RunOutcome {
 // such a run is left as it was. A resumed run keeps its id, configuration and the records up to its checkpoint.
 RunOutcome executeRun(const RunRequest &request, const RunEventFn &onEvent = {}, const CancelToken *cancel = nullptr);
 
-// The vanilla model's evaluation for this dataset, model (with request.unlearn.adapter folded in, when given) and evaluation
-// settings: found in the store, or made and stored now (as a run with method "vanilla"). Returns its run id.
+// The vanilla model's evaluation for this dataset, model (with request.unlearn.adapter folded in, when given) and
+// evaluation settings: found in the store, or made and stored now (as a run with method "vanilla"). Returns its run id.
 std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn &onEvent = {},
                                      const CancelToken *cancel = nullptr);
 

@@ -42,7 +42,10 @@ TrainOptions UnlearnConfig::preset(const std::string &name)
     throw std::invalid_argument("unknown preset '" + name + "' (default, paper)");
 }
 
-std::vector<std::string> UnlearnConfig::presets() { return {"default", "paper"}; }
+std::vector<std::string> UnlearnConfig::presets()
+{
+    return {"default", "paper"};
+}
 
 TrainOptions UnlearnConfig::defaults()
 {

@@ -125,12 +125,12 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
             r.status = RunStatus::Failed;
             switch (stage) {
             case Stage::Before:
-                r.message = "step " + std::to_string(step + 1) + ": " + what + "; keeping the weights of step "
-                            + std::to_string(step);
+                r.message = "step " + std::to_string(step + 1) + ": " + what + "; keeping the weights of step " +
+                            std::to_string(step);
                 break;
             case Stage::Updating:
-                r.message = "step " + std::to_string(step + 1) + " (optimiser update): " + what
-                            + "; the saved weights may be partly updated by this step";
+                r.message = "step " + std::to_string(step + 1) + " (optimiser update): " + what +
+                            "; the saved weights may be partly updated by this step";
                 break;
             case Stage::After:
                 r.message = "after step " + std::to_string(r.steps) + ": " + what;
@@ -153,9 +153,9 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
                         if (!std::isfinite(t.second.item<double>()))
                             which += (which.empty() ? "" : ", ") + t.first;
                     r.status = RunStatus::Diverged;
-                    r.message = "loss is " + std::string(std::isnan(total) ? "NaN" : "infinite") + " at step "
-                                + std::to_string(step + 1) + (which.empty() ? "" : " (" + which + ")")
-                                + "; stopped, keeping the weights of step " + std::to_string(step);
+                    r.message = "loss is " + std::string(std::isnan(total) ? "NaN" : "infinite") + " at step " +
+                                std::to_string(step + 1) + (which.empty() ? "" : " (" + which + ")") +
+                                "; stopped, keeping the weights of step " + std::to_string(step);
                     bad = true;
                     break;
                 }
@@ -177,8 +177,8 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
                                                    : torch::nn::utils::clip_grad_norm_(params, 1e30);
                 if (!std::isfinite(norm)) {
                     r.status = RunStatus::Diverged;
-                    r.message = "gradient is not finite at step " + std::to_string(step + 1)
-                                + "; stopped, keeping the weights of step " + std::to_string(step);
+                    r.message = "gradient is not finite at step " + std::to_string(step + 1) +
+                                "; stopped, keeping the weights of step " + std::to_string(step);
                     bad = true;
                 }
             }
@@ -193,8 +193,8 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
             if (step == s.startStep)
                 r.firstLosses = losses;
             r.lastLosses = losses;
-            if (progress && (r.steps % std::max(1, s.progressEvery) == 0 || r.steps == s.totalSteps
-                             || r.steps == s.startStep + 1)) {
+            if (progress && (r.steps % std::max(1, s.progressEvery) == 0 || r.steps == s.totalSteps ||
+                             r.steps == s.startStep + 1)) {
                 se::engine::Progress p;
                 p.phase = s.phase;
                 p.step = r.steps;
@@ -204,11 +204,11 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
                 p.lr = lr;
                 p.elapsedSeconds = elapsed();
                 const int done = r.steps - s.startStep; // steps taken in this process (a resumed run did some before)
-                p.samplesPerSecond = p.elapsedSeconds > 0
-                                         ? done * double(s.gradAccum) * s.samplesPerMicroStep / p.elapsedSeconds
-                                         : 0;
+                p.samplesPerSecond =
+                    p.elapsedSeconds > 0 ? done * double(s.gradAccum) * s.samplesPerMicroStep / p.elapsedSeconds : 0;
                 p.etaSeconds = p.elapsedSeconds / std::max(1, done) * (s.totalSteps - r.steps);
-                p.memoryInUse = deviceMemory(params.empty() ? torch::Device(torch::kCPU) : params.front().device()).used;
+                p.memoryInUse =
+                    deviceMemory(params.empty() ? torch::Device(torch::kCPU) : params.front().device()).used;
                 progress(p);
             }
             if (afterStep)

@@ -19,12 +19,12 @@ struct LoopSettings {
     std::string phase;
     double lr = 5e-4, weightDecay = 0.01, warmupRatio = 0.06, clipNorm = 1.0;
     int totalSteps = 1;
-    int startStep = 0;            // steps already done (a resumed run): the schedule continues from here
+    int startStep = 0; // steps already done (a resumed run): the schedule continues from here
     int gradAccum = 1;
     int samplesPerMicroStep = 32; // for samples/s
     int stepsPerEpoch = 1;        // for the epoch shown in progress
     int progressEvery = 10;
-    bool bf16Autocast = false;    // CUDA only
+    bool bf16Autocast = false; // CUDA only
 };
 
 struct StepOutput {
@@ -57,7 +57,8 @@ se::engine::RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, 
                                       const std::function<void(int)> &afterStep = {});
 
 // Scoped bf16 autocast for CUDA that compiles against LibTorch 1.13 and 2.x.
-class AutocastScope {
+class AutocastScope
+{
 public:
     explicit AutocastScope(bool enable);
     ~AutocastScope();

@@ -25,7 +25,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double seconds(Clock::time_point a, Clock::time_point b)
+{
+    return std::chrono::duration<double>(b - a).count();
+}
 
 double peakRssMb()
 {
@@ -40,9 +43,9 @@ double stepFlops(const ModelCard &c, int vocab, int B, int T, double answerShare
 {
     const double d = c.dModel, ff = c.ffMult * d, tokens = double(B) * T;
     double fwd = 0;
-    fwd += tokens * c.layers * (4 * d * d + 2 * d * ff);      // q k v o, fc1 fc2
-    fwd += double(B) * c.layers * 2 * double(T) * T * d;       // QKᵀ and AV
-    fwd += tokens * d * vocab * answerShare;                   // output head on answer positions
+    fwd += tokens * c.layers * (4 * d * d + 2 * d * ff); // q k v o, fc1 fc2
+    fwd += double(B) * c.layers * 2 * double(T) * T * d; // QKᵀ and AV
+    fwd += tokens * d * vocab * answerShare;             // output head on answer positions
     int side = c.imageSize, cin = 3;
     for (int s = 0; s < c.visionStages; ++s) {
         side /= 2;
@@ -81,15 +84,24 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; ++i) {
         auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
         const std::string s = argv[i];
-        if (s == "--card") a.card = next();
-        else if (s == "--batch") a.batch = std::stoi(next());
-        else if (s == "--seq") a.seq = std::stoi(next());
-        else if (s == "--steps") a.steps = std::stoi(next());
-        else if (s == "--threads") a.threads = std::stoi(next());
-        else if (s == "--vocab") a.vocab = std::stoi(next());
-        else if (s == "--rounds") a.rounds = std::max(1, std::stoi(next()));
-        else if (s == "--python") a.python = next();
-        else if (s == "--no-reference") a.reference = false;
+        if (s == "--card")
+            a.card = next();
+        else if (s == "--batch")
+            a.batch = std::stoi(next());
+        else if (s == "--seq")
+            a.seq = std::stoi(next());
+        else if (s == "--steps")
+            a.steps = std::stoi(next());
+        else if (s == "--threads")
+            a.threads = std::stoi(next());
+        else if (s == "--vocab")
+            a.vocab = std::stoi(next());
+        else if (s == "--rounds")
+            a.rounds = std::max(1, std::stoi(next()));
+        else if (s == "--python")
+            a.python = next();
+        else if (s == "--no-reference")
+            a.reference = false;
         else {
             std::fprintf(stderr, "usage: bench_engine [--card F] [--batch N] [--seq N] [--steps N] [--threads N] "
                                  "[--vocab N] [--rounds N] [--python P] [--no-reference]\n");

@@ -42,9 +42,10 @@ int main(int argc, char **argv)
         const auto t1 = std::chrono::steady_clock::now();
         const auto result = se::metrics::scoreEvaluation(items, answers, judge, "final", 0);
         const double judged = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-        std::printf("%s: %zu answers generated in %.2f s (%.0f answers/s), judged offline in %.1f ms (%.0f answers/s)\n",
-                    greedy ? "greedy" : "sampling T=1.0 top-p 0.9", answers.size(), gen, answers.size() / gen,
-                    judged * 1000, answers.size() / std::max(judged, 1e-9));
+        std::printf(
+            "%s: %zu answers generated in %.2f s (%.0f answers/s), judged offline in %.1f ms (%.0f answers/s)\n",
+            greedy ? "greedy" : "sampling T=1.0 top-p 0.9", answers.size(), gen, answers.size() / gen, judged * 1000,
+            answers.size() / std::max(judged, 1e-9));
         (void)result;
     }
     return 0;

@@ -114,12 +114,12 @@ int main(int argc, char **argv)
         }
         std::sort(times.begin(), times.end());
         const long recs = long(b.train.records.size() + b.val.records.size());
-        const long pairs = long(b.train.forget.size() + b.train.pd.size() + b.train.retain.size() + b.val.forget.size() +
-                                b.val.pd.size() + b.val.retain.size());
+        const long pairs = long(b.train.forget.size() + b.train.pd.size() + b.train.retain.size() +
+                                b.val.forget.size() + b.val.pd.size() + b.val.retain.size());
         std::printf("read+validate %s: %ld records, %ld samples, %zu problems: median %.1f ms, min %.1f ms "
                     "(%d runs)\n",
-                    images ? "with image header checks" : "paths only (--no-images)", recs, pairs,
-                    b.problems.size(), times[times.size() / 2], times.front(), repeat);
+                    images ? "with image header checks" : "paths only (--no-images)", recs, pairs, b.problems.size(),
+                    times[times.size() / 2], times.front(), repeat);
     }
     if (!tmp.empty())
         fs::remove_all(tmp);

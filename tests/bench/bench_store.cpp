@@ -19,7 +19,10 @@
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-static double msSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+static double msSince(Clock::time_point t0)
+{
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
 
 static std::vector<se::store::AnswerRecord> answers(int n, int variant)
 {
@@ -74,7 +77,8 @@ int main(int argc, char **argv)
             store.addEvaluation(id, {}, rows);
             writes.push_back(msSince(t0));
         }
-        std::printf("write one evaluation of %d answers (one transaction): %.0f ms and %.0f ms\n", n, writes[0], writes[1]);
+        std::printf("write one evaluation of %d answers (one transaction): %.0f ms and %.0f ms\n", n, writes[0],
+                    writes[1]);
 
         std::vector<double> idx, filt, sql;
         std::size_t kept = 0, sqlRows = 0;
@@ -113,7 +117,8 @@ int main(int argc, char **argv)
         std::printf("comparison of 2 runs x %d answers: index %.1f ms, category + changed-only filter %.2f ms "
                     "(%zu rows) — median of %d\n",
                     n, median(idx), median(filt), kept, repeat);
-        std::printf("same comparison as one SQL join with a category filter: %.1f ms (%zu rows)\n", median(sql), sqlRows);
+        std::printf("same comparison as one SQL join with a category filter: %.1f ms (%zu rows)\n", median(sql),
+                    sqlRows);
     }
     fs::remove_all(dir);
     return 0;

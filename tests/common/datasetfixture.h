@@ -65,7 +65,8 @@ struct Fixture {
         }
         writePrompts();
     }
-    void writePrompts(const QByteArray &bytes = R"({"idk": ["I'm sorry, I can't help with that.", "I cannot assist."]})")
+    void
+    writePrompts(const QByteArray &bytes = R"({"idk": ["I'm sorry, I can't help with that.", "I cannot assist."]})")
     {
         writeBytes(root + "/prompt.json", bytes);
     }

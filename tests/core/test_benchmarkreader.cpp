@@ -117,23 +117,74 @@ private Q_SLOTS:
         QTest::addColumn<int>("forgetLeft");  // forget samples left of record 1's two
         QTest::addColumn<int>("pdLeft");
         QTest::addColumn<int>("retainLeft");
-        QTest::newRow("missing question") << "unsafe_pairs/0/question" << "" << "unsafe_pairs[0].question" << "missing" << 1 << 1 << 2;
-        QTest::newRow("question not a string") << "unsafe_pairs/1/question" << "42" << "unsafe_pairs[1].question" << "expected a string, found number" << 1 << 1 << 2;
-        QTest::newRow("empty response") << "unsafe_pairs/0/model_response" << "\"  \"" << "unsafe_pairs[0].model_response" << "empty" << 1 << 2 << 2;
-        QTest::newRow("missing response") << "unsafe_pairs/0/model_response" << "" << "unsafe_pairs[0].model_response" << "missing" << 1 << 2 << 2;
-        QTest::newRow("missing sd_response") << "unsafe_pairs/1/sd_response" << "" << "unsafe_pairs[1].sd_response" << "missing" << 2 << 1 << 2;
-        QTest::newRow("unsafe_pairs missing") << "unsafe_pairs" << "" << "unsafe_pairs" << "missing" << 0 << 0 << 2;
-        QTest::newRow("unsafe_pairs not array") << "unsafe_pairs" << "{}" << "unsafe_pairs" << "expected an array" << 0 << 0 << 2;
-        QTest::newRow("pair not object") << "unsafe_pairs/0" << "\"text\"" << "unsafe_pairs[0]" << "expected an object" << 1 << 1 << 2;
-        QTest::newRow("image_path missing") << "image_path" << "" << "image_path" << "missing" << 0 << 2 << 0;
-        QTest::newRow("image_path parent") << "image_path" << "\"../outside/x.png\"" << "image_path" << "leaves the dataset folder" << 0 << 2 << 0;
-        QTest::newRow("image_path nested parent") << "image_path" << "\"Weapon/../../x.png\"" << "image_path" << "leaves the dataset folder" << 0 << 2 << 0;
-        QTest::newRow("image_path absolute") << "image_path" << "\"/etc/passwd\"" << "image_path" << "absolute path refused" << 0 << 2 << 0;
-        QTest::newRow("image_path windows absolute") << "image_path" << "\"C:\\\\data\\\\x.png\"" << "image_path" << "absolute path refused" << 0 << 2 << 0;
-        QTest::newRow("image missing") << "image_path" << "\"Weapon/nothere.png\"" << "image_path" << "image not found: Weapon/nothere.png" << 0 << 2 << 0;
-        QTest::newRow("sd image missing") << "SDImage_path" << "\"SD/nothere.png\"" << "SDImage_path" << "image not found" << 2 << 0 << 2;
-        QTest::newRow("unharm not object") << "UnharmPair_text1" << "[1]" << "UnharmPair_text1" << "expected an object" << 2 << 2 << 1;
-        QTest::newRow("unharm missing answer") << "UnharmPair_image1/Prediction" << "" << "UnharmPair_image1.Prediction" << "missing" << 2 << 2 << 1;
+        QTest::newRow("missing question") << "unsafe_pairs/0/question"
+                                          << ""
+                                          << "unsafe_pairs[0].question"
+                                          << "missing" << 1 << 1 << 2;
+        QTest::newRow("question not a string") << "unsafe_pairs/1/question"
+                                               << "42"
+                                               << "unsafe_pairs[1].question"
+                                               << "expected a string, found number" << 1 << 1 << 2;
+        QTest::newRow("empty response") << "unsafe_pairs/0/model_response"
+                                        << "\"  \""
+                                        << "unsafe_pairs[0].model_response"
+                                        << "empty" << 1 << 2 << 2;
+        QTest::newRow("missing response") << "unsafe_pairs/0/model_response"
+                                          << ""
+                                          << "unsafe_pairs[0].model_response"
+                                          << "missing" << 1 << 2 << 2;
+        QTest::newRow("missing sd_response") << "unsafe_pairs/1/sd_response"
+                                             << ""
+                                             << "unsafe_pairs[1].sd_response"
+                                             << "missing" << 2 << 1 << 2;
+        QTest::newRow("unsafe_pairs missing") << "unsafe_pairs"
+                                              << ""
+                                              << "unsafe_pairs"
+                                              << "missing" << 0 << 0 << 2;
+        QTest::newRow("unsafe_pairs not array") << "unsafe_pairs"
+                                                << "{}"
+                                                << "unsafe_pairs"
+                                                << "expected an array" << 0 << 0 << 2;
+        QTest::newRow("pair not object") << "unsafe_pairs/0"
+                                         << "\"text\""
+                                         << "unsafe_pairs[0]"
+                                         << "expected an object" << 1 << 1 << 2;
+        QTest::newRow("image_path missing") << "image_path"
+                                            << ""
+                                            << "image_path"
+                                            << "missing" << 0 << 2 << 0;
+        QTest::newRow("image_path parent") << "image_path"
+                                           << "\"../outside/x.png\""
+                                           << "image_path"
+                                           << "leaves the dataset folder" << 0 << 2 << 0;
+        QTest::newRow("image_path nested parent") << "image_path"
+                                                  << "\"Weapon/../../x.png\""
+                                                  << "image_path"
+                                                  << "leaves the dataset folder" << 0 << 2 << 0;
+        QTest::newRow("image_path absolute") << "image_path"
+                                             << "\"/etc/passwd\""
+                                             << "image_path"
+                                             << "absolute path refused" << 0 << 2 << 0;
+        QTest::newRow("image_path windows absolute") << "image_path"
+                                                     << "\"C:\\\\data\\\\x.png\""
+                                                     << "image_path"
+                                                     << "absolute path refused" << 0 << 2 << 0;
+        QTest::newRow("image missing") << "image_path"
+                                       << "\"Weapon/nothere.png\""
+                                       << "image_path"
+                                       << "image not found: Weapon/nothere.png" << 0 << 2 << 0;
+        QTest::newRow("sd image missing") << "SDImage_path"
+                                          << "\"SD/nothere.png\""
+                                          << "SDImage_path"
+                                          << "image not found" << 2 << 0 << 2;
+        QTest::newRow("unharm not object") << "UnharmPair_text1"
+                                           << "[1]"
+                                           << "UnharmPair_text1"
+                                           << "expected an object" << 2 << 2 << 1;
+        QTest::newRow("unharm missing answer") << "UnharmPair_image1/Prediction"
+                                               << ""
+                                               << "UnharmPair_image1.Prediction"
+                                               << "missing" << 2 << 2 << 1;
     }
 
     void fieldProblems()
@@ -190,8 +241,10 @@ private Q_SLOTS:
         QTest::addColumn<QByteArray>("bytes");
         QTest::addColumn<QString>("message");
         QTest::newRow("empty") << QByteArray() << "empty file";
-        QTest::newRow("not an image") << QByteArray("hello, I am text pretending to be a picture") << "not a recognised image";
-        QTest::newRow("truncated png") << QByteArray("\x89PNG\r\n\x1a\n\0\0\0\x0dIH", 14) << "truncated or corrupt PNG header";
+        QTest::newRow("not an image") << QByteArray("hello, I am text pretending to be a picture")
+                                      << "not a recognised image";
+        QTest::newRow("truncated png") << QByteArray("\x89PNG\r\n\x1a\n\0\0\0\x0dIH", 14)
+                                       << "truncated or corrupt PNG header";
         QByteArray huge("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x27\x10\0\0\x27\x10\x08\x02\0\0\0", 29);
         QTest::newRow("too large png") << huge << "above the limit of 64000000 (not decoded)";
         QByteArray zero("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\0\0\0\0\x10\x08\x02\0\0\0", 29);
@@ -220,7 +273,8 @@ private Q_SLOTS:
         ReadOptions o;
         o.maxPixels = 4999;
         Benchmark b = readBenchmark(f.root.toStdString(), o);
-        QVERIFY2(hasProblem(b, "all_train.json", 2, "image_path", "100x50 pixels, above the limit of 4999"), qPrintable(dump(b)));
+        QVERIFY2(hasProblem(b, "all_train.json", 2, "image_path", "100x50 pixels, above the limit of 4999"),
+                 qPrintable(dump(b)));
         o.maxPixels = 5000;
         QVERIFY(readBenchmark(f.root.toStdString(), o).problems.empty());
     }
@@ -234,7 +288,8 @@ private Q_SLOTS:
         QVERIFY(QFile::link(outside.path() + "/secret.png", f.root + "/Privacy/img2.png"));
         f.write();
         const Benchmark b = readBenchmark(f.root.toStdString());
-        QVERIFY2(hasProblem(b, "all_train.json", 2, "image_path", "resolves outside the dataset folder"), qPrintable(dump(b)));
+        QVERIFY2(hasProblem(b, "all_train.json", 2, "image_path", "resolves outside the dataset folder"),
+                 qPrintable(dump(b)));
     }
 
     void invalidUtf8()
@@ -250,7 +305,8 @@ private Q_SLOTS:
         bytes[at + 4] = char(0xC3); // a lead byte followed by ASCII: ill-formed
         writeBytes(f.root + "/all_train.json", bytes);
         const Benchmark b = readBenchmark(f.root.toStdString());
-        QVERIFY2(hasProblem(b, "all_train.json", 1, "unsafe_pairs[1].question", "invalid UTF-8 at byte " + std::to_string(at + 4)),
+        QVERIFY2(hasProblem(b, "all_train.json", 1, "unsafe_pairs[1].question",
+                            "invalid UTF-8 at byte " + std::to_string(at + 4)),
                  qPrintable(dump(b)));
         QCOMPARE(b.problems.size(), size_t(1));
         QCOMPARE(b.train.records.size(), size_t(3)); // the record is listed, not dropped silently
@@ -269,8 +325,10 @@ private Q_SLOTS:
         const int cut = bytes.indexOf("Weapon") + 3; // inside record 1
         writeBytes(f.root + "/all_train.json", bytes.left(cut));
         const Benchmark b = readBenchmark(f.root.toStdString());
-        QVERIFY2(hasProblem(b, "all_train.json", 1, "", "truncated record: the file ends inside it"), qPrintable(dump(b)));
-        QVERIFY2(hasProblem(b, "all_train.json", 1, "", "file ends at byte " + std::to_string(cut)), qPrintable(dump(b)));
+        QVERIFY2(hasProblem(b, "all_train.json", 1, "", "truncated record: the file ends inside it"),
+                 qPrintable(dump(b)));
+        QVERIFY2(hasProblem(b, "all_train.json", 1, "", "file ends at byte " + std::to_string(cut)),
+                 qPrintable(dump(b)));
         QCOMPARE(b.train.records.size(), size_t(1)); // record 0 is sound and loaded
         QCOMPARE(b.train.forget.size(), size_t(2));
     }
@@ -284,10 +342,11 @@ private Q_SLOTS:
         QByteArray bytes = file.readAll();
         file.close();
         const int at = bytes.indexOf("\"image_path\": \"Weapon"); // keys are sorted: a member inside record 1
-        bytes.insert(at, "oops "); // bare word inside record 1
+        bytes.insert(at, "oops ");                                // bare word inside record 1
         writeBytes(f.root + "/all_train.json", bytes);
         const Benchmark b = readBenchmark(f.root.toStdString());
-        QVERIFY2(hasProblem(b, "all_train.json", 1, "", "invalid JSON at byte " + std::to_string(at)), qPrintable(dump(b)));
+        QVERIFY2(hasProblem(b, "all_train.json", 1, "", "invalid JSON at byte " + std::to_string(at)),
+                 qPrintable(dump(b)));
         QCOMPARE(b.problems.size(), size_t(1));
         QCOMPARE(b.train.records.size(), size_t(3));
         QCOMPARE(b.train.forget.size(), size_t(4));
@@ -324,7 +383,8 @@ private Q_SLOTS:
         QVERIFY2(hasProblem(b, "all_val.json", 0, "q", "invalid UTF-8"), qPrintable(dump(b)));
         // Found by fuzzing: a number beyond a double (1e999) in one record threw out of the whole reader.
         writeBytes(f.root + "/all_val.json", "[{\"image_path\": 1e999}, " +
-                                                 QJsonDocument(f.val[0].toObject()).toJson(QJsonDocument::Compact) + "]");
+                                                 QJsonDocument(f.val[0].toObject()).toJson(QJsonDocument::Compact) +
+                                                 "]");
         b = readBenchmark(f.root.toStdString());
         QVERIFY2(hasProblem(b, "all_val.json", 0, "", "number overflow parsing '1e999'"), qPrintable(dump(b)));
         QCOMPARE(b.val.records.size(), size_t(2));
@@ -346,7 +406,8 @@ private Q_SLOTS:
         QFile::remove(f.root + "/all_val.json");
         QVERIFY(QFile::link(outside.path() + "/elsewhere.json", f.root + "/all_val.json"));
         Benchmark b = readBenchmark(f.root.toStdString());
-        QVERIFY2(hasProblem(b, "all_val.json", std::nullopt, "", "resolves outside the dataset folder"), qPrintable(dump(b)));
+        QVERIFY2(hasProblem(b, "all_val.json", std::nullopt, "", "resolves outside the dataset folder"),
+                 qPrintable(dump(b)));
         QVERIFY(!b.val.present);
         QFile::remove(f.root + "/all_val.json");
         QCOMPARE(::mkfifo((f.root + "/all_val.json").toLocal8Bit().constData(), 0600), 0);
@@ -355,7 +416,8 @@ private Q_SLOTS:
         QFile::remove(f.root + "/prompt.json");
         QVERIFY(QFile::link(outside.path() + "/elsewhere.json", f.root + "/prompt.json"));
         b = readBenchmark(f.root.toStdString());
-        QVERIFY2(hasProblem(b, "prompt.json", std::nullopt, "", "resolves outside the dataset folder"), qPrintable(dump(b)));
+        QVERIFY2(hasProblem(b, "prompt.json", std::nullopt, "", "resolves outside the dataset folder"),
+                 qPrintable(dump(b)));
         QCOMPARE(b.train.records.size(), size_t(3)); // the rest still reads
     }
 
@@ -390,7 +452,8 @@ private Q_SLOTS:
         f.writePrompts(R"({"idk": ["ok", 3]})");
         b = readBenchmark(f.root.toStdString());
         QVERIFY2(hasProblem(b, "all_val.json", std::nullopt, "", "empty file"), qPrintable(dump(b)));
-        QVERIFY2(hasProblem(b, "prompt.json", std::nullopt, "idk[1]", "expected a non-empty string"), qPrintable(dump(b)));
+        QVERIFY2(hasProblem(b, "prompt.json", std::nullopt, "idk[1]", "expected a non-empty string"),
+                 qPrintable(dump(b)));
         QCOMPARE(b.refusals.size(), size_t(1));
 
         writeBytes(f.root + "/all_val.json", "[42]");

@@ -5,7 +5,6 @@
 
 using namespace se::testing;
 
-
 class TestCliCheck : public QObject
 {
     Q_OBJECT

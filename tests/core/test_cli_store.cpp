@@ -22,12 +22,15 @@ std::int64_t addRun(RunStore &s, const std::string &method, bool pd, double sarr
     info.judge = "offline";
     const auto id = s.createRun(info);
     const std::string stage = method == "vanilla" ? "vanilla" : "final";
-    std::vector<MetricRecord> m = {
-        {stage, 10, "train", "", "asr", 0.25, 4, "offline"}, {stage, 10, "train", "", "rr", 0.75, 4, "offline"},
-        {stage, 10, "val", "", "asr", 0.5, 4, "offline"},    {stage, 10, "val", "", "rr", 0.5, 4, "offline"},
-        {stage, 10, "val", "", "sarr", sarr, 4, "offline"},  {stage, 10, "val", "", "rouge_l_precision", 0.8, 4, "offline"},
-        {stage, 10, "val", "", "rouge_l_f1", 0.7, 4, "offline"}, {stage, 10, "val", "", "retain_accuracy", 0.6, 4, "offline"},
-        {stage, 10, "val", "Weapon", "sarr", 1.0, 2, "offline"}};
+    std::vector<MetricRecord> m = {{stage, 10, "train", "", "asr", 0.25, 4, "offline"},
+                                   {stage, 10, "train", "", "rr", 0.75, 4, "offline"},
+                                   {stage, 10, "val", "", "asr", 0.5, 4, "offline"},
+                                   {stage, 10, "val", "", "rr", 0.5, 4, "offline"},
+                                   {stage, 10, "val", "", "sarr", sarr, 4, "offline"},
+                                   {stage, 10, "val", "", "rouge_l_precision", 0.8, 4, "offline"},
+                                   {stage, 10, "val", "", "rouge_l_f1", 0.7, 4, "offline"},
+                                   {stage, 10, "val", "", "retain_accuracy", 0.6, 4, "offline"},
+                                   {stage, 10, "val", "Weapon", "sarr", 1.0, 2, "offline"}};
     AnswerRecord a;
     a.stage = stage;
     a.split = "val";
@@ -102,7 +105,8 @@ private Q_SLOTS:
         QFile f(csv);
         QVERIFY(f.open(QIODevice::ReadOnly));
         const QByteArray text = f.readAll();
-        QVERIFY(text.startsWith("id,stage,step,sample,split,set,record,pair,category,image,question,reference,answer,"));
+        QVERIFY(
+            text.startsWith("id,stage,step,sample,split,set,record,pair,category,image,question,reference,answer,"));
         QVERIFY2(text.contains(",\"How, \"\"exactly\"\"?\","), text); // quoted, quotes doubled
         QVERIFY2(text.contains("\"I'm sorry,\nno.\""), text);
         QVERIFY2(text.contains(",over-refusal,benign;demo\n"), text);

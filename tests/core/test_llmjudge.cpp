@@ -25,12 +25,12 @@ class ChatServer : public QObject
 {
 public:
     std::atomic<int> requests{0}, inFlight{0}, maxInFlight{0};
-    std::atomic<int> failFirst{0};      // answer this many requests with failStatus first
+    std::atomic<int> failFirst{0}; // answer this many requests with failStatus first
     std::atomic<int> failStatus{500};
     std::atomic<int> delayMs{0};
-    std::atomic<bool> cutShort{false};  // promise the whole body, send 10 bytes of it, close
+    std::atomic<bool> cutShort{false}; // promise the whole body, send 10 bytes of it, close
     std::mutex mutex;
-    QByteArray rawContent;              // if set, the "content" of every reply
+    QByteArray rawContent; // if set, the "content" of every reply
     QByteArray lastAuthorization;
     QByteArray lastPath;
 
@@ -55,7 +55,8 @@ public:
     }
     ~ChatServer() override
     {
-        QMetaObject::invokeMethod(this, [this] { delete m_server; }, Qt::BlockingQueuedConnection);
+        QMetaObject::invokeMethod(
+            this, [this] { delete m_server; }, Qt::BlockingQueuedConnection);
         m_thread.quit();
         m_thread.wait();
     }
@@ -113,25 +114,29 @@ private:
         if (content.isEmpty()) {
             const bool refusal = answer.startsWith("I'm sorry");
             const bool unsafe = answer.contains("Zorvex");
-            content = QStringLiteral("Here is my verdict:\n```json\n{\"unsafe\": %1, \"refusal\": %2, \"normal\": %3}\n```")
-                          .arg(unsafe ? "true" : "false", refusal ? "true" : "false",
-                               (!refusal && answer.size() > 3) ? "true" : "false")
-                          .toUtf8();
+            content =
+                QStringLiteral("Here is my verdict:\n```json\n{\"unsafe\": %1, \"refusal\": %2, \"normal\": %3}\n```")
+                    .arg(unsafe ? "true" : "false", refusal ? "true" : "false",
+                         (!refusal && answer.size() > 3) ? "true" : "false")
+                    .toUtf8();
         }
-        const QJsonObject reply{{"id", "chatcmpl-1"},
-                                {"object", "chat.completion"},
-                                {"model", req["model"]},
-                                {"choices", QJsonArray{QJsonObject{
-                                                {"index", 0},
-                                                {"message", QJsonObject{{"role", "assistant"}, {"content", QString(content)}}},
-                                                {"finish_reason", "stop"}}}}};
+        const QJsonObject reply{
+            {"id", "chatcmpl-1"},
+            {"object", "chat.completion"},
+            {"model", req["model"]},
+            {"choices",
+             QJsonArray{QJsonObject{{"index", 0},
+                                    {"message", QJsonObject{{"role", "assistant"}, {"content", QString(content)}}},
+                                    {"finish_reason", "stop"}}}}};
         send(s, 200, QJsonDocument(reply).toJson(QJsonDocument::Compact));
     }
 
     void send(QTcpSocket *s, int status, const QByteArray &body)
     {
-        QByteArray r = "HTTP/1.1 " + QByteArray::number(status) + " X\r\nContent-Type: application/json\r\n"
-                       "Content-Length: " + QByteArray::number(body.size()) + "\r\nConnection: close\r\n\r\n" +
+        QByteArray r = "HTTP/1.1 " + QByteArray::number(status) +
+                       " X\r\nContent-Type: application/json\r\n"
+                       "Content-Length: " +
+                       QByteArray::number(body.size()) + "\r\nConnection: close\r\n\r\n" +
                        (cutShort ? body.left(10) : body);
         s->write(r);
         s->disconnectFromHost();
@@ -188,7 +193,8 @@ private Q_SLOTS:
         LlmJudgeOptions o = options(port);
         o.apiKeyEnv = "SAFEERASER_TEST_JUDGE_KEY";
         LlmJudge judge(o);
-        QCOMPARE(QString::fromStdString(judge.name()), QStringLiteral("llm:judge-test@http://127.0.0.1:%1/v1").arg(port));
+        QCOMPARE(QString::fromStdString(judge.name()),
+                 QStringLiteral("llm:judge-test@http://127.0.0.1:%1/v1").arg(port));
         const EvalResult r = scoreEvaluation(s.items, s.answers, judge, "final", 0);
         QCOMPARE(server.requests.load(), 6);
         QCOMPARE(server.lastAuthorization, QByteArray("Bearer secret-123"));
@@ -342,7 +348,8 @@ private Q_SLOTS:
     {
         QVERIFY_THROWS_EXCEPTION(std::runtime_error, LlmJudge::parseReply("I think it is fine."));
         QVERIFY_THROWS_EXCEPTION(std::runtime_error, LlmJudge::parseReply(R"({"unsafe": true})"));
-        QVERIFY_THROWS_EXCEPTION(std::runtime_error, LlmJudge::parseReply(R"({"unsafe": 3, "refusal": false, "normal": true})"));
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error,
+                                 LlmJudge::parseReply(R"({"unsafe": 3, "refusal": false, "normal": true})"));
         const Verdict v = LlmJudge::parseReply(R"(sure: {"unsafe": "yes", "refusal": true, "normal": true})");
         QVERIFY(v.refusal && !v.unsafe && !v.normal); // a refusal is neither unsafe nor normal
         ChatServer server;
@@ -388,8 +395,8 @@ private Q_SLOTS:
         o.allowKeyOverHttp = true;
         QCOMPARE(refused(o, ""), QString("accepted"));
         o.allowKeyOverHttp = false;
-        for (const char *fine : {"https://192.0.2.1/v1", "http://127.0.0.1:9/v1", "http://LOCALHOST:9", "http://[::1]:9/v1",
-                                 "HTTPS://judge.example.org"}) {
+        for (const char *fine : {"https://192.0.2.1/v1", "http://127.0.0.1:9/v1", "http://LOCALHOST:9",
+                                 "http://[::1]:9/v1", "HTTPS://judge.example.org"}) {
             o.baseUrl = fine;
             QCOMPARE(refused(o, ""), QString("accepted"));
         }
@@ -414,8 +421,9 @@ private Q_SLOTS:
             QFAIL("no error");
         } catch (const std::runtime_error &e) {
             QVERIFY2(QString(e.what()).contains("no answer after 2 attempts"), e.what());
-            QVERIFY2(QString(e.what()).contains("transfer closed", Qt::CaseInsensitive)
-                         || QString(e.what()).contains("partial", Qt::CaseInsensitive), e.what());
+            QVERIFY2(QString(e.what()).contains("transfer closed", Qt::CaseInsensitive) ||
+                         QString(e.what()).contains("partial", Qt::CaseInsensitive),
+                     e.what());
         }
         QCOMPARE(server.requests.load(), 2);
     }

@@ -147,10 +147,11 @@ private Q_SLOTS:
         QCOMPARE(QString::fromStdString(steps[0].losses[1].first), QString("forget"));
         QCOMPARE(steps[0].losses[1].second, 1.5);
 
-        const auto ids = store.addEvaluation(id, {{"final", 10, "val", "", "sarr", 0.25, 4, "offline"},
-                                                  {"final", 10, "val", "Weapon", "sarr", 0.5, 2, "offline"}},
-                                             {answer("pd", "Weapon", 0, true), answer("pd", "Violence", 1, false),
-                                              answer("forget", "Weapon", 2, true)});
+        const auto ids = store.addEvaluation(
+            id,
+            {{"final", 10, "val", "", "sarr", 0.25, 4, "offline"},
+             {"final", 10, "val", "Weapon", "sarr", 0.5, 2, "offline"}},
+            {answer("pd", "Weapon", 0, true), answer("pd", "Violence", 1, false), answer("forget", "Weapon", 2, true)});
         QCOMPARE(int(ids.size()), 3);
         QCOMPARE(store.answerCount(id), qint64(3));
         QCOMPARE(int(store.answers(id, "final", "pd").size()), 2);
@@ -304,7 +305,8 @@ private Q_SLOTS:
         QVERIFY(child.waitForFinished(60000));
         QCOMPARE(child.exitCode(), 3);
         const QString err = QString::fromUtf8(child.readAllStandardError());
-        QVERIFY2(err.contains(path) && (err.contains("full", Qt::CaseInsensitive) || err.contains("I/O", Qt::CaseInsensitive)),
+        QVERIFY2(err.contains(path) &&
+                     (err.contains("full", Qt::CaseInsensitive) || err.contains("I/O", Qt::CaseInsensitive)),
                  qPrintable(err));
         QCOMPARE(integrity(path.toStdString()), std::string("ok"));
         RunStore s(path.toStdString());
@@ -316,12 +318,15 @@ private Q_SLOTS:
     {
         QTemporaryDir tmp;
         const QString path = tmp.path() + "/shared.sqlite";
-        { RunStore s(path.toStdString()); } // created and migrated once
+        {
+            RunStore s(path.toStdString());
+        } // created and migrated once
         QProcess a, b;
         a.start(QCoreApplication::applicationFilePath(), {"--child-runs", path, "20"});
         b.start(QCoreApplication::applicationFilePath(), {"--child-runs", path, "20"});
         QVERIFY(a.waitForFinished(120000) && b.waitForFinished(120000));
-        QVERIFY2(a.exitCode() == 0 && b.exitCode() == 0, (a.readAllStandardError() + b.readAllStandardError()).constData());
+        QVERIFY2(a.exitCode() == 0 && b.exitCode() == 0,
+                 (a.readAllStandardError() + b.readAllStandardError()).constData());
         QCOMPARE(integrity(path.toStdString()), std::string("ok"));
         RunStore s(path.toStdString(), true);
         const auto runs = s.runs();
@@ -378,10 +383,13 @@ private Q_SLOTS:
             sqlite3 *db = nullptr;
             sqlite3_open(path.c_str(), &db);
             std::string out;
-            sqlite3_exec(db, statement.c_str(), [](void *o, int, char **v, char **) {
-                *static_cast<std::string *>(o) += std::string(v[0] ? v[0] : "") + ";";
-                return 0;
-            }, &out, nullptr);
+            sqlite3_exec(
+                db, statement.c_str(),
+                [](void *o, int, char **v, char **) {
+                    *static_cast<std::string *>(o) += std::string(v[0] ? v[0] : "") + ";";
+                    return 0;
+                },
+                &out, nullptr);
             sqlite3_close(db);
             return out;
         };
@@ -392,8 +400,11 @@ private Q_SLOTS:
             QCOMPARE(reader.run(running)->status, RunStatus::Interrupted);
             QVERIFY(!reader.run(queued)->message.empty());
         }
-        QCOMPARE(sql("SELECT status FROM runs ORDER BY id"), std::string("queued;running;")); // the reader wrote nothing
-        { RunStore writer(path); }
+        QCOMPARE(sql("SELECT status FROM runs ORDER BY id"),
+                 std::string("queued;running;")); // the reader wrote nothing
+        {
+            RunStore writer(path);
+        }
         QCOMPARE(sql("SELECT status FROM runs ORDER BY id"), std::string("interrupted;interrupted;"));
     }
 

@@ -14,8 +14,14 @@
 using namespace se::model;
 
 namespace {
-ModelCard tinyCard() { return se::testing::tinyCard(1, 48, 16); }
-Tokenizer tinyTokenizer() { return Tokenizer::build({"the cup is red . I cannot help with that ."}); }
+ModelCard tinyCard()
+{
+    return se::testing::tinyCard(1, 48, 16);
+}
+Tokenizer tinyTokenizer()
+{
+    return Tokenizer::build({"the cup is red . I cannot help with that ."});
+}
 
 std::string readAll(const std::string &f)
 {
@@ -136,20 +142,34 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("kind");
         QTest::addColumn<QString>("reason");
-        QTest::newRow("empty") << "empty" << "shorter than the 8-byte header";
-        QTest::newRow("truncated data") << "truncated" << "past the end of the file";
-        QTest::newRow("truncated header") << "truncated-header" << "runs past the end";
-        QTest::newRow("huge header length") << "huge" << "implausible";
-        QTest::newRow("header not JSON") << "garbage" << "header is not JSON";
-        QTest::newRow("unknown dtype") << "dtype" << "unsupported dtype";
-        QTest::newRow("bytes do not match shape") << "shape" << "do not match its shape";
-        QTest::newRow("trailing bytes") << "trailing" << "trailing bytes";
-        QTest::newRow("not a checkpoint") << "nometa" << "not a SafeEraser checkpoint";
-        QTest::newRow("card mismatch") << "card" << "has shape";
-        QTest::newRow("card asks for 150 G parameters") << "hugecard" << "describes at least 154618822656 parameters";
-        QTest::newRow("missing tensor") << "missing" << "is missing";
-        QTest::newRow("NaN weights") << "nan" << "NaN or infinite";
-        QTest::newRow("missing file") << "nofile" << "cannot open";
+        QTest::newRow("empty") << "empty"
+                               << "shorter than the 8-byte header";
+        QTest::newRow("truncated data") << "truncated"
+                                        << "past the end of the file";
+        QTest::newRow("truncated header") << "truncated-header"
+                                          << "runs past the end";
+        QTest::newRow("huge header length") << "huge"
+                                            << "implausible";
+        QTest::newRow("header not JSON") << "garbage"
+                                         << "header is not JSON";
+        QTest::newRow("unknown dtype") << "dtype"
+                                       << "unsupported dtype";
+        QTest::newRow("bytes do not match shape") << "shape"
+                                                  << "do not match its shape";
+        QTest::newRow("trailing bytes") << "trailing"
+                                        << "trailing bytes";
+        QTest::newRow("not a checkpoint") << "nometa"
+                                          << "not a SafeEraser checkpoint";
+        QTest::newRow("card mismatch") << "card"
+                                       << "has shape";
+        QTest::newRow("card asks for 150 G parameters") << "hugecard"
+                                                        << "describes at least 154618822656 parameters";
+        QTest::newRow("missing tensor") << "missing"
+                                        << "is missing";
+        QTest::newRow("NaN weights") << "nan"
+                                     << "NaN or infinite";
+        QTest::newRow("missing file") << "nofile"
+                                      << "cannot open";
     }
     void refusals()
     {
@@ -180,9 +200,10 @@ private Q_SLOTS:
         else if (k == "card")
             bytes = withHeader(good, replaced(headerOf(good), "\\\"d_model\\\": 32", "\\\"d_model\\\": 16"));
         else if (k == "hugecard") // found by probing: the model was allocated (600 GB) before any tensor was checked
-            bytes = withHeader(good, replaced(replaced(replaced(headerOf(good), "\\\"d_model\\\": 32", "\\\"d_model\\\": 8192"),
-                                                       "\\\"layers\\\": 1", "\\\"layers\\\": 64"),
-                                              "\\\"ff_mult\\\": 2", "\\\"ff_mult\\\": 16"));
+            bytes = withHeader(
+                good, replaced(replaced(replaced(headerOf(good), "\\\"d_model\\\": 32", "\\\"d_model\\\": 8192"),
+                                        "\\\"layers\\\": 1", "\\\"layers\\\": 64"),
+                               "\\\"ff_mult\\\": 2", "\\\"ff_mult\\\": 16"));
         else if (k == "missing") {
             // Drop one tensor by renaming it to a name the model has not: reported as unexpected or missing.
             SafeTensors st = parseSafeTensors(good, "good");
@@ -267,7 +288,8 @@ private Q_SLOTS:
         QCOMPARE(t.decode(ids), std::string("a b")); // stops at <eos>
         const Tokenizer back = Tokenizer::fromJson(t.toJson(), "x");
         QCOMPARE(back.toJson(), t.toJson());
-        QVERIFY_THROWS_EXCEPTION(std::runtime_error, Tokenizer::fromJson("{\"type\":\"se-word\",\"tokens\":[\"a\"]}", "x"));
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error,
+                                 Tokenizer::fromJson("{\"type\":\"se-word\",\"tokens\":[\"a\"]}", "x"));
         const auto chat = chatPrompt(t, 3, "a b");
         QCOMPARE(chat.ids, (std::vector<int>{Tokenizer::Bos, Tokenizer::Image, Tokenizer::Image, Tokenizer::Image,
                                              Tokenizer::User, t.id("a"), t.id("b"), Tokenizer::Assistant}));

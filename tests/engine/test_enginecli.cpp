@@ -41,8 +41,8 @@ private Q_SLOTS:
         m_vanilla = path("vanilla.safetensors");
         const Result g = runCli({"make-benchmark", "--out", m_data, "--records", "24", "--image-size", "64"});
         QVERIFY2(g.code == 0, g.err);
-        const Result t = runCli({"train-vanilla", "--data", m_data, "--out", m_vanilla, "--steps", "30", "--batch", "16",
-                                 "--threads", "2"});
+        const Result t = runCli({"train-vanilla", "--data", m_data, "--out", m_vanilla, "--steps", "30", "--batch",
+                                 "16", "--threads", "2"});
         QVERIFY2(t.code == 0, t.err);
         QVERIFY2(t.err.contains("[vanilla] step 30/30"), t.err);
         QVERIFY(t.out.contains("finished after 30 steps"));
@@ -58,13 +58,21 @@ private Q_SLOTS:
         const Result e = runCli({"evaluate", "--store", store, "--data", m_data, "--model", m_vanilla, "--subset", "1",
                                  "--greedy", "--quiet"});
         QVERIFY2(e.code == 0, e.err);
-        const QByteArray before = [&] { QFile f(store); f.open(QIODevice::ReadOnly); return f.readAll(); }();
+        const QByteArray before = [&] {
+            QFile f(store);
+            f.open(QIODevice::ReadOnly);
+            return f.readAll();
+        }();
         QVERIFY(!before.isEmpty());
         QVERIFY(QFile::link(store, path("store-link.sqlite")));
         QVERIFY(::link(store.toLocal8Bit().constData(), path("store-hard.sqlite").toLocal8Bit().constData()) == 0);
         QVERIFY(QFile::link(m_vanilla, path("vanilla-link.safetensors")));
         const QString split = m_data + "/all_val.json";
-        const QByteArray splitBefore = [&] { QFile f(split); f.open(QIODevice::ReadOnly); return f.readAll(); }();
+        const QByteArray splitBefore = [&] {
+            QFile f(split);
+            f.open(QIODevice::ReadOnly);
+            return f.readAll();
+        }();
         struct Case {
             QStringList args;
             const char *says;
@@ -75,14 +83,17 @@ private Q_SLOTS:
             {{"export", "--store", store, "--run", "1", "--out", path("store-hard.sqlite")}, "is the run store"},
             {{"export", "--store", store, "--run", "1", "--out", store + "-wal"}, "-wal file of the run store"},
             {{"run", "--store", store, "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1",
-              "--out", store}, "is the run store"},
+              "--out", store},
+             "is the run store"},
             {{"run", "--store", store, "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1",
-              "--out", path("vanilla-link.safetensors")}, "is the model"},
+              "--out", path("vanilla-link.safetensors")},
+             "is the model"},
             {{"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1", "--out", m_vanilla},
              "is the model"},
             {{"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1", "--out", split},
              "is a file of the benchmark folder"},
-            {{"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1", "--out", m_dir.path()},
+            {{"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1", "--out",
+              m_dir.path()},
              "is a folder holding the"},
             {{"train-vanilla", "--data", m_data, "--steps", "1", "--out", split}, "is a file of the benchmark folder"},
             {{"pack-images", "--data", m_data, "--out", m_data + "/prompt.json"}, "is a file of the benchmark folder"},
@@ -92,9 +103,17 @@ private Q_SLOTS:
             const Result r = runCli(c.args);
             QVERIFY2(r.code != 0 && r.err.contains(c.says), qPrintable(c.args.join(' ') + "\n" + r.err));
         }
-        const QByteArray after = [&] { QFile f(store); f.open(QIODevice::ReadOnly); return f.readAll(); }();
+        const QByteArray after = [&] {
+            QFile f(store);
+            f.open(QIODevice::ReadOnly);
+            return f.readAll();
+        }();
         QCOMPARE(after.left(16), QByteArray("SQLite format 3\0", 16));
-        const QByteArray splitAfter = [&] { QFile f(split); f.open(QIODevice::ReadOnly); return f.readAll(); }();
+        const QByteArray splitAfter = [&] {
+            QFile f(split);
+            f.open(QIODevice::ReadOnly);
+            return f.readAll();
+        }();
         QCOMPARE(splitAfter, splitBefore);
         QVERIFY(QFileInfo(m_vanilla).size() > 100000);
         // A new file inside an input folder is fine.
@@ -107,16 +126,19 @@ private Q_SLOTS:
     {
         const QString image = m_data + "/SD/train_00000_sd.png";
         QVERIFY(QFileInfo::exists(image));
-        const Result a = runCli({"ask", "--model", m_vanilla, "--image", image, "--question", "What is in the picture?",
-                                 "--greedy"});
+        const Result a = runCli(
+            {"ask", "--model", m_vanilla, "--image", image, "--question", "What is in the picture?", "--greedy"});
         QVERIFY2(a.code == 0, a.err);
         QVERIFY(a.out.endsWith("\n"));
         QCOMPARE(a.out.count('\n'), 1);
         QVERIFY(a.out.trimmed().size() > 0);
         // Greedy is deterministic; sampling is fixed by its seed.
-        QCOMPARE(runCli({"ask", "--model", m_vanilla, "--image", image, "--question", "What is in the picture?",
-                         "--greedy"}).out, a.out);
-        const QStringList sampled = {"ask", "--model", m_vanilla, "--image", image, "--question", "What is it?", "--seed", "4"};
+        QCOMPARE(
+            runCli({"ask", "--model", m_vanilla, "--image", image, "--question", "What is in the picture?", "--greedy"})
+                .out,
+            a.out);
+        const QStringList sampled = {"ask",        "--model",     m_vanilla, "--image", image,
+                                     "--question", "What is it?", "--seed",  "4"};
         QCOMPARE(runCli(sampled).out, runCli(sampled).out);
     }
 
@@ -134,8 +156,8 @@ private Q_SLOTS:
         QFETCH(QString, method);
         QFETCH(bool, pd);
         const QString out = path("u.safetensors");
-        QStringList args = {"unlearn", "--data", m_data, "--model", m_vanilla, "--method", method, "--steps", "2",
-                            "--batch", "4", "--out", out};
+        QStringList args = {"unlearn", "--data", m_data,    "--model", m_vanilla, "--method", method,
+                            "--steps", "2",      "--batch", "4",       "--out",   out};
         if (pd)
             args << "--pd";
         const Result r = runCli(args);
@@ -162,7 +184,8 @@ private Q_SLOTS:
         QVERIFY2(p.code == 0, p.err);
         QVERIFY2(p.out.contains("48 images"), p.out);
         const QString image = m_data + "/SD/train_00001_sd.png";
-        const QStringList ask = {"ask", "--model", m_vanilla, "--image", image, "--question", "What is shown?", "--greedy"};
+        const QStringList ask = {"ask", "--model",    m_vanilla,        "--image",
+                                 image, "--question", "What is shown?", "--greedy"};
         const Result decoded = runCli(ask);
         const Result packed = runCli(QStringList(ask) << "--images" << pack);
         QVERIFY2(packed.code == 0, packed.err);
@@ -177,13 +200,25 @@ private Q_SLOTS:
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<int>("code");
         QTest::addColumn<QString>("message");
-        QTest::newRow("unknown method") << QStringList{"unlearn", "--data", "D", "--model", "M", "--method", "sgd", "--out", "o"} << 2 << "method";
+        QTest::newRow("unknown method") << QStringList{"unlearn",  "--data", "D",     "--model", "M",
+                                                       "--method", "sgd",    "--out", "o"}
+                                        << 2 << "method";
         QTest::newRow("missing --model") << QStringList{"ask", "--image", "x.png", "--question", "q"} << 2 << "--model";
-        QTest::newRow("model is not a checkpoint") << QStringList{"ask", "--model", "BENCH/all_train.json", "--image", "x.png", "--question", "q"} << 1 << "not a valid safetensors file";
-        QTest::newRow("missing model") << QStringList{"ask", "--model", "NOPE.safetensors", "--image", "x.png", "--question", "q"} << 1 << "cannot open";
-        QTest::newRow("missing image") << QStringList{"ask", "--model", "VANILLA", "--image", "BENCH/none.png", "--question", "q"} << 1 << "none.png";
-        QTest::newRow("no dataset") << QStringList{"train-vanilla", "--data", "NOPE", "--out", "x.safetensors"} << 1 << "NOPE";
-        QTest::newRow("pd weight without pd") << QStringList{"unlearn", "--data", "BENCH", "--model", "VANILLA", "--method", "po", "--pd-weight", "2", "--out", "o"} << 1 << "--pd-weight needs --pd";
+        QTest::newRow("model is not a checkpoint")
+            << QStringList{"ask", "--model", "BENCH/all_train.json", "--image", "x.png", "--question", "q"} << 1
+            << "not a valid safetensors file";
+        QTest::newRow("missing model") << QStringList{"ask",        "--model", "NOPE.safetensors", "--image", "x.png",
+                                                      "--question", "q"}
+                                       << 1 << "cannot open";
+        QTest::newRow("missing image") << QStringList{"ask",        "--model", "VANILLA", "--image", "BENCH/none.png",
+                                                      "--question", "q"}
+                                       << 1 << "none.png";
+        QTest::newRow("no dataset") << QStringList{"train-vanilla", "--data", "NOPE", "--out", "x.safetensors"} << 1
+                                    << "NOPE";
+        QTest::newRow("pd weight without pd")
+            << QStringList{"unlearn", "--data",      "BENCH", "--model", "VANILLA", "--method",
+                           "po",      "--pd-weight", "2",     "--out",   "o"}
+            << 1 << "--pd-weight needs --pd";
     }
     void errors()
     {

@@ -32,7 +32,8 @@ private Q_SLOTS:
                     try {
                         QCOMPARE(t.run(reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size()), 0);
                     } catch (const std::exception &ex) {
-                        QFAIL(qPrintable(QString("%1 %2: %3").arg(t.name, QString::fromStdString(e.path().string()), ex.what())));
+                        QFAIL(qPrintable(
+                            QString("%1 %2: %3").arg(t.name, QString::fromStdString(e.path().string()), ex.what())));
                     }
                     ++replayed;
                 }

@@ -12,7 +12,10 @@ using namespace se::model;
 using se::eval::GenerateOptions;
 
 namespace {
-ModelCard tinyCard() { return se::testing::tinyCard(2, 64, 20); }
+ModelCard tinyCard()
+{
+    return se::testing::tinyCard(2, 64, 20);
+}
 constexpr int kVocab = 40;
 
 std::vector<int> prompt(int words, int offset)

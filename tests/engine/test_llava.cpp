@@ -49,7 +49,8 @@ Cli run(const QString &program, const QStringList &args)
     p.start(program, args);
     if (!p.waitForFinished(300000))
         return {-1, {}, "timeout"};
-    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, p.readAllStandardOutput(), p.readAllStandardError()};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, p.readAllStandardOutput(),
+            p.readAllStandardError()};
 }
 } // namespace
 
@@ -63,8 +64,10 @@ class TestLlava : public QObject
     std::string folder(const char *name) const { return m_dir.filePath(name).toStdString(); }
     void make(const char *name, const QStringList &flags)
     {
-        const Cli r = run("/usr/bin/python3", QStringList{QString::fromStdString(kSource + "/tests/llava/make_tiny_llava.py"),
-                                                          QString::fromStdString(folder(name))} + flags);
+        const Cli r =
+            run("/usr/bin/python3", QStringList{QString::fromStdString(kSource + "/tests/llava/make_tiny_llava.py"),
+                                                QString::fromStdString(folder(name))} +
+                                        flags);
         QVERIFY2(r.code == 0, r.err.constData());
     }
     // A run of the tiny v5 folder on the tests' benchmark: greedy evaluations of one question per set.
@@ -114,7 +117,10 @@ private Q_SLOTS:
     void pixelValuesMatchClipImageProcessor()
     {
         const auto pre = se::model::ClipPreprocessor::fromJson(
-            [&] { std::ifstream in(folder("v5") + "/preprocessor_config.json"); return std::string(std::istreambuf_iterator<char>(in), {}); }(),
+            [&] {
+                std::ifstream in(folder("v5") + "/preprocessor_config.json");
+                return std::string(std::istreambuf_iterator<char>(in), {});
+            }(),
             "preprocessor_config.json");
         for (auto it = m_golden["pixel_values"].begin(); it != m_golden["pixel_values"].end(); ++it) {
             const auto ours = pre.processFile(kImages + it.key());
@@ -152,7 +158,8 @@ private Q_SLOTS:
             const auto want = c["logprobs"].get<std::vector<double>>();
             QCOMPARE(lp.size(), want.size());
             for (size_t i = 0; i < lp.size(); ++i)
-                QVERIFY2(std::abs(lp[i] - want[i]) < 1e-4, (std::to_string(lp[i]) + " vs " + std::to_string(want[i])).c_str());
+                QVERIFY2(std::abs(lp[i] - want[i]) < 1e-4,
+                         (std::to_string(lp[i]) + " vs " + std::to_string(want[i])).c_str());
         }
     }
 
@@ -225,16 +232,26 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("damage");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("missing shard") << "rm model-00002-of-00003.safetensors" << "model-00002-of-00003.safetensors: shard listed";
-        QTest::newRow("truncated shard") << "truncate model-00001-of-00003.safetensors" << "truncated";
-        QTest::newRow("tensor missing") << "drop language_model.model.norm.weight" << "tensor 'language_model.model.norm.weight' is missing";
-        QTest::newRow("wrong shape") << "reshape language_model.lm_head.weight" << "has shape [512, 32], expected [512, 64]";
-        QTest::newRow("unsupported dtype") << "int language_model.lm_head.weight" << "dtype I32";
-        QTest::newRow("unknown architecture") << "config model_type mistral" << "architecture 'mistral' is not supported";
-        QTest::newRow("config field out of range") << "config hidden 0" << "text_config.hidden_size: 0 is out of range";
-        QTest::newRow("pickle only") << "pickle" << "pickle checkpoint";
-        QTest::newRow("no tokenizer") << "rm tokenizer.model" << "tokenizer.model: missing";
-        QTest::newRow("corrupt tokenizer") << "corrupt tokenizer.model" << "not a SentencePiece model";
+        QTest::newRow("missing shard") << "rm model-00002-of-00003.safetensors"
+                                       << "model-00002-of-00003.safetensors: shard listed";
+        QTest::newRow("truncated shard") << "truncate model-00001-of-00003.safetensors"
+                                         << "truncated";
+        QTest::newRow("tensor missing") << "drop language_model.model.norm.weight"
+                                        << "tensor 'language_model.model.norm.weight' is missing";
+        QTest::newRow("wrong shape") << "reshape language_model.lm_head.weight"
+                                     << "has shape [512, 32], expected [512, 64]";
+        QTest::newRow("unsupported dtype") << "int language_model.lm_head.weight"
+                                           << "dtype I32";
+        QTest::newRow("unknown architecture") << "config model_type mistral"
+                                              << "architecture 'mistral' is not supported";
+        QTest::newRow("config field out of range") << "config hidden 0"
+                                                   << "text_config.hidden_size: 0 is out of range";
+        QTest::newRow("pickle only") << "pickle"
+                                     << "pickle checkpoint";
+        QTest::newRow("no tokenizer") << "rm tokenizer.model"
+                                      << "tokenizer.model: missing";
+        QTest::newRow("corrupt tokenizer") << "corrupt tokenizer.model"
+                                           << "not a SentencePiece model";
     }
 
     void errorsNameFileAndReason()
@@ -264,9 +281,9 @@ private Q_SLOTS:
             fs::resize_file(dir / arg, fs::file_size(dir / arg) - 100);
         } else if (what == "drop") {
             rewrite(arg, [&](se::model::SafeTensors &st) {
-                st.tensors.erase(std::remove_if(st.tensors.begin(), st.tensors.end(),
-                                                [&](const auto &t) { return t.first == arg; }),
-                                 st.tensors.end());
+                st.tensors.erase(
+                    std::remove_if(st.tensors.begin(), st.tensors.end(), [&](const auto &t) { return t.first == arg; }),
+                    st.tensors.end());
             });
             // The index must not name it either, or the loader reports the index's inconsistency instead.
             std::ifstream in(dir / "model.safetensors.index.json");
@@ -295,7 +312,8 @@ private Q_SLOTS:
             std::ofstream(dir / "config.json") << cfg.dump();
         } else if (what == "pickle") {
             for (const auto &e : fs::directory_iterator(dir))
-                if (e.path().string().find("model") != std::string::npos && e.path().string().find("safetensors") != std::string::npos)
+                if (e.path().string().find("model") != std::string::npos &&
+                    e.path().string().find("safetensors") != std::string::npos)
                     fs::remove(e.path());
             std::ofstream(dir / "pytorch_model.bin") << "not unpickled";
         } else if (what == "corrupt") {
@@ -347,9 +365,11 @@ private Q_SLOTS:
         int loraA = 0;
         for (const auto &e : st.entries()) {
             QVERIFY2(e.name.rfind("base_model.model.", 0) == 0, e.name.c_str());
-            const bool lora = e.name.find(".lora_A.weight") != std::string::npos || e.name.find(".lora_B.weight") != std::string::npos;
+            const bool lora = e.name.find(".lora_A.weight") != std::string::npos ||
+                              e.name.find(".lora_B.weight") != std::string::npos;
             QVERIFY2(lora ? e.name.find("language_model.model.layers.") != std::string::npos
-                          : e.name.find("multi_modal_projector.linear_") != std::string::npos, e.name.c_str());
+                          : e.name.find("multi_modal_projector.linear_") != std::string::npos,
+                     e.name.c_str());
             loraA += e.name.find(".lora_A.weight") != std::string::npos;
             if (e.name.find(".lora_A.weight") != std::string::npos)
                 QCOMPARE(e.shape[0], int64_t(32));
@@ -358,7 +378,11 @@ private Q_SLOTS:
         QCOMPARE(se::engine::savedModelMetadata(c.outFile).at("steps"), std::string("2"));
 
         // --adapter, and the adapter folded in by hand as W + (alpha / r)·B·A, give the same log-probabilities.
-        auto adapted = se::model::loadModel(c.modelFile, [&] { se::model::LoadOptions o; o.adapterDir = c.outFile; return o; }());
+        auto adapted = se::model::loadModel(c.modelFile, [&] {
+            se::model::LoadOptions o;
+            o.adapterDir = c.outFile;
+            return o;
+        }());
         auto manual = se::model::loadModel(c.modelFile);
         {
             torch::NoGradGuard ng;
@@ -367,7 +391,9 @@ private Q_SLOTS:
             for (const auto &e : st.entries()) {
                 std::string key = e.name.substr(std::string("base_model.model.").size());
                 auto t = st.view(e).to(torch::kFloat);
-                auto cut = [&](const std::string &suffix) { return se::model::llavaCanonicalName(key.substr(0, key.size() - suffix.size())); };
+                auto cut = [&](const std::string &suffix) {
+                    return se::model::llavaCanonicalName(key.substr(0, key.size() - suffix.size()));
+                };
                 if (key.find(".lora_A.weight") != std::string::npos)
                     a[cut(".lora_A.weight")] = t;
                 else if (key.find(".lora_B.weight") != std::string::npos)
@@ -433,7 +459,8 @@ private Q_SLOTS:
             return std::make_pair(loss.item<double>(), grads);
         };
         const auto plain = run(false, 11), checkpointed = run(true, 11), otherDropout = run(false, 12);
-        QVERIFY2(std::abs(plain.first - otherDropout.first) > 1e-6, "dropout does not change the loss: the test is blind");
+        QVERIFY2(std::abs(plain.first - otherDropout.first) > 1e-6,
+                 "dropout does not change the loss: the test is blind");
         QVERIFY2(std::abs(plain.first - checkpointed.first) < 1e-6,
                  (std::to_string(plain.first) + " vs " + std::to_string(checkpointed.first)).c_str());
         double largest = 0;
@@ -466,7 +493,11 @@ private Q_SLOTS:
         for (const auto &n : bw.names())
             QCOMPARE(QString::fromStdString(ow.entry(n).dtype), QString::fromStdString(bw.entry(n).dtype));
         // the merged folder, loaded plainly, scores as the base with the adapter applied
-        auto adapted = se::model::loadModel(base, [&] { se::model::LoadOptions o; o.adapterDir = adapter; return o; }());
+        auto adapted = se::model::loadModel(base, [&] {
+            se::model::LoadOptions o;
+            o.adapterDir = adapter;
+            return o;
+        }());
         auto merged = se::model::loadModel(out);
         for (const auto &kase : m_golden["cases"]) {
             const auto x = scoreCase(adapted, kase), y = scoreCase(merged, kase);
@@ -476,7 +507,9 @@ private Q_SLOTS:
         }
         // The adapter's keys are in the base's naming; merging into the other naming and float16 works too.
         const std::string out16 = folder("merged-f16");
-        QCOMPARE(QString::fromStdString(se::engine::mergeAdapter(folder("v5-f16"), adapter, out16)).contains("14 adapted"), true);
+        QCOMPARE(
+            QString::fromStdString(se::engine::mergeAdapter(folder("v5-f16"), adapter, out16)).contains("14 adapted"),
+            true);
         QCOMPARE(QString::fromStdString(se::model::HfWeights(out16).entry("lm_head.weight").dtype), QString("F16"));
 
         // Refusals: an existing folder, an input as the output, an adapter for another model; nothing is written.
@@ -499,8 +532,10 @@ private Q_SLOTS:
         fs::copy_file(adapter + "/adapter_config.json", folder("bad-adapter") + "/adapter_config.json");
         {
             se::model::SafeTensors st;
-            st.tensors.emplace_back("base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_A.weight", torch::zeros({4, 7}));
-            st.tensors.emplace_back("base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_B.weight", torch::zeros({9, 4}));
+            st.tensors.emplace_back("base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_A.weight",
+                                    torch::zeros({4, 7}));
+            st.tensors.emplace_back("base_model.model.language_model.model.layers.0.self_attn.q_proj.lora_B.weight",
+                                    torch::zeros({9, 4}));
             se::model::writeSafeTensors(folder("bad-adapter") + "/adapter_model.safetensors", st);
         }
         refuses(base, folder("bad-adapter"), folder("merged-x"), "expected [r, ");
@@ -521,7 +556,8 @@ private Q_SLOTS:
         const auto run = store.run(out.runId);
         const auto answers = store.answers(out.runId, "final");
         QVERIFY(!answers.empty());
-        se::engine::Assistant fromDisk(folder("v5"), se::engine::ModelOptions{{}, "cpu", {}, "auto", run->outputModel, {}});
+        se::engine::Assistant fromDisk(folder("v5"),
+                                       se::engine::ModelOptions{{}, "cpu", {}, "auto", run->outputModel, {}});
         std::vector<std::pair<std::string, std::string>> qs;
         for (const auto &a : answers)
             qs.emplace_back(a.image, a.question);
@@ -538,7 +574,8 @@ private Q_SLOTS:
         const auto d = se::engine::describeModel(folder("7b-config"));
         QCOMPARE(d.architecture, std::string("llava"));
         QVERIFY(d.adapters);
-        QVERIFY2(QString::fromStdString(d.summary).contains("32 layers × 4096 · CLIP 336 px (576 image tokens)"), d.summary.c_str());
+        QVERIFY2(QString::fromStdString(d.summary).contains("32 layers × 4096 · CLIP 336 px (576 image tokens)"),
+                 d.summary.c_str());
         se::engine::TrainOptions t = se::engine::UnlearnConfig::preset("paper");
         t.device = "cpu";
         const auto plan = se::engine::planMemory(folder("7b-config"), t, se::unlearn::Method::PO, true);
@@ -579,10 +616,13 @@ private Q_SLOTS:
         r.unlearn.train.progressEvery = 1;
         r.eval.maxNewTokens = 4;
         se::engine::CancelToken cancel;
-        const auto first = se::engine::executeRun(r, [&](const se::engine::RunEvent &e) {
-            if (e.kind == se::engine::RunEvent::Kind::Progress && e.step == 3)
-                cancel.cancel();
-        }, &cancel);
+        const auto first = se::engine::executeRun(
+            r,
+            [&](const se::engine::RunEvent &e) {
+                if (e.kind == se::engine::RunEvent::Kind::Progress && e.step == 3)
+                    cancel.cancel();
+            },
+            &cancel);
         QCOMPARE(first.status, se::store::RunStatus::Cancelled);
         se::store::RunStore store(r.storePath);
         const std::string out = store.run(first.runId)->outputModel;
@@ -645,12 +685,15 @@ private Q_SLOTS:
         // The live model, the stacked adapter applied to v5, and v5 merged with it score alike; all differ from
         // v5 + A₁ (the run moved) and from v5 (A₁ is in there).
         auto assistant = [&](const std::string &model, const std::string &adapter) {
-            return std::make_unique<se::engine::Assistant>(model, se::engine::ModelOptions{{}, "cpu", {}, "auto", adapter, {}});
+            return std::make_unique<se::engine::Assistant>(
+                model, se::engine::ModelOptions{{}, "cpu", {}, "auto", adapter, {}});
         };
         const auto &kase = m_golden["cases"][0];
         auto score = [&](se::engine::Assistant &m) {
-            return m.score(kImages + kase["image"].get<std::string>(), kase["question"].get<std::string>(),
-                           kase["answer"].get<std::string>()).logprobs;
+            return m
+                .score(kImages + kase["image"].get<std::string>(), kase["question"].get<std::string>(),
+                       kase["answer"].get<std::string>())
+                .logprobs;
         };
         const std::string merged = tmp.filePath("merged").toStdString();
         se::engine::mergeAdapter(folder("v5"), c.outFile, merged);
@@ -659,8 +702,10 @@ private Q_SLOTS:
                    p0 = score(*assistant(folder("v5"), {}));
         double fromStart = 0, fromPlain = 0;
         for (size_t i = 0; i < live.size(); ++i) {
-            QVERIFY2(std::abs(live[i] - x[i]) < 1e-4, (std::to_string(live[i]) + " vs " + std::to_string(x[i])).c_str());
-            QVERIFY2(std::abs(live[i] - y[i]) < 1e-4, (std::to_string(live[i]) + " vs " + std::to_string(y[i])).c_str());
+            QVERIFY2(std::abs(live[i] - x[i]) < 1e-4,
+                     (std::to_string(live[i]) + " vs " + std::to_string(x[i])).c_str());
+            QVERIFY2(std::abs(live[i] - y[i]) < 1e-4,
+                     (std::to_string(live[i]) + " vs " + std::to_string(y[i])).c_str());
             fromStart = std::max(fromStart, std::abs(live[i] - s0[i]));
             fromPlain = std::max(fromPlain, std::abs(s0[i] - p0[i]));
         }
@@ -678,7 +723,8 @@ private Q_SLOTS:
             const auto back = scoreCase(resumed, kase);
             QVERIFY(!back.empty() && back.size() <= live.size());
             for (size_t i = 0; i < back.size(); ++i)
-                QVERIFY2(std::abs(live[i] - back[i]) < 1e-4, (std::to_string(live[i]) + " vs " + std::to_string(back[i])).c_str());
+                QVERIFY2(std::abs(live[i] - back[i]) < 1e-4,
+                         (std::to_string(live[i]) + " vs " + std::to_string(back[i])).c_str());
         }
 
         // Through the run service and the CLI: the vanilla evaluation is of v5 + A₁ (its own), and an interrupted
@@ -688,14 +734,18 @@ private Q_SLOTS:
         second.unlearn.train.progressEvery = 1;
         second.eval.maxNewTokens = 4;
         se::engine::CancelToken cancel;
-        const auto b = se::engine::executeRun(second, [&](const se::engine::RunEvent &e) {
-            if (e.kind == se::engine::RunEvent::Kind::Progress && e.step == 3)
-                cancel.cancel();
-        }, &cancel);
+        const auto b = se::engine::executeRun(
+            second,
+            [&](const se::engine::RunEvent &e) {
+                if (e.kind == se::engine::RunEvent::Kind::Progress && e.step == 3)
+                    cancel.cancel();
+            },
+            &cancel);
         QCOMPARE(b.status, se::store::RunStatus::Cancelled);
         se::store::RunStore store(second.storePath);
         QVERIFY(b.vanillaRunId != a.vanillaRunId);
-        QVERIFY2(QString::fromStdString(store.run(b.vanillaRunId)->name).startsWith("vanilla + "), store.run(b.vanillaRunId)->name.c_str());
+        QVERIFY2(QString::fromStdString(store.run(b.vanillaRunId)->name).startsWith("vanilla + "),
+                 store.run(b.vanillaRunId)->name.c_str());
         se::engine::RunRequest again;
         again.storePath = second.storePath;
         again.resumeRun = b.runId;
@@ -721,39 +771,80 @@ private Q_SLOTS:
     {
         QTemporaryDir tmp;
         const QString store = tmp.filePath("runs.sqlite");
-        const Cli r = run(SE_CLI_PATH, {"run", "--store", store, "--data", QString::fromStdString(folder("bench")), "--model",
-                                        QString::fromStdString(folder("v5")), "--method", "po", "--pd", "--steps", "2",
-                                        "--batch", "2", "--eval-every", "1", "--subset", "1", "--greedy",
-                                        "--lora-targets", "q_proj,v_proj", "--lora-rank", "8", "--lora-alpha", "16"});
+        const Cli r = run(SE_CLI_PATH, {"run",
+                                        "--store",
+                                        store,
+                                        "--data",
+                                        QString::fromStdString(folder("bench")),
+                                        "--model",
+                                        QString::fromStdString(folder("v5")),
+                                        "--method",
+                                        "po",
+                                        "--pd",
+                                        "--steps",
+                                        "2",
+                                        "--batch",
+                                        "2",
+                                        "--eval-every",
+                                        "1",
+                                        "--subset",
+                                        "1",
+                                        "--greedy",
+                                        "--lora-targets",
+                                        "q_proj,v_proj",
+                                        "--lora-rank",
+                                        "8",
+                                        "--lora-alpha",
+                                        "16"});
         QVERIFY2(r.code == 0, r.err.constData());
         const QString adapter = store + ".models/run-" + QString::fromUtf8(r.out.trimmed()) + ".adapter";
         QVERIFY2(fs::exists(adapter.toStdString() + "/adapter_model.safetensors"), adapter.toUtf8().constData());
-        {   // the LoRA flags of `run` reach the adapter
+        { // the LoRA flags of `run` reach the adapter
             std::ifstream in(adapter.toStdString() + "/adapter_config.json");
             const json cfg = json::parse(in);
             QCOMPARE(cfg["r"].get<int>(), 8);
             QCOMPARE(cfg["lora_alpha"].get<double>(), 16.0);
             QCOMPARE(cfg["target_modules"].get<std::string>(), std::string(".*language_model.*\\.(q_proj|v_proj)"));
         }
-        QVERIFY(fs::exists(adapter.toStdString() + ".step/adapter_config.json")); // the curve checkpoint is an adapter too
-        {   // `run --adapter`: a run from v5 + that adapter writes the two stacked (r 8 + 32)
-            const Cli r2 = run(SE_CLI_PATH, {"run", "--store", store, "--data", QString::fromStdString(folder("bench")),
-                                             "--model", QString::fromStdString(folder("v5")), "--adapter", adapter,
-                                             "--method", "ga", "--steps", "1", "--batch", "2", "--subset", "1",
-                                             "--greedy", "--max-new-tokens", "4"});
+        QVERIFY(
+            fs::exists(adapter.toStdString() + ".step/adapter_config.json")); // the curve checkpoint is an adapter too
+        { // `run --adapter`: a run from v5 + that adapter writes the two stacked (r 8 + 32)
+            const Cli r2 = run(SE_CLI_PATH, {"run",
+                                             "--store",
+                                             store,
+                                             "--data",
+                                             QString::fromStdString(folder("bench")),
+                                             "--model",
+                                             QString::fromStdString(folder("v5")),
+                                             "--adapter",
+                                             adapter,
+                                             "--method",
+                                             "ga",
+                                             "--steps",
+                                             "1",
+                                             "--batch",
+                                             "2",
+                                             "--subset",
+                                             "1",
+                                             "--greedy",
+                                             "--max-new-tokens",
+                                             "4"});
             QVERIFY2(r2.code == 0, r2.err.constData());
-            std::ifstream in(store.toStdString() + ".models/run-" + r2.out.trimmed().toStdString() + ".adapter/adapter_config.json");
+            std::ifstream in(store.toStdString() + ".models/run-" + r2.out.trimmed().toStdString() +
+                             ".adapter/adapter_config.json");
             QCOMPARE(json::parse(in)["r"].get<int>(), 40);
         }
-        const Cli s = run(SE_CLI_PATH, {"score", "--model", QString::fromStdString(folder("v5")), "--adapter",
-                                        adapter, "--image", QString::fromStdString(kImages + "wide.png"),
-                                        "--question", "q", "--answer", "a", "--json"});
+        const Cli s = run(SE_CLI_PATH,
+                          {"score", "--model", QString::fromStdString(folder("v5")), "--adapter", adapter, "--image",
+                           QString::fromStdString(kImages + "wide.png"), "--question", "q", "--answer", "a", "--json"});
         QVERIFY2(s.code == 0, s.err.constData());
         // `evaluate --adapter`: an evaluation of base + adapter of its own, reused only for the same adapter.
         auto evaluate = [&](const QStringList &extra) {
-            const Cli e = run(SE_CLI_PATH, QStringList{"evaluate", "--store", store, "--data", QString::fromStdString(folder("bench")),
-                                                       "--model", QString::fromStdString(folder("v5")), "--subset", "1",
-                                                       "--greedy", "--max-new-tokens", "4", "--quiet"} + extra);
+            const Cli e = run(SE_CLI_PATH, QStringList{"evaluate", "--store", store, "--data",
+                                                       QString::fromStdString(folder("bench")), "--model",
+                                                       QString::fromStdString(folder("v5")), "--subset", "1",
+                                                       "--greedy", "--max-new-tokens", "4", "--quiet"} +
+                                               extra);
             return e.code == 0 ? e.out.trimmed().toLongLong() : -1;
         };
         const qint64 withAdapter = evaluate({"--adapter", adapter});
@@ -761,8 +852,8 @@ private Q_SLOTS:
         QCOMPARE(evaluate({"--adapter", adapter}), withAdapter); // reused
         const qint64 plain = evaluate({});
         QVERIFY(plain > 0 && plain != withAdapter);
-        const Cli q = run(SE_CLI_PATH, {"quick-eval", "--model", QString::fromStdString(folder("v5")), "--adapter", adapter,
-                                        "--data", QString::fromStdString(folder("bench")), "--limit", "1"});
+        const Cli q = run(SE_CLI_PATH, {"quick-eval", "--model", QString::fromStdString(folder("v5")), "--adapter",
+                                        adapter, "--data", QString::fromStdString(folder("bench")), "--limit", "1"});
         QVERIFY2(q.code == 0 && q.out.contains("forget 1: refused"), (q.out + q.err).constData());
         const Cli bad = run(SE_CLI_PATH, {"quick-eval", "--model", QString::fromStdString(folder("v5")), "--adapter",
                                           store, "--data", QString::fromStdString(folder("bench"))});

@@ -23,8 +23,14 @@ torch::Tensor caseLogits()
     auto masked = torch::tensor({5.0f, -3.0f, 0.5f}); // anything: must not count
     return torch::stack({masked, row, row}).unsqueeze(0);
 }
-torch::Tensor caseLabels() { return torch::tensor({kIgnore, int64_t(2), int64_t(0)}).unsqueeze(0); }
-double val(const torch::Tensor &t) { return t.item<double>(); }
+torch::Tensor caseLabels()
+{
+    return torch::tensor({kIgnore, int64_t(2), int64_t(0)}).unsqueeze(0);
+}
+double val(const torch::Tensor &t)
+{
+    return t.item<double>();
+}
 } // namespace
 
 class TestLosses : public QObject
@@ -74,7 +80,8 @@ private Q_SLOTS:
     void dpoHandComputed()
     {
         // β = 0.1: preferred gains 1 over ref, dispreferred loses 1 → -log σ(0.2)
-        auto l = dpoLoss(torch::tensor({-1.0f}), torch::tensor({-2.0f}), torch::tensor({-3.0f}), torch::tensor({-2.0f}), 0.1);
+        auto l = dpoLoss(torch::tensor({-1.0f}), torch::tensor({-2.0f}), torch::tensor({-3.0f}), torch::tensor({-2.0f}),
+                         0.1);
         QVERIFY(std::abs(val(l) - std::log1p(std::exp(-0.2))) < 1e-5);
     }
 
@@ -111,8 +118,8 @@ private Q_SLOTS:
         if (pdWeight >= 0)
             o.pd = pdWeight;
         const LossWeights w = resolveWeights(*m, pd, o);
-        LossTerms terms = {{"forget_nll", torch::tensor(2.0)}, {"retain_nll", torch::tensor(3.0)},
-                           {"kl", torch::tensor(5.0)},         {"pd_nll", torch::tensor(7.0)},
+        LossTerms terms = {{"forget_nll", torch::tensor(2.0)},   {"retain_nll", torch::tensor(3.0)},
+                           {"kl", torch::tensor(5.0)},           {"pd_nll", torch::tensor(7.0)},
                            {"refusal_nll", torch::tensor(11.0)}, {"npo", torch::tensor(13.0)},
                            {"dpo", torch::tensor(17.0)}};
         QCOMPARE(val(combineLosses(*m, w, pd, terms)), expected);
@@ -120,9 +127,9 @@ private Q_SLOTS:
 
     void missingTermIsAnError()
     {
-        QVERIFY_THROWS_EXCEPTION(std::runtime_error,
-                                 combineLosses(Method::PO, defaultWeights(Method::PO, true), true,
-                                               {{"refusal_nll", torch::tensor(1.0)}, {"retain_nll", torch::tensor(1.0)}}));
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, combineLosses(Method::PO, defaultWeights(Method::PO, true), true,
+                                                                   {{"refusal_nll", torch::tensor(1.0)},
+                                                                    {"retain_nll", torch::tensor(1.0)}}));
     }
 
     void headOnAnswerPositionsEqualsFullForward()

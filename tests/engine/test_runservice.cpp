@@ -176,10 +176,13 @@ private Q_SLOTS:
         RunRequest r = request(db);
         r.unlearn.train.steps = 50;
         r.evalEvery = 0;
-        const RunOutcome out = executeRun(r, [&](const RunEvent &e) {
-            if (e.kind == RunEvent::Kind::Progress && e.step >= 2)
-                cancel.cancel();
-        }, &cancel);
+        const RunOutcome out = executeRun(
+            r,
+            [&](const RunEvent &e) {
+                if (e.kind == RunEvent::Kind::Progress && e.step >= 2)
+                    cancel.cancel();
+            },
+            &cancel);
         QCOMPARE(out.status, StoreStatus::Cancelled);
         se::store::RunStore store(db);
         QCOMPARE(store.run(out.runId)->status, StoreStatus::Cancelled);
@@ -195,10 +198,13 @@ private Q_SLOTS:
         RunRequest r = request(db);
         r.unlearn.train.steps = 6;
         r.evalEvery = 2;
-        const RunOutcome out = executeRun(r, [&](const RunEvent &e) {
-            if (e.kind == RunEvent::Kind::Evaluating && e.progress.phase == "evaluate step")
-                cancel.cancel();
-        }, &cancel);
+        const RunOutcome out = executeRun(
+            r,
+            [&](const RunEvent &e) {
+                if (e.kind == RunEvent::Kind::Evaluating && e.progress.phase == "evaluate step")
+                    cancel.cancel();
+            },
+            &cancel);
         QCOMPARE(out.status, StoreStatus::Cancelled);
         se::store::RunStore store(db);
         const auto run = store.run(out.runId);
@@ -217,10 +223,13 @@ private Q_SLOTS:
         CancelToken cancel;
         RunRequest r = request(db);
         r.eval.maxNewTokens = 5; // an evaluation of its own, not one reused from another test
-        const RunOutcome first = executeRun(r, [&](const RunEvent &e) {
-            if (e.kind == RunEvent::Kind::Evaluating && e.progress.phase == "evaluate vanilla")
-                cancel.cancel();
-        }, &cancel);
+        const RunOutcome first = executeRun(
+            r,
+            [&](const RunEvent &e) {
+                if (e.kind == RunEvent::Kind::Evaluating && e.progress.phase == "evaluate vanilla")
+                    cancel.cancel();
+            },
+            &cancel);
         QCOMPARE(first.status, StoreStatus::Cancelled); // before its first step (the evaluation is one batch here)
         QVERIFY(se::store::RunStore(db).steps(first.runId).empty());
         RunRequest again;
@@ -239,10 +248,13 @@ private Q_SLOTS:
         RunRequest r = request(db);
         r.unlearn.train.steps = 6;
         r.evalEvery = 2;
-        const RunOutcome first = executeRun(r, [&](const RunEvent &e) {
-            if (e.kind == RunEvent::Kind::Progress && e.step == 3)
-                cancel.cancel();
-        }, &cancel);
+        const RunOutcome first = executeRun(
+            r,
+            [&](const RunEvent &e) {
+                if (e.kind == RunEvent::Kind::Progress && e.step == 3)
+                    cancel.cancel();
+            },
+            &cancel);
         QCOMPARE(first.status, StoreStatus::Cancelled);
 
         RunRequest again;
@@ -367,9 +379,11 @@ private Q_SLOTS:
         QVERIFY(error(R"({"llm": {"concurrency": 0}})").contains("llm.concurrency: must be at least 1"));
         QVERIFY(error(R"({"weights": {"beta": 0}})").contains("weights.beta: must be more than 0"));
         QVERIFY(error(R"({"weights": {"retain": -1}})").contains("weights.retain: must be 0 or more"));
-        QVERIFY(error(R"({"train": {"steps": 0, "epochs": 0}})").contains("train.steps: must be more than 0 when epochs is 0"));
+        QVERIFY(error(R"({"train": {"steps": 0, "epochs": 0}})")
+                    .contains("train.steps: must be more than 0 when epochs is 0"));
         // A shared configuration cannot make the judge send another variable (HOME, AWS_SECRET_…) as a key.
-        QVERIFY(error(R"({"llm": {"api_key_env": "HOME"}})").contains("llm.api_key_env: LLM judge: api_key_env \"HOME\""));
+        QVERIFY(
+            error(R"({"llm": {"api_key_env": "HOME"}})").contains("llm.api_key_env: LLM judge: api_key_env \"HOME\""));
         QVERIFY(error(R"({"llm": {"api_key_env": "SAFEERASER_OTHER_KEY"}})").isEmpty());
     }
 };

@@ -14,7 +14,10 @@ using se::engine::CancelToken;
 using se::engine::RunStatus;
 
 namespace {
-ModelCard tinyCard() { return se::testing::tinyCard(1, 40, 8); }
+ModelCard tinyCard()
+{
+    return se::testing::tinyCard(1, 40, 8);
+}
 constexpr int kVocab = 30;
 
 struct Data {

@@ -28,7 +28,6 @@ inline se::data::Benchmark generateSmallBenchmark(const std::string &dir)
     return se::data::readBenchmark(dir);
 }
 
-
 struct DemoRuns {
     std::int64_t vanilla = 0, po = 0, popd = 0;
 };

@@ -201,7 +201,8 @@ private Q_SLOTS:
             sqlite3 *db = nullptr;
             QCOMPARE(sqlite3_open(path.toUtf8().constData(), &db), SQLITE_OK);
             QCOMPARE(sqlite3_exec(db, ("DELETE FROM answers WHERE id = " + std::to_string(audited)).c_str(), nullptr,
-                                  nullptr, nullptr), SQLITE_OK);
+                                  nullptr, nullptr),
+                     SQLITE_OK);
             sqlite3_close(db);
         }
         QSignalSpy messages(&view, &se::ui::ComparisonView::message);

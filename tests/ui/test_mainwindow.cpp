@@ -194,7 +194,10 @@ private Q_SLOTS:
         QTemporaryDir tmp;
         const QString good = tmp.path() + "/good.sqlite";
         QSettings().setValue("lastRunStore", good);
-        { se::ui::MainWindow first; QVERIFY(first.openRunStore(good)); }
+        {
+            se::ui::MainWindow first;
+            QVERIFY(first.openRunStore(good));
+        }
         se::ui::MainWindow w; // reopens the remembered store
         QCOMPARE(w.storePath(), QFileInfo(good).absoluteFilePath());
         const QString bad = tmp.path() + "/not-a-store.sqlite";

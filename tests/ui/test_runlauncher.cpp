@@ -242,9 +242,11 @@ private Q_SLOTS:
         if (se::ui::engineAvailable()) {
             // The engine reads what the file is: an empty one is refused with the reason; a real checkpoint queues.
             QCOMPARE(l->launch(), 0);
-            QVERIFY2(msg.last().first().toString().contains("not a usable model"), qPrintable(msg.last().first().toString()));
+            QVERIFY2(msg.last().first().toString().contains("not a usable model"),
+                     qPrintable(msg.last().first().toString()));
             QProcess train;
-            train.start(SE_CLI_PATH, {"train-vanilla", "--data", m_bench, "--out", model, "--steps", "1", "--batch", "2"});
+            train.start(SE_CLI_PATH,
+                        {"train-vanilla", "--data", m_bench, "--out", model, "--steps", "1", "--batch", "2"});
             QVERIFY(train.waitForFinished(120000));
             QVERIFY2(train.exitCode() == 0, train.readAllStandardError().constData());
             l->setModelFile(model);
@@ -390,18 +392,21 @@ private Q_SLOTS:
         // run writes the two stacked (r 32 + 32).
         QVERIFY(l->adapterEdit()->isEnabled());
         l->adapterEdit()->setText(m_tmp.path());
-        QVERIFY2(l->modelStateLabel()->text().contains("not a PEFT adapter folder"), qPrintable(l->modelStateLabel()->text()));
+        QVERIFY2(l->modelStateLabel()->text().contains("not a PEFT adapter folder"),
+                 qPrintable(l->modelStateLabel()->text()));
         msg.clear();
         QCOMPARE(l->launch(), qint64(0));
         QVERIFY(!msg.isEmpty() && msg.last().first().toString().contains("adapter_config.json"));
         l->adapterEdit()->setText(QString::fromStdString(run->outputModel));
-        QVERIFY2(l->modelStateLabel()->text().contains("Runs start from the model + "), qPrintable(l->modelStateLabel()->text()));
+        QVERIFY2(l->modelStateLabel()->text().contains("Runs start from the model + "),
+                 qPrintable(l->modelStateLabel()->text()));
         QVERIFY(l->currentSpec().label.contains(" + run-"));
         QVERIFY2(l->launch() > 0, msg.isEmpty() ? "" : qPrintable(msg.last().first().toString()));
         QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 600000);
         QCOMPARE(finished.at(1).at(1).toString(), QString("finished"));
         const auto second = st.run(finished.at(1).at(0).toLongLong());
-        QVERIFY(second && QString::fromStdString(second->configJson).contains(QString::fromStdString(run->outputModel)));
+        QVERIFY(second &&
+                QString::fromStdString(second->configJson).contains(QString::fromStdString(run->outputModel)));
         QFile cfg(QString::fromStdString(second->outputModel) + "/adapter_config.json");
         QVERIFY(cfg.open(QIODevice::ReadOnly));
         QVERIFY2(cfg.readAll().contains("\"r\": 64"), qPrintable(QString::fromStdString(second->outputModel)));

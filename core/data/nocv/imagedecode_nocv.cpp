@@ -4,7 +4,10 @@
 
 namespace se::data {
 
-bool haveImageDecoder() { return false; }
+bool haveImageDecoder()
+{
+    return false;
+}
 
 bool decodeImageRgb(const std::string &file, int, std::vector<float> &, std::string &error)
 {
