@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     CLI::App app{"safeeraser — the SafeEraser Workbench engine, headless.\n"
                  "Generate and check benchmarks, train the built-in model, run unlearning, evaluate."};
     app.require_subcommand(1);
-    app.set_version_flag("--version", std::string("safeeraser 0.1.0"));
+    app.set_version_flag("--version", std::string("safeeraser ") + SE_VERSION);
     int exitCode = 0;
     se::cli::addDataCommands(app, exitCode);
 #ifdef SE_WITH_OPENCV

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     QApplication::setApplicationName("safeeraser-workbench");
     QApplication::setApplicationDisplayName("SafeEraser Workbench");
     QApplication::setOrganizationName("SafeEraser");
-    QApplication::setApplicationVersion("0.1.0");
+    QApplication::setApplicationVersion(QStringLiteral(SE_VERSION));
 
     QCommandLineParser parser;
     parser.setApplicationDescription(

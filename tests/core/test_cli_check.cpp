@@ -2,6 +2,8 @@
 #include "tests/common/datasetfixture.h"
 
 #include "tests/common/cli.h"
+#include <QRegularExpression>
+#include <QFile>
 
 using namespace se::testing;
 
@@ -91,6 +93,19 @@ private Q_SLOTS:
         QFETCH(int, code);
         const CliResult r = runCli(args);
         QCOMPARE(r.code, code);
+    }
+
+    void versionComesFromCMake()
+    {
+        // One version string: the project's, from CMakeLists.txt (it used to be typed into each program).
+        QFile cmake(QStringLiteral(SE_SOURCE_DIR) + "/CMakeLists.txt");
+        QVERIFY(cmake.open(QIODevice::ReadOnly));
+        const QRegularExpression re("project\\(SafeEraserWorkbench VERSION ([0-9.]+)");
+        const auto m = re.match(QString::fromUtf8(cmake.readAll()));
+        QVERIFY(m.hasMatch());
+        const CliResult r = runCli({"--version"});
+        QCOMPARE(r.code, 0);
+        QCOMPARE(QString::fromUtf8(r.out).trimmed(), "safeeraser " + m.captured(1));
     }
 };
 
