@@ -1,3 +1,4 @@
+#include "ui/csvfield.h"
 #include "ui/comparisonmodel.h"
 
 #include <QBrush>
@@ -8,15 +9,6 @@ namespace se::ui {
 
 namespace {
 constexpr int kMaxChunks = 40;
-
-QString csvField(QString s)
-{
-    if (s.contains(QLatin1Char(',')) || s.contains(QLatin1Char('"')) || s.contains(QLatin1Char('\n'))) {
-        s.replace(QLatin1Char('"'), QStringLiteral("\"\""));
-        return QLatin1Char('"') + s + QLatin1Char('"');
-    }
-    return s;
-}
 
 QString badges(const se::store::AnswerRecord &a)
 {

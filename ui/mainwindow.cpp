@@ -1,3 +1,4 @@
+#include "ui/csvfield.h"
 #include "ui/mainwindow.h"
 #include "ui/browserview.h"
 #include "ui/comparisonview.h"
@@ -38,12 +39,6 @@ namespace se::ui {
 namespace {
 constexpr int kMaxRecent = 8;
 
-QString csvField(QString s)
-{
-    if (s.contains(QLatin1Char(',')) || s.contains(QLatin1Char('"')) || s.contains(QLatin1Char('\n')))
-        return QLatin1Char('"') + s.replace(QLatin1Char('"'), QStringLiteral("\"\"")) + QLatin1Char('"');
-    return s;
-}
 } // namespace
 
 MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow(parent)

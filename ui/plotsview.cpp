@@ -1,3 +1,4 @@
+#include "ui/csvfield.h"
 #include "ui/plotsview.h"
 
 #include "core/store/report.h"
@@ -522,11 +523,7 @@ bool PlotsView::exportPdf(const QString &file, int width, int height)
 bool PlotsView::exportCsv(const QString &file, QString *error) const
 {
     QString out;
-    auto field = [](QString s) {
-        return s.contains(QLatin1Char(',')) || s.contains(QLatin1Char('"'))
-                   ? QLatin1Char('"') + s.replace(QLatin1Char('"'), QStringLiteral("\"\"")) + QLatin1Char('"')
-                   : s;
-    };
+    auto field = [](const QString &s) { return csvField(s); };
     const MetricChoice m = metricChoices().value(m_metric->currentIndex());
     if (m_tabs->currentIndex() == 2) {
         QStringList h;

@@ -1,5 +1,6 @@
 // `safeeraser report`, `export` and `store merge`: reading the run store headless.
 #include "app/cli/commands.h"
+#include "core/data/csv.h"
 #include "core/data/pathguard.h"
 #include "core/store/report.h"
 #include "core/store/runstore.h"
@@ -70,18 +71,9 @@ int runReport(const ReportOptions &o)
     return 0;
 }
 
-std::string csvField(const std::string &s)
-{
-    if (s.find_first_of(",\"\n\r") == std::string::npos)
-        return s;
-    std::string out = "\"";
-    for (char c : s)
-        out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-}
-
 int runExport(const ExportOptions &o)
 {
+    using se::data::csvField;
     se::data::refuseWritingOverInputs("--out", o.out, {{"run store (--store)", o.store}});
     auto st = openExisting(o.store, true);
     if (!st->run(o.run)) {
