@@ -9,7 +9,7 @@ CF=${CLANG_FORMAT:-clang-format-14}
 command -v "$CF" >/dev/null || CF=clang-format
 command -v "$CF" >/dev/null || { echo "format.sh: clang-format is not installed (apt install clang-format)" >&2; exit 2; }
 if [ -d .git ] || git rev-parse --git-dir >/dev/null 2>&1; then
-  mapfile -t files < <(git ls-files '*.cpp' '*.h')
+  mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.cpp' '*.h') # new files too
 else
   mapfile -t files < <(find app core ui tests -name '*.cpp' -o -name '*.h')
 fi

@@ -12,15 +12,24 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("in");
         QTest::addColumn<QString>("out");
-        QTest::newRow("plain") << "abc" << "abc";
-        QTest::newRow("empty") << "" << "";
-        QTest::newRow("comma") << "a,b" << "\"a,b\"";
-        QTest::newRow("quote") << "say \"hi\"" << "\"say \"\"hi\"\"\"";
-        QTest::newRow("LF") << "a\nb" << "\"a\nb\"";
-        QTest::newRow("CR") << "a\rb" << "\"a\rb\"";
-        QTest::newRow("CRLF") << "a\r\nb" << "\"a\r\nb\"";
-        QTest::newRow("spaces kept") << " a " << " a ";
-        QTest::newRow("UTF-8") << "Größe, 大小" << "\"Größe, 大小\"";
+        QTest::newRow("plain") << "abc"
+                               << "abc";
+        QTest::newRow("empty") << ""
+                               << "";
+        QTest::newRow("comma") << "a,b"
+                               << "\"a,b\"";
+        QTest::newRow("quote") << "say \"hi\""
+                               << "\"say \"\"hi\"\"\"";
+        QTest::newRow("LF") << "a\nb"
+                            << "\"a\nb\"";
+        QTest::newRow("CR") << "a\rb"
+                            << "\"a\rb\"";
+        QTest::newRow("CRLF") << "a\r\nb"
+                              << "\"a\r\nb\"";
+        QTest::newRow("spaces kept") << " a "
+                                     << " a ";
+        QTest::newRow("UTF-8") << "Größe, 大小"
+                               << "\"Größe, 大小\"";
     }
     void fields()
     {
