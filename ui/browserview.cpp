@@ -1,4 +1,5 @@
 #include "ui/browserview.h"
+#include "core/data/imageheader.h"
 #include "ui/recordtablemodel.h"
 #include "ui/thumbnailcache.h"
 
@@ -66,7 +67,7 @@ QImage readScaled(const QString &file, int side)
     r.setAutoTransform(true);
     const QSize s = r.size();
     if (s.isValid()) {
-        if (qint64(s.width()) * s.height() > 64ll * 1000 * 1000)
+        if (quint64(s.width()) * quint64(s.height()) > se::data::kDefaultDecodeMaxPixels)
             return {};
         r.setScaledSize(s.scaled(side, side, Qt::KeepAspectRatio));
     }

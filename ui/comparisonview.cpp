@@ -1,4 +1,5 @@
 #include "ui/comparisonview.h"
+#include "core/data/imageheader.h"
 #include "ui/comparisonmodel.h"
 #include "ui/worddiff.h"
 
@@ -531,7 +532,7 @@ void ComparisonView::showCurrent()
                 return QImage();
             QImageReader r(f);
             const QSize s = r.size();
-            if (!s.isValid() || qint64(s.width()) * s.height() > 64ll * 1000 * 1000)
+            if (!s.isValid() || quint64(s.width()) * quint64(s.height()) > se::data::kDefaultDecodeMaxPixels)
                 return QImage();
             r.setScaledSize(s.scaled(box, Qt::KeepAspectRatio));
             return r.read();

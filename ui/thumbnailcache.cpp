@@ -1,4 +1,5 @@
 #include "ui/thumbnailcache.h"
+#include "core/data/imageheader.h"
 
 #include <QCryptographicHash>
 #include <QDir>
@@ -60,7 +61,7 @@ QImage ThumbnailCache::makeThumbnail(const QString &file, int side, const QStrin
     reader.setAutoTransform(true);
     const QSize full = reader.size();
     if (full.isValid()) {
-        if (qint64(full.width()) * full.height() > 64ll * 1000 * 1000)
+        if (quint64(full.width()) * quint64(full.height()) > se::data::kDefaultDecodeMaxPixels)
             return {}; // the reader's limit: never decode a bomb for a thumbnail
         reader.setScaledSize(full.scaled(side, side, Qt::KeepAspectRatio));
     }

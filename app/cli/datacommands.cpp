@@ -1,5 +1,6 @@
 // `safeeraser check`: reads a dataset in the official layout and prints what is there and what is wrong.
 #include "app/cli/commands.h"
+#include "core/data/imageheader.h"
 #include "core/data/benchmark.h"
 
 #include <nlohmann/json.hpp>
@@ -12,7 +13,7 @@ namespace {
 struct CheckOptions {
     std::string folder;
     bool json = false;
-    std::uint64_t maxPixels = 64ull * 1000 * 1000;
+    std::uint64_t maxPixels = se::data::kDefaultDecodeMaxPixels;
     bool noImages = false;
     std::size_t maxShown = 50;
 };

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include "core/data/imageheader.h"
 #include <map>
 #include <optional>
 #include <string>
@@ -93,9 +94,9 @@ struct Benchmark {
 };
 
 struct ReadOptions {
-    std::uint64_t maxPixels = 64ull * 1000 * 1000; // images above this are refused without decoding
-    bool checkImages = true;                       // open each image and check its header
-    std::uint64_t maxFileBytes = 2ull << 30;       // a split file larger than this is refused
+    std::uint64_t maxPixels = kDefaultDecodeMaxPixels; // images above this are refused without decoding
+    bool checkImages = true;                           // open each image and check its header
+    std::uint64_t maxFileBytes = 2ull << 30;           // a split file larger than this is refused
 };
 
 // Reads a dataset folder in the official layout. Never throws on bad content: every problem lands in

@@ -8,6 +8,7 @@
 
 namespace se::data {
 
+// The one pixel limit: an image above it is refused (reader, decoders, the workbench) without decoding it.
 constexpr std::uint64_t kDefaultDecodeMaxPixels = 64ull * 1000 * 1000;
 
 struct ImageInfo {
