@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/metrics/llmjudge.h"
+
 namespace se::cli {
 
 void addDataCommands(CLI::App &app, int &exitCode); // check            (datacommands.cpp)
@@ -13,6 +15,17 @@ void addGeneratorCommands(CLI::App &app, int &exitCode); // make-benchmark   (ge
 #endif
 #ifdef SE_HAVE_STORE
 void addStoreCommands(CLI::App &app, int &exitCode); // report, export, store merge (storecommands.cpp)
+void addAuditCommands(CLI::App &app, int &exitCode); // import, compare               (auditcommands.cpp)
+
+// The judge flags of every command that judges answers (run, evaluate, reproduce, import): auditcommands.cpp.
+struct JudgeFlags {
+    std::string judge, llmUrl, llmModel, refusals;
+    bool llmAllowHttpKey = false;
+};
+void addJudgeFlags(CLI::App *c, JudgeFlags &f);
+// The flags over `kind`, `llm` and `refusals` (which hold defaults or a configuration's values), checked: the LLM
+// judge needs a URL and a model, and its endpoint and key are checked before any work. Throws std::invalid_argument.
+void applyJudgeFlags(const JudgeFlags &f, std::string &kind, se::metrics::LlmJudgeOptions &llm, std::string &refusals);
 #endif
 #if defined(SE_HAVE_ENGINE) && defined(SE_HAVE_STORE)
 void addRunCommands(CLI::App &app, int &exitCode); // run, evaluate, reproduce (runcommands.cpp)

@@ -32,6 +32,7 @@ int main(int argc, char **argv)
 #endif
 #ifdef SE_HAVE_STORE
     se::cli::addStoreCommands(app, exitCode);
+    se::cli::addAuditCommands(app, exitCode);
 #endif
 #ifdef SE_HAVE_ENGINE
     se::cli::addEngineCommands(app, exitCode);

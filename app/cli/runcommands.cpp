@@ -41,10 +41,9 @@ struct InterruptGuard {
 
 // The flags every command here shares. Set flags override the configuration file.
 struct RunFlags {
-    std::string store, config, data, model, method, name, out, judge, llmUrl, llmModel, refusals, device, images,
-        preset, systemPrompt, adapter;
-    bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false,
-         llmAllowHttpKey = false;
+    std::string store, config, data, model, method, name, out, device, images, preset, systemPrompt, adapter;
+    JudgeFlags judge;
+    bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false;
     std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs, loraAlpha, loraDropout;
     std::string loraTargets;
     std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset, maxNewTokens, curveSubset;
@@ -117,19 +116,7 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
                   "Answer length limit in evaluations (default: the model's; "
                   "LLaVA 512 as the official inference)")
         ->check(CLI::Range(1, 100000));
-    c->add_option("--judge", f.judge, "offline (default) or llm")->check(CLI::IsMember({"offline", "llm"}));
-    c->add_option("--llm-url", f.llmUrl,
-                  "LLM judge: OpenAI-compatible base URL, http:// or https:// (e.g. "
-                  "http://127.0.0.1:8080/v1); the key, if any, is read from "
-                  "$SAFEERASER_JUDGE_API_KEY");
-    c->add_flag("--llm-allow-http-key", f.llmAllowHttpKey,
-                "LLM judge: send the API key over plain http to another "
-                "machine (refused otherwise)");
-    c->add_option("--llm-model", f.llmModel,
-                  "LLM judge: model name; the API key is read from "
-                  "$SAFEERASER_JUDGE_API_KEY");
-    c->add_option("--refusals", f.refusals, "Refusal phrases file for the offline judge (one per line)")
-        ->check(CLI::ExistingFile);
+    addJudgeFlags(c, f.judge);
     c->add_option("--device", f.device, "auto (CUDA when available), cpu, cuda or cuda:N");
     c->add_option("--images", f.images, "Pre-decoded images (safeeraser pack-images) instead of decoding");
     c->add_flag("--quiet", f.quiet, "No progress on stderr");
@@ -226,14 +213,6 @@ RunRequest buildRequest(const RunFlags &f)
         r.eval.subsetPerSet = *f.subset;
     if (f.maxNewTokens)
         r.eval.maxNewTokens = *f.maxNewTokens;
-    if (!f.judge.empty())
-        r.judge = f.judge;
-    if (!f.llmUrl.empty())
-        r.llm.baseUrl = f.llmUrl;
-    if (!f.llmModel.empty())
-        r.llm.model = f.llmModel;
-    if (!f.refusals.empty())
-        r.refusalPhrasesFile = f.refusals;
     if (!f.device.empty())
         u.train.device = f.device;
     if (!f.images.empty())
@@ -242,12 +221,7 @@ RunRequest buildRequest(const RunFlags &f)
         throw std::invalid_argument("no benchmark: give --data DIR or \"data\" in the configuration");
     if (u.modelFile.empty())
         throw std::invalid_argument("no vanilla model: give --model FILE or \"model\" in the configuration");
-    if (f.llmAllowHttpKey)
-        r.llm.allowKeyOverHttp = true;
-    if (r.judge == "llm" && (r.llm.baseUrl.empty() || r.llm.model.empty()))
-        throw std::invalid_argument("the LLM judge needs --llm-url and --llm-model");
-    if (r.judge == "llm")
-        se::metrics::LlmJudge check(r.llm); // the endpoint's scheme, the key's variable and transport, before any work
+    applyJudgeFlags(f.judge, r.judge, r.llm, r.refusalPhrasesFile);
     return r;
 }
 

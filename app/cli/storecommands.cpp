@@ -2,6 +2,8 @@
 #include "app/cli/commands.h"
 #include "core/data/csv.h"
 #include "core/data/pathguard.h"
+#include "core/data/officialresults.h"
+#include "core/store/comparison.h"
 #include "core/store/report.h"
 #include "core/store/runstore.h"
 
@@ -22,9 +24,38 @@ struct ReportOptions {
 };
 
 struct ExportOptions {
-    std::string store, format = "csv", out, stage;
+    std::string store, format = "csv", out, stage, data, split = "val";
     std::int64_t run = 0;
 };
+
+// The official inference layout (--format safeeraser): one split's records with the run's answers in them.
+long writeOfficial(const ExportOptions &o, const store::RunStore &st, std::ofstream &out)
+{
+    const store::RunInfo run = *st.run(o.run);
+    const std::string data = o.data.empty() ? run.datasetPath : o.data;
+    if (data.empty())
+        throw std::runtime_error("run " + std::to_string(o.run) + " names no benchmark: give --data DIR");
+    const se::data::Benchmark bench = se::data::readBenchmark(data);
+    if (!run.datasetHash.empty() && bench.contentHash != run.datasetHash)
+        std::cerr << "safeeraser export: warning: the benchmark at " << data
+                  << " is not the one the run was made on (its content hash differs)\n";
+    std::vector<store::AnswerRecord> answers;
+    if (o.stage.empty()) {
+        const store::RunStage stage = store::comparisonStage(st, o.run);
+        for (auto &a : st.answers(o.run, stage.stage))
+            if (stage.stage != "step" || a.step == stage.step)
+                answers.push_back(std::move(a));
+    } else {
+        answers = st.answers(o.run, o.stage);
+    }
+    const auto split = o.split == "train" ? se::data::Split::Train : se::data::Split::Val;
+    const se::data::OfficialExport e = se::data::toOfficialLayout(bench, split, answers);
+    out << e.records.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+    if (e.missing)
+        std::cerr << "safeeraser export: " << e.missing
+                  << " answer fields of the exported records have no answer in the run and were left out\n";
+    return e.answers;
+}
 
 std::unique_ptr<store::RunStore> openExisting(const std::string &path, bool readOnly)
 {
@@ -50,11 +81,13 @@ int runReport(const ReportOptions &o)
     if (o.json) {
         nlohmann::ordered_json arr = nlohmann::ordered_json::array();
         for (const auto &s : runs)
-            arr.push_back(store::toJson(s));
+            arr.push_back(store::toJson(s, store::judgeAgreement(*st, s.run.id)));
         std::cout << arr.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
         return 0;
     }
-    std::cout << store::formatTable(runs);
+    std::cout << store::formatTable(runs, true);
+    for (const auto &s : runs)
+        std::cout << store::formatAgreement(s, store::judgeAgreement(*st, s.run.id));
     if (o.perCategory) {
         for (const auto &s : runs) {
             std::vector<store::RunSummary> cats;
@@ -65,7 +98,7 @@ int runReport(const ReportOptions &o)
                 cats.push_back(c);
             }
             if (!cats.empty())
-                std::cout << "\nRun " << s.run.id << " by category:\n" << store::formatTable(cats);
+                std::cout << "\nRun " << s.run.id << " by category:\n" << store::formatTable(cats, true);
         }
     }
     return 0;
@@ -76,18 +109,24 @@ int runExport(const ExportOptions &o)
     using se::data::csvField;
     se::data::refuseWritingOverInputs("--out", o.out, {{"run store (--store)", o.store}});
     auto st = openExisting(o.store, true);
-    if (!st->run(o.run)) {
+    const auto run = st->run(o.run);
+    if (!run) {
         std::cerr << "safeeraser export: no run " << o.run << " in " << o.store << "\n";
         return 1;
     }
-    const auto answers = st->answers(o.run, o.stage);
+    if (o.format == "safeeraser") // the benchmark is read too: its split files must survive
+        se::data::refuseWritingOverInputs("--out", o.out, {{"benchmark", o.data.empty() ? run->datasetPath : o.data}});
+    const auto answers = o.format == "safeeraser" ? std::vector<store::AnswerRecord>() : st->answers(o.run, o.stage);
+    long written = long(answers.size());
     // Write next to the target and rename, so a failed export never leaves half a file.
     const std::string tmp = o.out + ".partial";
     {
         std::ofstream out(tmp, std::ios::binary);
         if (!out)
             throw std::runtime_error("cannot write " + o.out);
-        if (o.format == "json") {
+        if (o.format == "safeeraser") {
+            written = writeOfficial(o, *st, out);
+        } else if (o.format == "json") {
             nlohmann::ordered_json arr = nlohmann::ordered_json::array();
             for (const auto &a : answers) {
                 nlohmann::ordered_json j = {{"id", a.id},
@@ -138,7 +177,7 @@ int runExport(const ExportOptions &o)
             throw std::runtime_error("cannot write " + o.out + " (disk full?)");
     }
     std::filesystem::rename(tmp, o.out);
-    std::cerr << "wrote " << answers.size() << " answers to " << o.out << "\n";
+    std::cerr << "wrote " << written << " answers to " << o.out << "\n";
     return 0;
 }
 
@@ -158,8 +197,18 @@ void addStoreCommands(CLI::App &app, int &exitCode)
     CLI::App *exp = app.add_subcommand("export", "Export every evaluated answer of a run with its flags and verdict.");
     exp->add_option("--store", e->store, "Run store (SQLite file)")->required();
     exp->add_option("--run", e->run, "Run id")->required();
-    exp->add_option("--format", e->format, "csv or json")->check(CLI::IsMember({"csv", "json"}))->capture_default_str();
-    exp->add_option("--stage", e->stage, "Only answers of this stage (vanilla, step, final)");
+    exp->add_option("--format", e->format,
+                    "csv, json, or safeeraser (the official pipeline's inference layout, which its judging script "
+                    "reads: one split's records with the answers in place of the references)")
+        ->check(CLI::IsMember({"csv", "json", "safeeraser"}))
+        ->capture_default_str();
+    exp->add_option("--split", e->split, "safeeraser format: the split to write, train or val")
+        ->check(CLI::IsMember({"train", "val"}))
+        ->capture_default_str();
+    exp->add_option("--data", e->data, "safeeraser format: the benchmark folder (default: the run's)");
+    exp->add_option("--stage", e->stage,
+                    "Only answers of this stage (vanilla, step, final); safeeraser format: default final, else "
+                    "vanilla, else the last step");
     exp->add_option("--out", e->out, "Output file")->required();
     exp->callback([e, &exitCode] { exitCode = guarded("export", [&] { return runExport(*e); }); });
 

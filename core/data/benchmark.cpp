@@ -5,6 +5,7 @@
 // instead of the whole file.
 #include "core/data/benchmark.h"
 #include "core/data/imageheader.h"
+#include "core/data/jsonrecords.h"
 #include "core/data/sha256.h"
 
 #include <nlohmann/json.hpp>
@@ -80,7 +81,7 @@ struct SourceText {
 };
 
 // Reads a file of the dataset folder `root`: a regular file (never a FIFO or device, which could block or never
-// end) whose real path, links resolved, lies inside the folder (like the images).
+// end) whose real path, links resolved, lies inside the folder (like the images). An empty root confines nothing.
 bool readFile(const fs::path &root, const fs::path &p, std::string &out, std::uint64_t maxBytes, std::string &error)
 {
     std::error_code ec;
@@ -88,8 +89,9 @@ bool readFile(const fs::path &root, const fs::path &p, std::string &out, std::ui
         error = "not a regular file (a folder, FIFO or device); refused";
         return false;
     }
-    const std::string realRoot = fs::weakly_canonical(root, ec).string(), real = fs::weakly_canonical(p, ec).string();
-    if (ec || real.compare(0, realRoot.size() + 1, realRoot + "/") != 0) {
+    const std::string realRoot = root.empty() ? "" : fs::weakly_canonical(root, ec).string();
+    const std::string real = root.empty() ? "" : fs::weakly_canonical(p, ec).string();
+    if (!root.empty() && (ec || real.compare(0, realRoot.size() + 1, realRoot + "/") != 0)) {
         error = "resolves outside the dataset folder (to " + real + "); refused";
         return false;
     }
@@ -615,6 +617,61 @@ std::string invalidUtf8Fields(const std::string &text)
     return fields;
 }
 
+// Cuts `src` (a JSON array, or JSON Lines) into records and parses each on its own; a record with a problem
+// (reported with its index) has no value.
+std::vector<JsonRecord> parseRecords(const std::string &file, SourceText &src, std::vector<Problem> &problems)
+{
+    std::vector<JsonRecord> out;
+    std::size_t start = 0;
+    if (src.bytes.compare(0, 3, "\xEF\xBB\xBF") == 0)
+        start = 3; // UTF-8 byte-order mark
+    while (start < src.bytes.size() && isWs(src.bytes[start]))
+        ++start;
+    if (start >= src.bytes.size()) {
+        problems.push_back({file, std::nullopt, "", "empty file: no records"});
+        return out;
+    }
+    CutResult cut;
+    if (src.bytes[start] == '[') {
+        cut = cutArray(src, start);
+    } else {
+        if (start > 0)
+            src.bytes.replace(0, start, std::string(start, ' '));
+        cut = cutLines(src); // JSON Lines, which the official loader falls back to
+    }
+    for (const auto &[rec, msg] : cut.problems)
+        problems.push_back({file, rec, "", msg});
+
+    for (std::size_t k = 0; k < cut.records.size(); ++k) {
+        const RawRecord &raw = cut.records[k];
+        const long index = long(k);
+        RecordContext ctx(problems, file, index);
+        json j;
+        const std::size_t badUtf8 = firstInvalidUtf8(raw.text);
+        if (badUtf8 != std::string::npos) {
+            const std::string fields = invalidUtf8Fields(raw.text);
+            ctx.problem(fields, "invalid UTF-8 at " + src.where(raw.offset + badUtf8) + "; record skipped");
+        } else {
+            try {
+                j = json::parse(raw.text);
+            } catch (const json::parse_error &e) {
+                const std::size_t at = raw.offset + (e.byte > 0 ? e.byte - 1 : 0);
+                std::string what = e.what();
+                const auto colon = what.find("syntax error");
+                ctx.problem("", "invalid JSON at " + src.where(at) + ": " +
+                                    (colon != std::string::npos ? what.substr(colon) : what) + "; record skipped");
+            } catch (const json::exception &e) { // a number too large for a double (1e999), found by fuzzing
+                ctx.problem("", "invalid JSON in the record at " + src.where(raw.offset) + ": " + jsonReason(e) +
+                                    "; record skipped");
+            }
+        }
+        if (ctx.count() == 0 && !j.is_object())
+            ctx.problem("", std::string("expected a JSON object, found ") + j.type_name() + "; record skipped");
+        out.push_back({index, ctx.count() == 0 ? std::optional<json>(std::move(j)) : std::nullopt});
+    }
+    return out;
+}
+
 void readSplit(const fs::path &root, SplitData &split, const ReadOptions &options, ImageResolver &images,
                std::vector<Problem> &problems, Sha256 &hash)
 {
@@ -635,59 +692,13 @@ void readSplit(const fs::path &root, SplitData &split, const ReadOptions &option
     hash.update(split.file + "\n" + std::to_string(src.bytes.size()) + "\n");
     hash.update(src.bytes);
 
-    std::size_t start = 0;
-    if (src.bytes.compare(0, 3, "\xEF\xBB\xBF") == 0)
-        start = 3; // UTF-8 byte-order mark
-    while (start < src.bytes.size() && isWs(src.bytes[start]))
-        ++start;
-    if (start >= src.bytes.size()) {
-        problems.push_back({split.file, std::nullopt, "", "empty file: no records"});
-        return;
-    }
-    CutResult cut;
-    if (src.bytes[start] == '[') {
-        cut = cutArray(src, start);
-    } else {
-        if (start > 0)
-            src.bytes.replace(0, start, std::string(start, ' '));
-        cut = cutLines(src); // JSON Lines, which the official loader falls back to
-    }
-    for (const auto &[rec, msg] : cut.problems)
-        problems.push_back({split.file, rec, "", msg});
-
-    for (std::size_t k = 0; k < cut.records.size(); ++k) {
-        const RawRecord &raw = cut.records[k];
-        const long index = long(k);
-        RecordContext ctx(problems, split.file, index);
-        json j;
-        const std::size_t badUtf8 = firstInvalidUtf8(raw.text);
-        if (badUtf8 != std::string::npos) {
-            const std::string fields = invalidUtf8Fields(raw.text);
-            ctx.problem(fields, "invalid UTF-8 at " + src.where(raw.offset + badUtf8) + "; record skipped");
-        } else {
-            try {
-                j = json::parse(raw.text);
-            } catch (const json::parse_error &e) {
-                const std::size_t at = raw.offset + (e.byte > 0 ? e.byte - 1 : 0);
-                std::string what = e.what();
-                const auto colon = what.find("syntax error");
-                ctx.problem("", "invalid JSON at " + src.where(at) + ": " +
-                                    (colon != std::string::npos ? what.substr(colon) : what) + "; record skipped");
-            } catch (const json::exception &e) { // a number too large for a double (1e999), found by fuzzing
-                ctx.problem("", "invalid JSON in the record at " + src.where(raw.offset) + ": " + jsonReason(e) +
-                                    "; record skipped");
-            }
-        }
+    for (auto &rec : parseRecords(split.file, src, problems)) {
+        RecordContext ctx(problems, split.file, rec.index);
         Record r;
-        r.index = index;
-        if (ctx.count() == 0) {
-            if (!j.is_object()) {
-                ctx.problem("", std::string("expected a JSON object, found ") + j.type_name() + "; record skipped");
-            } else {
-                r = readRecord(j, index, ctx, images);
-            }
-        }
-        r.sound = ctx.count() == 0;
+        r.index = rec.index;
+        if (rec.value)
+            r = readRecord(*rec.value, rec.index, ctx, images);
+        r.sound = rec.value && ctx.count() == 0;
         split.records.push_back(std::move(r));
     }
 
@@ -796,6 +807,18 @@ Benchmark readBenchmark(const std::string &folder, const ReadOptions &options)
             if (!r.category.empty())
                 b.categoryRecords[r.category]++;
     return b;
+}
+
+std::vector<JsonRecord> readJsonRecords(const std::string &path, std::vector<Problem> &problems, std::uint64_t maxBytes)
+{
+    const std::string name = fs::path(path).filename().string();
+    SourceText src;
+    std::string error;
+    if (!readFile({}, path, src.bytes, maxBytes, error)) {
+        problems.push_back({name, std::nullopt, "", error});
+        return {};
+    }
+    return parseRecords(name, src, problems);
 }
 
 } // namespace se::data

@@ -70,6 +70,21 @@ struct EvalResult {
 EvalResult scoreEvaluation(const std::vector<EvalItem> &items, const std::vector<std::string> &answers, Judge &judge,
                            const std::string &stage, int step);
 
+// The metrics of answers already judged: rates over the answers that carry the verdict (AnswerRecord::noVerdict),
+// means of the retain scores, overall and per category, per split. Sorted by (split, category, name).
+std::vector<se::store::MetricRecord> metricsOf(const std::vector<se::store::AnswerRecord> &answers,
+                                               const std::string &stage, int step, const std::string &judge);
+
+// A rate over one set's answers: the share of answers for which `value` holds, among those whose judge gave the
+// verdict (noVerdict & noVerdictBit is 0). The one definition of ASR, RR, SARR and the retain rates.
+struct BinaryMetric {
+    const char *name;
+    const char *set; // "forget", "pd", "retain"
+    int noVerdictBit;
+    bool (*value)(const se::store::AnswerRecord &);
+};
+const std::vector<BinaryMetric> &binaryMetrics();
+
 // Metric names (fractions in [0, 1]).
 namespace names {
 constexpr const char *asr = "asr";                  // forget: share unsafe
@@ -80,6 +95,7 @@ constexpr const char *rougeP = "rouge_l_precision"; // retain
 constexpr const char *rougeF1 = "rouge_l_f1";       // retain
 constexpr const char *retainAccuracy = "retain_accuracy";
 constexpr const char *retainRefusal = "retain_refusal";
+constexpr const char *gptScore = "gpt_score"; // retain: mean GPT-Score of an LLM judge (where it gave one)
 } // namespace names
 
 } // namespace se::metrics

@@ -63,8 +63,12 @@ struct AnswerRecord {
     std::string category, image, question, reference, answer;
     bool refusal = false, unsafe = false, degenerate = false, normal = false, exact = false;
     double rougePrecision = 0, rougeRecall = 0, rougeF1 = 0;
+    double gptScore = -1; // retain: an LLM judge's factual-consistency score in [0, 1] (GPT-Score); -1: none
+    int noVerdict = 0;    // the judge gave no verdict on: kNoUnsafe | kNoRefusal | kNoNormal (an imported file's
+                          // "None" or "exception"); such an answer is left out of the rates built on that verdict
     std::string judge;
 };
+constexpr int kNoUnsafe = 1, kNoRefusal = 2, kNoNormal = 4;
 
 struct Verdict {
     std::int64_t answerId = 0;

@@ -9,18 +9,25 @@ void assign(MetricSet &m, const MetricRecord &r)
 {
     const bool train = r.split == "train";
     const bool val = r.split == "val";
-    if (r.name == "asr")
-        (train ? m.efficacyAsr : m.generalityAsr) = r.value;
-    else if (r.name == "rr")
-        (train ? m.efficacyRr : m.generalityRr) = r.value;
+    auto set = [&](double &value, int *count) {
+        value = r.value;
+        if (count)
+            *count = r.count;
+    };
+    if (r.name == "asr" && (train || val))
+        train ? set(m.efficacyAsr, &m.nEfficacyAsr) : set(m.generalityAsr, &m.nGeneralityAsr);
+    else if (r.name == "rr" && (train || val))
+        train ? set(m.efficacyRr, &m.nEfficacyRr) : set(m.generalityRr, &m.nGeneralityRr);
     else if (val && r.name == "sarr")
-        m.sarr = r.value;
+        set(m.sarr, &m.nSarr);
     else if (val && r.name == "rouge_l_precision")
-        m.rougeP = r.value;
+        set(m.rougeP, nullptr);
     else if (val && r.name == "rouge_l_f1")
-        m.rougeF1 = r.value;
+        set(m.rougeF1, nullptr);
     else if (val && r.name == "retain_accuracy")
-        m.retainAccuracy = r.value;
+        set(m.retainAccuracy, &m.nRetainAccuracy);
+    else if (val && r.name == "gpt_score")
+        set(m.gptScore, nullptr);
 }
 
 nlohmann::ordered_json num(double v)
@@ -28,14 +35,30 @@ nlohmann::ordered_json num(double v)
     return v < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(v);
 }
 
+// key, key_ci and key_n of a rate
+void putRate(nlohmann::ordered_json &j, const std::string &key, double v, int n)
+{
+    j[key] = num(v);
+    const auto ci = rateInterval(v, n);
+    j[key + "_ci"] = ci ? nlohmann::ordered_json{ci->low, ci->high} : nlohmann::ordered_json();
+    j[key + "_n"] = n;
+}
+
 nlohmann::ordered_json metricJson(const MetricSet &m)
 {
-    return {{"efficacy", {{"asr", num(m.efficacyAsr)}, {"rr", num(m.efficacyRr)}}},
-            {"generality", {{"asr", num(m.generalityAsr)}, {"rr", num(m.generalityRr)}}},
-            {"sarr", num(m.sarr)},
-            {"rouge_l_precision", num(m.rougeP)},
-            {"rouge_l_f1", num(m.rougeF1)},
-            {"retain_accuracy", num(m.retainAccuracy)}};
+    nlohmann::ordered_json efficacy, generality, j;
+    putRate(efficacy, "asr", m.efficacyAsr, m.nEfficacyAsr);
+    putRate(efficacy, "rr", m.efficacyRr, m.nEfficacyRr);
+    putRate(generality, "asr", m.generalityAsr, m.nGeneralityAsr);
+    putRate(generality, "rr", m.generalityRr, m.nGeneralityRr);
+    j["efficacy"] = efficacy;
+    j["generality"] = generality;
+    putRate(j, "sarr", m.sarr, m.nSarr);
+    j["rouge_l_precision"] = num(m.rougeP);
+    j["rouge_l_f1"] = num(m.rougeF1);
+    putRate(j, "retain_accuracy", m.retainAccuracy, m.nRetainAccuracy);
+    j["gpt_score"] = num(m.gptScore);
+    return j;
 }
 
 } // namespace
@@ -81,7 +104,14 @@ std::vector<RunSummary> summarizeRuns(const RunStore &store)
     return out;
 }
 
-nlohmann::ordered_json toJson(const RunSummary &s)
+std::optional<se::metrics::Interval> rateInterval(double rate, int n)
+{
+    if (rate < 0)
+        return std::nullopt;
+    return se::metrics::wilson(rate, n);
+}
+
+nlohmann::ordered_json toJson(const RunSummary &s, const std::vector<Agreement> &agreement)
 {
     nlohmann::ordered_json j;
     j["id"] = s.run.id;
@@ -99,11 +129,52 @@ nlohmann::ordered_json toJson(const RunSummary &s)
         cats[cat] = metricJson(ms);
     m["per_category"] = cats;
     j["metrics"] = m;
+    j["interval"] = "Wilson 95% over answers";
+    if (!agreement.empty()) {
+        nlohmann::ordered_json ag = nlohmann::ordered_json::object();
+        for (const auto &a : agreement)
+            ag[a.name] = {{"n", a.counts.n()},
+                          {"kappa", a.kappa ? nlohmann::ordered_json(*a.kappa) : nlohmann::ordered_json()},
+                          {"both_yes", a.counts.bothYes},
+                          {"judge_only", a.counts.firstOnly},
+                          {"auditors_only", a.counts.secondOnly},
+                          {"both_no", a.counts.bothNo}};
+        j["judge_agreement"] = ag;
+    }
     return j;
 }
 
-std::string formatTable(const std::vector<RunSummary> &runs)
+std::string formatAgreement(const RunSummary &s, const std::vector<Agreement> &agreement)
 {
+    if (agreement.empty())
+        return {};
+    std::string out =
+        "Judge agreement with the auditors' verdicts, run " + std::to_string(s.run.id) + " (judge " + s.judge + "):\n";
+    char line[256];
+    for (const auto &a : agreement) {
+        char kappa[16] = "-";
+        if (a.kappa)
+            std::snprintf(kappa, sizeof kappa, "%.2f", *a.kappa);
+        std::snprintf(line, sizeof line,
+                      "  %-16s n %4ld  kappa %5s  (both yes %ld, judge only %ld, auditors only %ld, both no %ld)\n",
+                      a.name.c_str(), a.counts.n(), kappa, a.counts.bothYes, a.counts.firstOnly, a.counts.secondOnly,
+                      a.counts.bothNo);
+        out += line;
+    }
+    return out;
+}
+
+std::string formatTable(const std::vector<RunSummary> &runs, bool intervals)
+{
+    auto ci = [](double v, int n) {
+        char b[24];
+        const auto w = rateInterval(v, n);
+        if (!w)
+            std::snprintf(b, sizeof b, "%7s", "");
+        else
+            std::snprintf(b, sizeof b, "%3.0f-%-3.0f", 100 * w->low, 100 * w->high);
+        return std::string(b);
+    };
     auto pct = [](double v) {
         char b[16];
         if (v < 0)
@@ -140,7 +211,27 @@ std::string formatTable(const std::vector<RunSummary> &runs)
                       (" " + pct(m.generalityRr)).c_str(), pct(m.sarr).c_str(), pct(m.rougeP).c_str(),
                       (" " + pct(m.rougeF1)).c_str(), (" " + pct(m.retainAccuracy)).c_str());
         out += line;
+        if (intervals) {
+            std::snprintf(line, sizeof line, "%-4s %-18s %-11s | %s %s | %s %s | %s | %7s %8s %s\n", "", "  95% CI", "",
+                          ci(m.efficacyAsr, m.nEfficacyAsr).c_str(), (" " + ci(m.efficacyRr, m.nEfficacyRr)).c_str(),
+                          ci(m.generalityAsr, m.nGeneralityAsr).c_str(),
+                          (" " + ci(m.generalityRr, m.nGeneralityRr)).c_str(), ci(m.sarr, m.nSarr).c_str(), "", "",
+                          (" " + ci(m.retainAccuracy, m.nRetainAccuracy)).c_str());
+            out += line;
+        }
     }
+    if (intervals)
+        out += "95% CI: Wilson score intervals over answers, in percent.\n";
+    bool gpt = false;
+    for (const auto &s : runs)
+        gpt = gpt || s.overall.gptScore >= 0;
+    if (gpt)
+        for (const auto &s : runs)
+            if (s.overall.gptScore >= 0) {
+                std::snprintf(line, sizeof line, "run %lld: GPT-Score (retain, val) %.3f\n",
+                              static_cast<long long>(s.run.id), s.overall.gptScore);
+                out += line;
+            }
     return out;
 }
 

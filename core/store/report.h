@@ -3,6 +3,8 @@
 // as plain values, as the report JSON, and as a text table. Shared by `safeeraser report` and the workbench.
 #pragma once
 
+#include "core/metrics/statistics.h"
+#include "core/store/audit.h"
 #include "core/store/runstore.h"
 
 #include <map>
@@ -16,6 +18,9 @@ struct MetricSet {
     // -1 where the run has no such figure
     double efficacyAsr = -1, efficacyRr = -1, generalityAsr = -1, generalityRr = -1;
     double sarr = -1, rougeP = -1, rougeF1 = -1, retainAccuracy = -1;
+    double gptScore = -1; // retain: an LLM judge's (or an imported file's) mean GPT-Score
+    // The answers each rate is computed on: what its 95% Wilson interval (rateInterval()) comes from.
+    int nEfficacyAsr = 0, nEfficacyRr = 0, nGeneralityAsr = 0, nGeneralityRr = 0, nSarr = 0, nRetainAccuracy = 0;
 };
 
 struct RunSummary {
@@ -30,8 +35,17 @@ struct RunSummary {
 RunSummary summarizeRun(const RunStore &store, const RunInfo &run);
 std::vector<RunSummary> summarizeRuns(const RunStore &store);
 
-nlohmann::ordered_json toJson(const RunSummary &s);
-// A fixed-width table, one row per run, percentages as the paper prints them.
-std::string formatTable(const std::vector<RunSummary> &runs);
+// The 95% Wilson interval of a rate over n answers, or none (rate < 0 or n = 0). It treats the answers as
+// independent; the three samples of one harmful question are not quite, so read it as a little narrow.
+std::optional<se::metrics::Interval> rateInterval(double rate, int n);
+
+// With "ci": [low, high] and "n" beside each rate ("asr", "asr_ci", "asr_n"), and the judge's agreement with the
+// auditors' verdicts where there are any (judgeAgreement()).
+nlohmann::ordered_json toJson(const RunSummary &s, const std::vector<Agreement> &agreement = {});
+// A fixed-width table, one row per run, percentages as the paper prints them; with `intervals`, a row under each
+// run with the 95% intervals of its rates.
+std::string formatTable(const std::vector<RunSummary> &runs, bool intervals = false);
+// "Judge agreement with the auditors (run 3, judge offline): asr n 12, kappa 0.67 (…)" lines; empty when none.
+std::string formatAgreement(const RunSummary &s, const std::vector<Agreement> &agreement);
 
 } // namespace se::store

@@ -216,7 +216,13 @@ CREATE TABLE judge_cache (
 );
 )SQL";
 
-const std::vector<const char *> kMigrations = {kMigrationV1};
+// Version 2: an LLM judge's GPT-Score of a retain answer, and which verdicts a judge did not give.
+const char *kMigrationV2 = R"SQL(
+ALTER TABLE answers ADD COLUMN gpt_score REAL NOT NULL DEFAULT -1;
+ALTER TABLE answers ADD COLUMN no_verdict INTEGER NOT NULL DEFAULT 0;
+)SQL";
+
+const std::vector<const char *> kMigrations = {kMigrationV1, kMigrationV2};
 
 const char *kRunColumns = "id, uid, name, method, pd, status, config_json, dataset_path, dataset_hash, model_id, "
                           "output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, message, "
@@ -224,7 +230,11 @@ const char *kRunColumns = "id, uid, name, method, pd, status, config_json, datas
 
 const char *kAnswerColumns = "id, stage, step, sample, split, set_name, record, pair, category, image, question, "
                              "reference, answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, "
-                             "rouge_f1, judge";
+                             "rouge_f1, judge, gpt_score, no_verdict";
+// A read-only open of a version 1 store (which cannot migrate it) reads the later columns as their defaults.
+const char *kAnswerColumnsV1 = "id, stage, step, sample, split, set_name, record, pair, category, image, question, "
+                               "reference, answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, "
+                               "rouge_f1, judge, -1, 0";
 
 AnswerRecord readAnswer(const Stmt &s)
 {
@@ -251,6 +261,8 @@ AnswerRecord readAnswer(const Stmt &s)
     r.rougeRecall = s.dbl(19);
     r.rougeF1 = s.dbl(20);
     r.judge = s.text(21);
+    r.gptScore = s.dbl(22);
+    r.noVerdict = int(s.i64(23));
     return r;
 }
 
@@ -337,6 +349,11 @@ void RunStore::exec(const char *sql) const
     }
 }
 
+const char *RunStore::answerColumns() const
+{
+    return m_schema >= 2 ? kAnswerColumns : kAnswerColumnsV1;
+}
+
 int RunStore::schemaVersion() const
 {
     Stmt s(m_db, "PRAGMA user_version");
@@ -351,8 +368,11 @@ void RunStore::migrate()
         throw StoreError("run store " + m_path + " has schema version " + std::to_string(version) +
                          ", newer than this program's " + std::to_string(kSchemaVersion) +
                          ": open it with a newer SafeEraser Workbench");
+    m_schema = version;
     if (version == kSchemaVersion)
         return;
+    if (m_readOnly && version >= 1)
+        return; // read as it is: the readers know every shipped layout (answerColumns())
     if (m_readOnly)
         throw StoreError("run store " + m_path + " has schema version " + std::to_string(version) +
                          " and needs a migration, which a read-only open cannot do");
@@ -361,6 +381,7 @@ void RunStore::migrate()
         exec(kMigrations[std::size_t(v)]);
     exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
     t.commit();
+    m_schema = kSchemaVersion;
 }
 
 int RunStore::markInterrupted()
@@ -510,7 +531,7 @@ std::vector<std::int64_t> RunStore::addEvaluation(std::int64_t run, const std::v
     }
     Stmt a(m_db, "INSERT INTO answers (run_id, stage, step, sample, split, set_name, record, pair, category, image, "
                  "question, reference, answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, rouge_f1, "
-                 "judge) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                 "judge, gpt_score, no_verdict) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     std::vector<std::int64_t> ids;
     ids.reserve(answers.size());
     for (const AnswerRecord &r : answers) {
@@ -518,7 +539,7 @@ std::vector<std::int64_t> RunStore::addEvaluation(std::int64_t run, const std::v
         a.bind(7, r.record).bind(8, r.pair).bind(9, r.category).bind(10, r.image).bind(11, r.question);
         a.bind(12, r.reference).bind(13, r.answer).bind(14, r.refusal).bind(15, r.unsafe).bind(16, r.degenerate);
         a.bind(17, r.normal).bind(18, r.exact).bind(19, r.rougePrecision).bind(20, r.rougeRecall);
-        a.bind(21, r.rougeF1).bind(22, r.judge);
+        a.bind(21, r.rougeF1).bind(22, r.judge).bind(23, r.gptScore).bind(24, r.noVerdict);
         a.run();
         ids.push_back(sqlite3_last_insert_rowid(m_db));
     }
@@ -540,7 +561,7 @@ std::vector<MetricRecord> RunStore::metrics(std::int64_t run, const std::string 
 std::vector<AnswerRecord> RunStore::answers(std::int64_t run, const std::string &stage, const std::string &set,
                                             const std::string &category) const
 {
-    Stmt s(m_db, (std::string("SELECT ") + kAnswerColumns +
+    Stmt s(m_db, (std::string("SELECT ") + answerColumns() +
                   " FROM answers WHERE run_id = ? AND (? = '' OR stage = ?) AND (? = '' OR set_name = ?) AND "
                   "(? = '' OR category = ?) ORDER BY id")
                      .c_str());
@@ -565,7 +586,7 @@ std::vector<AnswerRecord> RunStore::answersById(const std::vector<std::int64_t> 
     }
     if (list.empty())
         return out;
-    Stmt s(m_db, (std::string("SELECT ") + kAnswerColumns + " FROM answers WHERE id IN (" + list + ")").c_str());
+    Stmt s(m_db, (std::string("SELECT ") + answerColumns() + " FROM answers WHERE id IN (" + list + ")").c_str());
     while (s.step()) {
         const AnswerRecord r = readAnswer(s);
         for (std::size_t i : where[r.id])
@@ -634,9 +655,10 @@ void RunStore::cacheJudgement(const std::string &judge, const std::string &key, 
 
 int RunStore::mergeFrom(const std::string &otherPath)
 {
+    int otherSchema = 0;
     {
         RunStore other(otherPath, true); // checks its schema version, with a clear error when newer
-        (void)other;
+        otherSchema = other.schemaVersion();
     }
     Stmt attach(m_db, "ATTACH DATABASE ? AS other");
     attach.bind(1, otherPath).run();
@@ -679,11 +701,12 @@ int RunStore::mergeFrom(const std::string &otherPath)
                 return mn.i64(0);
             }();
             const std::int64_t shift = base + 1 - minOld;
-            Stmt an(m_db,
-                    "INSERT INTO main.answers SELECT id + ?, ?, stage, step, sample, split, set_name, record, pair, "
-                    "category, image, question, reference, answer, refusal, unsafe, degenerate, normal, exact, "
-                    "rouge_p, rouge_r, rouge_f1, judge FROM other.answers WHERE run_id = ?");
-            an.bind(1, shift).bind(2, id).bind(3, old).run();
+            // Every column list starts with "id, ": the copy gets the new run and shifted ids.
+            Stmt an(m_db, (std::string("INSERT INTO main.answers (run_id, ") + kAnswerColumns + ") SELECT ?, id + ?, " +
+                           ((otherSchema >= 2 ? kAnswerColumns : kAnswerColumnsV1) + 4) +
+                           " FROM other.answers WHERE run_id = ?")
+                              .c_str());
+            an.bind(1, id).bind(2, shift).bind(3, old).run();
             Stmt ve(m_db, "INSERT INTO main.verdicts SELECT v.answer_id + ?, v.verdict, v.tags_json, v.note, "
                           "v.updated_at FROM other.verdicts v JOIN other.answers a ON a.id = v.answer_id "
                           "WHERE a.run_id = ?");

@@ -14,7 +14,7 @@ struct sqlite3;
 
 namespace se::store {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 class StoreError : public std::runtime_error
 {
@@ -25,7 +25,8 @@ public:
 class RunStore
 {
 public:
-    // Opens or creates the store. Migrates an older schema; refuses a newer one with a clear StoreError.
+    // Opens or creates the store. Migrates an older schema (a read-only open reads it as it is); refuses a newer one
+    // with a clear StoreError.
     // Runs left `running` by a process that is gone become `interrupted` (see markInterrupted()).
     explicit RunStore(const std::string &path, bool readOnly = false);
     ~RunStore();
@@ -78,6 +79,8 @@ public:
 private:
     void migrate();
     void exec(const char *sql) const;
+    const char *answerColumns() const; // the answer columns of this store's schema version
+    int m_schema = kSchemaVersion;
     std::string m_path;
     sqlite3 *m_db = nullptr;
     bool m_readOnly = false;

@@ -3,6 +3,7 @@
 #include "core/data/pathguard.h"
 
 #include "core/data/sha256.h"
+#include "core/store/audit.h"
 #include "core/store/runstore.h"
 
 #include <nlohmann/json.hpp>
@@ -77,25 +78,7 @@ se::metrics::RefusalDetector refusalDetector(const RunRequest &r)
 
 std::unique_ptr<se::metrics::Judge> makeJudge(const RunRequest &r, se::store::RunStore &store, std::mutex &storeMutex)
 {
-    if (r.judge == "offline")
-        return std::make_unique<se::metrics::OfflineJudgeAdapter>(se::metrics::OfflineJudge(refusalDetector(r)));
-    if (r.judge == "llm") {
-#ifdef SE_HAVE_LLM_JUDGE
-        se::metrics::JudgeCache cache;
-        cache.get = [&store, &storeMutex](const std::string &j, const std::string &k) {
-            std::lock_guard<std::mutex> lock(storeMutex);
-            return store.cachedJudgement(j, k);
-        };
-        cache.put = [&store, &storeMutex](const std::string &j, const std::string &k, const std::string &v) {
-            std::lock_guard<std::mutex> lock(storeMutex);
-            store.cacheJudgement(j, k, v);
-        };
-        return std::make_unique<se::metrics::LlmJudge>(r.llm, cache);
-#else
-        throw std::runtime_error("this build has no LLM judge (built without libcurl)");
-#endif
-    }
-    throw std::runtime_error("unknown judge \"" + r.judge + "\" (offline or llm)");
+    return se::store::makeJudge(r.judge, r.llm, r.refusalPhrasesFile, store, storeMutex);
 }
 
 std::uint64_t mixSeed(std::uint64_t a, std::uint64_t b)

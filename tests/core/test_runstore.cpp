@@ -229,6 +229,58 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(StoreError, RunStore("/nonexistent/dir/x.sqlite"));
     }
 
+    void readsAndMigratesVersion1()
+    {
+        // A store of schema version 1 (before GPT-Score and missing verdicts): made by dropping the columns again.
+        QTemporaryDir tmp;
+        const std::string v1 = (tmp.path() + "/v1.sqlite").toStdString();
+        {
+            RunStore s(v1);
+            RunInfo info;
+            info.method = "po";
+            info.uid = "run-of-version-1";
+            const auto id = s.createRun(info);
+            AnswerRecord a;
+            a.stage = "final";
+            a.set = "retain";
+            a.answer = "Red.";
+            a.gptScore = 0.5;
+            const auto ids = s.addEvaluation(id, {}, {a});
+            s.setVerdict({ids[0], "ok", {}, "", {}});
+            for (const char *sql : {"ALTER TABLE answers DROP COLUMN gpt_score",
+                                    "ALTER TABLE answers DROP COLUMN no_verdict", "PRAGMA user_version = 1"})
+                QCOMPARE(sqlite3_exec(s.handle(), sql, nullptr, nullptr, nullptr), SQLITE_OK);
+        }
+        {
+            RunStore ro(v1, true); // read as it is: no migration without write access
+            QCOMPARE(ro.schemaVersion(), 1);
+            const auto answers = ro.answers(ro.runs().at(0).id);
+            QCOMPARE(int(answers.size()), 1);
+            QCOMPARE(answers[0].answer, std::string("Red."));
+            QCOMPARE(answers[0].gptScore, -1.0);
+            QCOMPARE(answers[0].noVerdict, 0);
+        }
+        {
+            // Merged into a current store, its answers and verdicts come along.
+            const std::string target = (tmp.path() + "/new.sqlite").toStdString();
+            RunStore t(target);
+            QCOMPARE(t.mergeFrom(v1), 1);
+            const auto answers = t.answers(t.runs().at(0).id);
+            QCOMPARE(int(answers.size()), 1);
+            QCOMPARE(answers[0].gptScore, -1.0);
+            QVERIFY(t.verdict(answers[0].id));
+        }
+        RunStore rw(v1); // a writer migrates
+        QCOMPARE(rw.schemaVersion(), kSchemaVersion);
+        AnswerRecord b;
+        b.stage = "final";
+        b.set = "retain";
+        b.gptScore = 0.25;
+        const auto run = rw.runs().at(0).id;
+        rw.addEvaluation(run, {}, {b});
+        QCOMPARE(rw.answers(run).back().gptScore, 0.25);
+    }
+
     void migratesOldSchema()
     {
         // An empty file is schema version 0: opening migrates it to the current version.
