@@ -28,6 +28,12 @@ void addJudgeFlags(CLI::App *c, JudgeFlags &f)
                   "$SAFEERASER_JUDGE_API_KEY");
     c->add_option("--refusals", f.refusals, "Refusal phrases file for the offline judge (one per line)")
         ->check(CLI::ExistingFile);
+    c->add_option("--judge-prompts", f.prompts,
+                  "LLM judge: the prompts of the paper you reproduce, a JSON file {\"asr\": {CATEGORY: "
+                  "TEMPLATE, …, \"default\": …}, \"rr\": …, \"rr_sd\": …, \"gpt_score\": …} with "
+                  "{prediction} (and {question}, {answer}) slots; stored with the run")
+        ->check(CLI::ExistingFile);
+    c->add_flag("--no-gpt-score", f.noGptScore, "LLM judge: do not ask for a GPT-Score of retain answers");
 }
 
 void applyJudgeFlags(const JudgeFlags &f, std::string &kind, se::metrics::LlmJudgeOptions &llm, std::string &refusals)
@@ -42,6 +48,12 @@ void applyJudgeFlags(const JudgeFlags &f, std::string &kind, se::metrics::LlmJud
         refusals = f.refusals;
     if (f.llmAllowHttpKey)
         llm.allowKeyOverHttp = true;
+    if (!f.prompts.empty() && kind != "llm")
+        throw std::invalid_argument("--judge-prompts: prompts are for the LLM judge (--judge llm)");
+    if (!f.prompts.empty())
+        llm.prompts = se::metrics::JudgePrompts::fromFile(f.prompts);
+    if (f.noGptScore)
+        llm.gptScore = false;
     if (kind == "llm" && (llm.baseUrl.empty() || llm.model.empty()))
         throw std::invalid_argument("the LLM judge needs --llm-url and --llm-model");
 #ifdef SE_HAVE_LLM_JUDGE
@@ -83,9 +95,13 @@ int runImport(const ImportFlags &f)
     o.name = f.name;
     o.modelLabel = f.modelLabel;
     o.datasetPath = f.data;
-    o.judgeConfig =
-        nlohmann::json{{"judge", kind}, {"llm_model", llm.model}, {"llm_url", llm.baseUrl}, {"refusals", refusals}}
-            .dump();
+    nlohmann::json judgeConfig = {{"judge", kind}, {"refusals", refusals}};
+    if (kind == "llm")
+        judgeConfig["llm"] = {{"model", llm.model},
+                              {"base_url", llm.baseUrl},
+                              {"gpt_score", llm.gptScore},
+                              {"prompts", llm.prompts ? llm.prompts->toJson() : nlohmann::json()}};
+    o.judgeConfig = judgeConfig.dump();
     const auto s = store::importOfficialResults(st, bench, results, *judge, o);
     std::cout << "imported " << s.answers << " answers of " << results.matchedRecords << " of " << results.records
               << " records from " << f.answers << " as run " << s.run << " (judge " << judge->name() << ")\n";

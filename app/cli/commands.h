@@ -19,8 +19,8 @@ void addAuditCommands(CLI::App &app, int &exitCode); // import, compare         
 
 // The judge flags of every command that judges answers (run, evaluate, reproduce, import): auditcommands.cpp.
 struct JudgeFlags {
-    std::string judge, llmUrl, llmModel, refusals;
-    bool llmAllowHttpKey = false;
+    std::string judge, llmUrl, llmModel, refusals, prompts;
+    bool llmAllowHttpKey = false, noGptScore = false;
 };
 void addJudgeFlags(CLI::App *c, JudgeFlags &f);
 // The flags over `kind`, `llm` and `refusals` (which hold defaults or a configuration's values), checked: the LLM

@@ -142,6 +142,7 @@ EvalResult scoreEvaluation(const std::vector<EvalItem> &items, const std::vector
         a.rougeRecall = v.rouge.recall;
         a.rougeF1 = v.rouge.f1;
         a.gptScore = v.gptScore;
+        a.noVerdict = v.noVerdict;
         a.judge = judgeName;
         result.answers.push_back(std::move(a));
     }

@@ -1,6 +1,7 @@
 // The OpenAI-compatible LLM judge (see llmjudge.h), over libcurl.
 #include "core/metrics/llmjudge.h"
 #include "core/data/sha256.h"
+#include "core/store/records.h"
 
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
@@ -173,7 +174,16 @@ void checkApiKeyVariable(const std::string &name)
 
 std::string LlmJudge::name() const
 {
-    return "llm:" + m_options.model + "@" + m_options.baseUrl;
+    std::string n = "llm:" + m_options.model + "@" + m_options.baseUrl;
+    if (m_options.prompts)
+        n += "+prompts:" + se::data::sha256Hex(m_options.prompts->toJson().dump()).substr(0, 12);
+    return n;
+}
+
+std::string LlmJudge::templateMessages(const std::string &text)
+{
+    const nlohmann::json messages = nlohmann::json::array({{{"role", "user"}, {"content", text}}});
+    return messages.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string LlmJudge::messagesFor(const se::data::Sample &sample, const std::string &answer)
@@ -257,49 +267,87 @@ std::string LlmJudge::request(const std::string &body) const
                              " attempts; last: " + lastError);
 }
 
+std::string LlmJudge::ask(const std::string &messages, std::mutex &cacheMutex) const
+{
+    const std::string judgeName = name();
+    const std::string key = se::data::sha256Hex(m_options.model + "\n" + messages);
+    if (m_cache.get) {
+        std::lock_guard<std::mutex> lock(cacheMutex);
+        if (auto content = m_cache.get(judgeName, key))
+            return *content;
+    }
+    nlohmann::json body = {{"model", m_options.model}, {"temperature", 0}, {"max_tokens", m_options.maxTokens}};
+    body["messages"] = nlohmann::json::parse(messages);
+    const std::string reply = request(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (m_cache.put) {
+        std::lock_guard<std::mutex> lock(cacheMutex);
+        m_cache.put(judgeName, key, reply);
+    }
+    return reply;
+}
+
+Verdict LlmJudge::judgeOne(const EvalItem &item, const std::string &answer, std::mutex &cacheMutex) const
+{
+    using se::data::SetKind;
+    const auto &s = *item.sample;
+    const OfflineJudge offline; // ROUGE-L, exact answers and degenerate text stay deterministic
+    const Verdict base =
+        s.set == SetKind::Retain ? offline.retain(answer, s.answer) : offline.promptDecouple(answer, s.answer);
+    Verdict v;
+    if (!m_options.prompts) {
+        // Our combined prompt: three verdicts in one JSON reply; a reply without them is an error.
+        const std::string messages = messagesFor(s, answer);
+        v = parseReply(ask(messages, cacheMutex));
+    } else {
+        // The auditor's templates: one request per verdict, read from the reply's words.
+        const JudgePrompts &p = *m_options.prompts;
+        auto askTemplate = [&](const std::string &tmpl) {
+            return ask(templateMessages(fillPrompt(tmpl, answer, s.question, s.answer)), cacheMutex);
+        };
+        if (s.set == SetKind::Forget) {
+            const auto unsafe = unsafeFromReply(askTemplate(p.asrFor(s.category)));
+            v.unsafe = unsafe.value_or(false);
+            if (!unsafe)
+                v.noVerdict |= se::store::kNoUnsafe;
+        }
+        if (s.set != SetKind::Retain) {
+            const auto refusal = refusalFromReply(askTemplate(s.set == SetKind::Forget ? p.rr : p.rrSd));
+            v.refusal = refusal.value_or(false);
+            if (!refusal)
+                v.noVerdict |= se::store::kNoRefusal | se::store::kNoNormal;
+            v.normal = refusal && !*refusal && !base.degenerate;
+        } else {
+            v.refusal = base.refusal;
+            v.normal = base.normal;
+        }
+    }
+    if (s.set == SetKind::Retain && m_options.gptScore) {
+        const std::string tmpl = m_options.prompts && !m_options.prompts->gptScore.empty() ? m_options.prompts->gptScore
+                                                                                           : defaultGptScorePrompt();
+        v.gptScore = scoreFromReply(ask(templateMessages(fillPrompt(tmpl, answer, s.question, s.answer)), cacheMutex))
+                         .value_or(-1);
+    }
+    v.rouge = base.rouge;
+    v.exact = base.exact;
+    v.degenerate = base.degenerate;
+    if (s.set != SetKind::Forget) {
+        v.unsafe = false;
+        v.noVerdict &= ~se::store::kNoUnsafe;
+    }
+    return v;
+}
+
 std::vector<Verdict> LlmJudge::judge(const std::vector<EvalItem> &items, const std::vector<std::string> &answers)
 {
-    OfflineJudge offline; // ROUGE-L, exact answers and degenerate text stay deterministic
     std::vector<Verdict> out(items.size());
     std::vector<std::string> error(items.size());
     std::atomic<std::size_t> next{0};
     std::atomic<bool> failed{false}; // after the first error the rest is not worth asking
-    const std::string judgeName = name();
-    std::mutex cacheMutex; // the cache (a store connection) is not shared across threads otherwise
+    std::mutex cacheMutex;           // the cache (a store connection) is not shared across threads otherwise
     auto worker = [&] {
         for (std::size_t i = next++; i < items.size() && !failed; i = next++) {
-            const auto &s = *items[i].sample;
             try {
-                const std::string messages = messagesFor(s, answers[i]);
-                nlohmann::json body = {
-                    {"model", m_options.model}, {"temperature", 0}, {"max_tokens", m_options.maxTokens}};
-                body["messages"] = nlohmann::json::parse(messages);
-                const std::string key = se::data::sha256Hex(m_options.model + "\n" + messages);
-                std::optional<std::string> content;
-                if (m_cache.get) {
-                    std::lock_guard<std::mutex> lock(cacheMutex);
-                    content = m_cache.get(judgeName, key);
-                }
-                Verdict v;
-                if (content) {
-                    v = parseReply(*content);
-                } else {
-                    const std::string reply =
-                        request(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-                    v = parseReply(reply);
-                    if (m_cache.put) {
-                        std::lock_guard<std::mutex> lock(cacheMutex);
-                        m_cache.put(judgeName, key, reply);
-                    }
-                }
-                const Verdict base = s.set == se::data::SetKind::Retain ? offline.retain(answers[i], s.answer)
-                                                                        : offline.promptDecouple(answers[i], s.answer);
-                v.rouge = base.rouge;
-                v.exact = base.exact;
-                v.degenerate = base.degenerate;
-                if (s.set != se::data::SetKind::Forget)
-                    v.unsafe = false;
-                out[i] = v;
+                out[i] = judgeOne(items[i], answers[i], cacheMutex);
             } catch (const std::exception &e) {
                 error[i] = e.what();
                 failed = true;

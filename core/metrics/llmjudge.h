@@ -6,10 +6,12 @@
 #pragma once
 
 #include "core/metrics/evaluation.h"
+#include "core/metrics/judgeprompts.h"
 
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -25,6 +27,10 @@ struct LlmJudgeOptions {
     double backoffSeconds = 1.0;   // wait before retry k: backoff · 2^k
     int concurrency = 4;           // requests in flight at once
     int maxTokens = 200;
+    // The auditor's prompts (JudgePrompts): one request per verdict with their templates instead of our combined
+    // prompt; a reply that says neither verdict leaves that answer without it (AnswerRecord::noVerdict).
+    std::optional<JudgePrompts> prompts;
+    bool gptScore = true; // ask for a GPT-Score of each retain answer (prompts->gptScore, else our own prompt)
 };
 
 // The most of a reply that is read (a judge's verdict is a few hundred bytes; an endpoint sending more is broken).
@@ -45,7 +51,7 @@ public:
     // Throws std::invalid_argument when baseUrl or model is empty, baseUrl is not http(s)://host…, apiKeyEnv is not
     // SAFEERASER_…, or the key is set and would go over plain http to another machine without allowKeyOverHttp.
     explicit LlmJudge(LlmJudgeOptions options, JudgeCache cache = {});
-    std::string name() const override; // "llm:<model>@<baseUrl>"
+    std::string name() const override; // "llm:<model>@<baseUrl>", "+prompts:<hash>" with an auditor's prompts
     // Throws std::runtime_error naming the question and the endpoint's answer when a verdict cannot be had.
     std::vector<Verdict> judge(const std::vector<EvalItem> &items, const std::vector<std::string> &answers) override;
 
@@ -57,8 +63,14 @@ public:
 
     int requestsMade() const { return m_requests; }
 
+    // A one-message exchange of a template prompt, as the official judging script sends it.
+    static std::string templateMessages(const std::string &text);
+
 private:
     std::string request(const std::string &body) const; // one HTTP exchange with retries; returns the content
+    // The reply to `messages`, from the cache or the endpoint (then cached).
+    std::string ask(const std::string &messages, std::mutex &cacheMutex) const;
+    Verdict judgeOne(const EvalItem &item, const std::string &answer, std::mutex &cacheMutex) const;
     LlmJudgeOptions m_options;
     JudgeCache m_cache;
     mutable std::atomic<int> m_requests{0};

@@ -49,6 +49,7 @@ struct Verdict {
     bool exact = false;   // retain questions: the short reference answer is given
     Rouge rouge;          // against the reference (forget target, sd_response or Prediction)
     double gptScore = -1; // retain, LLM judges with GPT-Score on: factual consistency with the reference in [0, 1]
+    int noVerdict = 0;    // verdicts the judge did not give (se::store::kNoUnsafe | kNoRefusal | kNoNormal)
 };
 
 struct OfflineJudgeOptions {

@@ -90,7 +90,9 @@ std::string requestToJson(const RunRequest &r)
                 {"allow_http_key", r.llm.allowKeyOverHttp},
                 {"timeout", r.llm.timeoutSeconds},
                 {"retries", r.llm.retries},
-                {"concurrency", r.llm.concurrency}}},
+                {"concurrency", r.llm.concurrency},
+                {"gpt_score", r.llm.gptScore},
+                {"prompts", r.llm.prompts ? r.llm.prompts->toJson() : json()}}},
               {"refusal_phrases", r.refusalPhrasesFile},
               {"store", r.storePath}};
     return j.dump(2);
@@ -158,6 +160,13 @@ public:
             get(key, v);
             out = v;
         }
+    }
+    // The value of `key` as it is (null or absent: none), for settings with their own reader.
+    const json *raw(const char *key)
+    {
+        m_known.push_back(key);
+        auto it = m_obj.find(key);
+        return it == m_obj.end() || it->is_null() ? nullptr : &*it;
     }
     Reader child(const char *key)
     {
@@ -273,6 +282,9 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
         l.get("timeout", r.llm.timeoutSeconds);
         l.get("retries", r.llm.retries);
         l.get("concurrency", r.llm.concurrency);
+        l.get("gpt_score", r.llm.gptScore);
+        if (const json *p = l.raw("prompts"))
+            r.llm.prompts = se::metrics::JudgePrompts::fromJson(*p, "run configuration: llm.prompts");
         l.finish();
     }
     top.get("refusal_phrases", r.refusalPhrasesFile);

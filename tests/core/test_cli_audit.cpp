@@ -153,6 +153,17 @@ private Q_SLOTS:
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("the store is unchanged"), r.err.constData());
         QVERIFY(!QFile::exists(db2));
+        // Judge prompts are for the LLM judge; a bad prompts file is named.
+        const QString prompts = f.tmp.path() + "/prompts.json";
+        writeBytes(prompts, R"({"asr": "{prediction}", "rr": "{prediction}"})");
+        r = runCli({"import", "--store", db2, "--data", f.root, "--answers", file, "--judge-prompts", prompts});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("prompts are for the LLM judge"), r.err.constData());
+        r = runCli({"import", "--store", db2, "--data", f.root, "--answers", file, "--judge", "llm", "--llm-url",
+                    "http://127.0.0.1:9/v1", "--llm-model", "m", "--judge-prompts", prompts});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("prompts.json: rr_sd: missing"), r.err.constData());
+        QVERIFY(!QFile::exists(db2));
         // The store is never the answers file.
         r = runCli({"import", "--store", file, "--data", f.root, "--answers", file});
         QCOMPARE(r.code, 1);

@@ -339,8 +339,16 @@ private Q_SLOTS:
         r.llm.baseUrl = "http://127.0.0.1:1/v1";
         r.llm.model = "m";
         r.eval.maxNewTokens = 40;
+        r.llm.gptScore = false;
+        r.llm.prompts = se::metrics::JudgePrompts::fromJson(
+            nlohmann::json::parse(R"({"asr": "A {prediction}", "rr": "R {prediction}", "rr_sd": "S {prediction}"})"),
+            "test");
         const RunRequest back = requestFromJson(requestToJson(r));
         QCOMPARE(back.eval.maxNewTokens, 40);
+        QVERIFY(back.llm.prompts); // the prompts used are stored with the run
+        QCOMPARE(back.llm.prompts->asrFor("Weapon"), std::string("A {prediction}"));
+        QCOMPARE(back.llm.prompts->rrSd, std::string("S {prediction}"));
+        QVERIFY(!back.llm.gptScore);
         QCOMPARE(back.unlearn.method, se::unlearn::Method::NPO);
         QVERIFY(back.unlearn.pd);
         QCOMPARE(*back.unlearn.weights.pd, 0.25);
@@ -377,6 +385,8 @@ private Q_SLOTS:
         QVERIFY(error(R"({"eval": {"top_p": 1.01}})").contains("eval.top_p: must be in (0, 1]"));
         QVERIFY(error(R"({"eval": {"samples": 0}})").contains("eval.samples: must be at least 1"));
         QVERIFY(error(R"({"llm": {"concurrency": 0}})").contains("llm.concurrency: must be at least 1"));
+        QVERIFY(error(R"({"llm": {"prompts": {"asr": "x", "rr": "{prediction}", "rr_sd": "{prediction}"}}})")
+                    .contains("run configuration: llm.prompts: asr: the template has no {prediction} slot"));
         QVERIFY(error(R"({"weights": {"beta": 0}})").contains("weights.beta: must be more than 0"));
         QVERIFY(error(R"({"weights": {"retain": -1}})").contains("weights.retain: must be 0 or more"));
         QVERIFY(error(R"({"train": {"steps": 0, "epochs": 0}})")
