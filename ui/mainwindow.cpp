@@ -9,6 +9,9 @@
 #include "ui/recordtablemodel.h"
 #include "ui/runcontroller.h"
 
+#include "core/data/officialresults.h"
+#include "core/data/pathguard.h"
+#include "core/store/audit.h"
 #include "core/store/runstore.h"
 
 #include <QAction>
@@ -113,6 +116,15 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
     m_recentMenu = file->addMenu(tr("Open &Recent"));
     QAction *openStore = file->addAction(tr("Open Run &Store…"), this, &MainWindow::chooseStore);
     openStore->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+    m_importAction = file->addAction(tr("&Import Results…"), this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Import Results of the Official Pipeline"), {},
+                                                       tr("Results (*.json *.jsonl);;All files (*)"));
+        if (!f.isEmpty())
+            importResults(f);
+    });
+    m_importAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
+    m_importAction->setToolTip(tr("A result file of the official SafeEraser pipeline (its inference output, judged "
+                                  "or not), matched to the open benchmark and recorded in the open store"));
     file->addSeparator();
     QAction *exportCsv = file->addAction(tr("&Export Table as CSV…"), this, [this] {
         const QString f = QFileDialog::getSaveFileName(this, tr("Export CSV"), "table.csv", tr("CSV (*.csv)"));
@@ -178,6 +190,8 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
 
     m_watcher = new QFutureWatcher<std::shared_ptr<se::data::Benchmark>>(this);
     connect(m_watcher, &QFutureWatcherBase::finished, this, &MainWindow::onLoaded);
+    m_importWatcher = new QFutureWatcher<std::shared_ptr<ImportOutcome>>(this);
+    connect(m_importWatcher, &QFutureWatcherBase::finished, this, &MainWindow::onImported);
 
     updateRecentMenu();
     statusBar()->showMessage(tr("Open a benchmark folder (Ctrl+O) or drop one here."));
@@ -315,6 +329,93 @@ void MainWindow::onLoaded()
                                  .arg(b->val.records.size())
                                  .arg(b->problems.size()));
     Q_EMIT benchmarkLoaded();
+}
+
+struct MainWindow::ImportOutcome {
+    QString file, error;
+    se::store::ImportSummary summary;
+    long records = 0, matched = 0;
+    std::vector<se::data::Problem> problems;
+};
+
+bool MainWindow::importResults(const QString &file)
+{
+    QString why;
+    if (!m_benchmark)
+        why = tr("Open the benchmark the results answer first (File ▸ Open Benchmark…).");
+    else if (m_storePath.isEmpty())
+        why = tr("Open a run store to import into first (File ▸ Open Run Store…).");
+    else if (m_importWatcher->isRunning())
+        why = tr("An import is already running.");
+    if (!why.isEmpty()) {
+        showMessage(why);
+        Q_EMIT importFailed(why);
+        return false;
+    }
+    m_importAction->setEnabled(false);
+    statusBar()->showMessage(tr("Importing %1…").arg(QFileInfo(file).fileName()));
+    const auto bench = m_benchmark;
+    const std::string store = m_storePath.toStdString(), path = file.toStdString();
+    m_importWatcher->setFuture(QtConcurrent::run([bench, store, path, file]() {
+        auto out = std::make_shared<ImportOutcome>();
+        out->file = file;
+        try {
+            se::data::refuseWritingOverInputs("the run store", store, {{"the results file", path}});
+            const auto results = se::data::readOfficialResults(path, *bench);
+            out->problems = results.problems;
+            out->records = results.records;
+            out->matched = results.matchedRecords;
+            if (results.answers.empty())
+                throw std::runtime_error("nothing in it matches the open benchmark; the store is unchanged");
+            se::store::RunStore st(store); // one connection per thread
+            std::mutex storeMutex;
+            auto judge = se::store::makeJudge("offline", {}, {}, st, storeMutex);
+            se::store::ImportOptions o;
+            o.answersPath = path;
+            o.datasetPath = bench->root;
+            o.judgeConfig = R"({"judge": "offline"})";
+            out->summary = se::store::importOfficialResults(st, *bench, results, *judge, o);
+        } catch (const std::exception &e) {
+            out->error = QString::fromUtf8(e.what());
+        }
+        return out;
+    }));
+    return true;
+}
+
+void MainWindow::onImported()
+{
+    m_importAction->setEnabled(true);
+    const auto out = m_importWatcher->result();
+    const QString name = QFileInfo(out->file).fileName();
+    if (!out->problems.empty()) {
+        auto *head = new QListWidgetItem(
+            tr("Import of %1: %n field(s) not imported", "", int(out->problems.size())).arg(name), m_problems);
+        QFont bold = head->font();
+        bold.setBold(true);
+        head->setFont(bold);
+        for (const auto &p : out->problems)
+            new QListWidgetItem(QString::fromStdString(p.toString()), m_problems);
+    }
+    if (!out->error.isEmpty()) {
+        showMessage(tr("Could not import %1: %2").arg(name, out->error));
+        Q_EMIT importFailed(out->error);
+        return;
+    }
+    m_comparison->reloadRuns();
+    m_plots->reloadRuns();
+    QString text = tr("Imported %1: %2 answers of %3 of %4 records as run #%5")
+                       .arg(name)
+                       .arg(out->summary.answers)
+                       .arg(out->matched)
+                       .arg(out->records)
+                       .arg(out->summary.run);
+    if (out->summary.importedJudge)
+        text += tr("; the file's own verdicts as run #%1").arg(out->summary.importedJudge);
+    if (!out->problems.empty())
+        text += tr("; %n problem(s) in the Problems panel", "", int(out->problems.size()));
+    showMessage(text);
+    Q_EMIT resultsImported(out->summary.run, out->summary.importedJudge, int(out->problems.size()));
 }
 
 void MainWindow::updateRecentMenu()

@@ -10,6 +10,7 @@
 #include <QMainWindow>
 #include <memory>
 
+class QAction;
 class QLabel;
 class QListWidget;
 class QStackedWidget;
@@ -48,6 +49,10 @@ public:
     bool presentationMode() const;
     // Writes the current view's table as CSV (records, comparison rows, or the plot's data).
     bool exportCurrentCsv(const QString &file, QString *error = nullptr);
+    // Imports a result file of the official pipeline (File ▸ Import Results…) into the open store, matched to the
+    // open benchmark, on a worker thread; resultsImported() or importFailed() follows. Every mismatch goes to the
+    // Problems panel. False (with a message) when no benchmark or store is open, or an import is running.
+    bool importResults(const QString &file);
 
     QTableView *recordView() const;
     QListWidget *problemList() const { return m_problems; }
@@ -62,6 +67,8 @@ public:
 Q_SIGNALS:
     void benchmarkLoaded();
     void loadFailed(const QString &message);
+    void resultsImported(qint64 run, qint64 fileJudgeRun, int problems); // fileJudgeRun 0: the file has no verdicts
+    void importFailed(const QString &message);
 
 protected:
     void dragEnterEvent(QDragEnterEvent *event) override;
@@ -93,6 +100,10 @@ private:
     bool m_wasMaximized = false;
     std::shared_ptr<const se::data::Benchmark> m_benchmark;
     QFutureWatcher<std::shared_ptr<se::data::Benchmark>> *m_watcher = nullptr;
+    struct ImportOutcome;
+    QFutureWatcher<std::shared_ptr<ImportOutcome>> *m_importWatcher = nullptr;
+    QAction *m_importAction = nullptr;
+    void onImported();
 };
 
 } // namespace se::ui

@@ -21,9 +21,17 @@
 #include <QListWidget>
 #include <QSignalSpy>
 #include <QTableView>
+#include <QStatusBar>
 #include <QTextBrowser>
 
 using namespace se::testing;
+
+namespace {
+QString statusBar(se::ui::MainWindow &w)
+{
+    return w.statusBar()->currentMessage();
+}
+} // namespace
 
 class TestMainWindow : public QObject
 {
@@ -224,6 +232,53 @@ private Q_SLOTS:
         QVERIFY(loaded.wait(10000));
         QVERIFY(label->text().contains("could not be opened"));
         QSettings().remove("lastRunStore");
+    }
+
+    void importsResults()
+    {
+        Fixture f;
+        f.write();
+        QTemporaryDir tmp;
+        se::ui::MainWindow w;
+        QSignalSpy failed(&w, &se::ui::MainWindow::importFailed);
+        QVERIFY(!w.importResults(tmp.path() + "/x.json")); // no benchmark yet: said, not attempted
+        QVERIFY(failed.last().first().toString().contains("Open the benchmark"));
+        QSignalSpy loaded(&w, &se::ui::MainWindow::benchmarkLoaded);
+        w.openBenchmark(f.root);
+        QVERIFY(loaded.wait(10000));
+        QVERIFY(w.openRunStore(tmp.path() + "/runs.sqlite"));
+        // The val record as the official inference writes it, with an ASR verdict; and a record of no benchmark.
+        QJsonObject rec = f.val[0].toObject();
+        QJsonArray pairs;
+        for (const auto &pv : rec["unsafe_pairs"].toArray()) {
+            QJsonObject p = pv.toObject();
+            p.remove("model_response");
+            for (int k = 1; k <= 3; ++k)
+                p[QString("model_response%1").arg(k)] = "I'm sorry, I cannot help with that.";
+            p["gpt_result_ASR_model_response1"] = "Safe";
+            p["sd_response"] = "A garden.";
+            pairs.append(p);
+        }
+        rec["unsafe_pairs"] = pairs;
+        QJsonObject stranger = rec;
+        stranger["image_path"] = "Sex/unknown.png";
+        const QString file = tmp.path() + "/official.json";
+        writeBytes(file, QJsonDocument(QJsonArray{rec, stranger}).toJson());
+        QSignalSpy imported(&w, &se::ui::MainWindow::resultsImported);
+        const int before = w.problemList()->count();
+        QVERIFY(w.importResults(file));
+        QVERIFY(imported.wait(20000));
+        QCOMPARE(imported.first().at(0).toLongLong(), 1LL);
+        QCOMPARE(imported.first().at(1).toLongLong(), 2LL); // the file's verdicts
+        QCOMPARE(imported.first().at(2).toInt(), 1);        // the unknown image
+        QCOMPARE(w.problemList()->count(), before + 1 + 1);
+        QVERIFY(w.problemList()->item(before)->text().contains("Import of official.json"));
+        bool listed = false;
+        for (int i = before; i < w.problemList()->count(); ++i)
+            listed = listed || w.problemList()->item(i)->text().contains(
+                                   "official.json: record 1: image_path: no record of the benchmark");
+        QVERIFY(listed);
+        QVERIFY(statusBar(w).contains("as run #1"));
     }
 
     void unreadableFolder()
