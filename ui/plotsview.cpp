@@ -1,6 +1,7 @@
 #include "ui/csvfield.h"
 #include "ui/plotsview.h"
 
+#include "core/metrics/evaluation.h"
 #include "core/store/report.h"
 #include "core/store/runstore.h"
 
@@ -34,6 +35,7 @@ const QList<MetricChoice> &metricChoices()
         {QObject::tr("RR efficacy (forget, train)"), "rr", "train"},
         {QObject::tr("ROUGE-L precision (retain, val)"), "rouge_l_precision", "val"},
         {QObject::tr("ROUGE-L F1 (retain, val)"), "rouge_l_f1", "val"},
+        {QObject::tr("GPT-Score (retain, val; LLM judge)"), "gpt_score", "val"},
         {QObject::tr("Retain accuracy (val)"), "retain_accuracy", "val"},
         {QObject::tr("PD refusal (val)"), "pd_refusal", "val"},
     };
@@ -115,6 +117,9 @@ PlotsView::PlotsView(QWidget *parent) : QWidget(parent)
     m_bars->setObjectName("barPlot");
     m_bars->legend->setVisible(true);
     m_table = new QTableWidget;
+    m_table->setToolTip(
+        tr("Rates in percent; in brackets their 95% Wilson interval over the answers (the three samples "
+           "of a question counted as independent, so a little narrow)"));
     m_table->setObjectName("resultsTable");
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
 
@@ -285,12 +290,16 @@ void PlotsView::drawCurves(QCustomPlot *plot, se::store::RunStore *storePtr, con
 {
     plot->clearGraphs();
     plot->clearItems();
+    plot->clearPlottables(); // the error bars too
     styleAxes(plot, fontScale);
     if (data)
         data->clear();
     if (!storePtr)
         return plot->replot();
     const std::string name = metric.toStdString(), sp = split.toStdString();
+    bool rate = false; // a share of answers: each point gets its interval
+    for (const auto &b : se::metrics::binaryMetrics())
+        rate = rate || name == b.name;
     double maxStep = 1;
     try {
         se::store::RunStore &store = *storePtr;
@@ -298,27 +307,31 @@ void PlotsView::drawCurves(QCustomPlot *plot, se::store::RunStore *storePtr, con
             const auto info = store.run(id);
             if (!info)
                 continue;
-            std::map<int, double> points;
+            std::map<int, std::pair<double, int>> points; // step -> (value, answers)
             auto collect = [&](std::int64_t run, bool vanillaAtZero) {
                 for (const auto &m : store.metrics(run)) {
                     if (m.name != name || m.split != sp || !m.category.empty())
                         continue;
                     if (m.stage == "vanilla")
-                        points[vanillaAtZero ? 0 : m.step] = m.value;
+                        points[vanillaAtZero ? 0 : m.step] = {m.value, m.count};
                     else if (!vanillaAtZero)
-                        points[m.step] = m.value;
+                        points[m.step] = {m.value, m.count};
                 }
             };
             if (info->parentId)
                 collect(info->parentId, true);
             collect(id, false);
-            QVector<double> xs, ys;
+            QVector<double> xs, ys, below, above;
             QVector<QPointF> pts;
-            for (const auto &[s, v] : points) {
+            for (const auto &[s, vc] : points) {
+                const double v = vc.first;
                 xs << s;
                 ys << v * 100.0;
                 pts << QPointF(s, v * 100.0);
                 maxStep = std::max(maxStep, double(s));
+                const auto ci = rate ? se::store::rateInterval(v, vc.second) : std::nullopt;
+                below << (ci ? (v - ci->low) * 100.0 : 0.0);
+                above << (ci ? (ci->high - v) * 100.0 : 0.0);
             }
             if (data)
                 (*data)[id] = pts;
@@ -329,13 +342,22 @@ void PlotsView::drawCurves(QCustomPlot *plot, se::store::RunStore *storePtr, con
             g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, c, c, 6 * fontScale));
             g->setData(xs, ys, true);
             g->setProperty("runId", id);
+            if (rate && !xs.isEmpty()) { // the 95% Wilson interval of each point
+                auto *bars = new QCPErrorBars(plot->xAxis, plot->yAxis);
+                bars->removeFromLegend();
+                bars->setDataPlottable(g);
+                bars->setData(below, above);
+                bars->setPen(QPen(c, 1.2 * std::max(1.0, fontScale * 0.8)));
+                bars->setWhiskerWidth(6 * fontScale);
+            }
         }
     } catch (const std::exception &) {
         // An unreadable store leaves an empty plot; the view reports the error when it lists the runs.
     }
     plot->xAxis->setRange(0, maxStep * 1.04);
     plot->yAxis->setRange(-2, 102);
-    plot->yAxis->setLabel(QObject::tr("%1 (%2), %").arg(metric, split));
+    plot->yAxis->setLabel(rate ? QObject::tr("%1 (%2), %, bars: 95% Wilson interval").arg(metric, split)
+                               : QObject::tr("%1 (%2), %").arg(metric, split));
     plot->xAxis->setLabel(QObject::tr("optimiser step"));
     plot->legend->setVisible(plot->graphCount() > 0);
     plot->replot();
@@ -442,7 +464,7 @@ void PlotsView::fillTable()
     m_table->clear();
     const QStringList headers = {tr("Run"),         tr("Stage"),          tr("Judge"),         tr("Efficacy ASR"),
                                  tr("Efficacy RR"), tr("Generality ASR"), tr("Generality RR"), tr("SARR"),
-                                 tr("ROUGE-L P"),   tr("ROUGE-L F1"),     tr("Retain acc.")};
+                                 tr("ROUGE-L P"),   tr("ROUGE-L F1"),     tr("Retain acc."),   tr("GPT-Score")};
     m_table->setColumnCount(headers.size());
     m_table->setHorizontalHeaderLabels(headers);
     m_table->setRowCount(0);
@@ -457,18 +479,28 @@ void PlotsView::fillTable()
                 continue;
             m_table->insertRow(row);
             auto pct = [](double v) { return v < 0 ? QStringLiteral("—") : QString::number(v * 100.0, 'f', 1); };
+            // A rate with its 95% Wilson interval: "12.5 (8.1–18.2)".
+            auto rate = [&pct](double v, int n) {
+                const auto ci = se::store::rateInterval(v, n);
+                return ci ? QStringLiteral("%1 (%2–%3)")
+                                .arg(pct(v))
+                                .arg(ci->low * 100.0, 0, 'f', 1)
+                                .arg(ci->high * 100.0, 0, 'f', 1)
+                          : pct(v);
+            };
             const auto &o = s.overall;
             const QStringList cells = {runName(s.run),
                                        QString::fromStdString(s.stage),
                                        QString::fromStdString(s.judge),
-                                       pct(o.efficacyAsr),
-                                       pct(o.efficacyRr),
-                                       pct(o.generalityAsr),
-                                       pct(o.generalityRr),
-                                       pct(o.sarr),
+                                       rate(o.efficacyAsr, o.nEfficacyAsr),
+                                       rate(o.efficacyRr, o.nEfficacyRr),
+                                       rate(o.generalityAsr, o.nGeneralityAsr),
+                                       rate(o.generalityRr, o.nGeneralityRr),
+                                       rate(o.sarr, o.nSarr),
                                        pct(o.rougeP),
                                        pct(o.rougeF1),
-                                       pct(o.retainAccuracy)};
+                                       rate(o.retainAccuracy, o.nRetainAccuracy),
+                                       o.gptScore < 0 ? QStringLiteral("—") : QString::number(o.gptScore, 'f', 3)};
             for (int c = 0; c < cells.size(); ++c) {
                 auto *item = new QTableWidgetItem(cells[c]);
                 if (c >= 3)

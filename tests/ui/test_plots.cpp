@@ -8,6 +8,7 @@
 #include <QListWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
+#include <QRegularExpression>
 #include <QtTest>
 // QCustomPlot's header uses Qt's keyword macros, which the tests turn off (QT_NO_KEYWORDS): lend them for it.
 #define signals Q_SIGNALS
@@ -123,8 +124,15 @@ private Q_SLOTS:
         v.setCurrentPage(2);
         QCOMPARE(v.resultsTable()->rowCount(), 3);
         QCOMPARE(v.resultsTable()->horizontalHeaderItem(7)->text(), QString("SARR"));
-        QVERIFY(v.resultsTable()->item(1, 7)->text().toDouble() > 80); // PO
-        QVERIFY(v.resultsTable()->item(2, 7)->text().toDouble() < 40); // PO+PD
+        // "value (low–high)": the rate and its 95% interval
+        const QString po = v.resultsTable()->item(1, 7)->text();
+        QVERIFY2(po.section(' ', 0, 0).toDouble() > 80, qPrintable(po));                                   // PO
+        QVERIFY2(v.resultsTable()->item(2, 7)->text().section(' ', 0, 0).toDouble() < 40, qPrintable(po)); // PO+PD
+        const QRegularExpressionMatch m = QRegularExpression(R"(^([\d.]+) \(([\d.]+)–([\d.]+)\)$)").match(po);
+        QVERIFY2(m.hasMatch(), qPrintable(po));
+        QVERIFY(m.captured(2).toDouble() <= m.captured(1).toDouble());
+        QVERIFY(m.captured(3).toDouble() >= m.captured(1).toDouble());
+        QVERIFY(m.captured(3).toDouble() - m.captured(2).toDouble() > 1); // an interval, not a point
         const QString tcsv = m_tmp.path() + "/table.csv";
         QVERIFY(v.exportCsv(tcsv));
         QFile t(tcsv);
