@@ -1,5 +1,6 @@
 #include "ui/comparisonview.h"
 #include "core/data/imageheader.h"
+#include "core/store/audit.h"
 #include "ui/comparisonmodel.h"
 #include "ui/worddiff.h"
 
@@ -22,6 +23,7 @@
 #include <QListWidget>
 #include <QPushButton>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableView>
 #include <QTextBrowser>
 #include <QTimer>
@@ -234,8 +236,15 @@ ComparisonView::ComparisonView(QUndoStack *undo, QWidget *parent) : QWidget(pare
     sideLayout->addLayout(verdictForm);
     sideLayout->addStretch(1);
 
+    m_stats = new QTextBrowser;
+    m_stats->setObjectName("statsView");
+    m_stats->setPlaceholderText(tr("Check two or more runs: each is compared with the first on the same questions."));
+    auto *detailTabs = new QTabWidget;
+    detailTabs->setObjectName("detailTabs");
+    detailTabs->addTab(m_detail, tr("Answers"));
+    detailTabs->addTab(m_stats, tr("Statistics"));
     auto *bottom = new QSplitter;
-    bottom->addWidget(m_detail);
+    bottom->addWidget(detailTabs);
     bottom->addWidget(side);
     bottom->setStretchFactor(0, 3);
     bottom->setStretchFactor(1, 1);
@@ -268,6 +277,17 @@ ComparisonView::ComparisonView(QUndoStack *undo, QWidget *parent) : QWidget(pare
     m_rebuildTimer->setSingleShot(true);
     m_rebuildTimer->setInterval(40);
     connect(m_rebuildTimer, &QTimer::timeout, this, &ComparisonView::rebuild);
+    m_statsWatcher = new QFutureWatcher<QString>(this);
+    connect(m_statsWatcher, &QFutureWatcherBase::finished, this, [this] {
+        m_stats->setHtml(m_statsWatcher->result());
+        Q_EMIT statisticsReady();
+    });
+    m_statsTimer = new QTimer(this);
+    m_statsTimer->setSingleShot(true);
+    m_statsTimer->setInterval(300);
+    connect(m_statsTimer, &QTimer::timeout, this, &ComparisonView::updateStatistics);
+    // A verdict (or its undo) changes the judge agreement.
+    connect(m_undo, &QUndoStack::indexChanged, m_statsTimer, qOverload<>(&QTimer::start));
     m_watcher = new QFutureWatcher<std::shared_ptr<se::store::ComparisonIndex>>(this);
     connect(m_watcher, &QFutureWatcherBase::finished, this, [this] {
         if (m_watcher->property("generation").toInt() != m_generation)
@@ -404,6 +424,7 @@ void ComparisonView::rebuild()
         return;
     }
     m_pendingNames = names;
+    m_statsTimer->start();
     m_buildStarted = QDateTime::currentMSecsSinceEpoch();
     m_status->setText(tr("Comparing…"));
     const std::string path = m_storePath.toStdString();
@@ -421,6 +442,95 @@ void ComparisonView::rebuild()
                     Q_EMIT self->message(QObject::tr("Comparison failed: %1").arg(msg));
             });
             return nullptr;
+        }
+    }));
+}
+
+namespace {
+
+// The statistics page: each checked run against the first, then each run's judge against the auditors.
+QString statisticsHtml(const std::string &path, const std::vector<std::int64_t> &ids)
+{
+    se::store::RunStore store(path, true); // this thread's own connection
+    auto pct = [](double v) { return QString::number(100 * v, 'f', 1); };
+    QString html = "<style>td, th { padding: 1px 8px; } th { text-align: left; }</style>";
+    const auto ref = store.run(ids.front());
+    if (!ref)
+        return {};
+    for (std::size_t i = 1; i < ids.size(); ++i) {
+        const auto other = store.run(ids[i]);
+        if (!other)
+            continue;
+        const auto c = se::store::compareRuns(store, ids.front(), ids[i]);
+        html += QObject::tr("<h3>#%1 − #%2 (reference)</h3>").arg(other->id).arg(ref->id);
+        html += QObject::tr("<p>Paired on the same questions: B − A with a 95% Agresti–Min interval, an exact "
+                            "McNemar test, and Cohen's κ of the two runs' verdicts.</p>");
+        html += "<table><tr><th>metric</th><th>split</th><th>n</th><th>A %</th><th>B %</th><th>B − A</th>"
+                "<th>95% interval</th><th>McNemar p</th><th>κ</th></tr>";
+        for (const auto &m : c.metrics) {
+            const auto &t = *m.test;
+            html += QStringLiteral("<tr><td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td><td>%6</td>"
+                                   "<td>%7 to %8</td><td>%9</td><td>%10</td></tr>")
+                        .arg(QString::fromStdString(m.name), QString::fromStdString(m.split))
+                        .arg(m.counts.n())
+                        .arg(pct(t.firstRate), pct(t.secondRate), pct(t.difference), pct(t.ci.low), pct(t.ci.high))
+                        .arg(t.pValue, 0, 'g', 3)
+                        .arg(m.kappa ? QString::number(*m.kappa, 'f', 2) : QStringLiteral("—"));
+        }
+        html += "</table>";
+        if (c.metrics.empty())
+            html += QObject::tr("<p>No question answered by both runs.</p>");
+    }
+    QString agreement;
+    for (std::int64_t id : ids) {
+        const auto ag = se::store::judgeAgreement(store, id);
+        const auto run = store.run(id);
+        for (const auto &a : ag)
+            agreement +=
+                QStringLiteral("<tr><td>#%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td><td>%6</td>"
+                               "<td>%7</td><td>%8</td></tr>")
+                    .arg(id)
+                    .arg(QString::fromStdString(run ? run->judge : std::string()), QString::fromStdString(a.name))
+                    .arg(a.counts.n())
+                    .arg(a.kappa ? QString::number(*a.kappa, 'f', 2) : QStringLiteral("—"))
+                    .arg(a.counts.bothYes + a.counts.bothNo)
+                    .arg(a.counts.firstOnly)
+                    .arg(a.counts.secondOnly);
+    }
+    html += QObject::tr("<h3>Judge agreement with the auditors' verdicts</h3>");
+    if (agreement.isEmpty())
+        html += QObject::tr("<p>No auditor verdict on these runs' answers that bears on a metric yet (ok, unsafe, "
+                            "over-refusal, degenerate or wrong in the Verdict box; \"over-refusal\" speaks to "
+                            "prompt-decouple answers, \"wrong\" to retain answers).</p>");
+    else
+        html += QObject::tr("<table><tr><th>run</th><th>judge</th><th>metric</th><th>n</th><th>κ</th>"
+                            "<th>agree</th><th>judge only</th><th>auditors only</th></tr>") +
+                agreement + "</table>";
+    return html;
+}
+
+} // namespace
+
+void ComparisonView::updateStatistics()
+{
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < m_runs->count(); ++i)
+        if (m_runs->item(i)->checkState() == Qt::Checked)
+            ids.push_back(m_runs->item(i)->data(Qt::UserRole).toLongLong());
+    if (ids.empty() || m_storePath.isEmpty()) {
+        m_stats->clear();
+        return;
+    }
+    if (m_statsWatcher->isRunning()) { // one at a time; ask again when it is done
+        m_statsTimer->start();
+        return;
+    }
+    const std::string path = m_storePath.toStdString();
+    m_statsWatcher->setFuture(QtConcurrent::run([path, ids]() -> QString {
+        try {
+            return statisticsHtml(path, ids);
+        } catch (const std::exception &e) {
+            return QObject::tr("<p>Statistics failed: %1</p>").arg(QString::fromUtf8(e.what()).toHtmlEscaped());
         }
     }));
 }

@@ -53,6 +53,9 @@ public:
     QComboBox *categoryBox() const { return m_category; }
     QComboBox *splitBox() const { return m_split; }
     QTextBrowser *detail() const { return m_detail; }
+    // How the checked runs differ from the reference on the same questions (paired difference, 95% interval,
+    // McNemar) and how each run's judge agrees with the auditors' verdicts (Cohen's κ); computed on a worker.
+    QTextBrowser *statistics() const { return m_stats; }
     QListWidget *runList() const { return m_runs; }
     void selectRow(int row);
     int currentRow() const;
@@ -60,6 +63,7 @@ public:
 
 Q_SIGNALS:
     void comparisonReady(int rows, qint64 milliseconds);
+    void statisticsReady();
     void message(const QString &text);
 
 private:
@@ -69,6 +73,7 @@ private:
     void showCurrent();
     void applyVerdictFromEditor();
     void updateVerdictEditor(); // enabled on a writable store; otherwise disabled, saying why
+    void updateStatistics();
 
     QUndoStack *m_undo;
     QString m_storePath;
@@ -82,6 +87,9 @@ private:
     QLabel *m_sdImage = nullptr;
     std::shared_ptr<const se::data::Benchmark> m_benchmark;
     QFutureWatcher<QPair<QImage, QImage>> *m_imageWatcher = nullptr;
+    QFutureWatcher<QString> *m_statsWatcher = nullptr;
+    QTextBrowser *m_stats = nullptr;
+    QTimer *m_statsTimer = nullptr;
     QLabel *m_status = nullptr;
     QComboBox *m_verdict = nullptr;
     QLineEdit *m_tags = nullptr;

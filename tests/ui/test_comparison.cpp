@@ -179,6 +179,17 @@ private Q_SLOTS:
             if (line.startsWith("train ") || line.startsWith("val "))
                 ++lines;
         QCOMPARE(lines, changed);
+
+        // Statistics: PO against vanilla on the same questions, and each judge against an auditor's "ok".
+        view.selectRow(0);
+        view.setAuditVerdict("ok", {});
+        QTRY_VERIFY_WITH_TIMEOUT(view.statistics()->toPlainText().contains("Judge agreement") &&
+                                     !view.statistics()->toPlainText().contains("No auditor verdict"),
+                                 10000);
+        const QString st = view.statistics()->toPlainText();
+        QVERIFY2(st.contains(QStringLiteral("#%1 − #%2 (reference)").arg(m_runs.po).arg(m_runs.vanilla)),
+                 qPrintable(st));
+        QVERIFY2(st.contains("McNemar") && st.contains("sarr"), qPrintable(st));
     }
 
     void aVerdictThatCannotBeWrittenSaysSo()
