@@ -1,6 +1,7 @@
 #include "ui/browserview.h"
 #include "core/data/imageheader.h"
 #include "ui/recordtablemodel.h"
+#include "ui/safeview.h"
 #include "ui/thumbnailcache.h"
 
 #include <QComboBox>
@@ -48,9 +49,8 @@ bool RecordFilter::filterAcceptsRow(int row, const QModelIndex &parent) const
 }
 
 namespace {
-QLabel *makeImageLabel(const QString &placeholder)
+QLabel *styleImageLabel(QLabel *l)
 {
-    auto *l = new QLabel(placeholder);
     l->setAlignment(Qt::AlignCenter);
     l->setMinimumSize(240, 240);
     l->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
@@ -99,6 +99,11 @@ BrowserView::BrowserView(QWidget *parent) : QWidget(parent)
     m_searchTimer->setInterval(150); // filter once the typing pauses, not per key
     connect(m_search, &QLineEdit::textChanged, m_searchTimer, qOverload<>(&QTimer::start));
     connect(m_searchTimer, &QTimer::timeout, this, [this] { m_proxy->setText(m_search->text()); });
+    auto *reveal = new QAction(this); // V: show (or blur again) the harmful image
+    reveal->setShortcut(QKeySequence(Qt::Key_V));
+    reveal->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+    connect(reveal, &QAction::triggered, this, [this] { m_image->toggleReveal(); });
+    addAction(reveal);
     auto *find = new QAction(this);
     find->setShortcut(QKeySequence::Find);
     connect(find, &QAction::triggered, m_search, [this] {
@@ -162,9 +167,10 @@ BrowserView::BrowserView(QWidget *parent) : QWidget(parent)
     leftLayout->addLayout(bar);
     leftLayout->addWidget(m_stack);
 
-    m_image = makeImageLabel(tr("Harmful image"));
+    m_image = new HarmfulImageLabel(tr("Harmful image"));
+    styleImageLabel(m_image);
     m_image->setObjectName("harmfulImage");
-    m_sdImage = makeImageLabel(tr("SD (benign) image"));
+    m_sdImage = styleImageLabel(new QLabel(tr("SD (benign) image")));
     m_sdImage->setObjectName("sdImage");
     m_pairs = new QTextBrowser;
     m_pairs->setObjectName("recordPairs");
@@ -198,7 +204,12 @@ BrowserView::BrowserView(QWidget *parent) : QWidget(parent)
                 l->setPixmap(QPixmap::fromImage(img).scaled(l->size() - QSize(8, 8), Qt::KeepAspectRatio,
                                                             Qt::SmoothTransformation));
         };
-        put(m_image, a, tr("Harmful image unavailable"));
+        if (a.isNull())
+            m_image->clearImage(tr("Harmful image unavailable"));
+        else
+            m_image->setHarmfulImage(
+                a.scaled(m_image->size() - QSize(8, 8), Qt::KeepAspectRatio, Qt::SmoothTransformation),
+                m_imageCategory);
         put(m_sdImage, b, tr("SD image unavailable"));
     });
     connect(m_proxy, &QAbstractItemModel::rowsInserted, this,
@@ -299,8 +310,9 @@ void BrowserView::showRecord(const QModelIndex &current)
         m_pairs->clear();
         return;
     }
-    m_image->setText(tr("Loading…"));
+    m_image->clearImage(tr("Loading…"));
     m_sdImage->setText(tr("Loading…"));
+    m_imageCategory = QString::fromStdString(r->category);
     loadLargeImages(QString::fromStdString(r->imageFile), QString::fromStdString(r->sdImageFile));
     auto esc = [](const std::string &s) { return QString::fromStdString(s).toHtmlEscaped(); };
     QString html = QStringLiteral("<h3>%1 — record %2 <small>(%3)</small></h3>")

@@ -23,6 +23,7 @@ class QToolButton;
 
 namespace se::ui {
 
+class HarmfulImageLabel;
 class RecordTableModel;
 class ThumbnailCache;
 
@@ -66,6 +67,7 @@ public:
     // Shows the record `index` of a split (clearing filters that hide it); false when there is no such record.
     bool selectRecord(se::data::Split split, long index);
     const se::data::Record *currentRecord() const;
+    HarmfulImageLabel *harmfulImage() const { return m_image; }
 
 Q_SIGNALS:
     void recordShown(const QString &title);
@@ -86,7 +88,8 @@ private:
     QStackedWidget *m_stack = nullptr;
     QListView *m_grid = nullptr;
     QTableView *m_table = nullptr;
-    QLabel *m_image = nullptr;
+    HarmfulImageLabel *m_image = nullptr;
+    QString m_imageCategory; // the category of the harmful image being shown
     QLabel *m_sdImage = nullptr;
     QLabel *m_count = nullptr;
     QTextBrowser *m_pairs = nullptr;

@@ -1,4 +1,5 @@
 #include "ui/comparisonview.h"
+#include "ui/safeview.h"
 #include "core/data/imageheader.h"
 #include "core/store/audit.h"
 #include "ui/comparisonmodel.h"
@@ -184,11 +185,11 @@ ComparisonView::ComparisonView(QUndoStack *undo, QWidget *parent) : QWidget(pare
 
     m_detail = new QTextBrowser;
     m_detail->setObjectName("comparisonDetail");
-    m_image = new QLabel;
+    m_image = new HarmfulImageLabel;
     m_image->setObjectName("compareImage");
     m_sdImage = new QLabel;
     m_sdImage->setObjectName("compareSdImage");
-    for (QLabel *l : {m_image, m_sdImage}) {
+    for (QLabel *l : {static_cast<QLabel *>(m_image), m_sdImage}) {
         l->setAlignment(Qt::AlignCenter);
         l->setFixedSize(180, 180);
         l->setFrameShape(QFrame::StyledPanel);
@@ -205,7 +206,10 @@ ComparisonView::ComparisonView(QUndoStack *undo, QWidget *parent) : QWidget(pare
             else
                 l->setPixmap(QPixmap::fromImage(img));
         };
-        put(m_image, a);
+        if (a.isNull())
+            m_image->clearImage(m_image->text().isEmpty() ? QString() : tr("image not available"));
+        else
+            m_image->setHarmfulImage(a, m_imageCategory);
         put(m_sdImage, b);
     });
 
@@ -272,6 +276,7 @@ ComparisonView::ComparisonView(QUndoStack *undo, QWidget *parent) : QWidget(pare
     addKey(QKeySequence(Qt::Key_K), [this] { step(-1, false); });
     addKey(QKeySequence(Qt::Key_N), [this] { step(+1, true); });
     addKey(QKeySequence(Qt::SHIFT | Qt::Key_N), [this] { step(-1, true); });
+    addKey(QKeySequence(Qt::Key_V), [this] { m_image->toggleReveal(); }); // show (or blur again) the harmful image
 
     m_rebuildTimer = new QTimer(this);
     m_rebuildTimer->setSingleShot(true);
@@ -632,7 +637,8 @@ void ComparisonView::showCurrent()
         sd = harmful;
         harmful.clear();
     }
-    m_image->setText(tr("Loading…"));
+    m_image->clearImage(harmful.isEmpty() ? QString() : tr("Loading…"));
+    m_imageCategory = QString::fromStdString(e->key.category);
     m_sdImage->setText(sd.isEmpty() ? QString() : tr("Loading…"));
     const QSize box = m_image->size() - QSize(8, 8);
     // Replaces the previous row's decode (J/K never wait): only the latest result arrives.

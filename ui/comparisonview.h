@@ -26,6 +26,7 @@ class QUndoStack;
 namespace se::ui {
 
 class ComparisonModel;
+class HarmfulImageLabel;
 
 class ComparisonView : public QWidget
 {
@@ -56,6 +57,7 @@ public:
     // How the checked runs differ from the reference on the same questions (paired difference, 95% interval,
     // McNemar) and how each run's judge agrees with the auditors' verdicts (Cohen's κ); computed on a worker.
     QTextBrowser *statistics() const { return m_stats; }
+    HarmfulImageLabel *harmfulImage() const { return m_image; }
     QListWidget *runList() const { return m_runs; }
     void selectRow(int row);
     int currentRow() const;
@@ -83,7 +85,8 @@ private:
     QCheckBox *m_changedOnly = nullptr, *m_flipped = nullptr;
     QTableView *m_table = nullptr;
     QTextBrowser *m_detail = nullptr;
-    QLabel *m_image = nullptr;
+    HarmfulImageLabel *m_image = nullptr;
+    QString m_imageCategory;
     QLabel *m_sdImage = nullptr;
     std::shared_ptr<const se::data::Benchmark> m_benchmark;
     QFutureWatcher<QPair<QImage, QImage>> *m_imageWatcher = nullptr;

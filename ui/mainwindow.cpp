@@ -8,6 +8,7 @@
 #include "ui/presentationview.h"
 #include "ui/recordtablemodel.h"
 #include "ui/runcontroller.h"
+#include "ui/safeview.h"
 
 #include "core/data/officialresults.h"
 #include "core/data/pathguard.h"
@@ -165,6 +166,10 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
     }
     view->addSeparator();
     view->addAction(dock->toggleViewAction());
+    m_blurMenu = view->addMenu(tr("&Blur Harmful Images"));
+    m_blurMenu->setObjectName("blurMenu");
+    connect(m_blurMenu, &QMenu::aboutToShow, this, &MainWindow::fillBlurMenu);
+    fillBlurMenu();
     QAction *present =
         view->addAction(tr("&Presentation Mode"), this, [this] { setPresentationMode(!presentationMode()); });
     present->setShortcut(QKeySequence(Qt::Key_F11));
@@ -308,6 +313,9 @@ void MainWindow::onLoaded()
         return;
     }
     m_benchmark = b;
+    // A benchmark this project generated draws its "harmful" images: shown unblurred unless the user said otherwise.
+    SafeViewing::instance().setGeneratedBenchmark(
+        QFileInfo::exists(QString::fromStdString(b->root) + "/" + se::data::kGeneratedBenchmarkMarker));
     m_browser->setBenchmark(b);
     m_comparison->setBenchmark(b);
     m_launcher->setBenchmarkFolder(QString::fromStdString(b->root));
@@ -416,6 +424,38 @@ void MainWindow::onImported()
         text += tr("; %n problem(s) in the Problems panel", "", int(out->problems.size()));
     showMessage(text);
     Q_EMIT resultsImported(out->summary.run, out->summary.importedJudge, int(out->problems.size()));
+}
+
+void MainWindow::fillBlurMenu()
+{
+    // One checkable entry per category: the paper's six and any other of the open benchmark.
+    m_blurMenu->clear();
+    QStringList categories;
+    for (const auto &c : se::data::harmCategories())
+        categories << QString::fromStdString(c);
+    if (m_benchmark)
+        for (const auto &[c, n] : m_benchmark->categoryRecords)
+            if (!categories.contains(QString::fromStdString(c)))
+                categories << QString::fromStdString(c);
+    auto &sv = SafeViewing::instance();
+    m_blurMenu->addAction(tr("Blur &All"), this, [categories, &sv] {
+        for (const QString &c : categories)
+            sv.setBlurred(c, true);
+    });
+    m_blurMenu->addAction(tr("Blur &None"), this, [categories, &sv] {
+        for (const QString &c : categories)
+            sv.setBlurred(c, false);
+    });
+    m_blurMenu->addSeparator();
+    for (const QString &c : categories) {
+        QAction *a = m_blurMenu->addAction(c);
+        a->setCheckable(true);
+        a->setChecked(sv.blurred(c));
+        connect(a, &QAction::toggled, this, [c, &sv](bool on) { sv.setBlurred(c, on); });
+    }
+    if (sv.generatedBenchmark())
+        m_blurMenu->addAction(tr("(a generated benchmark: its drawn images show unblurred unless set here)"))
+            ->setEnabled(false);
 }
 
 void MainWindow::updateRecentMenu()

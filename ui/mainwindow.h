@@ -80,6 +80,7 @@ private:
     void chooseStore();
     void onLoaded();
     void updateRecentMenu();
+    void fillBlurMenu();
     void showMessage(const QString &text);
     void about();
 
@@ -94,6 +95,7 @@ private:
     PresentationView *m_presentation = nullptr;
     QListWidget *m_problems = nullptr;
     QMenu *m_recentMenu = nullptr;
+    QMenu *m_blurMenu = nullptr;
     QLabel *m_storeLabel = nullptr;
     QString m_loadingFolder;
     QString m_storePath;

@@ -1,4 +1,5 @@
 #include "ui/presentationview.h"
+#include "ui/safeview.h"
 #include "ui/plotsview.h"
 
 #include <QFileInfo>
@@ -52,8 +53,8 @@ PresentationView::PresentationView(QWidget *parent) : QWidget(parent)
     m_intro->setAlignment(Qt::AlignCenter);
     il->addWidget(m_intro);
     m_stack->addWidget(intro);
-    m_stack->addWidget(exampleSlide(&m_t1, &m_i1, &m_b1));
-    m_stack->addWidget(exampleSlide(&m_t2, &m_i2, &m_b2));
+    m_stack->addWidget(exampleSlide(&m_t1, &m_i1, &m_b1, false)); // the SD image
+    m_stack->addWidget(exampleSlide(&m_t2, &m_i2, &m_b2, true));  // a harmful image: blurred unless revealed
     auto *curve = new QWidget;
     auto *cl = new QVBoxLayout(curve);
     auto *ct = bigLabel(2.2, true);
@@ -78,12 +79,12 @@ PresentationView::PresentationView(QWidget *parent) : QWidget(parent)
 
 PresentationView::~PresentationView() = default; // a preparation still running holds no pointer to us
 
-QWidget *PresentationView::exampleSlide(QLabel **title, QLabel **image, QLabel **body)
+QWidget *PresentationView::exampleSlide(QLabel **title, QLabel **image, QLabel **body, bool harmful)
 {
     auto *w = new QWidget;
     auto *v = new QVBoxLayout(w);
     *title = bigLabel(2.2, true);
-    *image = new QLabel;
+    *image = harmful ? new HarmfulImageLabel : new QLabel;
     (*image)->setFixedSize(440, 440);
     (*image)->setAlignment(Qt::AlignCenter);
     (*image)->setFrameShape(QFrame::StyledPanel);
@@ -143,6 +144,10 @@ void PresentationView::keyPressEvent(QKeyEvent *e)
         break;
     case Qt::Key_Escape:
         Q_EMIT leaveRequested();
+        break;
+    case Qt::Key_V: // the harmful image of the example on screen, shown only when asked
+        if (auto *h = qobject_cast<HarmfulImageLabel *>(m_i2); h && m_stack->currentWidget()->isAncestorOf(h))
+            h->toggleReveal();
         break;
     default:
         QWidget::keyPressEvent(e);
@@ -260,7 +265,11 @@ void PresentationView::fill(const Pick &p)
         const QSize s = r.size();
         if (s.isValid() && qint64(s.width()) * s.height() <= 16ll * 1000 * 1000) {
             r.setScaledSize(s.scaled(image->size() - QSize(8, 8), Qt::KeepAspectRatio));
-            image->setPixmap(QPixmap::fromImage(r.read()));
+            const QImage img = r.read();
+            if (auto *h = qobject_cast<HarmfulImageLabel *>(image))
+                h->setHarmfulImage(img, QString::fromStdString(any->category));
+            else
+                image->setPixmap(QPixmap::fromImage(img));
         } else {
             image->setText(tr("image not available"));
         }

@@ -45,7 +45,7 @@ private:
         QString error;
     };
     void fill(const Pick &p);
-    QWidget *exampleSlide(QLabel **title, QLabel **image, QLabel **body);
+    QWidget *exampleSlide(QLabel **title, QLabel **image, QLabel **body, bool harmful);
 
     QString m_storePath;
     QStackedWidget *m_stack = nullptr;

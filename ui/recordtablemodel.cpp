@@ -1,4 +1,5 @@
 #include "ui/recordtablemodel.h"
+#include "ui/safeview.h"
 #include "ui/thumbnailcache.h"
 
 #include <QTimer>
@@ -30,6 +31,10 @@ RecordTableModel::RecordTableModel(QObject *parent) : QAbstractTableModel(parent
 
 void RecordTableModel::setThumbnails(ThumbnailCache *cache)
 {
+    connect(&SafeViewing::instance(), &SafeViewing::changed, this, [this] {
+        if (rowCount() > 0)
+            Q_EMIT dataChanged(index(0, Title), index(rowCount() - 1, Title), {Qt::DecorationRole});
+    });
     m_thumbs = cache;
     connect(cache, &ThumbnailCache::thumbnailReady, this, &RecordTableModel::thumbnailReady);
 }
@@ -128,7 +133,17 @@ QVariant RecordTableModel::data(const QModelIndex &index, int role) const
                 .arg(QString::fromStdString(row.record->category));
         }
     } else if (role == Qt::DecorationRole && index.column() == Title && m_thumbs) {
-        return m_thumbs->thumbnail(QString::fromStdString(row.record->imageFile));
+        const QString file = QString::fromStdString(row.record->imageFile);
+        const QPixmap thumb = m_thumbs->thumbnail(file);
+        if (!SafeViewing::instance().blurred(QString::fromStdString(row.record->category)))
+            return thumb;
+        if (!m_thumbs->isReady(file))
+            return thumb; // the placeholder
+        if (const QPixmap *b = m_blurred.object(file))
+            return *b;
+        const QPixmap b = SafeViewing::blur(thumb);
+        m_blurred.insert(file, new QPixmap(b));
+        return b;
     } else if (role == SearchTextRole) {
         return row.searchText;
     } else if (role == CategoryRole) {

@@ -6,6 +6,8 @@
 #include "core/data/benchmark.h"
 
 #include <QAbstractTableModel>
+#include <QCache>
+#include <QPixmap>
 #include <QHash>
 #include <QSet>
 #include <QVector>
@@ -47,6 +49,7 @@ private:
     std::shared_ptr<const se::data::Benchmark> m_benchmark;
     std::vector<Row> m_rows;
     ThumbnailCache *m_thumbs = nullptr;
+    mutable QCache<QString, QPixmap> m_blurred{600}; // blurred thumbnails by file (SafeViewing), the visible ones
     QHash<QString, QVector<int>> m_rowsOfFile;
     QSet<int> m_dirtyRows;
     QTimer *m_repaint = nullptr;

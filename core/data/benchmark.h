@@ -19,6 +19,9 @@ const char *splitName(Split s);     // "train" / "val"
 const char *setName(SetKind s);     // "forget" / "pd" / "retain"
 const char *splitFileName(Split s); // "all_train.json" / "all_val.json"
 
+// The file the benchmark generator writes into a folder it made (its "harmful" images are drawn, not real).
+constexpr const char *kGeneratedBenchmarkMarker = ".safeeraser-benchmark.json";
+
 // The six harm categories of the paper, in the paper's order.
 const std::vector<std::string> &harmCategories();
 

@@ -6,6 +6,7 @@
 // category and glyph colour (so it is "readable" from colour alone), the forget target is fixed by
 // (category, question intent, label, colour, count), and the PD target by (question intent, category, scene).
 #include "core/data/generator.h"
+#include "core/data/benchmark.h"
 
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
@@ -37,7 +38,7 @@ namespace se::data {
 namespace {
 
 constexpr int kFormatVersion = 1;
-constexpr const char *kMarkerFile = ".safeeraser-benchmark.json";
+constexpr const char *kMarkerFile = kGeneratedBenchmarkMarker;
 constexpr const char *kSdFolder = "SD";
 constexpr int kCategoryCount = 6;
 const char *const kCategories[kCategoryCount] = {"Violence", "Weapon",     "Privacy",

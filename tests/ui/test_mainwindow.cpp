@@ -7,6 +7,8 @@
 #include "ui/comparisonview.h"
 #include "tests/ui/demostore.h"
 #include "ui/mainwindow.h"
+#include "ui/recordtablemodel.h"
+#include "ui/safeview.h"
 #include "ui/thumbnailcache.h"
 
 #include <QComboBox>
@@ -279,6 +281,69 @@ private Q_SLOTS:
                                    "official.json: record 1: image_path: no record of the benchmark");
         QVERIFY(listed);
         QVERIFY(statusBar(w).contains("as run #1"));
+    }
+
+    void harmfulImagesAreBlurred()
+    {
+        QSettings().remove("safeViewing");
+        Fixture f;
+        f.write();
+        // A harmful image with content to hide: a checkerboard.
+        QImage board(64, 64, QImage::Format_RGB32);
+        for (int y = 0; y < 64; ++y)
+            for (int x = 0; x < 64; ++x)
+                board.setPixel(x, y, ((x / 8 + y / 8) % 2) ? qRgb(255, 255, 255) : qRgb(0, 0, 0));
+        QVERIFY(board.save(f.root + "/Violence/img0.png"));
+        se::ui::MainWindow w;
+        w.resize(1200, 800);
+        w.show();
+        QSignalSpy loaded(&w, &se::ui::MainWindow::benchmarkLoaded);
+        w.openBenchmark(f.root);
+        QVERIFY(loaded.wait(10000));
+        auto *label = w.browser()->harmfulImage();
+        w.browser()->selectRecord(se::data::Split::Train, 0); // Violence
+        QTRY_VERIFY_WITH_TIMEOUT(label->hasImage(), 10000);
+        QVERIFY(label->showsBlurred()); // the official benchmark's images are real: blurred by default
+        QVERIFY2(label->toolTip().contains("Click or press V"), qPrintable(label->toolTip()));
+        // The thumbnail is blurred too: no black-and-white squares left.
+        auto *model = w.browser()->visibleModel();
+        QModelIndex first;
+        for (int r = 0; r < model->rowCount(); ++r)
+            if (model->index(r, 0).data(se::ui::RecordTableModel::CategoryRole).toString() == "Violence")
+                first = model->index(r, 0);
+        const QString file = QString::fromStdString(w.benchmark()->train.records[0].imageFile);
+        QTRY_VERIFY_WITH_TIMEOUT(w.browser()->thumbnails()->isReady(file), 10000);
+        const QModelIndex title = model->index(first.row(), se::ui::RecordTableModel::Title);
+        const QImage thumb = title.data(Qt::DecorationRole).value<QPixmap>().toImage();
+        QVERIFY(!thumb.isNull());
+        int extremes = 0;
+        for (int y = 0; y < thumb.height(); ++y)
+            for (int x = 0; x < thumb.width(); ++x)
+                extremes += qGray(thumb.pixel(x, y)) < 20 || qGray(thumb.pixel(x, y)) > 235;
+        QVERIFY2(extremes < thumb.width() * thumb.height() / 10, qPrintable(QString::number(extremes)));
+        // V shows this one; another record veils again.
+        w.showView(se::ui::MainWindow::Browser);
+        w.browser()->table()->setFocus();
+        QTest::keyClick(w.browser()->table(), Qt::Key_V);
+        QVERIFY(!label->showsBlurred());
+        w.browser()->selectRecord(se::data::Split::Train, 1); // Weapon
+        QTRY_VERIFY_WITH_TIMEOUT(label->hasImage() && label->showsBlurred(), 10000);
+        // Per category, remembered: Weapon off.
+        se::ui::SafeViewing::instance().setBlurred("Weapon", false);
+        QVERIFY(!label->showsBlurred());
+        QCOMPARE(QSettings().value("safeViewing/blur/Weapon").toBool(), false);
+        QVERIFY(se::ui::SafeViewing::instance().blurred("Violence"));
+        QSettings().remove("safeViewing");
+        // A generated benchmark (drawn glyphs) shows unblurred unless the user says otherwise.
+        QTemporaryDir tmp;
+        const QString bench = tmp.path() + "/bench";
+        se::testing::generateSmallBenchmark(bench.toStdString());
+        w.openBenchmark(bench);
+        QVERIFY(loaded.wait(10000));
+        QVERIFY(!se::ui::SafeViewing::instance().blurred("Violence"));
+        se::ui::SafeViewing::instance().setBlurred("Violence", true);
+        QVERIFY(se::ui::SafeViewing::instance().blurred("Violence"));
+        QSettings().remove("safeViewing");
     }
 
     void unreadableFolder()
