@@ -14,6 +14,7 @@ int splitFile(const std::uint8_t *data, std::size_t size);   // as all_train.jso
 int imageHeader(const std::uint8_t *data, std::size_t size); // PNG / JPEG / … header of an image file
 int judgeReply(const std::uint8_t *data, std::size_t size);  // an LLM judge's reply text
 int runConfig(const std::uint8_t *data, std::size_t size);   // a run configuration JSON (run --config)
+int resultsFile(const std::uint8_t *data, std::size_t size); // an official pipeline's results file (import)
 
 struct Target {
     const char *name;
