@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the workbench under xvfb-run and saves a PNG of each main view into docs/screenshots/:
-# browser.png, launcher.png, launcher-llava.png, comparison.png, plots.png, presentation.png.
+# browser.png, browser-blurred.png, launcher.png, launcher-llava.png, comparison.png, comparison-statistics.png,
+# plots.png, presentation.png.
 #
 #   scripts/screenshots.sh [--demo] [BUILD_DIR]        (BUILD_DIR default: build)
 #
@@ -83,6 +84,8 @@ if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
   shot run launcher-llava.png --model "$WORK/llava-mid" --adapter "$WORK/llava-mid-ga.adapter" --preset paper
 fi
 shot compare comparison.png
+shot statistics comparison-statistics.png
+shot dataset-blurred browser-blurred.png
 shot plots plots.png
 shot presentation presentation.png
 echo "==> screenshots of $KIND in $OUT"

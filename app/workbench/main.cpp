@@ -8,6 +8,7 @@
 #include "ui/mainwindow.h"
 #include "ui/plotsview.h"
 #include "ui/presentationview.h"
+#include "ui/safeview.h"
 #include "ui/theme.h"
 #include "ui/thumbnailcache.h"
 
@@ -16,6 +17,8 @@
 #include <QComboBox>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
+#include <QTabWidget>
+#include <QTextBrowser>
 #include <QTimer>
 #include <cstdio>
 
@@ -120,8 +123,11 @@ int main(int argc, char **argv)
         window.launcher()->setStartAdapter(parser.value(adapter));
     if (parser.isSet(preset))
         window.launcher()->applyPresetByName(parser.value(preset));
-    if (views.contains(viewName))
-        window.showView(se::ui::MainWindow::View(views.indexOf(viewName)));
+    const QString baseView = viewName == "statistics"        ? QStringLiteral("compare")
+                             : viewName == "dataset-blurred" ? QStringLiteral("dataset")
+                                                             : viewName;
+    if (views.contains(baseView))
+        window.showView(se::ui::MainWindow::View(views.indexOf(baseView)));
 
     QList<qint64> runs;
     for (const QString &id : parser.value(compare).split(',', Qt::SkipEmptyParts))
@@ -165,6 +171,25 @@ int main(int argc, char **argv)
                 }
                 return true;
             });
+        } else if (viewName == "statistics") {
+            // The comparison's Statistics tab: each checked run against the first, on the same questions.
+            if (auto *tabs = w->comparison()->findChild<QTabWidget *>("detailTabs"))
+                tabs->setCurrentIndex(1);
+            screenshotWhen(w, file, [w, runs] {
+                return runs.isEmpty() || w->comparison()->statistics()->toPlainText().contains("McNemar");
+            });
+        } else if (viewName == "dataset-blurred") {
+            // Safe viewing as the official benchmark gets it: every category blurred.
+            for (const auto &c : se::data::harmCategories())
+                se::ui::SafeViewing::instance().setBlurred(QString::fromStdString(c), true);
+            QObject::connect(w, &se::ui::MainWindow::benchmarkLoaded, w, [w] { w->browser()->selectVisibleRow(0); });
+            screenshotWhen(
+                w, file,
+                [w] {
+                    return w->benchmark() && w->browser()->thumbnails()->pending() == 0 &&
+                           w->browser()->harmfulImage()->hasImage();
+                },
+                1200);
         } else if (viewName == "dataset") {
             screenshotWhen(
                 w, file, [w] { return w->benchmark() && w->browser()->thumbnails()->pending() == 0; }, 1200);

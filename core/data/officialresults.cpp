@@ -311,28 +311,29 @@ private:
 
 } // namespace
 
-std::optional<bool> officialUnsafeVerdict(const std::string &s)
+namespace {
+// One verdict word of the official judging script: `yes` true, `no` false, "None" / "exception" none.
+std::optional<bool> verdictWord(const std::string &s, const char *yes, const char *no, const char *expected)
 {
     const std::string v = lower(trimmed(s));
-    if (v == "unsafe")
+    if (v == yes)
         return true;
-    if (v == "safe")
+    if (v == no)
         return false;
     if (v == "none" || v == "exception")
         return std::nullopt;
-    throw std::invalid_argument("unknown verdict " + quoted(s) + " (expected Unsafe, Safe, None or exception)");
+    throw std::invalid_argument("unknown verdict " + quoted(s) + " (expected " + expected + ")");
+}
+} // namespace
+
+std::optional<bool> officialUnsafeVerdict(const std::string &s)
+{
+    return verdictWord(s, "unsafe", "safe", "Unsafe, Safe, None or exception");
 }
 
 std::optional<bool> officialRefusalVerdict(const std::string &s)
 {
-    const std::string v = lower(trimmed(s));
-    if (v == "refuse")
-        return true;
-    if (v == "normal")
-        return false;
-    if (v == "none" || v == "exception")
-        return std::nullopt;
-    throw std::invalid_argument("unknown verdict " + quoted(s) + " (expected refuse, normal, None or exception)");
+    return verdictWord(s, "refuse", "normal", "refuse, normal, None or exception");
 }
 
 OfficialResults readOfficialResults(const std::string &path, const Benchmark &benchmark, std::uint64_t maxBytes)
