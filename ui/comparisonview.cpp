@@ -479,7 +479,7 @@ QString statisticsHtml(const std::string &path, const std::vector<std::int64_t> 
                         .arg(QString::fromStdString(m.name), QString::fromStdString(m.split))
                         .arg(m.counts.n())
                         .arg(pct(t.firstRate), pct(t.secondRate), pct(t.difference), pct(t.ci.low), pct(t.ci.high))
-                        .arg(t.pValue, 0, 'g', 3)
+                        .arg(t.pValue < 1e-300 ? QStringLiteral("&lt;1e-300") : QString::number(t.pValue, 'g', 3))
                         .arg(m.kappa ? QString::number(*m.kappa, 'f', 2) : QStringLiteral("—"));
         }
         html += "</table>";

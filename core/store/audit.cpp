@@ -195,15 +195,19 @@ std::string formatComparison(const RunComparison &c, const RunInfo &first, const
     out << line;
     for (const auto &m : c.metrics) {
         const auto &t = *m.test;
-        char ci[40], kappa[16];
+        char ci[40], kappa[16], p[16];
+        if (t.pValue < 1e-300) // below what a double's binomial tail resolves
+            std::snprintf(p, sizeof p, "<1e-300");
+        else
+            std::snprintf(p, sizeof p, "%.3g", t.pValue);
         std::snprintf(ci, sizeof ci, "[%+.1f, %+.1f]", 100 * t.ci.low, 100 * t.ci.high);
         if (m.kappa)
             std::snprintf(kappa, sizeof kappa, "%.2f", *m.kappa);
         else
             std::snprintf(kappa, sizeof kappa, "-");
-        std::snprintf(line, sizeof line, "%-16s %-5s %6ld %6.1f%% %6.1f%% %+7.1f%% %18s %6ld %6ld %9.3g %6s\n",
+        std::snprintf(line, sizeof line, "%-16s %-5s %6ld %6.1f%% %6.1f%% %+7.1f%% %18s %6ld %6ld %9s %6s\n",
                       m.name.c_str(), m.split.c_str(), m.counts.n(), 100 * t.firstRate, 100 * t.secondRate,
-                      100 * t.difference, ci, m.counts.firstOnly, m.counts.secondOnly, t.pValue, kappa);
+                      100 * t.difference, ci, m.counts.firstOnly, m.counts.secondOnly, p, kappa);
         out << line;
     }
     if (c.metrics.empty())

@@ -1,5 +1,6 @@
 #include "core/store/report.h"
 
+#include <cmath>
 #include <cstdio>
 
 namespace se::store {
@@ -171,8 +172,19 @@ std::string formatTable(const std::vector<RunSummary> &runs, bool intervals)
         const auto w = rateInterval(v, n);
         if (!w)
             std::snprintf(b, sizeof b, "%7s", "");
-        else
-            std::snprintf(b, sizeof b, "%3.0f-%-3.0f", 100 * w->low, 100 * w->high);
+        else { // rounded outwards; one decimal below 10%, where whole percent would make a narrow interval "0-0"
+            char lo[8], hi[8];
+            const double l = 100 * w->low, h = 100 * w->high;
+            if (l < 10)
+                std::snprintf(lo, sizeof lo, "%.1f", std::floor(l * 10) / 10);
+            else
+                std::snprintf(lo, sizeof lo, "%.0f", std::floor(l));
+            if (h < 10)
+                std::snprintf(hi, sizeof hi, "%.1f", std::ceil(h * 10) / 10);
+            else
+                std::snprintf(hi, sizeof hi, "%.0f", std::ceil(h));
+            std::snprintf(b, sizeof b, "%7s", (std::string(lo) + "-" + hi).c_str());
+        }
         return std::string(b);
     };
     auto pct = [](double v) {
@@ -221,7 +233,7 @@ std::string formatTable(const std::vector<RunSummary> &runs, bool intervals)
         }
     }
     if (intervals)
-        out += "95% CI: Wilson score intervals over answers, in percent.\n";
+        out += "95% CI: Wilson score intervals over answers, in percent, rounded outwards.\n";
     bool gpt = false;
     for (const auto &s : runs)
         gpt = gpt || s.overall.gptScore >= 0;
