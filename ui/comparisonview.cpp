@@ -2,6 +2,7 @@
 #include "ui/safeview.h"
 #include "core/data/imageheader.h"
 #include "core/store/audit.h"
+#include "core/unlearn/method.h"
 #include "ui/comparisonmodel.h"
 #include "ui/worddiff.h"
 
@@ -101,7 +102,7 @@ private:
 
 QString runLabel(const se::store::RunInfo &r)
 {
-    const QString method = QString::fromStdString(r.method).toUpper() + (r.pd ? QStringLiteral("+PD") : QString());
+    const QString method = QString::fromStdString(se::unlearn::runLabel(r.method, r.pd));
     const QString name = QString::fromStdString(r.name);
     return QStringLiteral("#%1 %2").arg(r.id).arg(name.isEmpty() || name.compare(method, Qt::CaseInsensitive) == 0
                                                       ? method

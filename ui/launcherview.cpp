@@ -2,6 +2,8 @@
 #include "ui/enginebridge.h"
 #include "ui/plotsview.h"
 
+#include "core/unlearn/method.h"
+
 #include <QAction>
 #include <QCheckBox>
 #include <QComboBox>
@@ -148,8 +150,10 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     // Method and weights
     m_method = new QComboBox;
     m_method->setObjectName("methodBox");
-    for (const QString &m : unlearnMethods())
-        m_method->addItem(m.toUpper(), m);
+    for (const auto &info : se::unlearn::methodTable()) { // the method table: names, labels and help
+        m_method->addItem(QString::fromUtf8(info.label), QString::fromLatin1(info.name));
+        m_method->setItemData(m_method->count() - 1, QString::fromUtf8(info.help), Qt::ToolTipRole);
+    }
     m_method->setCurrentIndex(std::max(0, m_method->findData("po")));
     m_pd = new QCheckBox(tr("Prompt Decouple (PD) loss"));
     m_pd->setObjectName("pdBox");
@@ -159,11 +163,9 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     auto *methodForm = new QFormLayout(methodBox);
     methodForm->addRow(tr("Method:"), m_method);
     methodForm->addRow(QString(), m_pd);
-    const QList<QPair<QString, QString>> terms = {{"forget", tr("forget weight")},
-                                                  {"retain", tr("retain weight")},
-                                                  {"kl", tr("KL weight")},
-                                                  {"pd", tr("PD weight")},
-                                                  {"beta", tr("β (NPO, DPO)")}};
+    const QList<QPair<QString, QString>> terms = {
+        {"forget", tr("forget weight")}, {"retain", tr("retain weight")},      {"kl", tr("KL weight")},
+        {"pd", tr("PD weight")},         {"beta", tr("β (NPO, DPO, SimNPO)")}, {"gamma", tr("γ (SimNPO)")}};
     for (const auto &[key, label] : terms) {
         auto *b = doubleBox(0, 100, 3, 0.1);
         b->setObjectName("weight_" + key);
@@ -480,11 +482,12 @@ void LauncherView::resetWeights()
     m_weights["kl"]->setValue(w.kl);
     m_weights["pd"]->setValue(w.pd);
     m_weights["beta"]->setValue(w.beta);
+    m_weights["gamma"]->setValue(w.gamma);
     m_weights["pd"]->setEnabled(m_pd->isChecked());
-    const QString m = m_method->currentData().toString();
-    m_weights["kl"]->setEnabled(m == "kl");
-    m_weights["beta"]->setEnabled(m == "npo" || m == "dpo");
-    m_weights["retain"]->setEnabled(m != "ga" && m != "kl");
+    // A weight is editable where the method's row reads it.
+    if (const auto m = se::unlearn::parseMethod(m_method->currentData().toString().toStdString()))
+        for (const char *key : {"forget", "retain", "kl", "beta", "gamma"})
+            m_weights[key]->setEnabled(se::unlearn::readsWeight(*m, key));
 }
 
 void LauncherView::setBenchmarkFolder(const QString &folder)
@@ -588,7 +591,7 @@ LaunchSpec LauncherView::currentSpec() const
     s.pd = m_pd->isChecked();
     s.name = m_name->text().trimmed();
     s.label =
-        (s.name.isEmpty() ? s.method.toUpper() + (s.pd ? "+PD" : "") : s.name) +
+        (s.name.isEmpty() ? QString::fromStdString(se::unlearn::runLabel(s.method.toStdString(), s.pd)) : s.name) +
         (m_steps->value() > 0 ? tr(" · %1 steps").arg(m_steps->value()) : tr(" · %1 epochs").arg(m_epochs->value())) +
         (QFileInfo(m_model->text()).isDir() ? QStringLiteral(" · ") + QFileInfo(m_model->text()).fileName()
                                             : QString()) +
@@ -607,6 +610,7 @@ LaunchSpec LauncherView::currentSpec() const
     over(m_weights["kl"], d.kl, s.weights.kl);
     over(m_weights["pd"], d.pd, s.weights.pd);
     over(m_weights["beta"], d.beta, s.weights.beta);
+    over(m_weights["gamma"], d.gamma, s.weights.gamma);
     s.train = unlearnDefaults();
     s.train.lr = m_lr->value();
     s.train.steps = m_steps->value();

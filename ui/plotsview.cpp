@@ -2,6 +2,7 @@
 #include "ui/plotsview.h"
 
 #include "core/metrics/evaluation.h"
+#include "core/unlearn/method.h"
 #include "core/store/report.h"
 #include "core/store/runstore.h"
 
@@ -53,7 +54,7 @@ namespace {
 QString runName(const se::store::RunInfo &r)
 {
     // "#3 PO+PD", or "#3 my name (PO+PD)" when the run has a name of its own.
-    const QString method = QString::fromStdString(r.method).toUpper() + (r.pd ? "+PD" : "");
+    const QString method = QString::fromStdString(se::unlearn::runLabel(r.method, r.pd));
     const QString name = QString::fromStdString(r.name);
     const bool plain = name.isEmpty() || name.compare(method, Qt::CaseInsensitive) == 0 ||
                        name.compare(QString::fromStdString(r.method), Qt::CaseInsensitive) == 0;

@@ -1,5 +1,7 @@
 #include "ui/presentationview.h"
 #include "ui/safeview.h"
+
+#include "core/unlearn/method.h"
 #include "ui/plotsview.h"
 
 #include <QFileInfo>
@@ -190,7 +192,7 @@ void PresentationView::prepare()
             std::vector<std::int64_t> ids;
             for (const auto *r : {&vanilla, &po, &popd}) {
                 p.runs << r->id;
-                p.names << (r->id ? QString::fromStdString(r->method).toUpper() + (r->pd ? "+PD" : "")
+                p.names << (r->id ? QString::fromStdString(se::unlearn::runLabel(r->method, r->pd))
                                   : QStringLiteral("—"));
                 if (r->id)
                     ids.push_back(r->id);

@@ -112,7 +112,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         struct Args {
             UnlearnConfig c;
             std::string method;
-            double forgetW = NAN, retainW = NAN, klW = NAN, pdW = NAN, beta = NAN;
+            double forgetW = NAN, retainW = NAN, klW = NAN, pdW = NAN, beta = NAN, gamma = NAN;
             std::string targets, preset;
         };
         auto a = std::make_shared<Args>();
@@ -125,15 +125,18 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         sub->add_option("--adapter", a->c.adapter,
                         "Hugging Face models: start from model + this PEFT adapter folder "
                         "(the output stacks the two, an adapter of --model)");
-        sub->add_option("--method", a->method, "ga, gd, kl, po, npo or dpo")
+        std::vector<std::string> names = se::unlearn::methodNames();
+        names.push_back("idk"); // the official code's name for PO
+        sub->add_option("--method", a->method, se::unlearn::methodNamesText())
             ->required()
-            ->check(CLI::IsMember({"ga", "gd", "kl", "po", "npo", "dpo", "idk"}, CLI::ignore_case));
+            ->check(CLI::IsMember(names, CLI::ignore_case));
         sub->add_flag("--pd", a->c.pd, "add the Prompt Decouple loss");
         sub->add_option("--pd-weight", a->pdW, "weight of L_PD (default per method, SPEC §3)");
         sub->add_option("--forget-weight", a->forgetW, "weight of the forget term (default 1)");
         sub->add_option("--retain-weight", a->retainW, "weight of NLL(retain) (default per method)");
         sub->add_option("--kl-weight", a->klW, "weight of the KL term (KL method; default 1)");
-        sub->add_option("--beta", a->beta, "β of NPO and DPO (default 0.1)");
+        sub->add_option("--beta", a->beta, "β of NPO and DPO (default 0.1) and SimNPO (default 2.5)");
+        sub->add_option("--gamma", a->gamma, "γ, SimNPO's margin (default 0)");
         sub->add_option("--lora-rank", a->c.train.loraRank,
                         "LoRA rank (0: full fine-tuning of the built-in model; Hugging Face models: r 32, alpha 256)")
             ->capture_default_str()
@@ -192,6 +195,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                 set(a->klW, a->c.weights.kl);
                 set(a->pdW, a->c.weights.pd);
                 set(a->beta, a->c.weights.beta);
+                set(a->gamma, a->c.weights.gamma);
                 if (!std::isnan(a->pdW) && !a->c.pd)
                     throw std::runtime_error("--pd-weight needs --pd");
                 if (!a->targets.empty()) {

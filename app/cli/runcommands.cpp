@@ -44,7 +44,8 @@ struct RunFlags {
     std::string store, config, data, model, method, name, out, device, images, preset, systemPrompt, adapter;
     JudgeFlags judge;
     bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false;
-    std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, lr, epochs, loraAlpha, loraDropout;
+    std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, gamma, lr, epochs, loraAlpha,
+        loraDropout;
     std::string loraTargets;
     std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset, maxNewTokens, curveSubset;
     std::optional<std::uint64_t> seed;
@@ -66,14 +67,15 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
     if (withMethod) {
         c->add_option("--config", f.config, "Run configuration JSON (every setting; flags override it)")
             ->check(CLI::ExistingFile);
-        c->add_option("--method", f.method, "ga, gd, kl, po, npo or dpo")
-            ->check(CLI::IsMember({"ga", "gd", "kl", "po", "npo", "dpo"}, CLI::ignore_case));
+        c->add_option("--method", f.method, se::unlearn::methodNamesText())
+            ->check(CLI::IsMember(se::unlearn::methodNames(), CLI::ignore_case));
         c->add_flag("--pd", f.pd, "Add the Prompt Decouple loss");
         c->add_option("--pd-weight", f.pdWeight, "Weight of L_PD (default per SPEC §3)");
         c->add_option("--forget-weight", f.forgetWeight, "Weight of the forget term");
         c->add_option("--retain-weight", f.retainWeight, "Weight of NLL(retain)");
         c->add_option("--kl-weight", f.klWeight, "Weight of the KL term");
-        c->add_option("--beta", f.beta, "β of NPO and DPO");
+        c->add_option("--beta", f.beta, "β of NPO and DPO (default 0.1) and SimNPO (default 2.5)");
+        c->add_option("--gamma", f.gamma, "γ, SimNPO's margin (default 0)");
         c->add_option("--preset", f.preset,
                       "Training settings to start from: default, or paper (the official "
                       "SafeEraser optimisation: lr 1e-4, 10 epochs, cosine, 6% warm-up, "
@@ -169,6 +171,8 @@ RunRequest buildRequest(const RunFlags &f)
         u.weights.kl = f.klWeight;
     if (f.beta)
         u.weights.beta = f.beta;
+    if (f.gamma)
+        u.weights.gamma = f.gamma;
     if (f.lr)
         u.train.lr = *f.lr;
     if (f.steps)

@@ -1,4 +1,5 @@
 #include "core/store/report.h"
+#include "core/unlearn/method.h"
 
 #include <cmath>
 #include <cstdio>
@@ -204,9 +205,7 @@ std::string formatTable(const std::vector<RunSummary> &runs, bool intervals)
                   "RR", "ASR", "RR", "SARR", "ROUGE-P", "ROUGE-F1", "Acc");
     out += line;
     for (const auto &s : runs) {
-        std::string label = s.run.method == "vanilla" ? "vanilla" : s.run.method + (s.run.pd ? "+pd" : "");
-        for (auto &c : label)
-            c = char(std::toupper(static_cast<unsigned char>(c)));
+        std::string label = se::unlearn::runLabel(s.run.method, s.run.pd && s.run.method != "vanilla");
         if (s.run.method == "vanilla")
             label = "Vanilla";
         std::string lowerLabel = label;

@@ -10,6 +10,7 @@
 #include "core/model/safetensors.h"
 #include "core/unlearn/batch.h"
 #include "core/unlearn/losses.h"
+#include "core/unlearn/methodlosses.h"
 #include "core/unlearn/trainer.h"
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -392,9 +394,9 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     if (needsRefusals(method) && bench.refusals.empty())
         throw std::runtime_error(c.dataDir + ": prompt.json has no \"idk\" refusals, which " + methodName(method) +
                                  " trains towards");
-    const bool useRetain = w.retain != 0 && (method == Method::GD || method == Method::PO || method == Method::NPO ||
-                                             method == Method::DPO);
-    const bool useKl = method == Method::KL && w.kl != 0;
+    const MethodInfo &row = methodInfo(method);
+    const bool useRetain = w.retain != 0 && row.retain;
+    const bool useKl = row.kl && w.kl != 0;
     if ((useRetain || useKl) && bench.train.retain.empty())
         throw std::runtime_error(c.dataDir + ": no retain samples in all_train.json, which " + methodName(method) +
                                  " needs");
@@ -514,40 +516,33 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     auto step = [&](int, int) {
         StepOutput o;
         auto fb = forgetSampler.next(B);
-        switch (method) {
-        case Method::GA:
-        case Method::GD:
-        case Method::KL: {
-            auto b = batchOf(fb);
-            o.terms.emplace_back("forget_nll", answerNll(answerLogits(net, b.ids, b.images, b.labels)));
-            break;
-        }
-        case Method::PO: {
-            auto refusals = refusalsFor(fb);
-            auto b = batchOf(pointers(refusals));
-            o.terms.emplace_back("refusal_nll", answerNll(answerLogits(net, b.ids, b.images, b.labels)));
-            break;
-        }
-        case Method::NPO: {
-            auto b = batchOf(fb);
-            auto lp = sequenceLogProbs(answerLogits(net, b.ids, b.images, b.labels));
-            auto lpRef = sequenceLogProbs(reference(b));
-            o.terms.emplace_back("npo", npoLoss(lp, lpRef, w.beta));
-            break;
-        }
-        case Method::DPO: {
-            auto refusals = refusalsFor(fb);
-            auto win = batchOf(pointers(refusals));
-            auto lose = batchOf(fb);
-            auto lpW = sequenceLogProbs(answerLogits(net, win.ids, win.images, win.labels));
-            auto lpL = sequenceLogProbs(answerLogits(net, lose.ids, lose.images, lose.labels));
-            auto refW = sequenceLogProbs(reference(win));
-            auto refL = sequenceLogProbs(reference(lose));
-            o.terms.emplace_back("dpo", dpoLoss(lpW, refW, lpL, refL, w.beta));
-            break;
-        }
-        }
-        if (method == Method::GD || method == Method::PO || method == Method::NPO || method == Method::DPO) {
+        // The forget batch as the method asks for it (methodlosses.cpp): each batch built once, when first used.
+        std::optional<Batch> forgetBatch, refusalBatch;
+        auto forgetB = [&]() -> const Batch & {
+            if (!forgetBatch)
+                forgetBatch = batchOf(fb);
+            return *forgetBatch;
+        };
+        auto refusalB = [&]() -> const Batch & {
+            if (!refusalBatch) {
+                auto refusals = refusalsFor(fb);
+                refusalBatch = batchOf(pointers(refusals));
+            }
+            return *refusalBatch;
+        };
+        ForgetBatch f;
+        f.policy = [&] {
+            const Batch &b = forgetB();
+            return answerLogits(net, b.ids, b.images, b.labels);
+        };
+        f.reference = [&] { return reference(forgetB()); };
+        f.refusalPolicy = [&] {
+            const Batch &b = refusalB();
+            return answerLogits(net, b.ids, b.images, b.labels);
+        };
+        f.refusalReference = [&] { return reference(refusalB()); };
+        o.terms.emplace_back(row.forgetTerm, forgetLoss(method, w, f));
+        if (row.retain) {
             if (useRetain) {
                 auto b = batchOf(retainSampler->next(B));
                 o.terms.emplace_back("retain_nll", answerNll(answerLogits(net, b.ids, b.images, b.labels)));
@@ -555,7 +550,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
                 o.terms.emplace_back("retain_nll", torch::zeros({}, torch::TensorOptions().device(device)));
             }
         }
-        if (method == Method::KL) {
+        if (row.kl) {
             if (useKl) {
                 auto b = batchOf(retainSampler->next(B));
                 AnswerLogits refLogits = reference(b);
@@ -581,7 +576,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     s.totalSteps = stepsFor(c.train, forget.size());
     s.gradAccum = c.train.gradAccum;
     // Samples/s counts every example the policy model sees: forget (twice for DPO), retain, PD.
-    s.samplesPerMicroStep = B * ((method == Method::DPO ? 2 : 1) + ((useRetain || useKl) ? 1 : 0) + (c.pd ? 1 : 0));
+    s.samplesPerMicroStep = B * (row.forgetPasses + ((useRetain || useKl) ? 1 : 0) + (c.pd ? 1 : 0));
     s.stepsPerEpoch = std::max<int>(1, static_cast<int>(forget.size() / (size_t(B) * c.train.gradAccum)));
     s.progressEvery = c.train.progressEvery;
     s.bf16Autocast = bf16;
@@ -591,7 +586,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
                 {"method", methodName(method)},
                 {"pd", c.pd ? "true" : "false"},
                 {"weights", "forget=" + fmt(w.forget) + " retain=" + fmt(w.retain) + " kl=" + fmt(w.kl) +
-                                " pd=" + fmt(w.pd) + " beta=" + fmt(w.beta)},
+                                " pd=" + fmt(w.pd) + " beta=" + fmt(w.beta) + " gamma=" + fmt(w.gamma)},
                 {"steps", std::to_string(steps)},
                 {"seed", std::to_string(seed)},
                 {"lr", fmt(c.train.lr)},
@@ -956,8 +951,8 @@ MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Metho
         p.trainable = std::uint64_t(p.trainableParameters) * 16;
         // SafeEraser's 512 text tokens with the image placeholder counted once; the built-in model's positions.
         p.tokens = f.adapters ? std::min(f.maxSeq, 512 + f.imageTokens - 1) : f.maxSeq;
-        const bool retain = method != Method::GA;
-        p.passes = (method == Method::DPO ? 2 : 1) + (retain ? 1 : 0) + (pd ? 1 : 0);
+        const MethodInfo &info = methodInfo(method);
+        p.passes = info.forgetPasses + ((info.retain || info.kl) ? 1 : 0) + (pd ? 1 : 0);
         // Saved for backward per token and layer: about 16 hidden-sized and 6 MLP-sized tensors in the weights'
         // dtype (LoRA's dropout inputs included), and attention scores and probabilities (2 × heads × tokens,
         // float32). Calibrated on the CPU: a 30 M-parameter LLaVA (make_tiny_llava.py --shape mid), PO at

@@ -97,6 +97,17 @@ torch::Tensor dpoLoss(const torch::Tensor &logpThetaWin, const torch::Tensor &lo
     return -F::logsigmoid(beta * ((logpThetaWin - logpRefWin) - (logpThetaLose - logpRefLose))).mean();
 }
 
+torch::Tensor simnpoLoss(const AnswerLogits &a, double beta, double gamma)
+{
+    // Per sequence: the mean log-probability of its answer tokens (sum / |y|).
+    auto tok = logProbs(a.logits).gather(-1, a.targets.unsqueeze(-1)).squeeze(-1);
+    auto sum = torch::zeros({a.batch}, tok.options()).index_add(0, a.rows, tok);
+    auto len = torch::zeros({a.batch}, tok.options()).index_add(0, a.rows, torch::ones_like(tok));
+    auto present = len > 0; // a sequence whose answer was cut away has no term
+    auto meanLp = sum.index({present}) / len.index({present});
+    return -(2.0 / beta) * F::logsigmoid(-beta * meanLp - gamma).mean();
+}
+
 torch::Tensor combineLosses(Method m, const LossWeights &w, bool pd, const LossTerms &terms)
 {
     auto term = [&](const char *name) -> torch::Tensor {
@@ -105,27 +116,13 @@ torch::Tensor combineLosses(Method m, const LossWeights &w, bool pd, const LossT
                 return t.second;
         throw std::runtime_error(std::string("loss term '") + name + "' is missing for method " + methodName(m));
     };
-    torch::Tensor total;
-    switch (m) {
-    case Method::GA:
-        total = -w.forget * term("forget_nll");
-        break;
-    case Method::GD:
-        total = -w.forget * term("forget_nll") + w.retain * term("retain_nll");
-        break;
-    case Method::KL:
-        total = -w.forget * term("forget_nll") + w.kl * term("kl");
-        break;
-    case Method::PO:
-        total = w.forget * term("refusal_nll") + w.retain * term("retain_nll");
-        break;
-    case Method::NPO:
-        total = w.forget * term("npo") + w.retain * term("retain_nll");
-        break;
-    case Method::DPO:
-        total = w.forget * term("dpo") + w.retain * term("retain_nll");
-        break;
-    }
+    // The method's row says what it adds up (method.h).
+    const MethodInfo &info = methodInfo(m);
+    torch::Tensor total = info.forgetSign < 0 ? -w.forget * term(info.forgetTerm) : w.forget * term(info.forgetTerm);
+    if (info.retain)
+        total = total + w.retain * term("retain_nll");
+    if (info.kl)
+        total = total + w.kl * term("kl");
     if (pd)
         total = total + w.pd * term("pd_nll");
     return total;

@@ -47,8 +47,13 @@ torch::Tensor npoLoss(const torch::Tensor &logpTheta, const torch::Tensor &logpR
 torch::Tensor dpoLoss(const torch::Tensor &logpThetaWin, const torch::Tensor &logpRefWin,
                       const torch::Tensor &logpThetaLose, const torch::Tensor &logpRefLose, double beta);
 
+// SimNPO (Fan et al., 2024, "Simplicity Prevails: Rethinking Negative Preference Optimization for LLM
+// Unlearning"): -(2/β)·mean(log σ(-(β/|y|)·log πθ(y|x) − γ)), |y| the answer's tokens — NPO without the reference,
+// length-normalised, with a margin γ.
+torch::Tensor simnpoLoss(const AnswerLogits &a, double beta, double gamma);
+
 // The terms a method computed, by name: "forget_nll" (GA/GD/KL: NLL of the forget targets), "refusal_nll"
-// (PO), "npo", "dpo", "retain_nll", "kl", "pd_nll". The total is the method's weighted sum (see method.h);
+// (PO), "npo", "dpo", "simnpo", "retain_nll", "kl", "pd_nll". The total is the method's weighted sum (see method.h);
 // a term the method needs but that is missing is an error.
 using LossTerms = std::vector<std::pair<std::string, torch::Tensor>>;
 torch::Tensor combineLosses(Method m, const LossWeights &w, bool pd, const LossTerms &terms);

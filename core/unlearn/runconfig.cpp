@@ -34,6 +34,8 @@ std::string requestToJson(const RunRequest &r)
         w["pd"] = *u.weights.pd;
     if (u.weights.beta)
         w["beta"] = *u.weights.beta;
+    if (u.weights.gamma)
+        w["gamma"] = *u.weights.gamma;
     const auto resolved = se::unlearn::resolveWeights(u.method, u.pd, u.weights);
     json j = {{"name", r.name},
               {"data", u.dataDir},
@@ -49,7 +51,8 @@ std::string requestToJson(const RunRequest &r)
                 {"retain", resolved.retain},
                 {"kl", resolved.kl},
                 {"pd", resolved.pd},
-                {"beta", resolved.beta}}},
+                {"beta", resolved.beta},
+                {"gamma", resolved.gamma}}},
               {"train",
                {{"lr", t.lr},
                 {"weight_decay", t.weightDecay},
@@ -216,8 +219,8 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
     top.get("method", method);
     const auto m = se::unlearn::parseMethod(method);
     if (!m)
-        throw std::runtime_error("run configuration: method: unknown method \"" + method +
-                                 "\" (ga, gd, kl, po, npo, dpo)");
+        throw std::runtime_error("run configuration: method: unknown method \"" + method + "\" (" +
+                                 se::unlearn::methodNamesText() + ")");
     u.method = *m;
     top.get("pd", u.pd);
     {
@@ -227,6 +230,7 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
         w.optionalDouble("kl", u.weights.kl);
         w.optionalDouble("pd", u.weights.pd);
         w.optionalDouble("beta", u.weights.beta);
+        w.optionalDouble("gamma", u.weights.gamma);
         w.finish();
     }
     {
@@ -333,6 +337,8 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
             need(*w >= 0, key, "must be 0 or more", *w);
     if (u.weights.beta)
         need(*u.weights.beta > 0, "weights.beta", "must be more than 0", *u.weights.beta);
+    if (u.weights.gamma)
+        need(*u.weights.gamma >= 0, "weights.gamma", "must be 0 or more", *u.weights.gamma);
     try {
         se::metrics::checkApiKeyVariable(r.llm.apiKeyEnv);
     } catch (const std::invalid_argument &e) {

@@ -2,6 +2,8 @@
 // every unlearning method with and without PD, pack-images and --images, and the exit statuses of bad input.
 // Short runs: this checks that the commands work together, not what the model learns (see the README's
 // measured figures for that).
+#include "core/unlearn/method.h"
+
 #include <QFile>
 #include <QFileInfo>
 #include <QProcess>
@@ -146,9 +148,10 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("method");
         QTest::addColumn<bool>("pd");
-        for (const char *m : {"ga", "gd", "kl", "po", "npo", "dpo"}) {
-            QTest::newRow(m) << QString(m) << false;
-            QTest::newRow(qPrintable(QString(m) + "+pd")) << QString(m) << true;
+        for (const std::string &name : se::unlearn::methodNames()) { // every row of the method table
+            const QString m = QString::fromStdString(name);
+            QTest::newRow(qPrintable(m)) << m << false;
+            QTest::newRow(qPrintable(m + "+pd")) << m << true;
         }
     }
     void everyMethodRuns()

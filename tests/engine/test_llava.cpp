@@ -333,9 +333,9 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("method");
         QTest::addColumn<bool>("pd");
-        for (const char *m : {"ga", "gd", "kl", "po", "npo", "dpo"})
+        for (const std::string &m : se::unlearn::methodNames()) // every row of the method table
             for (bool pd : {false, true})
-                QTest::newRow((std::string(m) + (pd ? "+pd" : "")).c_str()) << QString(m) << pd;
+                QTest::newRow((m + (pd ? "+pd" : "")).c_str()) << QString::fromStdString(m) << pd;
     }
 
     void unlearningWritesPeftAdapters()

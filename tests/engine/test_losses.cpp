@@ -85,13 +85,42 @@ private Q_SLOTS:
         QVERIFY(std::abs(val(l) - std::log1p(std::exp(-0.2))) < 1e-5);
     }
 
+    void simnpoHandComputed()
+    {
+        // Two sequences over a vocabulary of three. Sequence 0 is caseLogits(): answer tokens 2 and 0 with
+        // probabilities 3/6 and 1/6, so |y| = 2 and log πθ(y|x) / |y| = (log ½ + log ⅙) / 2. Sequence 1 has one answer
+        // token of probability 2/6 (label 1 at position 1; position 2 masked): log ⅓.
+        // β = 2.5, γ = 0.5: -(2/β)·mean over the two of log σ(-β·mean log p − γ).
+        auto logits = torch::cat({caseLogits(), caseLogits()});
+        auto labels = torch::cat({caseLabels(), torch::tensor({kIgnore, int64_t(1), kIgnore}).unsqueeze(0)});
+        const double beta = 2.5, gamma = 0.5;
+        const double m0 = (std::log(3.0 / 6) + std::log(1.0 / 6)) / 2, m1 = std::log(2.0 / 6);
+        auto logSigmoid = [](double x) { return -std::log1p(std::exp(-x)); };
+        const double expected = -(2 / beta) * (logSigmoid(-beta * m0 - gamma) + logSigmoid(-beta * m1 - gamma)) / 2;
+        const double got = val(simnpoLoss(answerLogits(logits, labels), beta, gamma));
+        QVERIFY2(std::abs(got - expected) < 1e-5, qPrintable(QString("%1 vs %2").arg(got).arg(expected)));
+        // Length-normalised: the same per-token probability over a longer answer gives the same loss (NPO would not).
+        auto one = torch::tensor({kIgnore, int64_t(0), kIgnore}).unsqueeze(0);
+        auto two = torch::tensor({kIgnore, int64_t(0), int64_t(0)}).unsqueeze(0);
+        QVERIFY(std::abs(val(simnpoLoss(answerLogits(caseLogits(), one), beta, 0)) -
+                         val(simnpoLoss(answerLogits(caseLogits(), two), beta, 0))) < 1e-6);
+        // Its row: β 2.5 and γ 0 by default, no reference model, retain weighted 1 (and PD 1 with PD on).
+        const LossWeights w = defaultWeights(Method::SimNPO, true);
+        QCOMPARE(w.beta, 2.5);
+        QCOMPARE(w.gamma, 0.0);
+        QCOMPARE(w.retain, 1.0);
+        QCOMPARE(w.pd, 1.0);
+        QVERIFY(!needsReference(Method::SimNPO));
+        QVERIFY(readsWeight(Method::SimNPO, "gamma") && !readsWeight(Method::NPO, "gamma"));
+    }
+
     void combinations_data()
     {
         QTest::addColumn<QString>("method");
         QTest::addColumn<bool>("pd");
         QTest::addColumn<double>("pdWeight"); // < 0: the default
         QTest::addColumn<double>("expected");
-        // Terms: forget_nll 2, retain_nll 3, kl 5, pd_nll 7, refusal_nll 11, npo 13, dpo 17.
+        // Terms: forget_nll 2, retain_nll 3, kl 5, pd_nll 7, refusal_nll 11, npo 13, dpo 17, simnpo 19.
         QTest::newRow("ga") << "ga" << false << -1.0 << -2.0;
         QTest::newRow("ga+pd") << "ga" << true << -1.0 << -2.0 + 0.5 * 7;
         QTest::newRow("gd") << "gd" << false << -1.0 << -2.0 + 3;
@@ -105,6 +134,8 @@ private Q_SLOTS:
         QTest::newRow("npo+pd") << "npo" << true << -1.0 << 13.0 + 3 + 7;
         QTest::newRow("dpo") << "dpo" << false << -1.0 << 17.0 + 3;
         QTest::newRow("dpo+pd") << "dpo" << true << -1.0 << 17.0 + 3 + 7;
+        QTest::newRow("simnpo") << "simnpo" << false << -1.0 << 19.0 + 3;
+        QTest::newRow("simnpo+pd") << "simnpo" << true << -1.0 << 19.0 + 3 + 7;
     }
     void combinations()
     {
@@ -121,7 +152,7 @@ private Q_SLOTS:
         LossTerms terms = {{"forget_nll", torch::tensor(2.0)},   {"retain_nll", torch::tensor(3.0)},
                            {"kl", torch::tensor(5.0)},           {"pd_nll", torch::tensor(7.0)},
                            {"refusal_nll", torch::tensor(11.0)}, {"npo", torch::tensor(13.0)},
-                           {"dpo", torch::tensor(17.0)}};
+                           {"dpo", torch::tensor(17.0)},         {"simnpo", torch::tensor(19.0)}};
         QCOMPARE(val(combineLosses(*m, w, pd, terms)), expected);
     }
 
@@ -205,6 +236,8 @@ private Q_SLOTS:
         for (Method m : allMethods())
             QCOMPARE(parseMethod(methodName(m)), std::optional<Method>(m));
         QCOMPARE(parseMethod("IDK"), std::optional<Method>(Method::PO));
+        QCOMPARE(parseMethod("SimNPO"), std::optional<Method>(Method::SimNPO));
+        QCOMPARE(methodNamesText(), std::string("ga, gd, kl, po, npo, dpo or simnpo"));
         QVERIFY(!parseMethod("sgd").has_value());
     }
 

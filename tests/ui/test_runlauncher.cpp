@@ -12,6 +12,7 @@
 #include "ui/plotsview.h"
 #include "ui/runcontroller.h"
 
+#include <cmath>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QFile>
@@ -222,7 +223,15 @@ private Q_SLOTS:
         l->pdBox()->setChecked(true);
         QCOMPARE(l->weightBox("retain")->value(), 0.5);
         QCOMPARE(l->weightBox("pd")->value(), 0.5);
+        // SimNPO, from its row of the method table: β 2.5 and its margin γ editable, no KL weight.
+        l->methodBox()->setCurrentIndex(l->methodBox()->findData("simnpo"));
+        QCOMPARE(l->methodBox()->currentText(), QString("SimNPO"));
+        QCOMPARE(l->weightBox("beta")->value(), 2.5);
+        QVERIFY(l->weightBox("gamma")->isEnabled() && !l->weightBox("kl")->isEnabled());
+        l->weightBox("gamma")->setValue(0.25);
+        QCOMPARE(*l->currentSpec().weights.gamma, 0.25);
         l->methodBox()->setCurrentIndex(l->methodBox()->findData("po"));
+        QVERIFY(!l->weightBox("gamma")->isEnabled());
         QCOMPARE(l->weightBox("pd")->value(), 1.0);
         l->weightBox("pd")->setValue(0.7);
         LaunchSpec s = l->currentSpec();
@@ -316,7 +325,24 @@ private Q_SLOTS:
         r.greedyEval = true;
         r.subsetPerSet = 4;
         c.enqueue(r);
-        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 240000);
+        LaunchSpec simnpo = r; // the method added as one row and one loss function, through the workbench's engine
+        simnpo.method = "simnpo";
+        simnpo.weights.gamma = 0.25;
+        c.enqueue(simnpo);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 3, 240000);
+        const RunUpdate simFin = finished.at(2).at(1).value<RunUpdate>();
+        QVERIFY2(simFin.status == "finished", qPrintable(simFin.message));
+        {
+            se::store::RunStore store(r.storePath.toStdString(), true);
+            const auto run = store.run(simFin.runId);
+            QCOMPARE(QString::fromStdString(run->method), QString("simnpo"));
+            QVERIFY2(run->configJson.find("\"gamma\": 0.25") != std::string::npos, run->configJson.c_str());
+            bool simnpoTerm = false;
+            for (const auto &st : store.steps(simFin.runId))
+                for (const auto &[name, v] : st.losses)
+                    simnpoTerm |= name == "simnpo" && std::isfinite(v);
+            QVERIFY(simnpoTerm);
+        }
         QCOMPARE(finished.at(0).at(1).value<RunUpdate>().status, QString("finished"));
         const RunUpdate fin = finished.at(1).at(1).value<RunUpdate>();
         QVERIFY2(fin.status == "finished", qPrintable(fin.message));
