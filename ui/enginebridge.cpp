@@ -119,7 +119,7 @@ JobExecutor engineJobExecutor()
                 c, [&](const se::engine::Progress &p) { onEvent(fromProgress(p)); }, cancel);
             RunUpdate fin;
             fin.kind = RunUpdate::Kind::Finished;
-            fin.status = QString::fromLatin1(se::engine::runStatusName(r.status));
+            fin.status = QString::fromLatin1(se::store::statusName(r.status));
             fin.message =
                 QString::fromStdString(r.message.empty() ? "wrote " + r.outFile + " on " + r.device : r.message);
             fin.step = r.steps;

@@ -68,7 +68,7 @@ void printProgress(const Progress &p)
 int report(const char *cmd, const RunResult &r)
 {
     std::ostringstream os;
-    os << cmd << ": " << runStatusName(r.status) << " after " << r.steps << " steps in " << std::fixed
+    os << cmd << ": " << se::store::statusName(r.status) << " after " << r.steps << " steps in " << std::fixed
        << std::setprecision(1) << r.seconds << " s on " << r.device << ", " << r.parameters << " parameters";
     if (!r.lastLosses.empty())
         os << ", final loss " << std::setprecision(4) << r.lastLosses.front().second;

@@ -388,7 +388,7 @@ int runReproduce(ReproduceFlags f)
                 },
                 &g_cancel);
             if (vr.status != se::engine::RunStatus::Finished) {
-                std::cerr << "safeeraser reproduce: vanilla training " << se::engine::runStatusName(vr.status) << ": "
+                std::cerr << "safeeraser reproduce: vanilla training " << se::store::statusName(vr.status) << ": "
                           << vr.message << "\n";
                 return 1;
             }

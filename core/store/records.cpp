@@ -22,6 +22,8 @@ const char *statusName(RunStatus s)
         return "cancelled";
     case RunStatus::Interrupted:
         return "interrupted";
+    case RunStatus::Diverged:
+        return "diverged";
     }
     return "failed";
 }
@@ -29,7 +31,7 @@ const char *statusName(RunStatus s)
 std::optional<RunStatus> statusFromName(const std::string &name)
 {
     for (RunStatus s : {RunStatus::Queued, RunStatus::Running, RunStatus::Finished, RunStatus::Failed,
-                        RunStatus::Cancelled, RunStatus::Interrupted})
+                        RunStatus::Cancelled, RunStatus::Interrupted, RunStatus::Diverged})
         if (name == statusName(s))
             return s;
     return std::nullopt;

@@ -10,7 +10,10 @@
 
 namespace se::store {
 
-enum class RunStatus { Queued, Running, Finished, Failed, Cancelled, Interrupted };
+// The one run-status type: what the store records (queued … interrupted) and what a training loop returns (finished,
+// cancelled, failed, or diverged — a non-finite loss or gradient; the store records a diverged run as failed and
+// says so in its message).
+enum class RunStatus { Queued, Running, Finished, Failed, Cancelled, Interrupted, Diverged };
 const char *statusName(RunStatus s);
 std::optional<RunStatus> statusFromName(const std::string &name);
 

@@ -104,21 +104,6 @@ struct Assistant::Impl {
     torch::Device device{torch::kCPU};
 };
 
-const char *runStatusName(RunStatus s)
-{
-    switch (s) {
-    case RunStatus::Finished:
-        return "finished";
-    case RunStatus::Cancelled:
-        return "cancelled";
-    case RunStatus::Diverged:
-        return "diverged";
-    case RunStatus::Failed:
-        return "failed";
-    }
-    return "?";
-}
-
 bool writesAdapterFolders(const std::string &model)
 {
     std::error_code ec;
@@ -314,7 +299,7 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
     ck.tokenizer = tok;
     ck.model = model;
     ck.info = {{"trained_by", "train-vanilla"},
-               {"status", runStatusName(r.status)},
+               {"status", se::store::statusName(r.status)},
                {"steps", std::to_string(r.steps)},
                {"seed", std::to_string(c.train.seed)},
                {"lr", fmt(c.train.lr)},
@@ -632,7 +617,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
         net.setActivationCheckpointing(false);
     }
     net.eval();
-    auto meta = info(runStatusName(r.status), r.steps);
+    auto meta = info(se::store::statusName(r.status), r.steps);
     if (!r.message.empty())
         meta["stop_reason"] = r.message;
     save(c.outFile, meta);

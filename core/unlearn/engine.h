@@ -4,6 +4,7 @@
 // calling thread) and a CancelToken checked between optimiser steps.
 #pragma once
 
+#include "core/store/records.h"
 #include "core/unlearn/method.h"
 
 #include <atomic>
@@ -165,8 +166,9 @@ MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Metho
 // Throws std::runtime_error with the plan when it does not fit (unless train.memoryCheck is false).
 void checkMemory(const std::string &model, const TrainOptions &train, Method method, bool pd);
 
-enum class RunStatus { Finished, Cancelled, Diverged, Failed };
-const char *runStatusName(RunStatus s); // "finished", "cancelled", "diverged", "failed"
+// A training returns Finished, Cancelled, Diverged or Failed: the store's status type (records.h), whose names
+// (se::store::statusName) the CLI and the workbench print.
+using RunStatus = se::store::RunStatus;
 
 struct RunResult {
     RunStatus status = RunStatus::Failed;

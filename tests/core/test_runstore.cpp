@@ -229,6 +229,15 @@ private Q_SLOTS:
         QVERIFY_THROWS_EXCEPTION(StoreError, RunStore("/nonexistent/dir/x.sqlite"));
     }
 
+    void statusNames()
+    {
+        for (RunStatus s : {RunStatus::Queued, RunStatus::Running, RunStatus::Finished, RunStatus::Failed,
+                            RunStatus::Cancelled, RunStatus::Interrupted, RunStatus::Diverged})
+            QCOMPARE(statusFromName(statusName(s)), std::optional<RunStatus>(s));
+        QCOMPARE(std::string(statusName(RunStatus::Diverged)), std::string("diverged"));
+        QVERIFY(!statusFromName("paused"));
+    }
+
     void readsAndMigratesVersion1()
     {
         // A store of schema version 1 (before GPT-Score and missing verdicts): made by dropping the columns again.

@@ -7,11 +7,14 @@
 #include "core/unlearn/trainer.h"
 
 #include <QtTest>
+#include <type_traits>
 
 using namespace se::model;
 using namespace se::unlearn;
 using se::engine::CancelToken;
 using se::engine::RunStatus;
+// One run-status type: what a training returns is what the store records (issue 11).
+static_assert(std::is_same_v<se::engine::RunStatus, se::store::RunStatus>);
 
 namespace {
 ModelCard tinyCard()
