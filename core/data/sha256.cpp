@@ -2,6 +2,9 @@
 #include "core/data/sha256.h"
 
 #include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <vector>
 
 namespace se::data {
 namespace {
@@ -121,6 +124,20 @@ std::string sha256Hex(const std::string &data)
 {
     Sha256 h;
     h.update(data);
+    return h.hexDigest();
+}
+
+std::string sha256File(const std::string &path, const std::string &what)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw std::runtime_error("cannot read " + what + " " + path);
+    Sha256 h;
+    std::vector<char> buf(1 << 20);
+    while (in) {
+        in.read(buf.data(), std::streamsize(buf.size()));
+        h.update(buf.data(), std::size_t(in.gcount()));
+    }
     return h.hexDigest();
 }
 

@@ -25,5 +25,8 @@ private:
 };
 
 std::string sha256Hex(const std::string &data);
+// The hex SHA-256 of a file's bytes, read in 1 MiB pieces. Throws std::runtime_error naming `what` and the path when
+// it cannot be opened.
+std::string sha256File(const std::string &path, const std::string &what = "file");
 
 } // namespace se::data

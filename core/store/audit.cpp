@@ -22,16 +22,6 @@ Key keyOf(const AnswerRecord &a)
     return {a.split, a.set, a.record, a.pair, a.sample};
 }
 
-std::string fileSha256(const std::string &path)
-{
-    std::ifstream in(path, std::ios::binary);
-    se::data::Sha256 h;
-    char buf[1 << 16];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0)
-        h.update(std::string(buf, std::size_t(in.gcount())));
-    return h.hexDigest();
-}
-
 RunInfo importedRun(const se::data::Benchmark &b, const ImportOptions &o, const std::string &judge,
                     const nlohmann::ordered_json &config)
 {
@@ -96,7 +86,7 @@ ImportSummary importOfficialResults(RunStore &store, const se::data::Benchmark &
 
     nlohmann::ordered_json config = {{"import",
                                       {{"file", options.answersPath},
-                                       {"sha256", fileSha256(options.answersPath)},
+                                       {"sha256", se::data::sha256File(options.answersPath, "results file")},
                                        {"records", results.records},
                                        {"matched_records", results.matchedRecords},
                                        {"answers", summary.answers},

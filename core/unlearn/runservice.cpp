@@ -58,16 +58,7 @@ std::string modelIdentity(const std::string &path)
 
 std::string fileSha256(const std::string &path)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw std::runtime_error("cannot read model " + path);
-    se::data::Sha256 h;
-    std::vector<char> buf(1 << 20);
-    while (in) {
-        in.read(buf.data(), std::streamsize(buf.size()));
-        h.update(buf.data(), std::size_t(in.gcount()));
-    }
-    return h.hexDigest();
+    return se::data::sha256File(path, "model");
 }
 
 se::metrics::RefusalDetector refusalDetector(const RunRequest &r)
