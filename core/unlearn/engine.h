@@ -260,8 +260,8 @@ private:
 
 // A quick greedy check of a model on a benchmark split — not SPEC §4's metrics (those come with the
 // evaluation issue), but enough to see what a run did: the share of forget questions answered with a
-// refusal (a prompt.json sentence or a refusal opening) or with the exact forget target, of PD questions
-// answered with the exact sd_response or refused, and of retain questions answered exactly.
+// refusal (the offline judge's detector, so it agrees with the metrics' RR) or with the exact forget target, of PD
+// questions answered with the exact sd_response or refused, and of retain questions answered exactly.
 struct QuickEval {
     int forget = 0, pd = 0, retain = 0;
     double forgetRefused = 0, forgetTarget = 0, pdRefused = 0, pdExact = 0, retainExact = 0;
@@ -271,7 +271,6 @@ QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bo
 // The same with every model option: a Hugging Face folder with an adapter applied, its device, system prompt…
 QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit,
                     const ModelOptions &options, int limit);
-bool looksLikeRefusal(const std::string &answer, const std::vector<std::string> &refusals);
 
 // Folds a PEFT adapter folder (what a run on a Hugging Face model writes) into the model folder it was trained on,
 // writing `outDir`: a Hugging Face folder transformers and vLLM load without PEFT (same shards, names and dtypes).

@@ -1,0 +1,147 @@
+// The Assistant: a loaded model answering and scoring questions about images (greedy or sampled, batched).
+#include "core/unlearn/enginecommon.h"
+
+#include "core/eval/generate.h"
+
+#include <algorithm>
+#include <optional>
+
+namespace se::engine {
+
+using namespace se::model;
+using namespace se::engine::detail;
+
+namespace {
+std::optional<torch::ScalarType> parseDtype(const std::string &name)
+{
+    if (name.empty() || name == "auto")
+        return std::nullopt;
+    if (name == "float32" || name == "f32")
+        return torch::kFloat;
+    if (name == "bfloat16" || name == "bf16")
+        return torch::kBFloat16;
+    if (name == "float16" || name == "f16")
+        return torch::kHalf;
+    throw std::runtime_error("unknown dtype '" + name + "' (auto, float32, bfloat16, float16)");
+}
+} // namespace
+
+Assistant::Assistant(const std::string &modelPath, const std::string &imagesFile, const std::string &device)
+    : Assistant(modelPath, ModelOptions{imagesFile, device, {}, "auto", {}, {}})
+{
+}
+
+Assistant::Assistant(const std::string &modelPath, const ModelOptions &options) : m(std::make_unique<Impl>())
+{
+    ensureThreads();
+    plainErrors([&] {
+        m->device = pickDevice(options.device);
+        LoadOptions lo;
+        lo.device = m->device;
+        lo.dtype = parseDtype(options.dtype);
+        lo.systemPrompt = options.systemPrompt;
+        lo.imagesFile = options.imagesFile;
+        lo.adapterDir = options.adapter;
+        lo.datasetRoot = options.datasetRoot;
+        m->model = loadModel(modelPath, lo);
+        return 0;
+    });
+}
+
+Assistant::Assistant(std::unique_ptr<Impl> impl) : m(std::move(impl))
+{
+}
+
+Assistant::~Assistant() = default;
+
+std::map<std::string, std::string> Assistant::info() const
+{
+    return m->model.info;
+}
+std::string Assistant::deviceName() const
+{
+    return m->device.str();
+}
+std::string Assistant::architecture() const
+{
+    return m->model.architecture;
+}
+std::string Assistant::chatTemplate() const
+{
+    return m->model.chat->name();
+}
+std::string Assistant::promptText(const std::string &question) const
+{
+    return m->model.chat->promptText(question);
+}
+
+std::string Assistant::ask(const std::string &imageFile, const std::string &question, const AskOptions &options)
+{
+    return askMany({{imageFile, question}}, options, 1).front();
+}
+
+std::vector<std::string> Assistant::askMany(const std::vector<std::pair<std::string, std::string>> &items,
+                                            const AskOptions &options, int batch)
+{
+    std::vector<std::string> out;
+    for (auto &a : answerMany(items, options, batch))
+        out.push_back(std::move(a.text));
+    return out;
+}
+
+std::vector<Assistant::Answer> Assistant::answerMany(const std::vector<std::pair<std::string, std::string>> &items,
+                                                     const AskOptions &options, int batch)
+{
+    return plainErrors([&] { return answerManyImpl(items, options, batch); });
+}
+
+std::vector<Assistant::Answer> Assistant::answerManyImpl(const std::vector<std::pair<std::string, std::string>> &items,
+                                                         const AskOptions &options, int batch)
+{
+    const LoadedModel &lm = m->model;
+    se::eval::GenerateOptions g;
+    g.greedy = options.greedy;
+    g.temperature = options.temperature;
+    g.topP = options.topP;
+    g.seed = options.seed;
+    g.maxNewTokens = options.maxNewTokens > 0 ? options.maxNewTokens : lm.maxAnswerTokens;
+    g.eosId = lm.chat->eosId();
+    g.padId = lm.chat->padId();
+    std::vector<Answer> out;
+    out.reserve(items.size());
+    batch = std::max(1, batch);
+    for (size_t i = 0; i < items.size(); i += batch) {
+        const size_t end = std::min(items.size(), i + batch);
+        std::vector<std::vector<int>> prompts;
+        std::vector<std::string> files;
+        for (size_t j = i; j < end; ++j) {
+            prompts.push_back(lm.chat->prompt(items[j].second).ids);
+            files.push_back(items[j].first);
+        }
+        auto images = lm.images->batch(files).to(m->device);
+        g.seed = options.seed + i; // each chunk its own stream, still fixed by the seed
+        for (auto &ids : se::eval::generate(*lm.net, images, prompts, g))
+            out.push_back({lm.chat->decode(ids), std::move(ids)});
+    }
+    return out;
+}
+
+Assistant::Score Assistant::score(const std::string &imageFile, const std::string &question, const std::string &answer)
+{
+    return plainErrors([&] {
+        const LoadedModel &lm = m->model;
+        Score s;
+        s.prompt = lm.chat->promptText(question);
+        const ChatTokens c = lm.chat->example(question, answer);
+        s.inputIds = c.ids;
+        s.answerStart = c.answerStart;
+        auto pixels = lm.images->get(imageFile).unsqueeze(0).to(m->device);
+        s.logprobs = se::eval::answerLogProbs(*lm.net, pixels, c.ids, c.answerStart);
+        for (double v : s.logprobs)
+            s.sumLogprob += v;
+        s.meanNll = s.logprobs.empty() ? 0 : -s.sumLogprob / double(s.logprobs.size());
+        return s;
+    });
+}
+
+} // namespace se::engine

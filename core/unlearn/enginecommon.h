@@ -1,0 +1,53 @@
+// What the engine's job files (threads, vanilla, unlearnrun, assistant, quickeval, memoryplan) share: the device and
+// thread set-up, the benchmark and option checks, and LibTorch's errors made plain. Internal to se_engine.
+#pragma once
+
+#include "core/data/benchmark.h"
+#include "core/model/imagestore.h"
+#include "core/model/registry.h"
+#include "core/model/tokenizer.h"
+#include "core/unlearn/batch.h"
+#include "core/unlearn/engine.h"
+
+#include <stdexcept>
+#include <string>
+#include <torch/torch.h>
+#include <vector>
+
+namespace se::engine {
+
+struct Assistant::Impl {
+    se::model::LoadedModel model;
+    torch::Device device{torch::kCPU};
+};
+
+namespace detail {
+
+// threads.cpp: the thread set-up (configureThreads(0) unless the caller chose), devices by name, the run's device line.
+void ensureThreads();
+torch::Device pickDevice(const std::string &name);
+std::string deviceLabel(const torch::Device &d, bool bf16);
+
+// enginecommon.cpp
+void checkTrainable(const se::data::Benchmark &b, const std::string &dir);
+se::data::Benchmark loadBenchmark(const std::string &dir); // checked trainable
+se::model::Tokenizer buildTokenizer(const se::data::Benchmark &b);
+std::vector<se::unlearn::Example> toExamples(const std::vector<se::data::Sample> &set, const se::model::Tokenizer &tok,
+                                             const se::model::ModelCard &card);
+void warmImages(se::model::ImageStore &store, const std::vector<se::unlearn::Example> &set);
+int stepsFor(const TrainOptions &t, size_t setSize);
+void checkOptions(const TrainOptions &t);
+std::string fmt(double v);
+
+// LibTorch's errors carry a C++ backtrace in what(); users get the message alone.
+template <typename F> auto plainErrors(F &&f) -> decltype(f())
+{
+    try {
+        return f();
+    } catch (const c10::Error &e) {
+        throw std::runtime_error(e.what_without_backtrace());
+    }
+}
+
+} // namespace detail
+} // namespace se::engine
