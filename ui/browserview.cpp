@@ -1,9 +1,11 @@
 #include "ui/browserview.h"
+#include "ui/csvfield.h"
 #include "core/data/imageheader.h"
 #include "ui/recordtablemodel.h"
 #include "ui/safeview.h"
 #include "ui/thumbnailcache.h"
 
+#include <QFile>
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -331,6 +333,30 @@ void BrowserView::showRecord(const QModelIndex &current)
                     .arg(esc(u.key), esc(u.question), esc(u.prediction));
     m_pairs->setHtml(html);
     Q_EMIT recordShown(QStringLiteral("%1 record %2").arg(esc(r->category)).arg(r->index));
+}
+
+bool BrowserView::exportCsv(const QString &file, QString *error) const
+{
+    QAbstractItemModel *m = visibleModel();
+    QString out;
+    QStringList h;
+    for (int c = 0; c < m->columnCount() - 1; ++c) // the last column is the grid's title
+        h << csvField(m->headerData(c, Qt::Horizontal).toString());
+    out += h.join(',') + '\n';
+    for (int r = 0; r < m->rowCount(); ++r) {
+        QStringList f;
+        for (int c = 0; c < m->columnCount() - 1; ++c)
+            f << csvField(m->index(r, c).data().toString());
+        out += f.join(',') + '\n';
+    }
+    QFile f(file);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+        if (error)
+            *error = f.errorString();
+        return false;
+    }
+    f.write(out.toUtf8());
+    return true;
 }
 
 } // namespace se::ui

@@ -3,6 +3,8 @@
 // harmful image beside its SD image (decoded off the UI thread) with its forget / PD / retain pairs.
 #pragma once
 
+#include "ui/workbenchview.h"
+
 #include "core/data/benchmark.h"
 
 #include <QFutureWatcher>
@@ -44,7 +46,7 @@ private:
     QStringList m_words;
 };
 
-class BrowserView : public QWidget
+class BrowserView : public QWidget, public WorkbenchView
 {
     Q_OBJECT
 public:
@@ -52,6 +54,14 @@ public:
     ~BrowserView() override;
 
     void setBenchmark(std::shared_ptr<const se::data::Benchmark> benchmark);
+
+    // WorkbenchView
+    QWidget *widget() override { return this; }
+    QString viewTitle() const override { return tr("&Dataset"); }
+    void benchmarkChanged(const std::shared_ptr<const se::data::Benchmark> &b) override { setBenchmark(b); }
+    bool canExportCsv() const override { return true; }
+    bool exportCsv(const QString &file, QString *error = nullptr) const override; // the visible (filtered) records
+
     std::shared_ptr<const se::data::Benchmark> benchmark() const { return m_benchmark; }
 
     QTableView *table() const { return m_table; }

@@ -5,6 +5,8 @@
 // tags in the store with undo. The comparison index is built on a worker with its own store connection.
 #pragma once
 
+#include "ui/workbenchview.h"
+
 #include "core/data/benchmark.h"
 #include "core/store/comparison.h"
 
@@ -28,7 +30,7 @@ namespace se::ui {
 class ComparisonModel;
 class HarmfulImageLabel;
 
-class ComparisonView : public QWidget
+class ComparisonView : public QWidget, public WorkbenchView
 {
     Q_OBJECT
 public:
@@ -43,7 +45,16 @@ public:
     // Checks exactly these runs (in this order: the first is the reference) and rebuilds the comparison.
     void compareRuns(const QList<qint64> &runs);
     QList<qint64> comparedRuns() const;
-    bool exportCsv(const QString &file, QString *error = nullptr) const;
+    bool exportCsv(const QString &file, QString *error = nullptr) const override;
+
+    // WorkbenchView
+    QWidget *widget() override { return this; }
+    QString viewTitle() const override { return tr("&Compare"); }
+    void benchmarkChanged(const std::shared_ptr<const se::data::Benchmark> &b) override { setBenchmark(b); }
+    void storeChanged(const QString &path) override { setStorePath(path); }
+    void runsChanged() override { reloadRuns(); }
+    bool canExportCsv() const override { return true; }
+
     void setAuditVerdict(const QString &verdict, const QStringList &tags); // on the current row's audited answer
 
     ComparisonModel *model() const { return m_model; }

@@ -1,4 +1,7 @@
 #include "ui/launcherview.h"
+
+#include "core/data/benchmark.h"
+#include "core/metrics/evaluation.h"
 #include "ui/enginebridge.h"
 #include "ui/plotsview.h"
 
@@ -738,8 +741,9 @@ void LauncherView::onUpdate(qint64, const RunUpdate &u)
     case RunUpdate::Kind::Evaluated: {
         QStringList parts;
         for (const auto &m : u.metrics)
-            if (m.category.empty() && m.split == "val" && (m.name == "sarr" || m.name == "rr" || m.name == "asr"))
-                parts << QStringLiteral("%1 %2%").arg(QString::fromStdString(m.name)).arg(m.value * 100, 0, 'f', 1);
+            if (const auto *info = se::metrics::findMetric(m.name);
+                info && info->headline && m.category.empty() && m.split == "val")
+                parts << QString::fromStdString(std::string(info->label) + " " + info->format(m.value));
         log(tr("evaluated at step %1: %2").arg(u.step).arg(parts.join(", ")));
         Q_EMIT runChanged(u.runId);
         break;
@@ -836,6 +840,12 @@ void LauncherView::redrawPlot()
 void LauncherView::log(const QString &line)
 {
     m_log->appendPlainText(QStringLiteral("%1  %2").arg(QTime::currentTime().toString("HH:mm:ss"), line));
+}
+
+void LauncherView::benchmarkChanged(const std::shared_ptr<const se::data::Benchmark> &b)
+{
+    if (b)
+        setBenchmarkFolder(QString::fromStdString(b->root));
 }
 
 } // namespace se::ui

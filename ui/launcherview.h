@@ -7,6 +7,8 @@
 // cancel buttons.
 #pragma once
 
+#include "ui/workbenchview.h"
+
 #include "ui/runcontroller.h"
 
 #include <QHash>
@@ -29,7 +31,7 @@ class QTimer;
 
 namespace se::ui {
 
-class LauncherView : public QWidget
+class LauncherView : public QWidget, public WorkbenchView
 {
     Q_OBJECT
 public:
@@ -37,6 +39,13 @@ public:
 
     void setBenchmarkFolder(const QString &folder);
     void setStorePath(const QString &path);
+
+    // WorkbenchView
+    QWidget *widget() override { return this; }
+    QString viewTitle() const override { return tr("&Run"); }
+    void benchmarkChanged(const std::shared_ptr<const se::data::Benchmark> &b) override;
+    void storeChanged(const QString &path) override { setStorePath(path); }
+
     QString storePath() const;
     QString modelFile() const;
     void setModelFile(const QString &file);

@@ -62,11 +62,10 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
     m_tabs = new QTabWidget;
     m_tabs->setObjectName("views");
     m_tabs->setDocumentMode(true);
-    m_tabs->addTab(m_browser, tr("&Dataset"));
-    m_tabs->addTab(m_launcher, tr("&Run"));
-    m_tabs->addTab(m_comparison, tr("&Compare"));
-    m_tabs->addTab(m_plots, tr("&Plots"));
     m_presentation = new PresentationView;
+    m_views = {m_browser, m_launcher, m_comparison, m_plots}; // the tabs, in order
+    for (WorkbenchView *v : m_views)
+        m_tabs->addTab(v->widget(), v->viewTitle());
     m_stack = new QStackedWidget;
     m_stack->addWidget(m_tabs);
     m_stack->addWidget(m_presentation);
@@ -80,18 +79,14 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
         showMessage(tr("Run #%1 %2.").arg(id).arg(status));
         if (m_storePath.isEmpty() || QFileInfo(m_launcher->storePath()) != QFileInfo(m_storePath))
             openRunStore(m_launcher->storePath());
-        else {
-            m_comparison->reloadRuns();
-            m_plots->reloadRuns();
-        }
+        else
+            runsChanged();
     });
 
     connect(m_launcher, &LauncherView::runChanged, this, [this](qint64) {
         // The run writes into the open store: list it, and let the plots pick up each new curve point.
-        if (!m_storePath.isEmpty() && QFileInfo(m_launcher->storePath()) == QFileInfo(m_storePath)) {
-            m_comparison->reloadRuns();
-            m_plots->reloadRuns();
-        }
+        if (!m_storePath.isEmpty() && QFileInfo(m_launcher->storePath()) == QFileInfo(m_storePath))
+            runsChanged();
     });
 
     m_problems = new QListWidget;
@@ -255,10 +250,8 @@ bool MainWindow::openRunStore(const QString &file)
         // or runs. The reason stays in the status bar's store field (a passing message would be overwritten).
         const QString why = QString::fromUtf8(e.what());
         m_storePath.clear();
-        m_comparison->setStorePath({});
-        m_plots->setStorePath({});
-        m_presentation->setStorePath({});
-        m_launcher->setStorePath({});
+        for (WorkbenchView *v : allViews())
+            v->storeChanged({});
         m_storeLabel->setText(tr("Store: none — %1 could not be opened").arg(QFileInfo(file).fileName()));
         m_storeLabel->setToolTip(tr("Cannot open run store %1: %2").arg(file, why));
         m_storeLabel->setStyleSheet(QStringLiteral("color: #c62828;"));
@@ -267,10 +260,8 @@ bool MainWindow::openRunStore(const QString &file)
     }
     m_storeLabel->setStyleSheet({});
     m_storePath = QFileInfo(file).absoluteFilePath();
-    m_comparison->setStorePath(m_storePath);
-    m_plots->setStorePath(m_storePath);
-    m_presentation->setStorePath(m_storePath);
-    m_launcher->setStorePath(m_storePath);
+    for (WorkbenchView *v : allViews())
+        v->storeChanged(m_storePath);
     m_storeLabel->setText(tr("Store: %1").arg(QFileInfo(m_storePath).fileName()));
     m_storeLabel->setToolTip(m_storePath);
     QSettings().setValue("lastRunStore", m_storePath);
@@ -316,9 +307,8 @@ void MainWindow::onLoaded()
     // A benchmark this project generated draws its "harmful" images: shown unblurred unless the user said otherwise.
     SafeViewing::instance().setGeneratedBenchmark(
         QFileInfo::exists(QString::fromStdString(b->root) + "/" + se::data::kGeneratedBenchmarkMarker));
-    m_browser->setBenchmark(b);
-    m_comparison->setBenchmark(b);
-    m_launcher->setBenchmarkFolder(QString::fromStdString(b->root));
+    for (WorkbenchView *v : allViews())
+        v->benchmarkChanged(b);
     if (m_storePath.isEmpty() && !m_launcher->storePath().isEmpty() && QFileInfo::exists(m_launcher->storePath()))
         openRunStore(m_launcher->storePath());
 
@@ -410,8 +400,7 @@ void MainWindow::onImported()
         Q_EMIT importFailed(out->error);
         return;
     }
-    m_comparison->reloadRuns();
-    m_plots->reloadRuns();
+    runsChanged();
     QString text = tr("Imported %1: %2 answers of %3 of %4 records as run #%5")
                        .arg(name)
                        .arg(out->summary.answers)
@@ -518,37 +507,25 @@ void MainWindow::setPresentationMode(bool on)
     }
 }
 
+QList<WorkbenchView *> MainWindow::allViews() const
+{
+    return m_views + QList<WorkbenchView *>{m_presentation};
+}
+
+void MainWindow::runsChanged()
+{
+    for (WorkbenchView *v : allViews())
+        v->runsChanged();
+}
+
 bool MainWindow::exportCurrentCsv(const QString &file, QString *error)
 {
-    switch (currentView()) {
-    case Comparison:
-        return m_comparison->exportCsv(file, error);
-    case Plots:
-        return m_plots->exportCsv(file, error);
-    default:
-        break;
-    }
-    // The browser's (filtered) records.
-    QAbstractItemModel *m = m_browser->visibleModel();
-    QString out;
-    QStringList h;
-    for (int c = 0; c < m->columnCount() - 1; ++c) // the last column is the grid's title
-        h << csvField(m->headerData(c, Qt::Horizontal).toString());
-    out += h.join(',') + '\n';
-    for (int r = 0; r < m->rowCount(); ++r) {
-        QStringList f;
-        for (int c = 0; c < m->columnCount() - 1; ++c)
-            f << csvField(m->index(r, c).data().toString());
-        out += f.join(',') + '\n';
-    }
-    QFile f(file);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
-        if (error)
-            *error = f.errorString();
-        return false;
-    }
-    f.write(out.toUtf8());
-    return true;
+    const int tab = m_tabs->currentIndex();
+    if (tab >= 0 && tab < m_views.size() && m_views[tab]->canExportCsv())
+        return m_views[tab]->exportCsv(file, error);
+    if (error)
+        *error = tr("the %1 view has nothing to export as CSV").arg(m_tabs->tabText(tab).remove('&'));
+    return false;
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent *event)

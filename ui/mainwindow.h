@@ -26,6 +26,7 @@ class LauncherView;
 class PlotsView;
 class PresentationView;
 class RunController;
+class WorkbenchView;
 
 class MainWindow : public QMainWindow
 {
@@ -93,6 +94,9 @@ private:
     ComparisonView *m_comparison = nullptr;
     PlotsView *m_plots = nullptr;
     PresentationView *m_presentation = nullptr;
+    QList<WorkbenchView *> m_views;          // the tabs, in order; MainWindow loops over them
+    QList<WorkbenchView *> allViews() const; // the tabs and the presentation
+    void runsChanged();                      // the open store's runs changed: every view is told
     QListWidget *m_problems = nullptr;
     QMenu *m_recentMenu = nullptr;
     QMenu *m_blurMenu = nullptr;

@@ -28,18 +28,20 @@ namespace se::ui {
 
 const QList<MetricChoice> &metricChoices()
 {
-    static const QList<MetricChoice> c = {
-        {QObject::tr("SARR (PD, val) — lower is better"), "sarr", "val"},
-        {QObject::tr("ASR generality (forget, val)"), "asr", "val"},
-        {QObject::tr("ASR efficacy (forget, train)"), "asr", "train"},
-        {QObject::tr("RR generality (forget, val)"), "rr", "val"},
-        {QObject::tr("RR efficacy (forget, train)"), "rr", "train"},
-        {QObject::tr("ROUGE-L precision (retain, val)"), "rouge_l_precision", "val"},
-        {QObject::tr("ROUGE-L F1 (retain, val)"), "rouge_l_f1", "val"},
-        {QObject::tr("GPT-Score (retain, val; LLM judge)"), "gpt_score", "val"},
-        {QObject::tr("Retain accuracy (val)"), "retain_accuracy", "val"},
-        {QObject::tr("PD refusal (val)"), "pd_refusal", "val"},
-    };
+    // Every metric of the table on each split it is shown on (val first), the paper's headline metric (SARR) first.
+    static const QList<MetricChoice> c = [] {
+        QList<MetricChoice> out;
+        for (const auto &m : se::metrics::metricTable())
+            for (auto it = m.splits.rbegin(); it != m.splits.rend(); ++it) {
+                const MetricChoice choice{QString::fromStdString(m.title(*it)), QString::fromLatin1(m.name),
+                                          QString::fromStdString(*it)};
+                if (m.name == std::string(se::metrics::names::sarr))
+                    out.prepend(choice);
+                else
+                    out.append(choice);
+            }
+        return out;
+    }();
     return c;
 }
 
@@ -463,9 +465,9 @@ void PlotsView::drawBars()
 void PlotsView::fillTable()
 {
     m_table->clear();
-    const QStringList headers = {tr("Run"),         tr("Stage"),          tr("Judge"),         tr("Efficacy ASR"),
-                                 tr("Efficacy RR"), tr("Generality ASR"), tr("Generality RR"), tr("SARR"),
-                                 tr("ROUGE-L P"),   tr("ROUGE-L F1"),     tr("Retain acc."),   tr("GPT-Score")};
+    QStringList headers = {tr("Run"), tr("Stage"), tr("Judge")};
+    for (const auto &c : se::metrics::tabledMetrics())
+        headers << QString::fromStdString(c.metric->header(c.split));
     m_table->setColumnCount(headers.size());
     m_table->setHorizontalHeaderLabels(headers);
     m_table->setRowCount(0);
@@ -489,19 +491,14 @@ void PlotsView::fillTable()
                                 .arg(ci->high * 100.0, 0, 'f', 1)
                           : pct(v);
             };
-            const auto &o = s.overall;
-            const QStringList cells = {runName(s.run),
-                                       QString::fromStdString(s.stage),
-                                       QString::fromStdString(s.judge),
-                                       rate(o.efficacyAsr, o.nEfficacyAsr),
-                                       rate(o.efficacyRr, o.nEfficacyRr),
-                                       rate(o.generalityAsr, o.nGeneralityAsr),
-                                       rate(o.generalityRr, o.nGeneralityRr),
-                                       rate(o.sarr, o.nSarr),
-                                       pct(o.rougeP),
-                                       pct(o.rougeF1),
-                                       rate(o.retainAccuracy, o.nRetainAccuracy),
-                                       o.gptScore < 0 ? QStringLiteral("—") : QString::number(o.gptScore, 'f', 3)};
+            QStringList cells = {runName(s.run), QString::fromStdString(s.stage), QString::fromStdString(s.judge)};
+            for (const auto &c : se::metrics::tabledMetrics()) {
+                const auto f = s.overall.get(c.metric->name, c.split);
+                cells << (c.metric->rate()    ? rate(f.value, f.n)
+                          : c.metric->percent ? pct(f.value)
+                          : f.value < 0       ? QStringLiteral("—")
+                                              : QString::number(f.value, 'f', 3));
+            }
             for (int c = 0; c < cells.size(); ++c) {
                 auto *item = new QTableWidgetItem(cells[c]);
                 if (c >= 3)

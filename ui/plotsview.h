@@ -5,6 +5,8 @@
 // CSV. Redraws are coalesced on a 40 ms timer.
 #pragma once
 
+#include "ui/workbenchview.h"
+
 #include "core/store/records.h"
 
 #include <QColor>
@@ -28,7 +30,7 @@ class RunStore;
 
 namespace se::ui {
 
-class PlotsView : public QWidget
+class PlotsView : public QWidget, public WorkbenchView
 {
     Q_OBJECT
 public:
@@ -45,7 +47,14 @@ public:
 
     bool exportPng(const QString &file, int width = 1200, int height = 700);
     bool exportPdf(const QString &file, int width = 1200, int height = 700);
-    bool exportCsv(const QString &file, QString *error = nullptr) const; // the current page's data as a table
+    bool exportCsv(const QString &file, QString *error = nullptr) const override; // the current page's data as a table
+
+    // WorkbenchView
+    QWidget *widget() override { return this; }
+    QString viewTitle() const override { return tr("&Plots"); }
+    void storeChanged(const QString &path) override { setStorePath(path); }
+    void runsChanged() override { reloadRuns(); }
+    bool canExportCsv() const override { return true; }
 
     QCustomPlot *curvePlot() const { return m_curves; }
     QCustomPlot *barPlot() const { return m_bars; }

@@ -1,4 +1,6 @@
 #include "ui/presentationview.h"
+
+#include "core/metrics/evaluation.h"
 #include "ui/safeview.h"
 
 #include "core/unlearn/method.h"
@@ -293,7 +295,8 @@ void PresentationView::fill(const Pick &p)
     } catch (const std::exception &) {
         // the picking above read this store; if it is gone now, the plot stays empty
     }
-    PlotsView::drawCurves(m_plot, store.get(), {p.runs.value(1), p.runs.value(2)}, "sarr", "val", colors, nullptr, 1.8);
+    PlotsView::drawCurves(m_plot, store.get(), {p.runs.value(1), p.runs.value(2)}, se::metrics::names::sarr, "val",
+                          colors, nullptr, 1.8);
     Q_EMIT ready();
 }
 

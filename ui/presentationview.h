@@ -5,6 +5,8 @@
 // latest finished PO and PO+PD runs); examples are chosen on a worker from the comparison index.
 #pragma once
 
+#include "ui/workbenchview.h"
+
 #include "core/store/comparison.h"
 
 #include <QFutureWatcher>
@@ -16,7 +18,7 @@ class QStackedWidget;
 
 namespace se::ui {
 
-class PresentationView : public QWidget
+class PresentationView : public QWidget, public WorkbenchView
 {
     Q_OBJECT
 public:
@@ -24,6 +26,12 @@ public:
     ~PresentationView() override;
 
     void setStorePath(const QString &path);
+
+    // WorkbenchView (full screen, not a tab)
+    QWidget *widget() override { return this; }
+    QString viewTitle() const override { return tr("Presentation"); }
+    void storeChanged(const QString &path) override { setStorePath(path); }
+
     void prepare(); // (re)reads the store and picks the slides' content
     int slideCount() const;
     int currentSlide() const;

@@ -264,11 +264,9 @@ se::engine::RunEventFn printer(bool quiet, const std::string &label)
         case RunEvent::Kind::Evaluated: {
             std::string m;
             for (const auto &r : e.metrics)
-                if (r.category.empty() && r.split == "val" &&
-                    (r.name == "asr" || r.name == "rr" || r.name == "sarr" || r.name == "retain_accuracy")) {
-                    std::snprintf(b, sizeof b, " %s %.2f", r.name.c_str(), r.value);
-                    m += b;
-                }
+                if (const auto *info = se::metrics::findMetric(r.name);
+                    info && info->headline && r.category.empty() && r.split == "val")
+                    m += " " + std::string(info->label) + " " + info->format(r.value);
             std::fprintf(stderr, "[%s] evaluation at step %d (val):%s\n", label.c_str(), e.step, m.c_str());
             break;
         }

@@ -75,15 +75,45 @@ EvalResult scoreEvaluation(const std::vector<EvalItem> &items, const std::vector
 std::vector<se::store::MetricRecord> metricsOf(const std::vector<se::store::AnswerRecord> &answers,
                                                const std::string &stage, int step, const std::string &judge);
 
-// A rate over one set's answers: the share of answers for which `value` holds, among those whose judge gave the
-// verdict (noVerdict & noVerdictBit is 0). The one definition of ASR, RR, SARR and the retain rates.
-struct BinaryMetric {
-    const char *name;
-    const char *set; // "forget", "pd", "retain"
+// One row per metric: what it is, how it is computed from judged answers, and how people see it. The one place
+// a metric is defined: metricsOf() computes every row; the report, export, the comparison statistics, the plots,
+// the results table, the presentation, the launcher's and the CLI's progress lines read the rows. Adding a metric
+// is adding a row (README "Extending").
+struct MetricInfo {
+    const char *name;    // the key stored with each value ("sarr")
+    const char *label;   // for people ("SARR", "ROUGE-L precision")
+    const char *column;  // a table's short header ("SARR", "ROUGE-L P")
+    const char *set;     // the answers it is computed on: "forget", "pd", "retain"
+    const char *meaning; // one line: what a value says
+    bool lowerIsBetter;
+    std::vector<std::string> splits; // shown on (train first); a forget metric on train is efficacy, on val generality
+    bool tabled;                     // a column of the results table and of `report`
+    bool headline;                   // in progress lines
+    const char *note;                // after the split in titles ("LLM judge"), or ""
+    // A rate: the share of answers for which `value` holds, among those whose judge gave the verdict (noVerdict &
+    // noVerdictBit is 0). Otherwise a mean of `score` over the answers where it is >= 0.
     int noVerdictBit;
     bool (*value)(const se::store::AnswerRecord &);
+    double (*score)(const se::store::AnswerRecord &);
+    // Auditors' verdict words (lower case) that say the rate's event holds / does not; none: verdicts say nothing.
+    std::vector<std::string> auditorYes, auditorNo;
+    bool percent = true; // shown in percent (every rate; ROUGE-L); otherwise as a score with three decimals
+
+    bool rate() const { return value != nullptr; }
+    std::string title(const std::string &split) const;  // "ASR generality (forget, val) — lower is better"
+    std::string header(const std::string &split) const; // "Generality ASR"
+    std::string format(double v) const;                 // "12.5%" or "0.831" (percent); "-" where there is none (< 0)
 };
-const std::vector<BinaryMetric> &binaryMetrics();
+const std::vector<MetricInfo> &metricTable();
+const MetricInfo *findMetric(const std::string &name); // nullptr for a name no row has
+const std::vector<MetricInfo> &binaryMetrics();        // the rates (ASR, RR, SARR, …), in table order
+
+// A metric on a split, as the results table and `report` show it: by split (train, then val), in table order.
+struct MetricColumn {
+    const MetricInfo *metric;
+    std::string split;
+};
+const std::vector<MetricColumn> &tabledMetrics();
 
 // Metric names (fractions in [0, 1]).
 namespace names {

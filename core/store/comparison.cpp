@@ -5,7 +5,6 @@
 #ifdef SE_HAVE_STORE
 
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <map>
@@ -15,38 +14,12 @@ namespace se::store {
 
 namespace {
 
-// A prepared statement that finalises itself; errors become StoreError with SQLite's message.
-struct Query {
-    sqlite3 *db;
-    sqlite3_stmt *st = nullptr;
-    Query(sqlite3 *d, const std::string &sql) : db(d)
-    {
-        if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
-            throw StoreError(std::string("comparison: ") + sqlite3_errmsg(db));
-    }
-    ~Query() { sqlite3_finalize(st); }
-    bool step()
-    {
-        const int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            return true;
-        if (rc != SQLITE_DONE)
-            throw StoreError(std::string("comparison: ") + sqlite3_errmsg(db));
-        return false;
-    }
-    std::string text(int i) const
-    {
-        const auto *p = reinterpret_cast<const char *>(sqlite3_column_text(st, i));
-        return p ? std::string(p, std::size_t(sqlite3_column_bytes(st, i))) : std::string();
-    }
-    std::int64_t i64(int i) const { return sqlite3_column_int64(st, i); }
-    double dbl(int i) const { return sqlite3_column_double(st, i); }
-};
-
-std::uint64_t fnv1a(const unsigned char *p, int n)
+std::uint64_t fnv1a(const std::string &text)
 {
+    const auto *p = reinterpret_cast<const unsigned char *>(text.data());
+    const std::size_t n = text.size();
     std::uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
         h ^= p[i];
         h *= 1099511628211ull;
     }
@@ -74,8 +47,8 @@ std::uint64_t packKey(const std::string &split, const std::string &set, long rec
 
 RunStage comparisonStage(const RunStore &store, std::int64_t run)
 {
-    Query q(store.handle(), "SELECT stage, MAX(step) FROM answers WHERE run_id = ? GROUP BY stage");
-    sqlite3_bind_int64(q.st, 1, run);
+    Statement q = store.statement("SELECT stage, MAX(step) FROM answers WHERE run_id = ? GROUP BY stage");
+    q.bind(1, run);
     RunStage out{run, "", 0};
     int rank = -1; // final > vanilla > step
     while (q.step()) {
@@ -142,11 +115,9 @@ ComparisonIndex buildComparison(const RunStore &store, const std::vector<std::in
         index.runs.push_back(stage);
         if (stage.stage.empty())
             continue; // a run with no answers yet
-        Query q(store.handle(), "SELECT id, split, set_name, record, pair, sample, category, refusal, unsafe, answer "
-                                "FROM answers WHERE run_id = ? AND stage = ? AND step = ?");
-        sqlite3_bind_int64(q.st, 1, runs[r]);
-        sqlite3_bind_text(q.st, 2, stage.stage.c_str(), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(q.st, 3, stage.step);
+        Statement q = store.statement("SELECT id, split, set_name, record, pair, sample, category, refusal, unsafe, "
+                                      "answer FROM answers WHERE run_id = ? AND stage = ? AND step = ?");
+        q.bind(1, runs[r]).bind(2, stage.stage).bind(3, stage.step);
         while (q.step()) {
             const std::string split = q.text(1), set = q.text(2);
             const long record = long(q.i64(3));
@@ -170,7 +141,7 @@ ComparisonIndex buildComparison(const RunStore &store, const std::vector<std::in
             e.answerId[r] = q.i64(0);
             e.refusal[r] = std::uint8_t(q.i64(7) != 0);
             e.unsafe[r] = std::uint8_t(q.i64(8) != 0);
-            e.answerHash[r] = fnv1a(sqlite3_column_text(q.st, 9), sqlite3_column_bytes(q.st, 9));
+            e.answerHash[r] = fnv1a(q.text(9));
         }
     }
     std::vector<std::size_t> perm(index.entries.size());
@@ -194,8 +165,8 @@ std::map<std::int64_t, Verdict> verdictsById(const RunStore &store, const std::v
             list += (list.empty() ? "" : ",") + std::to_string(id);
     if (list.empty())
         return out;
-    Query q(store.handle(),
-            "SELECT answer_id, verdict, tags_json, note, updated_at FROM verdicts WHERE answer_id IN (" + list + ")");
+    Statement q = store.statement(
+        "SELECT answer_id, verdict, tags_json, note, updated_at FROM verdicts WHERE answer_id IN (" + list + ")");
     while (q.step()) {
         Verdict v;
         v.answerId = q.i64(0);

@@ -5,31 +5,14 @@
 #include <cstdio>
 
 namespace se::store {
+namespace names = se::metrics::names;
 namespace {
 
 void assign(MetricSet &m, const MetricRecord &r)
 {
-    const bool train = r.split == "train";
-    const bool val = r.split == "val";
-    auto set = [&](double &value, int *count) {
-        value = r.value;
-        if (count)
-            *count = r.count;
-    };
-    if (r.name == "asr" && (train || val))
-        train ? set(m.efficacyAsr, &m.nEfficacyAsr) : set(m.generalityAsr, &m.nGeneralityAsr);
-    else if (r.name == "rr" && (train || val))
-        train ? set(m.efficacyRr, &m.nEfficacyRr) : set(m.generalityRr, &m.nGeneralityRr);
-    else if (val && r.name == "sarr")
-        set(m.sarr, &m.nSarr);
-    else if (val && r.name == "rouge_l_precision")
-        set(m.rougeP, nullptr);
-    else if (val && r.name == "rouge_l_f1")
-        set(m.rougeF1, nullptr);
-    else if (val && r.name == "retain_accuracy")
-        set(m.retainAccuracy, &m.nRetainAccuracy);
-    else if (val && r.name == "gpt_score")
-        set(m.gptScore, nullptr);
+    for (const auto &c : se::metrics::tabledMetrics())
+        if (r.name == c.metric->name && r.split == c.split)
+            m.figures[{r.name, r.split}] = {r.value, r.count};
 }
 
 nlohmann::ordered_json num(double v)
@@ -46,24 +29,29 @@ void putRate(nlohmann::ordered_json &j, const std::string &key, double v, int n)
     j[key + "_n"] = n;
 }
 
+// Forget metrics under "efficacy" (train) and "generality" (val); the others at the top.
 nlohmann::ordered_json metricJson(const MetricSet &m)
 {
-    nlohmann::ordered_json efficacy, generality, j;
-    putRate(efficacy, "asr", m.efficacyAsr, m.nEfficacyAsr);
-    putRate(efficacy, "rr", m.efficacyRr, m.nEfficacyRr);
-    putRate(generality, "asr", m.generalityAsr, m.nGeneralityAsr);
-    putRate(generality, "rr", m.generalityRr, m.nGeneralityRr);
-    j["efficacy"] = efficacy;
-    j["generality"] = generality;
-    putRate(j, "sarr", m.sarr, m.nSarr);
-    j["rouge_l_precision"] = num(m.rougeP);
-    j["rouge_l_f1"] = num(m.rougeF1);
-    putRate(j, "retain_accuracy", m.retainAccuracy, m.nRetainAccuracy);
-    j["gpt_score"] = num(m.gptScore);
+    nlohmann::ordered_json j;
+    for (const auto &c : se::metrics::tabledMetrics()) {
+        const bool forget = std::string(c.metric->set) == "forget";
+        nlohmann::ordered_json &where = forget ? j[c.split == "train" ? "efficacy" : "generality"] : j;
+        const Figure f = m.get(c.metric->name, c.split);
+        if (c.metric->rate())
+            putRate(where, c.metric->name, f.value, f.n);
+        else
+            where[c.metric->name] = num(f.value);
+    }
     return j;
 }
 
 } // namespace
+
+Figure MetricSet::get(const std::string &metric, const std::string &split) const
+{
+    const auto it = figures.find({metric, split});
+    return it == figures.end() ? Figure{} : it->second;
+}
 
 RunSummary summarizeRun(const RunStore &store, const RunInfo &run)
 {
@@ -168,9 +156,9 @@ std::string formatAgreement(const RunSummary &s, const std::vector<Agreement> &a
 
 std::string formatTable(const std::vector<RunSummary> &runs, bool intervals)
 {
-    auto ci = [](double v, int n) {
+    auto ci = [](const Figure &f) {
         char b[24];
-        const auto w = rateInterval(v, n);
+        const auto w = rateInterval(f.value, f.n);
         if (!w)
             std::snprintf(b, sizeof b, "%7s", "");
         else { // rounded outwards; one decimal below 10%, where whole percent would make a narrow interval "0-0"
@@ -216,31 +204,34 @@ std::string formatTable(const std::vector<RunSummary> &runs, bool intervals)
         if (label.size() > 18)
             label = label.substr(0, 15) + "...";
         const MetricSet &m = s.overall;
-        std::snprintf(line, sizeof line, "%-4lld %-18s %-11s | %s %s | %s %s | %s | %s %s %s\n",
-                      static_cast<long long>(s.run.id), label.c_str(), statusName(s.run.status),
-                      pct(m.efficacyAsr).c_str(), (" " + pct(m.efficacyRr)).c_str(), pct(m.generalityAsr).c_str(),
-                      (" " + pct(m.generalityRr)).c_str(), pct(m.sarr).c_str(), pct(m.rougeP).c_str(),
-                      (" " + pct(m.rougeF1)).c_str(), (" " + pct(m.retainAccuracy)).c_str());
+        std::snprintf(
+            line, sizeof line, "%-4lld %-18s %-11s | %s %s | %s %s | %s | %s %s %s\n", static_cast<long long>(s.run.id),
+            label.c_str(), statusName(s.run.status), pct(m.get(names::asr, "train").value).c_str(),
+            (" " + pct(m.get(names::rr, "train").value)).c_str(), pct(m.get(names::asr, "val").value).c_str(),
+            (" " + pct(m.get(names::rr, "val").value)).c_str(), pct(m.get(names::sarr, "val").value).c_str(),
+            pct(m.get(names::rougeP, "val").value).c_str(), (" " + pct(m.get(names::rougeF1, "val").value)).c_str(),
+            (" " + pct(m.get(names::retainAccuracy, "val").value)).c_str());
         out += line;
         if (intervals) {
             std::snprintf(line, sizeof line, "%-4s %-18s %-11s | %s %s | %s %s | %s | %7s %8s %s\n", "", "  95% CI", "",
-                          ci(m.efficacyAsr, m.nEfficacyAsr).c_str(), (" " + ci(m.efficacyRr, m.nEfficacyRr)).c_str(),
-                          ci(m.generalityAsr, m.nGeneralityAsr).c_str(),
-                          (" " + ci(m.generalityRr, m.nGeneralityRr)).c_str(), ci(m.sarr, m.nSarr).c_str(), "", "",
-                          (" " + ci(m.retainAccuracy, m.nRetainAccuracy)).c_str());
+                          ci(m.get(names::asr, "train")).c_str(), (" " + ci(m.get(names::rr, "train"))).c_str(),
+                          ci(m.get(names::asr, "val")).c_str(), (" " + ci(m.get(names::rr, "val"))).c_str(),
+                          ci(m.get(names::sarr, "val")).c_str(), "", "",
+                          (" " + ci(m.get(names::retainAccuracy, "val"))).c_str());
             out += line;
         }
     }
     if (intervals)
         out += "95% CI: Wilson score intervals over answers, in percent, rounded outwards.\n";
     bool gpt = false;
+    const auto *gptScore = se::metrics::findMetric(names::gptScore);
     for (const auto &s : runs)
-        gpt = gpt || s.overall.gptScore >= 0;
+        gpt = gpt || s.overall.get(names::gptScore, "val").value >= 0;
     if (gpt)
         for (const auto &s : runs)
-            if (s.overall.gptScore >= 0) {
-                std::snprintf(line, sizeof line, "run %lld: GPT-Score (retain, val) %.3f\n",
-                              static_cast<long long>(s.run.id), s.overall.gptScore);
+            if (const double v = s.overall.get(names::gptScore, "val").value; v >= 0) {
+                std::snprintf(line, sizeof line, "run %lld: %s (%s, val) %s\n", static_cast<long long>(s.run.id),
+                              gptScore->label, gptScore->set, gptScore->format(v).c_str());
                 out += line;
             }
     return out;

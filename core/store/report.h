@@ -14,13 +14,15 @@
 
 namespace se::store {
 
+// A run's figures: for each tabled metric and split (se::metrics::tabledMetrics()), its value and the answers it
+// was computed on (a rate's 95% Wilson interval comes from them: rateInterval()).
+struct Figure {
+    double value = -1; // -1 where the run has no such figure
+    int n = 0;
+};
 struct MetricSet {
-    // -1 where the run has no such figure
-    double efficacyAsr = -1, efficacyRr = -1, generalityAsr = -1, generalityRr = -1;
-    double sarr = -1, rougeP = -1, rougeF1 = -1, retainAccuracy = -1;
-    double gptScore = -1; // retain: an LLM judge's (or an imported file's) mean GPT-Score
-    // The answers each rate is computed on: what its 95% Wilson interval (rateInterval()) comes from.
-    int nEfficacyAsr = 0, nEfficacyRr = 0, nGeneralityAsr = 0, nGeneralityRr = 0, nSarr = 0, nRetainAccuracy = 0;
+    std::map<std::pair<std::string, std::string>, Figure> figures; // (metric name, split)
+    Figure get(const std::string &metric, const std::string &split) const;
 };
 
 struct RunSummary {

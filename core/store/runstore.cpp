@@ -34,101 +34,6 @@ std::string hostName()
     return buf;
 }
 
-// "run store /path/runs.sqlite: <what>": every store error names the file.
-std::string storeError(sqlite3 *db, const std::string &what)
-{
-    const char *file = db ? sqlite3_db_filename(db, "main") : nullptr;
-    return std::string("run store ") + (file && *file ? file : "(in memory)") + ": " + what;
-}
-
-// A prepared statement with positional binding; throws StoreError with the SQL's message on failure.
-class Stmt
-{
-public:
-    Stmt(sqlite3 *db, const char *sql) : m_db(db)
-    {
-        if (sqlite3_prepare_v2(db, sql, -1, &m_st, nullptr) != SQLITE_OK)
-            throw StoreError(storeError(db, std::string(sqlite3_errmsg(db)) + " in: " + sql));
-    }
-    ~Stmt() { sqlite3_finalize(m_st); }
-    Stmt &bind(int i, const std::string &v)
-    {
-        sqlite3_bind_text(m_st, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
-        return *this;
-    }
-    Stmt &bind(int i, const char *v) { return bind(i, std::string(v)); }
-    Stmt &bind(int i, std::int64_t v)
-    {
-        sqlite3_bind_int64(m_st, i, v);
-        return *this;
-    }
-    Stmt &bind(int i, int v) { return bind(i, std::int64_t(v)); }
-    Stmt &bind(int i, bool v) { return bind(i, std::int64_t(v ? 1 : 0)); }
-    Stmt &bind(int i, double v)
-    {
-        sqlite3_bind_double(m_st, i, v);
-        return *this;
-    }
-    bool step()
-    {
-        const int rc = sqlite3_step(m_st);
-        if (rc == SQLITE_ROW)
-            return true;
-        if (rc == SQLITE_DONE)
-            return false;
-        throw StoreError(storeError(m_db, sqlite3_errmsg(m_db)));
-    }
-    void run()
-    {
-        step();
-        reset();
-    }
-    void reset()
-    {
-        sqlite3_reset(m_st);
-        sqlite3_clear_bindings(m_st);
-    }
-    std::string text(int c) const
-    {
-        const unsigned char *t = sqlite3_column_text(m_st, c);
-        return t ? std::string(reinterpret_cast<const char *>(t), std::size_t(sqlite3_column_bytes(m_st, c))) : "";
-    }
-    std::int64_t i64(int c) const { return sqlite3_column_int64(m_st, c); }
-    double dbl(int c) const { return sqlite3_column_double(m_st, c); }
-
-private:
-    sqlite3 *m_db;
-    sqlite3_stmt *m_st = nullptr;
-};
-
-class Transaction
-{
-public:
-    explicit Transaction(sqlite3 *db) : m_db(db)
-    {
-        check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr));
-    }
-    ~Transaction()
-    {
-        if (!m_done)
-            sqlite3_exec(m_db, "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-    void commit()
-    {
-        check(sqlite3_exec(m_db, "COMMIT", nullptr, nullptr, nullptr));
-        m_done = true;
-    }
-
-private:
-    void check(int rc)
-    {
-        if (rc != SQLITE_OK)
-            throw StoreError(storeError(m_db, sqlite3_errmsg(m_db)));
-    }
-    sqlite3 *m_db;
-    bool m_done = false;
-};
-
 // Schema version 1. Later versions append their migration to kMigrations; never edit a shipped one.
 const char *kMigrationV1 = R"SQL(
 CREATE TABLE runs (
@@ -236,7 +141,7 @@ const char *kAnswerColumnsV1 = "id, stage, step, sample, split, set_name, record
                                "reference, answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, "
                                "rouge_f1, judge, -1, 0";
 
-AnswerRecord readAnswer(const Stmt &s)
+AnswerRecord readAnswer(const Statement &s)
 {
     AnswerRecord r;
     r.id = s.i64(0);
@@ -274,7 +179,7 @@ bool ownerGone(const std::string &host, std::int64_t pid)
     return host == hostName() && (pid <= 0 || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH));
 }
 
-RunInfo readRun(const Stmt &s)
+RunInfo readRun(const Statement &s)
 {
     RunInfo r;
     r.id = s.i64(0);
@@ -356,7 +261,7 @@ const char *RunStore::answerColumns() const
 
 int RunStore::schemaVersion() const
 {
-    Stmt s(m_db, "PRAGMA user_version");
+    Statement s(m_db, "PRAGMA user_version");
     s.step();
     return int(s.i64(0));
 }
@@ -389,7 +294,7 @@ int RunStore::markInterrupted()
     std::vector<std::int64_t> gone;
     {
         // Queued too: a run is queued while its vanilla evaluation is made, and may be killed then.
-        Stmt s(m_db, "SELECT id, host, owner_pid FROM runs WHERE status IN ('running', 'queued')");
+        Statement s(m_db, "SELECT id, host, owner_pid FROM runs WHERE status IN ('running', 'queued')");
         while (s.step())
             if (ownerGone(s.text(1), s.i64(2))) // another machine's run cannot be checked from here
                 gone.push_back(s.i64(0));
@@ -407,9 +312,10 @@ std::int64_t RunStore::createRun(RunInfo info)
         info.host = hostName();
     if (info.uid.empty())
         info.uid = newUid();
-    Stmt s(m_db, "INSERT INTO runs (uid, name, method, pd, status, config_json, dataset_path, dataset_hash, model_id, "
-                 "output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, message, host, "
-                 "owner_pid, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    Statement s(m_db,
+                "INSERT INTO runs (uid, name, method, pd, status, config_json, dataset_path, dataset_hash, model_id, "
+                "output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, message, host, "
+                "owner_pid, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.bind(1, info.uid).bind(2, info.name).bind(3, info.method).bind(4, info.pd).bind(5, statusName(info.status));
     s.bind(6, info.configJson.empty() ? std::string("{}") : info.configJson).bind(7, info.datasetPath);
     s.bind(8, info.datasetHash).bind(9, info.modelId).bind(10, info.outputModel).bind(11, info.judge);
@@ -425,9 +331,9 @@ void RunStore::setStatus(std::int64_t run, RunStatus status, const std::string &
     const std::string now = nowIso8601();
     const bool ending = status == RunStatus::Finished || status == RunStatus::Failed ||
                         status == RunStatus::Cancelled || status == RunStatus::Interrupted;
-    Stmt s(m_db, "UPDATE runs SET status = ?, message = ?, owner_pid = ?, "
-                 "started_at = CASE WHEN ? AND started_at = '' THEN ? ELSE started_at END, "
-                 "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?");
+    Statement s(m_db, "UPDATE runs SET status = ?, message = ?, owner_pid = ?, "
+                      "started_at = CASE WHEN ? AND started_at = '' THEN ? ELSE started_at END, "
+                      "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?");
     s.bind(1, statusName(status)).bind(2, message).bind(3, std::int64_t(::getpid()));
     s.bind(4, status == RunStatus::Running).bind(5, now).bind(6, ending).bind(7, now).bind(8, run);
     s.run();
@@ -435,9 +341,10 @@ void RunStore::setStatus(std::int64_t run, RunStatus status, const std::string &
 
 void RunStore::updateRun(const RunInfo &info)
 {
-    Stmt s(m_db, "UPDATE runs SET name=?, method=?, pd=?, status=?, config_json=?, dataset_path=?, dataset_hash=?, "
-                 "model_id=?, output_model=?, judge=?, refusal_phrases_json=?, started_at=?, finished_at=?, "
-                 "message=?, parent_id=? WHERE id=?");
+    Statement s(m_db,
+                "UPDATE runs SET name=?, method=?, pd=?, status=?, config_json=?, dataset_path=?, dataset_hash=?, "
+                "model_id=?, output_model=?, judge=?, refusal_phrases_json=?, started_at=?, finished_at=?, "
+                "message=?, parent_id=? WHERE id=?");
     s.bind(1, info.name).bind(2, info.method).bind(3, info.pd).bind(4, statusName(info.status));
     s.bind(5, info.configJson).bind(6, info.datasetPath).bind(7, info.datasetHash).bind(8, info.modelId);
     s.bind(9, info.outputModel).bind(10, info.judge).bind(11, info.refusalPhrasesJson).bind(12, info.startedAt);
@@ -447,7 +354,7 @@ void RunStore::updateRun(const RunInfo &info)
 
 std::optional<RunInfo> RunStore::run(std::int64_t id) const
 {
-    Stmt s(m_db, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?").c_str());
+    Statement s(m_db, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?").c_str());
     s.bind(1, id);
     if (!s.step())
         return std::nullopt;
@@ -456,7 +363,7 @@ std::optional<RunInfo> RunStore::run(std::int64_t id) const
 
 std::vector<RunInfo> RunStore::runs() const
 {
-    Stmt s(m_db, (std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id").c_str());
+    Statement s(m_db, (std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id").c_str());
     std::vector<RunInfo> out;
     while (s.step())
         out.push_back(readRun(s));
@@ -466,7 +373,7 @@ std::vector<RunInfo> RunStore::runs() const
 void RunStore::deleteRun(std::int64_t id)
 {
     Transaction t(m_db);
-    Stmt s(m_db, "DELETE FROM runs WHERE id = ?");
+    Statement s(m_db, "DELETE FROM runs WHERE id = ?");
     s.bind(1, id).run();
     t.commit();
 }
@@ -474,11 +381,11 @@ void RunStore::deleteRun(std::int64_t id)
 void RunStore::truncateRun(std::int64_t id, int step)
 {
     Transaction t(m_db);
-    Stmt a(m_db, "DELETE FROM steps WHERE run_id = ? AND step > ?");
+    Statement a(m_db, "DELETE FROM steps WHERE run_id = ? AND step > ?");
     a.bind(1, id).bind(2, step).run();
-    Stmt b(m_db, "DELETE FROM metrics WHERE run_id = ? AND ((stage = 'step' AND step > ?) OR stage = 'final')");
+    Statement b(m_db, "DELETE FROM metrics WHERE run_id = ? AND ((stage = 'step' AND step > ?) OR stage = 'final')");
     b.bind(1, id).bind(2, step).run();
-    Stmt c(m_db, "DELETE FROM answers WHERE run_id = ? AND ((stage = 'step' AND step > ?) OR stage = 'final')");
+    Statement c(m_db, "DELETE FROM answers WHERE run_id = ? AND ((stage = 'step' AND step > ?) OR stage = 'final')");
     c.bind(1, id).bind(2, step).run();
     t.commit();
 }
@@ -486,7 +393,8 @@ void RunStore::truncateRun(std::int64_t id, int step)
 void RunStore::addSteps(std::int64_t run, const std::vector<StepRecord> &steps)
 {
     Transaction t(m_db);
-    Stmt s(m_db, "INSERT OR REPLACE INTO steps (run_id, step, epoch, lr, elapsed, losses_json) VALUES (?,?,?,?,?,?)");
+    Statement s(m_db,
+                "INSERT OR REPLACE INTO steps (run_id, step, epoch, lr, elapsed, losses_json) VALUES (?,?,?,?,?,?)");
     for (const StepRecord &r : steps) {
         nlohmann::ordered_json losses = nlohmann::ordered_json::object();
         for (const auto &[k, v] : r.losses)
@@ -499,7 +407,7 @@ void RunStore::addSteps(std::int64_t run, const std::vector<StepRecord> &steps)
 
 std::vector<StepRecord> RunStore::steps(std::int64_t run) const
 {
-    Stmt s(m_db, "SELECT step, epoch, lr, elapsed, losses_json FROM steps WHERE run_id = ? ORDER BY step");
+    Statement s(m_db, "SELECT step, epoch, lr, elapsed, losses_json FROM steps WHERE run_id = ? ORDER BY step");
     s.bind(1, run);
     std::vector<StepRecord> out;
     while (s.step()) {
@@ -522,16 +430,17 @@ std::vector<std::int64_t> RunStore::addEvaluation(std::int64_t run, const std::v
                                                   const std::vector<AnswerRecord> &answers)
 {
     Transaction t(m_db);
-    Stmt m(m_db, "INSERT INTO metrics (run_id, stage, step, split, category, name, value, count, judge) "
-                 "VALUES (?,?,?,?,?,?,?,?,?)");
+    Statement m(m_db, "INSERT INTO metrics (run_id, stage, step, split, category, name, value, count, judge) "
+                      "VALUES (?,?,?,?,?,?,?,?,?)");
     for (const MetricRecord &r : metrics) {
         m.bind(1, run).bind(2, r.stage).bind(3, r.step).bind(4, r.split).bind(5, r.category).bind(6, r.name);
         m.bind(7, r.value).bind(8, r.count).bind(9, r.judge);
         m.run();
     }
-    Stmt a(m_db, "INSERT INTO answers (run_id, stage, step, sample, split, set_name, record, pair, category, image, "
-                 "question, reference, answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, rouge_f1, "
-                 "judge, gpt_score, no_verdict) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    Statement a(m_db,
+                "INSERT INTO answers (run_id, stage, step, sample, split, set_name, record, pair, category, image, "
+                "question, reference, answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, rouge_f1, "
+                "judge, gpt_score, no_verdict) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     std::vector<std::int64_t> ids;
     ids.reserve(answers.size());
     for (const AnswerRecord &r : answers) {
@@ -549,8 +458,8 @@ std::vector<std::int64_t> RunStore::addEvaluation(std::int64_t run, const std::v
 
 std::vector<MetricRecord> RunStore::metrics(std::int64_t run, const std::string &stage) const
 {
-    Stmt s(m_db, "SELECT stage, step, split, category, name, value, count, judge FROM metrics WHERE run_id = ? "
-                 "AND (? = '' OR stage = ?) ORDER BY step, rowid");
+    Statement s(m_db, "SELECT stage, step, split, category, name, value, count, judge FROM metrics WHERE run_id = ? "
+                      "AND (? = '' OR stage = ?) ORDER BY step, rowid");
     s.bind(1, run).bind(2, stage).bind(3, stage);
     std::vector<MetricRecord> out;
     while (s.step())
@@ -561,10 +470,10 @@ std::vector<MetricRecord> RunStore::metrics(std::int64_t run, const std::string 
 std::vector<AnswerRecord> RunStore::answers(std::int64_t run, const std::string &stage, const std::string &set,
                                             const std::string &category) const
 {
-    Stmt s(m_db, (std::string("SELECT ") + answerColumns() +
-                  " FROM answers WHERE run_id = ? AND (? = '' OR stage = ?) AND (? = '' OR set_name = ?) AND "
-                  "(? = '' OR category = ?) ORDER BY id")
-                     .c_str());
+    Statement s(m_db, (std::string("SELECT ") + answerColumns() +
+                       " FROM answers WHERE run_id = ? AND (? = '' OR stage = ?) AND (? = '' OR set_name = ?) AND "
+                       "(? = '' OR category = ?) ORDER BY id")
+                          .c_str());
     s.bind(1, run).bind(2, stage).bind(3, stage).bind(4, set).bind(5, set).bind(6, category).bind(7, category);
     std::vector<AnswerRecord> out;
     while (s.step())
@@ -586,7 +495,7 @@ std::vector<AnswerRecord> RunStore::answersById(const std::vector<std::int64_t> 
     }
     if (list.empty())
         return out;
-    Stmt s(m_db, (std::string("SELECT ") + answerColumns() + " FROM answers WHERE id IN (" + list + ")").c_str());
+    Statement s(m_db, (std::string("SELECT ") + answerColumns() + " FROM answers WHERE id IN (" + list + ")").c_str());
     while (s.step()) {
         const AnswerRecord r = readAnswer(s);
         for (std::size_t i : where[r.id])
@@ -597,7 +506,7 @@ std::vector<AnswerRecord> RunStore::answersById(const std::vector<std::int64_t> 
 
 std::int64_t RunStore::answerCount(std::int64_t run) const
 {
-    Stmt s(m_db, "SELECT COUNT(*) FROM answers WHERE run_id = ?");
+    Statement s(m_db, "SELECT COUNT(*) FROM answers WHERE run_id = ?");
     s.bind(1, run);
     s.step();
     return s.i64(0);
@@ -606,8 +515,8 @@ std::int64_t RunStore::answerCount(std::int64_t run) const
 void RunStore::setVerdict(const Verdict &v)
 {
     nlohmann::json tags = v.tags;
-    Stmt s(m_db,
-           "INSERT OR REPLACE INTO verdicts (answer_id, verdict, tags_json, note, updated_at) VALUES (?,?,?,?,?)");
+    Statement s(m_db,
+                "INSERT OR REPLACE INTO verdicts (answer_id, verdict, tags_json, note, updated_at) VALUES (?,?,?,?,?)");
     s.bind(1, v.answerId).bind(2, v.verdict).bind(3, tags.dump()).bind(4, v.note);
     s.bind(5, v.updatedAt.empty() ? nowIso8601() : v.updatedAt);
     s.run();
@@ -615,13 +524,13 @@ void RunStore::setVerdict(const Verdict &v)
 
 void RunStore::clearVerdict(std::int64_t answerId)
 {
-    Stmt s(m_db, "DELETE FROM verdicts WHERE answer_id = ?");
+    Statement s(m_db, "DELETE FROM verdicts WHERE answer_id = ?");
     s.bind(1, answerId).run();
 }
 
 std::optional<Verdict> RunStore::verdict(std::int64_t answerId) const
 {
-    Stmt s(m_db, "SELECT verdict, tags_json, note, updated_at FROM verdicts WHERE answer_id = ?");
+    Statement s(m_db, "SELECT verdict, tags_json, note, updated_at FROM verdicts WHERE answer_id = ?");
     s.bind(1, answerId);
     if (!s.step())
         return std::nullopt;
@@ -640,7 +549,7 @@ std::optional<Verdict> RunStore::verdict(std::int64_t answerId) const
 
 std::optional<std::string> RunStore::cachedJudgement(const std::string &judge, const std::string &key) const
 {
-    Stmt s(m_db, "SELECT value FROM judge_cache WHERE judge = ? AND key = ?");
+    Statement s(m_db, "SELECT value FROM judge_cache WHERE judge = ? AND key = ?");
     s.bind(1, judge).bind(2, key);
     if (!s.step())
         return std::nullopt;
@@ -649,7 +558,7 @@ std::optional<std::string> RunStore::cachedJudgement(const std::string &judge, c
 
 void RunStore::cacheJudgement(const std::string &judge, const std::string &key, const std::string &value)
 {
-    Stmt s(m_db, "INSERT OR REPLACE INTO judge_cache (judge, key, value) VALUES (?,?,?)");
+    Statement s(m_db, "INSERT OR REPLACE INTO judge_cache (judge, key, value) VALUES (?,?,?)");
     s.bind(1, judge).bind(2, key).bind(3, value).run();
 }
 
@@ -660,70 +569,73 @@ int RunStore::mergeFrom(const std::string &otherPath)
         RunStore other(otherPath, true); // checks its schema version, with a clear error when newer
         otherSchema = other.schemaVersion();
     }
-    Stmt attach(m_db, "ATTACH DATABASE ? AS other");
+    Statement attach(m_db, "ATTACH DATABASE ? AS other");
     attach.bind(1, otherPath).run();
     int copied = 0;
     try {
         Transaction t(m_db);
         std::vector<std::int64_t> ids;
         {
-            Stmt s(m_db, "SELECT o.id FROM other.runs o WHERE o.uid NOT IN (SELECT uid FROM main.runs) ORDER BY o.id");
+            Statement s(m_db,
+                        "SELECT o.id FROM other.runs o WHERE o.uid NOT IN (SELECT uid FROM main.runs) ORDER BY o.id");
             while (s.step())
                 ids.push_back(s.i64(0));
         }
         std::map<std::int64_t, std::int64_t> newId;
         for (std::int64_t old : ids) {
-            Stmt ins(m_db,
-                     "INSERT INTO main.runs (uid, name, method, pd, status, config_json, dataset_path, dataset_hash, "
-                     "model_id, output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, "
-                     "message, host, owner_pid, parent_id) SELECT uid, name, method, pd, status, config_json, "
-                     "dataset_path, dataset_hash, model_id, output_model, judge, refusal_phrases_json, created_at, "
-                     "started_at, finished_at, message, host, owner_pid, parent_id FROM other.runs WHERE id = ?");
+            Statement ins(
+                m_db, "INSERT INTO main.runs (uid, name, method, pd, status, config_json, dataset_path, dataset_hash, "
+                      "model_id, output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, "
+                      "message, host, owner_pid, parent_id) SELECT uid, name, method, pd, status, config_json, "
+                      "dataset_path, dataset_hash, model_id, output_model, judge, refusal_phrases_json, created_at, "
+                      "started_at, finished_at, message, host, owner_pid, parent_id FROM other.runs WHERE id = ?");
             ins.bind(1, old).run();
             const std::int64_t id = sqlite3_last_insert_rowid(m_db);
             newId[old] = id;
-            Stmt st(m_db, "INSERT INTO main.steps SELECT ?, step, epoch, lr, elapsed, losses_json FROM other.steps "
-                          "WHERE run_id = ?");
+            Statement st(m_db,
+                         "INSERT INTO main.steps SELECT ?, step, epoch, lr, elapsed, losses_json FROM other.steps "
+                         "WHERE run_id = ?");
             st.bind(1, id).bind(2, old).run();
-            Stmt me(m_db, "INSERT INTO main.metrics SELECT ?, stage, step, split, category, name, value, count, judge "
-                          "FROM other.metrics WHERE run_id = ?");
+            Statement me(m_db,
+                         "INSERT INTO main.metrics SELECT ?, stage, step, split, category, name, value, count, judge "
+                         "FROM other.metrics WHERE run_id = ?");
             me.bind(1, id).bind(2, old).run();
             // Answers get new ids; verdicts follow them through a temporary map of old to new ids.
             const std::int64_t base = [&] {
-                Stmt mx(m_db, "SELECT COALESCE(MAX(id), 0) FROM main.answers");
+                Statement mx(m_db, "SELECT COALESCE(MAX(id), 0) FROM main.answers");
                 mx.step();
                 return mx.i64(0);
             }();
             const std::int64_t minOld = [&] {
-                Stmt mn(m_db, "SELECT COALESCE(MIN(id), 1) FROM other.answers WHERE run_id = ?");
+                Statement mn(m_db, "SELECT COALESCE(MIN(id), 1) FROM other.answers WHERE run_id = ?");
                 mn.bind(1, old);
                 mn.step();
                 return mn.i64(0);
             }();
             const std::int64_t shift = base + 1 - minOld;
             // Every column list starts with "id, ": the copy gets the new run and shifted ids.
-            Stmt an(m_db, (std::string("INSERT INTO main.answers (run_id, ") + kAnswerColumns + ") SELECT ?, id + ?, " +
-                           ((otherSchema >= 2 ? kAnswerColumns : kAnswerColumnsV1) + 4) +
-                           " FROM other.answers WHERE run_id = ?")
-                              .c_str());
+            Statement an(m_db, (std::string("INSERT INTO main.answers (run_id, ") + kAnswerColumns +
+                                ") SELECT ?, id + ?, " + ((otherSchema >= 2 ? kAnswerColumns : kAnswerColumnsV1) + 4) +
+                                " FROM other.answers WHERE run_id = ?")
+                                   .c_str());
             an.bind(1, id).bind(2, shift).bind(3, old).run();
-            Stmt ve(m_db, "INSERT INTO main.verdicts SELECT v.answer_id + ?, v.verdict, v.tags_json, v.note, "
-                          "v.updated_at FROM other.verdicts v JOIN other.answers a ON a.id = v.answer_id "
-                          "WHERE a.run_id = ?");
+            Statement ve(m_db, "INSERT INTO main.verdicts SELECT v.answer_id + ?, v.verdict, v.tags_json, v.note, "
+                               "v.updated_at FROM other.verdicts v JOIN other.answers a ON a.id = v.answer_id "
+                               "WHERE a.run_id = ?");
             ve.bind(1, shift).bind(2, old).run();
             ++copied;
         }
         // Parent links (an unlearning run's vanilla evaluation) are matched by run uid: the parent may have been
         // copied now, or by an earlier merge of the same store (then its id here is not its id there).
         for (const auto &[old, id] : newId) {
-            Stmt q(m_db, "SELECT m.id FROM other.runs o JOIN other.runs op ON op.id = o.parent_id "
-                         "JOIN main.runs m ON m.uid = op.uid WHERE o.id = ?");
+            Statement q(m_db, "SELECT m.id FROM other.runs o JOIN other.runs op ON op.id = o.parent_id "
+                              "JOIN main.runs m ON m.uid = op.uid WHERE o.id = ?");
             q.bind(1, old);
             const std::int64_t parent = q.step() ? q.i64(0) : 0;
-            Stmt p(m_db, "UPDATE main.runs SET parent_id = ? WHERE id = ?");
+            Statement p(m_db, "UPDATE main.runs SET parent_id = ? WHERE id = ?");
             p.bind(1, parent).bind(2, id).run();
         }
-        Stmt jc(m_db, "INSERT OR IGNORE INTO main.judge_cache SELECT judge, key, value FROM other.judge_cache");
+        Statement jc(m_db, "INSERT OR IGNORE INTO main.judge_cache SELECT judge, key, value FROM other.judge_cache");
         jc.run();
         t.commit();
     } catch (...) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "core/store/records.h"
+#include "core/store/statement.h"
 
 #include <memory>
 #include <stdexcept>
@@ -15,12 +16,6 @@ struct sqlite3;
 namespace se::store {
 
 constexpr int kSchemaVersion = 2;
-
-class StoreError : public std::runtime_error
-{
-public:
-    using std::runtime_error::runtime_error;
-};
 
 class RunStore
 {
@@ -74,7 +69,9 @@ public:
     // Runs whose status is `running` but whose process is gone become `interrupted`. Called on open.
     int markInterrupted();
 
-    sqlite3 *handle() const { return m_db; }
+    // A statement on this store's connection (statement.h: checked binds, errors naming the file), for queries the
+    // store has no method for: the comparison's joins, a test's PRAGMA.
+    Statement statement(const std::string &sql) const { return Statement(m_db, sql); }
 
 private:
     void migrate();

@@ -94,20 +94,14 @@ int main(int argc, char **argv)
             filt.push_back(msSince(t0));
 
             t0 = Clock::now();
-            sqlite3_stmt *st = nullptr;
-            sqlite3_prepare_v2(store.handle(),
-                               "SELECT a.id, b.id, a.answer, b.answer FROM answers a JOIN answers b ON "
-                               "a.split = b.split AND a.set_name = b.set_name AND a.record = b.record AND "
-                               "a.pair = b.pair AND a.sample = b.sample WHERE a.run_id = ? AND b.run_id = ? AND "
-                               "a.stage = 'final' AND b.stage = 'final' AND a.category = ?",
-                               -1, &st, nullptr);
-            sqlite3_bind_int64(st, 1, ids[0]);
-            sqlite3_bind_int64(st, 2, ids[1]);
-            sqlite3_bind_text(st, 3, "Weapon", -1, SQLITE_STATIC);
+            auto st = store.statement("SELECT a.id, b.id, a.answer, b.answer FROM answers a JOIN answers b ON "
+                                      "a.split = b.split AND a.set_name = b.set_name AND a.record = b.record AND "
+                                      "a.pair = b.pair AND a.sample = b.sample WHERE a.run_id = ? AND b.run_id = ? AND "
+                                      "a.stage = 'final' AND b.stage = 'final' AND a.category = ?");
+            st.bind(1, ids[0]).bind(2, ids[1]).bind(3, "Weapon");
             sqlRows = 0;
-            while (sqlite3_step(st) == SQLITE_ROW)
+            while (st.step())
                 ++sqlRows;
-            sqlite3_finalize(st);
             sql.push_back(msSince(t0));
         }
         auto median = [](std::vector<double> v) {

@@ -2,6 +2,8 @@
 #include "core/metrics/evaluation.h"
 #include "tests/common/datasetfixture.h"
 
+#include <set>
+
 using namespace se::metrics;
 using namespace se::testing;
 
@@ -87,6 +89,48 @@ private Q_SLOTS:
         QCOMPARE(first.rougeRecall, 1.0);
         QVERIFY_THROWS_EXCEPTION(std::invalid_argument,
                                  scoreEvaluation(items, std::vector<std::string>(2), judge, "final", 0));
+    }
+
+    void metricTable()
+    {
+        // Every row is computed: the metrics of one judged answer per set name each row (and nothing else).
+        std::vector<se::store::AnswerRecord> answers(3);
+        answers[0].set = "forget";
+        answers[1].set = "pd";
+        answers[2].set = "retain";
+        answers[2].gptScore = 0.5;
+        for (auto &a : answers)
+            a.split = "val";
+        std::set<std::string> computed;
+        for (const auto &m : metricsOf(answers, "final", 0, "offline"))
+            computed.insert(m.name);
+        std::set<std::string> rows;
+        for (const auto &m : se::metrics::metricTable()) {
+            rows.insert(m.name);
+            QVERIFY2(m.rate() != (m.score != nullptr), m.name); // a rate or a mean, not both
+            QCOMPARE(findMetric(m.name), &m);
+        }
+        QCOMPARE(computed, rows);
+        QVERIFY(!findMetric("no such metric"));
+        // How people see them: titles, headers and values from the row.
+        const auto *asr = findMetric(names::asr);
+        QCOMPARE(asr->title("train"), std::string("ASR efficacy (forget, train) — lower is better"));
+        QCOMPARE(asr->header("val"), std::string("Generality ASR"));
+        QCOMPARE(asr->format(0.125), std::string("12.5%"));
+        QCOMPARE(asr->format(-1), std::string("-"));
+        QCOMPARE(findMetric(names::gptScore)->format(0.8311), std::string("0.831"));
+        QCOMPARE(findMetric(names::gptScore)->title("val"), std::string("GPT-Score (retain, val; LLM judge)"));
+        // The results table's and report's columns: efficacy (train) first, then the val figures, in table order.
+        std::vector<std::string> headers;
+        for (const auto &c : tabledMetrics())
+            headers.push_back(c.metric->header(c.split));
+        const std::vector<std::string> expected{"Efficacy ASR",  "Efficacy RR", "Generality ASR",
+                                                "Generality RR", "SARR",        "ROUGE-L P",
+                                                "ROUGE-L F1",    "Retain acc.", "GPT-Score"};
+        QCOMPARE(headers, expected);
+        // The rates are the rows with a verdict to count.
+        for (const auto &m : binaryMetrics())
+            QVERIFY(m.rate());
     }
 };
 

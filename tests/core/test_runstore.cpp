@@ -192,11 +192,9 @@ private Q_SLOTS:
     {
         QTemporaryDir tmp;
         RunStore store((tmp.path() + "/w.sqlite").toStdString());
-        sqlite3_stmt *st = nullptr;
-        sqlite3_prepare_v2(store.handle(), "PRAGMA journal_mode", -1, &st, nullptr);
-        QCOMPARE(sqlite3_step(st), SQLITE_ROW);
-        QCOMPARE(QString(reinterpret_cast<const char *>(sqlite3_column_text(st, 0))), QString("wal"));
-        sqlite3_finalize(st);
+        auto st = store.statement("PRAGMA journal_mode");
+        QVERIFY(st.step());
+        QCOMPARE(st.text(0), std::string("wal"));
     }
 
     void badFiles()
@@ -218,7 +216,7 @@ private Q_SLOTS:
         const std::string newer = (tmp.path() + "/newer.sqlite").toStdString();
         {
             RunStore s(newer);
-            sqlite3_exec(s.handle(), "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+            s.statement("PRAGMA user_version = 99").run();
         }
         try {
             RunStore s(newer);
@@ -227,6 +225,35 @@ private Q_SLOTS:
             QVERIFY2(QString(e.what()).contains("schema version 99, newer than this program's"), e.what());
         }
         QVERIFY_THROWS_EXCEPTION(StoreError, RunStore("/nonexistent/dir/x.sqlite"));
+    }
+
+    void statementsAreChecked()
+    {
+        QTemporaryDir tmp;
+        const std::string path = (tmp.path() + "/s.sqlite").toStdString();
+        RunStore store(path);
+        auto q = store.statement("SELECT id FROM runs WHERE id = ?");
+        QVERIFY(!q.step());
+        q.reset();
+        // A bind SQLite refuses throws, naming the store and the statement, instead of running unbound.
+        try {
+            q.bind(2, std::int64_t(1));
+            QFAIL("bound a parameter the statement does not have");
+        } catch (const StoreError &e) {
+            QVERIFY2(QString(e.what()).contains(QString::fromStdString(path)), e.what());
+            QVERIFY2(QString(e.what()).contains("parameter 2"), e.what());
+            QVERIFY2(QString(e.what()).contains("SELECT id FROM runs"), e.what());
+        }
+        try {
+            store.statement("SELECT id FROM nowhere");
+            QFAIL("prepared bad SQL");
+        } catch (const StoreError &e) {
+            QVERIFY2(QString(e.what()).contains("no such table: nowhere"), e.what());
+        }
+        // Moved, the statement is finalised once (ASan would see a double finalize).
+        auto moved = std::move(q);
+        moved.bind(1, std::int64_t(1));
+        QVERIFY(!moved.step());
     }
 
     void statusNames()
@@ -258,7 +285,7 @@ private Q_SLOTS:
             s.setVerdict({ids[0], "ok", {}, "", {}});
             for (const char *sql : {"ALTER TABLE answers DROP COLUMN gpt_score",
                                     "ALTER TABLE answers DROP COLUMN no_verdict", "PRAGMA user_version = 1"})
-                QCOMPARE(sqlite3_exec(s.handle(), sql, nullptr, nullptr, nullptr), SQLITE_OK);
+                s.statement(sql).run();
         }
         {
             RunStore ro(v1, true); // read as it is: no migration without write access

@@ -145,6 +145,12 @@ private Q_SLOTS:
         const QStringList lines = QString::fromUtf8(f.readAll()).trimmed().split('\n');
         QCOMPARE(lines.size(), 25);
         QVERIFY(lines.front().startsWith("Split,Record,Category,Image"));
+        // The view that has no CSV says so (each view answers for its own export: WorkbenchView).
+        w.showView(se::ui::MainWindow::Launcher);
+        QString why;
+        QVERIFY(!w.exportCurrentCsv(tmp.path() + "/run.csv", &why));
+        QVERIFY2(why.contains("Run view has nothing to export"), qPrintable(why));
+        QVERIFY(!QFile::exists(tmp.path() + "/run.csv"));
     }
 
     void dropFolderOpensIt()
