@@ -9,21 +9,22 @@
 # CLI, `safeeraser reproduce --methods po` trains the vanilla model and makes real PO and PO+PD runs (minutes on
 # two cores); with --demo, or when the CLI has no engine, the scripted demo store of tests/ui/demostore.h
 # (`bench_ui --write-demo-store`: the benchmark's own texts, judged by the offline judge, no model) — the script
-# says which it used. Each screenshot is the workbench started with a hidden option (--screenshot-view NAME
-# --screenshot FILE) that waits until the view has settled, saves the window and quits.
+# says which it used. Each screenshot is the screenshot tool (build/bin/safeeraser-screenshots, app/screenshots: the
+# workbench with its start-up options plus --screenshot-view NAME --screenshot FILE) that sets the view up, waits
+# until it has settled, saves the window and quits.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DEMO=0
 if [ "${1:-}" = "--demo" ]; then DEMO=1; shift; fi
 BUILD="$(cd "${1:-$ROOT/build}" && pwd)"
-WB="$BUILD/bin/safeeraser-workbench"
+WB="$BUILD/bin/safeeraser-screenshots"
 CLI="${SE_CLI:-$BUILD/bin/safeeraser}"
 BENCH_UI="$BUILD/bin/bench_ui"
 OUT="$ROOT/docs/screenshots"
 WORK="${SE_SHOTS_WORK:-/tmp/safeeraser-screenshots}"
 mkdir -p "$OUT" "$WORK"
 command -v xvfb-run >/dev/null || { echo "xvfb-run is missing (apt install xvfb)" >&2; exit 2; }
-[ -x "$WB" ] || { echo "no workbench at $WB: build it first" >&2; exit 2; }
+[ -x "$WB" ] || { echo "no screenshot tool at $WB: build it first" >&2; exit 2; }
 
 DATA="$WORK/benchmark"
 if [ ! -f "$DATA/all_train.json" ]; then

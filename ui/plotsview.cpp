@@ -300,9 +300,9 @@ void PlotsView::drawCurves(QCustomPlot *plot, se::store::RunStore *storePtr, con
     if (!storePtr)
         return plot->replot();
     const std::string name = metric.toStdString(), sp = split.toStdString();
-    bool rate = false; // a share of answers: each point gets its interval
-    for (const auto &b : se::metrics::binaryMetrics())
-        rate = rate || name == b.name;
+    const se::metrics::MetricInfo *info = se::metrics::findMetric(name);
+    const bool rate = info && info->rate(); // a share of answers: each point gets its interval
+    const QString label = info ? QString::fromLatin1(info->label) : metric;
     double maxStep = 1;
     try {
         se::store::RunStore &store = *storePtr;
@@ -359,8 +359,8 @@ void PlotsView::drawCurves(QCustomPlot *plot, se::store::RunStore *storePtr, con
     }
     plot->xAxis->setRange(0, maxStep * 1.04);
     plot->yAxis->setRange(-2, 102);
-    plot->yAxis->setLabel(rate ? QObject::tr("%1 (%2), %, bars: 95% Wilson interval").arg(metric, split)
-                               : QObject::tr("%1 (%2), %").arg(metric, split));
+    plot->yAxis->setLabel(rate ? QObject::tr("%1 (%2), %, bars: 95% Wilson interval").arg(label, split)
+                               : QObject::tr("%1 (%2), %").arg(label, split));
     plot->xAxis->setLabel(QObject::tr("optimiser step"));
     plot->legend->setVisible(plot->graphCount() > 0);
     plot->replot();
