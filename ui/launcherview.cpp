@@ -4,6 +4,7 @@
 #include "core/metrics/evaluation.h"
 #include "ui/enginebridge.h"
 #include "ui/plotsview.h"
+#include "ui/runmonitor.h"
 
 #include "core/unlearn/method.h"
 
@@ -51,17 +52,80 @@ QSpinBox *intBox(int lo, int hi)
     b->setRange(lo, hi);
     return b;
 }
-QString duration(double s)
+// Each weight a method can read, labelled with the methods that read it (the method table's rows).
+QList<QPair<QString, QString>> weightLabels()
 {
-    if (s <= 0 || !std::isfinite(s))
-        return QStringLiteral("—");
-    return QTime(0, 0).addSecs(int(std::lround(s))).toString(s >= 3600 ? "h:mm:ss" : "m:ss");
+    const QList<QPair<QString, QString>> names = {{"forget", QObject::tr("forget weight")},
+                                                  {"retain", QObject::tr("retain weight")},
+                                                  {"kl", QObject::tr("KL weight")},
+                                                  {"pd", QObject::tr("PD weight")},
+                                                  {"beta", QObject::tr("β")},
+                                                  {"gamma", QObject::tr("γ")}};
+    QList<QPair<QString, QString>> out;
+    for (const auto &[key, label] : names) {
+        QStringList readers;
+        for (const auto &m : se::unlearn::methodTable())
+            if (se::unlearn::readsWeight(m.method, key.toStdString()))
+                readers << QString::fromLatin1(m.label);
+        const bool everyMethod = readers.size() == int(se::unlearn::methodTable().size());
+        out.append(
+            {key, everyMethod || readers.isEmpty() ? label : QStringLiteral("%1 (%2)").arg(label, readers.join(", "))});
+    }
+    return out;
 }
 } // namespace
 
 LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget(parent), m_controller(controller)
 {
-    // Model
+    m_replan = new QTimer(this);
+    auto *formColumn = new QWidget;
+    auto *formLayout = new QVBoxLayout(formColumn);
+    formLayout->addWidget(buildModelBox());
+    formLayout->addWidget(buildMethodBox());
+    formLayout->addWidget(buildHyperBox());
+    formLayout->addWidget(buildEvalBox());
+    formLayout->addStretch(1);
+    auto *scroll = new QScrollArea;
+    scroll->setWidget(formColumn);
+    scroll->setWidgetResizable(true);
+    scroll->setMinimumWidth(formColumn->sizeHint().width() + 24); // no horizontal scrolling of the form
+
+    m_monitor = new RunMonitor(m_controller);
+    connect(m_monitor, &RunMonitor::launchRequested, this, &LauncherView::launch);
+    connect(m_monitor, &RunMonitor::runChanged, this, &LauncherView::runChanged);
+    connect(m_monitor, &RunMonitor::jobFinished, this, &LauncherView::onJobFinished);
+
+    auto *split = new QSplitter;
+    split->addWidget(scroll);
+    split->addWidget(m_monitor);
+    split->setStretchFactor(1, 1);
+    split->setSizes({560, 840});
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(split);
+
+    // The memory plan follows every setting it depends on (coalesced: typing a number is many changes).
+    m_replan->setSingleShot(true);
+    m_replan->setInterval(150);
+    connect(m_replan, &QTimer::timeout, this, &LauncherView::updateMemoryPlan);
+    auto replan = [this] { m_replan->start(); };
+    for (QSpinBox *b : {m_batch, m_lora})
+        connect(b, &QSpinBox::valueChanged, this, replan);
+    connect(m_device, &QComboBox::currentIndexChanged, this, replan);
+    connect(m_checkpointLayers, &QCheckBox::toggled, this, replan);
+    connect(m_model, &QLineEdit::textChanged, this, replan);
+
+    connect(m_method, &QComboBox::currentIndexChanged, this, replan);
+    connect(m_pd, &QCheckBox::toggled, this, replan);
+    resetWeights();
+    updateModelState();
+    updateMemoryPlan();
+}
+
+// The model: a built-in checkpoint (trainable here) or a Hugging Face folder, recent models, its state and memory
+// plan, a start adapter and system prompt (LLaVA), and the run store.
+QWidget *LauncherView::buildModelBox()
+{
     m_store = new QLineEdit;
     m_store->setObjectName("storePath");
     m_store->setPlaceholderText(tr("run store (.sqlite)"));
@@ -115,6 +179,37 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     vanillaRow->addWidget(new QLabel(tr("steps")));
     vanillaRow->addWidget(m_vanillaSteps);
     vanillaRow->addStretch(1);
+    QLayout *adapterRow = buildAdapterRow();
+    m_systemPrompt = new QLineEdit;
+    m_systemPrompt->setObjectName("systemPrompt");
+    m_systemPrompt->setPlaceholderText(tr("optional sentence before \"USER:\" (LLaVA)"));
+    m_systemPrompt->setToolTip(tr("LLaVA models: a system sentence before the conversation, recorded with the run "
+                                  "(the official SafeEraser training prompt has one)"));
+    m_memory = new QLabel;
+    m_memory->setObjectName("memoryPlan");
+    m_memory->setWordWrap(true);
+    m_ignoreMemory = new QCheckBox(tr("start even if it cannot fit"));
+    m_ignoreMemory->setObjectName("ignoreMemory");
+    m_ignoreMemory->setToolTip(tr("The run checks the memory plan before loading anything and stops when the "
+                                  "weights and trainable state alone exceed the device's free memory"));
+    auto *modelBox = new QGroupBox(tr("Model"));
+    m_modelForm = new QFormLayout(modelBox);
+    m_modelForm->addRow(tr("Model:"), modelRow);
+    m_modelForm->addRow(tr("Recent:"), m_recentModels);
+    m_modelForm->addRow(QString(), m_modelState);
+    m_modelForm->addRow(tr("Memory:"), m_memory);
+    m_modelForm->addRow(QString(), m_ignoreMemory);
+    m_modelForm->addRow(QString(), m_vanillaRow);
+    m_modelForm->addRow(tr("Start adapter:"), adapterRow);
+    m_modelForm->addRow(tr("System prompt:"), m_systemPrompt);
+    m_modelForm->addRow(tr("Run store:"), m_store);
+
+    return modelBox;
+}
+
+// Hugging Face models: a PEFT adapter folder the run starts from.
+QLayout *LauncherView::buildAdapterRow()
+{
     m_adapter = new QLineEdit;
     m_adapter->setObjectName("adapterPath");
     m_adapter->setClearButtonEnabled(true);
@@ -134,23 +229,12 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     auto *adapterRow = new QHBoxLayout;
     adapterRow->addWidget(m_adapter, 1);
     adapterRow->addWidget(m_browseAdapter);
-    m_systemPrompt = new QLineEdit;
-    m_systemPrompt->setObjectName("systemPrompt");
-    m_systemPrompt->setPlaceholderText(tr("optional sentence before \"USER:\" (LLaVA)"));
-    m_systemPrompt->setToolTip(tr("LLaVA models: a system sentence before the conversation, recorded with the run "
-                                  "(the official SafeEraser training prompt has one)"));
-    auto *modelBox = new QGroupBox(tr("Model"));
-    m_modelForm = new QFormLayout(modelBox);
-    m_modelForm->addRow(tr("Model:"), modelRow);
-    m_modelForm->addRow(tr("Recent:"), m_recentModels);
-    m_modelForm->addRow(QString(), m_modelState);
-    m_modelForm->addRow(QString(), m_vanillaRow); // memory plan rows go in above this one
-    m_modelForm->addRow(tr("Start adapter:"), adapterRow);
-    m_modelForm->addRow(tr("System prompt:"), m_systemPrompt);
-    m_modelForm->addRow(tr("Run store:"), m_store);
+    return adapterRow;
+}
 
-    m_replan = new QTimer(this);
-    // Method and weights
+// The method (rows of the method table), Prompt Decouple, the weights the method reads, the run's name.
+QWidget *LauncherView::buildMethodBox()
+{
     m_method = new QComboBox;
     m_method->setObjectName("methodBox");
     for (const auto &info : se::unlearn::methodTable()) { // the method table: names, labels and help
@@ -166,10 +250,7 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     auto *methodForm = new QFormLayout(methodBox);
     methodForm->addRow(tr("Method:"), m_method);
     methodForm->addRow(QString(), m_pd);
-    const QList<QPair<QString, QString>> terms = {
-        {"forget", tr("forget weight")}, {"retain", tr("retain weight")},      {"kl", tr("KL weight")},
-        {"pd", tr("PD weight")},         {"beta", tr("β (NPO, DPO, SimNPO)")}, {"gamma", tr("γ (SimNPO)")}};
-    for (const auto &[key, label] : terms) {
+    for (const auto &[key, label] : weightLabels()) {
         auto *b = doubleBox(0, 100, 3, 0.1);
         b->setObjectName("weight_" + key);
         m_weights[key] = b;
@@ -178,10 +259,13 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     methodForm->addRow(tr("Run name:"), m_name);
     connect(m_method, &QComboBox::currentIndexChanged, this, &LauncherView::resetWeights);
     connect(m_pd, &QCheckBox::toggled, this, &LauncherView::resetWeights);
-    connect(m_method, &QComboBox::currentIndexChanged, this, [this] { m_replan->start(); });
-    connect(m_pd, &QCheckBox::toggled, this, [this] { m_replan->start(); });
 
-    // Hyper-parameters
+    return methodBox;
+}
+
+// Optimisation (defaults from the engine, or a preset such as the paper's), LoRA, activation checkpointing, device.
+QWidget *LauncherView::buildHyperBox()
+{
     const se::engine::TrainOptions d = unlearnDefaults();
     m_preset = new QComboBox;
     m_preset->setObjectName("presetBox");
@@ -225,13 +309,6 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     m_checkpointLayers = new QCheckBox(tr("activation checkpointing (LLaVA: far less memory, ~⅓ more compute)"));
     m_checkpointLayers->setObjectName("checkpointLayers");
     m_checkpointLayers->setChecked(d.checkpointLayers);
-    m_memory = new QLabel;
-    m_memory->setObjectName("memoryPlan");
-    m_memory->setWordWrap(true);
-    m_ignoreMemory = new QCheckBox(tr("start even if it cannot fit"));
-    m_ignoreMemory->setObjectName("ignoreMemory");
-    m_ignoreMemory->setToolTip(tr("The run checks the memory plan before loading anything and stops when the "
-                                  "weights and trainable state alone exceed the device's free memory"));
     m_device = new QComboBox;
     m_device->addItems(availableDevices());
     m_device->setToolTip(tr("\"auto\" uses CUDA when the engine's LibTorch has it, else the CPU. (The engine does "
@@ -253,21 +330,13 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     hyperForm->addRow(tr("LoRA dropout:"), m_loraDropout);
     hyperForm->addRow(QString(), m_checkpointLayers);
     hyperForm->addRow(tr("Device:"), m_device);
-    m_modelForm->insertRow(3, tr("Memory:"), m_memory);
-    m_modelForm->insertRow(4, QString(), m_ignoreMemory);
     connect(m_preset, &QComboBox::activated, this, [this](int) { applyPreset(m_preset->currentText()); });
-    // The memory plan follows every setting it depends on (coalesced: typing a number is many changes).
-    m_replan->setSingleShot(true);
-    m_replan->setInterval(150);
-    connect(m_replan, &QTimer::timeout, this, &LauncherView::updateMemoryPlan);
-    auto replan = [this] { m_replan->start(); };
-    for (QSpinBox *b : {m_batch, m_lora})
-        connect(b, &QSpinBox::valueChanged, this, replan);
-    connect(m_device, &QComboBox::currentIndexChanged, this, replan);
-    connect(m_checkpointLayers, &QCheckBox::toggled, this, replan);
-    connect(m_model, &QLineEdit::textChanged, this, replan);
+    return hyperBox;
+}
 
-    // Evaluation
+// Curve points, the final evaluation and the judge.
+QWidget *LauncherView::buildEvalBox()
+{
     m_evalEvery = intBox(0, 1000000);
     m_evalEvery->setObjectName("evalEvery");
     m_evalEvery->setValue(25);
@@ -301,116 +370,7 @@ LauncherView::LauncherView(RunController *controller, QWidget *parent) : QWidget
     evalForm->addRow(tr("Endpoint:"), m_llmUrl);
     evalForm->addRow(tr("Judge model:"), m_llmModel);
 
-    auto *formColumn = new QWidget;
-    auto *formLayout = new QVBoxLayout(formColumn);
-    formLayout->addWidget(modelBox);
-    formLayout->addWidget(methodBox);
-    formLayout->addWidget(hyperBox);
-    formLayout->addWidget(evalBox);
-    formLayout->addStretch(1);
-    auto *scroll = new QScrollArea;
-    scroll->setWidget(formColumn);
-    scroll->setWidgetResizable(true);
-    scroll->setMinimumWidth(formColumn->sizeHint().width() + 24); // no horizontal scrolling of the form
-
-    // Queue and progress
-    m_start = new QPushButton(tr("Add to queue"));
-    m_start->setObjectName("startRun");
-    m_start->setToolTip(tr("Queue this run; it starts when the one before it ends (Ctrl+R)"));
-    m_start->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
-    connect(m_start, &QPushButton::clicked, this, &LauncherView::launch);
-    m_pause = new QPushButton(tr("Pause"));
-    m_pause->setObjectName("pauseRun");
-    m_pause->setCheckable(true);
-    m_pause->setEnabled(false);
-    connect(m_pause, &QPushButton::toggled, this, [this](bool on) {
-        m_controller->setPaused(on);
-        m_pause->setText(on ? tr("Resume") : tr("Pause"));
-        log(on ? tr("paused (the run waits at its next step)") : tr("resumed"));
-    });
-    m_cancel = new QPushButton(tr("Cancel"));
-    m_cancel->setObjectName("cancelRun");
-    m_cancel->setEnabled(false);
-    connect(m_cancel, &QPushButton::clicked, m_controller, &RunController::cancelCurrent);
-    m_cancelAll = new QPushButton(tr("Cancel all"));
-    connect(m_cancelAll, &QPushButton::clicked, m_controller, &RunController::cancelAll);
-    auto *buttons = new QHBoxLayout;
-    buttons->addWidget(m_start);
-    buttons->addWidget(m_pause);
-    buttons->addWidget(m_cancel);
-    buttons->addWidget(m_cancelAll);
-    buttons->addStretch(1);
-
-    m_queue = new QListWidget;
-    m_queue->setObjectName("runQueue");
-    m_queue->setMaximumHeight(90);
-    m_queue->setToolTip(tr("Select a waiting run and press Delete to take it out of the queue"));
-    auto *removeQueued = new QAction(this);
-    removeQueued->setShortcut(QKeySequence::Delete);
-    removeQueued->setShortcutContext(Qt::WidgetShortcut);
-    connect(removeQueued, &QAction::triggered, this, [this] {
-        QListWidgetItem *item = m_queue->currentItem();
-        if (!item || !item->data(Qt::UserRole).isValid())
-            return;
-        const QString label = item->text().trimmed(); // the list is rebuilt (item deleted) on removal
-        if (m_controller->removeQueued(item->data(Qt::UserRole).toLongLong()))
-            log(tr("removed %1 from the queue").arg(label));
-    });
-    m_queue->addAction(removeQueued);
-    m_progress = new QProgressBar;
-    m_progress->setObjectName("runProgress");
-    m_progress->setRange(0, 1);
-    m_progress->setValue(0);
-    m_status = new QLabel(tr("Idle. %1").arg(engineDescription()));
-    m_status->setObjectName("runStatus");
-    m_status->setWordWrap(true);
-    m_lossText = new QLabel;
-    m_lossText->setObjectName("lossText");
-    m_lossText->setWordWrap(true);
-    m_plot = new QCustomPlot;
-    m_plot->setObjectName("lossPlot");
-    m_plot->legend->setVisible(false); // shown once there are curves
-    m_plot->xAxis->setLabel(tr("step"));
-    m_plot->yAxis->setLabel(tr("loss"));
-    m_plot->setMinimumHeight(200);
-    m_log = new QPlainTextEdit;
-    m_log->setReadOnly(true);
-    m_log->setMaximumBlockCount(2000);
-    m_log->setMaximumHeight(120);
-
-    auto *right = new QWidget;
-    auto *rightLayout = new QVBoxLayout(right);
-    rightLayout->setContentsMargins(0, 0, 0, 0);
-    rightLayout->addLayout(buttons);
-    rightLayout->addWidget(new QLabel(tr("Queue:")));
-    rightLayout->addWidget(m_queue);
-    rightLayout->addWidget(m_progress);
-    rightLayout->addWidget(m_status);
-    rightLayout->addWidget(m_lossText);
-    rightLayout->addWidget(m_plot, 1);
-    rightLayout->addWidget(m_log);
-
-    auto *split = new QSplitter;
-    split->addWidget(scroll);
-    split->addWidget(right);
-    split->setStretchFactor(1, 1);
-    split->setSizes({560, 840});
-    auto *layout = new QVBoxLayout(this);
-    layout->setContentsMargins(4, 4, 4, 4);
-    layout->addWidget(split);
-
-    m_redraw = new QTimer(this);
-    m_redraw->setSingleShot(true);
-    m_redraw->setInterval(40);
-    connect(m_redraw, &QTimer::timeout, this, &LauncherView::redrawPlot);
-
-    connect(m_controller, &RunController::jobStarted, this, &LauncherView::onStarted);
-    connect(m_controller, &RunController::jobUpdate, this, &LauncherView::onUpdate);
-    connect(m_controller, &RunController::jobFinished, this, &LauncherView::onFinished);
-    connect(m_controller, &RunController::queueChanged, this, &LauncherView::refreshQueue);
-    resetWeights();
-    updateModelState();
-    updateMemoryPlan();
+    return evalBox;
 }
 
 void LauncherView::applyPreset(const QString &name)
@@ -701,145 +661,23 @@ qint64 LauncherView::trainVanilla()
     return m_controller->enqueue(s);
 }
 
-void LauncherView::refreshQueue()
+void LauncherView::onJobFinished(const RunUpdate &u)
 {
-    m_queue->clear();
-    if (m_controller->busy())
-        m_queue->addItem(tr("▶ %1").arg(m_controller->currentSpec().label));
-    for (const auto &j : m_controller->queued()) {
-        auto *item = new QListWidgetItem(tr("  %1").arg(j.spec.label), m_queue);
-        item->setData(Qt::UserRole, j.ticket);
-    }
-}
-
-void LauncherView::onStarted(qint64, const QString &label)
-{
-    m_terms.clear();
-    m_lossX.clear();
-    m_lossY.clear();
-    m_plot->clearGraphs();
-    m_plot->replot();
-    m_progress->setRange(0, 0); // busy until the first step reports
-    m_status->setText(tr("Starting %1…").arg(label));
-    m_lossText->clear();
-    m_pause->setEnabled(true);
-    m_pause->setChecked(false);
-    m_cancel->setEnabled(true);
-    log(tr("started %1").arg(label));
-}
-
-void LauncherView::onUpdate(qint64, const RunUpdate &u)
-{
-    switch (u.kind) {
-    case RunUpdate::Kind::Created:
-        log(tr("run #%1 created in the store").arg(u.runId));
-        Q_EMIT runChanged(u.runId);
-        break;
-    case RunUpdate::Kind::VanillaEvaluated:
-        log(tr("vanilla evaluation #%1 ready").arg(u.vanillaRunId));
-        break;
-    case RunUpdate::Kind::Evaluated: {
-        QStringList parts;
-        for (const auto &m : u.metrics)
-            if (const auto *info = se::metrics::findMetric(m.name);
-                info && info->headline && m.category.empty() && m.split == "val")
-                parts << QString::fromStdString(std::string(info->label) + " " + info->format(m.value));
-        log(tr("evaluated at step %1: %2").arg(u.step).arg(parts.join(", ")));
-        Q_EMIT runChanged(u.runId);
-        break;
-    }
-    case RunUpdate::Kind::Progress: {
-        m_progress->setRange(0, std::max(1, u.totalSteps));
-        m_progress->setValue(u.step);
-        m_status->setText(tr("%1 · step %2 / %3 · epoch %4 · %5 samples/s · elapsed %6 · ETA %7%8%9")
-                              .arg(u.phase)
-                              .arg(u.step)
-                              .arg(u.totalSteps)
-                              .arg(u.epoch)
-                              .arg(u.samplesPerSecond, 0, 'f', 1)
-                              .arg(duration(u.elapsedSeconds), duration(u.etaSeconds))
-                              .arg(u.memoryBytes
-                                       ? tr(" · memory %1 GiB").arg(double(u.memoryBytes) / (1 << 30), 0, 'f', 2)
-                                       : QString())
-                              .arg(m_controller->paused() ? tr(" · paused") : QString()));
-        QStringList parts;
-        for (const auto &[name, v] : u.losses) {
-            parts << QStringLiteral("%1 %2").arg(name).arg(v, 0, 'f', 4);
-            if (!m_terms.contains(name))
-                m_terms << name;
-            m_lossX[name] << u.step;
-            m_lossY[name] << v;
-        }
-        m_lossText->setText(tr("lr %1 · %2").arg(u.lr, 0, 'g', 3).arg(parts.join(QStringLiteral(" · "))));
-        if (!m_redraw->isActive())
-            m_redraw->start(); // many steps, one redraw
-        break;
-    }
-    case RunUpdate::Kind::Evaluating:
-        // Answers of an evaluation (vanilla, a curve point, the final one): the bar counts answers meanwhile.
-        m_progress->setRange(0, std::max(1, u.totalSteps));
-        m_progress->setValue(u.step);
-        m_status->setText(tr("%1 · %2 / %3 answers · %4 answers/s · elapsed %5 · ETA %6")
-                              .arg(u.phase)
-                              .arg(u.step)
-                              .arg(u.totalSteps)
-                              .arg(u.samplesPerSecond, 0, 'f', 1)
-                              .arg(duration(u.elapsedSeconds), duration(u.etaSeconds)));
-        if (u.step <= 64) // before it starts (from the curve points' rate) or after the first batch: the whole
-            log(tr("%1: %2 answers, about %3")
-                    .arg(u.phase)
-                    .arg(u.totalSteps)
-                    .arg(duration(u.etaSeconds + u.elapsedSeconds)));
-        break;
-    case RunUpdate::Kind::Finished:
-        break;
-    }
-}
-
-void LauncherView::onFinished(qint64, const RunUpdate &u)
-{
-    redrawPlot();
-    if (m_progress->maximum() == 0)
-        m_progress->setRange(0, 1);
-    m_pause->setEnabled(false);
-    m_pause->setChecked(false);
-    m_cancel->setEnabled(false);
-    const QString msg = u.message.isEmpty() ? u.status : tr("%1: %2").arg(u.status, u.message);
-    m_status->setText(tr("Last job %1").arg(msg));
-    log(tr("finished — %1").arg(msg));
     updateModelState();
     if (u.runId)
         Q_EMIT runFinished(u.runId, u.status);
     else if (u.status == "finished")
         Q_EMIT vanillaTrained(m_model->text());
-    refreshQueue();
-}
-
-int LauncherView::lossPoints() const
-{
-    int n = 0;
-    for (const auto &v : m_lossX)
-        n += v.size();
-    return n;
-}
-
-void LauncherView::redrawPlot()
-{
-    m_plot->clearGraphs();
-    for (int i = 0; i < m_terms.size(); ++i) {
-        QCPGraph *g = m_plot->addGraph();
-        g->setName(m_terms[i]);
-        g->setPen(QPen(defaultRunColor(i), i == 0 ? 2.5 : 1.5));
-        g->setData(m_lossX[m_terms[i]], m_lossY[m_terms[i]], true);
-    }
-    m_plot->legend->setVisible(!m_terms.isEmpty());
-    m_plot->rescaleAxes();
-    m_plot->replot(QCustomPlot::rpQueuedReplot);
 }
 
 void LauncherView::log(const QString &line)
 {
-    m_log->appendPlainText(QStringLiteral("%1  %2").arg(QTime::currentTime().toString("HH:mm:ss"), line));
+    m_monitor->log(line);
+}
+
+int LauncherView::lossPoints() const
+{
+    return m_monitor->lossPoints();
 }
 
 void LauncherView::benchmarkChanged(const std::shared_ptr<const se::data::Benchmark> &b)

@@ -2,14 +2,14 @@
 // folder; recent models remembered), method, Prompt Decouple on/off with every loss weight (defaults from the
 // method, SPEC §3), hyper-parameters (defaults from the engine, or a preset such as the paper's), LoRA settings,
 // device and the run's memory plan (a run that cannot fit is refused before it starts), evaluation interval and
-// judge. Jobs go to the RunController's queue; this view shows the current job's
-// progress with ETA, each loss term, live loss curves (redrawn on a 40 ms coalescing timer), and pause / resume /
-// cancel buttons.
+// judge — the form, built in pieces (buildModelBox, buildMethodBox, buildHyperBox, buildEvalBox). Jobs go to the
+// RunController's queue; the RunMonitor beside the form (runmonitor.h) shows them.
 #pragma once
 
 #include "ui/workbenchview.h"
 
 #include "ui/runcontroller.h"
+#include "ui/runmonitor.h"
 
 #include <QHash>
 #include <QVector>
@@ -21,6 +21,7 @@ class QCustomPlot;
 class QDoubleSpinBox;
 class QFormLayout;
 class QLabel;
+class QLayout;
 class QLineEdit;
 class QListWidget;
 class QPlainTextEdit;
@@ -71,13 +72,14 @@ public:
     void setStartAdapter(const QString &dir);
     void applyPresetByName(const QString &name) { applyPreset(name); }
     void refreshMemoryPlan() { updateMemoryPlan(); }
-    QProgressBar *progressBar() const { return m_progress; }
-    QLabel *statusLabel() const { return m_status; }
-    QLabel *lossLabel() const { return m_lossText; }
-    QPushButton *pauseButton() const { return m_pause; }
-    QPushButton *cancelButton() const { return m_cancel; }
-    QListWidget *queueList() const { return m_queue; }
-    QCustomPlot *lossPlot() const { return m_plot; }
+    RunMonitor *monitor() const { return m_monitor; }
+    QProgressBar *progressBar() const { return m_monitor->progressBar(); }
+    QLabel *statusLabel() const { return m_monitor->statusLabel(); }
+    QLabel *lossLabel() const { return m_monitor->lossLabel(); }
+    QPushButton *pauseButton() const { return m_monitor->pauseButton(); }
+    QPushButton *cancelButton() const { return m_monitor->cancelButton(); }
+    QListWidget *queueList() const { return m_monitor->queueList(); }
+    QCustomPlot *lossPlot() const { return m_monitor->lossPlot(); }
     int lossPoints() const; // points drawn so far for the current job
 
 Q_SIGNALS:
@@ -97,11 +99,12 @@ private:
     static QString adapterProblem(const QString &dir);
     void rememberModel(const QString &path);
     void refreshRecentModels();
-    void onStarted(qint64 ticket, const QString &label);
-    void onUpdate(qint64 ticket, const RunUpdate &u);
-    void onFinished(qint64 ticket, const RunUpdate &u);
-    void refreshQueue();
-    void redrawPlot();
+    QWidget *buildModelBox();
+    QLayout *buildAdapterRow();
+    QWidget *buildMethodBox();
+    QWidget *buildHyperBox();
+    QWidget *buildEvalBox();
+    void onJobFinished(const RunUpdate &u);
     void log(const QString &line);
 
     RunController *m_controller;
@@ -125,16 +128,7 @@ private:
     QSpinBox *m_steps = nullptr, *m_batch = nullptr, *m_accum = nullptr, *m_seed = nullptr, *m_lora = nullptr;
     QSpinBox *m_evalEvery = nullptr, *m_curveSubset = nullptr, *m_finalSubset = nullptr;
     QLineEdit *m_llmUrl = nullptr, *m_llmModel = nullptr;
-    QPushButton *m_start = nullptr, *m_pause = nullptr, *m_cancel = nullptr, *m_cancelAll = nullptr;
-    QListWidget *m_queue = nullptr;
-    QProgressBar *m_progress = nullptr;
-    QLabel *m_status = nullptr, *m_lossText = nullptr;
-    QCustomPlot *m_plot = nullptr;
-    QPlainTextEdit *m_log = nullptr;
-    QTimer *m_redraw = nullptr;
-    // Loss history of the current job: term -> (step, value).
-    QStringList m_terms;
-    QHash<QString, QVector<double>> m_lossX, m_lossY;
+    RunMonitor *m_monitor = nullptr;
 };
 
 } // namespace se::ui
