@@ -337,26 +337,7 @@ void BrowserView::showRecord(const QModelIndex &current)
 
 bool BrowserView::exportCsv(const QString &file, QString *error) const
 {
-    QAbstractItemModel *m = visibleModel();
-    QString out;
-    QStringList h;
-    for (int c = 0; c < m->columnCount() - 1; ++c) // the last column is the grid's title
-        h << csvField(m->headerData(c, Qt::Horizontal).toString());
-    out += h.join(',') + '\n';
-    for (int r = 0; r < m->rowCount(); ++r) {
-        QStringList f;
-        for (int c = 0; c < m->columnCount() - 1; ++c)
-            f << csvField(m->index(r, c).data().toString());
-        out += f.join(',') + '\n';
-    }
-    QFile f(file);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
-        if (error)
-            *error = f.errorString();
-        return false;
-    }
-    f.write(out.toUtf8());
-    return true;
+    return writeCsvFile(file, modelCsv(*visibleModel(), visibleModel()->columnCount() - 1), error); // not the title
 }
 
 } // namespace se::ui

@@ -272,18 +272,7 @@ QVariant ComparisonModel::headerData(int section, Qt::Orientation orientation, i
 
 QString ComparisonModel::toCsv() const
 {
-    QString out;
-    QStringList header;
-    for (int c = 0; c < columnCount(); ++c)
-        header << csvField(headerData(c, Qt::Horizontal, Qt::DisplayRole).toString());
-    out += header.join(QLatin1Char(',')) + QLatin1Char('\n');
-    for (int r = 0; r < rowCount(); ++r) {
-        QStringList f;
-        for (int c = 0; c < columnCount(); ++c)
-            f << csvField(data(index(r, c), Qt::DisplayRole).toString());
-        out += f.join(QLatin1Char(',')) + QLatin1Char('\n');
-    }
-    return out;
+    return modelCsv(*this);
 }
 
 } // namespace se::ui

@@ -1,4 +1,5 @@
 #include "ui/comparisonview.h"
+#include "ui/csvfield.h"
 #include "ui/safeview.h"
 #include "core/data/imageheader.h"
 #include "core/store/audit.h"
@@ -709,14 +710,7 @@ void ComparisonView::setAuditVerdict(const QString &verdict, const QStringList &
 
 bool ComparisonView::exportCsv(const QString &file, QString *error) const
 {
-    QFile f(file);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
-        if (error)
-            *error = f.errorString();
-        return false;
-    }
-    f.write(m_model->toCsv().toUtf8());
-    return true;
+    return writeCsvFile(file, m_model->toCsv(), error);
 }
 
 } // namespace se::ui

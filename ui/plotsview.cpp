@@ -580,14 +580,7 @@ bool PlotsView::exportCsv(const QString &file, QString *error) const
                 out +=
                     QStringLiteral("%1,%2,%3\n").arg(field(m_names.value(it.key()))).arg(p.x()).arg(p.y(), 0, 'f', 2);
     }
-    QFile f(file);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
-        if (error)
-            *error = f.errorString();
-        return false;
-    }
-    f.write(out.toUtf8());
-    return true;
+    return writeCsvFile(file, out, error);
 }
 
 } // namespace se::ui

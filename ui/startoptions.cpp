@@ -8,9 +8,18 @@
 #include "ui/plotsview.h"
 
 #include <QCommandLineParser>
+#include <QGuiApplication>
 #include <QStringList>
 
 namespace se::ui {
+
+void setWorkbenchIdentity(const QString &version)
+{
+    QCoreApplication::setApplicationName("safeeraser-workbench");
+    QCoreApplication::setOrganizationName("SafeEraser");
+    QGuiApplication::setApplicationDisplayName("SafeEraser Workbench");
+    QCoreApplication::setApplicationVersion(version);
+}
 
 StartOptions::StartOptions()
     : store({"s", "store"}, "Open this run store (SQLite; created if missing).", "file"),

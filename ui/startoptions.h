@@ -12,6 +12,9 @@ namespace se::ui {
 
 class MainWindow;
 
+// The application's name, display name, organisation (and so its settings) and version.
+void setWorkbenchIdentity(const QString &version);
+
 struct StartOptions {
     StartOptions();
     // The description, help and version options, the positional benchmark folder and the options below.

@@ -53,10 +53,7 @@ void screenshotWhen(se::ui::MainWindow *w, const QString &file, std::function<bo
 int main(int argc, char **argv)
 {
     QApplication app(argc, argv);
-    QApplication::setApplicationName("safeeraser-workbench"); // the workbench's settings
-    QApplication::setApplicationDisplayName("SafeEraser Workbench");
-    QApplication::setOrganizationName("SafeEraser");
-    QApplication::setApplicationVersion(QStringLiteral(SE_VERSION));
+    se::ui::setWorkbenchIdentity(QStringLiteral(SE_VERSION)); // the workbench's settings too
 
     QCommandLineParser parser;
     const se::ui::StartOptions options;

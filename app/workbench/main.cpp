@@ -24,10 +24,7 @@ int main(int argc, char **argv)
         }
     }
     QApplication app(argc, argv);
-    QApplication::setApplicationName("safeeraser-workbench");
-    QApplication::setApplicationDisplayName("SafeEraser Workbench");
-    QApplication::setOrganizationName("SafeEraser");
-    QApplication::setApplicationVersion(QStringLiteral(SE_VERSION));
+    se::ui::setWorkbenchIdentity(QStringLiteral(SE_VERSION)); // the workbench's settings too
 
     QCommandLineParser parser;
     const se::ui::StartOptions options;

@@ -145,6 +145,10 @@ private Q_SLOTS:
         const QStringList lines = QString::fromUtf8(f.readAll()).trimmed().split('\n');
         QCOMPARE(lines.size(), 25);
         QVERIFY(lines.front().startsWith("Split,Record,Category,Image"));
+        // A file that cannot be written is an error with the reason, and an existing export is left whole.
+        QString cannot;
+        QVERIFY(!w.exportCurrentCsv(tmp.path() + "/no/such/folder/records.csv", &cannot));
+        QVERIFY(!cannot.isEmpty());
         // The view that has no CSV says so (each view answers for its own export: WorkbenchView).
         w.showView(se::ui::MainWindow::Launcher);
         QString why;
