@@ -1,5 +1,9 @@
 #include "ui/enginebridge.h"
 
+#ifdef SE_UI_HAVE_ENGINE
+#include "core/unlearn/robustness.h"
+#endif
+
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
@@ -109,6 +113,32 @@ JobExecutor engineJobExecutor()
 {
     return [](const LaunchSpec &spec, const std::function<void(const RunUpdate &)> &onEvent,
               const se::engine::CancelToken *cancel) {
+        if (spec.kind == LaunchSpec::Kind::Audit) {
+            se::engine::AuditOptions o;
+            o.storePath = spec.storePath.toStdString();
+            o.run = spec.auditRun;
+            RunUpdate fin;
+            fin.kind = RunUpdate::Kind::Finished;
+            fin.runId = spec.auditRun;
+            try {
+                se::engine::auditRun(o, [&](const std::string &line) {
+                    if (cancel && cancel->cancelled())
+                        throw std::runtime_error("cancelled: nothing stored");
+                    RunUpdate u;
+                    u.kind = RunUpdate::Kind::Log;
+                    u.message = QString::fromStdString(line);
+                    onEvent(u);
+                });
+                fin.status = QStringLiteral("finished");
+                fin.message = QStringLiteral("audit stored with run #%1 (Plots ▸ Robustness)").arg(spec.auditRun);
+            } catch (const std::exception &e) {
+                const bool cancelled = cancel && cancel->cancelled();
+                fin.status = cancelled ? QStringLiteral("cancelled") : QStringLiteral("failed");
+                fin.message = QString::fromUtf8(e.what());
+            }
+            onEvent(fin);
+            return;
+        }
         if (spec.kind == LaunchSpec::Kind::Vanilla) {
             se::engine::VanillaConfig c;
             c.dataDir = spec.dataDir.toStdString();

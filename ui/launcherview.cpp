@@ -661,10 +661,27 @@ qint64 LauncherView::trainVanilla()
     return m_controller->enqueue(s);
 }
 
+qint64 LauncherView::audit(const QString &store, qint64 run, const QString &runName)
+{
+    if (store.isEmpty() || run <= 0) {
+        Q_EMIT message(tr("Open a run store and check a finished unlearning run to audit."));
+        return 0;
+    }
+    LaunchSpec s;
+    s.kind = LaunchSpec::Kind::Audit;
+    s.storePath = store;
+    s.auditRun = run;
+    s.label = tr("robustness audit of %1").arg(runName);
+    log(tr("queued %1").arg(s.label));
+    return m_controller->enqueue(s);
+}
+
 void LauncherView::onJobFinished(const RunUpdate &u)
 {
     updateModelState();
-    if (u.runId)
+    if (m_controller->currentSpec().kind == LaunchSpec::Kind::Audit) // the job just finished, until the next starts
+        Q_EMIT auditFinished(u.runId, u.status);
+    else if (u.runId)
         Q_EMIT runFinished(u.runId, u.status);
     else if (u.status == "finished")
         Q_EMIT vanillaTrained(m_model->text());

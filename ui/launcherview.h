@@ -53,6 +53,8 @@ public:
     LaunchSpec currentSpec() const; // what "Add to queue" would enqueue
     qint64 launch();                // enqueues currentSpec()
     qint64 trainVanilla();
+    // Queues a robustness audit (safeeraser audit's defaults) of a finished run of `store`.
+    qint64 audit(const QString &store, qint64 run, const QString &runName);
 
     // Widgets for tests and the presentation of a demo.
     QComboBox *methodBox() const { return m_method; }
@@ -84,6 +86,7 @@ public:
 
 Q_SIGNALS:
     void runFinished(qint64 runId, const QString &status);
+    void auditFinished(qint64 runId, const QString &status); // its audit is in the store (Plots ▸ Robustness)
     // A run appeared in the store or got a new curve point: views over the store may refresh.
     void runChanged(qint64 runId);
     void vanillaTrained(const QString &modelFile);

@@ -74,6 +74,14 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
 
     connect(m_comparison, &ComparisonView::message, this, &MainWindow::showMessage);
     connect(m_plots, &PlotsView::message, this, &MainWindow::showMessage);
+    connect(m_plots, &PlotsView::auditRequested, this, [this](qint64 run, const QString &name) {
+        if (m_launcher->audit(m_storePath, run, name))
+            showMessage(tr("Audit of %1 queued; its progress is in the Run view.").arg(name));
+    });
+    connect(m_launcher, &LauncherView::auditFinished, this, [this](qint64 run, const QString &status) {
+        showMessage(tr("Audit of run #%1 %2.").arg(run).arg(status));
+        runsChanged();
+    });
     connect(m_launcher, &LauncherView::message, this, &MainWindow::showMessage);
     connect(m_launcher, &LauncherView::runFinished, this, [this](qint64 id, const QString &status) {
         showMessage(tr("Run #%1 %2.").arg(id).arg(status));

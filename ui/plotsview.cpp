@@ -13,6 +13,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QListWidget>
+#include <QMap>
 #include <QPushButton>
 #include <QSplitter>
 #include <QTabWidget>
@@ -130,6 +131,7 @@ PlotsView::PlotsView(QWidget *parent) : QWidget(parent)
     m_tabs->addTab(m_curves, tr("Curves"));
     m_tabs->addTab(m_bars, tr("Per category"));
     m_tabs->addTab(m_table, tr("Results table"));
+    m_tabs->addTab(buildRobustnessPage(), tr("Robustness"));
     connect(m_tabs, &QTabWidget::currentChanged, this, &PlotsView::scheduleRedraw);
     m_readout = new QLabel(tr("Hover a curve for its values."));
     m_readout->setObjectName("plotReadout");
@@ -317,7 +319,7 @@ void PlotsView::drawCurves(QCustomPlot *plot, se::store::RunStore *storePtr, con
                         continue;
                     if (m.stage == "vanilla")
                         points[vanillaAtZero ? 0 : m.step] = {m.value, m.count};
-                    else if (!vanillaAtZero)
+                    else if (!vanillaAtZero && (m.stage == "step" || m.stage == "final")) // not an audit's
                         points[m.step] = {m.value, m.count};
                 }
             };
@@ -385,7 +387,147 @@ void PlotsView::redraw()
     case 2:
         fillTable();
         break;
+    case 3:
+        fillRobustness();
+        break;
     }
+}
+
+QWidget *PlotsView::buildRobustnessPage()
+{
+    m_robustness = new QTableWidget;
+    m_robustness->setObjectName("robustnessTable");
+    m_robustness->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_robustness->setToolTip(tr("Each checked run's forget questions asked again under attacks (safeeraser audit): ASR "
+                                "and RR of the run, and of the model it started from beside it"));
+    m_relearn = new QCustomPlot;
+    m_relearn->setObjectName("relearnPlot");
+    m_relearn->xAxis->setLabel(tr("relearning step (retain data only)"));
+    m_relearn->yAxis->setLabel(tr("ASR, % (relearning on retain data: solid; on forget targets: dashed)"));
+    m_relearn->legend->setVisible(true);
+    m_auditButton = new QPushButton(tr("Audit Selected Run"));
+    m_auditButton->setObjectName("auditRun");
+    m_auditButton->setToolTip(tr("Queue a robustness audit of the selected (or first checked) run in the Run view: "
+                                 "rephrasings, weakened images, the targets' likelihood and relearning, as "
+                                 "`safeeraser audit` with its defaults. The table and curves update when it ends."));
+    connect(m_auditButton, &QPushButton::clicked, this, [this] {
+        QListWidgetItem *item = m_runs->currentItem();
+        if (!item || item->checkState() != Qt::Checked) {
+            item = nullptr;
+            for (int i = 0; i < m_runs->count() && !item; ++i)
+                if (m_runs->item(i)->checkState() == Qt::Checked)
+                    item = m_runs->item(i);
+        }
+        if (!item) {
+            Q_EMIT message(tr("Check the run to audit in the run list."));
+            return;
+        }
+        Q_EMIT auditRequested(item->data(Qt::UserRole).toLongLong(), item->text());
+    });
+    auto *bottom = new QWidget;
+    auto *bottomLayout = new QVBoxLayout(bottom);
+    bottomLayout->setContentsMargins(0, 0, 0, 0);
+    bottomLayout->addWidget(m_relearn, 1);
+    bottomLayout->addWidget(m_auditButton, 0, Qt::AlignLeft);
+    auto *page = new QSplitter(Qt::Vertical);
+    page->addWidget(m_robustness);
+    page->addWidget(bottom);
+    page->setSizes({300, 300});
+    return page;
+}
+
+// The audits of the checked runs (stage "audit" and "relearn" metrics): attack × ASR / RR, the start model beside,
+// the forget targets' NLL; relearning curves overlaid.
+void PlotsView::fillRobustness()
+{
+    m_robustness->clear();
+    m_robustness->setRowCount(0);
+    m_relearn->clearGraphs();
+    styleAxes(m_relearn, 1.0);
+    if (m_storePath.isEmpty())
+        return m_relearn->replot();
+    try {
+        se::store::RunStore &store = *this->store();
+        QStringList attacks;                          // in the order the audit asked them
+        QHash<qint64, QHash<QString, double>> values; // run -> "attack/name" -> value
+        QList<qint64> audited;
+        int colour = 0;
+        for (qint64 id : checkedRuns()) {
+            const auto audit = store.metrics(id, "audit");
+            if (audit.empty())
+                continue;
+            audited << id;
+            for (const auto &m : audit) {
+                if (!m.category.empty())
+                    continue;
+                const QString attack = QString::fromStdString(m.split);
+                if (attack != "likelihood" && !attacks.contains(attack))
+                    attacks << attack;
+                values[id][attack + "/" + QString::fromStdString(m.name)] = m.value;
+            }
+            // ASR over relearning steps: on retain data (solid), on other records' forget targets (dashed).
+            QMap<QString, QPair<QVector<double>, QVector<double>>> curves; // kind -> (steps, ASR %)
+            for (const auto &m : store.metrics(id, "relearn"))
+                if (m.name == "asr") {
+                    auto &c = curves[QString::fromStdString(m.split)];
+                    c.first << m.step;
+                    c.second << 100 * m.value;
+                }
+            const QColor c = m_colors.value(id, defaultRunColor(colour++));
+            for (auto it = curves.constBegin(); it != curves.constEnd(); ++it) {
+                QCPGraph *g = m_relearn->addGraph();
+                g->setName(tr("%1 ASR (relearn on %2)").arg(m_names.value(id), it.key()));
+                g->setPen(QPen(c, 2, it.key() == "retain" ? Qt::SolidLine : Qt::DashLine));
+                g->setData(it.value().first, it.value().second, true);
+            }
+        }
+        QStringList headers{tr("Attack")};
+        for (qint64 id : audited)
+            headers << tr("%1 ASR").arg(m_names.value(id)) << tr("RR") << tr("start ASR") << tr("start RR");
+        m_robustness->setColumnCount(headers.size());
+        m_robustness->setHorizontalHeaderLabels(headers);
+        auto pct = [](const QHash<QString, double> &v, const QString &key) {
+            return v.contains(key) ? QString::number(100 * v.value(key), 'f', 1) : QStringLiteral("—");
+        };
+        QStringList rows = attacks;
+        rows << QStringLiteral("likelihood");
+        for (const QString &attack : rows) {
+            const int row = m_robustness->rowCount();
+            m_robustness->insertRow(row);
+            const bool nll = attack == "likelihood";
+            m_robustness->setItem(row, 0, new QTableWidgetItem(nll ? tr("forget targets' NLL (nats/token)") : attack));
+            int c = 1;
+            for (qint64 id : audited) {
+                const auto &v = values[id];
+                const QStringList cells =
+                    nll ? QStringList{v.contains("likelihood/target_nll_run")
+                                          ? QString::number(v.value("likelihood/target_nll_run"), 'f', 3)
+                                          : QStringLiteral("—"),
+                                      QString(),
+                                      v.contains("likelihood/target_nll_vanilla")
+                                          ? QString::number(v.value("likelihood/target_nll_vanilla"), 'f', 3)
+                                          : QStringLiteral("—"),
+                                      QString()}
+                        : QStringList{pct(v, attack + "/asr"), pct(v, attack + "/rr"), pct(v, attack + "/vanilla_asr"),
+                                      pct(v, attack + "/vanilla_rr")};
+                for (const QString &cell : cells) {
+                    auto *item = new QTableWidgetItem(cell);
+                    item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+                    m_robustness->setItem(row, c++, item);
+                }
+            }
+        }
+        if (audited.isEmpty())
+            m_readout->setText(
+                tr("No audit of the checked runs in this store: safeeraser audit --store FILE --run ID"));
+    } catch (const std::exception &e) {
+        Q_EMIT message(tr("Run store: %1").arg(QString::fromUtf8(e.what())));
+    }
+    m_robustness->resizeColumnsToContents();
+    m_relearn->legend->setVisible(m_relearn->graphCount() > 0);
+    m_relearn->rescaleAxes();
+    m_relearn->yAxis->setRange(0, 100);
+    m_relearn->replot();
 }
 
 void PlotsView::drawBars()
@@ -535,7 +677,7 @@ void PlotsView::onHover(QMouseEvent *event)
 
 QCustomPlot *PlotsView::currentPlot() const
 {
-    return m_tabs->currentIndex() == 1 ? m_bars : m_curves;
+    return m_tabs->currentIndex() == 1 ? m_bars : m_tabs->currentIndex() == 3 ? m_relearn : m_curves;
 }
 
 bool PlotsView::exportPng(const QString &file, int width, int height)
@@ -555,6 +697,8 @@ bool PlotsView::exportCsv(const QString &file, QString *error) const
     QString out;
     auto field = [](const QString &s) { return csvField(s); };
     const MetricChoice m = metricChoices().value(m_metric->currentIndex());
+    if (m_tabs->currentIndex() == 3)
+        return writeCsvFile(file, modelCsv(*m_robustness->model()), error);
     if (m_tabs->currentIndex() == 2) {
         QStringList h;
         for (int c = 0; c < m_table->columnCount(); ++c)

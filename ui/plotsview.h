@@ -19,6 +19,7 @@ class QCustomPlot;
 class QLabel;
 class QListWidget;
 class QListWidgetItem;
+class QPushButton;
 class QTabWidget;
 class QTableWidget;
 class QTimer;
@@ -43,7 +44,7 @@ public:
     void setMetric(const QString &name, const QString &split);
     void setRunColor(qint64 run, const QColor &color);
     QColor runColor(qint64 run) const;
-    void setCurrentPage(int page); // 0 curves, 1 per-category bars, 2 results table
+    void setCurrentPage(int page); // 0 curves, 1 per-category bars, 2 results table, 3 robustness (audits)
 
     bool exportPng(const QString &file, int width = 1200, int height = 700);
     bool exportPdf(const QString &file, int width = 1200, int height = 700);
@@ -59,6 +60,8 @@ public:
     QCustomPlot *curvePlot() const { return m_curves; }
     QCustomPlot *barPlot() const { return m_bars; }
     QTableWidget *resultsTable() const { return m_table; }
+    QTableWidget *robustnessTable() const { return m_robustness; }
+    QCustomPlot *relearnPlot() const { return m_relearn; }
     QListWidget *runList() const { return m_runs; }
     QLabel *readout() const { return m_readout; }
     // Points of the last drawn curves: run -> (step, value); for tests and CSV export.
@@ -71,6 +74,7 @@ public:
 
 Q_SIGNALS:
     void message(const QString &text);
+    void auditRequested(qint64 run, const QString &runName); // the Robustness page's Audit button
 
 public Q_SLOTS:
     void scheduleRedraw();
@@ -79,6 +83,8 @@ private:
     void redraw();
     void drawBars();
     void fillTable();
+    QWidget *buildRobustnessPage();
+    void fillRobustness();
     void onHover(QMouseEvent *event);
     QList<qint64> checkedRuns() const;
     QCustomPlot *currentPlot() const;
@@ -93,6 +99,9 @@ private:
     QCustomPlot *m_curves = nullptr;
     QCustomPlot *m_bars = nullptr;
     QTableWidget *m_table = nullptr;
+    QTableWidget *m_robustness = nullptr;
+    QCustomPlot *m_relearn = nullptr;
+    QPushButton *m_auditButton = nullptr;
     QLabel *m_readout = nullptr;
     QTimer *m_redraw = nullptr;
     QHash<qint64, QColor> m_colors;

@@ -23,7 +23,7 @@ namespace se::ui {
 
 // What the launcher asks for, in plain values (converted to the engine's request by the engine bridge).
 struct LaunchSpec {
-    enum class Kind { Unlearn, Vanilla };
+    enum class Kind { Unlearn, Vanilla, Audit };
     Kind kind = Kind::Unlearn;
     QString label;         // shown in the queue
     QString name;          // the run's name in the store (empty: "<method>[+pd]")
@@ -42,11 +42,12 @@ struct LaunchSpec {
     int subsetPerSet = 0;      // final evaluation on at most this many questions per split and set (0: all)
     QString judge = "offline"; // "offline" or "llm"
     QString llmBaseUrl, llmModel;
+    qint64 auditRun = 0; // Audit: the run of storePath to audit (safeeraser audit's defaults)
 };
 
 // One event of a job, as the UI needs it (copied out of the engine's RunEvent on the worker thread).
 struct RunUpdate {
-    enum class Kind { Created, VanillaEvaluated, Progress, Evaluated, Finished, Evaluating };
+    enum class Kind { Created, VanillaEvaluated, Progress, Evaluated, Finished, Evaluating, Log };
     Kind kind = Kind::Progress;
     qint64 runId = 0, vanillaRunId = 0;
     int step = 0, totalSteps = 0, epoch = 0;
@@ -55,8 +56,8 @@ struct RunUpdate {
     double lr = 0, elapsedSeconds = 0, etaSeconds = 0, samplesPerSecond = 0;
     quint64 memoryBytes = 0; // the GPU's memory in use (CUDA) or the process's resident memory (CPU); 0 unknown
     std::vector<se::store::MetricRecord> metrics;
-    QString status; // Finished: finished / cancelled / failed / diverged
-    QString message;
+    QString status;  // Finished: finished / cancelled / failed / diverged
+    QString message; // Finished: why; Log: a line for the log
 };
 
 // Executes one job on the calling (worker) thread, reporting through `onEvent`. Never throws: an error ends as a

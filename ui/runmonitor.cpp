@@ -176,6 +176,10 @@ void RunMonitor::onUpdate(qint64, const RunUpdate &u)
     case RunUpdate::Kind::Evaluating:
         showEvaluating(u);
         break;
+    case RunUpdate::Kind::Log:
+        m_status->setText(u.message);
+        log(u.message);
+        break;
     case RunUpdate::Kind::Finished:
         break;
     }

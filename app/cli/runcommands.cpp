@@ -2,6 +2,7 @@
 #include "app/cli/commands.h"
 #include "core/store/report.h"
 #include "core/store/runstore.h"
+#include "core/unlearn/robustness.h"
 #include "core/unlearn/runservice.h"
 
 #include <atomic>
@@ -423,10 +424,79 @@ int runReproduce(ReproduceFlags f)
     return g_cancel.cancelled() ? 130 : failures ? 1 : 0;
 }
 
+struct AuditFlags {
+    std::string store, attacks, device;
+    std::int64_t run = 0;
+    int questions = 24, relearnSteps = 30, relearnEvery = 10, relearnTargets = 16;
+    std::uint64_t seed = 233;
+    bool json = false, noImages = false, noLikelihood = false, printAttacks = false;
+};
+
+int runAudit(const AuditFlags &f)
+{
+    if (f.printAttacks) {
+        std::cout << se::engine::formatAttackTemplates(se::engine::defaultAttackTemplates());
+        return 0;
+    }
+    if (f.store.empty() || f.run <= 0) {
+        std::cerr << "safeeraser audit: give --store and --run (or --print-attacks)\n";
+        return 2;
+    }
+    se::engine::AuditOptions o;
+    o.storePath = f.store;
+    o.run = f.run;
+    o.attacksFile = f.attacks;
+    o.questions = f.questions;
+    o.seed = f.seed;
+    o.modality = !f.noImages;
+    o.likelihood = !f.noLikelihood;
+    o.relearnSteps = f.relearnSteps;
+    o.relearnEvery = f.relearnEvery;
+    o.relearnTargets = f.relearnTargets;
+    o.device = f.device;
+    const auto report =
+        se::engine::auditRun(o, [](const std::string &line) { std::cerr << "[audit] " << line << "\n"; });
+    std::cout << (f.json ? se::engine::auditJson(report) + "\n" : se::engine::formatAudit(report));
+    return 0;
+}
+
 } // namespace
 
 void addRunCommands(CLI::App &app, int &exitCode)
 {
+    auto af = std::make_shared<AuditFlags>();
+    CLI::App *audit = app.add_subcommand(
+        "audit", "Erased or only hidden? Ask a finished run's forget questions (all_val) again under attacks — "
+                 "rephrasings, a blank or weakened image — compare the forget targets' likelihood under the run "
+                 "and its start model, and fine-tune it on retain data only to see how fast the knowledge comes "
+                 "back. Prints every attack's ASR and RR and stores them with the run (stages audit, relearn).");
+    audit->add_option("--store", af->store, "The run store");
+    audit->add_option("--run", af->run, "The run to audit")->check(CLI::PositiveNumber);
+    audit->add_option("--attacks", af->attacks,
+                      "Rephrasing templates, \"name: template\" a line with {question} "
+                      "(default: --print-attacks)");
+    audit->add_flag("--print-attacks", af->printAttacks, "Print the built-in rephrasing templates in the file format");
+    audit->add_option("--questions", af->questions, "Forget questions of all_val, a fixed seeded subset (0: all)")
+        ->check(CLI::Range(0, 1000000))
+        ->capture_default_str();
+    audit->add_option("--seed", af->seed, "Seed of the subset")->capture_default_str();
+    audit->add_option("--relearn-steps", af->relearnSteps, "Fine-tuning steps on retain data (0: no relearning)")
+        ->check(CLI::Range(0, 1000000))
+        ->capture_default_str();
+    audit->add_option("--relearn-every", af->relearnEvery, "Steps between relearning measurements")
+        ->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
+    audit
+        ->add_option("--relearn-targets", af->relearnTargets,
+                     "Forget samples of all_train (other records) the second relearning attack trains on (0: none)")
+        ->check(CLI::Range(0, 1000000))
+        ->capture_default_str();
+    audit->add_flag("--no-images", af->noImages, "Skip the image attacks");
+    audit->add_flag("--no-likelihood", af->noLikelihood, "Skip the likelihood comparison");
+    audit->add_option("--device", af->device, "auto, cpu, cuda, cuda:N (default: the run's)");
+    audit->add_flag("--json", af->json, "Print JSON");
+    audit->callback([af, &exitCode] { exitCode = guarded("audit", [&] { return runAudit(*af); }); });
+
     auto rf = std::make_shared<RunFlags>();
     CLI::App *run = app.add_subcommand(
         "run", "Unlearn, evaluate on the schedule and write everything to the run store; prints the run id.\n"

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -454,6 +455,28 @@ std::vector<std::int64_t> RunStore::addEvaluation(std::int64_t run, const std::v
     }
     t.commit();
     return ids;
+}
+
+void RunStore::replaceMetrics(std::int64_t run, const std::vector<std::string> &stages,
+                              const std::vector<MetricRecord> &metrics)
+{
+    Transaction t(m_db);
+    Statement d(m_db, "DELETE FROM metrics WHERE run_id = ? AND stage = ?");
+    for (const auto &stage : stages) {
+        d.bind(1, run).bind(2, stage);
+        d.run();
+    }
+    Statement m(m_db, "INSERT INTO metrics (run_id, stage, step, split, category, name, value, count, judge) "
+                      "VALUES (?,?,?,?,?,?,?,?,?)");
+    for (const MetricRecord &r : metrics) {
+        if (std::find(stages.begin(), stages.end(), r.stage) == stages.end())
+            throw StoreError(
+                storeError(m_db, "metric of stage '" + r.stage + "' given to replace stages it is not in"));
+        m.bind(1, run).bind(2, r.stage).bind(3, r.step).bind(4, r.split).bind(5, r.category).bind(6, r.name);
+        m.bind(7, r.value).bind(8, r.count).bind(9, r.judge);
+        m.run();
+    }
+    t.commit();
 }
 
 std::vector<MetricRecord> RunStore::metrics(std::int64_t run, const std::string &stage) const

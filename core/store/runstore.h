@@ -48,6 +48,10 @@ public:
     std::vector<std::int64_t> addEvaluation(std::int64_t run, const std::vector<MetricRecord> &metrics,
                                             const std::vector<AnswerRecord> &answers);
     std::vector<MetricRecord> metrics(std::int64_t run, const std::string &stage = {}) const;
+    // Replaces the run's metrics of these stages (an audit's "audit" and "relearn") with `metrics`, all of which must
+    // be of those stages. One transaction.
+    void replaceMetrics(std::int64_t run, const std::vector<std::string> &stages,
+                        const std::vector<MetricRecord> &metrics);
     std::vector<AnswerRecord> answers(std::int64_t run, const std::string &stage = {}, const std::string &set = {},
                                       const std::string &category = {}) const;
     std::int64_t answerCount(std::int64_t run) const;

@@ -3,9 +3,12 @@
 // PNG / PDF / CSV exports with their contents checked.
 #include "core/data/generator.h"
 #include "tests/ui/demostore.h"
+#include "core/store/runstore.h"
 #include "ui/plotsview.h"
 
 #include <QListWidget>
+#include <QPushButton>
+#include <QSignalSpy>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QRegularExpression>
@@ -138,6 +141,69 @@ private Q_SLOTS:
         QFile t(tcsv);
         QVERIFY(t.open(QIODevice::ReadOnly));
         QCOMPARE(QString::fromUtf8(t.readAll()).trimmed().split('\n').size(), 4);
+    }
+
+    void robustness()
+    {
+        // Audits as `safeeraser audit` stores them: stage "audit" (split = attack) and "relearn" metrics.
+        const QString db = m_tmp.path() + "/audited.sqlite";
+        QFile::copy(m_store, db);
+        {
+            se::store::RunStore store(db.toStdString());
+            using M = se::store::MetricRecord;
+            store.replaceMetrics(m_runs.po, {"audit", "relearn"},
+                                 {M{"audit", 0, "original", "", "asr", 0.0, 8, "offline"},
+                                  M{"audit", 0, "original", "", "rr", 1.0, 8, "offline"},
+                                  M{"audit", 0, "original", "", "vanilla_asr", 0.75, 8, "offline"},
+                                  M{"audit", 0, "original", "", "vanilla_rr", 0.0, 8, "offline"},
+                                  M{"audit", 0, "rephrase:novel", "", "asr", 0.5, 8, "offline"},
+                                  M{"audit", 0, "rephrase:novel", "", "rr", 0.25, 8, "offline"},
+                                  M{"audit", 0, "likelihood", "", "target_nll_run", 4.5, 0, "offline"},
+                                  M{"audit", 0, "likelihood", "", "target_nll_vanilla", 0.5, 0, "offline"},
+                                  M{"relearn", 0, "retain", "", "asr", 0.0, 0, "offline"},
+                                  M{"relearn", 0, "retain", "", "rr", 1.0, 0, "offline"},
+                                  M{"relearn", 10, "retain", "", "asr", 0.125, 0, "offline"},
+                                  M{"relearn", 10, "retain", "", "rr", 0.875, 0, "offline"},
+                                  M{"relearn", 0, "targets", "", "asr", 0.0, 0, "offline"},
+                                  M{"relearn", 10, "targets", "", "asr", 0.625, 0, "offline"}});
+        }
+        se::ui::PlotsView v;
+        v.resize(1100, 700);
+        v.show();
+        v.setStorePath(db);
+        v.setMetric("asr", "val");
+        v.showRuns({m_runs.po, m_runs.popd});
+        // An audit's metrics are not curve points: the ASR curve of PO is its run's alone.
+        QCOMPARE(v.curveData()[m_runs.po].size(), 5);
+        v.setCurrentPage(3);
+        QTableWidget *t = v.robustnessTable();
+        QCOMPARE(t->rowCount(), 3); // original, rephrase:novel, likelihood; PO+PD has no audit: no columns
+        QCOMPARE(t->columnCount(), 5);
+        QCOMPARE(t->item(0, 0)->text(), QString("original"));
+        QCOMPARE(t->item(0, 1)->text(), QString("0.0"));
+        QCOMPARE(t->item(0, 2)->text(), QString("100.0"));
+        QCOMPARE(t->item(0, 3)->text(), QString("75.0")); // the start model beside
+        QCOMPARE(t->item(1, 1)->text(), QString("50.0"));
+        QCOMPARE(t->item(1, 3)->text(), QString("—"));
+        QCOMPARE(t->item(2, 1)->text(), QString("4.500"));
+        QCOMPARE(t->item(2, 3)->text(), QString("0.500"));
+        QCOMPARE(v.relearnPlot()->graphCount(), 2); // PO's ASR relearning on retain data and on forget targets
+        QCOMPARE(v.relearnPlot()->graph(0)->dataCount(), 2);
+        QCOMPARE(v.relearnPlot()->graph(1)->data()->at(1)->value, 62.5);
+        const QString csv = m_tmp.path() + "/robustness.csv";
+        QVERIFY(v.exportCsv(csv));
+        QFile c(csv);
+        QVERIFY(c.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(c.readAll()).trimmed().split('\n');
+        QCOMPARE(lines.size(), 4);
+        QVERIFY2(lines[1].startsWith("original,0.0,100.0,75.0,0.0"), qPrintable(lines[1]));
+        QVERIFY(v.exportPng(m_tmp.path() + "/relearn.png", 640, 400));
+        // The page's button asks for an audit of the selected checked run.
+        QSignalSpy asked(&v, &se::ui::PlotsView::auditRequested);
+        v.runList()->setCurrentRow(2); // PO+PD
+        v.findChild<QPushButton *>("auditRun")->click();
+        QCOMPARE(asked.size(), 1);
+        QCOMPARE(asked.at(0).at(0).toLongLong(), qint64(m_runs.popd));
     }
 };
 

@@ -355,6 +355,27 @@ private Q_SLOTS:
         QVERIFY(evaluated);
         se::store::RunStore store(r.storePath.toStdString(), true);
         QVERIFY(store.answerCount(fin.runId) > 0);
+
+        // A robustness audit of the PO+PD run, as the Plots view's Audit button queues it: its lines go to the log,
+        // and it is stored with the run.
+        LaunchSpec a;
+        a.kind = LaunchSpec::Kind::Audit;
+        a.storePath = r.storePath;
+        a.auditRun = fin.runId;
+        a.label = "audit";
+        c.enqueue(a);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 4, 240000);
+        const RunUpdate audited = finished.at(3).at(1).value<RunUpdate>();
+        QVERIFY2(audited.status == "finished", qPrintable(audited.message));
+        QCOMPARE(audited.runId, fin.runId);
+        bool logged = false;
+        for (const auto &u : updates)
+            logged |= u.at(1).value<RunUpdate>().kind == RunUpdate::Kind::Log &&
+                      u.at(1).value<RunUpdate>().message.contains("rephrase:roleplay");
+        QVERIFY(logged);
+        se::store::RunStore after(r.storePath.toStdString(), true);
+        QVERIFY(!after.metrics(fin.runId, "audit").empty());
+        QVERIFY(!after.metrics(fin.runId, "relearn").empty());
     }
 
     void llavaFolderFromTheLauncher()

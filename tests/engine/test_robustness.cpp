@@ -1,0 +1,200 @@
+// The robustness audit (core/unlearn/robustness.h) on a tiny benchmark and briefly trained models: every attack is
+// asked and judged on the same questions, the forget targets' likelihood is compared between a run and its start
+// model (a gradient-ascent run must have made them less likely), relearning is measured on its schedule, and the
+// audit is stored with the run, replacing an earlier one. Behaviour, not quality.
+#include <torch/torch.h>
+
+#include "core/data/generator.h"
+#include "core/store/runstore.h"
+#include "core/unlearn/robustness.h"
+#include "core/unlearn/runservice.h"
+
+#include <QTemporaryDir>
+#include <QtTest>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+using namespace se::engine;
+
+class TestRobustness : public QObject
+{
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    std::string m_data, m_model, m_store;
+    std::int64_t m_gaRun = 0, m_vanillaRun = 0;
+
+    std::string write(const QString &name, const std::string &text) const
+    {
+        const std::string path = (m_tmp.path() + "/" + name).toStdString();
+        std::ofstream(path) << text;
+        return path;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        m_data = (m_tmp.path() + "/bench").toStdString();
+        se::data::GeneratorOptions g;
+        g.records = 24;
+        se::data::generateBenchmark(m_data, g);
+        VanillaConfig v;
+        v.dataDir = m_data;
+        v.outFile = (m_tmp.path() + "/vanilla.safetensors").toStdString();
+        v.train.steps = 40;
+        v.train.batchSize = 16;
+        QCOMPARE(int(trainVanilla(v).status), int(RunStatus::Finished));
+        m_model = v.outFile;
+        m_store = (m_tmp.path() + "/runs.sqlite").toStdString();
+        RunRequest r;
+        r.storePath = m_store;
+        r.unlearn.dataDir = m_data;
+        r.unlearn.modelFile = m_model;
+        r.unlearn.method = se::unlearn::Method::GA;
+        r.unlearn.train = UnlearnConfig::defaults();
+        r.unlearn.train.steps = 15;
+        r.unlearn.train.batchSize = 8;
+        r.eval.greedy = true;
+        r.eval.subsetPerSet = 4;
+        const RunOutcome out = executeRun(r);
+        QCOMPARE(int(out.status), int(RunStatus::Finished));
+        m_gaRun = out.runId;
+        m_vanillaRun = out.vanillaRunId;
+    }
+
+    void auditsARun()
+    {
+        AuditOptions o;
+        o.storePath = m_store;
+        o.run = m_gaRun;
+        o.questions = 5;
+        o.relearnSteps = 4;
+        o.relearnEvery = 2;
+        std::vector<std::string> log;
+        const AuditReport r = auditRun(o, [&](const std::string &l) { log.push_back(l); });
+        // Every attack: the original, each rephrasing, each image perturbation, on the same 5 questions.
+        QCOMPARE(r.attacks.front().name, std::string("original"));
+        const size_t expected = 1 + defaultAttackTemplates().size() + 5;
+        QCOMPARE(r.attacks.size(), expected);
+        for (const auto &a : r.attacks) {
+            QCOMPARE(a.n, 5);
+            QVERIFY(a.asr >= 0 && a.asr <= 1 && a.rr >= 0 && a.rr <= 1);
+            QVERIFY(a.vanillaAsr >= 0 && a.vanillaAsr <= 1 && a.vanillaRr >= 0 && a.vanillaRr <= 1);
+        }
+        QCOMPARE(r.attacks.back().name, std::string("image:mirror"));
+        // Gradient ascent on the forget targets made them less likely than under the model it started from.
+        QVERIFY2(r.runNll > r.vanillaNll, qPrintable(QString("run %1, start %2").arg(r.runNll).arg(r.vanillaNll)));
+        QVERIFY(!r.nllByCategory.empty());
+        // Relearning measured at 0 (the run itself), every 2 steps, and at its end; on retain data, and on other
+        // records' forget targets.
+        for (const auto *curve : {&r.relearn, &r.relearnTargets}) {
+            QCOMPARE(int(curve->size()), 3);
+            QCOMPARE((*curve)[0].step, 0);
+            QCOMPARE((*curve)[1].step, 2);
+            QCOMPARE((*curve)[2].step, 4);
+            QCOMPARE((*curve)[0].targetNll, r.runNll);
+            QCOMPARE((*curve)[0].asr, r.attacks.front().asr);
+        }
+        // Fine-tuning on forget targets (of all_train) makes the audited all_val targets, written alike, likelier
+        // again than after the gradient ascent.
+        QVERIFY2(r.relearnTargets.back().targetNll < r.runNll,
+                 qPrintable(QString("%1 -> %2").arg(r.runNll).arg(r.relearnTargets.back().targetNll)));
+        // Stored with the run; an audit again replaces it (same rows, not twice as many).
+        se::store::RunStore store(m_store, true);
+        const auto audit = store.metrics(m_gaRun, "audit"), relearn = store.metrics(m_gaRun, "relearn");
+        // ASR and RR of the run and of its start model beside it, per attack; the two NLLs overall and per category.
+        QCOMPARE(audit.size(), 4 * expected + 2 + 2 * r.nllByCategory.size());
+        QCOMPARE(relearn.size(), size_t(18));
+        o.relearnSteps = 0;
+        o.modality = false;
+        const AuditReport again = auditRun(o);
+        QCOMPARE(again.attacks.size(), expected - 5);
+        QCOMPARE(again.attacks.front().asr, r.attacks.front().asr); // greedy: the same answers
+        se::store::RunStore after(m_store, true);
+        QCOMPARE(after.metrics(m_gaRun, "relearn").size(), size_t(0));
+        QCOMPARE(after.metrics(m_gaRun, "audit").size(), 4 * (expected - 5) + 2 + 2 * r.nllByCategory.size());
+        // The JSON of the shape.
+        const auto j = nlohmann::json::parse(auditJson(r));
+        QVERIFY(j["attacks"]["rephrase:roleplay"].contains("asr"));
+        QVERIFY(j["attacks"]["original"]["vanilla"].contains("rr"));
+        QCOMPARE(int(j["relearn"].size()), 3);
+        QCOMPARE(int(j["relearn_targets"].size()), 3);
+        QVERIFY(j["target_nll"]["run"].get<double>() > j["target_nll"]["vanilla"].get<double>());
+        QVERIFY(formatAudit(r).find("image:blank") != std::string::npos);
+    }
+
+    void ownTemplates()
+    {
+        const std::string file = write("attacks.txt", "# mine\nplain: {question}\n\npolite: Please, {question}\n");
+        const auto t = readAttackTemplates(file);
+        QCOMPARE(int(t.size()), 2);
+        QCOMPARE(t[1].wrapping, std::string("Please, {question}"));
+        AuditOptions o;
+        o.storePath = m_store;
+        o.run = m_gaRun;
+        o.questions = 3;
+        o.attacksFile = file;
+        o.modality = false;
+        o.likelihood = false;
+        o.vanilla = false;
+        o.relearnSteps = 0;
+        const AuditReport r = auditRun(o);
+        QCOMPARE(r.attacks[0].vanillaAsr, -1.0); // not asked
+        QCOMPARE(r.runNll, -1.0);
+        QCOMPARE(int(r.attacks.size()), 3);
+        // {question} alone asks the original question: the same verdicts.
+        QCOMPARE(r.attacks[1].name, std::string("rephrase:plain"));
+        QCOMPARE(r.attacks[1].asr, r.attacks[0].asr);
+        QCOMPARE(r.attacks[1].rr, r.attacks[0].rr);
+        // The default list round-trips through the file format.
+        const std::string defaults = write("defaults.txt", formatAttackTemplates(defaultAttackTemplates()));
+        QCOMPARE(readAttackTemplates(defaults).size(), defaultAttackTemplates().size());
+    }
+
+    void refusals_data()
+    {
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<QString>("error");
+        QTest::newRow("no colon") << "just words {question}\n"
+                                  << "attacks.txt:1: expected \"name: template\"";
+        QTest::newRow("no slot") << "a: no slot\n"
+                                 << "attacks.txt:1: the template must hold {question} exactly once";
+        QTest::newRow("two slots") << "# c\na: {question} {question}\n"
+                                   << "attacks.txt:2: the template must hold";
+        QTest::newRow("same name") << "a: {question}\na: x {question}\n"
+                                   << "attacks.txt:2: the name 'a' is used twice";
+        QTest::newRow("empty") << "# nothing\n"
+                               << "attacks.txt: no templates";
+    }
+
+    void refusals()
+    {
+        QFETCH(QString, text);
+        QFETCH(QString, error);
+        const std::string file = write("attacks.txt", text.toStdString());
+        try {
+            readAttackTemplates(file);
+            QFAIL("read a bad template file");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains(error), e.what());
+        }
+    }
+
+    void runsThatCannotBeAudited()
+    {
+        AuditOptions o;
+        o.storePath = m_store;
+        o.run = m_vanillaRun;
+        try {
+            auditRun(o);
+            QFAIL("audited a vanilla evaluation");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains("vanilla evaluation: audit an unlearning run"), e.what());
+        }
+        o.run = 999;
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, auditRun(o));
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, readAttackTemplates(m_tmp.path().toStdString())); // a folder
+    }
+};
+
+QTEST_GUILESS_MAIN(TestRobustness)
+#include "test_robustness.moc"
