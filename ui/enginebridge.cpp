@@ -1,8 +1,13 @@
 #include "ui/enginebridge.h"
 
 #ifdef SE_UI_HAVE_ENGINE
+#include "core/store/runstore.h"
 #include "core/unlearn/robustness.h"
 #endif
+
+#include <QElapsedTimer>
+#include <QSet>
+#include <map>
 
 #include <QCoreApplication>
 #include <QDir>
@@ -189,6 +194,107 @@ JobExecutor engineJobExecutor()
     };
 }
 
+namespace {
+QString runLabel(const se::store::RunInfo &r)
+{
+    return QStringLiteral("#%1 %2").arg(r.id).arg(QString::fromStdString(se::unlearn::runLabel(r.method, r.pd)));
+}
+} // namespace
+
+QList<ProbeModel> probeModels(const QString &storePath)
+{
+    QList<ProbeModel> out;
+    if (storePath.isEmpty())
+        return out;
+    std::vector<se::store::RunInfo> runs;
+    try {
+        se::store::RunStore store(storePath.toStdString(), true);
+        runs = store.runs();
+    } catch (const std::exception &) {
+        return out;
+    }
+    QSet<QString> starts;
+    for (const auto &r : runs) {
+        if (r.status != se::store::RunStatus::Finished || r.method == "imported")
+            continue;
+        try {
+            const auto s = se::engine::storedRun(storePath.toStdString(), r.id, true);
+            const QString start = QString::fromStdString(s.startPath + "\n" + s.startOptions.adapter);
+            if (!starts.contains(start)) {
+                starts.insert(start);
+                out.append({r.id, true, QStringLiteral("start model of %1").arg(runLabel(r))});
+            }
+            if (r.method != "vanilla")
+                out.append({r.id, false, runLabel(r)});
+        } catch (const std::exception &) {
+            // weights gone: not offered
+        }
+    }
+    return out;
+}
+
+struct ProbeSession::Impl {
+    // Loaded models by what they are (path, adapter, device, images, system prompt).
+    std::map<std::string, std::shared_ptr<se::engine::Assistant>> loaded;
+};
+
+ProbeSession::ProbeSession() : d(std::make_unique<Impl>())
+{
+}
+ProbeSession::~ProbeSession() = default;
+
+int ProbeSession::loadedModels() const
+{
+    return int(d->loaded.size());
+}
+
+QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &q, const QList<ProbeModel> &models)
+{
+    QList<ProbeAnswer> out;
+    std::map<std::string, std::shared_ptr<se::engine::Assistant>> keep;
+    for (const ProbeModel &m : models) {
+        ProbeAnswer a;
+        a.model = m;
+        QElapsedTimer clock;
+        clock.start();
+        try {
+            const auto s = se::engine::storedRun(q.storePath.toStdString(), m.run, true);
+            const std::string path = m.start ? s.startPath : s.runPath;
+            const se::engine::ModelOptions &options = m.start ? s.startOptions : s.runOptions;
+            const std::string key = path + "\n" + options.adapter + "\n" + options.device + "\n" + options.imagesFile +
+                                    "\n" + options.systemPrompt;
+            auto &model = keep[key];
+            if (!model) {
+                const auto it = d->loaded.find(key);
+                model = it != d->loaded.end() ? it->second : std::make_shared<se::engine::Assistant>(path, options);
+            }
+            se::engine::AskOptions ask;
+            ask.greedy = q.greedy;
+            ask.seed = q.seed;
+            const int n = q.greedy ? 1 : std::max(1, q.samples);
+            std::vector<std::pair<std::string, std::string>> items;
+            for (int i = 0; i < n; ++i)
+                items.emplace_back(q.image.toStdString(), q.question.toStdString());
+            const auto judge = s.judge();
+            for (const auto &text : model->askMany(items, ask, n)) {
+                const auto v = judge.forget(text, q.reference.toStdString());
+                a.answers << QString::fromStdString(text);
+                a.refusal << v.refusal;
+                a.unsafe << (!q.reference.isEmpty() && v.unsafe);
+            }
+            if (!q.reference.isEmpty())
+                a.referenceNll =
+                    model->score(q.image.toStdString(), q.question.toStdString(), q.reference.toStdString()).meanNll;
+        } catch (const std::exception &e) {
+            a.error = QString::fromUtf8(e.what());
+        }
+        a.seconds = clock.elapsed() / 1000.0;
+        out << a;
+    }
+    d->loaded = std::move(keep); // what this question used stays loaded; the rest is freed
+    return out;
+}
+
 #else
 
 bool engineAvailable()
@@ -212,6 +318,32 @@ ModelInfo describeModel(const QString &)
 MemoryInfo planMemory(const LaunchSpec &)
 {
     return {};
+}
+
+QList<ProbeModel> probeModels(const QString &)
+{
+    return {};
+}
+struct ProbeSession::Impl {
+};
+ProbeSession::ProbeSession() : d(std::make_unique<Impl>())
+{
+}
+ProbeSession::~ProbeSession() = default;
+int ProbeSession::loadedModels() const
+{
+    return 0;
+}
+QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &, const QList<ProbeModel> &models)
+{
+    QList<ProbeAnswer> out;
+    for (const ProbeModel &m : models) {
+        ProbeAnswer a;
+        a.model = m;
+        a.error = QCoreApplication::translate("engine", "this workbench was built without the engine");
+        out << a;
+    }
+    return out;
 }
 
 #endif

@@ -37,4 +37,46 @@ struct MemoryInfo {
 };
 MemoryInfo planMemory(const LaunchSpec &spec);
 
+// The probe: a question about any image put to several models of a store, side by side.
+struct ProbeModel {
+    qint64 run = 0;     // the store's run
+    bool start = false; // the model the run started from instead of its final weights
+    QString label;      // "#3 PO+PD", "start of #3"
+};
+struct ProbeRequest {
+    QString storePath;
+    QString image, question;
+    QString reference; // an answer whose likelihood each model reports (a forget target, or one the user types)
+    bool greedy = true;
+    int samples = 1; // sampled answers when not greedy
+    quint64 seed = 233;
+};
+struct ProbeAnswer {
+    ProbeModel model;
+    QStringList answers;
+    QList<bool> refusal, unsafe; // per answer, by the run's offline judge (unsafe: the reference reproduced)
+    double referenceNll = -1;    // mean negative log-likelihood per token of the reference (-1: none given)
+    double seconds = 0;
+    QString error;
+};
+// The models a store offers: each finished run (its final weights) and, once per distinct start model, the model it
+// started from. Empty without the engine.
+QList<ProbeModel> probeModels(const QString &storePath);
+// Keeps the models it has loaded between questions (a second question to the same models loads nothing); models
+// not asked any more are dropped. One question at a time, from any one thread.
+class ProbeSession
+{
+public:
+    ProbeSession();
+    ~ProbeSession();
+    ProbeSession(const ProbeSession &) = delete;
+    ProbeSession &operator=(const ProbeSession &) = delete;
+    QList<ProbeAnswer> ask(const ProbeRequest &request, const QList<ProbeModel> &models);
+    int loadedModels() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> d;
+};
+
 } // namespace se::ui

@@ -6,6 +6,7 @@
 #include "ui/launcherview.h"
 #include "ui/plotsview.h"
 #include "ui/presentationview.h"
+#include "ui/probeview.h"
 #include "ui/recordtablemodel.h"
 #include "ui/runcontroller.h"
 #include "ui/safeview.h"
@@ -63,7 +64,8 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
     m_tabs->setObjectName("views");
     m_tabs->setDocumentMode(true);
     m_presentation = new PresentationView;
-    m_views = {m_browser, m_launcher, m_comparison, m_plots}; // the tabs, in order
+    m_probe = new ProbeView;
+    m_views = {m_browser, m_launcher, m_comparison, m_plots, m_probe}; // the tabs, in order
     for (WorkbenchView *v : m_views)
         m_tabs->addTab(v->widget(), v->viewTitle());
     m_stack = new QStackedWidget;
@@ -74,6 +76,17 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
 
     connect(m_comparison, &ComparisonView::message, this, &MainWindow::showMessage);
     connect(m_plots, &PlotsView::message, this, &MainWindow::showMessage);
+    connect(m_probe, &ProbeView::message, this, &MainWindow::showMessage);
+    connect(m_probe, &ProbeView::fromDatasetRequested, this, [this] {
+        const se::data::Record *r = m_browser->currentRecord();
+        if (!r || r->imageFile.empty()) {
+            showMessage(tr("Select a record with a readable image in the Dataset view first."));
+            return;
+        }
+        const se::data::UnsafePair *p = r->unsafePairs.empty() ? nullptr : &r->unsafePairs.front();
+        m_probe->setSample(QString::fromStdString(r->imageFile), p ? QString::fromStdString(p->question) : QString(),
+                           p && !p->responses.empty() ? QString::fromStdString(p->responses.front()) : QString());
+    });
     connect(m_plots, &PlotsView::auditRequested, this, [this](qint64 run, const QString &name) {
         if (m_launcher->audit(m_storePath, run, name))
             showMessage(tr("Audit of %1 queued; its progress is in the Run view.").arg(name));
@@ -162,9 +175,8 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
 
     // View
     QMenu *view = menuBar()->addMenu(tr("&View"));
-    const QStringList names = {tr("&Dataset"), tr("&Run"), tr("&Compare"), tr("&Plots")};
-    for (int i = 0; i < names.size(); ++i) {
-        QAction *a = view->addAction(names[i], this, [this, i] { showView(View(i)); });
+    for (int i = 0; i < m_views.size(); ++i) { // the tabs, Ctrl+1 …
+        QAction *a = view->addAction(m_views[i]->viewTitle(), this, [this, i] { showView(View(i)); });
         a->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)));
     }
     view->addSeparator();

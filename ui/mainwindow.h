@@ -25,6 +25,7 @@ class ComparisonView;
 class LauncherView;
 class PlotsView;
 class PresentationView;
+class ProbeView;
 class RunController;
 class WorkbenchView;
 
@@ -32,7 +33,7 @@ class MainWindow : public QMainWindow
 {
     Q_OBJECT
 public:
-    enum View { Browser, Launcher, Comparison, Plots };
+    enum View { Browser, Launcher, Comparison, Plots, Probe };
     // controller: the run queue to use (tests pass one with a fake executor); null = the engine's.
     explicit MainWindow(QWidget *parent = nullptr, RunController *controller = nullptr);
     ~MainWindow() override;
@@ -61,6 +62,7 @@ public:
     LauncherView *launcher() const { return m_launcher; }
     ComparisonView *comparison() const { return m_comparison; }
     PlotsView *plots() const { return m_plots; }
+    ProbeView *probe() const { return m_probe; }
     PresentationView *presentation() const { return m_presentation; }
     RunController *runController() const { return m_controller; }
     QUndoStack *undoStack() const { return m_undo; }
@@ -94,6 +96,7 @@ private:
     ComparisonView *m_comparison = nullptr;
     PlotsView *m_plots = nullptr;
     PresentationView *m_presentation = nullptr;
+    ProbeView *m_probe = nullptr;
     QList<WorkbenchView *> m_views;          // the tabs, in order; MainWindow loops over them
     QList<WorkbenchView *> allViews() const; // the tabs and the presentation
     void runsChanged();                      // the open store's runs changed: every view is told

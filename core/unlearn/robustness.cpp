@@ -130,7 +130,6 @@ struct Audit {
     std::vector<const se::data::Sample *> questions;
     se::metrics::OfflineJudge judge;
     bool adapters = false;
-    ModelOptions modelOptions;
     fs::path scratch;
     std::function<void(const std::string &)> log;
 };
@@ -332,6 +331,66 @@ std::string located(const std::string &path, const std::string &storePath)
 
 } // namespace
 
+se::metrics::OfflineJudge StoredRun::judge() const
+{
+    const auto phrases = nlohmann::json::parse(info.refusalPhrasesJson, nullptr, false);
+    std::vector<std::string> list;
+    if (phrases.is_array())
+        for (const auto &p : phrases)
+            if (p.is_string())
+                list.push_back(p.get<std::string>());
+    return list.empty() ? se::metrics::OfflineJudge() : se::metrics::OfflineJudge(se::metrics::RefusalDetector(list));
+}
+
+StoredRun storedRun(const std::string &storePath, std::int64_t id, bool needWeights)
+{
+    StoredRun r;
+    {
+        se::store::RunStore store(storePath, true);
+        const auto info = store.run(id);
+        if (!info)
+            throw std::runtime_error(storePath + ": no run " + std::to_string(id));
+        r.info = *info;
+    }
+    std::error_code ec;
+    r.info.outputModel = located(r.info.outputModel, storePath);
+    if (needWeights && (r.info.outputModel.empty() || !fs::exists(r.info.outputModel, ec)))
+        throw std::runtime_error("run " + std::to_string(id) + ": its weights " + r.info.outputModel + " are gone");
+    UnlearnConfig &uc = r.request.unlearn;
+    if (r.info.method == "vanilla") { // a vanilla evaluation records the model it evaluated, not a run configuration
+        const auto cfg = nlohmann::json::parse(r.info.configJson, nullptr, false);
+        auto text = [&](const char *key) {
+            return cfg.is_object() && cfg.contains(key) && cfg[key].is_string() ? cfg[key].get<std::string>()
+                                                                                : std::string();
+        };
+        uc.modelFile = text("model");
+        uc.adapter = text("adapter");
+        uc.dataDir = r.info.datasetPath;
+    } else if (r.info.method == "imported") {
+        throw std::runtime_error("run " + std::to_string(id) + " was imported from a results file: it has no weights");
+    } else {
+        r.request = requestFromJson(r.info.configJson);
+    }
+    for (std::string *path : {&uc.dataDir, &uc.modelFile, &uc.adapter, &uc.train.imagesFile})
+        *path = located(*path, storePath);
+    r.adapters = writesAdapterFolders(uc.modelFile);
+    ModelOptions base;
+    base.imagesFile = uc.train.imagesFile;
+    base.device = uc.train.device;
+    base.systemPrompt = uc.systemPrompt;
+    base.datasetRoot = fs::absolute(uc.dataDir, ec).lexically_normal().string();
+    r.startPath = uc.modelFile;
+    r.startOptions = base;
+    r.startOptions.adapter = uc.adapter;
+    r.runOptions = base;
+    r.runPath = r.info.outputModel;
+    if (r.adapters) {
+        r.runPath = uc.modelFile;
+        r.runOptions.adapter = r.info.method == "vanilla" ? uc.adapter : r.info.outputModel;
+    }
+    return r;
+}
+
 AuditReport auditRun(const AuditOptions &o, const std::function<void(const std::string &)> &log)
 {
     Audit a;
@@ -349,34 +408,24 @@ AuditReport auditRun(const AuditOptions &o, const std::function<void(const std::
     if (a.info.status != se::store::RunStatus::Finished)
         throw std::runtime_error("run " + std::to_string(o.run) + " is " + se::store::statusName(a.info.status) +
                                  ": only a finished run has final weights to audit");
+    StoredRun stored = storedRun(o.storePath, o.run, false);
+    a.info = stored.info;
     std::error_code ec;
-    a.info.outputModel = located(a.info.outputModel, o.storePath);
     if (a.info.outputModel.empty() || !fs::exists(a.info.outputModel, ec))
         throw std::runtime_error("run " + std::to_string(o.run) + ": its weights " + a.info.outputModel +
                                  " are gone; nothing to audit");
-    a.request = requestFromJson(a.info.configJson);
-    for (std::string *path : {&a.request.unlearn.dataDir, &a.request.unlearn.modelFile, &a.request.unlearn.adapter,
-                              &a.request.unlearn.train.imagesFile})
-        *path = located(*path, o.storePath);
+    a.request = stored.request;
     const UnlearnConfig &uc = a.request.unlearn;
     const auto templates = o.attacksFile.empty() ? defaultAttackTemplates() : readAttackTemplates(o.attacksFile);
-    const auto phrases = nlohmann::json::parse(a.info.refusalPhrasesJson, nullptr, false);
-    if (phrases.is_array() && !phrases.empty()) {
-        std::vector<std::string> list;
-        for (const auto &p : phrases)
-            if (p.is_string())
-                list.push_back(p.get<std::string>());
-        a.judge = se::metrics::OfflineJudge(se::metrics::RefusalDetector(list));
-    }
+    a.judge = stored.judge();
     se::data::ReadOptions ro;
     ro.checkImages = false;
     a.bench = std::make_shared<const se::data::Benchmark>(se::data::readBenchmark(uc.dataDir, ro));
     a.questions = auditQuestions(*a.bench, o.questions, o.seed);
-    a.adapters = writesAdapterFolders(uc.modelFile);
-    a.modelOptions.imagesFile = uc.train.imagesFile;
-    a.modelOptions.device = o.device.empty() ? uc.train.device : o.device;
-    a.modelOptions.systemPrompt = uc.systemPrompt;
-    a.modelOptions.datasetRoot = a.bench->root;
+    a.adapters = stored.adapters;
+    if (!o.device.empty())
+        stored.runOptions.device = stored.startOptions.device = o.device;
+    stored.runOptions.datasetRoot = stored.startOptions.datasetRoot = a.bench->root;
     a.scratch =
         fs::temp_directory_path() / ("safeeraser-audit-" + std::to_string(::getpid()) + "-" + std::to_string(o.run));
     fs::remove_all(a.scratch, ec);
@@ -396,18 +445,12 @@ AuditReport auditRun(const AuditOptions &o, const std::function<void(const std::
     if (log)
         log("auditing run " + std::to_string(o.run) + " (" + a.info.method + (a.info.pd ? "+pd" : "") + ") on " +
             std::to_string(a.questions.size()) + " forget questions of all_val");
-    ModelOptions runOptions = a.modelOptions;
-    std::string runPath = a.info.outputModel;
-    if (a.adapters) {
-        runPath = uc.modelFile;
-        runOptions.adapter = a.info.outputModel;
-    }
+    const std::string &runPath = stored.runPath;
+    const ModelOptions &runOptions = stored.runOptions;
     auto runModel = std::make_shared<Assistant>(runPath, runOptions);
     std::unique_ptr<Assistant> start;
     if (o.vanilla || o.likelihood) {
-        ModelOptions startOptions = a.modelOptions;
-        startOptions.adapter = uc.adapter;
-        start = std::make_unique<Assistant>(uc.modelFile, startOptions);
+        start = std::make_unique<Assistant>(stored.startPath, stored.startOptions);
     }
     Assistant *beside = o.vanilla ? start.get() : nullptr;
     out.attacks.push_back(attack(a, *runModel, beside, "original", plainItems(a)));

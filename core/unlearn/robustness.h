@@ -10,7 +10,10 @@
 // No LibTorch in this header. The CLI's `audit` calls it.
 #pragma once
 
+#include "core/metrics/textmetrics.h"
+#include "core/store/records.h"
 #include "core/unlearn/engine.h"
+#include "core/unlearn/runservice.h"
 
 #include <cstdint>
 #include <functional>
@@ -19,6 +22,21 @@
 #include <vector>
 
 namespace se::engine {
+
+// A run of a store as something to load and ask: its final weights (a vanilla evaluation: the model it evaluated) and
+// the model it started from, with the run's images, device and system prompt. Paths are taken as the run recorded
+// them, found from here or else beside the store. Throws std::runtime_error for an unknown run, or (needWeights) one
+// whose weights are not there.
+struct StoredRun {
+    se::store::RunInfo info;
+    RunRequest request;
+    bool adapters =
+        false; // a Hugging Face model: the run's weights are an adapter folder over request.unlearn.modelFile
+    std::string runPath, startPath;
+    ModelOptions runOptions, startOptions;
+    se::metrics::OfflineJudge judge() const; // the offline judge with the run's refusal phrases
+};
+StoredRun storedRun(const std::string &storePath, std::int64_t run, bool needWeights = true);
 
 struct AttackTemplate {
     std::string name;     // "roleplay"

@@ -1,0 +1,312 @@
+// The probe view (see probeview.h).
+#include "ui/probeview.h"
+
+#include "ui/csvfield.h"
+
+#include <QApplication>
+#include <QCheckBox>
+#include <QClipboard>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QImage>
+#include <QImageReader>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMimeData>
+#include <QPushButton>
+#include <QShortcut>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QVBoxLayout>
+#include <QtConcurrent>
+
+namespace se::ui {
+
+ProbeView::ProbeView(QWidget *parent) : QWidget(parent), m_session(std::make_unique<ProbeSession>())
+{
+    setAcceptDrops(true);
+    m_preview = new QLabel(tr("Drop an image here, paste one (Ctrl+V), browse, or take the dataset's record."));
+    m_preview->setObjectName("probeImage");
+    m_preview->setAlignment(Qt::AlignCenter);
+    m_preview->setWordWrap(true);
+    m_preview->setMinimumSize(240, 240);
+    m_preview->setFrameShape(QFrame::StyledPanel);
+    auto *browse = new QPushButton(tr("Image…"));
+    connect(browse, &QPushButton::clicked, this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Image to ask about"), m_image,
+                                                       tr("Images (*.png *.jpg *.jpeg *.bmp *.webp)"));
+        if (!f.isEmpty())
+            setImage(f);
+    });
+    auto *fromDataset = new QPushButton(tr("From dataset"));
+    fromDataset->setToolTip(tr("The record shown in the Dataset view: its image, first question and forget target"));
+    connect(fromDataset, &QPushButton::clicked, this, &ProbeView::fromDatasetRequested);
+    auto *paste = new QShortcut(QKeySequence::Paste, this);
+    connect(paste, &QShortcut::activated, this, &ProbeView::pasteImage);
+
+    m_question = new QLineEdit;
+    m_question->setObjectName("probeQuestion");
+    m_question->setPlaceholderText(tr("a question about the image"));
+    m_reference = new QLineEdit;
+    m_reference->setObjectName("probeReference");
+    m_reference->setPlaceholderText(tr("optional: an answer whose likelihood each model reports (a forget target)"));
+    m_greedy = new QCheckBox(tr("greedy"));
+    m_greedy->setChecked(true);
+    m_samples = new QSpinBox;
+    m_samples->setRange(1, 16);
+    m_samples->setValue(3);
+    m_samples->setPrefix(tr("samples "));
+    m_seed = new QSpinBox;
+    m_seed->setRange(0, INT_MAX);
+    m_seed->setValue(233);
+    m_seed->setPrefix(tr("seed "));
+    auto syncSampling = [this] {
+        m_samples->setEnabled(!m_greedy->isChecked());
+        m_seed->setEnabled(!m_greedy->isChecked());
+    };
+    connect(m_greedy, &QCheckBox::toggled, this, syncSampling);
+    syncSampling();
+    m_ask = new QPushButton(tr("Ask"));
+    m_ask->setObjectName("probeAsk");
+    m_ask->setToolTip(tr("Ask every checked model (Ctrl+Return)"));
+    connect(m_ask, &QPushButton::clicked, this, &ProbeView::ask);
+    auto *askShortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
+    connect(askShortcut, &QShortcut::activated, this, &ProbeView::ask);
+    connect(m_question, &QLineEdit::returnPressed, this, &ProbeView::ask);
+
+    m_models = new QListWidget;
+    m_models->setObjectName("probeModels");
+    m_models->setToolTip(tr("The models of the open run store: check those to ask"));
+
+    auto *imageButtons = new QHBoxLayout;
+    imageButtons->addWidget(browse);
+    imageButtons->addWidget(fromDataset);
+    auto *sampling = new QHBoxLayout;
+    sampling->addWidget(m_greedy);
+    sampling->addWidget(m_samples);
+    sampling->addWidget(m_seed);
+    sampling->addStretch(1);
+    sampling->addWidget(m_ask);
+    auto *left = new QWidget;
+    auto *leftLayout = new QVBoxLayout(left);
+    leftLayout->setContentsMargins(0, 0, 0, 0);
+    leftLayout->addWidget(m_preview, 1);
+    leftLayout->addLayout(imageButtons);
+    leftLayout->addWidget(new QLabel(tr("Models:")));
+    leftLayout->addWidget(m_models, 1);
+
+    m_answers = new QTableWidget(0, 5);
+    m_answers->setObjectName("probeAnswers");
+    m_answers->setHorizontalHeaderLabels({tr("Model"), tr("Answer"), tr("Refusal"), tr("Unsafe"), tr("Reference NLL")});
+    m_answers->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_answers->setWordWrap(true);
+    m_answers->horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
+    m_answers->setToolTip(tr("Refusal and unsafe by the run's offline judge (unsafe: the reference reproduced); "
+                             "reference NLL: mean negative log-likelihood per token, lower is likelier"));
+    m_status = new QLabel;
+    m_status->setObjectName("probeStatus");
+    m_status->setWordWrap(true);
+    auto *form = new QFormLayout;
+    form->addRow(tr("Question:"), m_question);
+    form->addRow(tr("Reference:"), m_reference);
+    auto *right = new QWidget;
+    auto *rightLayout = new QVBoxLayout(right);
+    rightLayout->setContentsMargins(0, 0, 0, 0);
+    rightLayout->addLayout(form);
+    rightLayout->addLayout(sampling);
+    rightLayout->addWidget(m_answers, 1);
+    rightLayout->addWidget(m_status);
+
+    auto *split = new QSplitter;
+    split->addWidget(left);
+    split->addWidget(right);
+    split->setStretchFactor(1, 1);
+    split->setSizes({320, 900});
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(split);
+
+    m_watcher = new QFutureWatcher<QList<ProbeAnswer>>(this);
+    connect(m_watcher, &QFutureWatcher<QList<ProbeAnswer>>::finished, this, &ProbeView::showAnswers);
+    if (!engineAvailable())
+        m_status->setText(engineDescription());
+}
+
+ProbeView::~ProbeView()
+{
+    m_watcher->waitForFinished(); // the session is in use on the worker until the question is answered
+}
+
+int ProbeView::loadedModels() const
+{
+    return busy() ? -1 : m_session->loadedModels();
+}
+
+bool ProbeView::busy() const
+{
+    return m_watcher->isRunning();
+}
+
+void ProbeView::storeChanged(const QString &path)
+{
+    m_storePath = path;
+    reloadModels();
+}
+
+void ProbeView::reloadModels()
+{
+    QSet<QString> checked;
+    for (int i = 0; i < m_models->count(); ++i)
+        if (m_models->item(i)->checkState() == Qt::Checked)
+            checked << m_models->item(i)->text();
+    const bool first = m_models->count() == 0;
+    m_models->clear();
+    m_offered = probeModels(m_storePath);
+    for (const ProbeModel &m : m_offered) {
+        auto *item = new QListWidgetItem(m.label, m_models);
+        // At first the start model and the last run are checked: the comparison a user came for.
+        const bool on = first ? (m.start || &m == &m_offered.last()) : checked.contains(m.label);
+        item->setCheckState(on ? Qt::Checked : Qt::Unchecked);
+    }
+}
+
+void ProbeView::setImage(const QString &file)
+{
+    QImageReader reader(file);
+    const QImage img = reader.read();
+    if (img.isNull()) {
+        Q_EMIT message(tr("Cannot read %1 as an image: %2").arg(file, reader.errorString()));
+        return;
+    }
+    m_image = QFileInfo(file).absoluteFilePath();
+    m_preview->setPixmap(QPixmap::fromImage(img.scaled(320, 320, Qt::KeepAspectRatio, Qt::SmoothTransformation)));
+    m_preview->setToolTip(m_image);
+}
+
+void ProbeView::setSample(const QString &image, const QString &question, const QString &reference)
+{
+    setImage(image);
+    m_question->setText(question);
+    m_reference->setText(reference);
+}
+
+void ProbeView::pasteImage()
+{
+    const QMimeData *mime = QApplication::clipboard()->mimeData();
+    if (mime && mime->hasUrls() && !mime->urls().isEmpty() && mime->urls().first().isLocalFile()) {
+        setImage(mime->urls().first().toLocalFile());
+        return;
+    }
+    const QImage img = QApplication::clipboard()->image();
+    if (img.isNull()) {
+        if (m_question->hasFocus() || m_reference->hasFocus())
+            return; // text pasted into a field: Qt does that itself
+        Q_EMIT message(tr("The clipboard holds no image."));
+        return;
+    }
+    if (!m_pasted)
+        m_pasted = std::make_unique<QTemporaryDir>();
+    const QString file = m_pasted->filePath(QStringLiteral("pasted-%1.png").arg(QDateTime::currentMSecsSinceEpoch()));
+    if (!img.save(file, "PNG")) {
+        Q_EMIT message(tr("Could not keep the pasted image in %1").arg(m_pasted->path()));
+        return;
+    }
+    setImage(file);
+}
+
+void ProbeView::dragEnterEvent(QDragEnterEvent *event)
+{
+    if (event->mimeData()->hasUrls())
+        event->acceptProposedAction();
+}
+
+void ProbeView::dropEvent(QDropEvent *event)
+{
+    const auto urls = event->mimeData()->urls();
+    if (!urls.isEmpty() && urls.first().isLocalFile())
+        setImage(urls.first().toLocalFile());
+}
+
+void ProbeView::ask()
+{
+    if (busy())
+        return;
+    QList<ProbeModel> chosen;
+    for (int i = 0; i < m_models->count() && i < m_offered.size(); ++i)
+        if (m_models->item(i)->checkState() == Qt::Checked)
+            chosen << m_offered[i];
+    QString missing = m_storePath.isEmpty()          ? tr("Open a run store first.")
+                      : m_image.isEmpty()            ? tr("Choose an image first.")
+                      : m_question->text().isEmpty() ? tr("Type a question first.")
+                      : chosen.isEmpty()             ? tr("Check at least one model.")
+                                                     : QString();
+    if (!missing.isEmpty()) {
+        m_status->setText(missing);
+        Q_EMIT message(missing);
+        return;
+    }
+    ProbeRequest q;
+    q.storePath = m_storePath;
+    q.image = m_image;
+    q.question = m_question->text();
+    q.reference = m_reference->text();
+    q.greedy = m_greedy->isChecked();
+    q.samples = m_samples->value();
+    q.seed = quint64(m_seed->value());
+    m_ask->setEnabled(false);
+    m_status->setText(tr("Asking %n model(s)…", nullptr, int(chosen.size())));
+    ProbeSession *session = m_session.get();
+    m_watcher->setFuture(QtConcurrent::run([session, q, chosen] { return session->ask(q, chosen); }));
+}
+
+void ProbeView::showAnswers()
+{
+    m_ask->setEnabled(true);
+    const QList<ProbeAnswer> answers = m_watcher->result();
+    m_answers->setRowCount(0);
+    double seconds = 0;
+    auto cell = [this](int row, int column, const QString &text, const QColor &colour = {}) {
+        auto *item = new QTableWidgetItem(text);
+        if (colour.isValid())
+            item->setForeground(colour);
+        m_answers->setItem(row, column, item);
+    };
+    for (const ProbeAnswer &a : answers) {
+        seconds += a.seconds;
+        const int n = std::max<int>(1, int(a.answers.size()));
+        for (int i = 0; i < n; ++i) {
+            const int row = m_answers->rowCount();
+            m_answers->insertRow(row);
+            cell(row, 0, i == 0 ? a.model.label : QString());
+            if (!a.error.isEmpty()) {
+                cell(row, 1, tr("error: %1").arg(a.error), QColor("#c62828"));
+                continue;
+            }
+            cell(row, 1, a.answers.value(i));
+            cell(row, 2, a.refusal.value(i) ? tr("refusal") : QString(), QColor("#2e7d32"));
+            cell(row, 3, a.unsafe.value(i) ? tr("unsafe") : QString(), QColor("#c62828"));
+            cell(row, 4, i == 0 && a.referenceNll >= 0 ? QString::number(a.referenceNll, 'f', 3) : QString());
+        }
+    }
+    m_answers->resizeRowsToContents();
+    m_status->setText(
+        tr("%n model(s) answered in %1 s%2", nullptr, int(answers.size()))
+            .arg(seconds, 0, 'f', 2)
+            .arg(m_greedy->isChecked() ? tr(", greedy") : tr(", sampled with seed %1").arg(m_seed->value())));
+    Q_EMIT answered();
+}
+
+bool ProbeView::exportCsv(const QString &file, QString *error) const
+{
+    return writeCsvFile(file, modelCsv(*m_answers->model()), error);
+}
+
+} // namespace se::ui

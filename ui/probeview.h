@@ -1,0 +1,86 @@
+// The probe: any question about any image, put to the models of the open run store side by side — the model each
+// run started from and each finished run — on a worker thread, greedy or sampled N times with the seed shown. Each
+// answer carries the run's judge's refusal and unsafe badges (unsafe: the reference answer reproduced), and each
+// model the likelihood of the reference answer (a forget target, or one the user types). The image comes from the
+// dataset (the record shown there), a file (Browse, drag and drop) or the clipboard (Ctrl+V). Models stay loaded
+// between questions; switching runs loads only what differs. Ctrl+Return asks.
+#pragma once
+
+#include "ui/enginebridge.h"
+#include "ui/workbenchview.h"
+
+#include <QFutureWatcher>
+#include <QWidget>
+
+#include <memory>
+
+class QCheckBox;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+class QTemporaryDir;
+
+namespace se::ui {
+
+class ProbeView : public QWidget, public WorkbenchView
+{
+    Q_OBJECT
+public:
+    explicit ProbeView(QWidget *parent = nullptr);
+    ~ProbeView() override;
+
+    // WorkbenchView
+    QWidget *widget() override { return this; }
+    QString viewTitle() const override { return tr("Pro&be"); }
+    void storeChanged(const QString &path) override;
+    void runsChanged() override { reloadModels(); }
+    bool canExportCsv() const override { return true; }
+    bool exportCsv(const QString &file, QString *error = nullptr) const override; // the answers table
+
+    void setImage(const QString &file);
+    // The record shown in the dataset view: its image, a question and its forget target as the reference.
+    void setSample(const QString &image, const QString &question, const QString &reference);
+    void ask(); // the question to every checked model, on a worker thread
+    bool busy() const;
+
+    QLineEdit *questionEdit() const { return m_question; }
+    QLineEdit *referenceEdit() const { return m_reference; }
+    QListWidget *modelList() const { return m_models; }
+    QTableWidget *answersTable() const { return m_answers; }
+    QCheckBox *greedyBox() const { return m_greedy; }
+    QSpinBox *samplesBox() const { return m_samples; }
+    QString image() const { return m_image; }
+    int loadedModels() const;
+
+Q_SIGNALS:
+    void answered(); // the answers of the last question are in the table
+    void message(const QString &text);
+    void fromDatasetRequested(); // the "From dataset" button: MainWindow calls setSample with the record shown
+
+protected:
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
+
+private:
+    void reloadModels();
+    void pasteImage();
+    void showAnswers();
+
+    QString m_storePath, m_image;
+    QLabel *m_preview = nullptr, *m_status = nullptr;
+    QLineEdit *m_question = nullptr, *m_reference = nullptr;
+    QCheckBox *m_greedy = nullptr;
+    QSpinBox *m_samples = nullptr, *m_seed = nullptr;
+    QListWidget *m_models = nullptr;
+    QPushButton *m_ask = nullptr;
+    QTableWidget *m_answers = nullptr;
+    std::unique_ptr<ProbeSession> m_session;
+    QFutureWatcher<QList<ProbeAnswer>> *m_watcher = nullptr;
+    std::unique_ptr<QTemporaryDir> m_pasted; // images pasted from the clipboard
+    QList<ProbeModel> m_offered;
+};
+
+} // namespace se::ui
