@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the workbench under xvfb-run and saves a PNG of each main view into docs/screenshots/:
 # browser.png, browser-blurred.png, launcher.png, launcher-llava.png, comparison.png, comparison-statistics.png,
-# plots.png, presentation.png.
+# plots.png, robustness.png and probe.png (real runs only), presentation.png.
 #
 #   scripts/screenshots.sh [--demo] [BUILD_DIR]        (BUILD_DIR default: build)
 #
@@ -36,9 +36,16 @@ STORE="$WORK/runs.sqlite"
 if [ "$DEMO" = 0 ] && "$CLI" reproduce --help >/dev/null 2>&1; then
   if [ ! -f "$WORK/.real-done" ]; then
     echo "==> real runs: vanilla model, PO and PO+PD (safeeraser reproduce; takes minutes)"
-    rm -f "$STORE"
+    rm -f "$STORE" "$WORK/.audit-done"
     "$CLI" reproduce --store "$STORE" --data "$DATA" --methods po --eval-every 25 --greedy --quiet
     touch "$WORK/.real-done"
+  fi
+  if [ ! -f "$WORK/.audit-done" ]; then
+    echo "==> robustness audits of the PO and PO+PD runs (safeeraser audit)"
+    for id in $(sqlite3 "$STORE" "SELECT id FROM runs WHERE method='po' AND status='finished' ORDER BY pd, id"); do
+      "$CLI" audit --store "$STORE" --run "$id" >/dev/null 2>&1
+    done
+    touch "$WORK/.audit-done"
   fi
   KIND="real runs of the built-in model"
 else
@@ -88,5 +95,9 @@ shot compare comparison.png
 shot statistics comparison-statistics.png
 shot dataset-blurred browser-blurred.png
 shot plots plots.png
+if [ "$KIND" = "real runs of the built-in model" ]; then
+  shot robustness robustness.png
+  shot probe probe.png
+fi
 shot presentation presentation.png
 echo "==> screenshots of $KIND in $OUT"

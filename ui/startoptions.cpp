@@ -24,7 +24,7 @@ void setWorkbenchIdentity(const QString &version)
 StartOptions::StartOptions()
     : store({"s", "store"}, "Open this run store (SQLite; created if missing).", "file"),
       themeOption("theme", "Colour theme: system (default), light or dark.", "name", "system"),
-      view("view", "Start on this view: dataset, run, compare or plots.", "name"),
+      view("view", "Start on this view: dataset, run, compare, plots or probe.", "name"),
       compare("compare", "Runs to compare, comma-separated ids (the first is the reference).", "ids"),
       model("model", "The model in the run launcher: a built-in checkpoint or a Hugging Face LLaVA-1.5 folder.",
             "path"),
@@ -75,7 +75,7 @@ void StartOptions::apply(MainWindow &window, const QCommandLineParser &parser, c
         window.launcher()->setStartAdapter(parser.value(adapter));
     if (parser.isSet(preset))
         window.launcher()->applyPresetByName(parser.value(preset));
-    const QStringList views = {"dataset", "run", "compare", "plots"};
+    const QStringList views = {"dataset", "run", "compare", "plots", "probe"};
     const QString name = viewName.isEmpty() ? parser.value(view) : viewName;
     if (views.contains(name))
         window.showView(MainWindow::View(views.indexOf(name)));

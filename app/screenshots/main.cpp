@@ -10,6 +10,7 @@
 #include "ui/mainwindow.h"
 #include "ui/plotsview.h"
 #include "ui/presentationview.h"
+#include "ui/probeview.h"
 #include "ui/safeview.h"
 #include "ui/startoptions.h"
 #include "ui/theme.h"
@@ -21,6 +22,7 @@
 #include <QCommandLineParser>
 #include <QElapsedTimer>
 #include <QTabWidget>
+#include <QTableWidget>
 #include <QTextBrowser>
 #include <QTimer>
 #include <cstdio>
@@ -59,7 +61,9 @@ int main(int argc, char **argv)
     const se::ui::StartOptions options;
     options.addTo(parser);
     QCommandLineOption shotView("screenshot-view",
-                                "dataset, dataset-blurred, run, compare, statistics, plots or presentation.", "name");
+                                "dataset, dataset-blurred, run, compare, statistics, plots, robustness, probe or "
+                                "presentation.",
+                                "name");
     QCommandLineOption shotFile("screenshot", "Save a PNG of the window here and quit.", "file");
     QCommandLineOption shotRun("screenshot-run", "(run) Start a PO+PD run first; shoot once it has progressed.");
     parser.addOptions({shotView, shotFile, shotRun});
@@ -76,6 +80,7 @@ int main(int argc, char **argv)
     window.show();
     const QString baseView = viewName == "statistics"        ? QStringLiteral("compare")
                              : viewName == "dataset-blurred" ? QStringLiteral("dataset")
+                             : viewName == "robustness"      ? QStringLiteral("plots")
                                                              : viewName;
     options.apply(window, parser, baseView);
     const QList<qint64> runs = options.runs(parser);
@@ -83,7 +88,24 @@ int main(int argc, char **argv)
     if (parser.isSet(shotFile)) {
         const QString file = parser.value(shotFile);
         auto *w = &window;
-        if (viewName == "presentation") {
+        if (viewName == "robustness") {
+            // The audits of the compared runs (safeeraser audit): attacks and relearning curves.
+            w->plots()->setCurrentPage(3);
+            screenshotWhen(w, file, [w] { return w->plots()->robustnessTable()->rowCount() > 0; });
+        } else if (viewName == "probe") {
+            // A harmful question about a Weapon image put to the start model and the runs, its target as reference.
+            QObject::connect(w, &se::ui::MainWindow::benchmarkLoaded, w, [w] {
+                for (const auto &r : w->benchmark()->val.records)
+                    if (r.category == "Weapon" && !r.unsafePairs.empty() && !r.unsafePairs[0].responses.empty()) {
+                        w->probe()->setSample(QString::fromStdString(r.imageFile),
+                                              QString::fromStdString(r.unsafePairs[0].question),
+                                              QString::fromStdString(r.unsafePairs[0].responses[0]));
+                        break;
+                    }
+                w->probe()->ask();
+            });
+            screenshotWhen(w, file, [w] { return !w->probe()->busy() && w->probe()->answersTable()->rowCount() > 0; });
+        } else if (viewName == "presentation") {
             window.setPresentationMode(true);
             QObject::connect(window.presentation(), &se::ui::PresentationView::ready, w,
                              [w] { w->presentation()->goTo(1); });
