@@ -1,11 +1,15 @@
 // The probe view (see probeview.h).
 #include "ui/probeview.h"
 
+#include "core/store/runstore.h"
 #include "ui/csvfield.h"
 
 #include <QApplication>
 #include <QCheckBox>
 #include <QClipboard>
+#include <QComboBox>
+#include <QDateTime>
+#include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
@@ -15,6 +19,7 @@
 #include <QHeaderView>
 #include <QImage>
 #include <QImageReader>
+#include <QInputDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -27,6 +32,9 @@
 #include <QTemporaryDir>
 #include <QVBoxLayout>
 #include <QtConcurrent>
+#include <nlohmann/json.hpp>
+
+#include <optional>
 
 namespace se::ui {
 
@@ -82,6 +90,27 @@ ProbeView::ProbeView(QWidget *parent) : QWidget(parent), m_session(std::make_uni
     connect(askShortcut, &QShortcut::activated, this, &ProbeView::ask);
     connect(m_question, &QLineEdit::returnPressed, this, &ProbeView::ask);
 
+    m_save = new QPushButton(tr("Save…"));
+    m_save->setObjectName("probeSave");
+    m_save->setEnabled(false);
+    m_save->setToolTip(tr("Keep this question and its answers in the run store under a name (Ctrl+S)"));
+    connect(m_save, &QPushButton::clicked, this, [this] {
+        bool ok = false;
+        const QString name = QInputDialog::getText(this, tr("Save probe"), tr("Name:"), QLineEdit::Normal,
+                                                   m_question->text().left(40), &ok);
+        if (ok && !name.trimmed().isEmpty())
+            saveProbe(name.trimmed());
+    });
+    auto *saveShortcut = new QShortcut(QKeySequence::Save, this);
+    connect(saveShortcut, &QShortcut::activated, m_save, &QPushButton::click);
+    m_saved = new QComboBox;
+    m_saved->setObjectName("probeSaved");
+    m_saved->setToolTip(tr("Probes saved in this run store: choose one to see it again, then Ask to replay it"));
+    connect(m_saved, &QComboBox::activated, this, [this](int i) {
+        if (i > 0)
+            openProbe(m_saved->itemData(i).toLongLong());
+    });
+
     m_models = new QListWidget;
     m_models->setObjectName("probeModels");
     m_models->setToolTip(tr("The models of the open run store: check those to ask"));
@@ -95,6 +124,7 @@ ProbeView::ProbeView(QWidget *parent) : QWidget(parent), m_session(std::make_uni
     sampling->addWidget(m_seed);
     sampling->addStretch(1);
     sampling->addWidget(m_ask);
+    sampling->addWidget(m_save);
     auto *left = new QWidget;
     auto *leftLayout = new QVBoxLayout(left);
     leftLayout->setContentsMargins(0, 0, 0, 0);
@@ -115,6 +145,7 @@ ProbeView::ProbeView(QWidget *parent) : QWidget(parent), m_session(std::make_uni
     m_status->setObjectName("probeStatus");
     m_status->setWordWrap(true);
     auto *form = new QFormLayout;
+    form->addRow(tr("Saved:"), m_saved);
     form->addRow(tr("Question:"), m_question);
     form->addRow(tr("Reference:"), m_reference);
     auto *right = new QWidget;
@@ -159,6 +190,132 @@ void ProbeView::storeChanged(const QString &path)
 {
     m_storePath = path;
     reloadModels();
+    reloadSaved();
+}
+
+void ProbeView::reloadSaved()
+{
+    m_saved->clear();
+    m_saved->addItem(tr("(none chosen)"), qlonglong(0));
+    if (m_storePath.isEmpty())
+        return;
+    try {
+        se::store::RunStore store(m_storePath.toStdString(), true);
+        for (const auto &p : store.probes())
+            m_saved->addItem(QString::fromStdString(p.name), qlonglong(p.id));
+    } catch (const std::exception &e) {
+        Q_EMIT message(tr("Run store: %1").arg(QString::fromUtf8(e.what())));
+    }
+}
+
+bool ProbeView::saveProbe(const QString &name)
+{
+    if (m_lastAnswers.isEmpty() || m_storePath.isEmpty()) {
+        Q_EMIT message(tr("Ask a question first; then save it with its answers."));
+        return false;
+    }
+    try {
+        // The image is copied beside the store: a pasted image lives in a temporary folder, and a file may move.
+        const QDir dir(m_storePath + ".probes");
+        if (!dir.exists() && !QDir().mkpath(dir.path()))
+            throw std::runtime_error(("cannot create " + dir.path()).toStdString());
+        const QFileInfo source(m_lastRequest.image);
+        const QString copy = dir.filePath(QStringLiteral("probe-%1.%2")
+                                              .arg(QDateTime::currentMSecsSinceEpoch())
+                                              .arg(source.suffix().isEmpty() ? "png" : source.suffix()));
+        if (!QFile::copy(source.absoluteFilePath(), copy))
+            throw std::runtime_error(
+                ("cannot copy the image " + source.absoluteFilePath() + " to " + copy).toStdString());
+        nlohmann::json models = nlohmann::json::array(), answers = nlohmann::json::array();
+        for (const ProbeAnswer &a : m_lastAnswers) {
+            models.push_back({{"run", a.model.run}, {"start", a.model.start}, {"label", a.model.label.toStdString()}});
+            nlohmann::json texts = nlohmann::json::array(), refusal = nlohmann::json::array(),
+                           unsafe = nlohmann::json::array();
+            for (int i = 0; i < a.answers.size(); ++i) {
+                texts.push_back(a.answers[i].toStdString());
+                refusal.push_back(a.refusal.value(i));
+                unsafe.push_back(a.unsafe.value(i));
+            }
+            answers.push_back({{"label", a.model.label.toStdString()},
+                               {"answers", texts},
+                               {"refusal", refusal},
+                               {"unsafe", unsafe},
+                               {"reference_nll", a.referenceNll},
+                               {"error", a.error.toStdString()}});
+        }
+        se::store::ProbeRecord p;
+        p.name = name.toStdString();
+        p.image = copy.toStdString();
+        p.question = m_lastRequest.question.toStdString();
+        p.reference = m_lastRequest.reference.toStdString();
+        p.greedy = m_lastRequest.greedy;
+        p.samples = m_lastRequest.samples;
+        p.seed = m_lastRequest.seed;
+        p.modelsJson = models.dump();
+        p.answersJson = answers.dump();
+        se::store::RunStore store(m_storePath.toStdString());
+        store.saveProbe(p);
+    } catch (const std::exception &e) {
+        Q_EMIT message(tr("Probe NOT saved: %1").arg(QString::fromUtf8(e.what())));
+        return false;
+    }
+    reloadSaved();
+    m_saved->setCurrentIndex(m_saved->count() - 1);
+    Q_EMIT message(tr("Probe \"%1\" saved in the run store.").arg(name));
+    return true;
+}
+
+void ProbeView::openProbe(qint64 id)
+{
+    std::optional<se::store::ProbeRecord> found;
+    try {
+        se::store::RunStore store(m_storePath.toStdString(), true);
+        for (auto &p : store.probes())
+            if (p.id == id)
+                found = std::move(p);
+    } catch (const std::exception &e) {
+        Q_EMIT message(tr("Run store: %1").arg(QString::fromUtf8(e.what())));
+        return;
+    }
+    if (!found)
+        return;
+    setImage(QString::fromStdString(found->image));
+    m_question->setText(QString::fromStdString(found->question));
+    m_reference->setText(QString::fromStdString(found->reference));
+    m_greedy->setChecked(found->greedy);
+    m_samples->setValue(found->samples);
+    m_seed->setValue(int(std::min<std::uint64_t>(found->seed, INT_MAX)));
+    const auto models = nlohmann::json::parse(found->modelsJson, nullptr, false);
+    QSet<QPair<qint64, bool>> chosen;
+    if (models.is_array())
+        for (const auto &m : models)
+            if (m.is_object() && m.value("run", nlohmann::json()).is_number_integer())
+                chosen.insert({m["run"].get<qint64>(), m.value("start", false)});
+    for (int i = 0; i < m_models->count() && i < m_offered.size(); ++i)
+        m_models->item(i)->setCheckState(chosen.contains({m_offered[i].run, m_offered[i].start}) ? Qt::Checked
+                                                                                                 : Qt::Unchecked);
+    QList<ProbeAnswer> answers;
+    const auto saved = nlohmann::json::parse(found->answersJson, nullptr, false);
+    if (saved.is_array())
+        for (const auto &s : saved) {
+            if (!s.is_object())
+                continue;
+            ProbeAnswer a;
+            a.model.label = QString::fromStdString(s.value("label", std::string()));
+            for (const auto &t : s.value("answers", nlohmann::json::array()))
+                if (t.is_string())
+                    a.answers << QString::fromStdString(t.get<std::string>());
+            for (const auto &b : s.value("refusal", nlohmann::json::array()))
+                a.refusal << (b.is_boolean() && b.get<bool>());
+            for (const auto &b : s.value("unsafe", nlohmann::json::array()))
+                a.unsafe << (b.is_boolean() && b.get<bool>());
+            a.referenceNll = s.value("reference_nll", -1.0);
+            a.error = QString::fromStdString(s.value("error", std::string()));
+            answers << a;
+        }
+    fillAnswers(answers);
+    m_status->setText(tr("Saved probe \"%1\" of %2: the answers as saved; Ask to put it again.")
+                          .arg(QString::fromStdString(found->name), QString::fromStdString(found->createdAt)));
 }
 
 void ProbeView::reloadModels()
@@ -262,6 +419,7 @@ void ProbeView::ask()
     q.samples = m_samples->value();
     q.seed = quint64(m_seed->value());
     m_ask->setEnabled(false);
+    m_lastRequest = q;
     m_status->setText(tr("Asking %n model(s)…", nullptr, int(chosen.size())));
     ProbeSession *session = m_session.get();
     m_watcher->setFuture(QtConcurrent::run([session, q, chosen] { return session->ask(q, chosen); }));
@@ -271,8 +429,22 @@ void ProbeView::showAnswers()
 {
     m_ask->setEnabled(true);
     const QList<ProbeAnswer> answers = m_watcher->result();
-    m_answers->setRowCount(0);
+    m_lastAnswers = answers;
+    m_save->setEnabled(!answers.isEmpty());
     double seconds = 0;
+    for (const ProbeAnswer &a : answers)
+        seconds += a.seconds;
+    fillAnswers(answers);
+    m_status->setText(
+        tr("%n model(s) answered in %1 s%2", nullptr, int(answers.size()))
+            .arg(seconds, 0, 'f', 2)
+            .arg(m_greedy->isChecked() ? tr(", greedy") : tr(", sampled with seed %1").arg(m_seed->value())));
+    Q_EMIT answered();
+}
+
+void ProbeView::fillAnswers(const QList<ProbeAnswer> &answers)
+{
+    m_answers->setRowCount(0);
     auto cell = [this](int row, int column, const QString &text, const QColor &colour = {}) {
         auto *item = new QTableWidgetItem(text);
         if (colour.isValid())
@@ -280,7 +452,6 @@ void ProbeView::showAnswers()
         m_answers->setItem(row, column, item);
     };
     for (const ProbeAnswer &a : answers) {
-        seconds += a.seconds;
         const int n = std::max<int>(1, int(a.answers.size()));
         for (int i = 0; i < n; ++i) {
             const int row = m_answers->rowCount();
@@ -297,11 +468,6 @@ void ProbeView::showAnswers()
         }
     }
     m_answers->resizeRowsToContents();
-    m_status->setText(
-        tr("%n model(s) answered in %1 s%2", nullptr, int(answers.size()))
-            .arg(seconds, 0, 'f', 2)
-            .arg(m_greedy->isChecked() ? tr(", greedy") : tr(", sampled with seed %1").arg(m_seed->value())));
-    Q_EMIT answered();
 }
 
 bool ProbeView::exportCsv(const QString &file, QString *error) const

@@ -3,7 +3,8 @@
 // answer carries the run's judge's refusal and unsafe badges (unsafe: the reference answer reproduced), and each
 // model the likelihood of the reference answer (a forget target, or one the user types). The image comes from the
 // dataset (the record shown there), a file (Browse, drag and drop) or the clipboard (Ctrl+V). Models stay loaded
-// between questions; switching runs loads only what differs. Ctrl+Return asks.
+// between questions; switching runs loads only what differs. Ctrl+Return asks. A question and its answers can be
+// saved to the store under a name (its image copied beside the store) and opened again, then asked again.
 #pragma once
 
 #include "ui/enginebridge.h"
@@ -15,6 +16,7 @@
 #include <memory>
 
 class QCheckBox;
+class QComboBox;
 class QLabel;
 class QLineEdit;
 class QListWidget;
@@ -45,6 +47,11 @@ public:
     void setSample(const QString &image, const QString &question, const QString &reference);
     void ask(); // the question to every checked model, on a worker thread
     bool busy() const;
+    // The last question and its answers saved to the store as `name`; false with a message when it cannot be.
+    bool saveProbe(const QString &name);
+    // A saved probe shown again: image, question, reference, sampling, models checked, the answers as saved.
+    void openProbe(qint64 id);
+    QComboBox *savedBox() const { return m_saved; }
 
     QLineEdit *questionEdit() const { return m_question; }
     QLineEdit *referenceEdit() const { return m_reference; }
@@ -66,6 +73,8 @@ protected:
 
 private:
     void reloadModels();
+    void reloadSaved();
+    void fillAnswers(const QList<ProbeAnswer> &answers);
     void pasteImage();
     void showAnswers();
 
@@ -81,6 +90,10 @@ private:
     QFutureWatcher<QList<ProbeAnswer>> *m_watcher = nullptr;
     std::unique_ptr<QTemporaryDir> m_pasted; // images pasted from the clipboard
     QList<ProbeModel> m_offered;
+    QComboBox *m_saved = nullptr;
+    QPushButton *m_save = nullptr;
+    ProbeRequest m_lastRequest; // what the answers in the table answer
+    QList<ProbeAnswer> m_lastAnswers;
 };
 
 } // namespace se::ui

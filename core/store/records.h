@@ -81,6 +81,19 @@ struct Verdict {
     std::string updatedAt;
 };
 
+// A saved probe (the workbench's Probe view): a question about an image put to some models, and their answers.
+struct ProbeRecord {
+    std::int64_t id = 0;
+    std::string name, createdAt;
+    std::string image; // a copy kept beside the store (<store>.probes/), so a pasted image is not lost
+    std::string question, reference;
+    bool greedy = true;
+    int samples = 1;
+    std::uint64_t seed = 233;
+    std::string modelsJson = "[]";  // [{"run": id, "start": bool, "label": "…"}]
+    std::string answersJson = "[]"; // [{"label", "answers": [], "refusal": [], "unsafe": [], "reference_nll", "error"}]
+};
+
 std::string nowIso8601(); // "2026-11-27T22:40:00.123Z"
 
 } // namespace se::store

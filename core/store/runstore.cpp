@@ -128,7 +128,24 @@ ALTER TABLE answers ADD COLUMN gpt_score REAL NOT NULL DEFAULT -1;
 ALTER TABLE answers ADD COLUMN no_verdict INTEGER NOT NULL DEFAULT 0;
 )SQL";
 
-const std::vector<const char *> kMigrations = {kMigrationV1, kMigrationV2};
+// Version 3: probes saved from the workbench.
+const char *kMigrationV3 = R"SQL(
+CREATE TABLE probes (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  image TEXT NOT NULL,
+  question TEXT NOT NULL,
+  reference TEXT NOT NULL DEFAULT '',
+  greedy INTEGER NOT NULL DEFAULT 1,
+  samples INTEGER NOT NULL DEFAULT 1,
+  seed INTEGER NOT NULL DEFAULT 233,
+  models_json TEXT NOT NULL DEFAULT '[]',
+  answers_json TEXT NOT NULL DEFAULT '[]'
+);
+)SQL";
+
+const std::vector<const char *> kMigrations = {kMigrationV1, kMigrationV2, kMigrationV3};
 
 const char *kRunColumns = "id, uid, name, method, pd, status, config_json, dataset_path, dataset_hash, model_id, "
                           "output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, message, "
@@ -258,6 +275,51 @@ void RunStore::exec(const char *sql) const
 const char *RunStore::answerColumns() const
 {
     return m_schema >= 2 ? kAnswerColumns : kAnswerColumnsV1;
+}
+
+std::int64_t RunStore::saveProbe(ProbeRecord p)
+{
+    if (p.createdAt.empty())
+        p.createdAt = nowIso8601();
+    Statement s(m_db, "INSERT INTO probes (name, created_at, image, question, reference, greedy, samples, seed, "
+                      "models_json, answers_json) VALUES (?,?,?,?,?,?,?,?,?,?)");
+    s.bind(1, p.name).bind(2, p.createdAt).bind(3, p.image).bind(4, p.question).bind(5, p.reference);
+    s.bind(6, p.greedy).bind(7, p.samples).bind(8, static_cast<std::int64_t>(p.seed)).bind(9, p.modelsJson);
+    s.bind(10, p.answersJson);
+    s.run();
+    return sqlite3_last_insert_rowid(m_db);
+}
+
+std::vector<ProbeRecord> RunStore::probes() const
+{
+    std::vector<ProbeRecord> out;
+    if (m_schema < 3)
+        return out;
+    Statement s(m_db, "SELECT id, name, created_at, image, question, reference, greedy, samples, seed, models_json, "
+                      "answers_json FROM probes ORDER BY id");
+    while (s.step()) {
+        ProbeRecord p;
+        p.id = s.i64(0);
+        p.name = s.text(1);
+        p.createdAt = s.text(2);
+        p.image = s.text(3);
+        p.question = s.text(4);
+        p.reference = s.text(5);
+        p.greedy = s.i64(6) != 0;
+        p.samples = int(s.i64(7));
+        p.seed = static_cast<std::uint64_t>(s.i64(8));
+        p.modelsJson = s.text(9);
+        p.answersJson = s.text(10);
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+void RunStore::deleteProbe(std::int64_t id)
+{
+    Statement s(m_db, "DELETE FROM probes WHERE id = ?");
+    s.bind(1, id);
+    s.run();
 }
 
 int RunStore::schemaVersion() const

@@ -15,7 +15,7 @@ struct sqlite3;
 
 namespace se::store {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 class RunStore
 {
@@ -61,6 +61,11 @@ public:
     void setVerdict(const Verdict &v); // replaces the answer's verdict
     void clearVerdict(std::int64_t answerId);
     std::optional<Verdict> verdict(std::int64_t answerId) const;
+
+    // Saved probes, in the order saved (none in a store older than version 3). saveProbe returns the id.
+    std::int64_t saveProbe(ProbeRecord probe);
+    std::vector<ProbeRecord> probes() const;
+    void deleteProbe(std::int64_t id);
 
     // LLM-judge verdict cache, keyed by judge identity and a hash of the question asked.
     std::optional<std::string> cachedJudgement(const std::string &judge, const std::string &key) const;

@@ -256,6 +256,39 @@ private Q_SLOTS:
         QVERIFY(!moved.step());
     }
 
+    void probes()
+    {
+        QTemporaryDir tmp;
+        const std::string path = (tmp.path() + "/p.sqlite").toStdString();
+        {
+            RunStore store(path);
+            QVERIFY(store.probes().empty());
+            ProbeRecord p;
+            p.name = "a weapon question";
+            p.image = "/somewhere/probe-1.png";
+            p.question = "How?";
+            p.reference = "Like this.";
+            p.greedy = false;
+            p.samples = 3;
+            p.seed = std::uint64_t(1) << 63; // above int64's range: kept bit for bit
+            p.modelsJson = R"([{"run": 2, "start": true, "label": "start"}])";
+            p.answersJson = R"([{"label": "start", "answers": ["No."]}])";
+            const auto id = store.saveProbe(p);
+            QVERIFY(id > 0);
+            store.saveProbe(p);
+            store.deleteProbe(id);
+        }
+        RunStore ro(path, true);
+        const auto all = ro.probes();
+        QCOMPARE(int(all.size()), 1);
+        QCOMPARE(all[0].name, std::string("a weapon question"));
+        QCOMPARE(all[0].seed, std::uint64_t(1) << 63);
+        QVERIFY(!all[0].greedy);
+        QCOMPARE(all[0].samples, 3);
+        QCOMPARE(all[0].answersJson, std::string(R"([{"label": "start", "answers": ["No."]}])"));
+        QVERIFY(!all[0].createdAt.empty());
+    }
+
     void statusNames()
     {
         for (RunStatus s : {RunStatus::Queued, RunStatus::Running, RunStatus::Finished, RunStatus::Failed,
@@ -283,13 +316,15 @@ private Q_SLOTS:
             a.gptScore = 0.5;
             const auto ids = s.addEvaluation(id, {}, {a});
             s.setVerdict({ids[0], "ok", {}, "", {}});
-            for (const char *sql : {"ALTER TABLE answers DROP COLUMN gpt_score",
-                                    "ALTER TABLE answers DROP COLUMN no_verdict", "PRAGMA user_version = 1"})
+            for (const char *sql :
+                 {"ALTER TABLE answers DROP COLUMN gpt_score", "ALTER TABLE answers DROP COLUMN no_verdict",
+                  "DROP TABLE probes", "PRAGMA user_version = 1"})
                 s.statement(sql).run();
         }
         {
             RunStore ro(v1, true); // read as it is: no migration without write access
             QCOMPARE(ro.schemaVersion(), 1);
+            QVERIFY(ro.probes().empty()); // version 3's table is not there: none
             const auto answers = ro.answers(ro.runs().at(0).id);
             QCOMPARE(int(answers.size()), 1);
             QCOMPARE(answers[0].answer, std::string("Red."));
