@@ -402,8 +402,8 @@ QWidget *PlotsView::buildRobustnessPage()
                                 "and RR of the run, and of the model it started from beside it"));
     m_relearn = new QCustomPlot;
     m_relearn->setObjectName("relearnPlot");
-    m_relearn->xAxis->setLabel(tr("relearning step (retain data only)"));
-    m_relearn->yAxis->setLabel(tr("ASR, % (relearning on retain data: solid; on forget targets: dashed)"));
+    m_relearn->xAxis->setLabel(tr("relearning step"));
+    m_relearn->yAxis->setLabel(tr("ASR, %"));
     m_relearn->legend->setVisible(true);
     m_auditButton = new QPushButton(tr("Audit Selected Run"));
     m_auditButton->setObjectName("auditRun");
