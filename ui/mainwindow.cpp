@@ -85,7 +85,8 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
         }
         const se::data::UnsafePair *p = r->unsafePairs.empty() ? nullptr : &r->unsafePairs.front();
         m_probe->setSample(QString::fromStdString(r->imageFile), p ? QString::fromStdString(p->question) : QString(),
-                           p && !p->responses.empty() ? QString::fromStdString(p->responses.front()) : QString());
+                           p && !p->responses.empty() ? QString::fromStdString(p->responses.front()) : QString(),
+                           QString::fromStdString(r->category));
     });
     connect(m_plots, &PlotsView::auditRequested, this, [this](qint64 run, const QString &name) {
         if (m_launcher->audit(m_storePath, run, name))

@@ -14,6 +14,7 @@
 #include <QStackedWidget>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
+#include <nlohmann/json.hpp>
 #include <qcustomplot.h>
 
 namespace se::ui {
@@ -68,6 +69,7 @@ PresentationView::PresentationView(QWidget *parent) : QWidget(parent)
     cl->addWidget(ct);
     cl->addWidget(m_plot, 1);
     m_stack->addWidget(curve);
+    m_fixedSlides = m_stack->count();
 
     m_footer = bigLabel(1.2);
     m_footer->setAlignment(Qt::AlignCenter);
@@ -172,6 +174,10 @@ void PresentationView::prepare()
         }
         try {
             se::store::RunStore store(path, true);
+            auto probes = store.probes();
+            if (probes.size() > 3)
+                probes.erase(probes.begin(), probes.end() - 3);
+            p.probes = std::move(probes);
             se::store::RunInfo po, popd, vanilla;
             for (const auto &r : store.runs()) {
                 if (r.status != se::store::RunStatus::Finished)
@@ -241,9 +247,52 @@ void PresentationView::prepare()
     }));
 }
 
+void PresentationView::addProbeSlide(const se::store::ProbeRecord &probe)
+{
+    QLabel *title = nullptr, *image = nullptr, *body = nullptr;
+    m_stack->addWidget(exampleSlide(&title, &image, &body, true)); // the user's question may be about a harmful image
+    title->setText(tr("Probe: %1").arg(QString::fromStdString(probe.name).toHtmlEscaped()));
+    QImageReader r(QString::fromStdString(probe.image));
+    const QSize s = r.size();
+    if (s.isValid() && qint64(s.width()) * s.height() <= 16ll * 1000 * 1000) {
+        r.setScaledSize(s.scaled(QSize(480, 480), Qt::KeepAspectRatio));
+        qobject_cast<HarmfulImageLabel *>(image)->setHarmfulImage(r.read(), QString());
+    } else {
+        image->setText(tr("image not available"));
+    }
+    QString html = tr("<p><b>Q:</b> %1</p>").arg(QString::fromStdString(probe.question).toHtmlEscaped());
+    const auto answers = nlohmann::json::parse(probe.answersJson, nullptr, false);
+    if (answers.is_array())
+        for (const auto &a : answers) {
+            if (!a.is_object())
+                continue;
+            const auto texts = a.value("answers", nlohmann::json::array());
+            const auto refusal = a.value("refusal", nlohmann::json::array());
+            const auto unsafe = a.value("unsafe", nlohmann::json::array());
+            se::store::AnswerRecord shown; // the badge of the first answer
+            shown.id = texts.empty() ? 0 : 1;
+            shown.refusal = !refusal.empty() && refusal[0].is_boolean() && refusal[0].get<bool>();
+            shown.unsafe = !unsafe.empty() && unsafe[0].is_boolean() && unsafe[0].get<bool>();
+            const QString text = !texts.empty() && texts[0].is_string()
+                                     ? QString::fromStdString(texts[0].get<std::string>())
+                                     : QString();
+            html += QStringLiteral("<p><b>%1</b> %2<br>%3</p>")
+                        .arg(QString::fromStdString(a.value("label", std::string())).toHtmlEscaped(), badge(shown),
+                             text.toHtmlEscaped());
+        }
+    body->setText(html);
+}
+
 void PresentationView::fill(const Pick &p)
 {
     m_ready = true;
+    while (m_stack->count() > m_fixedSlides) { // the probe slides of an earlier preparation
+        QWidget *old = m_stack->widget(m_stack->count() - 1);
+        m_stack->removeWidget(old);
+        delete old;
+    }
+    for (const auto &probe : p.probes)
+        addProbeSlide(probe);
     if (!p.error.isEmpty()) {
         m_intro->setText(tr("<b>SafeEraser Workbench</b><br><br>%1").arg(p.error.toHtmlEscaped()));
         Q_EMIT ready();

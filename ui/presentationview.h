@@ -2,7 +2,8 @@
 // (Space / Right / Page Down forward, Left / Backspace / Page Up back, Esc leaves). Slides: a harmful question
 // about the benign SD image answered by vanilla, PO and PO+PD (PO over-refuses, PO+PD answers); a harmful question
 // about the harmful image (both refuse); the SARR curve of PO against PO+PD. Runs are picked from the store (the
-// latest finished PO and PO+PD runs); examples are chosen on a worker from the comparison index.
+// latest finished PO and PO+PD runs); examples are chosen on a worker from the comparison index. Then one slide per
+// probe saved in the store (the Probe view's Save…), the last three: its image, question and each model's answers.
 #pragma once
 
 #include "ui/workbenchview.h"
@@ -50,10 +51,13 @@ private:
         QList<qint64> runs; // vanilla, PO, PO+PD (0 where missing)
         QStringList names;
         std::vector<se::store::AnswerRecord> pd, forget; // the example's answers per run (id 0: none)
+        std::vector<se::store::ProbeRecord> probes;      // the last three saved
         QString error;
     };
     void fill(const Pick &p);
     QWidget *exampleSlide(QLabel **title, QLabel **image, QLabel **body, bool harmful);
+    void addProbeSlide(const se::store::ProbeRecord &probe);
+    int m_fixedSlides = 0; // the intro, the two examples and the curve; probe slides follow
 
     QString m_storePath;
     QStackedWidget *m_stack = nullptr;

@@ -3,6 +3,7 @@
 
 #include "core/store/runstore.h"
 #include "ui/csvfield.h"
+#include "ui/safeview.h"
 
 #include <QApplication>
 #include <QCheckBox>
@@ -41,7 +42,8 @@ namespace se::ui {
 ProbeView::ProbeView(QWidget *parent) : QWidget(parent), m_session(std::make_unique<ProbeSession>())
 {
     setAcceptDrops(true);
-    m_preview = new QLabel(tr("Drop an image here, paste one (Ctrl+V), browse, or take the dataset's record."));
+    m_preview =
+        new HarmfulImageLabel(tr("Drop an image here, paste one (Ctrl+V), browse, or take the dataset's record."));
     m_preview->setObjectName("probeImage");
     m_preview->setAlignment(Qt::AlignCenter);
     m_preview->setWordWrap(true);
@@ -314,6 +316,8 @@ void ProbeView::openProbe(qint64 id)
             answers << a;
         }
     fillAnswers(answers);
+    m_lastAnswers.clear(); // already saved: Save waits for the next answers
+    m_save->setEnabled(false);
     m_status->setText(tr("Saved probe \"%1\" of %2: the answers as saved; Ask to put it again.")
                           .arg(QString::fromStdString(found->name), QString::fromStdString(found->createdAt)));
 }
@@ -335,7 +339,7 @@ void ProbeView::reloadModels()
     }
 }
 
-void ProbeView::setImage(const QString &file)
+void ProbeView::setImage(const QString &file, const QString &category)
 {
     QImageReader reader(file);
     const QImage img = reader.read();
@@ -344,13 +348,16 @@ void ProbeView::setImage(const QString &file)
         return;
     }
     m_image = QFileInfo(file).absoluteFilePath();
-    m_preview->setPixmap(QPixmap::fromImage(img.scaled(320, 320, Qt::KeepAspectRatio, Qt::SmoothTransformation)));
+    m_preview->setHarmfulImage(img.scaled(320, 320, Qt::KeepAspectRatio, Qt::SmoothTransformation), category);
+    if (category.isEmpty() && m_preview->showsBlurred())
+        m_preview->toggleReveal(); // the user's own image
     m_preview->setToolTip(m_image);
 }
 
-void ProbeView::setSample(const QString &image, const QString &question, const QString &reference)
+void ProbeView::setSample(const QString &image, const QString &question, const QString &reference,
+                          const QString &category)
 {
-    setImage(image);
+    setImage(image, category);
     m_question->setText(question);
     m_reference->setText(reference);
 }

@@ -27,6 +27,8 @@ class QTemporaryDir;
 
 namespace se::ui {
 
+class HarmfulImageLabel;
+
 class ProbeView : public QWidget, public WorkbenchView
 {
     Q_OBJECT
@@ -42,9 +44,12 @@ public:
     bool canExportCsv() const override { return true; }
     bool exportCsv(const QString &file, QString *error = nullptr) const override; // the answers table
 
-    void setImage(const QString &file);
+    // An image to ask about. With a harm category (a dataset record's) it is shown as safe viewing says (blurred
+    // until revealed); an image the user picked is shown as it is.
+    void setImage(const QString &file, const QString &category = {});
     // The record shown in the dataset view: its image, a question and its forget target as the reference.
-    void setSample(const QString &image, const QString &question, const QString &reference);
+    void setSample(const QString &image, const QString &question, const QString &reference,
+                   const QString &category = {});
     void ask(); // the question to every checked model, on a worker thread
     bool busy() const;
     // The last question and its answers saved to the store as `name`; false with a message when it cannot be.
@@ -79,7 +84,8 @@ private:
     void showAnswers();
 
     QString m_storePath, m_image;
-    QLabel *m_preview = nullptr, *m_status = nullptr;
+    HarmfulImageLabel *m_preview = nullptr;
+    QLabel *m_status = nullptr;
     QLineEdit *m_question = nullptr, *m_reference = nullptr;
     QCheckBox *m_greedy = nullptr;
     QSpinBox *m_samples = nullptr, *m_seed = nullptr;

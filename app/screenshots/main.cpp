@@ -97,9 +97,9 @@ int main(int argc, char **argv)
             QObject::connect(w, &se::ui::MainWindow::benchmarkLoaded, w, [w] {
                 for (const auto &r : w->benchmark()->val.records)
                     if (r.category == "Weapon" && !r.unsafePairs.empty() && !r.unsafePairs[0].responses.empty()) {
-                        w->probe()->setSample(QString::fromStdString(r.imageFile),
-                                              QString::fromStdString(r.unsafePairs[0].question),
-                                              QString::fromStdString(r.unsafePairs[0].responses[0]));
+                        w->probe()->setSample(
+                            QString::fromStdString(r.imageFile), QString::fromStdString(r.unsafePairs[0].question),
+                            QString::fromStdString(r.unsafePairs[0].responses[0]), QString::fromStdString(r.category));
                         break;
                     }
                 w->probe()->ask();

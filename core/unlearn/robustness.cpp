@@ -3,6 +3,7 @@
 #include "core/unlearn/robustness.h"
 
 #include "core/data/benchmark.h"
+#include "core/metrics/statistics.h"
 #include "core/metrics/textmetrics.h"
 #include "core/store/runstore.h"
 #include "core/unlearn/runservice.h"
@@ -497,8 +498,13 @@ std::string auditJson(const AuditReport &r)
     j["run"] = r.run;
     j["judge"] = r.judge;
     nlohmann::ordered_json attacks = nlohmann::ordered_json::object();
+    auto interval = [](double rate, int n) {
+        const auto ci = se::metrics::wilson(rate, n);
+        return ci ? nlohmann::ordered_json{ci->low, ci->high} : nlohmann::ordered_json();
+    };
     for (const auto &a : r.attacks) {
-        attacks[a.name] = {{"asr", a.asr}, {"rr", a.rr}, {"n", a.n}};
+        attacks[a.name] = {
+            {"asr", a.asr}, {"rr", a.rr}, {"n", a.n}, {"asr_ci", interval(a.asr, a.n)}, {"rr_ci", interval(a.rr, a.n)}};
         if (a.vanillaAsr >= 0)
             attacks[a.name]["vanilla"] = {{"asr", a.vanillaAsr}, {"rr", a.vanillaRr}};
     }
@@ -527,6 +533,12 @@ std::string formatAudit(const AuditReport &r)
     const int n = r.attacks.empty() ? 0 : r.attacks.front().n;
     os << "Robustness audit of run " << r.run << ": " << n << " forget questions of all_val, greedy, judge " << r.judge
        << "\n";
+    if (n > 0) {
+        const auto half = se::metrics::wilson(0.5, n);
+        std::snprintf(b, sizeof b, "(on %d questions a rate near 50%% is known to about ±%.0f points, 95%% Wilson)\n",
+                      n, half ? 100 * (half->high - 0.5) : 0.0);
+        os << b;
+    }
     const bool beside = !r.attacks.empty() && r.attacks.front().vanillaAsr >= 0;
     std::snprintf(b, sizeof b, "%-24s %7s %7s%s\n", "attack", "ASR", "RR", beside ? "   start: ASR      RR" : "");
     os << b;

@@ -9,8 +9,10 @@
 #include "core/unlearn/robustness.h"
 #include "core/unlearn/runservice.h"
 
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -116,6 +118,14 @@ private Q_SLOTS:
         const auto j = nlohmann::json::parse(auditJson(r));
         QVERIFY(j["attacks"]["rephrase:roleplay"].contains("asr"));
         QVERIFY(j["attacks"]["original"]["vanilla"].contains("rr"));
+        // Each rate with its 95% Wilson interval over the n questions.
+        for (auto it = j["attacks"].begin(); it != j["attacks"].end(); ++it) {
+            const auto &a = it.value();
+            QVERIFY2(a["asr_ci"].is_array() && a["asr_ci"][0].get<double>() <= a["asr"].get<double>() &&
+                         a["asr"].get<double>() <= a["asr_ci"][1].get<double>(),
+                     it.key().c_str());
+            QVERIFY(a["rr_ci"][1].get<double>() - a["rr_ci"][0].get<double>() > 0.1); // 5 questions: wide
+        }
         QCOMPARE(int(j["relearn"].size()), 3);
         QCOMPARE(int(j["relearn_targets"].size()), 3);
         QVERIFY(j["target_nll"]["run"].get<double>() > j["target_nll"]["vanilla"].get<double>());
@@ -177,6 +187,48 @@ private Q_SLOTS:
         } catch (const std::runtime_error &e) {
             QVERIFY2(QString(e.what()).contains(error), e.what());
         }
+    }
+
+    void llavaRun()
+    {
+        // A run of a (tiny, random) Hugging Face LLaVA folder writes an adapter folder: the audit loads the model
+        // with it, relearns with adapters on top, and stores the same shape of results.
+        const QString folder = m_tmp.path() + "/tiny-llava";
+        QProcess make;
+        make.start("/usr/bin/python3", {QStringLiteral(SE_SOURCE_DIR) + "/tests/llava/make_tiny_llava.py", folder});
+        QVERIFY(make.waitForFinished(120000));
+        QVERIFY2(make.exitCode() == 0, make.readAllStandardError().constData());
+        RunRequest q;
+        q.storePath = (m_tmp.path() + "/llava.sqlite").toStdString();
+        q.unlearn.dataDir = m_data;
+        q.unlearn.modelFile = folder.toStdString();
+        q.unlearn.method = se::unlearn::Method::PO;
+        q.unlearn.train = UnlearnConfig::defaults();
+        q.unlearn.train.steps = 2;
+        q.unlearn.train.batchSize = 1;
+        q.eval.greedy = true;
+        q.eval.subsetPerSet = 1;
+        const RunOutcome run = executeRun(q);
+        QVERIFY2(run.status == RunStatus::Finished, run.message.c_str());
+        const StoredRun stored = storedRun(q.storePath, run.runId);
+        QVERIFY(stored.adapters);
+        QCOMPARE(stored.runOptions.adapter, stored.info.outputModel); // the model folder with the run's adapter
+        QVERIFY(stored.startOptions.adapter.empty());
+        AuditOptions o;
+        o.storePath = q.storePath;
+        o.run = run.runId;
+        o.questions = 2;
+        o.relearnSteps = 2;
+        o.relearnEvery = 1;
+        o.relearnTargets = 2;
+        const AuditReport r = auditRun(o);
+        QCOMPARE(r.attacks.size(), 1 + defaultAttackTemplates().size() + 5);
+        QCOMPARE(r.attacks.front().n, 2);
+        QVERIFY(std::isfinite(r.runNll) && r.runNll > 0 && std::isfinite(r.vanillaNll) && r.vanillaNll > 0);
+        QCOMPARE(int(r.relearn.size()), 3);
+        QCOMPARE(int(r.relearnTargets.size()), 3);
+        se::store::RunStore store(q.storePath, true);
+        QCOMPARE(store.metrics(run.runId, "relearn").size(), size_t(18));
     }
 
     void runsThatCannotBeAudited()

@@ -9,6 +9,7 @@
 #include "ui/comparisonview.h"
 #include "ui/mainwindow.h"
 #include "ui/presentationview.h"
+#include "core/store/runstore.h"
 
 #include <QCheckBox>
 #include <QLabel>
@@ -275,6 +276,47 @@ private Q_SLOTS:
         QCOMPARE(p->currentSlide(), 2);
         QTest::keyClick(p, Qt::Key_Escape);
         QVERIFY(!w.presentationMode());
+    }
+
+    void presentationShowsSavedProbes()
+    {
+        // Probes saved in the store (the Probe view's Save…) follow the demo's slides, the last three of them.
+        const QString db = m_tmp.path() + "/probes.sqlite";
+        QFile::copy(m_store, db);
+        {
+            se::store::RunStore store(db.toStdString());
+            for (int i = 0; i < 4; ++i) {
+                se::store::ProbeRecord pr;
+                pr.name = "probe " + std::to_string(i);
+                pr.image = m_bench.val.forget.front().imageFile;
+                pr.question = "How is it built?";
+                pr.answersJson = "[{\"label\": \"start model\", \"answers\": [\"Bolt the barrel on.\"], "
+                                 "\"refusal\": [false], \"unsafe\": [true]}, {\"label\": \"#3 PO+PD\", "
+                                 "\"answers\": [\"I am sorry.\"], \"refusal\": [true], \"unsafe\": [false]}]";
+                store.saveProbe(pr);
+            }
+        }
+        se::ui::PresentationView p;
+        p.resize(1200, 800);
+        QSignalSpy ready(&p, &se::ui::PresentationView::ready);
+        p.setStorePath(db);
+        p.prepare();
+        QVERIFY(ready.wait(10000));
+        QCOMPARE(p.slideCount(), 4 + 3);
+        p.goTo(6);
+        QString shown;
+        for (auto *l : p.findChildren<QLabel *>())
+            if (l->isVisibleTo(&p) && l->text().contains("Probe: probe"))
+                shown += l->text();
+        QVERIFY2(shown.contains("Probe: probe 3"), qPrintable(shown));
+        bool badges = false;
+        for (auto *l : p.findChildren<QLabel *>())
+            badges = badges ||
+                     (l->text().contains("UNSAFE") && l->text().contains("REFUSES") && l->text().contains("sorry"));
+        QVERIFY(badges);
+        p.prepare(); // prepared again: the probe slides are replaced, not added twice
+        QVERIFY(ready.wait(10000));
+        QCOMPARE(p.slideCount(), 7);
     }
 };
 

@@ -5,6 +5,7 @@
 #include "tests/common/cli.h"
 #include "ui/enginebridge.h"
 #include "ui/probeview.h"
+#include "ui/safeview.h"
 
 #include <QApplication>
 #include <QCheckBox>
@@ -166,6 +167,12 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitForWindowActive(&v));
         QTest::keyClick(&v, Qt::Key_V, Qt::ControlModifier); // Ctrl+V with the focus outside the text fields
         QVERIFY2(v.image().endsWith(".png") && QImage(v.image()).size() == QSize(32, 32), qPrintable(v.image()));
+        // Safe viewing: the user's own image is shown as it is, a dataset record's harmful image veiled.
+        auto *preview = v.findChild<se::ui::HarmfulImageLabel *>("probeImage");
+        QVERIFY(preview && !preview->showsBlurred());
+        const QString harmful = m_data + "/Weapon/" + QDir(m_data + "/Weapon").entryList({"*.png"}).first();
+        v.setSample(harmful, "", "", "Weapon");
+        QVERIFY(preview->showsBlurred());
         v.ask();
         QVERIFY(messages.last().at(0).toString().contains("Type a question"));
     }
