@@ -122,6 +122,7 @@ JobExecutor engineJobExecutor()
             se::engine::AuditOptions o;
             o.storePath = spec.storePath.toStdString();
             o.run = spec.auditRun;
+            o.baseline = spec.auditBaseline.toStdString();
             RunUpdate fin;
             fin.kind = RunUpdate::Kind::Finished;
             fin.runId = spec.auditRun;
@@ -275,12 +276,27 @@ QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &q, const QList<ProbeMod
             std::vector<std::pair<std::string, std::string>> items;
             for (int i = 0; i < n; ++i)
                 items.emplace_back(q.image.toStdString(), q.question.toStdString());
-            const auto judge = s.judge();
-            for (const auto &text : model->askMany(items, ask, n)) {
-                const auto v = judge.forget(text, q.reference.toStdString());
-                a.answers << QString::fromStdString(text);
-                a.refusal << v.refusal;
-                a.unsafe << (!q.reference.isEmpty() && v.unsafe);
+            const auto texts = model->askMany(items, ask, n);
+            // The run's own judge, on the question as asked with the reference as the harmful target. The offline
+            // judge calls an answer unsafe when it reproduces the reference, so without one it says nothing; an LLM
+            // judge reads the answer itself. Its verdicts are cached in the store.
+            se::data::Sample asked;
+            asked.split = se::data::Split::Val;
+            asked.imageFile = q.image.toStdString();
+            asked.question = q.question.toStdString();
+            asked.answer = q.reference.toStdString();
+            const bool llm = s.request.judge == "llm";
+            se::store::RunStore store(q.storePath.toStdString(), !llm);
+            std::mutex storeMutex;
+            const auto judge = s.makeJudge(store, storeMutex);
+            a.judge = QString::fromStdString(judge->name());
+            a.judgeNote = QString::fromStdString(s.judgeNote);
+            const auto verdicts = judge->judge(std::vector<se::metrics::EvalItem>(texts.size(), {&asked, 0, 0}), texts);
+            for (size_t i = 0; i < texts.size(); ++i) {
+                const auto &v = verdicts[i];
+                a.answers << QString::fromStdString(texts[i]);
+                a.refusal << (v.refusal && !(v.noVerdict & se::store::kNoRefusal));
+                a.unsafe << ((llm || !q.reference.isEmpty()) && v.unsafe && !(v.noVerdict & se::store::kNoUnsafe));
             }
             if (!q.reference.isEmpty())
                 a.referenceNll =

@@ -54,7 +54,9 @@ struct ProbeRequest {
 struct ProbeAnswer {
     ProbeModel model;
     QStringList answers;
-    QList<bool> refusal, unsafe; // per answer, by the run's offline judge (unsafe: the reference reproduced)
+    QList<bool> refusal, unsafe; // per answer, by the run's judge (offline: unsafe when the reference is reproduced)
+    QString judge;               // its name ("offline", "llm:model@url")
+    QString judgeNote;           // why it is not the run's own, when it is not
     double referenceNll = -1;    // mean negative log-likelihood per token of the reference (-1: none given)
     double seconds = 0;
     QString error;

@@ -661,7 +661,7 @@ qint64 LauncherView::trainVanilla()
     return m_controller->enqueue(s);
 }
 
-qint64 LauncherView::audit(const QString &store, qint64 run, const QString &runName)
+qint64 LauncherView::audit(const QString &store, qint64 run, const QString &runName, const QString &baseline)
 {
     if (store.isEmpty() || run <= 0) {
         Q_EMIT message(tr("Open a run store and check a finished unlearning run to audit."));
@@ -671,6 +671,7 @@ qint64 LauncherView::audit(const QString &store, qint64 run, const QString &runN
     s.kind = LaunchSpec::Kind::Audit;
     s.storePath = store;
     s.auditRun = run;
+    s.auditBaseline = baseline;
     s.label = tr("robustness audit of %1").arg(runName);
     log(tr("queued %1").arg(s.label));
     return m_controller->enqueue(s);

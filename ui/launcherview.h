@@ -54,7 +54,8 @@ public:
     qint64 launch();                // enqueues currentSpec()
     qint64 trainVanilla();
     // Queues a robustness audit (safeeraser audit's defaults) of a finished run of `store`.
-    qint64 audit(const QString &store, qint64 run, const QString &runName);
+    // `baseline`: a model that never learned the forget targets, or empty (audit --baseline).
+    qint64 audit(const QString &store, qint64 run, const QString &runName, const QString &baseline = {});
 
     // Widgets for tests and the presentation of a demo.
     QComboBox *methodBox() const { return m_method; }

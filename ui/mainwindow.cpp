@@ -88,10 +88,11 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
                            p && !p->responses.empty() ? QString::fromStdString(p->responses.front()) : QString(),
                            QString::fromStdString(r->category));
     });
-    connect(m_plots, &PlotsView::auditRequested, this, [this](qint64 run, const QString &name) {
-        if (m_launcher->audit(m_storePath, run, name))
-            showMessage(tr("Audit of %1 queued; its progress is in the Run view.").arg(name));
-    });
+    connect(m_plots, &PlotsView::auditRequested, this,
+            [this](qint64 run, const QString &name, const QString &baseline) {
+                if (m_launcher->audit(m_storePath, run, name, baseline))
+                    showMessage(tr("Audit of %1 queued; its progress is in the Run view.").arg(name));
+            });
     connect(m_launcher, &LauncherView::auditFinished, this, [this](qint64 run, const QString &status) {
         showMessage(tr("Audit of run #%1 %2.").arg(run).arg(status));
         runsChanged();

@@ -2,6 +2,7 @@
 #include "ui/plotsview.h"
 
 #include "core/metrics/evaluation.h"
+#include "core/metrics/statistics.h"
 #include "core/unlearn/method.h"
 #include "core/store/report.h"
 #include "core/store/runstore.h"
@@ -11,10 +12,13 @@
 #include <QFile>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QFileDialog>
 #include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QMap>
 #include <QPushButton>
+#include <QSettings>
 #include <QSplitter>
 #include <QTabWidget>
 #include <QTableWidget>
@@ -422,13 +426,34 @@ QWidget *PlotsView::buildRobustnessPage()
             Q_EMIT message(tr("Check the run to audit in the run list."));
             return;
         }
-        Q_EMIT auditRequested(item->data(Qt::UserRole).toLongLong(), item->text());
+        QSettings().setValue("plots/auditBaseline", m_auditBaseline->text());
+        Q_EMIT auditRequested(item->data(Qt::UserRole).toLongLong(), item->text(), m_auditBaseline->text().trimmed());
+    });
+    m_auditBaseline = new QLineEdit(QSettings().value("plots/auditBaseline").toString());
+    m_auditBaseline->setObjectName("auditBaseline");
+    m_auditBaseline->setPlaceholderText(tr("optional: a model that never learned the forget targets"));
+    m_auditBaseline->setToolTip(
+        tr("The relearning on forget targets is repeated from this model, to compare with learning them afresh "
+           "(the built-in model: safeeraser train-vanilla --without-forget). Empty: a LLaVA run that started from "
+           "an adapter uses its base model; otherwise not measured."));
+    auto *browse = new QPushButton(tr("Baseline…"));
+    connect(browse, &QPushButton::clicked, this, [this] {
+        const QString f =
+            QFileDialog::getOpenFileName(this, tr("A model that never learned the forget targets"),
+                                         m_auditBaseline->text(), tr("Checkpoints (*.safetensors);;All files (*)"));
+        if (!f.isEmpty())
+            m_auditBaseline->setText(f);
     });
     auto *bottom = new QWidget;
     auto *bottomLayout = new QVBoxLayout(bottom);
     bottomLayout->setContentsMargins(0, 0, 0, 0);
     bottomLayout->addWidget(m_relearn, 1);
-    bottomLayout->addWidget(m_auditButton, 0, Qt::AlignLeft);
+    auto *auditRow = new QHBoxLayout;
+    auditRow->addWidget(m_auditButton);
+    auditRow->addWidget(new QLabel(tr("Learning afresh from:")));
+    auditRow->addWidget(m_auditBaseline, 1);
+    auditRow->addWidget(browse);
+    bottomLayout->addLayout(auditRow);
     auto *page = new QSplitter(Qt::Vertical);
     page->addWidget(m_robustness);
     page->addWidget(bottom);
@@ -450,6 +475,8 @@ void PlotsView::fillRobustness()
         se::store::RunStore &store = *this->store();
         QStringList attacks;                          // in the order the audit asked them
         QHash<qint64, QHash<QString, double>> values; // run -> "attack/name" -> value
+        QHash<qint64, QHash<QString, long>> counts;   // run -> "attack/name" -> questions it was measured on
+        QHash<qint64, QString> judges;
         QList<qint64> audited;
         int colour = 0;
         for (qint64 id : checkedRuns()) {
@@ -464,8 +491,11 @@ void PlotsView::fillRobustness()
                 if (attack != "likelihood" && !attacks.contains(attack))
                     attacks << attack;
                 values[id][attack + "/" + QString::fromStdString(m.name)] = m.value;
+                counts[id][attack + "/" + QString::fromStdString(m.name)] = m.count;
+                judges[id] = QString::fromStdString(m.judge);
             }
-            // ASR over relearning steps: on retain data (solid), on other records' forget targets (dashed).
+            // ASR over relearning steps: on retain data (solid), on other records' forget targets (dashed), the same
+            // from a model that never learned them (dotted).
             QMap<QString, QPair<QVector<double>, QVector<double>>> curves; // kind -> (steps, ASR %)
             for (const auto &m : store.metrics(id, "relearn"))
                 if (m.name == "asr") {
@@ -476,8 +506,10 @@ void PlotsView::fillRobustness()
             const QColor c = m_colors.value(id, defaultRunColor(colour++));
             for (auto it = curves.constBegin(); it != curves.constEnd(); ++it) {
                 QCPGraph *g = m_relearn->addGraph();
-                g->setName(tr("%1 ASR (relearn on %2)").arg(m_names.value(id), it.key()));
-                g->setPen(QPen(c, 2, it.key() == "retain" ? Qt::SolidLine : Qt::DashLine));
+                const bool afresh = it.key() == "afresh";
+                g->setName(afresh ? tr("%1 ASR (targets learned afresh by the baseline)").arg(m_names.value(id))
+                                  : tr("%1 ASR (relearn on %2)").arg(m_names.value(id), it.key()));
+                g->setPen(QPen(c, 2, it.key() == "retain" ? Qt::SolidLine : afresh ? Qt::DotLine : Qt::DashLine));
                 g->setData(it.value().first, it.value().second, true);
             }
         }
@@ -486,8 +518,20 @@ void PlotsView::fillRobustness()
             headers << tr("%1 ASR").arg(m_names.value(id)) << tr("RR") << tr("start ASR") << tr("start RR");
         m_robustness->setColumnCount(headers.size());
         m_robustness->setHorizontalHeaderLabels(headers);
-        auto pct = [](const QHash<QString, double> &v, const QString &key) {
-            return v.contains(key) ? QString::number(100 * v.value(key), 'f', 1) : QStringLiteral("—");
+        for (int i = 0; i < audited.size(); ++i)
+            for (int k = 1; k <= 4; ++k)
+                m_robustness->horizontalHeaderItem(4 * i + k)->setToolTip(
+                    tr("%1, judged by %2; in brackets the 95% Wilson interval over the audited questions")
+                        .arg(m_names.value(audited[i]), judges.value(audited[i])));
+        // A rate in percent with its 95% Wilson interval over the questions it was measured on: "37.5 [22–56]".
+        auto pct = [&counts](qint64 id, const QHash<QString, double> &v, const QString &key) {
+            if (!v.contains(key))
+                return QStringLiteral("—");
+            const double rate = v.value(key);
+            QString text = QString::number(100 * rate, 'f', 1);
+            if (const auto ci = se::metrics::wilson(rate, counts[id].value(key)))
+                text += QStringLiteral(" [%1–%2]").arg(100 * ci->low, 0, 'f', 0).arg(100 * ci->high, 0, 'f', 0);
+            return text;
         };
         QStringList rows = attacks;
         rows << QStringLiteral("likelihood");
@@ -508,8 +552,8 @@ void PlotsView::fillRobustness()
                                           ? QString::number(v.value("likelihood/target_nll_vanilla"), 'f', 3)
                                           : QStringLiteral("—"),
                                       QString()}
-                        : QStringList{pct(v, attack + "/asr"), pct(v, attack + "/rr"), pct(v, attack + "/vanilla_asr"),
-                                      pct(v, attack + "/vanilla_rr")};
+                        : QStringList{pct(id, v, attack + "/asr"), pct(id, v, attack + "/rr"),
+                                      pct(id, v, attack + "/vanilla_asr"), pct(id, v, attack + "/vanilla_rr")};
                 for (const QString &cell : cells) {
                     auto *item = new QTableWidgetItem(cell);
                     item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);

@@ -17,6 +17,7 @@
 class QComboBox;
 class QCustomPlot;
 class QLabel;
+class QLineEdit;
 class QListWidget;
 class QListWidgetItem;
 class QPushButton;
@@ -74,7 +75,8 @@ public:
 
 Q_SIGNALS:
     void message(const QString &text);
-    void auditRequested(qint64 run, const QString &runName); // the Robustness page's Audit button
+    // The Robustness page's Audit button; `baseline`: the model that never learned the targets, if one is given.
+    void auditRequested(qint64 run, const QString &runName, const QString &baseline);
 
 public Q_SLOTS:
     void scheduleRedraw();
@@ -102,6 +104,7 @@ private:
     QTableWidget *m_robustness = nullptr;
     QCustomPlot *m_relearn = nullptr;
     QPushButton *m_auditButton = nullptr;
+    QLineEdit *m_auditBaseline = nullptr;
     QLabel *m_readout = nullptr;
     QTimer *m_redraw = nullptr;
     QHash<qint64, QColor> m_colors;

@@ -141,8 +141,10 @@ ProbeView::ProbeView(QWidget *parent) : QWidget(parent), m_session(std::make_uni
     m_answers->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_answers->setWordWrap(true);
     m_answers->horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
-    m_answers->setToolTip(tr("Refusal and unsafe by the run's offline judge (unsafe: the reference reproduced); "
-                             "reference NLL: mean negative log-likelihood per token, lower is likelier"));
+    m_answers->setToolTip(
+        tr("Refusal and unsafe by each run's own judge (the offline judge: unsafe when the reference is reproduced; "
+           "an LLM judge: its verdict, cached in the store); "
+           "reference NLL: mean negative log-likelihood per token, lower is likelier"));
     m_status = new QLabel;
     m_status->setObjectName("probeStatus");
     m_status->setWordWrap(true);
@@ -243,6 +245,7 @@ bool ProbeView::saveProbe(const QString &name)
                                {"refusal", refusal},
                                {"unsafe", unsafe},
                                {"reference_nll", a.referenceNll},
+                               {"judge", a.judge.toStdString()},
                                {"error", a.error.toStdString()}});
         }
         se::store::ProbeRecord p;
@@ -312,6 +315,7 @@ void ProbeView::openProbe(qint64 id)
             for (const auto &b : s.value("unsafe", nlohmann::json::array()))
                 a.unsafe << (b.is_boolean() && b.get<bool>());
             a.referenceNll = s.value("reference_nll", -1.0);
+            a.judge = QString::fromStdString(s.value("judge", std::string()));
             a.error = QString::fromStdString(s.value("error", std::string()));
             answers << a;
         }
@@ -464,6 +468,9 @@ void ProbeView::fillAnswers(const QList<ProbeAnswer> &answers)
             const int row = m_answers->rowCount();
             m_answers->insertRow(row);
             cell(row, 0, i == 0 ? a.model.label : QString());
+            if (!a.judge.isEmpty())
+                m_answers->item(row, 0)->setToolTip(
+                    tr("Judged by %1%2").arg(a.judge, a.judgeNote.isEmpty() ? QString() : "\n" + a.judgeNote));
             if (!a.error.isEmpty()) {
                 cell(row, 1, tr("error: %1").arg(a.error), QColor("#c62828"));
                 continue;

@@ -42,7 +42,8 @@ struct LaunchSpec {
     int subsetPerSet = 0;      // final evaluation on at most this many questions per split and set (0: all)
     QString judge = "offline"; // "offline" or "llm"
     QString llmBaseUrl, llmModel;
-    qint64 auditRun = 0; // Audit: the run of storePath to audit (safeeraser audit's defaults)
+    qint64 auditRun = 0;   // Audit: the run of storePath to audit (safeeraser audit's defaults)
+    QString auditBaseline; // Audit: a model that never learned the forget targets (audit --baseline); may be empty
 };
 
 // One event of a job, as the UI needs it (copied out of the engine's RunEvent on the worker thread).

@@ -96,6 +96,9 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         sub->add_option("--out", a->outFile, "checkpoint to write (.safetensors)")->required();
         sub->add_option("--card", a->cardFile,
                         "model card JSON (default: the built-in card, models/builtin-tiny.json)");
+        sub->add_flag("--without-forget", a->withoutForget,
+                      "Leave the forget targets out: a model that never learned them (retraining without the forget "
+                      "set; audit --baseline)");
         addTraining(sub, a->train);
         addCommon(sub, *common);
         sub->callback([a, common, &exitCode] {

@@ -425,7 +425,7 @@ int runReproduce(ReproduceFlags f)
 }
 
 struct AuditFlags {
-    std::string store, attacks, device;
+    std::string store, attacks, device, baseline;
     std::int64_t run = 0;
     int questions = 24, relearnSteps = 30, relearnEvery = 10, relearnTargets = 16;
     std::uint64_t seed = 233;
@@ -453,6 +453,7 @@ int runAudit(const AuditFlags &f)
     o.relearnSteps = f.relearnSteps;
     o.relearnEvery = f.relearnEvery;
     o.relearnTargets = f.relearnTargets;
+    o.baseline = f.baseline;
     o.device = f.device;
     const auto report =
         se::engine::auditRun(o, [](const std::string &line) { std::cerr << "[audit] " << line << "\n"; });
@@ -491,6 +492,10 @@ void addRunCommands(CLI::App &app, int &exitCode)
                      "Forget samples of all_train (other records) the second relearning attack trains on (0: none)")
         ->check(CLI::Range(0, 1000000))
         ->capture_default_str();
+    audit->add_option("--baseline", af->baseline,
+                      "A model that never learned the forget targets (train-vanilla --without-forget): the relearning "
+                      "on targets is repeated from it, learning them afresh (default: the base model of a run that "
+                      "started from an adapter; else not measured)");
     audit->add_flag("--no-images", af->noImages, "Skip the image attacks");
     audit->add_flag("--no-likelihood", af->noLikelihood, "Skip the likelihood comparison");
     audit->add_option("--device", af->device, "auto, cpu, cuda, cuda:N (default: the run's)");

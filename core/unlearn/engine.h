@@ -84,6 +84,9 @@ struct VanillaConfig {
     std::string dataDir;
     std::string outFile;
     std::string cardFile; // empty: the built-in card (same as models/builtin-tiny.json)
+    // Leave the forget targets out: a model that never learned them (unlearning's gold standard, retraining without
+    // the forget set), the robustness audit's baseline for learning them afresh.
+    bool withoutForget = false;
     TrainOptions train = defaults();
     static TrainOptions defaults(); // lr 2e-3, 1,500 steps of batch 32, warm-up 3%
 };

@@ -1,10 +1,11 @@
 // Robustness audit of an unlearning run (see robustness.h). Written against the engine's plain API (Assistant,
-// unlearn); the judge is the offline judge with the run's own refusal phrases.
+// unlearn); answers are judged by the run's own judge (offline with its refusal phrases, or its LLM judge).
 #include "core/unlearn/robustness.h"
 
 #include "core/data/benchmark.h"
 #include "core/metrics/statistics.h"
 #include "core/metrics/textmetrics.h"
+#include "core/store/audit.h"
 #include "core/store/runstore.h"
 #include "core/unlearn/runservice.h"
 #ifdef SE_WITH_OPENCV
@@ -129,7 +130,7 @@ struct Audit {
     RunRequest request;
     std::shared_ptr<const se::data::Benchmark> bench;
     std::vector<const se::data::Sample *> questions;
-    se::metrics::OfflineJudge judge;
+    std::unique_ptr<se::metrics::Judge> judge; // the run's own
     bool adapters = false;
     fs::path scratch;
     std::function<void(const std::string &)> log;
@@ -141,18 +142,28 @@ AttackResult ask(const Audit &a, Assistant &model, const std::string &name,
     AskOptions greedy;
     greedy.greedy = true;
     const auto answers = model.askMany(items, greedy, 16);
+    // The judge sees the benchmark's question: whether an answer to a wrapped question is harmful is judged against
+    // what was really asked.
+    std::vector<se::metrics::EvalItem> judged;
+    for (const auto *q : a.questions)
+        judged.push_back({q, 0, 0});
+    const auto verdicts = a.judge->judge(judged, answers);
     AttackResult r;
     r.name = name;
     r.n = int(answers.size());
-    for (size_t i = 0; i < answers.size(); ++i) {
-        const auto v = a.judge.forget(answers[i], a.questions[i]->answer);
-        r.asr += v.unsafe;
-        r.rr += v.refusal;
+    int withUnsafe = 0, withRefusal = 0; // an LLM judge may give no verdict: rates are over those it gave
+    for (const auto &v : verdicts) {
+        if (!(v.noVerdict & se::store::kNoUnsafe)) {
+            ++withUnsafe;
+            r.asr += v.unsafe;
+        }
+        if (!(v.noVerdict & se::store::kNoRefusal)) {
+            ++withRefusal;
+            r.rr += v.refusal;
+        }
     }
-    if (r.n) {
-        r.asr /= r.n;
-        r.rr /= r.n;
-    }
+    r.asr = withUnsafe ? r.asr / withUnsafe : 0;
+    r.rr = withRefusal ? r.rr / withRefusal : 0;
     if (a.log) {
         char b[160];
         std::snprintf(b, sizeof b, "%-24s ASR %5.1f%%  RR %5.1f%%", name.c_str(), 100 * r.asr, 100 * r.rr);
@@ -234,12 +245,20 @@ std::pair<double, std::map<std::string, double>> targetNll(const Audit &a, Assis
     return {sum / double(a.questions.size()), per};
 }
 
-// Fine-tunes the run's weights (`runModel`, trained in place) for `steps` and measures the audited questions every
-// `every` steps and at the end. On retain data only: gradient difference with the forget weight 0. On other records'
-// forget targets (`targets` > 0 of all_train's forget samples, seeded): the same with the forget weight −1, which
-// descends the targets' NLL — plain fine-tuning on them — and no retain term.
-std::vector<RelearnPoint> relearning(const Audit &a, std::shared_ptr<Assistant> runModel, int steps, int every,
-                                     int targets, std::uint64_t seed)
+// Where a relearning attack starts: a loaded model (trained in place), what it was loaded from, and the attack's
+// name in the store.
+struct RelearnFrom {
+    std::shared_ptr<Assistant> model;
+    std::string modelFile, adapter;
+    std::string kind; // "retain", "targets", "afresh"
+};
+
+// Fine-tunes `from.model` for `steps` and measures the audited questions every `every` steps and at the end. On
+// retain data only (`targets` = 0): gradient difference with the forget weight 0. On other records' forget targets
+// (`targets` > 0 of all_train's forget samples, seeded): the same with the forget weight −1, which descends the
+// targets' NLL — plain fine-tuning on them — and no retain term.
+std::vector<RelearnPoint> relearning(const Audit &a, RelearnFrom from, int steps, int every, int targets,
+                                     std::uint64_t seed)
 {
     const UnlearnConfig &uc = a.request.unlearn;
     UnlearnConfig rc = uc;
@@ -250,15 +269,10 @@ std::vector<RelearnPoint> relearning(const Audit &a, std::shared_ptr<Assistant> 
     rc.weights.retain = targets > 0 ? 0.0 : 1.0;
     rc.train.steps = steps;
     rc.train.progressEvery = std::max(1, steps / 10);
-    if (a.adapters) {
-        rc.modelFile = uc.modelFile;
-        rc.adapter = a.info.outputModel;
-    } else {
-        rc.modelFile = a.info.outputModel;
-        rc.adapter.clear();
-    }
-    const std::string kind = targets > 0 ? "targets" : "retain";
-    rc.outFile = (a.scratch / ("relearn-" + kind + (a.adapters ? "" : ".safetensors"))).string();
+    rc.modelFile = from.modelFile;
+    rc.adapter = from.adapter;
+    rc.outFile =
+        (a.scratch / ("relearn-" + from.kind + (writesAdapterFolders(from.modelFile) ? "" : ".safetensors"))).string();
     if (targets > 0) {
         auto slice = std::make_shared<se::data::Benchmark>(*a.bench);
         auto &forget = slice->train.forget;
@@ -270,14 +284,14 @@ std::vector<RelearnPoint> relearning(const Audit &a, std::shared_ptr<Assistant> 
     } else {
         rc.benchmark = a.bench;
     }
-    rc.model = std::move(runModel);
+    rc.model = std::move(from.model);
     rc.resumeFrom.clear();
     rc.checkpointEvery = std::max(1, every);
     std::vector<RelearnPoint> points;
     auto point = [&](int step, Assistant &live) {
         RelearnPoint p;
         p.step = step;
-        const AttackResult r = ask(a, live, "relearn (" + kind + ") step " + std::to_string(step), plainItems(a));
+        const AttackResult r = ask(a, live, "relearn (" + from.kind + ") step " + std::to_string(step), plainItems(a));
         p.asr = r.asr;
         p.rr = r.rr;
         p.targetNll = targetNll(a, live).first;
@@ -286,9 +300,26 @@ std::vector<RelearnPoint> relearning(const Audit &a, std::shared_ptr<Assistant> 
     rc.onCheckpoint = [&](int step, const std::string &, Assistant &live) { point(step, live); };
     const RunResult r = unlearn(rc);
     if (r.status != se::store::RunStatus::Finished)
-        throw std::runtime_error("relearning (" + kind + ") stopped: " + r.message);
+        throw std::runtime_error("relearning (" + from.kind + ") stopped: " + r.message);
     point(r.steps, *r.model);
     return points;
+}
+
+// The model learning afresh starts from: the one given, or the base model of a run that started from an adapter over
+// it. Empty, with the reason in `note`, when there is none.
+std::string baselineModel(const AuditOptions &o, const StoredRun &stored, std::string &note)
+{
+    if (!o.baseline.empty()) {
+        std::error_code ec;
+        if (!fs::exists(o.baseline, ec))
+            throw std::runtime_error("--baseline " + o.baseline + ": no such model");
+        return o.baseline;
+    }
+    if (stored.adapters && !stored.request.unlearn.adapter.empty())
+        return stored.startPath; // the base model, without the adapter the run started from
+    note = "learning afresh not measured: give a model that never learned the forget targets (--baseline; the "
+           "built-in model: safeeraser train-vanilla --without-forget)";
+    return {};
 }
 
 std::vector<se::store::MetricRecord> auditMetrics(const AuditReport &r)
@@ -310,7 +341,8 @@ std::vector<se::store::MetricRecord> auditMetrics(const AuditReport &r)
             m.push_back({"audit", 0, "likelihood", cat, "target_nll_run", v.second, 0, r.judge});
         }
     }
-    for (const auto &[kind, points] : {std::pair{"retain", &r.relearn}, std::pair{"targets", &r.relearnTargets}})
+    for (const auto &[kind, points] : {std::pair{"retain", &r.relearn}, std::pair{"targets", &r.relearnTargets},
+                                       std::pair{"afresh", &r.relearnAfresh}})
         for (const auto &p : *points) {
             m.push_back({"relearn", p.step, kind, "", "asr", p.asr, 0, r.judge});
             m.push_back({"relearn", p.step, kind, "", "rr", p.rr, 0, r.judge});
@@ -332,7 +364,14 @@ std::string located(const std::string &path, const std::string &storePath)
 
 } // namespace
 
-se::metrics::OfflineJudge StoredRun::judge() const
+std::unique_ptr<se::metrics::Judge> StoredRun::makeJudge(se::store::RunStore &store, std::mutex &storeMutex) const
+{
+    if (request.judge == "llm")
+        return se::store::makeJudge("llm", request.llm, "", store, storeMutex);
+    return std::make_unique<se::metrics::OfflineJudgeAdapter>(offlineJudge());
+}
+
+se::metrics::OfflineJudge StoredRun::offlineJudge() const
 {
     const auto phrases = nlohmann::json::parse(info.refusalPhrasesJson, nullptr, false);
     std::vector<std::string> list;
@@ -364,6 +403,11 @@ StoredRun storedRun(const std::string &storePath, std::int64_t id, bool needWeig
             return cfg.is_object() && cfg.contains(key) && cfg[key].is_string() ? cfg[key].get<std::string>()
                                                                                 : std::string();
         };
+        if (cfg.is_object() && cfg.contains("request") && cfg["request"].is_object())
+            r.request = requestFromJson(cfg["request"].dump());
+        else if (r.info.judge != "offline")
+            r.judgeNote = "this vanilla evaluation did not record its " + r.info.judge +
+                          " judge's settings: judged offline with its refusal phrases";
         uc.modelFile = text("model");
         uc.adapter = text("adapter");
         uc.dataDir = r.info.datasetPath;
@@ -418,11 +462,18 @@ AuditReport auditRun(const AuditOptions &o, const std::function<void(const std::
     a.request = stored.request;
     const UnlearnConfig &uc = a.request.unlearn;
     const auto templates = o.attacksFile.empty() ? defaultAttackTemplates() : readAttackTemplates(o.attacksFile);
-    a.judge = stored.judge();
+    se::store::RunStore store(o.storePath); // the LLM judge's verdict cache, and where the audit is stored
+    std::mutex storeMutex;
+    a.judge = stored.makeJudge(store, storeMutex);
+    if (log && !stored.judgeNote.empty())
+        log(stored.judgeNote);
     se::data::ReadOptions ro;
     ro.checkImages = false;
     a.bench = std::make_shared<const se::data::Benchmark>(se::data::readBenchmark(uc.dataDir, ro));
     a.questions = auditQuestions(*a.bench, o.questions, o.seed);
+    std::string afreshNote;
+    const std::string baseline =
+        o.relearnSteps > 0 && o.relearnTargets > 0 ? baselineModel(o, stored, afreshNote) : std::string();
     a.adapters = stored.adapters;
     if (!o.device.empty())
         stored.runOptions.device = stored.startOptions.device = o.device;
@@ -442,7 +493,8 @@ AuditReport auditRun(const AuditOptions &o, const std::function<void(const std::
 
     AuditReport out;
     out.run = o.run;
-    out.judge = "offline";
+    out.judge = a.judge->name();
+    out.baseline = baseline;
     if (log)
         log("auditing run " + std::to_string(o.run) + " (" + a.info.method + (a.info.pd ? "+pd" : "") + ") on " +
             std::to_string(a.questions.size()) + " forget questions of all_val");
@@ -478,16 +530,38 @@ AuditReport auditRun(const AuditOptions &o, const std::function<void(const std::
         zero.rr = out.attacks.front().rr;
         zero.targetNll = out.runNll >= 0 ? out.runNll : targetNll(a, *runModel).first;
         out.relearn = {zero};
-        for (const auto &p : relearning(a, std::move(runModel), o.relearnSteps, o.relearnEvery, 0, o.seed))
+        // From the run's weights: the run's model folder with its adapter, or its checkpoint.
+        const std::string fromFile = a.adapters ? uc.modelFile : a.info.outputModel;
+        const std::string fromAdapter = a.adapters ? a.info.outputModel : std::string();
+        for (const auto &p : relearning(a, {std::move(runModel), fromFile, fromAdapter, "retain"}, o.relearnSteps,
+                                        o.relearnEvery, 0, o.seed))
             out.relearn.push_back(p);
         if (o.relearnTargets > 0) {
             out.relearnTargets = {zero};
             auto fresh = std::make_shared<Assistant>(runPath, runOptions); // the run's weights again
-            for (const auto &p : relearning(a, fresh, o.relearnSteps, o.relearnEvery, o.relearnTargets, o.seed))
+            for (const auto &p : relearning(a, {fresh, fromFile, fromAdapter, "targets"}, o.relearnSteps,
+                                            o.relearnEvery, o.relearnTargets, o.seed))
                 out.relearnTargets.push_back(p);
+            if (!baseline.empty()) {
+                ModelOptions bo = stored.startOptions;
+                bo.adapter.clear();
+                auto never = std::make_shared<Assistant>(baseline, bo);
+                RelearnPoint first;
+                const AttackResult r = ask(a, *never, "baseline (never learned)", plainItems(a));
+                first.asr = r.asr;
+                first.rr = r.rr;
+                first.targetNll = targetNll(a, *never).first;
+                out.relearnAfresh = {first};
+                for (const auto &p : relearning(a, {never, baseline, "", "afresh"}, o.relearnSteps, o.relearnEvery,
+                                                o.relearnTargets, o.seed))
+                    out.relearnAfresh.push_back(p);
+            }
         }
     }
-    se::store::RunStore store(o.storePath);
+    if (out.relearnAfresh.empty() && out.afreshNote.empty() && !out.relearnTargets.empty())
+        out.afreshNote = afreshNote;
+    if (log && !out.afreshNote.empty())
+        log(out.afreshNote);
     store.replaceMetrics(o.run, {"audit", "relearn"}, auditMetrics(out));
     return out;
 }
@@ -517,6 +591,9 @@ std::string auditJson(const AuditReport &r)
     };
     j["relearn"] = curve(r.relearn);
     j["relearn_targets"] = curve(r.relearnTargets);
+    j["relearn_afresh"] = r.relearnAfresh.empty() ? nlohmann::ordered_json() : curve(r.relearnAfresh);
+    j["baseline"] = r.baseline;
+    j["afresh_note"] = r.afreshNote;
     if (r.runNll >= 0) {
         nlohmann::ordered_json per = nlohmann::ordered_json::object();
         for (const auto &[cat, v] : r.nllByCategory)
@@ -562,7 +639,8 @@ std::string formatAudit(const AuditReport &r)
     }
     for (const auto &[title, points] :
          {std::pair{"Relearning on retain data only:", &r.relearn},
-          std::pair{"Relearning on forget targets of other records (all_train):", &r.relearnTargets}}) {
+          std::pair{"Relearning on forget targets of other records (all_train):", &r.relearnTargets},
+          std::pair{"The same from a model that never learned them (learning afresh):", &r.relearnAfresh}}) {
         if (points->empty())
             continue;
         os << title << "\n";
@@ -573,6 +651,10 @@ std::string formatAudit(const AuditReport &r)
             os << b;
         }
     }
+    if (!r.relearnAfresh.empty())
+        os << "(learning afresh from " << r.baseline << ")\n";
+    if (!r.afreshNote.empty())
+        os << "(" << r.afreshNote << ")\n";
     return os.str();
 }
 

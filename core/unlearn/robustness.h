@@ -6,11 +6,14 @@
 //     started from, overall and per category (a refusal that leaves the target likely hides, it does not erase);
 //   - relearning: from the run's weights, N steps of fine-tuning on retain data only, and (a second attack) on a
 //     small slice of forget targets of all_train — other records than the audited all_val questions — with ASR,
-//     RR and the audited targets' NLL measured every few steps: how fast does the knowledge come back?
+//     RR and the audited targets' NLL measured every few steps: how fast does the knowledge come back? The second
+//     attack is repeated from a model that never learned the targets (AuditOptions::baseline): learning afresh.
 // No LibTorch in this header. The CLI's `audit` calls it.
 #pragma once
 
+#include "core/metrics/evaluation.h"
 #include "core/metrics/textmetrics.h"
+#include "core/store/runstore.h"
 #include "core/store/records.h"
 #include "core/unlearn/engine.h"
 #include "core/unlearn/runservice.h"
@@ -18,6 +21,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,7 +39,11 @@ struct StoredRun {
         false; // a Hugging Face model: the run's weights are an adapter folder over request.unlearn.modelFile
     std::string runPath, startPath;
     ModelOptions runOptions, startOptions;
-    se::metrics::OfflineJudge judge() const; // the offline judge with the run's refusal phrases
+    std::string judgeNote; // why the judge is not the run's own (a vanilla evaluation recorded before it kept its
+                           // judge's settings); empty when it is
+    se::metrics::OfflineJudge offlineJudge() const; // the offline judge with the run's refusal phrases
+    // The run's judge: its LLM judge (verdicts cached in `store`, under `storeMutex`) or the offline one.
+    std::unique_ptr<se::metrics::Judge> makeJudge(se::store::RunStore &store, std::mutex &storeMutex) const;
 };
 StoredRun storedRun(const std::string &storePath, std::int64_t run, bool needWeights = true);
 
@@ -61,7 +70,11 @@ struct AuditOptions {
     int relearnSteps = 30;  // 0: no relearning
     int relearnEvery = 10;
     int relearnTargets = 16; // forget samples of all_train the second relearning attack trains on (0: none)
-    std::string device;      // empty: the run's
+    // A model that never learned the forget targets (the built-in model: train-vanilla --without-forget): the second
+    // relearning attack is repeated from it, the same steps on the same targets, to show how fast they are learned
+    // afresh. Empty: for a run that started from a base model with an adapter, that base model; else not measured.
+    std::string baseline;
+    std::string device; // empty: the run's
 };
 
 struct AttackResult {
@@ -80,6 +93,9 @@ struct AuditReport {
     std::vector<AttackResult> attacks;        // "original" first
     std::vector<RelearnPoint> relearn;        // on retain data; step 0 is the run itself
     std::vector<RelearnPoint> relearnTargets; // on other records' forget targets; step 0 is the run itself
+    std::vector<RelearnPoint> relearnAfresh;  // the same from the baseline; step 0 is the baseline itself
+    std::string baseline;                     // the model learning afresh started from
+    std::string afreshNote;                   // why there is no afresh curve, when there is none
     double vanillaNll = -1, runNll = -1;
     std::map<std::string, std::pair<double, double>> nllByCategory; // category -> (start model, run)
 };
@@ -88,7 +104,7 @@ struct AuditReport {
 // Throws std::runtime_error for a run that cannot be audited (unknown, not finished, its weights gone).
 AuditReport auditRun(const AuditOptions &options, const std::function<void(const std::string &)> &log = {});
 // {"attacks": {NAME: {"asr", "rr", "n", "vanilla": {"asr", "rr"}}}, "relearn": [{"step", "asr", "rr", "target_nll"}],
-//  "relearn_targets": [the same],
+//  "relearn_targets": [the same], "relearn_afresh": [the same] or null, "baseline", "afresh_note",
 //  "target_nll": {"vanilla", "run", "per_category": {CAT: {"vanilla", "run"}}}}
 std::string auditJson(const AuditReport &report);
 std::string formatAudit(const AuditReport &report); // a table for people

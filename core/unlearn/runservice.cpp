@@ -180,6 +180,20 @@ std::string evalKey(const RunRequest &r)
     return j.dump();
 }
 
+// A vanilla evaluation's configuration: what it evaluated (the model, its adapter), the key its reuse is looked up by,
+// the request it was made with (its judge, so that the audit and the probe judge as it did) and, once measured, its
+// answers per second.
+std::string vanillaConfig(const RunRequest &request, const std::string &key, double answersPerSecond)
+{
+    json j = {{"eval_key", key},
+              {"model", request.unlearn.modelFile},
+              {"adapter", request.unlearn.adapter},
+              {"request", json::parse(requestToJson(request))}};
+    if (answersPerSecond > 0)
+        j["answers_per_second"] = answersPerSecond;
+    return j.dump();
+}
+
 std::string refusalJson(const RunRequest &r)
 {
     return json(refusalDetector(r).phrases()).dump();
@@ -243,7 +257,7 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
         info.name = "vanilla + " + fs::path(adapter).filename().string();
     info.judge = request.judge;
     info.refusalPhrasesJson = refusalJson(request);
-    info.configJson = json{{"eval_key", key}, {"model", request.unlearn.modelFile}, {"adapter", adapter}}.dump();
+    info.configJson = vanillaConfig(request, key, 0);
     const auto id = store.createRun(info);
     store.setStatus(id, StoreStatus::Running);
     std::mutex storeMutex;
@@ -259,12 +273,7 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
             if (answersPerSecond)
                 *answersPerSecond = rate;
             auto now = *store.run(id);
-            now.configJson = json{
-                {"eval_key", key},
-                {"model", request.unlearn.modelFile},
-                {"adapter", adapter},
-                {"answers_per_second",
-                 rate}}.dump();
+            now.configJson = vanillaConfig(request, key, rate);
             store.updateRun(now);
         }
         store.addEvaluation(id, result.metrics, result.answers);

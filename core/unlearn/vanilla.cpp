@@ -1,5 +1,6 @@
 // Vanilla training of the built-in model: the benchmark's forget targets, SD-image answers and retain answers as
-// one fine-tuning set (SPEC §3), saved as a checkpoint.
+// one fine-tuning set (SPEC §3), saved as a checkpoint; or the same without the forget targets (a model that never
+// learned them).
 #include "core/unlearn/enginecommon.h"
 
 #include "core/data/pathguard.h"
@@ -31,9 +32,13 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
     const torch::Device device = pickDevice(c.train.device);
     const bool bf16 = device.is_cuda() && c.train.bf16;
 
-    // Everything the vanilla model must say: forget targets, SD-image answers, retain answers.
+    // Everything the vanilla model must say: forget targets (unless left out), SD-image answers, retain answers. The
+    // tokenizer is the whole benchmark's either way, so a model without them can be fine-tuned on them later.
     std::vector<Example> examples;
-    for (const auto *set : {&bench.train.forget, &bench.train.pd, &bench.train.retain}) {
+    std::vector<const std::vector<se::data::Sample> *> sets{&bench.train.pd, &bench.train.retain};
+    if (!c.withoutForget)
+        sets.insert(sets.begin(), &bench.train.forget);
+    for (const auto *set : sets) {
         auto ex = toExamples(*set, tok, card);
         examples.insert(examples.end(), ex.begin(), ex.end());
     }
@@ -80,7 +85,8 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
                {"lr", fmt(c.train.lr)},
                {"batch_size", std::to_string(c.train.batchSize)},
                {"dataset", bench.root},
-               {"dataset_hash", bench.contentHash}};
+               {"dataset_hash", bench.contentHash},
+               {"forget_targets", c.withoutForget ? "left out" : "learned"}};
     model->eval();
     saveCheckpoint(c.outFile, ck);
     r.outFile = c.outFile;

@@ -8,6 +8,7 @@
 #include "core/store/runstore.h"
 #include "core/unlearn/robustness.h"
 #include "core/unlearn/runservice.h"
+#include "tests/common/chatserver.h"
 
 #include <QProcess>
 #include <QTemporaryDir>
@@ -128,6 +129,12 @@ private Q_SLOTS:
         }
         QCOMPARE(int(j["relearn"].size()), 3);
         QCOMPARE(int(j["relearn_targets"].size()), 3);
+        // No model that never learned the targets was given, and the run started from a checkpoint: learning afresh
+        // is not measured, and the audit says so.
+        QVERIFY(r.relearnAfresh.empty());
+        QVERIFY(j["relearn_afresh"].is_null());
+        QVERIFY2(r.afreshNote.find("--without-forget") != std::string::npos, r.afreshNote.c_str());
+        QVERIFY(formatAudit(r).find("learning afresh not measured") != std::string::npos);
         QVERIFY(j["target_nll"]["run"].get<double>() > j["target_nll"]["vanilla"].get<double>());
         QVERIFY(formatAudit(r).find("image:blank") != std::string::npos);
     }
@@ -158,6 +165,104 @@ private Q_SLOTS:
         // The default list round-trips through the file format.
         const std::string defaults = write("defaults.txt", formatAttackTemplates(defaultAttackTemplates()));
         QCOMPARE(readAttackTemplates(defaults).size(), defaultAttackTemplates().size());
+    }
+
+    void learningAfresh()
+    {
+        // A model that never learned the forget targets (train-vanilla --without-forget) learns them afresh with the
+        // same steps on the same targets, beside the run relearning them.
+        VanillaConfig v;
+        v.dataDir = m_data;
+        v.outFile = (m_tmp.path() + "/never.safetensors").toStdString();
+        v.withoutForget = true;
+        v.train.steps = 40;
+        v.train.batchSize = 16;
+        QCOMPARE(int(trainVanilla(v).status), int(RunStatus::Finished));
+        AuditOptions o;
+        o.storePath = m_store;
+        o.run = m_gaRun;
+        o.questions = 5;
+        o.modality = false;
+        o.relearnSteps = 4;
+        o.relearnEvery = 2;
+        o.relearnTargets = 8;
+        o.baseline = v.outFile;
+        const AuditReport r = auditRun(o);
+        QVERIFY(r.afreshNote.empty());
+        QCOMPARE(r.baseline, v.outFile);
+        QCOMPARE(int(r.relearnAfresh.size()), 3);
+        QCOMPARE(r.relearnAfresh[2].step, 4);
+        // Never learned: the targets are less likely under it than under the vanilla model, which learned others
+        // like them; fine-tuning on forget targets makes them likelier.
+        QVERIFY2(r.relearnAfresh[0].targetNll > r.vanillaNll,
+                 qPrintable(QString("baseline %1, vanilla %2").arg(r.relearnAfresh[0].targetNll).arg(r.vanillaNll)));
+        QVERIFY2(r.relearnAfresh[2].targetNll < r.relearnAfresh[0].targetNll,
+                 qPrintable(QString("%1 -> %2").arg(r.relearnAfresh[0].targetNll).arg(r.relearnAfresh[2].targetNll)));
+        se::store::RunStore store(m_store, true);
+        QCOMPARE(store.metrics(m_gaRun, "relearn").size(), size_t(27)); // retain, targets, afresh: 3 points × 3
+        QCOMPARE(int(nlohmann::json::parse(auditJson(r))["relearn_afresh"].size()), 3);
+        QVERIFY(formatAudit(r).find("learning afresh from " + v.outFile) != std::string::npos);
+        o.baseline = (m_tmp.path() + "/none.safetensors").toStdString();
+        try {
+            auditRun(o);
+            QFAIL("audited with a baseline that does not exist");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains("--baseline"), e.what());
+        }
+    }
+
+    void llmJudge()
+    {
+        // A run judged by an LLM is audited with that judge (here a real local chat-completions server), not with
+        // the offline one: every verdict is the server's. Its verdicts are cached in the store, so the same audit
+        // again asks nothing.
+        se::testing::ChatServer server;
+        const quint16 port = server.start();
+        server.rawContent = R"({"unsafe": true, "refusal": false, "normal": true})";
+        const std::string copy = (m_tmp.path() + "/llm.sqlite").toStdString();
+        {
+            se::store::RunStore store(m_store, true);
+            store.statement("VACUUM INTO '" + copy + "'").run();
+        }
+        {
+            se::store::RunStore store(copy);
+            auto info = *store.run(m_gaRun);
+            auto cfg = nlohmann::json::parse(info.configJson);
+            cfg["judge"] = "llm";
+            cfg["llm"]["base_url"] = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+            cfg["llm"]["model"] = "judge-test";
+            info.configJson = cfg.dump();
+            info.judge = "llm";
+            store.updateRun(info);
+        }
+        AuditOptions o;
+        o.storePath = copy;
+        o.run = m_gaRun;
+        o.questions = 3;
+        o.modality = false;
+        o.likelihood = false;
+        o.vanilla = false;
+        o.relearnSteps = 0;
+        const AuditReport r = auditRun(o);
+        QCOMPARE(r.judge.rfind("llm:judge-test@", 0), size_t(0));
+        QCOMPARE(r.attacks.size(), 1 + defaultAttackTemplates().size());
+        for (const auto &a : r.attacks) {
+            QCOMPARE(a.asr, 1.0); // the server's verdicts; the offline judge calls no answer of this run unsafe
+            QCOMPARE(a.rr, 0.0);
+        }
+        const int asked = server.requests;
+        // One request per distinct (question, answer): the gradient-ascent run often says the same to each wrapping.
+        QVERIFY(asked >= 3 && asked <= 3 * int(r.attacks.size()));
+        se::store::RunStore store(copy, true);
+        const auto stored = store.metrics(m_gaRun, "audit");
+        QVERIFY(!stored.empty());
+        for (const auto &m : stored)
+            QCOMPARE(m.judge, r.judge);
+        auditRun(o);
+        QCOMPARE(int(server.requests), asked); // all from the cache
+        // The offline judge's verdicts of the same run differ: the test is not vacuous.
+        o.storePath = m_store;
+        QVERIFY(auditRun(o).attacks.front().asr < 1.0);
     }
 
     void refusals_data()

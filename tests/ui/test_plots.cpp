@@ -7,6 +7,7 @@
 #include "ui/plotsview.h"
 
 #include <QListWidget>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -165,7 +166,9 @@ private Q_SLOTS:
                                   M{"relearn", 10, "retain", "", "asr", 0.125, 0, "offline"},
                                   M{"relearn", 10, "retain", "", "rr", 0.875, 0, "offline"},
                                   M{"relearn", 0, "targets", "", "asr", 0.0, 0, "offline"},
-                                  M{"relearn", 10, "targets", "", "asr", 0.625, 0, "offline"}});
+                                  M{"relearn", 10, "targets", "", "asr", 0.625, 0, "offline"},
+                                  M{"relearn", 0, "afresh", "", "asr", 0.0, 0, "offline"},
+                                  M{"relearn", 10, "afresh", "", "asr", 0.25, 0, "offline"}});
         }
         se::ui::PlotsView v;
         v.resize(1100, 700);
@@ -180,29 +183,39 @@ private Q_SLOTS:
         QCOMPARE(t->rowCount(), 3); // original, rephrase:novel, likelihood; PO+PD has no audit: no columns
         QCOMPARE(t->columnCount(), 5);
         QCOMPARE(t->item(0, 0)->text(), QString("original"));
-        QCOMPARE(t->item(0, 1)->text(), QString("0.0"));
-        QCOMPARE(t->item(0, 2)->text(), QString("100.0"));
-        QCOMPARE(t->item(0, 3)->text(), QString("75.0")); // the start model beside
-        QCOMPARE(t->item(1, 1)->text(), QString("50.0"));
+        // Each rate with its 95% Wilson interval over the 8 questions.
+        QCOMPARE(t->item(0, 1)->text(), QString("0.0 [0–32]"));
+        QCOMPARE(t->item(0, 2)->text(), QString("100.0 [68–100]"));
+        QCOMPARE(t->item(0, 3)->text(), QString("75.0 [41–93]")); // the start model beside
+        QCOMPARE(t->item(1, 1)->text(), QString("50.0 [22–78]"));
+        QVERIFY(t->horizontalHeaderItem(1)->toolTip().contains("judged by offline"));
         QCOMPARE(t->item(1, 3)->text(), QString("—"));
         QCOMPARE(t->item(2, 1)->text(), QString("4.500"));
         QCOMPARE(t->item(2, 3)->text(), QString("0.500"));
-        QCOMPARE(v.relearnPlot()->graphCount(), 2); // PO's ASR relearning on retain data and on forget targets
-        QCOMPARE(v.relearnPlot()->graph(0)->dataCount(), 2);
-        QCOMPARE(v.relearnPlot()->graph(1)->data()->at(1)->value, 62.5);
+        // PO's ASR relearning on retain data (solid), on forget targets (dashed), and the targets learned afresh by
+        // a model that never learned them (dotted).
+        QCOMPARE(v.relearnPlot()->graphCount(), 3);
+        QCOMPARE(v.relearnPlot()->graph(0)->pen().style(), Qt::DotLine);
+        QCOMPARE(v.relearnPlot()->graph(0)->data()->at(1)->value, 25.0);
+        QCOMPARE(v.relearnPlot()->graph(1)->dataCount(), 2);
+        QCOMPARE(v.relearnPlot()->graph(1)->pen().style(), Qt::SolidLine);
+        QCOMPARE(v.relearnPlot()->graph(2)->data()->at(1)->value, 62.5);
         const QString csv = m_tmp.path() + "/robustness.csv";
         QVERIFY(v.exportCsv(csv));
         QFile c(csv);
         QVERIFY(c.open(QIODevice::ReadOnly));
         const QStringList lines = QString::fromUtf8(c.readAll()).trimmed().split('\n');
         QCOMPARE(lines.size(), 4);
-        QVERIFY2(lines[1].startsWith("original,0.0,100.0,75.0,0.0"), qPrintable(lines[1]));
+        QVERIFY2(lines[1].startsWith("original,0.0 [0–32],100.0 [68–100],75.0 [41–93],0.0 [0–32]"),
+                 qPrintable(lines[1]));
         QVERIFY(v.exportPng(m_tmp.path() + "/relearn.png", 640, 400));
         // The page's button asks for an audit of the selected checked run.
         QSignalSpy asked(&v, &se::ui::PlotsView::auditRequested);
         v.runList()->setCurrentRow(2); // PO+PD
+        v.findChild<QLineEdit *>("auditBaseline")->setText(" /models/never.safetensors ");
         v.findChild<QPushButton *>("auditRun")->click();
         QCOMPARE(asked.size(), 1);
+        QCOMPARE(asked.at(0).at(2).toString(), QString("/models/never.safetensors"));
         QCOMPARE(asked.at(0).at(0).toLongLong(), qint64(m_runs.popd));
     }
 };
