@@ -40,12 +40,14 @@ if [ "$DEMO" = 0 ] && "$CLI" reproduce --help >/dev/null 2>&1; then
     "$CLI" reproduce --store "$STORE" --data "$DATA" --methods po --eval-every 25 --greedy --quiet
     touch "$WORK/.real-done"
   fi
-  if [ ! -f "$WORK/.audit-done" ]; then
-    echo "==> robustness audits of the PO and PO+PD runs (safeeraser audit)"
+  if [ ! -f "$WORK/.audit-afresh-done" ]; then
+    echo "==> a model that never learned the forget targets, then robustness audits of the PO and PO+PD runs"
+    NEVER="$STORE.models/never-learned.safetensors"
+    [ -f "$NEVER" ] || "$CLI" train-vanilla --data "$DATA" --out "$NEVER" --without-forget >/dev/null 2>&1
     for id in $(sqlite3 "$STORE" "SELECT id FROM runs WHERE method='po' AND status='finished' ORDER BY pd, id"); do
-      "$CLI" audit --store "$STORE" --run "$id" >/dev/null 2>&1
+      "$CLI" audit --store "$STORE" --run "$id" --baseline "$NEVER" >/dev/null 2>&1
     done
-    touch "$WORK/.audit-done"
+    touch "$WORK/.audit-afresh-done"
   fi
   KIND="real runs of the built-in model"
 else

@@ -447,6 +447,13 @@ QWidget *PlotsView::buildRobustnessPage()
     auto *bottom = new QWidget;
     auto *bottomLayout = new QVBoxLayout(bottom);
     bottomLayout->setContentsMargins(0, 0, 0, 0);
+    m_relearnMeasure = new QComboBox;
+    m_relearnMeasure->setObjectName("relearnMeasure");
+    m_relearnMeasure->addItems({tr("Relearning: ASR"), tr("Relearning: forget targets' NLL")});
+    m_relearnMeasure->setToolTip(tr("What the relearning curves show: the audited questions' ASR, or their forget "
+                                    "targets' mean NLL per token (how close the knowledge is to coming back)"));
+    connect(m_relearnMeasure, &QComboBox::currentIndexChanged, this, [this] { fillRobustness(); });
+    bottomLayout->addWidget(m_relearnMeasure, 0, Qt::AlignLeft);
     bottomLayout->addWidget(m_relearn, 1);
     auto *auditRow = new QHBoxLayout;
     auditRow->addWidget(m_auditButton);
@@ -494,21 +501,23 @@ void PlotsView::fillRobustness()
                 counts[id][attack + "/" + QString::fromStdString(m.name)] = m.count;
                 judges[id] = QString::fromStdString(m.judge);
             }
-            // ASR over relearning steps: on retain data (solid), on other records' forget targets (dashed), the same
-            // from a model that never learned them (dotted).
-            QMap<QString, QPair<QVector<double>, QVector<double>>> curves; // kind -> (steps, ASR %)
+            // ASR (or the audited targets' NLL) over relearning steps: on retain data (solid), on other records'
+            // forget targets (dashed), the same from a model that never learned them (dotted).
+            const bool asr = m_relearnMeasure->currentIndex() == 0;
+            const QString measure = asr ? tr("ASR") : tr("NLL");
+            QMap<QString, QPair<QVector<double>, QVector<double>>> curves; // kind -> (steps, value)
             for (const auto &m : store.metrics(id, "relearn"))
-                if (m.name == "asr") {
+                if (m.name == (asr ? "asr" : "target_nll")) {
                     auto &c = curves[QString::fromStdString(m.split)];
                     c.first << m.step;
-                    c.second << 100 * m.value;
+                    c.second << (asr ? 100 : 1) * m.value;
                 }
             const QColor c = m_colors.value(id, defaultRunColor(colour++));
             for (auto it = curves.constBegin(); it != curves.constEnd(); ++it) {
                 QCPGraph *g = m_relearn->addGraph();
                 const bool afresh = it.key() == "afresh";
-                g->setName(afresh ? tr("%1 ASR (targets learned afresh by the baseline)").arg(m_names.value(id))
-                                  : tr("%1 ASR (relearn on %2)").arg(m_names.value(id), it.key()));
+                g->setName(afresh ? tr("%1 %2 (targets learned afresh by the baseline)").arg(m_names.value(id), measure)
+                                  : tr("%1 %2 (relearn on %3)").arg(m_names.value(id), measure, it.key()));
                 g->setPen(QPen(c, 2, it.key() == "retain" ? Qt::SolidLine : afresh ? Qt::DotLine : Qt::DashLine));
                 g->setData(it.value().first, it.value().second, true);
             }
@@ -570,7 +579,13 @@ void PlotsView::fillRobustness()
     m_robustness->resizeColumnsToContents();
     m_relearn->legend->setVisible(m_relearn->graphCount() > 0);
     m_relearn->rescaleAxes();
-    m_relearn->yAxis->setRange(0, 100);
+    if (m_relearnMeasure->currentIndex() == 0) {
+        m_relearn->yAxis->setLabel(tr("ASR, %"));
+        m_relearn->yAxis->setRange(0, 100);
+    } else {
+        m_relearn->yAxis->setLabel(tr("forget targets' NLL, nats/token"));
+        m_relearn->yAxis->setRangeLower(0);
+    }
     m_relearn->replot();
 }
 

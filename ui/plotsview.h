@@ -105,6 +105,7 @@ private:
     QCustomPlot *m_relearn = nullptr;
     QPushButton *m_auditButton = nullptr;
     QLineEdit *m_auditBaseline = nullptr;
+    QComboBox *m_relearnMeasure = nullptr; // ASR or the targets' NLL
     QLabel *m_readout = nullptr;
     QTimer *m_redraw = nullptr;
     QHash<qint64, QColor> m_colors;

@@ -18,15 +18,25 @@ namespace {
 using namespace se::engine;
 
 struct CommonArgs {
-    int threads = 0;
+    int threads = 0, generationThreads = 1;
     std::string device = "auto";
     std::string images;
 };
+
+std::string applyThreads(const CommonArgs &a)
+{
+    se::engine::setGenerationThreads(a.generationThreads);
+    return se::engine::configureThreads(a.threads);
+}
 
 void addCommon(CLI::App *sub, CommonArgs &a)
 {
     sub->add_option("--threads", a.threads, "CPU threads (0: all cores; see configureThreads)")
         ->check(CLI::Range(0, 1024));
+    sub->add_option("--generation-threads", a.generationThreads,
+                    "OpenBLAS threads while generating answers on the CPU (at most --threads)")
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
     sub->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
     sub->add_option("--images", a.images, "packed images (pack-images) to use instead of decoding image files");
 }
@@ -103,7 +113,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         addCommon(sub, *common);
         sub->callback([a, common, &exitCode] {
             exitCode = guarded("train-vanilla", [&] {
-                std::cerr << "train-vanilla: " << configureThreads(common->threads) << "\n";
+                std::cerr << "train-vanilla: " << applyThreads(*common) << "\n";
                 a->train.device = common->device;
                 a->train.imagesFile = common->images;
                 return report("train-vanilla", trainVanilla(*a, printProgress));
@@ -208,7 +218,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                         if (!t.empty())
                             a->c.train.loraTargets.push_back(t);
                 }
-                std::cerr << "unlearn: " << configureThreads(common->threads) << "\n";
+                std::cerr << "unlearn: " << applyThreads(*common) << "\n";
                 a->c.train.device = common->device;
                 a->c.train.imagesFile = common->images;
                 return report("unlearn", se::engine::unlearn(a->c, printProgress));
@@ -280,7 +290,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         sub->add_flag("--json", a->json, "print {\"answer\": …, \"answer_ids\": […]} (ids without the closing </s>)");
         sub->callback([a, &exitCode] {
             exitCode = guarded("ask", [&] {
-                configureThreads(a->common.threads);
+                applyThreads(a->common);
                 Assistant assistant(a->model, a->options());
                 auto answers = assistant.answerMany({{a->image, a->question}}, a->o, 1);
                 if (a->json)
@@ -304,7 +314,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         ssub->add_flag("--json", sc->json, "print prompt, input_ids, answer_start, logprobs, sum_logprob, mean_nll");
         ssub->callback([sc, &exitCode] {
             exitCode = guarded("score", [&] {
-                configureThreads(sc->common.threads);
+                applyThreads(sc->common);
                 Assistant assistant(sc->model, sc->options());
                 const auto s = assistant.score(sc->image, sc->question, sc->answer);
                 if (sc->json) {
@@ -368,7 +378,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
         addCommon(sub, a->common);
         sub->callback([a, &exitCode] {
             exitCode = guarded("quick-eval", [&] {
-                configureThreads(a->common.threads);
+                applyThreads(a->common);
                 ModelOptions o;
                 o.imagesFile = a->common.images;
                 o.device = a->common.device;

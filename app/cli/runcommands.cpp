@@ -1,6 +1,8 @@
 // `safeeraser run`, `evaluate` and `reproduce`: unlearning runs recorded in the run store, headless.
 #include "app/cli/commands.h"
+#include "app/cli/runjobs.h"
 #include "core/store/report.h"
+#include "core/util/profile.h"
 #include "core/store/runstore.h"
 #include "core/unlearn/robustness.h"
 #include "core/unlearn/runservice.h"
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 #include <unistd.h>
 
 namespace se::cli {
@@ -44,13 +47,14 @@ struct InterruptGuard {
 struct RunFlags {
     std::string store, config, data, model, method, name, out, device, images, preset, systemPrompt, adapter;
     JudgeFlags judge;
-    bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false;
+    bool pd = false, greedy = false, quiet = false, noMemoryCheck = false, checkpointLayers = false, profile = false;
     std::optional<double> pdWeight, forgetWeight, retainWeight, klWeight, beta, gamma, lr, epochs, loraAlpha,
         loraDropout;
     std::string loraTargets;
     std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset, maxNewTokens, curveSubset;
     std::optional<std::uint64_t> seed;
     std::int64_t resume = 0;
+    int threads = 0, generationThreads = 1;
 };
 
 void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
@@ -123,7 +127,37 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
     c->add_option("--device", f.device, "auto (CUDA when available), cpu, cuda or cuda:N");
     c->add_option("--images", f.images, "Pre-decoded images (safeeraser pack-images) instead of decoding");
     c->add_flag("--quiet", f.quiet, "No progress on stderr");
+    c->add_option("--threads", f.threads, "CPU threads for OpenBLAS (0: all cores)")->check(CLI::Range(0, 1024));
+    c->add_option("--generation-threads", f.generationThreads,
+                  "OpenBLAS threads while generating answers on the CPU (at most --threads; more spin more)")
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
+    c->add_flag("--profile", f.profile,
+                "At the end, print to stderr where the time went: wall, user and system CPU time per phase");
 }
+
+// The thread settings of --threads and --generation-threads; with --profile, phases are timed from here, and their
+// table printed to stderr when the command ends (also after an error or a cancel).
+struct ProfileReport {
+    bool on;
+    explicit ProfileReport(const RunFlags &f) : on(f.profile)
+    {
+        se::engine::setGenerationThreads(f.generationThreads); // the thread settings too, before the engine starts
+        const std::string threads = se::engine::configureThreads(f.threads);
+        if (on)
+            std::cerr << "[profile] " << threads << "\n";
+        if (on) {
+            se::profile::enable();
+            se::profile::reset();
+        }
+    }
+    ~ProfileReport()
+    {
+        if (on)
+            std::cerr << "[profile] where the time went (CPU time is the process's, all threads):\n"
+                      << se::profile::format();
+    }
+};
 
 RunRequest buildRequest(const RunFlags &f)
 {
@@ -306,6 +340,7 @@ int exitFor(se::store::RunStatus s)
 
 int runRun(const RunFlags &f)
 {
+    const ProfileReport profile(f);
     RunRequest r;
     if (f.resume) {
         r.storePath = f.store;
@@ -337,6 +372,7 @@ int runRun(const RunFlags &f)
 
 int runEvaluate(const RunFlags &f)
 {
+    const ProfileReport profile(f);
     RunRequest r;
     try {
         r = buildRequest(f);
@@ -353,10 +389,12 @@ int runEvaluate(const RunFlags &f)
 struct ReproduceFlags : RunFlags {
     std::string methods = "ga,gd,kl,po,npo,dpo";
     bool json = false;
+    int jobs = int(std::max(1u, std::thread::hardware_concurrency()));
 };
 
 int runReproduce(ReproduceFlags f)
 {
+    const ProfileReport profile(f);
     namespace fs = std::filesystem;
     const auto t0 = std::chrono::steady_clock::now();
     if (f.data.empty())
@@ -399,20 +437,42 @@ int runReproduce(ReproduceFlags f)
     for (std::string m; std::getline(ss, m, ',');)
         if (!m.empty())
             methods.push_back(m);
-    int failures = 0;
+    std::vector<SweepRun> runs; // every run's request, checked before any starts
     for (const auto &m : methods) {
         if (!se::unlearn::parseMethod(m)) {
             std::cerr << "safeeraser reproduce: unknown method " << m << "\n";
             return 2;
         }
         for (bool pd : {false, true}) {
-            if (g_cancel.cancelled())
-                break;
             RunFlags rf = f;
             rf.method = m;
             rf.pd = pd;
-            RunRequest r = buildRequest(rf);
-            const auto out = se::engine::executeRun(r, printer(f.quiet, m + (pd ? "+pd" : "")), &g_cancel);
+            runs.push_back({m + (pd ? "+pd" : ""), buildRequest(rf)});
+        }
+    }
+    // Each run trains on one OpenBLAS thread unless --threads says otherwise: a sum's order depends on the thread
+    // count, so this keeps the table the same with any --jobs and on any machine; the cores run runs side by side.
+    SweepOptions so;
+    so.store = f.store;
+    so.jobs = std::max(1, std::min<int>(f.jobs, int(runs.size())));
+    so.threads = f.threads > 0 ? f.threads : 1;
+    so.profile = f.profile;
+    so.quiet = f.quiet;
+    int failures = 0;
+    if (!runs.empty()) // first, so that every run reuses it and the ids are the same with any --jobs
+        se::engine::ensureVanillaEvaluation(runs.front().request, printer(f.quiet, "vanilla"), &g_cancel);
+    if (g_cancel.cancelled()) {
+    } else if (so.jobs > 1) {
+        if (!f.quiet)
+            std::cerr << "[reproduce] " << runs.size() << " runs, " << so.jobs << " at a time, " << so.threads
+                      << " OpenBLAS thread" << (so.threads == 1 ? "" : "s") << " each\n";
+        failures = runSweep(runs, so, [] { return g_cancel.cancelled(); });
+    } else {
+        se::engine::configureThreads(so.threads);
+        for (const auto &run : runs) {
+            if (g_cancel.cancelled())
+                break;
+            const auto out = se::engine::executeRun(run.request, printer(f.quiet, run.label), &g_cancel);
             failures += out.status != se::store::RunStatus::Finished;
         }
     }
@@ -524,6 +584,11 @@ void addRunCommands(CLI::App &app, int &exitCode)
     rep->add_option("--methods", pf->methods, "Comma-separated methods")->capture_default_str();
     rep->add_option("--eval-every", pf->evalEvery, "Steps between curve evaluations");
     rep->add_option("--steps", pf->steps, "Optimiser steps of each run (default per method)");
+    rep->add_option("--jobs", pf->jobs,
+                    "Runs at once, each a process of its own in <store>.parts/, merged into the store in order "
+                    "(default: the cores; 1: one after another in this process)")
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
     rep->callback([pf, &exitCode] { exitCode = guarded("reproduce", [&] { return runReproduce(*pf); }); });
 }
 

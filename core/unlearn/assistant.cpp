@@ -99,6 +99,7 @@ std::vector<Assistant::Answer> Assistant::answerManyImpl(const std::vector<std::
                                                          const AskOptions &options, int batch)
 {
     const LoadedModel &lm = m->model;
+    const GenerationThreads threads(m->device.is_cpu());
     se::eval::GenerateOptions g;
     g.greedy = options.greedy;
     g.temperature = options.temperature;

@@ -291,6 +291,10 @@ int packImages(const std::string &dataDir, const std::string &outFile, int size 
 // OpenBLAS present: `threads` OpenBLAS threads and one LibTorch thread; otherwise `threads` LibTorch threads.
 // threads = 0 means all cores. Called by the engine with 0 unless called before. Returns what it set.
 std::string configureThreads(int threads = 0);
+// OpenBLAS threads while generating answers on the CPU (default 1, at most configureThreads' count): measured on two
+// cores, one thread generates nearly as fast and spends a third of the kernel time (README, "Where the time goes").
+void setGenerationThreads(int threads);
+int generationThreads();
 
 // The devices this build can train on: "auto" and "cpu" always, "cuda:0" … when LibTorch sees CUDA GPUs.
 std::vector<std::string> availableDevices();

@@ -25,6 +25,19 @@ namespace detail {
 
 // threads.cpp: the thread set-up (configureThreads(0) unless the caller chose), devices by name, the run's device line.
 void ensureThreads();
+// While one lives, OpenBLAS runs generationThreads() threads (on the CPU; nothing on a GPU or another BLAS): token
+// by token generation multiplies small matrices, between which wide OpenBLAS pools spin in sched_yield.
+class GenerationThreads
+{
+public:
+    explicit GenerationThreads(bool cpu);
+    ~GenerationThreads();
+    GenerationThreads(const GenerationThreads &) = delete;
+    GenerationThreads &operator=(const GenerationThreads &) = delete;
+
+private:
+    bool m_on;
+};
 torch::Device pickDevice(const std::string &name);
 std::string deviceLabel(const torch::Device &d, bool bf16);
 

@@ -1,5 +1,6 @@
 // A whole unlearning run recorded in the run store (see runservice.h).
 #include "core/unlearn/runservice.h"
+#include "core/util/profile.h"
 #include "core/data/pathguard.h"
 
 #include "core/data/sha256.h"
@@ -92,6 +93,8 @@ se::metrics::EvalResult evaluateModel(Assistant &assistant, const se::data::Benc
     const auto t0 = std::chrono::steady_clock::now();
     int done = 0;
     const auto items = se::metrics::planEvaluation(bench, o);
+    std::optional<se::profile::Phase> phase;
+    phase.emplace("evaluate " + stage + ": generate");
     if (onProgress && expectedRate > 0)
         onProgress(0, int(items.size()), 0, double(items.size()) / expectedRate);
     AskOptions ask;
@@ -141,6 +144,8 @@ se::metrics::EvalResult evaluateModel(Assistant &assistant, const se::data::Benc
                 answers[idx[c + j]] = got[j];
         }
     }
+    phase.reset();
+    se::profile::Phase judging("evaluate " + stage + ": judge");
     return se::metrics::scoreEvaluation(items, answers, judge, stage, step);
 }
 
@@ -199,9 +204,16 @@ std::string refusalJson(const RunRequest &r)
     return json(refusalDetector(r).phrases()).dump();
 }
 
+se::data::Benchmark readBenchmarkTimed(const std::string &dir)
+{
+    se::profile::Phase phase("benchmark reading");
+    return se::data::readBenchmark(dir);
+}
+
 // The base model as a run loads it (once): on the run's device, with its images file and system prompt.
 std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data::Benchmark &bench)
 {
+    se::profile::Phase phase("model loading");
     ModelOptions mo;
     mo.adapter = uc.adapter;
     mo.imagesFile = uc.train.imagesFile;
@@ -276,7 +288,10 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
             now.configJson = vanillaConfig(request, key, rate);
             store.updateRun(now);
         }
-        store.addEvaluation(id, result.metrics, result.answers);
+        {
+            se::profile::Phase phase("store writes");
+            store.addEvaluation(id, result.metrics, result.answers);
+        }
         store.setStatus(id, StoreStatus::Finished);
         if (onEvent) {
             RunEvent e;
@@ -299,7 +314,7 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
 
 std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn &onEvent, const CancelToken *cancel)
 {
-    const auto bench = se::data::readBenchmark(request.unlearn.dataDir);
+    const auto bench = readBenchmarkTimed(request.unlearn.dataDir);
     std::shared_ptr<Assistant> loaded;
     auto model = [&]() -> Assistant & {
         if (!loaded)
@@ -405,7 +420,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
     try {
         // The benchmark is read and the base model loaded once for the whole run: the vanilla evaluation, training,
         // curve points and the final evaluation all use these objects (evaluating the live model, adapters on).
-        const auto benchPtr = std::make_shared<const se::data::Benchmark>(se::data::readBenchmark(uc.dataDir));
+        const auto benchPtr = std::make_shared<const se::data::Benchmark>(readBenchmarkTimed(uc.dataDir));
         const se::data::Benchmark &bench = *benchPtr;
         info.datasetPath = bench.root;
         info.datasetHash = bench.contentHash;
@@ -442,6 +457,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         std::vector<se::store::StepRecord> pending;
         auto flushSteps = [&] {
             if (!pending.empty()) {
+                se::profile::Phase phase("store writes");
                 store.addSteps(out.runId, pending);
                 pending.clear();
             }
@@ -467,6 +483,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
                 const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
                 if (s > 0 && !r.answers.empty())
                     answersPerSecond = double(r.answers.size()) / s;
+                se::profile::Phase phase("store writes");
                 store.addEvaluation(out.runId, r.metrics, r.answers);
                 RunEvent e;
                 e.kind = RunEvent::Kind::Evaluated;
@@ -491,7 +508,10 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
 
         auto final = evaluateModel(*rr.model, bench, request.eval, *judge, "final", rr.steps, cancel,
                                    evalEvents(onEvent, out.runId, "final", rr.steps), answersPerSecond);
-        store.addEvaluation(out.runId, final.metrics, final.answers);
+        {
+            se::profile::Phase phase("store writes");
+            store.addEvaluation(out.runId, final.metrics, final.answers);
+        }
         {
             RunEvent e;
             e.kind = RunEvent::Kind::Evaluated;

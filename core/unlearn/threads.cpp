@@ -3,6 +3,7 @@
 #include "core/unlearn/enginecommon.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <malloc.h>
@@ -15,7 +16,37 @@ namespace {
 std::once_flag g_threadsOnce;
 bool g_threadsSet = false;
 std::string g_threadsReport = "default threads";
+using SetFn = void (*)(int);
+SetFn g_setBlas = nullptr;         // openblas_set_num_threads, when OpenBLAS is the BLAS
+std::atomic<int> g_blasThreads{0}; // what configureThreads set
+std::atomic<int> g_generationThreads{1};
+std::atomic<int> g_generating{0}; // generation scopes open (the probe may generate while a run does)
 } // namespace
+
+void setGenerationThreads(int n)
+{
+    g_generationThreads = std::max(1, n);
+}
+
+int generationThreads()
+{
+    return g_generationThreads;
+}
+
+detail::GenerationThreads::GenerationThreads(bool cpu) : m_on(cpu && g_setBlas)
+{
+    if (!m_on)
+        return;
+    ensureThreads();
+    ++g_generating;
+    g_setBlas(std::min<int>(g_generationThreads, std::max<int>(1, g_blasThreads)));
+}
+
+detail::GenerationThreads::~GenerationThreads()
+{
+    if (m_on && --g_generating == 0)
+        g_setBlas(std::max<int>(1, g_blasThreads));
+}
 
 void detail::ensureThreads()
 {
@@ -55,13 +86,16 @@ std::string configureThreads(int threads)
     // LibTorch's OpenMP threads spin and collapse as soon as anything else wants a core (2.5-3x slower under
     // a parallel build), and both pools wide at once oversubscribe (about 2-3x slower). So: all cores to
     // OpenBLAS, one LibTorch intra-op thread.
-    using SetFn = void (*)(int);
     auto setBlas = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
     if (setBlas) {
+        g_setBlas = setBlas;
+        g_blasThreads = n;
         setBlas(n);
         torch::set_num_threads(1);
-        g_threadsReport =
-            "OpenBLAS " + std::to_string(n) + " thread" + (n == 1 ? "" : "s") + ", LibTorch 1 intra-op thread";
+        const int gen = std::min<int>(n, g_generationThreads);
+        g_threadsReport = "OpenBLAS " + std::to_string(n) + " thread" + (n == 1 ? "" : "s") +
+                          (gen < n ? " (" + std::to_string(gen) + " while generating)" : std::string()) +
+                          ", LibTorch 1 intra-op thread";
         return g_threadsReport;
     }
     // Another BLAS (MKL in a pip LibTorch, say) runs on LibTorch's threads.

@@ -1,6 +1,7 @@
 // An unlearning run (SPEC §3): the run's inputs checked and loaded once, its trainable weights chosen, one micro-step
 // as the method's table row asks, the training loop, and what the run writes. Each job has its function below.
 #include "core/unlearn/enginecommon.h"
+#include "core/util/profile.h"
 
 #include "core/data/pathguard.h"
 #include "core/model/checkpoint.h"
@@ -373,10 +374,13 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     checkOptions(c.train);
     checkOutputs(c);
     UnlearnRun u(c);
-    openInputs(u);
-    checkData(u);
-    buildSets(u);
-    prepareWeights(u);
+    {
+        se::profile::Phase phase("unlearn: inputs and weights");
+        openInputs(u);
+        checkData(u);
+        buildSets(u);
+        prepareWeights(u);
+    }
     torch::manual_seed(c.train.seed); // LoRA dropout
     UnlearnStep step(u);
     const LoopSettings s = loopSettings(u);
@@ -386,12 +390,19 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
             if (steps % c.checkpointEvery != 0 || steps == s.totalSteps)
                 return;
             const std::string file = curveCheckpointPath(c.outFile, c.modelFile);
-            saveWeights(u, file, runMetadata(u, "running", steps));
+            {
+                se::profile::Phase phase("checkpoint writes");
+                saveWeights(u, file, runMetadata(u, "running", steps));
+            }
             c.onCheckpoint(steps, file, *u.live);
             u.net->train(); // evaluation switched the model to eval mode and back; make sure of it
         };
-    RunResult r = runTrainingLoop(
-        u.params, s, [&](int, int) { return step(); }, progress, cancel, afterStep);
+    RunResult r;
+    {
+        se::profile::Phase phase("unlearn: steps");
+        r = runTrainingLoop(
+            u.params, s, [&](int, int) { return step(); }, progress, cancel, afterStep);
+    }
     MultimodalLm &net = *u.net;
     r.device = deviceLabel(u.device, u.bf16) +
                (u.adapters ? std::string(" (") + (net.dtype() == torch::kFloat ? "float32" : "bfloat16") +
@@ -406,6 +417,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     auto meta = runMetadata(u, se::store::statusName(r.status), r.steps);
     if (!r.message.empty())
         meta["stop_reason"] = r.message;
+    se::profile::Phase phase("checkpoint writes");
     saveWeights(u, c.outFile, meta);
     r.outFile = c.outFile;
     r.model = u.live;

@@ -2,6 +2,7 @@
 // one fine-tuning set (SPEC §3), saved as a checkpoint; or the same without the forget targets (a model that never
 // learned them).
 #include "core/unlearn/enginecommon.h"
+#include "core/util/profile.h"
 
 #include "core/data/pathguard.h"
 #include "core/model/checkpoint.h"
@@ -71,7 +72,11 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
         o.total = answerNll(answerLogits(model, b.ids, b.images, b.labels));
         return o;
     };
-    RunResult r = runTrainingLoop(model->parameters(), s, step, progress, cancel);
+    RunResult r;
+    {
+        se::profile::Phase phase("vanilla training: steps");
+        r = runTrainingLoop(model->parameters(), s, step, progress, cancel);
+    }
     r.device = deviceLabel(device, bf16);
     r.parameters = parameterCount(model);
     Checkpoint ck;
@@ -88,6 +93,7 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
                {"dataset_hash", bench.contentHash},
                {"forget_targets", c.withoutForget ? "left out" : "learned"}};
     model->eval();
+    se::profile::Phase phase("checkpoint writes");
     saveCheckpoint(c.outFile, ck);
     r.outFile = c.outFile;
     return r;

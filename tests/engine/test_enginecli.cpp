@@ -239,6 +239,38 @@ private Q_SLOTS:
         QVERIFY2(r.err.contains(message.toUtf8()), r.err);
         QVERIFY2(!r.err.contains("frame #"), r.err); // no LibTorch backtraces for users
     }
+
+    void reproduceSideBySideGivesTheSameTable()
+    {
+        // reproduce --jobs 2 runs the sweep as two `run` processes at a time, each in its own store under
+        // <store>.parts/, and merges them in order: the same table, ids included, as one run after another; every
+        // run's log and weights stay in the parts folder. --profile prints where the time went.
+        QByteArray tables[2];
+        for (int jobs : {1, 2}) {
+            const QString store = path(jobs == 1 ? "seq.sqlite" : "par.sqlite");
+            const Result r = runCli({"reproduce", "--store", store, "--data", m_data, "--model", m_vanilla, "--methods",
+                                     "ga,po", "--steps", "4", "--eval-every", "2", "--subset", "3", "--jobs",
+                                     QString::number(jobs), "--profile"});
+            QVERIFY2(r.code == 0, r.err);
+            QVERIFY2(r.err.contains("evaluate vanilla: generate"), r.err); // the profile's table
+            tables[jobs - 1] = r.out.left(r.out.indexOf("reproduce: "));
+            QVERIFY(r.out.contains("reproduce: 4 runs in"));
+            if (jobs == 2) {
+                QVERIFY2(r.err.contains("[reproduce] po+pd finished"), r.err);
+                for (const char *part : {"ga", "ga+pd", "po", "po+pd"}) {
+                    const QString base = store + ".parts/" + part + ".sqlite";
+                    QFile log(base + ".log"); // with the run's own profile
+                    QVERIFY(log.open(QIODevice::ReadOnly));
+                    QVERIFY(log.readAll().contains("evaluate final: generate"));
+                    QVERIFY(QFileInfo(base + ".json").size() > 0);
+                }
+            }
+        }
+        QVERIFY(tables[0].contains("PO+PD"));
+        QCOMPARE(tables[1], tables[0]);
+        // Not a number: a usage error, before anything runs.
+        QCOMPARE(runCli({"reproduce", "--store", path("x.sqlite"), "--data", m_data, "--jobs", "0"}).code, 2);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestEngineCli)

@@ -9,6 +9,7 @@
 
 #include <QTemporaryDir>
 #include <QtTest>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 using namespace se::engine;
@@ -36,6 +37,16 @@ class TestRunService : public QObject
         r.evalEvery = 2;
         r.curveSubset = 3;
         return r;
+    }
+
+    // The tensor data of a safetensors file: what follows its header (whose metadata names paths and times).
+    static std::string tensorBytes(const std::string &path)
+    {
+        std::ifstream in(path, std::ios::binary);
+        std::uint64_t header = 0;
+        in.read(reinterpret_cast<char *>(&header), 8);
+        in.seekg(std::streamoff(8 + header));
+        return std::string(std::istreambuf_iterator<char>(in), {});
     }
 
 private Q_SLOTS:
@@ -167,6 +178,52 @@ private Q_SLOTS:
             QCOMPARE(QString::fromStdString(live[i].question), QString::fromStdString(disk[i].question));
             QCOMPARE(QString::fromStdString(live[i].answer), QString::fromStdString(disk[i].answer));
         }
+    }
+
+    void sameSeedSameRun()
+    {
+        // Same seed, same run: two runs of one request (sampled evaluation, curve points, PO) give bit-identical
+        // losses, weights, answers and metrics; so does vanilla training twice. (With the same thread settings:
+        // training's sums depend on OpenBLAS's thread count, which is why reproduce fixes it; README.)
+        std::vector<std::string> weights;
+        std::vector<std::vector<se::store::StepRecord>> steps;
+        std::vector<std::vector<se::store::AnswerRecord>> answers;
+        std::vector<std::vector<se::store::MetricRecord>> metrics;
+        for (int i = 0; i < 2; ++i) {
+            const std::string db = (m_tmp.path() + "/same-" + QString::number(i) + ".sqlite").toStdString();
+            RunRequest r = request(db);
+            r.eval.greedy = false;
+            r.eval.harmfulSamples = 2;
+            const RunOutcome out = executeRun(r);
+            QCOMPARE(int(out.status), int(StoreStatus::Finished));
+            se::store::RunStore store(db, true);
+            weights.push_back(tensorBytes(store.run(out.runId)->outputModel));
+            steps.push_back(store.steps(out.runId));
+            answers.push_back(store.answers(out.runId));
+            metrics.push_back(store.metrics(out.runId));
+        }
+        QVERIFY(!weights[0].empty());
+        QVERIFY(weights[0] == weights[1]);
+        QCOMPARE(steps[0].size(), steps[1].size());
+        for (size_t i = 0; i < steps[0].size(); ++i)
+            QVERIFY(steps[0][i].losses == steps[1][i].losses);
+        QCOMPARE(answers[0].size(), answers[1].size());
+        for (size_t i = 0; i < answers[0].size(); ++i)
+            QCOMPARE(answers[0][i].answer, answers[1][i].answer);
+        QCOMPARE(metrics[0].size(), metrics[1].size());
+        for (size_t i = 0; i < metrics[0].size(); ++i)
+            QCOMPARE(metrics[0][i].value, metrics[1][i].value);
+        std::vector<std::string> vanilla;
+        for (int i = 0; i < 2; ++i) {
+            VanillaConfig v;
+            v.dataDir = m_data;
+            v.outFile = (m_tmp.path() + "/same-vanilla-" + QString::number(i) + ".safetensors").toStdString();
+            v.train.steps = 5;
+            v.train.batchSize = 8;
+            QCOMPARE(int(trainVanilla(v).status), int(se::engine::RunStatus::Finished));
+            vanilla.push_back(tensorBytes(v.outFile));
+        }
+        QVERIFY(vanilla[0] == vanilla[1]);
     }
 
     void cancelledRun()

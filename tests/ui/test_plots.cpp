@@ -7,6 +7,7 @@
 #include "ui/plotsview.h"
 
 #include <QListWidget>
+#include <QComboBox>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -168,7 +169,9 @@ private Q_SLOTS:
                                   M{"relearn", 0, "targets", "", "asr", 0.0, 0, "offline"},
                                   M{"relearn", 10, "targets", "", "asr", 0.625, 0, "offline"},
                                   M{"relearn", 0, "afresh", "", "asr", 0.0, 0, "offline"},
-                                  M{"relearn", 10, "afresh", "", "asr", 0.25, 0, "offline"}});
+                                  M{"relearn", 10, "afresh", "", "asr", 0.25, 0, "offline"},
+                                  M{"relearn", 0, "targets", "", "target_nll", 2.0, 0, "offline"},
+                                  M{"relearn", 10, "targets", "", "target_nll", 0.25, 0, "offline"}});
         }
         se::ui::PlotsView v;
         v.resize(1100, 700);
@@ -200,6 +203,14 @@ private Q_SLOTS:
         QCOMPARE(v.relearnPlot()->graph(1)->dataCount(), 2);
         QCOMPARE(v.relearnPlot()->graph(1)->pen().style(), Qt::SolidLine);
         QCOMPARE(v.relearnPlot()->graph(2)->data()->at(1)->value, 62.5);
+        // The curves as the audited targets' NLL instead (only the targets curve has it here).
+        auto *measure = v.findChild<QComboBox *>("relearnMeasure");
+        measure->setCurrentIndex(1);
+        QCOMPARE(v.relearnPlot()->graphCount(), 1);
+        QCOMPARE(v.relearnPlot()->graph(0)->data()->at(1)->value, 0.25);
+        QVERIFY(v.relearnPlot()->yAxis->label().contains("NLL"));
+        measure->setCurrentIndex(0);
+        QCOMPARE(v.relearnPlot()->graphCount(), 3);
         const QString csv = m_tmp.path() + "/robustness.csv";
         QVERIFY(v.exportCsv(csv));
         QFile c(csv);

@@ -1,0 +1,85 @@
+// The phase profile (core/util/profile.h): nested phases are charged exclusively, the figures add up to the time
+// profiled, entries are counted, and nothing is recorded while it is off. Accounting, not speed.
+#include "core/util/profile.h"
+
+#include <QtTest>
+#include <chrono>
+#include <cmath>
+
+namespace {
+// Burns CPU on this thread for about `ms` milliseconds of wall time.
+double spin(int ms)
+{
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    volatile double x = 0;
+    while (std::chrono::steady_clock::now() < end)
+        for (int i = 0; i < 1000; ++i)
+            x = x + std::sqrt(double(i));
+    return x;
+}
+
+const se::profile::Figure *find(const std::vector<se::profile::Figure> &all, const std::string &name)
+{
+    for (const auto &f : all)
+        if (f.phase == name)
+            return &f;
+    return nullptr;
+}
+} // namespace
+
+class TestProfile : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void offRecordsNothing()
+    {
+        se::profile::enable(false);
+        se::profile::reset();
+        {
+            se::profile::Phase p("training");
+            spin(5);
+        }
+        QVERIFY(se::profile::figures().empty());
+    }
+
+    void nestedPhasesAreExclusive()
+    {
+        se::profile::enable();
+        se::profile::reset();
+        const auto t0 = std::chrono::steady_clock::now();
+        spin(20); // outside any phase: "other"
+        for (int round = 0; round < 2; ++round) {
+            se::profile::Phase outer("unlearn: steps");
+            spin(30);
+            se::profile::Phase inner("evaluate step: generate");
+            spin(30);
+        }
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const auto all = se::profile::figures();
+        se::profile::enable(false);
+        QCOMPARE(int(all.size()), 3);
+        QCOMPARE(all[0].phase, std::string("other")); // in the order first entered
+        const auto *outer = find(all, "unlearn: steps");
+        const auto *inner = find(all, "evaluate step: generate");
+        QVERIFY(outer && inner);
+        QCOMPARE(outer->entries, 2L);
+        QCOMPARE(inner->entries, 2L);
+        // Each has its own 2 × 30 ms, not the outer the inner's too (that would be about 120 ms).
+        QVERIFY2(outer->wall >= 0.055 && outer->wall < inner->wall + 0.05,
+                 qPrintable(QString("outer %1 s, inner %2 s").arg(outer->wall).arg(inner->wall)));
+        QVERIFY(inner->wall >= 0.055);
+        QVERIFY(inner->user + inner->sys > 0); // it burned CPU
+        // The figures add up to the time profiled.
+        double sum = 0;
+        for (const auto &f : all)
+            sum += f.wall;
+        QVERIFY2(std::abs(sum - elapsed) < 0.01, qPrintable(QString("sum %1 s, elapsed %2 s").arg(sum).arg(elapsed)));
+        const std::string table = se::profile::format();
+        QVERIFY(table.find("evaluate step: generate") != std::string::npos);
+        QVERIFY(table.find("total") != std::string::npos);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestProfile)
+#include "test_profile.moc"
