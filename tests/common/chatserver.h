@@ -1,5 +1,6 @@
 // A real local server for tests that need an LLM judge: HTTP/1.1 on 127.0.0.1 speaking the OpenAI chat-completions
-// protocol, in its own thread. Header-only; used by the LLM judge's tests and by the audit's and the probe's.
+// protocol, in its own thread; and a store whose runs are judged by it. Header-only; used by the LLM judge's tests
+// and by the audit's and the probe's.
 #pragma once
 
 #include <QHash>
@@ -10,6 +11,10 @@
 #include <QTcpSocket>
 #include <QThread>
 #include <QTimer>
+
+#include "core/store/runstore.h"
+
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <mutex>
@@ -158,5 +163,28 @@ private:
     QTcpServer *m_server = nullptr;
     QHash<QTcpSocket *, QByteArray> m_buffers;
 };
+
+// Copies `store` to `copy` (a new file) and makes every run of `method` there judged by the server on `port`, as a
+// run made with --judge llm would be.
+inline void copyStoreJudgedBy(const std::string &store, const std::string &copy, quint16 port,
+                              const std::string &method)
+{
+    {
+        se::store::RunStore from(store, true);
+        from.statement("VACUUM INTO '" + copy + "'").run();
+    }
+    se::store::RunStore to(copy);
+    for (auto info : to.runs()) {
+        if (info.method != method)
+            continue;
+        auto cfg = nlohmann::json::parse(info.configJson);
+        cfg["judge"] = "llm";
+        cfg["llm"]["base_url"] = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+        cfg["llm"]["model"] = "judge-test";
+        info.configJson = cfg.dump();
+        info.judge = "llm";
+        to.updateRun(info);
+    }
+}
 
 } // namespace se::testing

@@ -220,21 +220,7 @@ private Q_SLOTS:
         const quint16 port = server.start();
         server.rawContent = R"({"unsafe": true, "refusal": false, "normal": true})";
         const std::string copy = (m_tmp.path() + "/llm.sqlite").toStdString();
-        {
-            se::store::RunStore store(m_store, true);
-            store.statement("VACUUM INTO '" + copy + "'").run();
-        }
-        {
-            se::store::RunStore store(copy);
-            auto info = *store.run(m_gaRun);
-            auto cfg = nlohmann::json::parse(info.configJson);
-            cfg["judge"] = "llm";
-            cfg["llm"]["base_url"] = "http://127.0.0.1:" + std::to_string(port) + "/v1";
-            cfg["llm"]["model"] = "judge-test";
-            info.configJson = cfg.dump();
-            info.judge = "llm";
-            store.updateRun(info);
-        }
+        se::testing::copyStoreJudgedBy(m_store, copy, port, "ga");
         AuditOptions o;
         o.storePath = copy;
         o.run = m_gaRun;

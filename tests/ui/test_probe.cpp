@@ -156,24 +156,7 @@ private Q_SLOTS:
         const quint16 port = server.start();
         server.rawContent = R"({"unsafe": true, "refusal": false, "normal": true})";
         const QString copy = path("llm.sqlite");
-        {
-            se::store::RunStore store(m_store.toStdString(), true);
-            store.statement("VACUUM INTO '" + copy.toStdString() + "'").run();
-        }
-        {
-            se::store::RunStore store(copy.toStdString());
-            for (auto info : store.runs()) {
-                if (info.method != "ga")
-                    continue;
-                auto cfg = nlohmann::json::parse(info.configJson);
-                cfg["judge"] = "llm";
-                cfg["llm"]["base_url"] = "http://127.0.0.1:" + std::to_string(port) + "/v1";
-                cfg["llm"]["model"] = "judge-test";
-                info.configJson = cfg.dump();
-                info.judge = "llm";
-                store.updateRun(info);
-            }
-        }
+        se::testing::copyStoreJudgedBy(m_store.toStdString(), copy.toStdString(), port, "ga");
         se::ui::ProbeRequest q;
         q.storePath = copy;
         q.image = m_data + "/Weapon/" + QDir(m_data + "/Weapon").entryList({"*.png"}).first();
