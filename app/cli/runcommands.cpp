@@ -459,8 +459,15 @@ int runReproduce(ReproduceFlags f)
     so.profile = f.profile;
     so.quiet = f.quiet;
     int failures = 0;
-    if (!runs.empty()) // first, so that every run reuses it and the ids are the same with any --jobs
-        se::engine::ensureVanillaEvaluation(runs.front().request, printer(f.quiet, "vanilla"), &g_cancel);
+    try { // first, so that every run reuses it and the ids are the same with any --jobs
+        if (!runs.empty())
+            se::engine::ensureVanillaEvaluation(runs.front().request, printer(f.quiet, "vanilla"), &g_cancel);
+    } catch (const std::exception &) {
+        if (!g_cancel.cancelled())
+            throw;
+        std::cerr << "safeeraser reproduce: cancelled during the vanilla evaluation\n";
+        return 130;
+    }
     if (g_cancel.cancelled()) {
     } else if (so.jobs > 1) {
         if (!f.quiet)

@@ -105,7 +105,7 @@ int runSweep(const std::vector<SweepRun> &runs, const SweepOptions &o, const std
     std::vector<int> exitCodes(runs.size(), -1);
     std::size_t next = 0;
     bool stopping = false;
-    while (next < runs.size() || !running.empty()) {
+    while ((!stopping && next < runs.size()) || !running.empty()) {
         while (!stopping && next < runs.size() && int(running.size()) < o.jobs) {
             const pid_t pid = spawnRun(parts[next] + ".json", parts[next], logs[next], o);
             running[pid] = {next, std::chrono::steady_clock::now()};

@@ -7,6 +7,7 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QProcess>
+#include <csignal>
 #include <unistd.h>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -270,6 +271,31 @@ private Q_SLOTS:
         QCOMPARE(tables[1], tables[0]);
         // Not a number: a usage error, before anything runs.
         QCOMPARE(runCli({"reproduce", "--store", path("x.sqlite"), "--data", m_data, "--jobs", "0"}).code, 2);
+    }
+
+    void reproduceSideBySideStopsOnCtrlC()
+    {
+        // Ctrl-C (SIGINT to reproduce alone: its runs have their own process group) asks each running run to stop,
+        // starts no more, merges what ran, and exits 130 (it used to wait for ever for the runs it would not start).
+        // Sent as soon as the first run is reported started.
+        const QString store = path("stopped.sqlite");
+        QProcess p;
+        p.start(QStringLiteral(SE_CLI_PATH), {"reproduce", "--store", store, "--data", m_data, "--model", m_vanilla,
+                                              "--methods", "ga,po", "--steps", "400", "--subset", "3", "--jobs", "2"});
+        QByteArray err;
+        while (!err.contains("[reproduce] ga started") && p.state() != QProcess::NotRunning) {
+            p.waitForReadyRead(1000);
+            err += p.readAllStandardError();
+        }
+        QVERIFY2(err.contains("[reproduce] ga started"), err);
+        ::kill(pid_t(p.processId()), SIGINT);
+        QVERIFY(p.waitForFinished(300000));
+        err += p.readAllStandardError();
+        QCOMPARE(p.exitCode(), 130);
+        QVERIFY2(!err.contains("[reproduce] po started"), err);          // none started after the stop
+        QVERIFY2(err.contains("[reproduce] ga ended with status"), err); // each run's end is reported
+        const QByteArray out = p.readAllStandardOutput(); // the store's table, with what ran merged (if it began)
+        QVERIFY2(out.contains("Vanilla") && !out.contains("PO "), out);
     }
 };
 
