@@ -138,20 +138,19 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
 
 // The thread settings of --threads and --generation-threads; with --profile, phases are timed from here, and their
 // table printed to stderr when the command ends (also after an error or a cancel).
-struct ProfileReport {
+struct ThreadsAndProfile {
     bool on;
-    explicit ProfileReport(const RunFlags &f) : on(f.profile)
+    explicit ThreadsAndProfile(const RunFlags &f) : on(f.profile)
     {
-        se::engine::setGenerationThreads(f.generationThreads); // the thread settings too, before the engine starts
+        se::engine::setGenerationThreads(f.generationThreads); // before the engine starts
         const std::string threads = se::engine::configureThreads(f.threads);
-        if (on)
-            std::cerr << "[profile] " << threads << "\n";
         if (on) {
+            std::cerr << "[profile] " << threads << "\n";
             se::profile::enable();
             se::profile::reset();
         }
     }
-    ~ProfileReport()
+    ~ThreadsAndProfile()
     {
         if (on)
             std::cerr << "[profile] where the time went (CPU time is the process's, all threads):\n"
@@ -340,7 +339,7 @@ int exitFor(se::store::RunStatus s)
 
 int runRun(const RunFlags &f)
 {
-    const ProfileReport profile(f);
+    const ThreadsAndProfile setup(f);
     RunRequest r;
     if (f.resume) {
         r.storePath = f.store;
@@ -372,7 +371,7 @@ int runRun(const RunFlags &f)
 
 int runEvaluate(const RunFlags &f)
 {
-    const ProfileReport profile(f);
+    const ThreadsAndProfile setup(f);
     RunRequest r;
     try {
         r = buildRequest(f);
@@ -394,7 +393,7 @@ struct ReproduceFlags : RunFlags {
 
 int runReproduce(ReproduceFlags f)
 {
-    const ProfileReport profile(f);
+    const ThreadsAndProfile setup(f);
     namespace fs = std::filesystem;
     const auto t0 = std::chrono::steady_clock::now();
     if (f.data.empty())
