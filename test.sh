@@ -13,6 +13,8 @@ if [ "${1:-}" = "--sanitize" ]; then
   export SE_BUILD_DIR="${SE_BUILD_DIR:-$(cd "$(dirname "$0")" && pwd)/build-asan}"
 fi
 source "$(dirname "$0")/scripts/setup.sh"
+# The tests also start a real one-node Slurm (tests/slurm/test_slurm.sh): its daemons and munge.
+SE_PACKAGES+=(slurm-wlm munge)
 se_install_packages
 if [ "$SANITIZE" = 1 ]; then
   SE_CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O1 -DSE_SANITIZE=address,undefined -DSE_BUILD_BENCH=OFF)

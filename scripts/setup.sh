@@ -9,7 +9,7 @@ SE_BUILD="${SE_BUILD_DIR:-$SE_ROOT/build}"
 SE_PACKAGES=(
   cmake ninja-build ccache g++ pkg-config
   qt6-base-dev libqcustomplot-dev libqcustomplot2.1-qt6
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread libgloo-dev
   libopencv-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libcurl4-openssl-dev
   python3-numpy clang-format
   xvfb xauth

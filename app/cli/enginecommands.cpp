@@ -93,6 +93,49 @@ int report(const char *cmd, const RunResult &r)
 
 } // namespace
 
+DataParallelScope::DataParallelScope(int timeoutSeconds)
+{
+    const auto r = se::engine::joinDataParallel(timeoutSeconds);
+    m_rank = r.rank;
+    m_world = r.worldSize;
+    if (distributed())
+        std::cerr << "[data-parallel] " << r.describe() << ": joined\n";
+}
+
+DataParallelScope::~DataParallelScope()
+{
+    se::engine::leaveDataParallel();
+}
+
+std::string DataParallelScope::label() const
+{
+    return distributed() ? " rank " + std::to_string(m_rank) + "/" + std::to_string(m_world) : std::string();
+}
+
+std::string DataParallelScope::summary() const
+{
+    if (!distributed())
+        return {};
+    const auto st = se::engine::dataParallelStats();
+    char b[320];
+    std::snprintf(b, sizeof b,
+                  "data-parallel: %d ranks, %d steps in %.1f s (%.1f steps/s), %.2f s of it (%.1f%%) in %lld "
+                  "collectives; %.2f MB of gradients all-reduced per step",
+                  m_world, st.steps, st.stepSeconds, st.stepSeconds > 0 ? st.steps / st.stepSeconds : 0.0,
+                  st.collectiveSeconds, st.stepSeconds > 0 ? 100.0 * st.collectiveSeconds / st.stepSeconds : 0.0,
+                  st.collectives, double(st.gradientBytes) / 1e6);
+    return b;
+}
+
+void addDataParallelFlag(CLI::App *c, int &timeoutSeconds)
+{
+    c->add_option("--dist-timeout", timeoutSeconds,
+                  "Data-parallel (srun -n N, torchrun): seconds a collective waits for the other ranks before the "
+                  "run fails")
+        ->check(CLI::Range(1, 86400))
+        ->capture_default_str();
+}
+
 void addEngineCommands(CLI::App &app, int &exitCode)
 {
     // train-vanilla
@@ -111,12 +154,28 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                       "set; audit --baseline)");
         addTraining(sub, a->train);
         addCommon(sub, *common);
-        sub->callback([a, common, &exitCode] {
+        auto distTimeout = std::make_shared<int>(600);
+        addDataParallelFlag(sub, *distTimeout);
+        sub->callback([a, common, distTimeout, &exitCode] {
             exitCode = guarded("train-vanilla", [&] {
                 std::cerr << "train-vanilla: " << applyThreads(*common) << "\n";
                 a->train.device = common->device;
                 a->train.imagesFile = common->images;
-                return report("train-vanilla", trainVanilla(*a, printProgress));
+                const DataParallelScope dp(*distTimeout);
+                const std::string tag = dp.label();
+                const auto r = trainVanilla(*a, [&](const Progress &p) {
+                    Progress q = p;
+                    q.phase += tag;
+                    printProgress(q);
+                });
+                if (dp.distributed())
+                    std::cerr << dp.summary() << "\n";
+                if (!dp.writes()) { // rank 0 reports and writes
+                    if (r.status != RunStatus::Finished)
+                        std::cerr << "safeeraser train-vanilla" << tag << ": " << r.message << "\n";
+                    return r.status == RunStatus::Finished ? 0 : 1;
+                }
+                return report("train-vanilla", r);
             });
         });
     }

@@ -55,6 +55,7 @@ struct RunFlags {
     std::optional<std::uint64_t> seed;
     std::int64_t resume = 0;
     int threads = 0, generationThreads = 1;
+    int distTimeout = 600;
 };
 
 void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
@@ -364,7 +365,15 @@ int runRun(const RunFlags &f)
         }
     }
     InterruptGuard guard;
-    const auto out = se::engine::executeRun(r, printer(f.quiet, "run"), &g_cancel);
+    const DataParallelScope dp(f.distTimeout);
+    const auto out = se::engine::executeRun(r, printer(f.quiet, "run" + dp.label()), &g_cancel);
+    if (dp.distributed() && !f.quiet)
+        std::cerr << "[run" << dp.label() << "] " << dp.summary() << "\n";
+    if (!dp.writes()) { // rank 0 records the run and prints its id
+        if (out.status != se::store::RunStatus::Finished)
+            std::cerr << "safeeraser run" << dp.label() << ": " << out.message << "\n";
+        return exitFor(out.status);
+    }
     std::cout << out.runId << "\n";
     return exitFor(out.status);
 }
@@ -574,6 +583,7 @@ void addRunCommands(CLI::App &app, int &exitCode)
                "The vanilla model is evaluated once per model, dataset and evaluation settings and reused.\n"
                "Ctrl-C stops cleanly after the current step (status cancelled).");
     addRunFlags(run, *rf, true);
+    addDataParallelFlag(run, rf->distTimeout);
     run->callback([rf, &exitCode] { exitCode = guarded("run", [&] { return runRun(*rf); }); });
 
     auto ef = std::make_shared<RunFlags>();

@@ -24,6 +24,10 @@ struct SweepOptions {
     bool quiet = false;
 };
 
+// The order in which runSweep starts the runs: the most expensive first (by the passes each micro-step makes), ties in
+// the sweep's order.
+std::vector<std::size_t> startOrder(const std::vector<SweepRun> &runs);
+
 // Runs every run of `runs` and merges them into options.store in order. Each run's store, configuration, weights and
 // log stay in `<store>.parts/` (its weights are referred to from the merged runs). Returns the runs that did not
 // finish. `cancelled` is polled: once it is true, the runs still going are asked to stop (SIGINT) and none starts.

@@ -6,6 +6,7 @@
 
 #include "core/store/records.h"
 #include "core/unlearn/method.h"
+#include "core/util/rendezvous.h"
 
 #include <atomic>
 #include <cstdint>
@@ -295,6 +296,26 @@ std::string configureThreads(int threads = 0);
 // cores, one thread generates nearly as fast and spends a third of the kernel time (README, "Where the time goes").
 void setGenerationThreads(int threads);
 int generationThreads();
+
+// Data-parallel training (README "On a cluster"): joins the c10d process group (Gloo) that the environment describes
+// (torchrun's RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT, or a Slurm job step's SLURM_PROCID /
+// SLURM_STEP_NUM_TASKS and its first node; se::dist::rendezvousFromEnvironment). Afterwards trainVanilla(), unlearn()
+// and executeRun() train data-parallel: each rank computes its share of every step's micro-batches, the gradients
+// are averaged, and every rank applies the same update. Rank 0 alone evaluates and writes; executeRun() on another
+// rank trains its share and writes nothing (no store, no weights). A collective that gets no answer within
+// `timeoutSeconds` fails the run with the reason; ranks waiting for rank 0's evaluations wait up to
+// `patienceSeconds`. One process (no such variables): nothing happens. Throws std::runtime_error when a variable is
+// wrong or the group cannot be formed.
+se::dist::Rendezvous joinDataParallel(int timeoutSeconds = 600, int patienceSeconds = 86400);
+void leaveDataParallel();
+// Since joining: the collectives (all-reduces, broadcasts) and the time in them, the training steps and their time,
+// and the bytes of one step's gradient all-reduce.
+struct DataParallelStats {
+    double collectiveSeconds = 0, stepSeconds = 0;
+    long long collectives = 0, gradientBytes = 0;
+    int steps = 0;
+};
+DataParallelStats dataParallelStats();
 
 // The devices this build can train on: "auto" and "cpu" always, "cuda:0" … when LibTorch sees CUDA GPUs.
 std::vector<std::string> availableDevices();

@@ -1,5 +1,6 @@
 // A whole unlearning run recorded in the run store (see runservice.h).
 #include "core/unlearn/runservice.h"
+#include "core/unlearn/dataparallel.h"
 #include "core/util/profile.h"
 #include "core/data/pathguard.h"
 
@@ -324,8 +325,50 @@ std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn
     return vanillaEvaluation(request, bench, startIdentity(request.unlearn), model, onEvent, cancel);
 }
 
+// A data-parallel rank other than 0: the same inputs as rank 0, its share of every step, nothing written (rank 0
+// records the run). It meets rank 0 before training and after each curve evaluation (checkpointEvery).
+RunOutcome executeShare(const RunRequest &request, const RunEventFn &onEvent, const CancelToken *cancel)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    UnlearnConfig uc = request.unlearn;
+    const auto benchPtr = std::make_shared<const se::data::Benchmark>(readBenchmarkTimed(uc.dataDir));
+    uc.benchmark = benchPtr;
+    checkMemory(uc.modelFile, uc.train, uc.method, uc.pd);
+    uc.model = loadBaseModel(uc, *benchPtr);
+    uc.checkpointEvery = request.evalEvery;
+    uc.onCheckpoint = {};
+    uc.outFile.clear();
+    ProgressFn progress = [&](const Progress &p) {
+        if (!onEvent)
+            return;
+        RunEvent e;
+        e.kind = RunEvent::Kind::Progress;
+        e.step = p.step;
+        e.progress = p;
+        onEvent(e);
+    };
+    const RunResult rr = unlearn(uc, progress, cancel);
+    RunOutcome out;
+    out.status = rr.status;
+    out.message = rr.message;
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (onEvent) {
+        RunEvent e;
+        e.kind = RunEvent::Kind::Finished;
+        e.status = out.status;
+        e.message = out.message;
+        onEvent(e);
+    }
+    return out;
+}
+
 RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, const CancelToken *cancel)
 {
+    if (se::unlearn::DataParallel::current() && requestIn.resumeRun)
+        throw std::runtime_error("a run cannot be resumed data-parallel (the other ranks have no store to resume "
+                                 "from); resume it in one process");
+    if (se::unlearn::quietRank())
+        return executeShare(requestIn, onEvent, cancel);
     const auto t0 = std::chrono::steady_clock::now();
     RunRequest request = requestIn;
     UnlearnConfig &uc = request.unlearn;

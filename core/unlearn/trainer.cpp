@@ -1,5 +1,7 @@
 #include "core/unlearn/trainer.h"
 
+#include "core/unlearn/dataparallel.h"
+
 #include <ATen/autocast_mode.h>
 #include <chrono>
 #include <cmath>
@@ -80,6 +82,24 @@ double scheduledLr(double base, int step, int total, double warmupRatio)
     return base * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
+MicroCursor::MicroCursor(int gradAccum)
+{
+    const auto *dp = DataParallel::current();
+    m_perStep = static_cast<long long>(std::max(1, gradAccum)) * (dp ? dp->size() : 1);
+}
+
+int MicroCursor::skipBefore(int step, int micro)
+{
+    const long long at = step * m_perStep + micro;
+    if (m_next < 0)
+        m_next = step * m_perStep;
+    if (at < m_next)
+        throw std::logic_error("micro-batches asked for out of order");
+    const long long skip = at - m_next;
+    m_next = at + 1;
+    return static_cast<int>(skip);
+}
+
 RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSettings &s, const MicroStepFn &microStep,
                           const se::engine::ProgressFn &progress, const se::engine::CancelToken *cancel,
                           const std::function<void(int)> &afterStep)
@@ -87,6 +107,20 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
     using Clock = std::chrono::steady_clock;
     RunResult r;
     r.status = RunStatus::Finished;
+    DataParallel *dp = DataParallel::current();
+    const int world = dp ? dp->size() : 1, rank = dp ? dp->rank() : 0;
+    if (dp) {
+        // Rank 0 evaluated the vanilla model meanwhile; then every rank starts from its weights.
+        try {
+            dp->meet("before training");
+            dp->broadcastFromRank0(params);
+        } catch (const std::exception &e) {
+            r.status = RunStatus::Failed;
+            r.message = e.what();
+            r.steps = std::max(0, s.startStep);
+            return r;
+        }
+    }
     torch::optim::AdamW opt(params, torch::optim::AdamWOptions(s.lr).weight_decay(s.weightDecay));
     const auto start = Clock::now();
     double pausedSeconds = 0;
@@ -101,12 +135,15 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 pausedSeconds += std::chrono::duration<double>(Clock::now() - p0).count();
             }
-            if (cancel->cancelled()) {
+            // Data-parallel: a cancellation is agreed on after the step's micro-batches (below), so that every rank
+            // stops after the same step.
+            if (cancel->cancelled() && !dp) {
                 r.status = RunStatus::Cancelled;
                 r.message = "cancelled after step " + std::to_string(step);
                 break;
             }
         }
+        const auto stepStart = Clock::now();
         const double lr = scheduledLr(s.lr, step, s.totalSteps, s.warmupRatio);
         for (auto &g : opt.param_groups())
             static_cast<torch::optim::AdamWOptions &>(g.options()).lr(lr);
@@ -144,7 +181,7 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
                 StepOutput out;
                 {
                     AutocastScope autocast(s.bf16Autocast);
-                    out = microStep(step, micro);
+                    out = microStep(step, micro * world + rank);
                 }
                 const double total = out.total.item<double>();
                 if (!std::isfinite(total)) {
@@ -172,6 +209,33 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
                 for (const auto &t : out.terms)
                     add(t.first, t.second.item<double>());
             }
+            if (dp) {
+                // Every rank learns whether any stopped, then the losses and gradients are averaged over the ranks;
+                // the clipping and the update below are then the same everywhere.
+                const bool stop = cancel && cancel->cancelled();
+                const auto flags = dp->sum({bad ? 1.0 : 0.0, stop ? 1.0 : 0.0});
+                if (flags[1] > 0 && !bad) {
+                    r.status = RunStatus::Cancelled;
+                    r.message = "cancelled after step " + std::to_string(step);
+                    opt.zero_grad();
+                    break;
+                }
+                if (flags[0] > 0 && !bad) {
+                    r.status = RunStatus::Diverged;
+                    r.message = "loss is not finite on another data-parallel rank at step " + std::to_string(step + 1) +
+                                "; stopped, keeping the weights of step " + std::to_string(step);
+                    bad = true;
+                }
+                if (!bad) {
+                    std::vector<double> values;
+                    for (const auto &l : losses)
+                        values.push_back(l.second);
+                    const auto mean = dp->sum(values);
+                    for (std::size_t i = 0; i < losses.size(); ++i)
+                        losses[i].second = mean[i] / world;
+                    dp->averageGradients(params);
+                }
+            }
             if (!bad) {
                 const double norm = s.clipNorm > 0 ? torch::nn::utils::clip_grad_norm_(params, s.clipNorm)
                                                    : torch::nn::utils::clip_grad_norm_(params, 1e30);
@@ -188,6 +252,8 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
             }
             stage = Stage::Updating;
             opt.step();
+            if (dp)
+                dp->noteStep(std::chrono::duration<double>(Clock::now() - stepStart).count());
             stage = Stage::After;
             r.steps = step + 1;
             if (step == s.startStep)
@@ -204,8 +270,9 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
                 p.lr = lr;
                 p.elapsedSeconds = elapsed();
                 const int done = r.steps - s.startStep; // steps taken in this process (a resumed run did some before)
-                p.samplesPerSecond =
-                    p.elapsedSeconds > 0 ? done * double(s.gradAccum) * s.samplesPerMicroStep / p.elapsedSeconds : 0;
+                p.samplesPerSecond = p.elapsedSeconds > 0
+                                         ? done * double(s.gradAccum) * world * s.samplesPerMicroStep / p.elapsedSeconds
+                                         : 0;
                 p.etaSeconds = p.elapsedSeconds / std::max(1, done) * (s.totalSteps - r.steps);
                 p.memoryInUse =
                     deviceMemory(params.empty() ? torch::Device(torch::kCPU) : params.front().device()).used;
@@ -213,6 +280,8 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
             }
             if (afterStep)
                 afterStep(r.steps);
+            if (dp && s.meetEvery > 0 && r.steps % s.meetEvery == 0 && r.steps != s.totalSteps)
+                dp->meet("after step " + std::to_string(r.steps));
         } catch (const c10::Error &e) {
             fail(e.what_without_backtrace());
             if (stage == Stage::Before)

@@ -25,14 +25,33 @@ struct LoopSettings {
     int stepsPerEpoch = 1;        // for the epoch shown in progress
     int progressEvery = 10;
     bool bf16Autocast = false; // CUDA only
+    // Data-parallel (DataParallel::current()): the ranks meet after every `meetEvery` steps (0: never), where rank 0
+    // runs its curve evaluation in afterStep while the others wait.
+    int meetEvery = 0;
 };
 
 struct StepOutput {
     torch::Tensor total;
     LossTerms terms; // reported, already included in total
 };
-// Computes one micro-batch's losses (forward only; the loop calls backward).
+// Computes one micro-batch's losses (forward only; the loop calls backward). `micro` counts the step's micro-batches
+// over every data-parallel rank: rank r of N is asked for r, N + r, 2N + r, … of the step's N · gradAccum, and
+// draws (without computing) the ones in between, so that together the ranks see what one process with
+// gradAccum · N would (MicroCursor).
 using MicroStepFn = std::function<StepOutput(int step, int micro)>;
+
+// Turns the loop's (step, micro) calls into how many micro-batches to draw and drop before this one. Starts at the
+// first call's step (a resumed run's samplers start afresh there).
+class MicroCursor
+{
+public:
+    explicit MicroCursor(int gradAccum);
+    int skipBefore(int step, int micro);
+
+private:
+    long long m_perStep;
+    long long m_next = -1;
+};
 
 // Memory of a device, 0 where unknown. CUDA: the driver's free and in-use memory of the current device (through
 // the CUDA runtime this process has loaded, found with dlsym: no CUDA headers needed). CPU: MemAvailable, and this

@@ -7,6 +7,7 @@
 #include "core/model/checkpoint.h"
 #include "core/unlearn/losses.h"
 #include "core/unlearn/methodlosses.h"
+#include "core/unlearn/dataparallel.h"
 #include "core/unlearn/trainer.h"
 
 #include <algorithm>
@@ -220,7 +221,8 @@ class UnlearnStep
 {
 public:
     explicit UnlearnStep(UnlearnRun &u)
-        : u(u), forgetSampler(u.forget, u.c.train.seed + 1), refusalRng(u.c.train.seed + 4), B(u.c.train.batchSize)
+        : u(u), forgetSampler(u.forget, u.c.train.seed + 1), refusalRng(u.c.train.seed + 4), B(u.c.train.batchSize),
+          cursor(u.c.train.gradAccum)
     {
         if (!u.retain.empty())
             retainSampler = std::make_unique<Sampler>(u.retain, u.c.train.seed + 2);
@@ -228,7 +230,33 @@ public:
             pdSampler = std::make_unique<Sampler>(u.pd, u.c.train.seed + 3);
     }
 
-    StepOutput operator()()
+    // Rank r of a data-parallel group draws the other ranks' micro-batches without computing them (MicroCursor).
+    StepOutput operator()(int step, int micro)
+    {
+        for (int k = cursor.skipBefore(step, micro); k > 0; --k)
+            skip();
+        return compute();
+    }
+
+private:
+    // What compute() draws, in the same amounts from the same samplers and generators, and nothing computed.
+    void skip()
+    {
+        const auto fb = forgetSampler.next(B);
+        if (needsRefusals(u.method)) {
+            const auto &refusals = u.benchmark->refusals;
+            for (std::size_t i = 0; i < fb.size(); ++i)
+                (void)std::uniform_int_distribution<size_t>(0, refusals.size() - 1)(refusalRng);
+        }
+        if (u.row.retain && u.useRetain)
+            retainSampler->next(B);
+        if (u.row.kl && u.useKl)
+            retainSampler->next(B);
+        if (u.c.pd)
+            pdSampler->next(B);
+    }
+
+    StepOutput compute()
     {
         StepOutput o;
         o.terms.emplace_back(u.row.forgetTerm, forgetTerm(forgetSampler.next(B)));
@@ -243,7 +271,6 @@ public:
         return o;
     }
 
-private:
     Batch batchOf(const std::vector<const Example *> &examples)
     {
         return collate(examples, *u.lm->images, u.device, u.lm->chat->padId());
@@ -309,6 +336,7 @@ private:
     std::unique_ptr<Sampler> retainSampler, pdSampler;
     std::mt19937_64 refusalRng;
     const int B;
+    MicroCursor cursor;
 };
 
 LoopSettings loopSettings(const UnlearnRun &u)
@@ -328,6 +356,7 @@ LoopSettings loopSettings(const UnlearnRun &u)
     s.progressEvery = t.progressEvery;
     s.bf16Autocast = u.bf16;
     s.startStep = u.c.resumeFrom.empty() ? 0 : std::clamp(u.c.resumeStep, 0, s.totalSteps);
+    s.meetEvery = u.c.checkpointEvery;
     return s;
 }
 
@@ -372,7 +401,9 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
 {
     ensureThreads();
     checkOptions(c.train);
-    checkOutputs(c);
+    const bool writes = !quietRank(); // a data-parallel rank other than 0 trains its share and writes nothing
+    if (writes)
+        checkOutputs(c);
     UnlearnRun u(c);
     {
         se::profile::Phase phase("unlearn: inputs and weights");
@@ -381,11 +412,12 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
         buildSets(u);
         prepareWeights(u);
     }
-    torch::manual_seed(c.train.seed); // LoRA dropout
+    // LoRA dropout; each data-parallel rank draws its own masks.
+    torch::manual_seed(c.train.seed + (DataParallel::current() ? 1000003ULL * DataParallel::current()->rank() : 0));
     UnlearnStep step(u);
     const LoopSettings s = loopSettings(u);
     std::function<void(int)> afterStep;
-    if (c.checkpointEvery > 0 && c.onCheckpoint)
+    if (c.checkpointEvery > 0 && c.onCheckpoint && writes)
         afterStep = [&](int steps) {
             if (steps % c.checkpointEvery != 0 || steps == s.totalSteps)
                 return;
@@ -401,7 +433,7 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     {
         se::profile::Phase phase("unlearn: steps");
         r = runTrainingLoop(
-            u.params, s, [&](int, int) { return step(); }, progress, cancel, afterStep);
+            u.params, s, [&](int st, int micro) { return step(st, micro); }, progress, cancel, afterStep);
     }
     MultimodalLm &net = *u.net;
     r.device = deviceLabel(u.device, u.bf16) +
@@ -417,10 +449,12 @@ RunResult unlearnImpl(const UnlearnConfig &c, const ProgressFn &progress, const 
     auto meta = runMetadata(u, se::store::statusName(r.status), r.steps);
     if (!r.message.empty())
         meta["stop_reason"] = r.message;
+    r.model = u.live;
+    if (!writes)
+        return r;
     se::profile::Phase phase("checkpoint writes");
     saveWeights(u, c.outFile, meta);
     r.outFile = c.outFile;
-    r.model = u.live;
     return r;
 }
 

@@ -7,6 +7,7 @@
 #include "core/data/pathguard.h"
 #include "core/model/checkpoint.h"
 #include "core/unlearn/losses.h"
+#include "core/unlearn/dataparallel.h"
 #include "core/unlearn/trainer.h"
 
 #include <algorithm>
@@ -22,7 +23,8 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
 {
     ensureThreads();
     checkOptions(c.train);
-    if (c.outFile.empty())
+    const bool writes = !quietRank(); // a data-parallel rank other than 0 trains its share and writes nothing
+    if (c.outFile.empty() && writes)
         throw std::runtime_error("no output file given");
     se::data::refuseWritingOverInputs(
         "the output", c.outFile,
@@ -66,7 +68,10 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
         std::max<int>(1, static_cast<int>(examples.size() / (size_t(c.train.batchSize) * c.train.gradAccum)));
     s.progressEvery = c.train.progressEvery;
     s.bf16Autocast = bf16;
-    auto step = [&](int, int) {
+    MicroCursor cursor(c.train.gradAccum); // data-parallel: the other ranks' micro-batches are drawn and dropped
+    auto step = [&](int st, int micro) {
+        for (int k = cursor.skipBefore(st, micro); k > 0; --k)
+            sampler.next(c.train.batchSize);
         auto b = collate(sampler.next(c.train.batchSize), store, device);
         StepOutput o;
         o.total = answerNll(answerLogits(model, b.ids, b.images, b.labels));
@@ -93,6 +98,8 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
                {"dataset_hash", bench.contentHash},
                {"forget_targets", c.withoutForget ? "left out" : "learned"}};
     model->eval();
+    if (!writes)
+        return r;
     se::profile::Phase phase("checkpoint writes");
     saveCheckpoint(c.outFile, ck);
     r.outFile = c.outFile;

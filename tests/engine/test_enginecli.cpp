@@ -277,23 +277,26 @@ private Q_SLOTS:
     {
         // Ctrl-C (SIGINT to reproduce alone: its runs have their own process group) asks each running run to stop,
         // starts no more, merges what ran, and exits 130 (it used to wait for ever for the runs it would not start).
-        // Sent as soon as the first run is reported started.
+        // Sent as soon as the first run is reported started. The longest runs start first (startOrder: PO+PD, then
+        // GA+PD, then PO and GA), so the two short ones are the runs that must never start.
         const QString store = path("stopped.sqlite");
         QProcess p;
         p.start(QStringLiteral(SE_CLI_PATH), {"reproduce", "--store", store, "--data", m_data, "--model", m_vanilla,
                                               "--methods", "ga,po", "--steps", "400", "--subset", "3", "--jobs", "2"});
         QByteArray err;
-        while (!err.contains("[reproduce] ga started") && p.state() != QProcess::NotRunning) {
+        while (!err.contains("[reproduce] ga+pd started") && p.state() != QProcess::NotRunning) {
             p.waitForReadyRead(1000);
             err += p.readAllStandardError();
         }
-        QVERIFY2(err.contains("[reproduce] ga started"), err);
+        QVERIFY2(err.contains("[reproduce] po+pd started (log"), err);
+        QVERIFY2(err.contains("[reproduce] ga+pd started (log"), err);
+        QVERIFY2(err.indexOf("po+pd started") < err.indexOf("ga+pd started"), err);
         ::kill(pid_t(p.processId()), SIGINT);
         QVERIFY(p.waitForFinished(300000));
         err += p.readAllStandardError();
         QCOMPARE(p.exitCode(), 130);
-        QVERIFY2(!err.contains("[reproduce] po started"), err);          // none started after the stop
-        QVERIFY2(err.contains("[reproduce] ga ended with status"), err); // each run's end is reported
+        QVERIFY2(!err.contains("[reproduce] po started") && !err.contains("[reproduce] ga started"), err);
+        QVERIFY2(err.contains("[reproduce] po+pd ended with status"), err); // each run's end is reported
         const QByteArray out = p.readAllStandardOutput(); // the store's table, with what ran merged (if it began)
         QVERIFY2(out.contains("Vanilla") && !out.contains("PO "), out);
     }

@@ -1,0 +1,256 @@
+#include "core/unlearn/dataparallel.h"
+
+#include "core/unlearn/engine.h"
+
+#include <cstring>
+#include <stdexcept>
+
+#if SE_HAVE_GLOO
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO 1 // ProcessGroupGloo.hpp declares nothing without it
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+namespace se::unlearn {
+
+namespace {
+std::unique_ptr<DataParallel> g_group;
+
+double seconds(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+} // namespace
+
+#if SE_HAVE_GLOO
+struct DataParallel::Impl {
+    c10::intrusive_ptr<c10d::TCPStore> store;
+    c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+#else
+struct DataParallel::Impl {
+};
+#endif
+
+DataParallel *DataParallel::current()
+{
+    return g_group.get();
+}
+
+void DataParallel::leave()
+{
+    g_group.reset();
+}
+
+void DataParallel::join(const se::dist::Rendezvous &r, std::chrono::milliseconds timeout,
+                        std::chrono::milliseconds patience)
+{
+    g_group.reset();
+    if (!r.distributed())
+        return;
+    g_group.reset(new DataParallel(r, timeout, patience));
+}
+
+DataParallel::~DataParallel() = default;
+
+#if SE_HAVE_GLOO
+
+namespace {
+// The collectives' errors (Gloo's, c10d's) say "Connection closed by peer" or "Timed out"; this says what that
+// means for a run.
+[[noreturn]] void collectiveFailed(const se::dist::Rendezvous &r, const char *what, std::chrono::milliseconds timeout,
+                                   const std::string &why)
+{
+    throw std::runtime_error("data-parallel " + std::string(what) + " failed on " + r.describe() +
+                             ": another rank stopped, or did not answer within " +
+                             std::to_string(timeout.count() / 1000) + " s (" + why + ")");
+}
+
+std::string firstLine(const std::string &s)
+{
+    const auto nl = s.find('\n');
+    return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+bool loopback(const std::string &host)
+{
+    return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+} // namespace
+
+DataParallel::DataParallel(const se::dist::Rendezvous &r, std::chrono::milliseconds timeout,
+                           std::chrono::milliseconds patience)
+    : m_r(r), m_timeout(timeout), m_patience(patience), m(std::make_unique<Impl>())
+{
+    try {
+        c10d::TCPStoreOptions so;
+        so.port = static_cast<std::uint16_t>(r.masterPort);
+        so.isServer = r.rank == 0;
+        so.numWorkers = static_cast<std::size_t>(r.worldSize);
+        so.waitWorkers = true;
+        so.timeout = timeout;
+        m->store = c10::make_intrusive<c10d::TCPStore>(r.masterAddr, so);
+        auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+        options->threads = 1; // one step's all-reduce at a time: a second thread would only spin
+        if (const char *ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
+            options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+        else if (loopback(r.masterAddr))
+            options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+        else
+            options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+        m->group = c10::make_intrusive<c10d::ProcessGroupGloo>(m->store, r.rank, r.worldSize, options);
+    } catch (const c10::Error &e) {
+        throw std::runtime_error("cannot join the data-parallel group as " + r.describe() + ": " +
+                                 firstLine(e.what_without_backtrace()));
+    } catch (const std::exception &e) {
+        throw std::runtime_error("cannot join the data-parallel group as " + r.describe() + ": " + firstLine(e.what()));
+    }
+}
+
+std::vector<double> DataParallel::sum(const std::vector<double> &values)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    auto t = torch::tensor(values, torch::kDouble);
+    std::vector<at::Tensor> ts{t};
+    try {
+        m->group->allreduce(ts)->wait(m_timeout);
+    } catch (const std::exception &e) {
+        collectiveFailed(m_r, "all-reduce of the step's losses", m_timeout, firstLine(e.what()));
+    }
+    m_seconds += seconds(t0);
+    ++m_count;
+    const double *p = t.data_ptr<double>();
+    return std::vector<double>(p, p + values.size());
+}
+
+void DataParallel::averageGradients(const std::vector<torch::Tensor> &params)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    int64_t n = 0;
+    for (const auto &p : params)
+        n += p.numel();
+    auto flat = torch::zeros({n}, torch::kFloat);
+    {
+        int64_t at = 0;
+        for (const auto &p : params) {
+            const auto k = p.numel();
+            if (p.grad().defined())
+                flat.slice(0, at, at + k).copy_(p.grad().reshape({k}));
+            at += k;
+        }
+    }
+    std::vector<at::Tensor> ts{flat};
+    try {
+        m->group->allreduce(ts)->wait(m_timeout);
+    } catch (const std::exception &e) {
+        collectiveFailed(m_r, "all-reduce of the gradients", m_timeout, firstLine(e.what()));
+    }
+    flat.div_(double(m_r.worldSize));
+    int64_t at = 0;
+    for (const auto &p : params) {
+        const auto k = p.numel();
+        auto g = flat.slice(0, at, at + k).view(p.sizes());
+        if (p.grad().defined())
+            p.mutable_grad().copy_(g);
+        else
+            p.mutable_grad() = g.to(p.device(), p.scalar_type()).clone();
+        at += k;
+    }
+    m_seconds += seconds(t0);
+    ++m_count;
+    m_gradientBytes = n * 4;
+}
+
+void DataParallel::broadcastFromRank0(const std::vector<torch::Tensor> &tensors)
+{
+    torch::NoGradGuard ng;
+    for (const auto &t : tensors) {
+        auto cpu = t.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true).contiguous();
+        std::vector<at::Tensor> ts{cpu};
+        try {
+            m->group->broadcast(ts)->wait(m_timeout);
+        } catch (const std::exception &e) {
+            collectiveFailed(m_r, "broadcast of the starting weights", m_timeout, firstLine(e.what()));
+        }
+        t.detach().copy_(cpu);
+    }
+    ++m_count;
+}
+
+void DataParallel::meet(const std::string &what)
+{
+    const auto patience = m_patience;
+    // Each rank sets its own key and waits for everyone's, on the TCPStore at rank 0: no collective, so the
+    // collectives' short time-out does not apply to rank 0's long evaluations.
+    const std::string prefix = "se/meet/" + std::to_string(m_meetings++) + "/";
+    try {
+        m->store->set(prefix + std::to_string(m_r.rank), std::vector<std::uint8_t>{1});
+        std::vector<std::string> keys;
+        for (int i = 0; i < m_r.worldSize; ++i)
+            keys.push_back(prefix + std::to_string(i));
+        m->store->wait(keys, patience);
+    } catch (const std::exception &e) {
+        throw std::runtime_error("data-parallel ranks did not meet " + what + " (" + m_r.describe() +
+                                 "): another rank stopped, or did not come within " +
+                                 std::to_string(patience.count() / 1000) + " s (" + firstLine(e.what()) + ")");
+    }
+}
+
+#else
+
+DataParallel::DataParallel(const se::dist::Rendezvous &r, std::chrono::milliseconds timeout,
+                           std::chrono::milliseconds patience)
+    : m_r(r), m_timeout(timeout), m_patience(patience)
+{
+    throw std::runtime_error("cannot join the data-parallel group as " + r.describe() +
+                             ": this build has no Gloo (install libgloo-dev and rebuild)");
+}
+std::vector<double> DataParallel::sum(const std::vector<double> &v)
+{
+    return v;
+}
+void DataParallel::averageGradients(const std::vector<torch::Tensor> &)
+{
+}
+void DataParallel::broadcastFromRank0(const std::vector<torch::Tensor> &)
+{
+}
+void DataParallel::meet(const std::string &)
+{
+}
+
+#endif
+
+} // namespace se::unlearn
+
+namespace se::engine {
+
+se::dist::Rendezvous joinDataParallel(int timeoutSeconds, int patienceSeconds)
+{
+    const auto r = se::dist::rendezvousFromEnvironment();
+    se::unlearn::DataParallel::join(r, std::chrono::seconds(std::max(1, timeoutSeconds)),
+                                    std::chrono::seconds(std::max(1, patienceSeconds)));
+    return r;
+}
+
+void leaveDataParallel()
+{
+    se::unlearn::DataParallel::leave();
+}
+
+DataParallelStats dataParallelStats()
+{
+    DataParallelStats s;
+    if (const auto *dp = se::unlearn::DataParallel::current()) {
+        s.collectiveSeconds = dp->collectiveSeconds();
+        s.collectives = dp->collectiveCount();
+        s.gradientBytes = dp->gradientBytes();
+        s.steps = dp->steps();
+        s.stepSeconds = dp->stepSeconds();
+    }
+    return s;
+}
+
+} // namespace se::engine

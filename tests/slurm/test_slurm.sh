@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# A real one-node Slurm for the data-parallel CLI (issue 12; README "On a cluster"): Debian's munged, slurmctld and
+# slurmd, configured for this host only in a temporary folder, started here and stopped on exit. Then
+#   - `srun -n 2 safeeraser train-vanilla …` (two ranks, Slurm's variables) against one process with the same global
+#     batch: the same final loss, the model written once;
+#   - `srun -n 2 safeeraser run …`: one run in the store, its id printed once;
+#   - squeue sees the job step while it runs.
+# Exits 77 (CTest: skipped) with the reason when the packages are missing or this is not root.
+#   tests/slurm/test_slurm.sh SAFEERASER_BINARY
+set -euo pipefail
+SE="${1:?usage: test_slurm.sh SAFEERASER_BINARY}"
+
+skip() {
+  echo "SKIP: $*"
+  exit 77
+}
+[ "$(id -u)" = 0 ] || skip "the daemons of a one-node Slurm run as root here (slurmd starts jobs as their user)"
+for b in munged slurmctld slurmd srun sbatch squeue sinfo; do
+  command -v "$b" >/dev/null || skip "$b is missing (Debian: apt-get install slurm-wlm munge)"
+done
+
+T="$(mktemp -d /tmp/se-slurm.XXXXXX)"
+pids=()
+cleanup() {
+  local rc=$?
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+    echo "--- slurmctld.log"; tail -20 "$T/slurmctld.log" 2>/dev/null || true
+    echo "--- slurmd.log"; tail -20 "$T/slurmd.log" 2>/dev/null || true
+  fi
+  rm -rf "$T"
+  exit "$rc"
+}
+trap cleanup EXIT
+
+host="$(hostname -s)"
+cpus="$(nproc)"
+port=$((17000 + RANDOM % 2000))
+mkdir -p "$T/state" "$T/spool" "$T/munge"
+chmod 700 "$T/munge"
+head -c 1024 /dev/urandom >"$T/munge/munge.key"
+chmod 400 "$T/munge/munge.key"
+munged --force --key-file="$T/munge/munge.key" --socket="$T/munge/munge.sock" --pid-file="$T/munge/munged.pid" \
+  --log-file="$T/munge/munged.log" --seed-file="$T/munge/munged.seed"
+pids+=("$(cat "$T/munge/munged.pid")")
+
+cat >"$T/slurm.conf" <<EOF
+ClusterName=setest
+SlurmctldHost=$host(127.0.0.1)
+SlurmUser=root
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
+AuthType=auth/munge
+AuthInfo=socket=$T/munge/munge.sock
+CredType=cred/munge
+StateSaveLocation=$T/state
+SlurmdSpoolDir=$T/spool
+SlurmctldPidFile=$T/slurmctld.pid
+SlurmdPidFile=$T/slurmd.pid
+SlurmctldLogFile=$T/slurmctld.log
+SlurmdLogFile=$T/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+SchedulerType=sched/builtin
+MpiDefault=none
+ReturnToService=2
+JobCompType=jobcomp/none
+AccountingStorageType=accounting_storage/none
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1000 State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
+EOF
+export SLURM_CONF="$T/slurm.conf"
+slurmctld -D -f "$SLURM_CONF" >"$T/slurmctld.out" 2>&1 &
+pids+=($!)
+slurmd -D -f "$SLURM_CONF" >"$T/slurmd.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 60); do
+  sinfo -h -o %t 2>/dev/null | grep -q idle && break
+  sleep 1
+done
+sinfo -h -o %t | grep -q idle || { echo "FAIL: the node did not come up"; sinfo; exit 1; }
+echo "slurm: node $host up ($cpus CPUs), ports $port/$((port + 1))"
+
+W="$T/work"
+mkdir -p "$W"
+"$SE" make-benchmark --out "$W/bench" --records 24 --image-size 64 >/dev/null 2>&1
+common=(train-vanilla --data "$W/bench" --steps 8 --batch 4 --threads 1 --seed 7)
+"$SE" "${common[@]}" --grad-accum 2 --out "$W/one.safetensors" >"$W/one.out" 2>"$W/one.err"
+srun -n 2 -c 1 --kill-on-bad-exit=1 "$SE" "${common[@]}" --out "$W/two.safetensors" >"$W/two.out" 2>"$W/two.err" ||
+  { cat "$W/two.err"; echo "FAIL: srun -n 2 train-vanilla"; exit 1; }
+grep -q "rank 0 of 2 (slurm, master $host:" "$W/two.err" || { cat "$W/two.err"; echo "FAIL: no rank 0 of 2"; exit 1; }
+grep -q "rank 1 of 2 (slurm" "$W/two.err" || { cat "$W/two.err"; echo "FAIL: no rank 1 of 2"; exit 1; }
+[ "$(grep -c "finished after 8 steps" "$W/two.out")" = 1 ] || { cat "$W/two.out"; echo "FAIL: not reported once"; exit 1; }
+loss() { grep -o "final loss [0-9.]*" "$1"; }
+[ "$(loss "$W/one.out")" = "$(loss "$W/two.out")" ] ||
+  { echo "FAIL: one process $(loss "$W/one.out"), two ranks $(loss "$W/two.out")"; exit 1; }
+[ -s "$W/two.safetensors" ] || { echo "FAIL: no model written"; exit 1; }
+echo "ok: srun -n 2 train-vanilla = one process with --grad-accum 2 ($(loss "$W/two.out"))"
+
+# An unlearning run through srun, seen by squeue while it runs; rank 0 records it and prints its id once.
+srun -n 2 -c 1 --job-name=se-dp "$SE" run --store "$W/runs.sqlite" --data "$W/bench" --model "$W/one.safetensors" \
+  --method gd --steps 40 --batch 2 --threads 1 --subset 1 --greedy >"$W/run.out" 2>"$W/run.err" &
+srun_pid=$!
+seen=""
+for _ in $(seq 100); do
+  seen="$(squeue -h -o '%j %T' 2>/dev/null | grep se-dp || true)"
+  [ -n "$seen" ] && break
+  sleep 0.2
+done
+wait "$srun_pid" || { cat "$W/run.err"; echo "FAIL: srun -n 2 run"; exit 1; }
+[ -n "$seen" ] || { echo "FAIL: squeue never showed the job"; exit 1; }
+[ "$(wc -l <"$W/run.out")" = 1 ] || { cat "$W/run.out"; echo "FAIL: the run id is not printed once"; exit 1; }
+"$SE" report --store "$W/runs.sqlite" --run "$(cat "$W/run.out")" --json | grep -q '"status": "finished"' ||
+  { echo "FAIL: the run is not finished in the store"; exit 1; }
+echo "ok: srun -n 2 run (squeue: $seen), run $(cat "$W/run.out") finished"
+echo "PASS"
