@@ -1,6 +1,7 @@
 #include "ui/csvfield.h"
 #include "ui/mainwindow.h"
 #include "ui/browserview.h"
+#include "ui/clusterjobs.h"
 #include "ui/comparisonview.h"
 #include "ui/enginebridge.h"
 #include "ui/launcherview.h"
@@ -201,6 +202,9 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
     pause->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
     QAction *cancel = run->addAction(tr("&Cancel Current Run"), m_controller, &RunController::cancelCurrent);
     cancel->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Period));
+    run->addSeparator();
+    QAction *jobs = run->addAction(tr("Cluster &Jobs…"), this, &MainWindow::showClusterJobs);
+    jobs->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_J));
 
     // Help
     QMenu *help = menuBar()->addMenu(tr("&Help"));
@@ -261,6 +265,22 @@ void MainWindow::chooseStore()
                                                    QFileDialog::DontConfirmOverwrite);
     if (!f.isEmpty())
         openRunStore(f);
+}
+
+ClusterJobsDialog *MainWindow::showClusterJobs()
+{
+    if (m_storePath.isEmpty()) {
+        showMessage(tr("Open a run store first (File ▸ Open Run Store…): its Slurm sweep is shown here."));
+        return nullptr;
+    }
+    auto *d = new ClusterJobsDialog(m_storePath, this);
+    d->setAttribute(Qt::WA_DeleteOnClose);
+    connect(d, &ClusterJobsDialog::collected, this, [this](int merged) {
+        if (merged > 0)
+            runsChanged();
+    });
+    d->show();
+    return d;
 }
 
 bool MainWindow::openRunStore(const QString &file)

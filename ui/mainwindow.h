@@ -28,6 +28,7 @@ class PresentationView;
 class ProbeView;
 class RunController;
 class WorkbenchView;
+class ClusterJobsDialog;
 
 class MainWindow : public QMainWindow
 {
@@ -55,6 +56,8 @@ public:
     // open benchmark, on a worker thread; resultsImported() or importFailed() follows. Every mismatch goes to the
     // Problems panel. False (with a message) when no benchmark or store is open, or an import is running.
     bool importResults(const QString &file);
+    // Run ▸ Cluster Jobs… (Ctrl+J): the open store's Slurm sweep; null (with a message) when no store is open.
+    ClusterJobsDialog *showClusterJobs();
 
     QTableView *recordView() const;
     QListWidget *problemList() const { return m_problems; }

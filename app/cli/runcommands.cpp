@@ -1,6 +1,7 @@
 // `safeeraser run`, `evaluate` and `reproduce`: unlearning runs recorded in the run store, headless.
 #include "app/cli/commands.h"
 #include "app/cli/runjobs.h"
+#include "app/cli/slurmsweep.h"
 #include "core/store/report.h"
 #include "core/util/profile.h"
 #include "core/store/runstore.h"
@@ -70,9 +71,9 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
                   "A PEFT adapter folder folded into --model (a Hugging Face folder): the "
                   "run or evaluation is of model + adapter; a run writes the two stacked as "
                   "one adapter of --model");
+    c->add_option("--config", f.config, "Run configuration JSON (every setting; flags override it)")
+        ->check(CLI::ExistingFile);
     if (withMethod) {
-        c->add_option("--config", f.config, "Run configuration JSON (every setting; flags override it)")
-            ->check(CLI::ExistingFile);
         c->add_option("--method", f.method, se::unlearn::methodNamesText())
             ->check(CLI::IsMember(se::unlearn::methodNames(), CLI::ignore_case));
         c->add_flag("--pd", f.pd, "Add the Prompt Decouple loss");
@@ -398,10 +399,38 @@ struct ReproduceFlags : RunFlags {
     std::string methods = "ga,gd,kl,po,npo,dpo";
     bool json = false;
     int jobs = int(std::max(1u, std::thread::hardware_concurrency()));
+    bool slurm = false, collect = false;
+    SlurmOptions slurmOptions;
 };
+
+// reproduce --collect: the submitted sweep's state, task by task; the ended runs merged in the sweep's order.
+int collectReproduce(const ReproduceFlags &f)
+{
+    const auto s = se::store::readSubmission(f.store);
+    std::string note;
+    const auto states = se::store::sweepState(s, f.slurmOptions.squeue, &note);
+    if (!note.empty())
+        std::cerr << "[collect] " << note << "\n";
+    int waiting = 0;
+    for (const auto &t : states) {
+        std::cerr << "[collect] " << t.label << ": " << t.state << "\n";
+        waiting += !t.ended;
+    }
+    const int merged = se::store::collectSweep(s, states);
+    se::store::RunStore store(f.store, true);
+    std::cout << se::store::formatTable(se::store::summarizeRuns(store));
+    std::cout << "collect: " << merged << " run" << (merged == 1 ? "" : "s") << " merged now";
+    if (waiting)
+        std::cout << "; " << waiting << " of " << states.size()
+                  << " not ended (collect again when they have; squeue -j " << s.arrayJob << ")";
+    std::cout << "\n";
+    return waiting ? 1 : 0;
+}
 
 int runReproduce(ReproduceFlags f)
 {
+    if (f.collect)
+        return collectReproduce(f);
     const ThreadsAndProfile setup(f);
     namespace fs = std::filesystem;
     const auto t0 = std::chrono::steady_clock::now();
@@ -460,6 +489,19 @@ int runReproduce(ReproduceFlags f)
     }
     // Each run trains on one OpenBLAS thread unless --threads says otherwise: a sum's order depends on the thread
     // count, so this keeps the table the same with any --jobs and on any machine; the cores run runs side by side.
+    if (f.slurm) {
+        // The vanilla evaluation and the runs are Slurm jobs; the binary and the files must be where the nodes see
+        // them (a shared file system), as the README says.
+        SlurmOptions o = f.slurmOptions;
+        o.executable = fs::canonical("/proc/self/exe").string();
+        if (f.threads > 0)
+            o.cpusPerRun = f.threads;
+        const auto s = submitSweep(runs, runs.front().request, f.store, o);
+        std::cout << "submitted: vanilla evaluation job " << s.vanillaJob << ", array job " << s.arrayJob << " ("
+                  << s.labels.size() << " runs, logs in " << f.store << ".parts/)\n"
+                  << "when they have ended: safeeraser reproduce --collect --store " << f.store << "\n";
+        return 0;
+    }
     SweepOptions so;
     so.store = f.store;
     so.jobs = std::max(1, std::min<int>(f.jobs, int(runs.size())));
@@ -603,6 +645,19 @@ void addRunCommands(CLI::App &app, int &exitCode)
     rep->add_option("--jobs", pf->jobs,
                     "Runs at once, each a process of its own in <store>.parts/, merged into the store in order "
                     "(default: the cores; 1: one after another in this process)")
+        ->check(CLI::Range(1, 1024))
+        ->capture_default_str();
+    auto *slurm = rep->add_flag("--slurm", pf->slurm,
+                                "Submit the sweep to Slurm instead: the vanilla evaluation as one job, the runs as a "
+                                "job array after it (sbatch), each into its own store under <store>.parts/");
+    auto *collect = rep->add_flag("--collect", pf->collect,
+                                  "Merge the runs of a submitted sweep that have ended into the store, in the sweep's "
+                                  "order, and show the others' state (squeue)");
+    slurm->excludes(collect);
+    rep->add_option("--partition", pf->slurmOptions.partition, "--slurm: the partition (default: the cluster's)");
+    rep->add_option("--time", pf->slurmOptions.time, "--slurm: each task's time limit, as sbatch --time takes it");
+    rep->add_option("--gpus-per-run", pf->slurmOptions.gpusPerRun, "--slurm: GPUs per run")->check(CLI::Range(0, 64));
+    rep->add_option("--cpus-per-run", pf->slurmOptions.cpusPerRun, "--slurm: CPUs per run (its OpenBLAS threads)")
         ->check(CLI::Range(1, 1024))
         ->capture_default_str();
     rep->callback([pf, &exitCode] { exitCode = guarded("reproduce", [&] { return runReproduce(*pf); }); });

@@ -4,7 +4,10 @@
 #   - `srun -n 2 safeeraser train-vanilla …` (two ranks, Slurm's variables) against one process with the same global
 #     batch: the same final loss, the model written once;
 #   - `srun -n 2 safeeraser run …`: one run in the store, its id printed once;
-#   - squeue sees the job step while it runs.
+#   - squeue sees the job step while it runs;
+#   - `reproduce --slurm` with two variants (PO, PO+PD): a vanilla-evaluation job and a two-task array after it;
+#     `reproduce --collect` while they run says so, and afterwards merges both into the main store in the sweep's
+#     order, once.
 # Exits 77 (CTest: skipped) with the reason when the packages are missing or this is not root.
 #   tests/slurm/test_slurm.sh SAFEERASER_BINARY
 set -euo pipefail
@@ -116,4 +119,37 @@ wait "$srun_pid" || { cat "$W/run.err"; echo "FAIL: srun -n 2 run"; exit 1; }
 "$SE" report --store "$W/runs.sqlite" --run "$(cat "$W/run.out")" --json | grep -q '"status": "finished"' ||
   { echo "FAIL: the run is not finished in the store"; exit 1; }
 echo "ok: srun -n 2 run (squeue: $seen), run $(cat "$W/run.out") finished"
+# The sweep as Slurm jobs, then collected.
+"$SE" reproduce --slurm --store "$W/sweep.sqlite" --data "$W/bench" --model "$W/one.safetensors" --methods po \
+  --steps 10 --subset 1 --greedy --eval-every 5 >"$W/submit.out" 2>"$W/submit.err" ||
+  { cat "$W/submit.err"; echo "FAIL: reproduce --slurm"; exit 1; }
+grep -q "submitted: vanilla evaluation job [0-9]*, array job [0-9]* (2 runs" "$W/submit.out" ||
+  { cat "$W/submit.out"; echo "FAIL: no submission line"; exit 1; }
+array="$(sed -n 's/.*array job \([0-9]*\).*/\1/p' "$W/submit.out")"
+set +e
+"$SE" reproduce --collect --store "$W/sweep.sqlite" >"$W/early.out" 2>"$W/early.err"
+early=$?
+set -e
+[ "$early" = 1 ] || { cat "$W/early.out" "$W/early.err"; echo "FAIL: an early --collect exits $early, not 1"; exit 1; }
+grep -q "PENDING\|RUNNING" "$W/early.err" || { cat "$W/early.err"; echo "FAIL: no queued task shown"; exit 1; }
+for _ in $(seq 300); do
+  [ -z "$(squeue -h -j "$array" 2>/dev/null)" ] && [ -z "$(squeue -h 2>/dev/null)" ] && break
+  sleep 1
+done
+[ -z "$(squeue -h 2>/dev/null)" ] || { squeue; echo "FAIL: the sweep did not end in 300 s"; exit 1; }
+"$SE" reproduce --collect --store "$W/sweep.sqlite" >"$W/collect.out" 2>"$W/collect.err" || {
+  cat "$W/collect.out" "$W/collect.err"
+  for f in "$W"/sweep.sqlite.parts/*.log "$W"/sweep.sqlite.parts/*.out; do echo "--- $f"; tail -5 "$f"; done
+  echo "FAIL: reproduce --collect"
+  exit 1
+}
+grep -q "collect: 2 runs merged now" "$W/collect.out" || { cat "$W/collect.out"; echo "FAIL: not 2 merged"; exit 1; }
+for row in "1 *Vanilla *finished" "2 *PO  *finished" "3 *PO+PD *finished"; do
+  grep -q "^$row" "$W/collect.out" || { cat "$W/collect.out"; echo "FAIL: no row '$row'"; exit 1; }
+done
+"$SE" reproduce --collect --store "$W/sweep.sqlite" >"$W/again.out" 2>&1
+grep -q "collect: 0 runs merged now" "$W/again.out" || { cat "$W/again.out"; echo "FAIL: merged twice"; exit 1; }
+sed 's/^/  early: /' "$W/early.err"
+sed 's/^/  /' "$W/collect.err" "$W/collect.out"
+echo "ok: reproduce --slurm (array job $array) and --collect: vanilla, PO, PO+PD in the sweep's order"
 echo "PASS"
