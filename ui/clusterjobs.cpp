@@ -42,7 +42,7 @@ ClusterJobsDialog::ClusterJobsDialog(const QString &storePath, QWidget *parent, 
     connect(m_collect, &QPushButton::clicked, this, &ClusterJobsDialog::collect);
     new QShortcut(QKeySequence::Refresh, this, [this] { refresh(); });
     layout->addWidget(buttons);
-    resize(560, 420);
+    resize(560, 520);
 
     try {
         m_submission = se::store::readSubmission(storePath.toStdString());

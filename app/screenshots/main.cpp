@@ -7,6 +7,7 @@
 #include "ui/comparisonmodel.h"
 #include "ui/comparisonview.h"
 #include "ui/launcherview.h"
+#include "ui/clusterjobs.h"
 #include "ui/mainwindow.h"
 #include "ui/plotsview.h"
 #include "ui/presentationview.h"
@@ -30,8 +31,9 @@
 
 namespace {
 
-// Waits until `ready` holds (or a deadline), then grabs the window into `file` and quits.
-void screenshotWhen(se::ui::MainWindow *w, const QString &file, std::function<bool()> ready, int settleMs = 600)
+// Waits until `ready` holds (or a deadline), then grabs the window (or `target`, a dialog of it) into `file` and quits.
+void screenshotWhen(se::ui::MainWindow *w, const QString &file, std::function<bool()> ready, int settleMs = 600,
+                    QWidget *target = nullptr)
 {
     auto *timer = new QTimer(w);
     auto *clock = new QElapsedTimer;
@@ -41,7 +43,7 @@ void screenshotWhen(se::ui::MainWindow *w, const QString &file, std::function<bo
             return;
         timer->stop();
         QTimer::singleShot(settleMs, w, [=] {
-            const bool ok = w->grab().save(file, "PNG");
+            const bool ok = (target ? target : static_cast<QWidget *>(w))->grab().save(file, "PNG");
             std::fprintf(stderr, "%s %s\n", ok ? "saved" : "could not save", qPrintable(file));
             delete clock;
             QApplication::exit(ok ? 0 : 1);
@@ -61,8 +63,8 @@ int main(int argc, char **argv)
     const se::ui::StartOptions options;
     options.addTo(parser);
     QCommandLineOption shotView("screenshot-view",
-                                "dataset, dataset-blurred, run, compare, statistics, plots, robustness, probe or "
-                                "presentation.",
+                                "dataset, dataset-blurred, run, compare, statistics, plots, robustness, probe, "
+                                "presentation or cluster-jobs (the store's Slurm sweep).",
                                 "name");
     QCommandLineOption shotFile("screenshot", "Save a PNG of the window here and quit.", "file");
     QCommandLineOption shotRun("screenshot-run", "(run) Start a PO+PD run first; shoot once it has progressed.");
@@ -81,6 +83,7 @@ int main(int argc, char **argv)
     const QString baseView = viewName == "statistics"        ? QStringLiteral("compare")
                              : viewName == "dataset-blurred" ? QStringLiteral("dataset")
                              : viewName == "robustness"      ? QStringLiteral("plots")
+                             : viewName == "cluster-jobs"    ? QStringLiteral("run")
                                                              : viewName;
     options.apply(window, parser, baseView);
     const QList<qint64> runs = options.runs(parser);
@@ -88,7 +91,16 @@ int main(int argc, char **argv)
     if (parser.isSet(shotFile)) {
         const QString file = parser.value(shotFile);
         auto *w = &window;
-        if (viewName == "robustness") {
+        if (viewName == "cluster-jobs") {
+            // Run ▸ Cluster Jobs… over the store's Slurm sweep (reproduce --slurm), once squeue has answered.
+            auto *d = w->showClusterJobs();
+            if (!d)
+                return 1;
+            auto refreshed = std::make_shared<bool>(false);
+            QObject::connect(d, &se::ui::ClusterJobsDialog::refreshed, w, [refreshed] { *refreshed = true; });
+            screenshotWhen(
+                w, file, [refreshed] { return *refreshed; }, 300, d);
+        } else if (viewName == "robustness") {
             // The audits of the compared runs (safeeraser audit): attacks and relearning curves.
             w->plots()->setCurrentPage(3);
             screenshotWhen(w, file, [w] { return w->plots()->robustnessTable()->rowCount() > 0; });
