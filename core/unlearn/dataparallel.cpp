@@ -9,6 +9,7 @@
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1 // ProcessGroupGloo.hpp declares nothing without it
 #endif
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
@@ -27,7 +28,9 @@ double seconds(std::chrono::steady_clock::time_point t0)
 #if SE_HAVE_GLOO
 struct DataParallel::Impl {
     c10::intrusive_ptr<c10d::TCPStore> store;
-    c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+    // The step's collectives (the short time-out), and the meetings' (the patience): a second group over the same
+    // store, so that a rank waiting for rank 0's evaluation still hears at once of a rank that has gone away.
+    c10::intrusive_ptr<c10d::ProcessGroupGloo> group, patient;
 };
 #else
 struct DataParallel::Impl {
@@ -92,15 +95,22 @@ DataParallel::DataParallel(const se::dist::Rendezvous &r, std::chrono::milliseco
         so.waitWorkers = true;
         so.timeout = timeout;
         m->store = c10::make_intrusive<c10d::TCPStore>(r.masterAddr, so);
-        auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-        options->threads = 1; // one step's all-reduce at a time: a second thread would only spin
+        std::shared_ptr<::gloo::transport::Device> device;
         if (const char *ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
-            options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+            device = c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
         else if (loopback(r.masterAddr))
-            options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+            device = c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
         else
-            options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-        m->group = c10::make_intrusive<c10d::ProcessGroupGloo>(m->store, r.rank, r.worldSize, options);
+            device = c10d::ProcessGroupGloo::createDefaultDevice();
+        auto options = [&](std::chrono::milliseconds t) {
+            auto o = c10d::ProcessGroupGloo::Options::create(t);
+            o->threads = 1; // one collective at a time: a second thread would only spin
+            o->devices.push_back(device);
+            return o;
+        };
+        m->group = c10::make_intrusive<c10d::ProcessGroupGloo>(m->store, r.rank, r.worldSize, options(timeout));
+        m->patient = c10::make_intrusive<c10d::ProcessGroupGloo>(
+            c10::make_intrusive<c10d::PrefixStore>("se-meet", m->store), r.rank, r.worldSize, options(patience));
     } catch (const c10::Error &e) {
         throw std::runtime_error("cannot join the data-parallel group as " + r.describe() + ": " +
                                  firstLine(e.what_without_backtrace()));
@@ -181,20 +191,15 @@ void DataParallel::broadcastFromRank0(const std::vector<torch::Tensor> &tensors)
 
 void DataParallel::meet(const std::string &what)
 {
-    const auto patience = m_patience;
-    // Each rank sets its own key and waits for everyone's, on the TCPStore at rank 0: no collective, so the
-    // collectives' short time-out does not apply to rank 0's long evaluations.
-    const std::string prefix = "se/meet/" + std::to_string(m_meetings++) + "/";
+    // An all-reduce of one number on the patient group: every rank must get here, and a rank whose process has
+    // ended breaks it at once (its connections close), whatever the patience.
+    std::vector<at::Tensor> ts{torch::ones({1}, torch::kFloat)};
     try {
-        m->store->set(prefix + std::to_string(m_r.rank), std::vector<std::uint8_t>{1});
-        std::vector<std::string> keys;
-        for (int i = 0; i < m_r.worldSize; ++i)
-            keys.push_back(prefix + std::to_string(i));
-        m->store->wait(keys, patience);
+        m->patient->allreduce(ts)->wait(m_patience);
     } catch (const std::exception &e) {
         throw std::runtime_error("data-parallel ranks did not meet " + what + " (" + m_r.describe() +
                                  "): another rank stopped, or did not come within " +
-                                 std::to_string(patience.count() / 1000) + " s (" + firstLine(e.what()) + ")");
+                                 std::to_string(m_patience.count() / 1000) + " s (" + firstLine(e.what()) + ")");
     }
 }
 

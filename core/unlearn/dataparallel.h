@@ -61,7 +61,6 @@ private:
     se::dist::Rendezvous m_r;
     std::chrono::milliseconds m_timeout, m_patience;
     std::unique_ptr<Impl> m;
-    int m_meetings = 0;
     double m_seconds = 0, m_stepSeconds = 0;
     std::int64_t m_count = 0, m_gradientBytes = 0;
     int m_steps = 0;

@@ -225,6 +225,30 @@ private Q_SLOTS:
         QVERIFY2(QString::fromStdString(run->message).contains("data-parallel all-reduce"), run->message.c_str());
     }
 
+    // A rank that fails before training (here: its model cannot be read) while rank 0 evaluates the vanilla model:
+    // rank 0 does not wait for it (the meeting's patience is a day), it fails at once with the reason.
+    void aRankThatFailsBeforeTraining()
+    {
+        const QStringList args = {"run",     "--data", m_data,      "--method", "gd",       "--steps", "5",
+                                  "--batch", "2",      "--threads", "1",        "--subset", "1",       "--greedy"};
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto [r0, r1] = twoRanks(args, [&](int rank) {
+            return QStringList{"--store", path(rank == 0 ? "early.sqlite" : "early1.sqlite"), "--model",
+                               rank == 0 ? m_vanilla : path("no-such-model.safetensors")};
+        });
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        QCOMPARE(r1.code, 1);
+        QVERIFY2(r1.err.contains("no-such-model.safetensors"), r1.err);
+        QCOMPARE(r0.code, 1);
+        QVERIFY2(r0.err.contains("data-parallel ranks did not meet before training"), r0.err);
+        QVERIFY(secs < 120);
+        se::store::RunStore store(path("early.sqlite").toStdString(), true);
+        const auto run = store.run(r0.out.trimmed().toLongLong());
+        QVERIFY(run);
+        QCOMPARE(run->status, se::store::RunStatus::Failed);
+        QVERIFY2(QString::fromStdString(run->message).contains("did not meet before training"), run->message.c_str());
+    }
+
     // A rank that never comes: the others give up after --dist-timeout with a message that says so.
     void aRankThatNeverComes()
     {
