@@ -78,6 +78,13 @@ std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const tor
 
     std::vector<std::vector<int>> out(B);
     std::vector<bool> done(B, false);
+    // The rows still generating, by their index in `prompts`: finished rows are dropped from the batch (the cache,
+    // the mask, the positions) once a quarter of it has finished, so that short answers do not pay for the longest
+    // one. Each row's arithmetic does not depend on the others, and the sampling stream is drawn for the active rows
+    // in the same order either way, so the answers are the same as without dropping.
+    std::vector<int64_t> rows(static_cast<std::size_t>(B));
+    for (int64_t b = 0; b < B; ++b)
+        rows[static_cast<std::size_t>(b)] = b;
     std::uint64_t rngState = o.seed;
     se::model::KvCache cache;
     cache.reserve = P + maxNew; // one allocation per layer, written in place at every step
@@ -89,35 +96,63 @@ std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const tor
         return model.headLogits(h.slice(1, h.size(1) - 1));
     };
     torch::Tensor logits = lastLogits(ids, images, positions, o.useCache ? &cache : nullptr);
-    torch::Tensor allIds = ids, allPos = positions;
+    torch::Tensor allIds = ids, allPos = positions, pixels = images;
     for (int step = 0; step < maxNew; ++step) {
         auto last = logits.select(1, logits.size(1) - 1).to(torch::kFloat).to(torch::kCPU).contiguous();
         const int V = static_cast<int>(last.size(1));
         const float *data = last.data_ptr<float>();
-        auto next = torch::full({B, 1}, pad, torch::kLong);
-        bool all = true;
-        for (int64_t b = 0; b < B; ++b) {
-            if (done[b])
+        const int64_t active = static_cast<int64_t>(rows.size());
+        auto next = torch::full({active, 1}, pad, torch::kLong);
+        auto *nextData = next.data_ptr<int64_t>();
+        int64_t finished = 0;
+        for (int64_t i = 0; i < active; ++i) {
+            const auto b = static_cast<std::size_t>(rows[static_cast<std::size_t>(i)]);
+            if (done[b]) {
+                ++finished;
                 continue;
-            const int t = pickToken(data + b * V, V, o, rngState);
-            if (t == o.eosId)
+            }
+            const int t = pickToken(data + i * V, V, o, rngState);
+            if (t == o.eosId) {
                 done[b] = true;
-            else
+                ++finished;
+            } else {
                 out[b].push_back(t);
-            next[b][0] = t;
-            all = all && done[b];
+            }
+            nextData[i] = t;
         }
-        if (all || step + 1 == maxNew)
+        if (finished == active || step + 1 == maxNew)
             break;
+        if (finished * 4 >= active) {
+            std::vector<int64_t> keepIdx, keepRows;
+            for (int64_t i = 0; i < active; ++i)
+                if (!done[static_cast<std::size_t>(rows[static_cast<std::size_t>(i)])]) {
+                    keepIdx.push_back(i);
+                    keepRows.push_back(rows[static_cast<std::size_t>(i)]);
+                }
+            const auto keepCpu = torch::tensor(keepIdx, torch::kLong);
+            const auto keep = keepCpu.to(device);
+            for (auto &slot : cache.layers)
+                if (slot.k.defined()) {
+                    slot.k = slot.k.index_select(0, keep);
+                    slot.v = slot.v.index_select(0, keep);
+                }
+            mask = mask.index_select(0, keep);
+            allPos = allPos.index_select(0, keep);
+            allIds = allIds.index_select(0, keep);
+            if (pixels.defined() && !o.useCache)
+                pixels = pixels.index_select(0, keep);
+            next = next.index_select(0, keepCpu);
+            rows = std::move(keepRows);
+        }
         next = next.to(device);
         auto nextPos = allPos.select(1, allPos.size(1) - 1).unsqueeze(1) + 1;
-        mask = torch::cat({mask, torch::ones({B, 1}, mask.options())}, 1);
+        mask = torch::cat({mask, torch::ones({mask.size(0), 1}, mask.options())}, 1);
         allPos = torch::cat({allPos, nextPos}, 1);
         allIds = torch::cat({allIds, next}, 1);
         if (o.useCache)
             logits = lastLogits(next, {}, nextPos, &cache);
         else
-            logits = lastLogits(allIds, images, allPos, nullptr);
+            logits = lastLogits(allIds, pixels, allPos, nullptr);
     }
     if (wasTraining)
         model.train();

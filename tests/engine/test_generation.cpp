@@ -7,6 +7,9 @@
 #include "core/model/vlm.h"
 
 #include <QtTest>
+#include <algorithm>
+#include <map>
+#include <set>
 
 using namespace se::model;
 using se::eval::GenerateOptions;
@@ -86,6 +89,52 @@ private Q_SLOTS:
             const auto single = se::eval::generate(m, images.slice(0, i, i + 1), {prompts[i]}, o);
             QCOMPARE(single[0], batched[i]);
         }
+    }
+
+    // Rows that have finished leave the batch (generate() drops them once a quarter has finished); the others go on
+    // as before. <eos> here is a token the rows say at different steps, so rows end at different times.
+    void finishedRowsLeaveTheBatch()
+    {
+        // Strong position embeddings: what the model says next depends on where it is, so rows of different
+        // prompt lengths say different tokens at each step.
+        auto m = makeVlm(tinyCard(), kVocab, 13);
+        {
+            torch::NoGradGuard ng;
+            m->posEmb->weight.mul_(30.0);
+        }
+        m->eval();
+        torch::manual_seed(13);
+        auto images = torch::rand({8, 3, 16, 16});
+        std::vector<std::vector<int>> prompts;
+        for (int i = 0; i < 8; ++i)
+            prompts.push_back(prompt(2 + i, i + 1));
+        GenerateOptions o;
+        o.maxNewTokens = 15;
+        o.eosId = -1; // nobody stops
+        const auto free = se::eval::generate(m, images, prompts, o);
+        // The token whose first use falls on the most different steps across the rows (never, for some, counts).
+        std::map<int, std::set<long>> firstAt;
+        for (const auto &row : free)
+            for (int t : row)
+                firstAt[t];
+        for (auto &[t, steps] : firstAt)
+            for (const auto &row : free)
+                steps.insert(std::find(row.begin(), row.end(), t) - row.begin());
+        o.eosId = std::max_element(firstAt.begin(), firstAt.end(), [](const auto &a, const auto &b) {
+                      return a.second.size() < b.second.size();
+                  })->first;
+        const auto batched = se::eval::generate(m, images, prompts, o);
+        std::set<std::size_t> lengths;
+        int ended = 0;
+        for (int i = 0; i < 8; ++i) {
+            const auto &f = free[std::size_t(i)];
+            const std::vector<int> expected(f.begin(), std::find(f.begin(), f.end(), o.eosId));
+            QCOMPARE(batched[std::size_t(i)], expected);
+            QCOMPARE(se::eval::generate(m, images.slice(0, i, i + 1), {prompts[std::size_t(i)]}, o)[0], expected);
+            ended += expected.size() < f.size();
+            lengths.insert(expected.size());
+        }
+        QVERIFY2(ended >= 2 && lengths.size() >= 3, "rows should end at different steps");
     }
 
     void samplingIsFixedBySeed()
