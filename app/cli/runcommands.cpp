@@ -441,6 +441,11 @@ int runReproduce(ReproduceFlags f)
                   << " (generate one with `safeeraser make-benchmark --out " << f.data << "`)\n";
         return 2;
     }
+    // A sweep submitted to Slurm before keeps its results in the parts this one would replace.
+    if (const std::string why = se::store::uncollectedSweep(f.store, f.slurmOptions.squeue); !why.empty()) {
+        std::cerr << "safeeraser reproduce: " << why << "\n";
+        return 1;
+    }
     InterruptGuard guard;
     if (f.model.empty()) {
         // The built-in vanilla model of this benchmark, trained once and kept beside the store.

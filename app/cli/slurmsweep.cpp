@@ -56,6 +56,10 @@ SlurmSubmission submitSweep(const std::vector<SweepRun> &runs, const se::engine:
 {
     if (runs.empty())
         throw std::runtime_error("no runs to submit");
+    // Before any file is replaced: sbatch must be there and answer.
+    if (const auto v = runProgram({o.sbatch, "--version"}); v.code != 0)
+        throw std::runtime_error(o.sbatch + " --version failed (status " + std::to_string(v.code) +
+                                 "): " + se::store::trimEnd(v.err.empty() ? v.out : v.err));
     const fs::path dir = se::store::sweepPartsDir(store);
     fs::create_directories(dir);
     const std::string exe = shellQuoted(o.executable), main = shellQuoted(fs::absolute(store).string());

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -183,6 +184,47 @@ int collectSweep(const SlurmSubmission &s, const std::vector<TaskState> &states)
         if (t.ended)
             merged += main.mergeFrom(sweepPartPath(s.store, t.label));
     return merged;
+}
+
+std::string uncollectedSweep(const std::string &store, const std::string &squeue)
+{
+    std::error_code ec;
+    if (!fs::exists(fs::path(sweepPartsDir(store)) / "slurm.json", ec))
+        return {};
+    const SlurmSubmission s = readSubmission(store);
+    std::vector<std::string> inMain;
+    if (fs::exists(s.store, ec)) {
+        RunStore main(s.store, true);
+        for (const auto &r : main.runs())
+            inMain.push_back(r.uid);
+    }
+    std::vector<std::string> waiting, uncollected;
+    for (const auto &t : sweepState(s, squeue)) {
+        if (!t.ended) {
+            if (t.state == "PENDING" || t.state == "RUNNING" || t.state.rfind("CONFIGURING", 0) == 0 ||
+                t.state == "COMPLETING" || t.state == "SUSPENDED")
+                waiting.push_back(t.label);
+            continue;
+        }
+        RunStore part(sweepPartPath(s.store, t.label), true);
+        const auto runs = part.runs();
+        if (!runs.empty() && std::find(inMain.begin(), inMain.end(), runs.back().uid) == inMain.end())
+            uncollected.push_back(t.label);
+    }
+    auto list = [](const std::vector<std::string> &v) {
+        std::string out;
+        for (const auto &x : v)
+            out += (out.empty() ? "" : ", ") + x;
+        return out;
+    };
+    if (!waiting.empty())
+        return "the sweep submitted before (array job " + s.arrayJob + ") still has runs queued or running (" +
+               list(waiting) + "); wait for them and collect them (reproduce --collect), or cancel them (scancel " +
+               s.arrayJob + ") and remove " + (fs::path(sweepPartsDir(store)) / "slurm.json").string();
+    if (!uncollected.empty())
+        return "the sweep submitted before (array job " + s.arrayJob + ") has runs not merged into the store yet (" +
+               list(uncollected) + "); collect them first (reproduce --collect --store " + store + ")";
+    return {};
 }
 
 } // namespace se::store

@@ -36,6 +36,11 @@ std::vector<TaskState> sweepState(const SlurmSubmission &s, const std::string &s
 // so collecting again adds only the new ones). Returns the runs merged now.
 int collectSweep(const SlurmSubmission &s, const std::vector<TaskState> &states);
 
+// Why starting a new sweep into `store` would lose results of the one submitted before (its parts are replaced):
+// tasks still queued or running, or ended runs not yet merged into the main store. Empty when there is no earlier
+// submission or it has all been collected.
+std::string uncollectedSweep(const std::string &store, const std::string &squeue = "squeue");
+
 // Runs a program found in PATH and collects its exit status and output (sbatch, squeue). Throws when it cannot be
 // started.
 struct ProgramResult {

@@ -3,15 +3,15 @@
 # slurmd, configured for this host only in a temporary folder, started here and stopped on exit. Then
 #   - `srun -n 2 safeeraser train-vanilla …` (two ranks, Slurm's variables) against one process with the same global
 #     batch: the same final loss, the model written once;
-#   - `srun -n 2 safeeraser run …`: one run in the store, its id printed once;
+#   - `srun -n 2 safeeraser run …`: one run in the store, its id printed once, its metrics those of one process;
 #   - squeue sees the job step while it runs;
 #   - `reproduce --slurm` with two variants (PO, PO+PD): a vanilla-evaluation job and a two-task array after it;
 #     `reproduce --collect` while they run says so, and afterwards merges both into the main store in the sweep's
 #     order, once.
 # Exits 77 (CTest: skipped) with the reason when the packages are missing or this is not root.
-#   tests/slurm/test_slurm.sh SAFEERASER_BINARY
+#   tests/slurm/test_slurm.sh SAFEERASER_BINARY [SCREENSHOT_TOOL]
 set -euo pipefail
-SE="${1:?usage: test_slurm.sh SAFEERASER_BINARY}"
+SE="${1:?usage: test_slurm.sh SAFEERASER_BINARY [SCREENSHOT_TOOL]}"
 
 skip() {
   echo "SKIP: $*"
@@ -103,9 +103,13 @@ loss() { grep -o "final loss [0-9.]*" "$1"; }
 [ -s "$W/two.safetensors" ] || { echo "FAIL: no model written"; exit 1; }
 echo "ok: srun -n 2 train-vanilla = one process with --grad-accum 2 ($(loss "$W/two.out"))"
 
-# An unlearning run through srun, seen by squeue while it runs; rank 0 records it and prints its id once.
-srun -n 2 -c 1 --job-name=se-dp "$SE" run --store "$W/runs.sqlite" --data "$W/bench" --model "$W/one.safetensors" \
-  --method gd --steps 40 --batch 2 --threads 1 --subset 1 --greedy >"$W/run.out" 2>"$W/run.err" &
+# An unlearning run through srun, seen by squeue while it runs; rank 0 records it and prints its id once; its
+# evaluation is the same as one process's with the same global batch (same weights, so the same answers).
+runargs=(run --data "$W/bench" --model "$W/one.safetensors" --method gd --steps 40 --batch 2 --threads 1 --subset 1
+  --greedy)
+"$SE" "${runargs[@]}" --store "$W/single.sqlite" --grad-accum 2 --quiet >"$W/single.out" 2>"$W/single.err" ||
+  { cat "$W/single.err"; echo "FAIL: the one-process run"; exit 1; }
+srun -n 2 -c 1 --job-name=se-dp "$SE" "${runargs[@]}" --store "$W/runs.sqlite" >"$W/run.out" 2>"$W/run.err" &
 srun_pid=$!
 seen=""
 for _ in $(seq 100); do
@@ -118,7 +122,10 @@ wait "$srun_pid" || { cat "$W/run.err"; echo "FAIL: srun -n 2 run"; exit 1; }
 [ "$(wc -l <"$W/run.out")" = 1 ] || { cat "$W/run.out"; echo "FAIL: the run id is not printed once"; exit 1; }
 "$SE" report --store "$W/runs.sqlite" --run "$(cat "$W/run.out")" --json | grep -q '"status": "finished"' ||
   { echo "FAIL: the run is not finished in the store"; exit 1; }
-echo "ok: srun -n 2 run (squeue: $seen), run $(cat "$W/run.out") finished"
+metrics() { "$SE" report --store "$1" --run "$2" --json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)[0]["metrics"], sort_keys=True))'; }
+[ "$(metrics "$W/single.sqlite" "$(cat "$W/single.out")")" = "$(metrics "$W/runs.sqlite" "$(cat "$W/run.out")")" ] ||
+  { echo "FAIL: srun -n 2 run and one process evaluate differently"; exit 1; }
+echo "ok: srun -n 2 run (squeue: $seen), run $(cat "$W/run.out") finished, metrics = one process with --grad-accum 2"
 # The sweep as Slurm jobs, then collected.
 "$SE" reproduce --slurm --store "$W/sweep.sqlite" --data "$W/bench" --model "$W/one.safetensors" --methods po \
   --steps 10 --subset 1 --greedy --eval-every 5 >"$W/submit.out" 2>"$W/submit.err" ||
@@ -132,6 +139,14 @@ early=$?
 set -e
 [ "$early" = 1 ] || { cat "$W/early.out" "$W/early.err"; echo "FAIL: an early --collect exits $early, not 1"; exit 1; }
 grep -q "PENDING\|RUNNING" "$W/early.err" || { cat "$W/early.err"; echo "FAIL: no queued task shown"; exit 1; }
+# A second sweep into the same store would replace the parts of this one: refused while it is not collected.
+set +e
+"$SE" reproduce --slurm --store "$W/sweep.sqlite" --data "$W/bench" --model "$W/one.safetensors" --methods po \
+  --steps 10 >"$W/twice.out" 2>&1
+twice=$?
+set -e
+[ "$twice" = 1 ] && grep -q "still has runs queued or running\|not merged into the store yet" "$W/twice.out" ||
+  { cat "$W/twice.out"; echo "FAIL: a second sweep over an uncollected one was not refused ($twice)"; exit 1; }
 for _ in $(seq 300); do
   [ -z "$(squeue -h -j "$array" 2>/dev/null)" ] && [ -z "$(squeue -h 2>/dev/null)" ] && break
   sleep 1
@@ -152,4 +167,12 @@ grep -q "collect: 0 runs merged now" "$W/again.out" || { cat "$W/again.out"; ech
 sed 's/^/  early: /' "$W/early.err"
 sed 's/^/  /' "$W/collect.err" "$W/collect.out"
 echo "ok: reproduce --slurm (array job $array) and --collect: vanilla, PO, PO+PD in the sweep's order"
+# The workbench opens the merged store and shows the sweep, every task ended (the screenshot tool is the workbench
+# with a camera: Run > Cluster Jobs on --store).
+if [ -n "${2:-}" ] && [ -x "$2" ]; then
+  QT_QPA_PLATFORM=offscreen "$2" --store "$W/sweep.sqlite" --screenshot-view cluster-jobs --screenshot "$W/jobs.png" \
+    >"$W/shot.out" 2>&1 || { cat "$W/shot.out"; echo "FAIL: the workbench did not open the merged store"; exit 1; }
+  [ -s "$W/jobs.png" ] || { cat "$W/shot.out"; echo "FAIL: no picture of the Cluster Jobs window"; exit 1; }
+  echo "ok: the workbench opened the merged store and showed its sweep"
+fi
 echo "PASS"
