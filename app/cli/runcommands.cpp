@@ -4,6 +4,7 @@
 #include "app/cli/slurmsweep.h"
 #include "core/store/report.h"
 #include "core/util/profile.h"
+#include "core/util/rendezvous.h"
 #include "core/store/runstore.h"
 #include "core/unlearn/robustness.h"
 #include "core/unlearn/runservice.h"
@@ -434,6 +435,13 @@ int runReproduce(ReproduceFlags f)
     const ThreadsAndProfile setup(f);
     namespace fs = std::filesystem;
     const auto t0 = std::chrono::steady_clock::now();
+    // Started as one rank of several (srun -n N, torchrun), every rank would run the whole sweep into one store.
+    if (const auto rv = se::dist::rendezvousFromEnvironment(); rv.distributed()) {
+        std::cerr << "safeeraser reproduce: started as " << rv.describe()
+                  << "; reproduce starts its own run processes and must run once: start it without srun -n / "
+                     "torchrun, or submit the sweep with --slurm\n";
+        return 2;
+    }
     if (f.data.empty())
         f.data = "data/benchmark";
     if (!fs::exists(fs::path(f.data) / "all_train.json")) {

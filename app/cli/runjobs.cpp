@@ -2,6 +2,7 @@
 
 #include "core/store/runstore.h"
 #include "core/unlearn/method.h"
+#include "core/util/rendezvous.h"
 
 #include <chrono>
 #include <csignal>
@@ -72,7 +73,13 @@ pid_t spawnRun(const std::string &config, const std::string &part, const std::st
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid = 0;
-    const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv.data(), environ);
+    // A run is one process even when this one was started as a rank (srun -n N, torchrun): it must not join a group.
+    auto env = se::dist::singleProcessEnvironment(environ);
+    std::vector<char *> envp;
+    for (auto &e : env)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv.data(), envp.data());
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0)

@@ -1,3 +1,4 @@
+#include "core/model/gemm.h"
 #include "core/model/llava.h"
 
 #include <mutex>
@@ -34,8 +35,8 @@ void HfLinearImpl::keepOriginal()
 torch::Tensor HfLinearImpl::forward(const torch::Tensor &x)
 {
     if (!m_enabled && m_originalWeight.defined())
-        return F::linear(x, m_originalWeight, m_originalBias);
-    auto y = F::linear(x, weight, bias);
+        return denseLinear(x, m_originalWeight, m_originalBias);
+    auto y = denseLinear(x, weight, bias);
     if (!m_a.defined() || !m_enabled)
         return y;
     // The adapter runs in float32 whatever the base dtype (bf16 weights, float32 adapters and optimiser state).
@@ -376,7 +377,7 @@ torch::Tensor LlavaImpl::hidden(const torch::Tensor &ids, const torch::Tensor &p
 
 torch::Tensor LlavaImpl::headLogits(const torch::Tensor &h)
 {
-    return m_config.tieEmbeddings ? F::linear(h, m->embed->weight) : m->lmHead(h);
+    return m_config.tieEmbeddings ? denseLinear(h, m->embed->weight) : m->lmHead(h);
 }
 
 std::vector<torch::Tensor> LlavaImpl::visionParameters() const

@@ -1,5 +1,6 @@
 #include "core/model/vlm.h"
 
+#include "core/model/gemm.h"
 #include "core/model/tokenizer.h"
 
 #include <cmath>
@@ -18,7 +19,7 @@ LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out)
 
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor &x)
 {
-    auto y = linear(x);
+    auto y = denseLinear(x, linear->weight, linear->bias);
     return loraActive() ? y + loraDelta(x) : y;
 }
 
@@ -89,7 +90,7 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor &x, const torch::Ten
     // on this CPU's OpenBLAS (tests/bench). The weights stay three modules (names, LoRA targets).
     auto w = torch::cat({q->linear->weight, k->linear->weight, v->linear->weight});
     auto b = torch::cat({q->linear->bias, k->linear->bias, v->linear->bias});
-    auto qkv = torch::nn::functional::linear(h, w, b);
+    auto qkv = denseLinear(h, w, b);
     auto parts = qkv.split(qkv.size(-1) / 3, -1);
     auto withLora = [&](torch::Tensor t, const LoraLinear &m) { return m->loraActive() ? t + m->loraDelta(h) : t; };
     auto split = [&](const torch::Tensor &t) { return t.view({B, T, m_heads, m_headDim}).transpose(1, 2); };
@@ -207,7 +208,7 @@ torch::Tensor VlmImpl::hidden(const torch::Tensor &ids, const torch::Tensor &ima
 
 torch::Tensor VlmImpl::headLogits(const torch::Tensor &hidden)
 {
-    return m_card.tieEmbeddings ? torch::matmul(hidden, tokEmb->weight.t()) : head(hidden);
+    return denseLinear(hidden, m_card.tieEmbeddings ? tokEmb->weight : head->weight);
 }
 
 torch::Tensor VlmImpl::forward(const torch::Tensor &ids, const torch::Tensor &images, const torch::Tensor &positions,

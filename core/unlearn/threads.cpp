@@ -1,6 +1,7 @@
 // The engine's threads and devices: OpenBLAS and LibTorch pools set once, glibc's allocator tuned for large
 // activations, devices picked by name.
 #include "core/unlearn/enginecommon.h"
+#include "core/model/gemm.h"
 
 #include <algorithm>
 #include <atomic>
@@ -40,12 +41,15 @@ detail::GenerationThreads::GenerationThreads(bool cpu) : m_on(cpu && g_setBlas)
     ensureThreads();
     ++g_generating;
     g_setBlas(std::min<int>(g_generationThreads, std::max<int>(1, g_blasThreads)));
+    se::model::setGemmThreads(std::min<int>(g_generationThreads, std::max<int>(1, g_blasThreads)));
 }
 
 detail::GenerationThreads::~GenerationThreads()
 {
-    if (m_on && --g_generating == 0)
+    if (m_on && --g_generating == 0) {
         g_setBlas(std::max<int>(1, g_blasThreads));
+        se::model::setGemmThreads(std::max<int>(1, g_blasThreads));
+    }
 }
 
 void detail::ensureThreads()
@@ -74,6 +78,16 @@ void configureAllocator()
 }
 } // namespace
 
+// Which of OpenBLAS's kernel sets runs ("Haswell kernels"): it picks them by CPU, or as OPENBLAS_CORETYPE says, and
+// the sums (so a run's exact numbers) depend on it.
+static std::string blasKernels()
+{
+    using CoreName = char *(*)();
+    auto fn = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+    const char *name = fn ? fn() : nullptr;
+    return name ? std::string(name) + " kernels" : std::string();
+}
+
 std::string configureThreads(int threads)
 {
     g_threadsSet = true;
@@ -91,15 +105,19 @@ std::string configureThreads(int threads)
         g_setBlas = setBlas;
         g_blasThreads = n;
         setBlas(n);
+        se::model::setGemmThreads(n);
         torch::set_num_threads(1);
         const int gen = std::min<int>(n, g_generationThreads);
+        const std::string kernels = blasKernels();
         g_threadsReport = "OpenBLAS " + std::to_string(n) + " thread" + (n == 1 ? "" : "s") +
                           (gen < n ? " (" + std::to_string(gen) + " while generating)" : std::string()) +
-                          ", LibTorch 1 intra-op thread";
+                          (kernels.empty() ? std::string() : ", " + kernels) + ", LibTorch 1 intra-op thread" +
+                          (se::model::oneDnnGemm() ? ", linear layers on " + se::model::gemmBackend() : std::string());
         return g_threadsReport;
     }
     // Another BLAS (MKL in a pip LibTorch, say) runs on LibTorch's threads.
     torch::set_num_threads(n);
+    se::model::setGemmThreads(n);
     g_threadsReport = "LibTorch " + std::to_string(n) + " thread" + (n == 1 ? "" : "s") + " (no OpenBLAS found)";
     return g_threadsReport;
 }

@@ -94,6 +94,23 @@ std::vector<std::string> expandSlurmNodeList(const std::string &list)
     return out;
 }
 
+std::vector<std::string> singleProcessEnvironment(const char *const *env)
+{
+    static const char *const rankVariables[] = {"RANK",         "WORLD_SIZE",   "LOCAL_RANK", "SLURM_STEP_NUM_TASKS",
+                                                "SLURM_PROCID", "SLURM_LOCALID"};
+    std::vector<std::string> out;
+    for (; env && *env; ++env) {
+        const std::string entry = *env;
+        const std::string name = entry.substr(0, entry.find('='));
+        bool drop = false;
+        for (const char *v : rankVariables)
+            drop = drop || name == v;
+        if (!drop)
+            out.push_back(entry);
+    }
+    return out;
+}
+
 std::string Rendezvous::describe() const
 {
     if (!distributed())

@@ -27,6 +27,10 @@ struct Rendezvous {
 using EnvFn = std::function<const char *(const char *)>;
 Rendezvous rendezvousFromEnvironment(const EnvFn &get = {});
 
+// `env` (an environ-style list) without the variables that make a process a rank (RANK, WORLD_SIZE, LOCAL_RANK,
+// SLURM_STEP_NUM_TASKS, SLURM_PROCID, SLURM_LOCALID): what a process gives the single-process children it starts.
+std::vector<std::string> singleProcessEnvironment(const char *const *env);
+
 // The host names of a Slurm node list, in order: "node[01-03,07],gpu5" → node01 node02 node03 node07 gpu5.
 std::vector<std::string> expandSlurmNodeList(const std::string &list);
 

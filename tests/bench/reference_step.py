@@ -29,6 +29,17 @@ def set_blas_threads(n):
     return False
 
 
+def blas_core():
+    for name in ("libblas.so.3", "libopenblas.so.0"):
+        try:
+            lib = ctypes.CDLL(name)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+    return "?"
+
+
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
@@ -57,6 +68,7 @@ def main():
         set_blas_threads(n)
         threads = "OpenBLAS %d, LibTorch 1" % n
 
+    threads += ", %s kernels" % blas_core()
     card = json.load(open(a.card))
     S, stages, vw = card["image_size"], card["vision_stages"], card["vision_width"]
     d, L, H, ff, max_seq = card["d_model"], card["layers"], card["heads"], card["ff_mult"], card["max_seq"]

@@ -135,6 +135,23 @@ private Q_SLOTS:
         QVERIFY(errorOf({{"SLURM_STEP_NUM_TASKS", "2"}, {"SLURM_PROCID", "x"}, {"SLURM_STEP_NODELIST", "n"}})
                     .contains("SLURM_PROCID is 'x'"));
     }
+
+    // What reproduce gives its run processes: everything but the variables that would make each of them a rank.
+    void childrenAreSingleProcesses()
+    {
+        const char *env[] = {"PATH=/usr/bin",   "RANK=1",         "WORLD_SIZE=2",           "LOCAL_RANK=1",
+                             "MASTER_ADDR=h",   "RANKING=7",      "SLURM_STEP_NUM_TASKS=2", "SLURM_PROCID=1",
+                             "SLURM_LOCALID=1", "SLURM_JOB_ID=9", "SLURM_STEP_NODELIST=n1", nullptr};
+        const auto kept = se::dist::singleProcessEnvironment(env);
+        const std::vector<std::string> expected = {"PATH=/usr/bin", "MASTER_ADDR=h", "RANKING=7", "SLURM_JOB_ID=9",
+                                                   "SLURM_STEP_NODELIST=n1"};
+        QVERIFY(kept == expected);
+        Env asMap;
+        for (const auto &e : kept)
+            asMap[e.substr(0, e.find('='))] = e.substr(e.find('=') + 1);
+        QVERIFY(!rendezvousFromEnvironment(from(asMap)).distributed());
+        QVERIFY(se::dist::singleProcessEnvironment(nullptr).empty());
+    }
 };
 
 QTEST_GUILESS_MAIN(TestRendezvous)

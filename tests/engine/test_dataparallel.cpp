@@ -252,6 +252,18 @@ private Q_SLOTS:
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("environment variable RANK is '2'; it must be 0…1"), r.err);
     }
+
+    // reproduce starts its own processes: as one rank of several it would run the sweep once per rank.
+    void reproduceRefusesToBeARank()
+    {
+        const Result r =
+            runCli({"reproduce", "--store", path("rank.sqlite"), "--data", m_data, "--methods", "po"},
+                   {{"SLURM_STEP_NUM_TASKS", "2"}, {"SLURM_PROCID", "1"}, {"SLURM_STEP_NODELIST", "node[1-2]"}});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("started as rank 1 of 2 (slurm, master node1:"), r.err);
+        QVERIFY2(r.err.contains("--slurm"), r.err);
+        QVERIFY(!QFileInfo::exists(path("rank.sqlite")));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestDataParallel)

@@ -1,0 +1,136 @@
+// The models' linear layers on the CPU (core/model/gemm.h): oneDNN's sgemm with a backward of its own must give what
+// LibTorch's linear gives — outputs and every gradient — for the shapes the models use and the awkward ones.
+#include "core/model/gemm.h"
+
+#include <QtTest>
+
+#include <torch/torch.h>
+
+using se::model::denseLinear;
+
+namespace {
+double maxRelDiff(const torch::Tensor &a, const torch::Tensor &b)
+{
+    if (!a.defined() || !b.defined())
+        return a.defined() == b.defined() ? 0.0 : 1e30;
+    if (a.sizes() != b.sizes())
+        return 1e30;
+    if (b.numel() == 0)
+        return 0.0;
+    const double scale = std::max(1.0, b.abs().max().item<double>());
+    return (a - b).abs().max().item<double>() / scale;
+}
+
+struct Grads {
+    torch::Tensor y, gx, gw, gb;
+};
+
+// y and the gradients of sum(y · r) (r fixed random) through `f`.
+Grads run(bool dense, const torch::Tensor &x0, const torch::Tensor &w0, const torch::Tensor &b0, bool gradX, bool gradW)
+{
+    auto x = x0.detach().clone().set_requires_grad(gradX);
+    auto w = w0.detach().clone().set_requires_grad(gradW);
+    auto b = b0.defined() ? b0.detach().clone().set_requires_grad(true) : torch::Tensor();
+    Grads g;
+    g.y = dense ? denseLinear(x, w, b) : torch::nn::functional::linear(x, w, b);
+    torch::manual_seed(7);
+    const auto r = torch::randn(g.y.sizes());
+    if (g.y.requires_grad())
+        (g.y * r).sum().backward();
+    g.gx = x.grad();
+    g.gw = w.grad();
+    g.gb = b.defined() ? b.grad() : torch::Tensor();
+    return g;
+}
+
+void compare(const torch::Tensor &x, const torch::Tensor &w, const torch::Tensor &b, bool gradX = true,
+             bool gradW = true)
+{
+    const Grads d = run(true, x, w, b, gradX, gradW), a = run(false, x, w, b, gradX, gradW);
+    QCOMPARE(d.y.sizes().vec(), a.y.sizes().vec());
+    QVERIFY2(maxRelDiff(d.y, a.y) < 1e-5, qPrintable(QString::number(maxRelDiff(d.y, a.y))));
+    QVERIFY2(maxRelDiff(d.gx, a.gx) < 1e-5, qPrintable(QString::number(maxRelDiff(d.gx, a.gx))));
+    QVERIFY2(maxRelDiff(d.gw, a.gw) < 1e-5, qPrintable(QString::number(maxRelDiff(d.gw, a.gw))));
+    QVERIFY2(maxRelDiff(d.gb, a.gb) < 1e-5, qPrintable(QString::number(maxRelDiff(d.gb, a.gb))));
+    QCOMPARE(d.gx.defined(), gradX);
+    QCOMPARE(d.gw.defined(), gradW);
+}
+} // namespace
+
+class TestGemm : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void backendIsNamed()
+    {
+        // Debian's LibTorch carries oneDNN (libdnnl.so.2) with its C API exported; a pip LibTorch may not.
+        const QString label = QString::fromStdString(se::model::gemmBackend());
+        QVERIFY2(se::model::oneDnnGemm() ? label.startsWith("oneDNN sgemm") : label.startsWith("LibTorch"),
+                 qPrintable(label));
+    }
+
+    void sameAsLibTorchLinear()
+    {
+        torch::manual_seed(1);
+        // The built-in model's shapes: the fused q/k/v, the MLP, the tied head on answer rows, the projector.
+        compare(torch::randn({4, 61, 128}), torch::randn({384, 128}) * 0.05, torch::randn({384}));
+        compare(torch::randn({4, 61, 512}), torch::randn({128, 512}) * 0.05, torch::randn({128}));
+        compare(torch::randn({37, 128}), torch::randn({600, 128}) * 0.05, torch::Tensor());
+        compare(torch::randn({2, 16, 128}), torch::randn({128, 128}) * 0.05, torch::randn({128}));
+        // One row (generation of one answer), and a large K.
+        compare(torch::randn({1, 1, 128}), torch::randn({600, 128}), torch::Tensor());
+        compare(torch::randn({8, 4096}), torch::randn({16, 4096}) * 0.01, torch::randn({16}));
+    }
+
+    void awkwardInputs()
+    {
+        torch::manual_seed(2);
+        // Not contiguous: a transposed input and a sliced weight.
+        compare(torch::randn({128, 32}).t(), torch::randn({64, 128}), torch::randn({64}));
+        compare(torch::randn({5, 7}), torch::randn({12, 14}).slice(1, 0, 14, 2), torch::randn({12}));
+        // No rows at all.
+        compare(torch::randn({0, 16}), torch::randn({8, 16}), torch::randn({8}));
+        compare(torch::randn({3, 0, 16}), torch::randn({8, 16}), torch::Tensor());
+        // Only one side trained: frozen weights (LoRA) or a frozen input (the first layer).
+        compare(torch::randn({6, 16}), torch::randn({8, 16}), torch::randn({8}), true, false);
+        compare(torch::randn({6, 16}), torch::randn({8, 16}), torch::randn({8}), false, true);
+    }
+
+    void withoutGradientsAndOnOtherTypes()
+    {
+        torch::manual_seed(3);
+        const auto x = torch::randn({9, 32}), w = torch::randn({20, 32}), b = torch::randn({20});
+        {
+            torch::NoGradGuard ng; // generation
+            const auto y = denseLinear(x, w, b);
+            QVERIFY(!y.requires_grad());
+            QVERIFY(maxRelDiff(y, torch::nn::functional::linear(x, w, b)) < 1e-5);
+        }
+        // float64 and bfloat16 take LibTorch's linear, unchanged.
+        const auto y64 = denseLinear(x.to(torch::kDouble), w.to(torch::kDouble), b.to(torch::kDouble));
+        QCOMPARE(y64.scalar_type(), torch::kDouble);
+        QVERIFY(torch::equal(
+            y64, torch::nn::functional::linear(x.to(torch::kDouble), w.to(torch::kDouble), b.to(torch::kDouble))));
+        const auto y16 = denseLinear(x.to(torch::kBFloat16), w.to(torch::kBFloat16));
+        QCOMPARE(y16.scalar_type(), torch::kBFloat16);
+    }
+
+    void threadsAreTheEnginesAndLeftAsFound()
+    {
+        torch::manual_seed(4);
+        const auto x = torch::randn({300, 256}), w = torch::randn({512, 256}), b = torch::randn({512});
+        const int before = at::get_num_threads();
+        se::model::setGemmThreads(1);
+        const auto one = denseLinear(x, w, b);
+        se::model::setGemmThreads(2);
+        const auto two = denseLinear(x, w, b);
+        se::model::setGemmThreads(1);
+        QVERIFY(maxRelDiff(one, two) < 1e-5);
+        QCOMPARE(at::get_num_threads(), before); // LibTorch's own loops keep their setting
+        // The same inputs on the same threads: the same bits.
+        QVERIFY(torch::equal(one, denseLinear(x, w, b)));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestGemm)
+#include "test_gemm.moc"
