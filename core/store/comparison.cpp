@@ -14,7 +14,7 @@ namespace se::store {
 
 namespace {
 
-std::uint64_t fnv1a(const std::string &text)
+std::uint64_t fnv1a(std::string_view text)
 {
     const auto *p = reinterpret_cast<const unsigned char *>(text.data());
     const std::size_t n = text.size();
@@ -141,7 +141,7 @@ ComparisonIndex buildComparison(const RunStore &store, const std::vector<std::in
             e.answerId[r] = q.i64(0);
             e.refusal[r] = std::uint8_t(q.i64(7) != 0);
             e.unsafe[r] = std::uint8_t(q.i64(8) != 0);
-            e.answerHash[r] = fnv1a(q.text(9));
+            e.answerHash[r] = fnv1a(q.textView(9));
         }
     }
     std::vector<std::size_t> perm(index.entries.size());

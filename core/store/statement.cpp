@@ -92,6 +92,13 @@ std::string Statement::text(int c) const
     return t ? std::string(reinterpret_cast<const char *>(t), std::size_t(sqlite3_column_bytes(m_st, c))) : "";
 }
 
+std::string_view Statement::textView(int c) const
+{
+    const unsigned char *t = sqlite3_column_text(m_st, c);
+    return t ? std::string_view(reinterpret_cast<const char *>(t), std::size_t(sqlite3_column_bytes(m_st, c)))
+             : std::string_view();
+}
+
 std::int64_t Statement::i64(int c) const
 {
     return sqlite3_column_int64(m_st, c);

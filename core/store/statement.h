@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -45,6 +46,7 @@ public:
     void reset();
 
     std::string text(int column) const;
+    std::string_view textView(int column) const; // no copy; valid until the next step, reset or destruction
     std::int64_t i64(int column) const;
     double dbl(int column) const;
     bool isNull(int column) const;
