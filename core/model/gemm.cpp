@@ -27,14 +27,16 @@ struct Backend {
 
 std::string isaName(int isa)
 {
-    // dnnl_cpu_isa_t values of oneDNN 2.x that matter here (bit sets: each adds to the one before).
-    if (isa >= 0xe7)
+    // dnnl_cpu_isa_t values of oneDNN 2.x are bit sets, each containing the ones below it (and avx2_vnni, say, is not
+    // an AVX-512 set although its value is larger): test the bits.
+    auto has = [isa](int bits) { return (isa & bits) == bits; };
+    if (has(0xe7))
         return "avx512_core_bf16 or newer";
-    if (isa >= 0x67)
+    if (has(0x67))
         return "avx512_core_vnni";
-    if (isa >= 0x27)
+    if (has(0x27))
         return "avx512_core";
-    if (isa >= 0x7)
+    if (has(0x7))
         return "avx2";
     return "isa " + std::to_string(isa);
 }
@@ -64,9 +66,9 @@ const Backend &backend()
 
 std::atomic<int> g_threads{1};
 
-// C[M, N] = op(A) · op(B) (+ C when accumulate), row-major, on `threads` OpenMP threads of oneDNN.
+// C[M, N] = op(A) · op(B), row-major, on the engine's number of OpenMP threads.
 void sgemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
-           float *C, int64_t ldc, bool accumulate = false)
+           float *C, int64_t ldc)
 {
     const Backend &b = backend();
     const int want = g_threads.load();
@@ -74,7 +76,7 @@ void sgemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float *A, in
     const int before = b.ompGet && b.ompSet ? b.ompGet() : want;
     if (before != want)
         b.ompSet(want);
-    const int rc = b.sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+    const int rc = b.sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
     if (before != want)
         b.ompSet(before);
     if (rc != 0)

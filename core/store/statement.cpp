@@ -88,8 +88,7 @@ void Statement::reset()
 
 std::string Statement::text(int c) const
 {
-    const unsigned char *t = sqlite3_column_text(m_st, c);
-    return t ? std::string(reinterpret_cast<const char *>(t), std::size_t(sqlite3_column_bytes(m_st, c))) : "";
+    return std::string(textView(c));
 }
 
 std::string_view Statement::textView(int c) const
