@@ -119,10 +119,9 @@ JobExecutor engineJobExecutor()
     return [](const LaunchSpec &spec, const std::function<void(const RunUpdate &)> &onEvent,
               const se::engine::CancelToken *cancel) {
         if (spec.kind == LaunchSpec::Kind::Audit) {
-            se::engine::AuditOptions o;
+            se::engine::AuditOptions o = spec.audit;
             o.storePath = spec.storePath.toStdString();
             o.run = spec.auditRun;
-            o.baseline = spec.auditBaseline.toStdString();
             RunUpdate fin;
             fin.kind = RunUpdate::Kind::Finished;
             fin.runId = spec.auditRun;
@@ -196,7 +195,7 @@ JobExecutor engineJobExecutor()
 }
 
 namespace {
-QString runLabel(const se::store::RunInfo &r)
+QString probeLabel(const se::store::RunInfo &r)
 {
     return QStringLiteral("#%1 %2").arg(r.id).arg(QString::fromStdString(se::unlearn::runLabel(r.method, r.pd)));
 }
@@ -223,10 +222,10 @@ QList<ProbeModel> probeModels(const QString &storePath)
             const QString start = QString::fromStdString(s.startPath + "\n" + s.startOptions.adapter);
             if (!starts.contains(start)) {
                 starts.insert(start);
-                out.append({r.id, true, QStringLiteral("start model of %1").arg(runLabel(r))});
+                out.append({r.id, true, QStringLiteral("start model of %1").arg(probeLabel(r))});
             }
             if (r.method != "vanilla")
-                out.append({r.id, false, runLabel(r)});
+                out.append({r.id, false, probeLabel(r)});
         } catch (const std::exception &) {
             // weights gone: not offered
         }
@@ -399,6 +398,25 @@ QStringList trainingPresets()
 se::engine::TrainOptions trainingPreset(const QString &name)
 {
     return se::engine::UnlearnConfig::preset(name.toStdString());
+}
+
+int attackTemplateCount(const QString &path, QString *error)
+{
+#ifdef SE_UI_HAVE_ENGINE
+    try {
+        return int(path.isEmpty() ? se::engine::defaultAttackTemplates().size()
+                                  : se::engine::readAttackTemplates(path.toStdString()).size());
+    } catch (const std::exception &e) {
+        if (error)
+            *error = QString::fromUtf8(e.what());
+        return -1;
+    }
+#else
+    (void)path;
+    if (error)
+        *error = engineDescription();
+    return -1;
+#endif
 }
 
 QStringList availableDevices()

@@ -22,6 +22,11 @@ JobExecutor engineJobExecutor();                              // runs LaunchSpec
 QStringList trainingPresets();                                // "default", "paper"
 se::engine::TrainOptions trainingPreset(const QString &name); // UnlearnConfig::preset
 
+// The rephrasing templates an audit would ask: the built-in ones (empty path) or those of a templates file (read
+// and checked as `safeeraser audit --attacks` reads it). Their number, or -1 with `error` saying what is wrong (the
+// file, the line, the reason; or that the workbench is built without the engine).
+int attackTemplateCount(const QString &path, QString *error = nullptr);
+
 // A model as the launcher shows it, from its small files (no weights loaded).
 struct ModelInfo {
     bool ok = false;

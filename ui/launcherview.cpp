@@ -661,7 +661,8 @@ qint64 LauncherView::trainVanilla()
     return m_controller->enqueue(s);
 }
 
-qint64 LauncherView::audit(const QString &store, qint64 run, const QString &runName, const QString &baseline)
+qint64 LauncherView::audit(const QString &store, qint64 run, const QString &runName,
+                           const se::engine::AuditOptions &options)
 {
     if (store.isEmpty() || run <= 0) {
         Q_EMIT message(tr("Open a run store and check a finished unlearning run to audit."));
@@ -671,7 +672,7 @@ qint64 LauncherView::audit(const QString &store, qint64 run, const QString &runN
     s.kind = LaunchSpec::Kind::Audit;
     s.storePath = store;
     s.auditRun = run;
-    s.auditBaseline = baseline;
+    s.audit = options;
     s.label = tr("robustness audit of %1").arg(runName);
     log(tr("queued %1").arg(s.label));
     return m_controller->enqueue(s);

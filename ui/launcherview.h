@@ -53,9 +53,10 @@ public:
     LaunchSpec currentSpec() const; // what "Add to queue" would enqueue
     qint64 launch();                // enqueues currentSpec()
     qint64 trainVanilla();
-    // Queues a robustness audit (safeeraser audit's defaults) of a finished run of `store`.
-    // `baseline`: a model that never learned the forget targets, or empty (audit --baseline).
-    qint64 audit(const QString &store, qint64 run, const QString &runName, const QString &baseline = {});
+    // Queues a robustness audit of a finished run of `store`, asking what `options` say (its store and run are
+    // these; default: safeeraser audit's defaults).
+    qint64 audit(const QString &store, qint64 run, const QString &runName,
+                 const se::engine::AuditOptions &options = {});
 
     // Widgets for tests and the presentation of a demo.
     QComboBox *methodBox() const { return m_method; }

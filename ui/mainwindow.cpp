@@ -90,8 +90,8 @@ MainWindow::MainWindow(QWidget *parent, RunController *controller) : QMainWindow
                            QString::fromStdString(r->category));
     });
     connect(m_plots, &PlotsView::auditRequested, this,
-            [this](qint64 run, const QString &name, const QString &baseline) {
-                if (m_launcher->audit(m_storePath, run, name, baseline))
+            [this](qint64 run, const QString &name, const se::engine::AuditOptions &options) {
+                if (m_launcher->audit(m_storePath, run, name, options))
                     showMessage(tr("Audit of %1 queued; its progress is in the Run view.").arg(name));
             });
     connect(m_launcher, &LauncherView::auditFinished, this, [this](qint64 run, const QString &status) {

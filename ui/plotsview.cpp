@@ -1,3 +1,4 @@
+#include "ui/auditdialog.h"
 #include "ui/csvfield.h"
 #include "ui/plotsview.h"
 
@@ -413,7 +414,8 @@ QWidget *PlotsView::buildRobustnessPage()
     m_auditButton->setObjectName("auditRun");
     m_auditButton->setToolTip(tr("Queue a robustness audit of the selected (or first checked) run in the Run view: "
                                  "rephrasings, weakened images, the targets' likelihood and relearning, as "
-                                 "`safeeraser audit` with its defaults. The table and curves update when it ends."));
+                                 "`safeeraser audit` with the Audit Options. The table and curves update when it "
+                                 "ends."));
     connect(m_auditButton, &QPushButton::clicked, this, [this] {
         QListWidgetItem *item = m_runs->currentItem();
         if (!item || item->checkState() != Qt::Checked) {
@@ -427,8 +429,18 @@ QWidget *PlotsView::buildRobustnessPage()
             return;
         }
         QSettings().setValue("plots/auditBaseline", m_auditBaseline->text());
-        Q_EMIT auditRequested(item->data(Qt::UserRole).toLongLong(), item->text(), m_auditBaseline->text().trimmed());
+        se::engine::AuditOptions options = savedAuditOptions();
+        options.baseline = m_auditBaseline->text().trimmed().toStdString();
+        Q_EMIT auditRequested(item->data(Qt::UserRole).toLongLong(), item->text(), options);
     });
+    auto *optionsButton = new QPushButton(tr("Audit &Options…"));
+    optionsButton->setObjectName("auditOptions");
+    optionsButton->setToolTip(tr("What the audit asks: questions, rephrasing templates, image attacks, likelihood, "
+                                 "relearning steps, device (safeeraser audit's flags)"));
+    connect(optionsButton, &QPushButton::clicked, this, &PlotsView::editAuditOptions);
+    m_auditSummary = new QLabel(describeAuditOptions(savedAuditOptions()));
+    m_auditSummary->setObjectName("auditSummary");
+    m_auditSummary->setWordWrap(true);
     m_auditBaseline = new QLineEdit(QSettings().value("plots/auditBaseline").toString());
     m_auditBaseline->setObjectName("auditBaseline");
     m_auditBaseline->setPlaceholderText(tr("optional: a model that never learned the forget targets"));
@@ -460,12 +472,23 @@ QWidget *PlotsView::buildRobustnessPage()
     auditRow->addWidget(new QLabel(tr("Learning afresh from:")));
     auditRow->addWidget(m_auditBaseline, 1);
     auditRow->addWidget(browse);
+    auditRow->addWidget(optionsButton);
     bottomLayout->addLayout(auditRow);
+    bottomLayout->addWidget(m_auditSummary);
     auto *page = new QSplitter(Qt::Vertical);
     page->addWidget(m_robustness);
     page->addWidget(bottom);
     page->setSizes({300, 300});
     return page;
+}
+
+void PlotsView::editAuditOptions()
+{
+    AuditDialog d(savedAuditOptions(), this);
+    if (d.exec() != QDialog::Accepted)
+        return;
+    saveAuditOptions(d.options());
+    m_auditSummary->setText(describeAuditOptions(d.options()));
 }
 
 // The audits of the checked runs (stage "audit" and "relearn" metrics): attack × ASR / RR, the start model beside,

@@ -8,6 +8,7 @@
 #include "ui/workbenchview.h"
 
 #include "core/store/records.h"
+#include "core/unlearn/robustness.h"
 
 #include <QColor>
 #include <QHash>
@@ -65,6 +66,9 @@ public:
     QCustomPlot *relearnPlot() const { return m_relearn; }
     QListWidget *runList() const { return m_runs; }
     QLabel *readout() const { return m_readout; }
+    QLabel *auditSummary() const { return m_auditSummary; }
+    // Plots ▸ Robustness ▸ Audit Options…: the dialog, modal; what it accepts is kept for the next audits.
+    void editAuditOptions();
     // Points of the last drawn curves: run -> (step, value); for tests and CSV export.
     const QHash<qint64, QVector<QPointF>> &curveData() const { return m_curveData; }
 
@@ -75,8 +79,9 @@ public:
 
 Q_SIGNALS:
     void message(const QString &text);
-    // The Robustness page's Audit button; `baseline`: the model that never learned the targets, if one is given.
-    void auditRequested(qint64 run, const QString &runName, const QString &baseline);
+    // The Robustness page's Audit button: what the audit asks (Audit Options…, and the baseline field: a model that
+    // never learned the targets, if one is given).
+    void auditRequested(qint64 run, const QString &runName, const se::engine::AuditOptions &options);
 
 public Q_SLOTS:
     void scheduleRedraw();
@@ -105,6 +110,7 @@ private:
     QCustomPlot *m_relearn = nullptr;
     QPushButton *m_auditButton = nullptr;
     QLineEdit *m_auditBaseline = nullptr;
+    QLabel *m_auditSummary = nullptr;      // what the next audit asks (Audit Options…)
     QComboBox *m_relearnMeasure = nullptr; // ASR or the targets' NLL
     QLabel *m_readout = nullptr;
     QTimer *m_redraw = nullptr;

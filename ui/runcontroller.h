@@ -8,6 +8,7 @@
 
 #include "core/store/records.h"
 #include "core/unlearn/engine.h"
+#include "core/unlearn/robustness.h"
 #include "core/unlearn/runservice.h"
 
 #include <QList>
@@ -42,8 +43,8 @@ struct LaunchSpec {
     int subsetPerSet = 0;      // final evaluation on at most this many questions per split and set (0: all)
     QString judge = "offline"; // "offline" or "llm"
     QString llmBaseUrl, llmModel;
-    qint64 auditRun = 0;   // Audit: the run of storePath to audit (safeeraser audit's defaults)
-    QString auditBaseline; // Audit: a model that never learned the forget targets (audit --baseline); may be empty
+    qint64 auditRun = 0;            // Audit: the run of storePath to audit
+    se::engine::AuditOptions audit; // Audit: what it asks (safeeraser audit's flags; store and run from above)
 };
 
 // One event of a job, as the UI needs it (copied out of the engine's RunEvent on the worker thread).
@@ -134,4 +135,5 @@ private:
 
 Q_DECLARE_METATYPE(se::ui::LaunchSpec)
 Q_DECLARE_METATYPE(se::ui::RunUpdate)
+Q_DECLARE_METATYPE(se::engine::AuditOptions)
 Q_DECLARE_METATYPE(std::shared_ptr<se::engine::CancelToken>)

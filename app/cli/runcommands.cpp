@@ -555,11 +555,8 @@ int runReproduce(ReproduceFlags f)
 }
 
 struct AuditFlags {
-    std::string store, attacks, device, baseline;
-    std::int64_t run = 0;
-    int questions = 24, relearnSteps = 30, relearnEvery = 10, relearnTargets = 16;
-    std::uint64_t seed = 233;
-    bool json = false, noImages = false, noLikelihood = false, printAttacks = false;
+    se::engine::AuditOptions o; // the flags write into it; its defaults are the engine's
+    bool json = false, noImages = false, noLikelihood = false, noStartModel = false, printAttacks = false;
 };
 
 int runAudit(const AuditFlags &f)
@@ -568,23 +565,14 @@ int runAudit(const AuditFlags &f)
         std::cout << se::engine::formatAttackTemplates(se::engine::defaultAttackTemplates());
         return 0;
     }
-    if (f.store.empty() || f.run <= 0) {
+    if (f.o.storePath.empty() || f.o.run <= 0) {
         std::cerr << "safeeraser audit: give --store and --run (or --print-attacks)\n";
         return 2;
     }
-    se::engine::AuditOptions o;
-    o.storePath = f.store;
-    o.run = f.run;
-    o.attacksFile = f.attacks;
-    o.questions = f.questions;
-    o.seed = f.seed;
+    se::engine::AuditOptions o = f.o;
     o.modality = !f.noImages;
     o.likelihood = !f.noLikelihood;
-    o.relearnSteps = f.relearnSteps;
-    o.relearnEvery = f.relearnEvery;
-    o.relearnTargets = f.relearnTargets;
-    o.baseline = f.baseline;
-    o.device = f.device;
+    o.vanilla = !f.noStartModel;
     const auto report =
         se::engine::auditRun(o, [](const std::string &line) { std::cerr << "[audit] " << line << "\n"; });
     std::cout << (f.json ? se::engine::auditJson(report) + "\n" : se::engine::formatAudit(report));
@@ -601,34 +589,36 @@ void addRunCommands(CLI::App &app, int &exitCode)
                  "rephrasings, a blank or weakened image — compare the forget targets' likelihood under the run "
                  "and its start model, and fine-tune it on retain data only to see how fast the knowledge comes "
                  "back. Prints every attack's ASR and RR and stores them with the run (stages audit, relearn).");
-    audit->add_option("--store", af->store, "The run store");
-    audit->add_option("--run", af->run, "The run to audit")->check(CLI::PositiveNumber);
-    audit->add_option("--attacks", af->attacks,
+    audit->add_option("--store", af->o.storePath, "The run store");
+    audit->add_option("--run", af->o.run, "The run to audit")->check(CLI::PositiveNumber);
+    audit->add_option("--attacks", af->o.attacksFile,
                       "Rephrasing templates, \"name: template\" a line with {question} "
                       "(default: --print-attacks)");
     audit->add_flag("--print-attacks", af->printAttacks, "Print the built-in rephrasing templates in the file format");
-    audit->add_option("--questions", af->questions, "Forget questions of all_val, a fixed seeded subset (0: all)")
+    audit->add_option("--questions", af->o.questions, "Forget questions of all_val, a fixed seeded subset (0: all)")
         ->check(CLI::Range(0, 1000000))
         ->capture_default_str();
-    audit->add_option("--seed", af->seed, "Seed of the subset")->capture_default_str();
-    audit->add_option("--relearn-steps", af->relearnSteps, "Fine-tuning steps on retain data (0: no relearning)")
+    audit->add_option("--seed", af->o.seed, "Seed of the subset")->capture_default_str();
+    audit->add_option("--relearn-steps", af->o.relearnSteps, "Fine-tuning steps on retain data (0: no relearning)")
         ->check(CLI::Range(0, 1000000))
         ->capture_default_str();
-    audit->add_option("--relearn-every", af->relearnEvery, "Steps between relearning measurements")
+    audit->add_option("--relearn-every", af->o.relearnEvery, "Steps between relearning measurements")
         ->check(CLI::Range(1, 1000000))
         ->capture_default_str();
     audit
-        ->add_option("--relearn-targets", af->relearnTargets,
+        ->add_option("--relearn-targets", af->o.relearnTargets,
                      "Forget samples of all_train (other records) the second relearning attack trains on (0: none)")
         ->check(CLI::Range(0, 1000000))
         ->capture_default_str();
-    audit->add_option("--baseline", af->baseline,
+    audit->add_option("--baseline", af->o.baseline,
                       "A model that never learned the forget targets (train-vanilla --without-forget): the relearning "
                       "on targets is repeated from it, learning them afresh (default: the base model of a run that "
                       "started from an adapter; else not measured)");
     audit->add_flag("--no-images", af->noImages, "Skip the image attacks");
     audit->add_flag("--no-likelihood", af->noLikelihood, "Skip the likelihood comparison");
-    audit->add_option("--device", af->device, "auto, cpu, cuda, cuda:N (default: the run's)");
+    audit->add_flag("--no-start-model", af->noStartModel,
+                    "Do not ask the model the run started from under every attack (its columns stay empty)");
+    audit->add_option("--device", af->o.device, "auto, cpu, cuda, cuda:N (default: the run's)");
     audit->add_flag("--json", af->json, "Print JSON");
     audit->callback([af, &exitCode] { exitCode = guarded("audit", [&] { return runAudit(*af); }); });
 

@@ -3,6 +3,7 @@
 // the Statistics tab, blurred images, a presentation slide), waits until it has settled, saves the window as PNG
 // and quits. Not installed.
 #include "core/data/benchmark.h"
+#include "ui/auditdialog.h"
 #include "ui/browserview.h"
 #include "ui/comparisonmodel.h"
 #include "ui/comparisonview.h"
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
     const QString baseView = viewName == "statistics"        ? QStringLiteral("compare")
                              : viewName == "dataset-blurred" ? QStringLiteral("dataset")
                              : viewName == "robustness"      ? QStringLiteral("plots")
+                             : viewName == "audit-options"   ? QStringLiteral("plots")
                              : viewName == "cluster-jobs"    ? QStringLiteral("run")
                                                              : viewName;
     options.apply(window, parser, baseView);
@@ -104,6 +106,13 @@ int main(int argc, char **argv)
             // The audits of the compared runs (safeeraser audit): attacks and relearning curves.
             w->plots()->setCurrentPage(3);
             screenshotWhen(w, file, [w] { return w->plots()->robustnessTable()->rowCount() > 0; });
+        } else if (viewName == "audit-options") {
+            // Plots ▸ Robustness ▸ Audit Options…: the dialog alone, with the user's (or the engine's) settings.
+            w->plots()->setCurrentPage(3);
+            auto *d = new se::ui::AuditDialog(se::ui::savedAuditOptions(), w);
+            d->show();
+            screenshotWhen(
+                w, file, [] { return true; }, 400, d);
         } else if (viewName == "probe") {
             // A harmful question about a Weapon image put to the start model and the runs, its target as reference.
             QObject::connect(w, &se::ui::MainWindow::benchmarkLoaded, w, [w] {

@@ -475,8 +475,6 @@ std::string categoryOf(const std::string &relative)
 
 // ---- one record ------------------------------------------------------------------------------------------
 
-const char *kUnharmKeys[4] = {"UnharmPair_text1", "UnharmPair_text2", "UnharmPair_image1", "UnharmPair_image2"};
-
 Record readRecord(const json &j, long index, RecordContext &ctx, ImageResolver &images)
 {
     Record r;

@@ -44,8 +44,12 @@ struct UnsafePair {
     bool pdUsable = false;     // question + sd_response + the SD image are sound
 };
 
+// The record's four retain fields, in the order of UnharmPair's slots (SPEC §2).
+inline constexpr const char *kUnharmKeys[4] = {"UnharmPair_text1", "UnharmPair_text2", "UnharmPair_image1",
+                                               "UnharmPair_image2"};
+
 struct UnharmPair {
-    std::string key; // "UnharmPair_text1", "UnharmPair_text2", "UnharmPair_image1", "UnharmPair_image2"
+    std::string key; // one of kUnharmKeys
     std::string question;
     std::string prediction;
     bool usable = false;

@@ -14,7 +14,6 @@ using nlohmann::json;
 namespace se::data {
 namespace {
 
-const char *const kUnharmKeys[] = {"UnharmPair_text1", "UnharmPair_text2", "UnharmPair_image1", "UnharmPair_image2"};
 constexpr int kOfficialSamples = 3; // model_response1..3
 
 std::string trimmed(const std::string &s)

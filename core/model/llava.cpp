@@ -76,7 +76,9 @@ torch::Tensor HfLinearImpl::mergedWeight() const
     return (weight.detach().to(torch::kFloat) + torch::matmul(m_b, m_a) * m_scaling).to(weight.scalar_type());
 }
 
-namespace {
+// Named, not anonymous: LlavaImpl::Parts (declared in the header) holds these, and a type with internal linkage
+// inside one with external linkage is an ODR hazard (GCC warns in a unity build).
+namespace llava_parts {
 
 struct ContainerImpl : torch::nn::Module {
     using torch::nn::Module::register_module;
@@ -258,7 +260,8 @@ struct LayerCheckpoint : torch::autograd::Function<LayerCheckpoint> {
     }
 };
 
-} // namespace
+} // namespace llava_parts
+using namespace llava_parts;
 
 struct LlavaImpl::Parts {
     Params patch{nullptr}, position{nullptr}, preLn{nullptr}, embed{nullptr}, norm{nullptr};

@@ -9,6 +9,7 @@
 #include "core/unlearn/robustness.h"
 #include "core/unlearn/runservice.h"
 #include "tests/common/chatserver.h"
+#include "tests/common/cli.h"
 
 #include <QProcess>
 #include <QTemporaryDir>
@@ -320,6 +321,35 @@ private Q_SLOTS:
         QCOMPARE(int(r.relearnTargets.size()), 3);
         se::store::RunStore store(q.storePath, true);
         QCOMPARE(store.metrics(run.runId, "relearn").size(), size_t(18));
+    }
+
+    void fromTheCommandLine()
+    {
+        // `safeeraser audit` with its flags: fewer questions, no image attacks, no start model beside the run, no
+        // relearning; --json gives exactly that. Wrong flags are refused before anything is loaded.
+        const QString store = QString::fromStdString(m_store), run = QString::number(m_gaRun);
+        const auto r = se::testing::runCli({"audit", "--store", store, "--run", run, "--questions", "3", "--no-images",
+                                            "--no-start-model", "--relearn-steps", "0", "--json"},
+                                           300000);
+        QVERIFY2(r.code == 0, r.err.constData());
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["run"].get<std::int64_t>(), m_gaRun);
+        QCOMPARE(j["attacks"]["original"]["n"].get<int>(), 3);
+        QCOMPARE(j["attacks"].size(), 1 + defaultAttackTemplates().size()); // no image attacks
+        for (const auto &[name, a] : j["attacks"].items()) {
+            QVERIFY2(name.rfind("image:", 0) != 0, name.c_str());
+            QVERIFY2(!a.contains("vanilla"), name.c_str()); // the start model was not asked
+        }
+        QVERIFY(j["relearn"].empty());
+        QVERIFY(j["target_nll"]["run"].get<double>() > 0); // the likelihood comparison still ran
+        QVERIFY(r.err.contains("[audit]"));
+
+        const auto bad = se::testing::runCli({"audit", "--store", store, "--run", run, "--relearn-every", "0"});
+        QCOMPARE(bad.code, 2);
+        QVERIFY2(bad.err.contains("--relearn-every"), bad.err.constData());
+        const auto missing = se::testing::runCli({"audit", "--store", store});
+        QCOMPARE(missing.code, 2);
+        QVERIFY2(missing.err.contains("give --store and --run"), missing.err.constData());
     }
 
     void runsThatCannotBeAudited()

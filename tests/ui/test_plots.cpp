@@ -4,9 +4,16 @@
 #include "core/data/generator.h"
 #include "tests/ui/demostore.h"
 #include "core/store/runstore.h"
+#include "ui/auditdialog.h"
+#include "ui/enginebridge.h"
 #include "ui/plotsview.h"
 
+#include <QApplication>
+#include <QCheckBox>
+#include <QLabel>
 #include <QListWidget>
+#include <QSettings>
+#include <QSpinBox>
 #include <QComboBox>
 #include <QLineEdit>
 #include <QPushButton>
@@ -220,14 +227,130 @@ private Q_SLOTS:
         QVERIFY2(lines[1].startsWith("original,0.0 [0–32],100.0 [68–100],75.0 [41–93],0.0 [0–32]"),
                  qPrintable(lines[1]));
         QVERIFY(v.exportPng(m_tmp.path() + "/relearn.png", 640, 400));
-        // The page's button asks for an audit of the selected checked run.
+        // The page's button asks for an audit of the selected checked run, with the engine's defaults at first.
+        QSettings().remove("audit");
         QSignalSpy asked(&v, &se::ui::PlotsView::auditRequested);
         v.runList()->setCurrentRow(2); // PO+PD
         v.findChild<QLineEdit *>("auditBaseline")->setText(" /models/never.safetensors ");
         v.findChild<QPushButton *>("auditRun")->click();
         QCOMPARE(asked.size(), 1);
-        QCOMPARE(asked.at(0).at(2).toString(), QString("/models/never.safetensors"));
         QCOMPARE(asked.at(0).at(0).toLongLong(), qint64(m_runs.popd));
+        auto o = asked.at(0).at(2).value<se::engine::AuditOptions>();
+        QCOMPARE(o.baseline, std::string("/models/never.safetensors"));
+        const se::engine::AuditOptions d;
+        QCOMPARE(o.questions, d.questions);
+        QCOMPARE(o.relearnSteps, d.relearnSteps);
+        QVERIFY(o.modality && o.likelihood && o.vanilla && o.attacksFile.empty() && o.device.empty());
+
+        // Audit Options…: what the dialog accepts is kept and asked by the next audit, and the page says it.
+        QTimer::singleShot(0, this, [] {
+            auto *dlg = qobject_cast<se::ui::AuditDialog *>(QApplication::activeModalWidget());
+            QVERIFY(dlg);
+            dlg->questionsBox()->setValue(0); // all
+            dlg->relearnStepsBox()->setValue(0);
+            dlg->imagesBox()->setChecked(false);
+            dlg->startModelBox()->setChecked(false);
+            dlg->accept();
+        });
+        v.findChild<QPushButton *>("auditOptions")->click();
+        QVERIFY2(v.auditSummary()->text().contains("all forget questions"), qPrintable(v.auditSummary()->text()));
+        QVERIFY(v.auditSummary()->text().contains("no relearning"));
+        QVERIFY(!v.auditSummary()->text().contains("image attacks"));
+        v.findChild<QPushButton *>("auditRun")->click();
+        QCOMPARE(asked.size(), 2);
+        o = asked.at(1).at(2).value<se::engine::AuditOptions>();
+        QCOMPARE(o.questions, 0);
+        QCOMPARE(o.relearnSteps, 0);
+        QVERIFY(!o.modality && !o.vanilla && o.likelihood);
+        QCOMPARE(o.baseline, std::string("/models/never.safetensors"));
+        // Cancelled: nothing changes.
+        QTimer::singleShot(0, this, [] {
+            auto *dlg = qobject_cast<se::ui::AuditDialog *>(QApplication::activeModalWidget());
+            QVERIFY(dlg);
+            dlg->restoreDefaults();
+            dlg->reject();
+        });
+        v.findChild<QPushButton *>("auditOptions")->click();
+        QCOMPARE(se::ui::savedAuditOptions().questions, 0);
+        QSettings().remove("audit");
+    }
+
+    void auditDialog()
+    {
+        // The fields give AuditOptions back as set; a templates file is read when chosen and a bad one keeps the
+        // dialog open with the file, line and reason; Restore Defaults gives the engine's defaults.
+        se::engine::AuditOptions start;
+        start.questions = 7;
+        start.seed = 11;
+        start.relearnSteps = 5;
+        start.relearnEvery = 2;
+        start.relearnTargets = 3;
+        start.device = "cuda:3"; // not offered by this build: kept as it was
+        se::ui::AuditDialog d(start);
+        auto o = d.options();
+        QCOMPARE(o.questions, 7);
+        QCOMPARE(o.seed, std::uint64_t(11));
+        QCOMPARE(o.relearnSteps, 5);
+        QCOMPARE(o.relearnEvery, 2);
+        QCOMPARE(o.relearnTargets, 3);
+        QCOMPARE(o.device, std::string("cuda:3"));
+
+        const QString good = m_tmp.path() + "/attacks.txt", bad = m_tmp.path() + "/bad-attacks.txt";
+        {
+            QFile f(good);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("# mine\nplain: {question}\npolite: Please, {question}\n");
+        }
+        {
+            QFile f(bad);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("plain: {question}\nbroken: no slot here\n");
+        }
+        if (se::ui::engineAvailable()) {
+            QVERIFY2(d.findChild<QLabel *>("auditAttacksNote")->text().contains("template"),
+                     qPrintable(d.findChild<QLabel *>("auditAttacksNote")->text()));
+            d.attacksEdit()->setText(good);
+            QCOMPARE(d.findChild<QLabel *>("auditAttacksNote")->text(), QString("2 templates"));
+            QVERIFY(d.check());
+            d.attacksEdit()->setText(bad);
+            QVERIFY(!d.check());
+            QVERIFY2(d.errorLabel()->text().contains("bad-attacks.txt:2: the template must hold {question}"),
+                     qPrintable(d.errorLabel()->text()));
+            d.attacksEdit()->setText(m_tmp.path()); // a folder
+            QVERIFY(!d.check());
+            QVERIFY2(d.errorLabel()->text().contains("not a regular file"), qPrintable(d.errorLabel()->text()));
+            d.attacksEdit()->setText(good);
+            QVERIFY(d.check());
+            QVERIFY(d.errorLabel()->text().isEmpty());
+            QCOMPARE(d.options().attacksFile, good.toStdString());
+        }
+        d.restoreDefaults();
+        o = d.options();
+        const se::engine::AuditOptions defaults;
+        QCOMPARE(o.questions, defaults.questions);
+        QCOMPARE(o.seed, defaults.seed);
+        QCOMPARE(o.relearnSteps, defaults.relearnSteps);
+        QCOMPARE(o.relearnEvery, defaults.relearnEvery);
+        QCOMPARE(o.relearnTargets, defaults.relearnTargets);
+        QCOMPARE(o.attacksFile, defaults.attacksFile);
+        QCOMPARE(o.device, defaults.device);
+        QCOMPARE(o.modality, defaults.modality);
+
+        // Saved and read back; a value out of range in the settings falls back to the default.
+        o.questions = 0;
+        o.relearnEvery = 4;
+        o.attacksFile = good.toStdString();
+        se::ui::saveAuditOptions(o);
+        auto back = se::ui::savedAuditOptions();
+        QCOMPARE(back.questions, 0);
+        QCOMPARE(back.relearnEvery, 4);
+        QCOMPARE(back.attacksFile, good.toStdString());
+        QSettings().setValue("audit/relearnEvery", 0);
+        QSettings().setValue("audit/questions", "many");
+        back = se::ui::savedAuditOptions();
+        QCOMPARE(back.relearnEvery, defaults.relearnEvery);
+        QCOMPARE(back.questions, defaults.questions);
+        QSettings().remove("audit");
     }
 };
 
