@@ -206,10 +206,11 @@ QList<ProbeModel> probeModels(const QString &storePath)
     QList<ProbeModel> out;
     if (storePath.isEmpty())
         return out;
+    std::unique_ptr<se::store::RunStore> store; // opened once for every run's details
     std::vector<se::store::RunInfo> runs;
     try {
-        se::store::RunStore store(storePath.toStdString(), true);
-        runs = store.runs();
+        store = std::make_unique<se::store::RunStore>(storePath.toStdString(), true);
+        runs = store->runs();
     } catch (const std::exception &) {
         return out;
     }
@@ -218,7 +219,7 @@ QList<ProbeModel> probeModels(const QString &storePath)
         if (r.status != se::store::RunStatus::Finished || r.method == "imported")
             continue;
         try {
-            const auto s = se::engine::storedRun(storePath.toStdString(), r.id, true);
+            const auto s = se::engine::storedRun(*store, storePath.toStdString(), r.id, true);
             const QString start = QString::fromStdString(s.startPath + "\n" + s.startOptions.adapter);
             if (!starts.contains(start)) {
                 starts.insert(start);
@@ -252,13 +253,21 @@ QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &q, const QList<ProbeMod
 {
     QList<ProbeAnswer> out;
     std::map<std::string, std::shared_ptr<se::engine::Assistant>> keep;
+    // The store, opened once for the question: read-only, and writable only when an LLM judge caches its verdicts.
+    std::unique_ptr<se::store::RunStore> reading, writing;
+    auto store = [&](bool write) -> se::store::RunStore & {
+        auto &s = write ? writing : reading;
+        if (!s)
+            s = std::make_unique<se::store::RunStore>(q.storePath.toStdString(), !write);
+        return *s;
+    };
     for (const ProbeModel &m : models) {
         ProbeAnswer a;
         a.model = m;
         QElapsedTimer clock;
         clock.start();
         try {
-            const auto s = se::engine::storedRun(q.storePath.toStdString(), m.run, true);
+            const auto s = se::engine::storedRun(store(false), q.storePath.toStdString(), m.run, true);
             const std::string path = m.start ? s.startPath : s.runPath;
             const se::engine::ModelOptions &options = m.start ? s.startOptions : s.runOptions;
             const std::string key = path + "\n" + options.adapter + "\n" + options.device + "\n" + options.imagesFile +
@@ -285,9 +294,8 @@ QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &q, const QList<ProbeMod
             asked.question = q.question.toStdString();
             asked.answer = q.reference.toStdString();
             const bool llm = s.request.judge == "llm";
-            se::store::RunStore store(q.storePath.toStdString(), !llm);
             std::mutex storeMutex;
-            const auto judge = s.makeJudge(store, storeMutex);
+            const auto judge = s.makeJudge(store(llm), storeMutex);
             a.judge = QString::fromStdString(judge->name());
             a.judgeNote = QString::fromStdString(s.judgeNote);
             const auto verdicts = judge->judge(std::vector<se::metrics::EvalItem>(texts.size(), {&asked, 0, 0}), texts);

@@ -384,14 +384,17 @@ se::metrics::OfflineJudge StoredRun::offlineJudge() const
 
 StoredRun storedRun(const std::string &storePath, std::int64_t id, bool needWeights)
 {
+    const se::store::RunStore store(storePath, true);
+    return storedRun(store, storePath, id, needWeights);
+}
+
+StoredRun storedRun(const se::store::RunStore &store, const std::string &storePath, std::int64_t id, bool needWeights)
+{
     StoredRun r;
-    {
-        se::store::RunStore store(storePath, true);
-        const auto info = store.run(id);
-        if (!info)
-            throw std::runtime_error(storePath + ": no run " + std::to_string(id));
-        r.info = *info;
-    }
+    const auto info = store.run(id);
+    if (!info)
+        throw std::runtime_error(storePath + ": no run " + std::to_string(id));
+    r.info = *info;
     std::error_code ec;
     r.info.outputModel = located(r.info.outputModel, storePath);
     if (needWeights && (r.info.outputModel.empty() || !fs::exists(r.info.outputModel, ec)))

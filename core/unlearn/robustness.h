@@ -46,6 +46,10 @@ struct StoredRun {
     std::unique_ptr<se::metrics::Judge> makeJudge(se::store::RunStore &store, std::mutex &storeMutex) const;
 };
 StoredRun storedRun(const std::string &storePath, std::int64_t run, bool needWeights = true);
+// The same from a store already open (`store` is the one at `storePath`): a caller asking about many runs opens it
+// once.
+StoredRun storedRun(const se::store::RunStore &store, const std::string &storePath, std::int64_t run,
+                    bool needWeights = true);
 
 struct AttackTemplate {
     std::string name;     // "roleplay"
