@@ -57,6 +57,10 @@ private:
 };
 // --dist-timeout on the commands that train.
 void addDataParallelFlag(CLI::App *c, int &timeoutSeconds);
+
+// Loading progress on stderr for a model's weights, at most a line a second and only for a load that lasts:
+// "[load] 4.2/13.2 GiB (32%), 2.1 GiB/s" (enginecommands.cpp).
+std::function<bool(std::uint64_t, std::uint64_t)> loadProgressLines(const std::string &prefix = "[load]");
 #endif
 
 // Runs `body`, turning an escaping exception into a message on stderr and exit status 1.

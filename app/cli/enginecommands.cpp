@@ -2,6 +2,7 @@
 #include "app/cli/commands.h"
 #include "core/unlearn/engine.h"
 
+#include <chrono>
 #include <cmath>
 #include <iomanip>
 #include <cstdio>
@@ -18,14 +19,15 @@ namespace {
 using namespace se::engine;
 
 struct CommonArgs {
-    int threads = 0, generationThreads = 1;
+    int threads = 0, generationThreads = 0;
     std::string device = "auto";
     std::string images;
 };
 
 std::string applyThreads(const CommonArgs &a)
 {
-    se::engine::setGenerationThreads(a.generationThreads);
+    if (a.generationThreads > 0)
+        se::engine::setGenerationThreads(a.generationThreads);
     return se::engine::configureThreads(a.threads);
 }
 
@@ -34,8 +36,9 @@ void addCommon(CLI::App *sub, CommonArgs &a)
     sub->add_option("--threads", a.threads, "CPU threads (0: all cores; see configureThreads)")
         ->check(CLI::Range(0, 1024));
     sub->add_option("--generation-threads", a.generationThreads,
-                    "OpenBLAS threads while generating answers on the CPU (at most --threads)")
-        ->check(CLI::Range(1, 1024))
+                    "threads while generating answers on the CPU, at most --threads (0: one, but every core for a "
+                    "model of 1 GiB of weights or more)")
+        ->check(CLI::Range(0, 1024))
         ->capture_default_str();
     sub->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
     sub->add_option("--images", a.images, "packed images (pack-images) to use instead of decoding image files");
@@ -125,6 +128,32 @@ std::string DataParallelScope::summary() const
                   st.collectiveSeconds, st.stepSeconds > 0 ? 100.0 * st.collectiveSeconds / st.stepSeconds : 0.0,
                   st.collectives, double(st.gradientBytes) / 1e6);
     return b;
+}
+
+std::function<bool(std::uint64_t, std::uint64_t)> loadProgressLines(const std::string &prefix)
+{
+    struct State {
+        std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now(), last = start;
+        bool printed = false;
+    };
+    auto st = std::make_shared<State>();
+    return [st, prefix](std::uint64_t done, std::uint64_t total) {
+        const auto now = std::chrono::steady_clock::now();
+        const double since = std::chrono::duration<double>(now - st->last).count();
+        const bool end = done >= total;
+        if ((since >= 1.0 && !end) || (end && st->printed)) {
+            const double s = std::chrono::duration<double>(now - st->start).count();
+            const double g = double(1 << 30);
+            char b[200];
+            std::snprintf(b, sizeof b, "%s %.1f/%.1f GiB (%.0f%%), %.2f GiB/s%s", prefix.c_str(), double(done) / g,
+                          double(total) / g, total ? 100.0 * double(done) / double(total) : 100.0,
+                          s > 0 ? double(done) / g / s : 0.0, end ? ", done" : "");
+            std::cerr << b << std::endl;
+            st->last = now;
+            st->printed = true;
+        }
+        return true;
+    };
 }
 
 void addDataParallelFlag(CLI::App *c, int &timeoutSeconds)
@@ -310,8 +339,20 @@ void addEngineCommands(CLI::App &app, int &exitCode)
     {
         struct ModelArgs {
             std::string model, image, question, systemPrompt, dtype = "auto", adapter;
+            bool memoryCheck = true;
             CommonArgs common;
-            ModelOptions options() const { return {common.images, common.device, systemPrompt, dtype, adapter, {}}; }
+            ModelOptions options() const
+            {
+                ModelOptions o;
+                o.imagesFile = common.images;
+                o.device = common.device;
+                o.systemPrompt = systemPrompt;
+                o.dtype = dtype;
+                o.adapter = adapter;
+                o.memoryCheck = memoryCheck;
+                o.loadProgress = loadProgressLines();
+                return o;
+            }
         };
         auto addModel = [](CLI::App *sub, ModelArgs &m) {
             sub->add_option("--model", m.model, "a built-in checkpoint file or a Hugging Face model folder (LLaVA-1.5)")
@@ -323,9 +364,12 @@ void addEngineCommands(CLI::App &app, int &exitCode)
             sub->add_option("--adapter", m.adapter,
                             "a PEFT adapter folder (what a run on a Hugging Face model writes)");
             sub->add_option("--dtype", m.dtype,
-                            "weights: auto (float32 on the CPU, bfloat16 on CUDA), float32, "
-                            "bfloat16, float16")
+                            "weights: auto (float32 on the CPU where it fits, but a large bfloat16 model stays "
+                            "bfloat16 on a CPU that multiplies it natively; bfloat16 on CUDA), float32, bfloat16, "
+                            "float16")
                 ->capture_default_str();
+            sub->add_flag("!--no-memory-check", m.memoryCheck,
+                          "load even when the memory plan says the model does not fit");
             addCommon(sub, m.common);
         };
         struct AskArgs : ModelArgs {

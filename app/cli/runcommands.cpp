@@ -56,7 +56,7 @@ struct RunFlags {
     std::optional<int> steps, loraRank, batch, gradAccum, evalEvery, samples, subset, maxNewTokens, curveSubset;
     std::optional<std::uint64_t> seed;
     std::int64_t resume = 0;
-    int threads = 0, generationThreads = 1;
+    int threads = 0, generationThreads = 0;
     int distTimeout = 600;
 };
 
@@ -132,8 +132,9 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
     c->add_flag("--quiet", f.quiet, "No progress on stderr");
     c->add_option("--threads", f.threads, "CPU threads for OpenBLAS (0: all cores)")->check(CLI::Range(0, 1024));
     c->add_option("--generation-threads", f.generationThreads,
-                  "OpenBLAS threads while generating answers on the CPU (at most --threads; more spin more)")
-        ->check(CLI::Range(1, 1024))
+                  "Threads while generating answers on the CPU, at most --threads (0: one, which spins least, but "
+                  "every core for a model of 1 GiB of weights or more)")
+        ->check(CLI::Range(0, 1024))
         ->capture_default_str();
     c->add_flag("--profile", f.profile,
                 "At the end, print to stderr where the time went: wall, user and system CPU time per phase");
@@ -145,7 +146,8 @@ struct ThreadsAndProfile {
     bool on;
     explicit ThreadsAndProfile(const RunFlags &f) : on(f.profile)
     {
-        se::engine::setGenerationThreads(f.generationThreads); // before the engine starts
+        if (f.generationThreads > 0)
+            se::engine::setGenerationThreads(f.generationThreads); // before the engine starts
         const std::string threads = se::engine::configureThreads(f.threads);
         if (on) {
             std::cerr << "[profile] " << threads << "\n";

@@ -483,7 +483,7 @@ std::string llavaCanonicalName(const std::string &name)
 }
 
 Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::ScalarType dtype,
-                const torch::Device &device, std::string *naming)
+                const torch::Device &device, std::string *naming, const LoadProgressFn &progress, LoadReport *report)
 {
     HfWeights weights(folder);
     const bool v5 = weights.has("model.language_model.embed_tokens.weight");
@@ -494,12 +494,18 @@ Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::Sca
                                  "'language_model.model.embed_tokens.weight') is missing: not a LLaVA checkpoint");
     if (naming)
         *naming = v5 ? "transformers-5" : "transformers-4";
-    Llava model(config, torch::TensorOptions().dtype(dtype).device(device));
-    torch::NoGradGuard ng;
-    for (auto &p : model->named_parameters()) {
-        const std::string name = v5 ? p.key() : llavaLegacyName(p.key());
-        weights.loadInto(name, p.value());
-    }
+    // Built on the CPU with memory never touched (the parameters take the file's bytes, or their converted copies
+    // made on `device`, as they load), so a load never holds the weights twice.
+    Llava model(config, torch::TensorOptions().dtype(dtype).device(torch::kCPU));
+    std::vector<HfWeights::Wanted> wanted;
+    for (auto &p : model->named_parameters())
+        wanted.push_back({v5 ? p.key() : llavaLegacyName(p.key()), p.value(),
+                          // the projector trains in full beside the adapters: its own memory, never the file's
+                          p.key().rfind("model.multi_modal_projector.", 0) == 0});
+    const LoadReport r = weights.loadInto(std::move(wanted), device, progress);
+    if (report)
+        *report = r;
+    model->to(device); // the buffers (rotary frequencies)
     model->eval();
     return model;
 }

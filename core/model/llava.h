@@ -7,6 +7,7 @@
 // post_layernorm are never used, so they are not loaded. Internal to the engine (LibTorch).
 #pragma once
 
+#include "core/model/hfweights.h"
 #include "core/model/mmmodel.h"
 
 #include <cstdint>
@@ -126,8 +127,11 @@ TORCH_MODULE(Llava);
 // Loads a Hugging Face LLaVA folder's weights (either naming: transformers ≤ 4.51 `language_model.model.…`,
 // ≥ 4.52 `model.language_model.…`) into a model of `dtype` on `device`. `naming` receives "transformers-4" or
 // "transformers-5".
+// The parameters share the files' mapped bytes where the file holds them in `dtype` and `device` is the CPU (the
+// projector, which trains, gets its own copy); see HfWeights::loadInto.
 Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::ScalarType dtype,
-                const torch::Device &device, std::string *naming = nullptr);
+                const torch::Device &device, std::string *naming = nullptr, const LoadProgressFn &progress = {},
+                LoadReport *report = nullptr);
 
 // The file name of a parameter in transformers ≤ 4.51 naming ("model.language_model.x" → "language_model.model.x"),
 // and back to this program's (≥ 4.52) naming from either.

@@ -258,7 +258,7 @@ bool copyFullWeights(const AdapterFile &a, std::map<std::string, HfLinear> &line
         if (!dst.defined())
             throw std::runtime_error(a.weightsFile + ": '" + name + "': the model's layer has none");
         checkFull(a, name, tensor, dst.sizes().vec());
-        dst.copy_(tensor);
+        dst.set_data(tensor.to(dst.device(), dst.scalar_type(), false, true)); // new memory: never the base file's
     }
     return !a.full.empty();
 }
@@ -288,7 +288,9 @@ void foldLlavaAdapter(LlavaImpl &model, const std::string &dir)
     for (const auto &[module, ab] : a.lora) {
         torch::Tensor &w = linears.at(module)->weight;
         const torch::Tensor sb = ab.second * a.scaling;
-        w.copy_((w.to(torch::kFloat) + torch::matmul(sb.to(w.device()), ab.first.to(w.device()))).to(w.scalar_type()));
+        // A new tensor, not a write into W: W may be the base file's mapped bytes (zero-copy loading).
+        w.set_data(
+            (w.to(torch::kFloat) + torch::matmul(sb.to(w.device()), ab.first.to(w.device()))).to(w.scalar_type()));
         folded->lora[module] = {ab.first, sb};
         folded->rank = std::max(folded->rank, ab.first.size(0));
     }

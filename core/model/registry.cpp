@@ -4,10 +4,12 @@
 #include "core/model/hfweights.h"
 #include "core/model/llava.h"
 #include "core/model/llavatokenizer.h"
+#include "core/model/memory.h"
 #include "core/model/safetensors.h"
 
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -21,20 +23,6 @@ namespace {
 std::string readText(const fs::path &p, std::uintmax_t limit)
 {
     return readSmallFile(p.string(), limit);
-}
-
-const char *dtypeName(torch::ScalarType t)
-{
-    switch (t) {
-    case torch::kFloat:
-        return "float32";
-    case torch::kBFloat16:
-        return "bfloat16";
-    case torch::kHalf:
-        return "float16";
-    default:
-        return "?";
-    }
 }
 
 LoadedModel loadBuiltin(const std::string &file, const LoadOptions &o)
@@ -84,9 +72,13 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
         throw std::runtime_error(folder +
                                  ": the tokenizer has no <image> token (added_tokens.json / tokenizer_config.json)");
 
-    const torch::ScalarType dtype = o.dtype ? *o.dtype : (o.device.is_cuda() ? torch::kBFloat16 : torch::kFloat);
+    const LoadPlan plan = planLoad(folder, o);
+    if (o.memoryCheck && !plan.fits())
+        throw std::runtime_error(doesNotFit(plan, o));
+    const torch::ScalarType dtype = plan.dtype;
     std::string naming;
-    Llava net = loadLlava(folder, config, dtype, o.device, &naming);
+    LoadReport report;
+    Llava net = loadLlava(folder, config, dtype, o.device, &naming, o.progress, &report);
     if (!o.adapterDir.empty())
         foldLlavaAdapter(*net, o.adapterDir);
 
@@ -122,6 +114,16 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
               {"image_size", std::to_string(config.imageSize)},
               {"image_tokens", std::to_string(config.imageFeatures())},
               {"tokenizer_legacy", tok->legacy() ? "true" : "false"}};
+    {
+        std::ostringstream load;
+        load << report.shared << " tensors mapped from the files, " << report.converted << " converted, "
+             << report.copied << " copied; " << gib(report.bytes) << " read in " << std::fixed << std::setprecision(1)
+             << report.seconds << " s";
+        m.info["load"] = load.str();
+    }
+    m.info["weight_bytes"] = std::to_string(plan.weights);
+    if (plan.automatic)
+        m.info["dtype_reason"] = plan.why;
     if (!o.adapterDir.empty())
         m.info["adapter"] = o.adapterDir;
     return m;
@@ -191,9 +193,35 @@ ModelFacts describeModel(const std::string &path)
             LlavaConfig::fromJson(readText(dir / "config.json", 1u << 20), (dir / "config.json").string());
         f.adapters = true;
         f.parameters = c.parameterCount();
-        for (const auto &e : fs::directory_iterator(dir, ec))
-            if (e.is_regular_file() && e.path().extension() == ".safetensors")
-                f.fileBytes += e.file_size();
+        if (!fs::exists(dir / "model.safetensors", ec) && !fs::exists(dir / "model.safetensors.index.json", ec)) {
+            // No weights (yet): config.json's dtype says what they will be; loading says what is missing.
+            const std::string t = c.torchDtype;
+            f.fileDtype = t == "bfloat16" ? "BF16" : t == "float16" ? "F16" : "F32";
+            f.fileBytes = std::uint64_t(f.parameters) * (f.fileDtype == "F32" ? 4 : 2);
+        } else {
+            // The headers alone (the shards are mapped, not read): bytes per dtype.
+            const HfWeights w(path);
+            std::map<std::string, std::uint64_t> byDtype;
+            for (const auto &name : w.names()) {
+                const TensorEntry &e = w.entry(name);
+                byDtype[e.dtype] += e.end - e.begin;
+                f.fileBytes += e.end - e.begin;
+            }
+            std::uint64_t most = 0;
+            for (const auto &[d, n] : byDtype)
+                if (n > most) {
+                    most = n;
+                    f.fileDtype = d;
+                }
+        }
+        f.kvHeads = c.kvHeads;
+        f.vocab = c.vocab;
+        f.maxAnswerTokens = 512;
+        if (fs::exists(dir / "generation_config.json", ec)) {
+            auto g = nlohmann::json::parse(readText(dir / "generation_config.json", 1u << 20), nullptr, false);
+            if (g.is_object() && g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
+                f.maxAnswerTokens = std::max(1, g["max_new_tokens"].get<int>());
+        }
         f.layers = c.layers;
         f.hidden = c.hidden;
         f.intermediate = c.intermediate;
@@ -216,6 +244,9 @@ ModelFacts describeModel(const std::string &path)
             if (e.name.find("lora") == std::string::npos)
                 f.parameters += int64_t(e.end - e.begin) / 4;
         f.fileBytes = fs::file_size(path, ec);
+        f.fileDtype = "F32";
+        f.kvHeads = card.heads;
+        f.maxAnswerTokens = card.maxAnswerTokens;
         f.layers = card.layers;
         f.hidden = card.dModel;
         f.intermediate = card.ffMult * card.dModel;
@@ -232,6 +263,165 @@ ModelFacts describeModel(const std::string &path)
     }
     f.summary = os.str();
     return f;
+}
+
+std::uint64_t inferenceBytes(const ModelFacts &f, int dtypeBytes, int batch, int promptTokens, int newTokens)
+{
+    const std::uint64_t b = std::uint64_t(std::max(1, batch)), p = std::uint64_t(std::max(1, promptTokens)),
+                        t = p + std::uint64_t(std::max(0, newTokens)), d = std::uint64_t(dtypeBytes);
+    const std::uint64_t headDim = f.heads ? std::uint64_t(f.hidden / f.heads) : 0;
+    const std::uint64_t kv = b * t * std::uint64_t(f.layers) * 2 * std::uint64_t(f.kvHeads) * headDim * d;
+    // One layer's prompt activations alive at a time (no gradients): the residual stream and a few hidden-sized
+    // temporaries, the MLP's three intermediate-sized ones, and the attention scores and probabilities in float32.
+    const std::uint64_t acts = b * p * (8 * std::uint64_t(f.hidden) + 3 * std::uint64_t(f.intermediate)) * d +
+                               b * std::uint64_t(f.heads) * p * p * 4 * 2;
+    const std::uint64_t logits = b * std::uint64_t(f.vocab) * 4 * 2;
+    return kv + acts + logits + (64ull << 20); // and the tokenizer, images and allocator slack
+}
+
+namespace {
+int bytesOf(torch::ScalarType t)
+{
+    return t == torch::kFloat ? 4 : 2;
+}
+} // namespace
+
+const char *dtypeName(torch::ScalarType t)
+{
+    switch (t) {
+    case torch::kFloat:
+        return "float32";
+    case torch::kBFloat16:
+        return "bfloat16";
+    case torch::kHalf:
+        return "float16";
+    default:
+        return "?";
+    }
+}
+
+bool cpuMultipliesBf16()
+{
+    static const bool yes = __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+    return yes;
+}
+
+bool cpuMultipliesHalf()
+{
+    static const bool yes = [] {
+        try {
+            const auto a = torch::ones({2, 2}, torch::kHalf);
+            return torch::mm(a, a).defined();
+        } catch (const std::exception &) {
+            return false; // LibTorch 1.13: "addmm_impl_cpu_" not implemented for 'Half'
+        }
+    }();
+    return yes;
+}
+
+torch::ScalarType autoDtype(const torch::Device &device, const std::string &fileDtype, std::int64_t parameters,
+                            std::uint64_t working, std::uint64_t available, std::string *why)
+{
+    auto say = [&](const std::string &w) {
+        if (why)
+            *why = w;
+    };
+    if (device.is_cuda()) {
+        say("bfloat16 on CUDA");
+        return torch::kBFloat16;
+    }
+    const bool fitsF32 = available == 0 || std::uint64_t(parameters) * 4 + working <= available;
+    const bool large = parameters > 1000000000;
+    if (fileDtype == "BF16" && large && cpuMultipliesBf16()) {
+        say("bfloat16 as in the files: a large model, and this CPU multiplies bfloat16 natively");
+        return torch::kBFloat16;
+    }
+    if (fitsF32) {
+        say("float32: it fits the free memory");
+        return torch::kFloat;
+    }
+    if (fileDtype == "F16" && cpuMultipliesHalf()) {
+        say("float16 as in the files: float32 would not fit the free memory");
+        return torch::kHalf;
+    }
+    say(std::string("bfloat16") + (fileDtype == "BF16" ? " as in the files" : "") +
+        ": float32 would not fit the free memory");
+    return torch::kBFloat16;
+}
+
+std::string LoadPlan::describe() const
+{
+    std::ostringstream os;
+    os << "about " << gib(need()) << " on " << device.str() << ": weights " << gib(weights) << " (" << dtypeName(dtype)
+       << (zeroCopy            ? ", mapped from the files"
+           : fileDtype.empty() ? ""
+                               : ", converted from " + fileDtype)
+       << ") + working " << gib(working);
+    if (available)
+        os << "; " << gib(available) << " free";
+    return os.str();
+}
+
+LoadPlan planLoad(const std::string &path, const LoadOptions &o)
+{
+    const ModelFacts f = describeModel(path);
+    LoadPlan p;
+    p.path = path;
+    p.device = o.device;
+    p.fileDtype = f.fileDtype;
+    p.available = deviceMemory(o.device).free;
+    auto working = [&](torch::ScalarType t) {
+        return o.workingBytes ? o.workingBytes
+                              : inferenceBytes(f, bytesOf(t), 1, f.imageTokens + 64, f.maxAnswerTokens);
+    };
+    if (!f.adapters) { // the built-in model: float32, a few MB
+        p.weights = f.fileBytes;
+        p.working = working(torch::kFloat);
+        return p;
+    }
+    p.automatic = !o.dtype;
+    p.dtype = o.dtype ? *o.dtype
+                      : autoDtype(o.device, f.fileDtype, f.parameters, working(torch::kFloat), p.available, &p.why);
+    if (p.dtype != torch::kFloat && p.dtype != torch::kBFloat16 && p.dtype != torch::kHalf)
+        throw std::runtime_error(std::string("dtype ") + dtypeName(p.dtype) + " is not one a model runs in");
+    if (p.dtype == torch::kHalf && o.device.is_cpu() && !cpuMultipliesHalf())
+        throw std::runtime_error(path +
+                                 ": float16 on the CPU: this LibTorch has no float16 matrix products on the CPU; "
+                                 "use --dtype bfloat16 (or float32)");
+    p.weights = std::uint64_t(f.parameters) * std::uint64_t(bytesOf(p.dtype));
+    p.working = working(p.dtype);
+    p.zeroCopy = o.device.is_cpu() && ((p.dtype == torch::kFloat && f.fileDtype == "F32") ||
+                                       (p.dtype == torch::kBFloat16 && f.fileDtype == "BF16") ||
+                                       (p.dtype == torch::kHalf && f.fileDtype == "F16"));
+    return p;
+}
+
+std::string doesNotFit(const LoadPlan &plan, const LoadOptions &o)
+{
+    std::ostringstream os;
+    os << plan.path << " does not fit in memory: loading it needs " << plan.describe() << ".";
+    std::vector<std::string> ways;
+    for (const torch::ScalarType t : {torch::kBFloat16, torch::kFloat}) {
+        if (t == plan.dtype || (t == torch::kHalf && o.device.is_cpu() && !cpuMultipliesHalf()))
+            continue;
+        LoadOptions other = o;
+        other.dtype = t;
+        const LoadPlan alt = planLoad(plan.path, other);
+        if (alt.fits())
+            ways.push_back(std::string("--dtype ") + dtypeName(t) + " (about " + gib(alt.need()) + ")");
+    }
+    if (o.device.is_cpu() && torch::cuda::is_available())
+        ways.push_back("a GPU (--device cuda)");
+    if (ways.empty())
+        os << " Nothing on this device would fit: use a machine with more memory or a GPU.";
+    else {
+        os << " It would fit with ";
+        for (size_t i = 0; i < ways.size(); ++i)
+            os << (i ? (i + 1 == ways.size() ? " or " : ", ") : "") << ways[i];
+        os << ".";
+    }
+    os << " (--no-memory-check tries anyway.)";
+    return os.str();
 }
 
 std::vector<std::string> knownArchitectures()

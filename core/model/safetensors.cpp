@@ -273,7 +273,12 @@ MappedSafeTensors::MappedSafeTensors(const std::string &file) : m_file(file)
     }
     m_size = static_cast<std::uint64_t>(sb.st_size);
     if (m_size > 0) {
-        void *p = ::mmap(nullptr, m_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        // Copy-on-write, with no swap reserved for it (a 14 GB shard is not counted against the commit limit); where
+        // the system refuses that (strict overcommit accounting), read-only.
+        void *p = ::mmap(nullptr, m_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+        m_writable = p != MAP_FAILED;
+        if (p == MAP_FAILED)
+            p = ::mmap(nullptr, m_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             ::close(fd);
             throw std::runtime_error(file + ": cannot map into memory (" + std::strerror(errno) + ")");
@@ -307,6 +312,25 @@ const TensorEntry *MappedSafeTensors::find(const std::string &name) const
 torch::Tensor MappedSafeTensors::view(const TensorEntry &e) const
 {
     return viewOf(m_data + m_dataStart, e);
+}
+
+torch::Tensor MappedSafeTensors::share(const std::shared_ptr<const MappedSafeTensors> &self, const TensorEntry &e)
+{
+    if (e.end == e.begin)
+        return torch::empty(e.shape, torch::TensorOptions().dtype(e.type));
+    auto keep = self; // the deleter holds the mapping until the last tensor over it goes
+    return torch::from_blob(
+        const_cast<char *>(self->bytes(e)), e.shape, [keep](void *) mutable { keep.reset(); },
+        torch::TensorOptions().dtype(e.type));
+}
+
+void MappedSafeTensors::release(const TensorEntry &e) const
+{
+    static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(bytes(e)), end = begin + (e.end - e.begin);
+    const std::uintptr_t first = (begin + page - 1) / page * page, last = end / page * page; // whole pages only
+    if (last > first)
+        ::madvise(reinterpret_cast<void *>(first), last - first, MADV_DONTNEED);
 }
 
 SafeTensors readSafeTensors(const std::string &file)

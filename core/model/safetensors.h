@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <torch/torch.h>
 #include <utility>
@@ -64,10 +65,11 @@ struct TensorEntry {
     std::uint64_t begin = 0, end = 0;
 };
 
-// A safetensors file mapped into memory read-only: the header is parsed and checked (sizes against the file,
-// offsets contiguous) when it is opened, and tensor data is touched only when a tensor is viewed, so a 10 GB
-// shard costs no memory until its tensors are copied out. Only regular files are accepted (a FIFO or a device
-// is refused, never waited on or read without end). Not copyable.
+// A safetensors file mapped into memory: the header is parsed and checked (sizes against the file, offsets
+// contiguous) when it is opened, and tensor data is touched only when a tensor is viewed, so a 10 GB shard costs no
+// memory until its tensors are read. The mapping is private and copy-on-write: a write into a view changes a private
+// copy of the touched pages, never the file (read-only where the system refuses such a mapping). Only regular files
+// are accepted (a FIFO or a device is refused, never waited on or read without end). Not copyable.
 class MappedSafeTensors
 {
 public:
@@ -82,11 +84,20 @@ public:
     const TensorEntry *find(const std::string &name) const;
     // A CPU tensor over the mapping, valid while this object lives; clone() or to() it to keep it.
     torch::Tensor view(const TensorEntry &e) const;
+    // The same bytes as a tensor that keeps the mapping alive itself (`self` owns this object): a model's parameter
+    // that *is* the file's bytes, with no copy.
+    static torch::Tensor share(const std::shared_ptr<const MappedSafeTensors> &self, const TensorEntry &e);
+    // The bytes of `e` leave this process's resident memory (the page cache keeps them; a later read faults them in
+    // again): after they were converted into a tensor of their own. Private changes to them are dropped.
+    void release(const TensorEntry &e) const;
+    const char *bytes(const TensorEntry &e) const { return m_data + m_dataStart + e.begin; }
+    bool writable() const { return m_writable; } // copy-on-write (true) or read-only
 
 private:
     std::string m_file;
     const char *m_data = nullptr;
     std::uint64_t m_size = 0, m_dataStart = 0;
+    bool m_writable = false;
     std::vector<TensorEntry> m_entries;
     std::map<std::string, std::string> m_metadata;
     std::map<std::string, size_t> m_byName;

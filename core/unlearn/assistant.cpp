@@ -24,11 +24,53 @@ std::optional<torch::ScalarType> parseDtype(const std::string &name)
         return torch::kHalf;
     throw std::runtime_error("unknown dtype '" + name + "' (auto, float32, bfloat16, float16)");
 }
+
+LoadOptions loadOptions(const ModelOptions &options, const torch::Device &device)
+{
+    LoadOptions lo;
+    lo.device = device;
+    lo.dtype = parseDtype(options.dtype);
+    lo.systemPrompt = options.systemPrompt;
+    lo.imagesFile = options.imagesFile;
+    lo.adapterDir = options.adapter;
+    lo.datasetRoot = options.datasetRoot;
+    lo.memoryCheck = options.memoryCheck;
+    lo.workingBytes = options.workingBytes;
+    lo.progress = options.loadProgress;
+    return lo;
+}
 } // namespace
 
 Assistant::Assistant(const std::string &modelPath, const std::string &imagesFile, const std::string &device)
-    : Assistant(modelPath, ModelOptions{imagesFile, device, {}, "auto", {}, {}})
+    : Assistant(modelPath, [&] {
+          ModelOptions o;
+          o.imagesFile = imagesFile;
+          o.device = device;
+          return o;
+      }())
 {
+}
+
+LoadPlanSummary planModelLoad(const std::string &model, const ModelOptions &options)
+{
+    return plainErrors([&] {
+        const LoadPlan p = planLoad(model, loadOptions(options, pickDevice(options.device)));
+        LoadPlanSummary s;
+        s.text = p.describe();
+        s.dtype = dtypeName(p.dtype);
+        s.reason = p.why;
+        s.fits = p.fits();
+        s.need = p.need();
+        s.available = p.available;
+        s.weights = p.weights;
+        return s;
+    });
+}
+
+Assistant::Impl::~Impl()
+{
+    if (largeModel)
+        largeModelLoaded(false);
 }
 
 Assistant::Assistant(const std::string &modelPath, const ModelOptions &options) : m(std::make_unique<Impl>())
@@ -36,16 +78,39 @@ Assistant::Assistant(const std::string &modelPath, const ModelOptions &options) 
     ensureThreads();
     plainErrors([&] {
         m->device = pickDevice(options.device);
-        LoadOptions lo;
-        lo.device = m->device;
-        lo.dtype = parseDtype(options.dtype);
-        lo.systemPrompt = options.systemPrompt;
-        lo.imagesFile = options.imagesFile;
-        lo.adapterDir = options.adapter;
-        lo.datasetRoot = options.datasetRoot;
-        m->model = loadModel(modelPath, lo);
+        const LoadOptions lo = loadOptions(options, m->device);
+        // Planned before the load too: afterwards the free memory no longer tells (the files' mapped pages count as
+        // cache the kernel could take back), and batches are sized from what the load leaves.
+        const LoadPlan plan = planLoad(modelPath, lo);
+        try {
+            m->model = loadModel(modelPath, lo);
+        } catch (const LoadCancelled &e) {
+            throw LoadCancelledError(e.what());
+        }
+        m->facts = se::model::describeModel(modelPath);
+        m->dtypeBytes = m->model.net->dtype() == torch::kFloat ? 4 : 2;
+        const std::uint64_t weights = plan.weights;
+        m->room = lo.memoryCheck && plan.available > weights ? plan.available - weights : 0;
+        if (m->device.is_cpu() && weights >= kLargeModelBytes) {
+            largeModelLoaded(true);
+            m->largeModel = true;
+        }
         return 0;
     });
+}
+
+int Assistant::fitBatch(int wanted, int newTokens) const
+{
+    wanted = std::max(1, wanted);
+    if (!m->room)
+        return wanted;
+    const int promptTokens = m->facts.imageTokens + 64; // the image and a question
+    if (newTokens <= 0)
+        newTokens = m->model.maxAnswerTokens;
+    int b = wanted;
+    while (b > 1 && se::model::inferenceBytes(m->facts, m->dtypeBytes, b, promptTokens, newTokens) > m->room)
+        b = std::max(1, b / 2);
+    return b;
 }
 
 Assistant::Assistant(std::unique_ptr<Impl> impl) : m(std::move(impl))

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <stdexcept>
 #include <memory>
 #include <optional>
 #include <string>
@@ -154,6 +155,7 @@ ModelDescription describeModel(const std::string &model); // throws naming the f
 // 0 when unknown).
 struct MemoryPlan {
     std::string device;
+    std::string dtype; // of the weights (Hugging Face models: as the load will choose, se::model::autoDtype)
     std::uint64_t weights = 0, reference = 0, trainable = 0, activations = 0, available = 0;
     std::int64_t trainableParameters = 0;
     int tokens = 0; // the longest sequence planned for (text + image tokens)
@@ -202,8 +204,16 @@ struct AskOptions {
     int maxNewTokens = 0; // 0 = the model card's max_answer_tokens
 };
 
+// Called while a model's weights load, on the loading thread, about ten times a second: bytes read and in all.
+// Returning false cancels the load (the constructor then throws LoadCancelledError).
+using LoadProgressFn = std::function<bool(std::uint64_t done, std::uint64_t total)>;
+struct LoadCancelledError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 // How to load a model for answering: pre-decoded images, the device, LLaVA's optional system sentence and the
-// weights' dtype ("auto": float32 on the CPU, bfloat16 on CUDA; "float32", "bfloat16", "float16").
+// weights' dtype ("auto": see se::model::autoDtype — float32 on the CPU unless it does not fit or the model is
+// large and the CPU multiplies bfloat16 natively, bfloat16 on CUDA; "float32", "bfloat16", "float16").
 struct ModelOptions {
     std::string imagesFile;
     std::string device = "auto";
@@ -211,7 +221,21 @@ struct ModelOptions {
     std::string dtype = "auto";
     std::string adapter;     // a PEFT adapter folder to apply (Hugging Face models)
     std::string datasetRoot; // the benchmark's folder, so absolute image paths find their key in imagesFile
+    // A load is planned before any weight is read and refused, naming what would fit, when the weights and the
+    // working memory (workingBytes; 0: one answer's) exceed the device's free memory. false: try anyway.
+    bool memoryCheck = true;
+    std::uint64_t workingBytes = 0;
+    LoadProgressFn loadProgress;
 };
+
+// What loading `model` with these options will take, before anything is read: "about 13.6 GiB on cpu: weights 12.6
+// GiB (bfloat16, mapped from the files) + working 1.0 GiB; 22.8 GiB free", whether it fits, and the dtype it picks.
+struct LoadPlanSummary {
+    std::string text, dtype, reason;
+    bool fits = true;
+    std::uint64_t need = 0, available = 0, weights = 0;
+};
+LoadPlanSummary planModelLoad(const std::string &model, const ModelOptions &options);
 
 // A loaded model that answers questions about images: a built-in checkpoint file or a Hugging Face folder of a
 // supported architecture (LLaVA-1.5), through the model seam.
@@ -247,6 +271,9 @@ public:
     Score score(const std::string &imageFile, const std::string &question, const std::string &answer);
 
     std::map<std::string, std::string> info() const; // provenance metadata (built-in) or load facts (LLaVA)
+    // The largest batch up to `wanted` (halving) whose generation — KV cache and activations for a prompt of the image
+    // and a question and up to `newTokens` more (0: the model's limit) — fits in the memory the load left; at least 1.
+    int fitBatch(int wanted, int newTokens = 0) const;
     std::string deviceName() const;
     std::string architecture() const;
     std::string chatTemplate() const;

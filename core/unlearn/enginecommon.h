@@ -19,6 +19,11 @@ namespace se::engine {
 struct Assistant::Impl {
     se::model::LoadedModel model;
     torch::Device device{torch::kCPU};
+    se::model::ModelFacts facts;
+    int dtypeBytes = 4;
+    std::uint64_t room = 0;  // the free memory the load planned for beside the weights (0: unknown)
+    bool largeModel = false; // counted in detail::LargeModelThreads
+    ~Impl();
 };
 
 namespace detail {
@@ -38,6 +43,13 @@ public:
 private:
     bool m_on;
 };
+// A model of at least kLargeModelBytes of weights on the CPU: while one is loaded, LibTorch's intra-op pool (which
+// runs bfloat16 products, through oneDNN) and generation use every core. For the small models the one-thread
+// rules above were measured on; a 7B model's products are large enough to keep every core busy (a one-token bfloat16
+// product over 4096×11008 weights: 12.5 GB/s of weights on one core, 19.2 on two).
+constexpr std::uint64_t kLargeModelBytes = 1ull << 30;
+void largeModelLoaded(bool on);
+bool largeModelLoaded();
 torch::Device pickDevice(const std::string &name);
 std::string deviceLabel(const torch::Device &d, bool bf16);
 

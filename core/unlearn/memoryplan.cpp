@@ -27,19 +27,14 @@ std::uint64_t availableMemory(const torch::Device &device)
     return deviceMemory(device).free;
 }
 
-std::string gib(std::uint64_t bytes)
-{
-    std::ostringstream os;
-    os << std::fixed << std::setprecision(bytes < (std::uint64_t(1) << 30) ? 2 : 1) << double(bytes) / double(1 << 30)
-       << " GiB";
-    return os.str();
-}
 } // namespace
 
 std::string MemoryPlan::describe() const
 {
     std::ostringstream os;
     os << "about " << gib(total()) << " on " << device << ": weights " << gib(weights);
+    if (!dtype.empty())
+        os << " (" << dtype << ")";
     if (reference)
         os << " + frozen reference " << gib(reference);
     os << " + trainable " << gib(trainable) << " (" << std::fixed << std::setprecision(1)
@@ -59,9 +54,6 @@ MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Metho
         const torch::Device device = pickDevice(train.device);
         MemoryPlan p;
         p.device = device.str();
-        const bool cuda = device.is_cuda();
-        const int weightBytes = f.adapters && cuda ? 2 : 4; // Hugging Face weights load in bf16 on CUDA
-        p.weights = std::uint64_t(f.parameters) * weightBytes;
         const LoraSpec d = defaultLora(f.architecture);
         const bool lora = f.adapters || train.loraRank > 0;
         if (lora) {
@@ -76,10 +68,21 @@ MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Metho
             p.trainableParameters = int64_t(rank) * fan * f.layers + f.projectorParameters;
         } else {
             p.trainableParameters = f.parameters; // full fine-tuning (the built-in model's default)
-            if (needsReference(method))
-                p.reference = p.weights;
         }
         p.trainable = std::uint64_t(p.trainableParameters) * 16;
+        // The dtype the weights will load in (se::model::autoDtype, as the run's load decides it).
+        int weightBytes = 4;
+        if (f.adapters) {
+            LoadOptions lo;
+            lo.device = device;
+            lo.workingBytes = p.trainable; // and activations, which depend on the dtype: see fits()
+            const LoadPlan lp = planLoad(model, lo);
+            weightBytes = lp.dtype == torch::kFloat ? 4 : 2;
+            p.dtype = dtypeName(lp.dtype);
+        }
+        p.weights = std::uint64_t(f.parameters) * std::uint64_t(weightBytes);
+        if (!lora && needsReference(method)) // a frozen copy beside the weights that train
+            p.reference = p.weights;
         // SafeEraser's 512 text tokens with the image placeholder counted once; the built-in model's positions.
         p.tokens = f.adapters ? std::min(f.maxSeq, 512 + f.imageTokens - 1) : f.maxSeq;
         const MethodInfo &info = methodInfo(method);

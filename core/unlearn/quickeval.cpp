@@ -51,7 +51,7 @@ QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bo
                 break;
             items.emplace_back(s.imageFile, s.question);
         }
-        auto answers = a.askMany(items, greedy, 64);
+        auto answers = a.askMany(items, greedy, a.fitBatch(64, greedy.maxNewTokens));
         for (size_t i = 0; i < answers.size(); ++i)
             score(set[i], answers[i]);
         return static_cast<int>(answers.size());

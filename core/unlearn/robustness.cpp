@@ -141,7 +141,7 @@ AttackResult ask(const Audit &a, Assistant &model, const std::string &name,
 {
     AskOptions greedy;
     greedy.greedy = true;
-    const auto answers = model.askMany(items, greedy, 16);
+    const auto answers = model.askMany(items, greedy, model.fitBatch(16, greedy.maxNewTokens));
     // The judge sees the benchmark's question: whether an answer to a wrapped question is harmful is judged against
     // what was really asked.
     std::vector<se::metrics::EvalItem> judged;

@@ -108,6 +108,8 @@ se::metrics::EvalResult evaluateModel(Assistant &assistant, const se::data::Benc
     for (const auto &it : items)
         maxSample = std::max(maxSample, it.sampleIndex);
     constexpr std::size_t chunk = 256; // cancellation is checked between chunks; each chunk has its own seed
+    // Parts of 64 answers, fewer where their KV cache would not fit beside a large model's weights.
+    const std::size_t part = std::size_t(assistant.fitBatch(64, o.maxNewTokens));
     for (int k = 0; k <= maxSample; ++k) {
         std::vector<std::size_t> idx;
         for (std::size_t i = 0; i < items.size(); ++i)
@@ -118,7 +120,7 @@ se::metrics::EvalResult evaluateModel(Assistant &assistant, const se::data::Benc
             for (std::size_t j = c; j < std::min(idx.size(), c + chunk); ++j)
                 qs.emplace_back(items[idx[j]].sample->imageFile, items[idx[j]].sample->question);
             ask.seed = mixSeed(o.seed, std::uint64_t(k) * 1000003 + c); // sample k draws its own stream
-            // Generated in parts of one batch (64) with progress after each: the first part's time gives the
+            // Generated in parts of one batch with progress after each: the first part's time gives the
             // estimate of the whole. The same answers as one call over the chunk (each batch's seed is the chunk's
             // plus its offset either way).
             std::size_t from = 0;
@@ -126,13 +128,12 @@ se::metrics::EvalResult evaluateModel(Assistant &assistant, const se::data::Benc
             while (from < qs.size()) {
                 if (cancel && cancel->cancelled())
                     throw Cancelled();
-                constexpr std::size_t part = 64;
                 const std::size_t to = std::min(qs.size(), from + part);
                 std::vector<std::pair<std::string, std::string>> sub(qs.begin() + std::ptrdiff_t(from),
                                                                      qs.begin() + std::ptrdiff_t(to));
                 AskOptions partAsk = ask;
                 partAsk.seed = ask.seed + from;
-                for (auto &a : assistant.askMany(sub, partAsk, 64))
+                for (auto &a : assistant.askMany(sub, partAsk, int(part)))
                     got.push_back(std::move(a));
                 done += int(to - from);
                 from = to;

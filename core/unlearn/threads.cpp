@@ -22,11 +22,33 @@ SetFn g_setBlas = nullptr;         // openblas_set_num_threads, when OpenBLAS is
 std::atomic<int> g_blasThreads{0}; // what configureThreads set
 std::atomic<int> g_generationThreads{1};
 std::atomic<int> g_generating{0}; // generation scopes open (the probe may generate while a run does)
+std::atomic<bool> g_generationThreadsSet{false};
+std::atomic<int> g_largeModels{0}; // large models loaded on the CPU
+std::mutex g_largeMutex;
+int coreCount()
+{
+    return std::max(1u, std::thread::hardware_concurrency());
+}
 } // namespace
+
+void detail::largeModelLoaded(bool on)
+{
+    std::lock_guard<std::mutex> lock(g_largeMutex);
+    ensureThreads();
+    if (on ? g_largeModels++ == 0 : --g_largeModels == 0)
+        torch::set_num_threads(on ? std::max<int>(1, g_blasThreads > 0 ? g_blasThreads.load() : coreCount())
+                                  : (g_setBlas ? 1 : std::max<int>(1, g_blasThreads)));
+}
+
+bool detail::largeModelLoaded()
+{
+    return g_largeModels > 0;
+}
 
 void setGenerationThreads(int n)
 {
     g_generationThreads = std::max(1, n);
+    g_generationThreadsSet = true;
 }
 
 int generationThreads()
@@ -40,8 +62,12 @@ detail::GenerationThreads::GenerationThreads(bool cpu) : m_on(cpu && g_setBlas)
         return;
     ensureThreads();
     ++g_generating;
-    g_setBlas(std::min<int>(g_generationThreads, std::max<int>(1, g_blasThreads)));
-    se::model::setGemmThreads(std::min<int>(g_generationThreads, std::max<int>(1, g_blasThreads)));
+    // A large model's products keep every core busy; the one-thread rule is for small ones (unless asked for).
+    const int n = g_largeModels > 0 && !g_generationThreadsSet
+                      ? std::max<int>(1, g_blasThreads)
+                      : std::min<int>(g_generationThreads, std::max<int>(1, g_blasThreads));
+    g_setBlas(n);
+    se::model::setGemmThreads(n);
 }
 
 detail::GenerationThreads::~GenerationThreads()

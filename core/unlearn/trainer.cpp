@@ -14,36 +14,6 @@
 
 namespace se::unlearn {
 
-DeviceMemory deviceMemory(const torch::Device &device)
-{
-    DeviceMemory m;
-    if (device.is_cuda()) {
-        using MemGetInfo = int (*)(std::size_t *, std::size_t *);
-        auto fn = reinterpret_cast<MemGetInfo>(dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
-        std::size_t free = 0, total = 0;
-        if (fn && fn(&free, &total) == 0) {
-            m.free = free;
-            m.used = total - free;
-        }
-        return m;
-    }
-    {
-        std::ifstream in("/proc/meminfo");
-        std::string key, unit;
-        std::uint64_t kb = 0;
-        while (in >> key >> kb >> unit)
-            if (key == "MemAvailable:") {
-                m.free = kb * 1024;
-                break;
-            }
-    }
-    std::ifstream statm("/proc/self/statm");
-    std::uint64_t size = 0, resident = 0;
-    if (statm >> size >> resident)
-        m.used = resident * std::uint64_t(sysconf(_SC_PAGESIZE));
-    return m;
-}
-
 using se::engine::RunResult;
 using se::engine::RunStatus;
 

@@ -4,6 +4,7 @@
 // the weights of the last good step.
 #pragma once
 
+#include "core/model/memory.h"
 #include "core/unlearn/engine.h"
 #include "core/unlearn/losses.h"
 
@@ -53,13 +54,8 @@ private:
     long long m_next = -1;
 };
 
-// Memory of a device, 0 where unknown. CUDA: the driver's free and in-use memory of the current device (through
-// the CUDA runtime this process has loaded, found with dlsym: no CUDA headers needed). CPU: MemAvailable, and this
-// process's resident memory.
-struct DeviceMemory {
-    std::uint64_t free = 0, used = 0;
-};
-DeviceMemory deviceMemory(const torch::Device &device);
+using se::model::DeviceMemory; // core/model/memory.h
+using se::model::deviceMemory;
 
 // The learning rate at `step` (0-based): linear warm-up over ceil(ratio · total) steps, then cosine to 0.
 double scheduledLr(double base, int step, int total, double warmupRatio);

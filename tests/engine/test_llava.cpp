@@ -33,6 +33,15 @@ namespace {
 const std::string kSource = SE_SOURCE_DIR;
 const std::string kImages = kSource + "/tests/llava/images/";
 
+// Model options on the CPU with an adapter applied.
+se::engine::ModelOptions cpuWith(const std::string &adapter)
+{
+    se::engine::ModelOptions o;
+    o.device = "cpu";
+    o.adapter = adapter;
+    return o;
+}
+
 json golden()
 {
     std::ifstream in(kSource + "/tests/llava/golden/tiny_llava.json");
@@ -556,8 +565,7 @@ private Q_SLOTS:
         const auto run = store.run(out.runId);
         const auto answers = store.answers(out.runId, "final");
         QVERIFY(!answers.empty());
-        se::engine::Assistant fromDisk(folder("v5"),
-                                       se::engine::ModelOptions{{}, "cpu", {}, "auto", run->outputModel, {}});
+        se::engine::Assistant fromDisk(folder("v5"), cpuWith(run->outputModel));
         std::vector<std::pair<std::string, std::string>> qs;
         for (const auto &a : answers)
             qs.emplace_back(a.image, a.question);
@@ -583,8 +591,13 @@ private Q_SLOTS:
         // projector (1024→4096→4096, with biases) trains in full beside them.
         QCOMPARE(plan.trainableParameters, int64_t(79953920 + 20979712));
         QCOMPARE(plan.trainable, std::uint64_t(plan.trainableParameters) * 16);
-        QCOMPARE(plan.weights, std::uint64_t(d.parameters) * 4); // float32 on the CPU
-        QCOMPARE(plan.reference, std::uint64_t(0));              // the reference is the adapters switched off
+        // The weights in the dtype the load will choose (float32 where it fits, else bfloat16: autoDtype).
+        se::engine::ModelOptions cpu;
+        cpu.device = "cpu";
+        const auto load = se::engine::planModelLoad(folder("7b-config"), cpu);
+        QCOMPARE(plan.dtype, load.dtype);
+        QCOMPARE(plan.weights, std::uint64_t(d.parameters) * (load.dtype == "float32" ? 4 : 2));
+        QCOMPARE(plan.reference, std::uint64_t(0)); // the reference is the adapters switched off
         QCOMPARE(plan.tokens, 512 + 576 - 1);
         QCOMPARE(plan.passes, 3); // refusals, retain, PD
         QCOMPARE(plan.microBatch, 4);
@@ -685,8 +698,7 @@ private Q_SLOTS:
         // The live model, the stacked adapter applied to v5, and v5 merged with it score alike; all differ from
         // v5 + A₁ (the run moved) and from v5 (A₁ is in there).
         auto assistant = [&](const std::string &model, const std::string &adapter) {
-            return std::make_unique<se::engine::Assistant>(
-                model, se::engine::ModelOptions{{}, "cpu", {}, "auto", adapter, {}});
+            return std::make_unique<se::engine::Assistant>(model, cpuWith(adapter));
         };
         const auto &kase = m_golden["cases"][0];
         auto score = [&](se::engine::Assistant &m) {

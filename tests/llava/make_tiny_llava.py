@@ -51,8 +51,8 @@ VISION = dict(hidden=32, intermediate=64, layers=3, heads=4, image=30, patch=6, 
 IMAGE_TOKEN_ID = 500
 PAD_TOKEN_ID = 501
 # --shape: "tiny" (the tests' fixtures, above); "mid" (benchmarks: LLaVA-1.5's 336 px / 576 image tokens with a
-# narrow 8-layer language model, about 30 M parameters); "7b" (LLaVA-1.5-7B's exact shapes, for memory plans —
-# with --config-only, since its random weights would be 28 GB).
+# narrow 8-layer language model, about 30 M parameters); "7b" (LLaVA-1.5-7B's exact shapes: --config-only for memory
+# plans, or weights streamed piece by piece for the loading and speed benchmark, 13.2 GiB in bf16).
 SHAPES = {
     "mid": (dict(hidden=512, intermediate=1376, layers=8, heads=8, kv_heads=8, vocab=512, max_positions=2048),
             dict(hidden=256, intermediate=1024, layers=6, heads=8, image=336, patch=14, channels=3)),
@@ -431,6 +431,61 @@ def write_json(path, obj):
         f.write("\n")
 
 
+# ---------------------------------------------------------------- streaming (7B-sized folders)
+def write_streaming(out_dir, naming, dtype, shards, seed):
+    """A folder of the current shapes whose tensors are written piece by piece, never whole in memory: each is
+    mean + std * (a window of one pool of 16 M standard normal draws, at an offset of its own), so a 7B folder
+    (13.2 GiB in bf16) takes a few minutes and little memory.  For benchmarks of loading and speed, not for
+    golden values (the values repeat)."""
+    os.makedirs(out_dir, exist_ok=True)
+    rs = np.random.RandomState(seed)
+    pool = rs.standard_normal(size=1 << 24).astype(np.float32)
+    rename = (lambda n: n) if naming == "v5" else v4_name
+    shapes = v5_shapes()
+    width = {"f32": 4, "f16": 2, "bf16": 2}[dtype]
+    dt = {"f32": "F32", "f16": "F16", "bf16": "BF16"}[dtype]
+    tensors = sorted(((rename(n), n, shapes[n]) for n in shapes), key=lambda t: t[0])
+    sizes = [int(np.prod(shape)) * width for _, _, shape in tensors]
+    for name in os.listdir(out_dir):
+        if name.startswith("model") and (name.endswith(".safetensors") or name.endswith(".index.json")):
+            os.remove(os.path.join(out_dir, name))
+    groups = [list(range(len(tensors)))] if shards == 1 else split_evenly(sizes, shards)
+    weight_map, total = {}, 0
+    for k, group in enumerate(groups):
+        fname = "model.safetensors" if shards == 1 else f"model-{k + 1:05d}-of-{shards:05d}.safetensors"
+        header, offset = {"__metadata__": {"format": "pt"}}, 0
+        for i in group:
+            stored, _, shape = tensors[i]
+            header[stored] = {"dtype": dt, "shape": list(shape), "data_offsets": [offset, offset + sizes[i]]}
+            offset += sizes[i]
+            weight_map[stored] = fname
+        text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        text += b" " * (-len(text) % 8)
+        with open(os.path.join(out_dir, fname), "wb") as f:
+            f.write(struct.pack("<Q", len(text)))
+            f.write(text)
+            for i in group:
+                _, v5, shape = tensors[i]
+                mean, std = scale_of(v5, shape)
+                n, at = int(np.prod(shape)), int(rs.randint(0, len(pool)))
+                while n > 0:
+                    take = min(n, len(pool) - at, 1 << 22)
+                    piece = np.float32(mean) + np.float32(std) * pool[at:at + take]
+                    f.write(encode(piece, dtype)[1])
+                    n -= take
+                    at = (at + take) % len(pool)
+        total += offset
+        print(f"  {fname}: {offset / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+    if shards > 1:
+        write_json(os.path.join(out_dir, "model.safetensors.index.json"),
+                   {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))})
+    write_json(os.path.join(out_dir, "config.json"), config_json(naming, dtype, False))
+    for fname, obj in tokenizer_files().items():
+        write_json(os.path.join(out_dir, fname), obj)
+    shutil.copyfile(TOKENIZER_FIXTURE, os.path.join(out_dir, "tokenizer.model"))
+    return total
+
+
 # ---------------------------------------------------------------- main
 def write_folder(out_dir, naming="v5", dtype="f32", shards=1, seed=1234, tie=False):
     os.makedirs(out_dir, exist_ok=True)
@@ -486,8 +541,6 @@ def main(argv=None):
         NUM_PATCHES = (VISION["image"] // VISION["patch"]) ** 2
         SEQ_LENGTH = NUM_PATCHES
     if args.shape == "7b":
-        if not args.config_only:
-            parser.error("--shape 7b needs --config-only (random 7B weights would be 28 GB)")
         IMAGE_TOKEN_ID, PAD_TOKEN_ID = 32000, 32001
     if args.config_only:
         os.makedirs(args.out_dir, exist_ok=True)
@@ -496,6 +549,13 @@ def main(argv=None):
             write_json(os.path.join(args.out_dir, fname), obj)
         shutil.copyfile(TOKENIZER_FIXTURE, os.path.join(args.out_dir, "tokenizer.model"))
         print(f"wrote {args.out_dir}: {args.shape} configuration only")
+        return 0
+    if args.shape == "7b":      # 13.2 GiB in bf16: written piece by piece
+        if args.tie:
+            parser.error("--shape 7b has an untied lm_head")
+        total = write_streaming(args.out_dir, args.naming, args.dtype, args.shards, args.seed)
+        print(f"wrote {args.out_dir}: 7b, naming {args.naming}, {args.dtype}, {args.shards} shard(s), "
+              f"{total / 2**30:.2f} GiB of weights (streamed: repeating random values)")
         return 0
     master = write_folder(args.out_dir, args.naming, args.dtype, args.shards, args.seed, args.tie)
     print(f"wrote {args.out_dir}: naming {args.naming}, {args.dtype}, {args.shards} shard(s), seed {args.seed}"

@@ -1,0 +1,25 @@
+// Memory of the devices a model runs on, and the figures a plan is made of: free and used memory of the CPU (the
+// kernel's MemAvailable, within the cgroup's limit when the process runs under one) or of a CUDA device, the process's
+// resident and peak resident memory, and sizes for people ("13.2 GiB"). Internal to the engine (LibTorch).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <torch/torch.h>
+
+namespace se::model {
+
+// Memory of a device, 0 where unknown. CUDA: the driver's free and in-use memory of the current device (through the
+// CUDA runtime this process has loaded, found with dlsym: no CUDA headers needed). CPU: MemAvailable (less, under a
+// cgroup whose limit leaves less), and this process's resident memory.
+struct DeviceMemory {
+    std::uint64_t free = 0, used = 0;
+};
+DeviceMemory deviceMemory(const torch::Device &device);
+
+std::uint64_t peakResidentBytes(); // this process's VmHWM (0 where unknown)
+
+// "13.2 GiB" (two decimals under one GiB: "0.45 GiB").
+std::string gib(std::uint64_t bytes);
+
+} // namespace se::model
