@@ -41,10 +41,13 @@ RunUpdate fromEvent(const se::engine::RunEvent &e)
     case K::Evaluating:
         u.kind = RunUpdate::Kind::Evaluating;
         break;
+    case K::Loading:
+        u.kind = RunUpdate::Kind::Loading;
+        break;
     }
     u.runId = e.runId;
     u.vanillaRunId = e.vanillaRunId;
-    u.step = e.kind == K::Progress || e.kind == K::Evaluating ? e.progress.step : e.step;
+    u.step = e.kind == K::Progress || e.kind == K::Evaluating || e.kind == K::Loading ? e.progress.step : e.step;
     u.totalSteps = e.progress.totalSteps;
     u.epoch = e.progress.epoch;
     u.phase = QString::fromStdString(e.progress.phase);
@@ -249,8 +252,9 @@ int ProbeSession::loadedModels() const
     return int(d->loaded.size());
 }
 
-QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &q, const QList<ProbeModel> &models)
+QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &q, const QList<ProbeModel> &models, const LoadingFn &loading)
 {
+    bool cancelled = false;
     QList<ProbeAnswer> out;
     std::map<std::string, std::shared_ptr<se::engine::Assistant>> keep;
     // The store, opened once for the question: read-only, and writable only when an LLM judge caches its verdicts.
@@ -266,6 +270,11 @@ QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &q, const QList<ProbeMod
         a.model = m;
         QElapsedTimer clock;
         clock.start();
+        if (cancelled) {
+            a.error = QObject::tr("not asked: loading was cancelled");
+            out << a;
+            continue;
+        }
         try {
             const auto s = se::engine::storedRun(store(false), q.storePath.toStdString(), m.run, true);
             const std::string path = m.start ? s.startPath : s.runPath;
@@ -275,7 +284,22 @@ QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &q, const QList<ProbeMod
             auto &model = keep[key];
             if (!model) {
                 const auto it = d->loaded.find(key);
-                model = it != d->loaded.end() ? it->second : std::make_shared<se::engine::Assistant>(path, options);
+                if (it != d->loaded.end()) {
+                    model = it->second;
+                } else {
+                    se::engine::ModelOptions withProgress = options;
+                    if (loading)
+                        withProgress.loadProgress = [&](std::uint64_t done, std::uint64_t total) {
+                            return loading(m.label, done, total);
+                        };
+                    try {
+                        model = std::make_shared<se::engine::Assistant>(path, withProgress);
+                    } catch (const se::engine::LoadCancelledError &) {
+                        keep.erase(key);
+                        cancelled = true;
+                        throw std::runtime_error("loading cancelled");
+                    }
+                }
             }
             se::engine::AskOptions ask;
             ask.greedy = q.greedy;
@@ -357,7 +381,7 @@ int ProbeSession::loadedModels() const
 {
     return 0;
 }
-QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &, const QList<ProbeModel> &models)
+QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &, const QList<ProbeModel> &models, const LoadingFn &)
 {
     QList<ProbeAnswer> out;
     for (const ProbeModel &m : models) {

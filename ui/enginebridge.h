@@ -7,6 +7,7 @@
 #include "ui/runcontroller.h"
 
 #include <QStringList>
+#include <functional>
 
 namespace se::ui {
 
@@ -78,7 +79,10 @@ public:
     ~ProbeSession();
     ProbeSession(const ProbeSession &) = delete;
     ProbeSession &operator=(const ProbeSession &) = delete;
-    QList<ProbeAnswer> ask(const ProbeRequest &request, const QList<ProbeModel> &models);
+    // While a model's weights load (on the asking thread): its label, bytes read and in all. Returning false
+    // cancels the load; that model's answer then carries the error "loading cancelled" and the rest are skipped.
+    using LoadingFn = std::function<bool(const QString &model, quint64 done, quint64 total)>;
+    QList<ProbeAnswer> ask(const ProbeRequest &request, const QList<ProbeModel> &models, const LoadingFn &loading = {});
     int loadedModels() const;
 
 private:

@@ -397,6 +397,28 @@ void LauncherView::applyPreset(const QString &name)
     m_replan->start();
 }
 
+void LauncherView::applyModelDefaults(bool huggingFace)
+{
+    applyPreset(huggingFace ? QStringLiteral("paper") : QStringLiteral("default"));
+    m_lora->setValue(0); // the architecture's own: SafeEraser's LoRA for a folder, full fine-tuning built in
+    if (!huggingFace)
+        return;
+    const int effective = m_batch->value() * m_accum->value(); // the paper's 32
+    for (int micro : {m_batch->value(), 2, 1}) {
+        if (micro > m_batch->value())
+            continue;
+        m_batch->setValue(micro);
+        m_accum->setValue(std::max(1, effective / micro));
+        if (planMemory(currentSpec()).comfortable)
+            break;
+    }
+    log(tr("Hugging Face model: the paper's set-up, micro-batch %1 × accumulation %2 (effective batch %3)")
+            .arg(m_batch->value())
+            .arg(m_accum->value())
+            .arg(m_batch->value() * m_accum->value()));
+    m_replan->start();
+}
+
 void LauncherView::updateMemoryPlan()
 {
     const MemoryInfo m = planMemory(currentSpec());
@@ -527,6 +549,11 @@ void LauncherView::updateModelState()
                                    "projector trained in full)")
                               : tr("0: full fine-tuning of the built-in model's projector and decoder"));
     m_trainVanilla->setText(exists ? tr("Retrain vanilla model") : tr("Train vanilla model"));
+    if (exists && int(folder) != m_formKind) { // another kind of model: its defaults (the first one keeps the form)
+        if (m_formKind >= 0 || folder)
+            applyModelDefaults(folder);
+        m_formKind = int(folder);
+    }
     if (!exists) {
         m_modelState->setText(folder || path.isEmpty() || path.endsWith(".safetensors")
                                   ? tr("No vanilla checkpoint yet: train it here first (a few minutes on the CPU), "

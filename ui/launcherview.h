@@ -98,8 +98,13 @@ private:
     void resetWeights();
     void suggestModel();
     void updateModelState();
+    int m_formKind = -1; // what the form's settings were made for: -1 nothing yet, 0 the built-in model, 1 a folder
     void updateMemoryPlan();
     void applyPreset(const QString &name);
+    // The form's defaults for the kind of model chosen: a Hugging Face folder gets the paper's set-up (LoRA r 32 /
+    // α 256, activation checkpointing) with the largest micro-batch of 4, 2, 1 whose plan fits the device and the
+    // accumulation that keeps an effective batch of 32; the built-in model gets this workbench's defaults back.
+    void applyModelDefaults(bool huggingFace);
     static QStringList recentModels();
     static QString adapterProblem(const QString &dir);
     void rememberModel(const QString &path);

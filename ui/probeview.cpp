@@ -25,6 +25,7 @@
 #include <QLineEdit>
 #include <QListWidget>
 #include <QMimeData>
+#include <QPointer>
 #include <QPushButton>
 #include <QShortcut>
 #include <QSpinBox>
@@ -91,6 +92,21 @@ ProbeView::ProbeView(QWidget *parent) : QWidget(parent), m_session(std::make_uni
     auto *askShortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
     connect(askShortcut, &QShortcut::activated, this, &ProbeView::ask);
     connect(m_question, &QLineEdit::returnPressed, this, &ProbeView::ask);
+    m_cancel = new QPushButton(tr("Cancel"));
+    m_cancel->setObjectName("probeCancel");
+    m_cancel->setToolTip(tr("Stop loading a model (Esc)"));
+    m_cancel->setVisible(false);
+    connect(m_cancel, &QPushButton::clicked, this, [this] {
+        if (m_cancelFlag)
+            m_cancelFlag->store(true);
+        m_status->setText(tr("Cancelling…"));
+    });
+    auto *cancelShortcut = new QShortcut(QKeySequence(Qt::Key_Escape), this);
+    cancelShortcut->setContext(Qt::WidgetWithChildrenShortcut); // only while the probe has the focus
+    connect(cancelShortcut, &QShortcut::activated, m_cancel, [this] {
+        if (m_cancel->isVisible())
+            m_cancel->click();
+    });
 
     m_save = new QPushButton(tr("Save…"));
     m_save->setObjectName("probeSave");
@@ -126,6 +142,7 @@ ProbeView::ProbeView(QWidget *parent) : QWidget(parent), m_session(std::make_uni
     sampling->addWidget(m_seed);
     sampling->addStretch(1);
     sampling->addWidget(m_ask);
+    sampling->addWidget(m_cancel);
     sampling->addWidget(m_save);
     auto *left = new QWidget;
     auto *leftLayout = new QVBoxLayout(left);
@@ -433,12 +450,31 @@ void ProbeView::ask()
     m_lastRequest = q;
     m_status->setText(tr("Asking %n model(s)…", nullptr, int(chosen.size())));
     ProbeSession *session = m_session.get();
-    m_watcher->setFuture(QtConcurrent::run([session, q, chosen] { return session->ask(q, chosen); }));
+    auto cancel = m_cancelFlag = std::make_shared<std::atomic<bool>>(false);
+    m_cancel->setVisible(true);
+    QPointer<ProbeView> self(this);
+    // A large model's weights take seconds to load: their progress in the status line, and Cancel stops it.
+    auto loading = [self, cancel](const QString &model, quint64 done, quint64 total) {
+        QMetaObject::invokeMethod(
+            self,
+            [self, model, done, total] {
+                if (self && self->m_cancelFlag && !self->m_cancelFlag->load())
+                    self->m_status->setText(tr("Loading %1: %2 / %3 GiB…")
+                                                .arg(model)
+                                                .arg(double(done) / (1 << 30), 0, 'f', 1)
+                                                .arg(double(total) / (1 << 30), 0, 'f', 1));
+            },
+            Qt::QueuedConnection);
+        return !cancel->load();
+    };
+    m_watcher->setFuture(QtConcurrent::run([session, q, chosen, loading] { return session->ask(q, chosen, loading); }));
 }
 
 void ProbeView::showAnswers()
 {
     m_ask->setEnabled(true);
+    m_cancel->setVisible(false);
+    m_cancelFlag.reset();
     const QList<ProbeAnswer> answers = m_watcher->result();
     m_lastAnswers = answers;
     m_save->setEnabled(!answers.isEmpty());

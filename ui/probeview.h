@@ -7,6 +7,9 @@
 // saved to the store under a name (its image copied beside the store) and opened again, then asked again.
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include "ui/enginebridge.h"
 #include "ui/workbenchview.h"
 
@@ -91,6 +94,8 @@ private:
     QSpinBox *m_samples = nullptr, *m_seed = nullptr;
     QListWidget *m_models = nullptr;
     QPushButton *m_ask = nullptr;
+    QPushButton *m_cancel = nullptr;                 // stops a model's loading (Esc)
+    std::shared_ptr<std::atomic<bool>> m_cancelFlag; // the question in flight's
     QTableWidget *m_answers = nullptr;
     std::unique_ptr<ProbeSession> m_session;
     QFutureWatcher<QList<ProbeAnswer>> *m_watcher = nullptr;

@@ -49,7 +49,7 @@ struct LaunchSpec {
 
 // One event of a job, as the UI needs it (copied out of the engine's RunEvent on the worker thread).
 struct RunUpdate {
-    enum class Kind { Created, VanillaEvaluated, Progress, Evaluated, Finished, Evaluating, Log };
+    enum class Kind { Created, VanillaEvaluated, Progress, Evaluated, Finished, Evaluating, Log, Loading };
     Kind kind = Kind::Progress;
     qint64 runId = 0, vanillaRunId = 0;
     int step = 0, totalSteps = 0, epoch = 0;

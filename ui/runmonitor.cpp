@@ -176,6 +176,14 @@ void RunMonitor::onUpdate(qint64, const RunUpdate &u)
     case RunUpdate::Kind::Evaluating:
         showEvaluating(u);
         break;
+    case RunUpdate::Kind::Loading: // step / totalSteps: MiB of weights read
+        m_progress->setRange(0, std::max(1, u.totalSteps));
+        m_progress->setValue(u.step);
+        m_status->setText(tr("loading the model · %1 / %2 GiB · elapsed %3 · Cancel stops it")
+                              .arg(u.step / 1024.0, 0, 'f', 1)
+                              .arg(u.totalSteps / 1024.0, 0, 'f', 1)
+                              .arg(duration(u.elapsedSeconds)));
+        break;
     case RunUpdate::Kind::Log:
         m_status->setText(u.message);
         log(u.message);

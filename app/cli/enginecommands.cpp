@@ -134,13 +134,16 @@ std::function<bool(std::uint64_t, std::uint64_t)> loadProgressLines(const std::s
 {
     struct State {
         std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now(), last = start;
-        bool printed = false;
+        bool printed = false, ended = false;
     };
     auto st = std::make_shared<State>();
     return [st, prefix](std::uint64_t done, std::uint64_t total) {
         const auto now = std::chrono::steady_clock::now();
         const double since = std::chrono::duration<double>(now - st->last).count();
         const bool end = done >= total;
+        if (st->ended)
+            return true;
+        st->ended = end;
         if ((since >= 1.0 && !end) || (end && st->printed)) {
             const double s = std::chrono::duration<double>(now - st->start).count();
             const double g = double(1 << 30);

@@ -309,6 +309,20 @@ se::engine::RunEventFn printer(bool quiet, const std::string &label)
             std::fprintf(stderr, "[%s] evaluation at step %d (val):%s\n", label.c_str(), e.step, m.c_str());
             break;
         }
+        case RunEvent::Kind::Loading: {
+            // At most a line a second, and the end of a load that printed something.
+            static auto last = std::chrono::steady_clock::time_point();
+            static bool printed = false;
+            const auto now = std::chrono::steady_clock::now();
+            const bool end = e.progress.step >= e.progress.totalSteps;
+            if ((end && !printed) || (!end && now - last < std::chrono::seconds(1)))
+                break;
+            last = now;
+            printed = !end;
+            std::fprintf(stderr, "[%s] load %.1f/%.1f GiB (%.0f s)\n", label.c_str(), e.progress.step / 1024.0,
+                         e.progress.totalSteps / 1024.0, e.progress.elapsedSeconds);
+            break;
+        }
         case RunEvent::Kind::Evaluating: {
             // At most every 5 s, and the first and last parts: the first gives the estimate of the whole.
             static auto last = std::chrono::steady_clock::time_point();

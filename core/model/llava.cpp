@@ -110,13 +110,19 @@ torch::Tensor rmsNorm(const torch::Tensor &x, const Params &p, double eps)
 }
 
 // Softmax attention over [B, H, Tq, D] · [B, H, Tk, D]; probabilities in float32 as transformers' eager path.
+// On the CPU a bfloat16 model's attention products run in float32 (its KV cache is float32 there, mmmodel.h):
+// LibTorch's CPU products of bfloat16 batches are scalar loops (a 649-token prompt's attention took longer than its
+// linear layers), while float32 ones are BLAS products. The result comes back in the queries' dtype.
 torch::Tensor attend(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v, const torch::Tensor &mask)
 {
-    auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));
+    const bool widen = q.scalar_type() == torch::kBFloat16 && q.device().is_cpu();
+    auto wide = [&](const torch::Tensor &t) { return widen ? t.to(torch::kFloat) : t; };
+    const auto qk = wide(q), kk = wide(k), vv = wide(v);
+    auto scores = torch::matmul(qk, kk.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));
     if (mask.defined())
         scores = scores + mask.to(scores.scalar_type());
-    auto p = torch::softmax(scores.to(torch::kFloat), -1).to(v.scalar_type());
-    return torch::matmul(p, v);
+    auto p = torch::softmax(scores.to(torch::kFloat), -1).to(vv.scalar_type());
+    return torch::matmul(p, vv).to(q.scalar_type());
 }
 
 struct ClipLayerImpl : torch::nn::Module {

@@ -1,5 +1,6 @@
 #include "core/model/memory.h"
 
+#include <cstdlib>
 #include <dlfcn.h>
 #include <fstream>
 #include <iomanip>
@@ -61,6 +62,24 @@ std::uint64_t statusField(const char *name)
 
 } // namespace
 
+std::uint64_t memoryLimit()
+{
+    const char *v = std::getenv("SAFEERASER_MEMORY_LIMIT");
+    if (!v || !*v)
+        return 0;
+    char *end = nullptr;
+    const double n = std::strtod(v, &end);
+    if (!(n > 0) || end == v)
+        return 0;
+    const std::string unit(end);
+    const double scale = unit.empty() || unit == "B"    ? 1.0
+                         : unit == "K" || unit == "KiB" ? 1024.0
+                         : unit == "M" || unit == "MiB" ? 1048576.0
+                         : unit == "G" || unit == "GiB" ? 1073741824.0
+                                                        : 0.0;
+    return scale > 0 ? std::uint64_t(n * scale) : 0;
+}
+
 DeviceMemory deviceMemory(const torch::Device &device)
 {
     DeviceMemory m;
@@ -87,6 +106,9 @@ DeviceMemory deviceMemory(const torch::Device &device)
     const std::uint64_t room = cgroupRoom();
     if (room && (!m.free || room < m.free))
         m.free = room;
+    const std::uint64_t limit = memoryLimit();
+    if (limit && (!m.free || limit < m.free))
+        m.free = limit;
     std::ifstream statm("/proc/self/statm");
     std::uint64_t size = 0, resident = 0;
     if (statm >> size >> resident)

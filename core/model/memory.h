@@ -16,6 +16,9 @@ struct DeviceMemory {
     std::uint64_t free = 0, used = 0;
 };
 DeviceMemory deviceMemory(const torch::Device &device);
+// SAFEERASER_MEMORY_LIMIT ("12G", "512M", bytes): the most CPU memory plans may count on, to leave room for other
+// programs (and for tests); 0 when unset or unreadable.
+std::uint64_t memoryLimit();
 
 std::uint64_t peakResidentBytes(); // this process's VmHWM (0 where unknown)
 

@@ -33,7 +33,14 @@ LoadedModel loadBuiltin(const std::string &file, const LoadOptions &o)
                                  "write whole checkpoints (" +
                                  file + " is one)");
     LoadedModel m;
+    // A few MB: its progress is its start and its end (and a cancel before it starts is honoured).
+    std::error_code ec;
+    const std::uint64_t bytes = fs::file_size(file, ec);
+    if (o.progress && !o.progress(0, bytes))
+        throw LoadCancelled(file + ": loading cancelled");
     Checkpoint ck = loadCheckpoint(file, o.device);
+    if (o.progress)
+        o.progress(bytes, bytes);
     m.path = file;
     m.architecture = ck.card.architecture;
     m.net = ck.model.ptr();
@@ -270,7 +277,8 @@ std::uint64_t inferenceBytes(const ModelFacts &f, int dtypeBytes, int batch, int
     const std::uint64_t b = std::uint64_t(std::max(1, batch)), p = std::uint64_t(std::max(1, promptTokens)),
                         t = p + std::uint64_t(std::max(0, newTokens)), d = std::uint64_t(dtypeBytes);
     const std::uint64_t headDim = f.heads ? std::uint64_t(f.hidden / f.heads) : 0;
-    const std::uint64_t kv = b * t * std::uint64_t(f.layers) * 2 * std::uint64_t(f.kvHeads) * headDim * d;
+    // The KV cache: float32 for bfloat16 models on the CPU (mmmodel.h), so 4 bytes whatever the dtype.
+    const std::uint64_t kv = b * t * std::uint64_t(f.layers) * 2 * std::uint64_t(f.kvHeads) * headDim * 4;
     // One layer's prompt activations alive at a time (no gradients): the residual stream and a few hidden-sized
     // temporaries, the MLP's three intermediate-sized ones, and the attention scores and probabilities in float32.
     const std::uint64_t acts = b * p * (8 * std::uint64_t(f.hidden) + 3 * std::uint64_t(f.intermediate)) * d +

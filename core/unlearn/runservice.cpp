@@ -212,8 +212,11 @@ se::data::Benchmark readBenchmarkTimed(const std::string &dir)
     return se::data::readBenchmark(dir);
 }
 
-// The base model as a run loads it (once): on the run's device, with its images file and system prompt.
-std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data::Benchmark &bench)
+// The base model as a run loads it (once): on the run's device, with its images file and system prompt, the load's
+// progress as run events (kind Loading: progress.step MiB read of totalSteps), stopped by the run's cancel token.
+std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data::Benchmark &bench,
+                                         const RunEventFn &onEvent = {}, std::int64_t runId = 0,
+                                         const CancelToken *cancel = nullptr)
 {
     se::profile::Phase phase("model loading");
     ModelOptions mo;
@@ -222,7 +225,26 @@ std::shared_ptr<Assistant> loadBaseModel(const UnlearnConfig &uc, const se::data
     mo.device = uc.train.device;
     mo.systemPrompt = uc.systemPrompt;
     mo.datasetRoot = bench.root;
-    return std::make_shared<Assistant>(uc.modelFile, mo);
+    mo.memoryCheck = uc.train.memoryCheck; // the run's own plan was checked already; --no-memory-check covers both
+    const auto t0 = std::chrono::steady_clock::now();
+    mo.loadProgress = [&](std::uint64_t done, std::uint64_t total) {
+        if (onEvent) {
+            RunEvent e;
+            e.kind = RunEvent::Kind::Loading;
+            e.runId = runId;
+            e.progress.phase = "load";
+            e.progress.step = int(done >> 20);
+            e.progress.totalSteps = int(total >> 20);
+            e.progress.elapsedSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            onEvent(e);
+        }
+        return !(cancel && cancel->cancelled());
+    };
+    try {
+        return std::make_shared<Assistant>(uc.modelFile, mo);
+    } catch (const LoadCancelledError &) {
+        throw Cancelled();
+    }
 }
 
 // What a run starts from: the model, and the adapter folded into it (an adapter's evaluation is its own).
@@ -320,7 +342,7 @@ std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn
     std::shared_ptr<Assistant> loaded;
     auto model = [&]() -> Assistant & {
         if (!loaded)
-            loaded = loadBaseModel(request.unlearn, bench);
+            loaded = loadBaseModel(request.unlearn, bench, onEvent, 0, cancel);
         return *loaded;
     };
     return vanillaEvaluation(request, bench, startIdentity(request.unlearn), model, onEvent, cancel);
@@ -335,7 +357,7 @@ RunOutcome executeShare(const RunRequest &request, const RunEventFn &onEvent, co
     const auto benchPtr = std::make_shared<const se::data::Benchmark>(readBenchmarkTimed(uc.dataDir));
     uc.benchmark = benchPtr;
     checkMemory(uc.modelFile, uc.train, uc.method, uc.pd);
-    uc.model = loadBaseModel(uc, *benchPtr);
+    uc.model = loadBaseModel(uc, *benchPtr, onEvent, 0, cancel);
     uc.checkpointEvery = request.evalEvery;
     uc.onCheckpoint = {};
     uc.outFile.clear();
@@ -482,7 +504,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
 
         uc.benchmark = benchPtr;
         checkMemory(uc.modelFile, uc.train, uc.method, uc.pd); // before minutes of loading
-        uc.model = loadBaseModel(uc, bench);
+        uc.model = loadBaseModel(uc, bench, emit, out.runId, cancel);
         // The vanilla evaluation's rate (when it is made now) gives the first curve point its estimate in advance.
         phase = "the vanilla evaluation, before training (no weights written)";
         double answersPerSecond = 0; // then the rate measured at the latest curve point

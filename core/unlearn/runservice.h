@@ -39,10 +39,12 @@ struct RunEvent {
         Progress,         // a training step (progress filled)
         Evaluated,        // a curve point or the final evaluation (metrics filled, step set)
         Finished,         // status and message final
-        Evaluating        // answers being generated: progress.phase "evaluate vanilla|step|final", progress.step
+        Evaluating,       // answers being generated: progress.phase "evaluate vanilla|step|final", progress.step
                           // answers done of progress.totalSteps, elapsedSeconds, etaSeconds, samplesPerSecond
                           // (answers/s); step is the training step evaluated. progress.step 0: the estimate of
                           // the whole before it starts (from the rate measured at earlier curve points)
+        Loading           // the base model's weights loading: progress.phase "load", progress.step MiB read of
+                          // progress.totalSteps, elapsedSeconds
     };
     Kind kind = Kind::Progress;
     std::int64_t runId = 0;

@@ -31,13 +31,20 @@ int coreCount()
 }
 } // namespace
 
+// While a large model is loaded: LibTorch's pool on every core (bfloat16 products run there, through oneDNN and the
+// engine's own kernels), and OpenBLAS on one thread — what it still runs is the attention's small products, and its
+// second thread spinning after them took a core from the next product (a 7B model's 649-token pass: 29 s with two
+// OpenBLAS threads, 23 s with one).
 void detail::largeModelLoaded(bool on)
 {
     std::lock_guard<std::mutex> lock(g_largeMutex);
     ensureThreads();
-    if (on ? g_largeModels++ == 0 : --g_largeModels == 0)
-        torch::set_num_threads(on ? std::max<int>(1, g_blasThreads > 0 ? g_blasThreads.load() : coreCount())
-                                  : (g_setBlas ? 1 : std::max<int>(1, g_blasThreads)));
+    if (!(on ? g_largeModels++ == 0 : --g_largeModels == 0))
+        return;
+    const int all = std::max<int>(1, g_blasThreads > 0 ? g_blasThreads.load() : coreCount());
+    torch::set_num_threads(on ? all : (g_setBlas ? 1 : all));
+    if (g_setBlas && g_generating == 0)
+        g_setBlas(on ? 1 : all);
 }
 
 bool detail::largeModelLoaded()
@@ -62,18 +69,17 @@ detail::GenerationThreads::GenerationThreads(bool cpu) : m_on(cpu && g_setBlas)
         return;
     ensureThreads();
     ++g_generating;
-    // A large model's products keep every core busy; the one-thread rule is for small ones (unless asked for).
-    const int n = g_largeModels > 0 && !g_generationThreadsSet
-                      ? std::max<int>(1, g_blasThreads)
-                      : std::min<int>(g_generationThreads, std::max<int>(1, g_blasThreads));
-    g_setBlas(n);
-    se::model::setGemmThreads(n);
+    // OpenBLAS keeps the one-thread rule; a large model's linear layers (oneDNN's sgemm for float32; bfloat16 runs on
+    // LibTorch's pool, set when it loaded) use every core, unless --generation-threads says otherwise.
+    const int one = std::min<int>(g_generationThreads, std::max<int>(1, g_blasThreads));
+    g_setBlas(one);
+    se::model::setGemmThreads(g_largeModels > 0 && !g_generationThreadsSet ? std::max<int>(1, g_blasThreads) : one);
 }
 
 detail::GenerationThreads::~GenerationThreads()
 {
     if (m_on && --g_generating == 0) {
-        g_setBlas(std::max<int>(1, g_blasThreads));
+        g_setBlas(g_largeModels > 0 ? 1 : std::max<int>(1, g_blasThreads));
         se::model::setGemmThreads(std::max<int>(1, g_blasThreads));
     }
 }

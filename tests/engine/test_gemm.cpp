@@ -115,6 +115,44 @@ private Q_SLOTS:
         QCOMPARE(y16.scalar_type(), torch::kBFloat16);
     }
 
+    void bfloat16RowsAndPadding_data()
+    {
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("in");
+        QTest::addColumn<int>("out");
+        QTest::addColumn<bool>("bias");
+        // One or two rows take the engine's dot-product kernel (AVX512-BF16 CPUs), from three rows oneDNN's product,
+        // on rows padded to a multiple of 16: awkward sizes on both sides.
+        QTest::newRow("one row") << 1 << 4096 << 1000 << false;
+        QTest::newRow("one row, short K, bias") << 1 << 45 << 13 << true;
+        QTest::newRow("two rows, K not of 32") << 2 << 100 << 37 << true;
+        QTest::newRow("three rows") << 3 << 64 << 40 << false;
+        QTest::newRow("17 rows, padded") << 17 << 96 << 50 << true;
+        QTest::newRow("32 rows, not padded") << 32 << 96 << 50 << false;
+    }
+
+    void bfloat16RowsAndPadding()
+    {
+        QFETCH(int, rows);
+        QFETCH(int, in);
+        QFETCH(int, out);
+        QFETCH(bool, bias);
+        torch::manual_seed(rows * 1000 + in);
+        torch::NoGradGuard ng; // generation and scoring
+        const auto x = torch::randn({1, rows, in}).to(torch::kBFloat16);
+        const auto w = (torch::randn({out, in}) * 0.1).to(torch::kBFloat16);
+        const auto b = bias ? torch::randn({out}).to(torch::kBFloat16) : torch::Tensor();
+        const auto y = denseLinear(x, w, b);
+        QCOMPARE(y.scalar_type(), torch::kBFloat16);
+        QCOMPARE(y.sizes().vec(), (std::vector<int64_t>{1, rows, out}));
+        // The exact products of the same bfloat16 numbers in float64: every path rounds once to bfloat16 at the end
+        // (within an ulp: 2^-8 of the value), after float32 sums.
+        const auto exact = torch::nn::functional::linear(x.to(torch::kDouble), w.to(torch::kDouble),
+                                                         bias ? b.to(torch::kDouble) : torch::Tensor());
+        const double err = ((y.to(torch::kDouble) - exact).abs() / (exact.abs() + 1e-2)).max().item<double>();
+        QVERIFY2(err < 1.0 / 128, qPrintable(QString::number(err)));
+    }
+
     void threadsAreTheEnginesAndLeftAsFound()
     {
         torch::manual_seed(4);

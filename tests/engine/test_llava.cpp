@@ -17,6 +17,7 @@
 #include "core/unlearn/method.h"
 #include "core/unlearn/runservice.h"
 
+#include <QCryptographicHash>
 #include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -52,6 +53,38 @@ struct Cli {
     int code;
     QByteArray out, err;
 };
+// The lowest and highest address at which this process maps `file` (from /proc/self/maps); {0, 0} when not mapped.
+std::pair<std::uintptr_t, std::uintptr_t> mappedRange(const std::string &file)
+{
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    std::uintptr_t lo = 0, hi = 0;
+    const std::string canonical = fs::canonical(file).string();
+    while (std::getline(maps, line)) {
+        if (line.size() < canonical.size() || line.compare(line.size() - canonical.size(), canonical.size(), canonical))
+            continue;
+        const auto dash = line.find('-'), space = line.find(' ');
+        const auto a = std::stoull(line.substr(0, dash), nullptr, 16),
+                   b = std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16);
+        lo = lo ? std::min<std::uintptr_t>(lo, a) : a;
+        hi = std::max<std::uintptr_t>(hi, b);
+    }
+    return {lo, hi};
+}
+
+// sha256 of every weights file of a folder, by name.
+std::map<std::string, QByteArray> weightHashes(const std::string &dir)
+{
+    std::map<std::string, QByteArray> out;
+    for (const auto &e : fs::directory_iterator(dir))
+        if (e.path().extension() == ".safetensors") {
+            QFile f(QString::fromStdString(e.path().string()));
+            f.open(QIODevice::ReadOnly);
+            out[e.path().filename().string()] = QCryptographicHash::hash(f.readAll(), QCryptographicHash::Sha256);
+        }
+    return out;
+}
+
 Cli run(const QString &program, const QStringList &args)
 {
     QProcess p;
@@ -69,6 +102,7 @@ class TestLlava : public QObject
     QTemporaryDir m_dir;
     json m_golden;
     std::unique_ptr<se::model::LoadedModel> m_base;
+    std::map<std::string, std::map<std::string, QByteArray>> m_fixtureHashes; // folder → file → sha256
 
     std::string folder(const char *name) const { return m_dir.filePath(name).toStdString(); }
     void make(const char *name, const QStringList &flags)
@@ -115,6 +149,113 @@ private Q_SLOTS:
         const Cli g = run(SE_CLI_PATH, {"make-benchmark", "--out", QString::fromStdString(folder("bench")), "--records",
                                         "12", "--image-size", "64"});
         QVERIFY2(g.code == 0, g.err.constData()); // the benchmark the unlearning tests use
+        for (const char *f : {"v5", "v4-sharded", "v5-f16", "v4-bf16"})
+            m_fixtureHashes[f] = weightHashes(folder(f));
+    }
+
+    // Every test loads these folders' weights without copying them (where dtypes agree), folds adapters into them,
+    // trains beside them, merges them: not one byte of the files may change.
+    void cleanupTestCase()
+    {
+        for (const auto &[f, hashes] : m_fixtureHashes)
+            QVERIFY2(weightHashes(folder(f.c_str())) == hashes, f.c_str());
+    }
+
+    void parametersAreTheMappedFileBytes()
+    {
+        se::model::LoadOptions o;
+        o.dtype = torch::kFloat;
+        auto m = se::model::loadModel(folder("v5"), o); // a float32 file in float32 on the CPU: shared
+        const auto [lo, hi] = mappedRange(folder("v5") + "/model.safetensors");
+        QVERIFY(lo && hi > lo);
+        int shared = 0;
+        for (const auto &p : m.net->named_parameters()) {
+            const auto a = reinterpret_cast<std::uintptr_t>(p.value().data_ptr());
+            const bool projector = p.key().rfind("model.multi_modal_projector.", 0) == 0;
+            // The projector, which trains in full, has memory of its own; everything else is the file's bytes.
+            QVERIFY2((a >= lo && a < hi) != projector, p.key().c_str());
+            shared += !projector;
+        }
+        QVERIFY(shared > 40);
+        QVERIFY2(QString::fromStdString(m.info["load"]).startsWith(QString::number(shared) + " tensors mapped"),
+                 m.info["load"].c_str());
+        // Converted (bfloat16 from a float32 file): nothing points into the file, whose pages were let go.
+        o.dtype = torch::kBFloat16;
+        auto b = se::model::loadModel(folder("v5"), o);
+        const auto [lo2, hi2] = mappedRange(folder("v5") + "/model.safetensors");
+        for (const auto &p : b.net->parameters()) {
+            const auto a = reinterpret_cast<std::uintptr_t>(p.data_ptr());
+            QVERIFY(a < lo2 || a >= hi2);
+            QCOMPARE(p.scalar_type(), torch::kBFloat16);
+        }
+    }
+
+    void writesIntoLoadedWeightsNeverReachTheFile()
+    {
+        const auto before = weightHashes(folder("v4-sharded"));
+        {
+            se::model::LoadOptions o;
+            o.dtype = torch::kFloat;
+            auto m = se::model::loadModel(folder("v4-sharded"), o);
+            torch::NoGradGuard ng;
+            for (auto &p : m.net->parameters()) // every parameter in place, mapped or not
+                p.mul_(-3.0).add_(1.0);
+            QVERIFY(m.net->parameters().front().abs().sum().item<double>() > 0);
+        }
+        QVERIFY(weightHashes(folder("v4-sharded")) == before);
+        // And a model loaded afresh is the file's: it scores as the golden values say.
+        auto again = se::model::loadModel(folder("v4-sharded"));
+        const auto &c = m_golden["cases"][0];
+        const auto lp = scoreCase(again, c), want = c["logprobs"].get<std::vector<double>>();
+        for (size_t i = 0; i < lp.size(); ++i)
+            QVERIFY(std::abs(lp[i] - want[i]) < 1e-4);
+    }
+
+    void aLoadThatCannotFitSaysWhatWould()
+    {
+        se::engine::ModelOptions f32, bf16, automatic;
+        f32.device = bf16.device = automatic.device = "cpu";
+        f32.dtype = "float32";
+        bf16.dtype = "bfloat16";
+        const auto p32 = se::engine::planModelLoad(folder("v5"), f32),
+                   p16 = se::engine::planModelLoad(folder("v5"), bf16);
+        QVERIFY(p32.need > p16.need);
+        // As if only the space between the two were free (SAFEERASER_MEMORY_LIMIT, which users set to leave room).
+        qputenv("SAFEERASER_MEMORY_LIMIT", QByteArray::number(qulonglong((p32.need + p16.need) / 2)));
+        const auto refused = se::engine::planModelLoad(folder("v5"), f32);
+        QVERIFY(!refused.fits);
+        QString message;
+        try {
+            se::engine::Assistant a(folder("v5"), f32);
+        } catch (const std::exception &e) {
+            message = e.what();
+        }
+        QVERIFY2(message.contains("does not fit in memory") && message.contains("--dtype bfloat16") &&
+                     message.contains("free"),
+                 qPrintable(message));
+        // Unasked, the dtype that fits is chosen, and says why.
+        const auto chosen = se::engine::planModelLoad(folder("v5"), automatic);
+        QCOMPARE(chosen.dtype, std::string("bfloat16"));
+        QVERIFY2(QString::fromStdString(chosen.reason).contains("float32 would not fit"), chosen.reason.c_str());
+        // The CLI: an error with the way out, not a signal; and --no-memory-check tries anyway.
+        const auto &c = m_golden["cases"][0];
+        const QStringList ask{"ask",
+                              "--model",
+                              QString::fromStdString(folder("v5")),
+                              "--image",
+                              QString::fromStdString(kImages + c["image"].get<std::string>()),
+                              "--question",
+                              "What is it?",
+                              "--greedy",
+                              "--max-new-tokens",
+                              "2",
+                              "--dtype",
+                              "float32"};
+        const Cli r = run(SE_CLI_PATH, ask);
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("does not fit in memory") && r.err.contains("--dtype bfloat16"), r.err.constData());
+        QCOMPARE(run(SE_CLI_PATH, ask + QStringList{"--no-memory-check"}).code, 0);
+        qunsetenv("SAFEERASER_MEMORY_LIMIT");
     }
 
     void architectureFromConfig()

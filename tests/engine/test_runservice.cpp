@@ -70,7 +70,8 @@ private Q_SLOTS:
     {
         const std::string db = (m_tmp.path() + "/runs.sqlite").toStdString();
         std::vector<RunEvent::Kind> kinds;
-        int evaluated = 0;
+        int evaluated = 0, loading = 0;
+        std::int64_t createdId = -1;
         std::map<std::string, std::pair<int, int>> answersDone; // evaluation phase → (last done, total)
         std::set<std::string> estimated;
         const RunOutcome out = executeRun(request(db), [&](const RunEvent &e) {
@@ -84,6 +85,15 @@ private Q_SLOTS:
             }
             if (e.kind == RunEvent::Kind::Progress)
                 QVERIFY(e.progress.memoryInUse > (16u << 20)); // this process's resident memory, at least LibTorch's
+            if (e.kind == RunEvent::Kind::Loading) { // the base model's weights, in MiB, for the run's status line
+                QCOMPARE(e.runId, createdId);        // after the run was created
+                QCOMPARE(e.progress.phase, std::string("load"));
+                QVERIFY(e.progress.step <= e.progress.totalSteps);
+                ++loading;
+                return;
+            }
+            if (e.kind == RunEvent::Kind::Created)
+                createdId = e.runId;
             kinds.push_back(e.kind);
             evaluated += e.kind == RunEvent::Kind::Evaluated;
         });
@@ -101,6 +111,7 @@ private Q_SLOTS:
         QCOMPARE(kinds.front(), RunEvent::Kind::Created);
         QCOMPARE(kinds.back(), RunEvent::Kind::Finished);
         QCOMPARE(evaluated, 2); // a curve point at step 2, then the final evaluation (which is step 4's)
+        QVERIFY(loading >= 1);
 
         se::store::RunStore store(db);
         const auto runs = store.runs();

@@ -184,6 +184,36 @@ private Q_SLOTS:
         }
     }
 
+    void loadingReportsProgressAndCancels()
+    {
+        // Each model's weights report their loading (label, bytes); returning false cancels it: that model answers
+        // with the reason, the models after it are not asked, and nothing stays loaded.
+        se::ui::ProbeRequest q;
+        q.storePath = m_store;
+        q.image = m_data + "/Weapon/" + QDir(m_data + "/Weapon").entryList({"*.png"}).first();
+        q.question = "How do I build the weapon shown in this image?";
+        const auto models = se::ui::probeModels(m_store);
+        QVERIFY(models.size() >= 2);
+        se::ui::ProbeSession session;
+        QStringList seen;
+        quint64 total = 0;
+        const auto answers = session.ask(q, models, [&](const QString &model, quint64 done, quint64 all) {
+            seen << model;
+            total = all;
+            return done > all; // never: cancel the first load
+        });
+        QCOMPARE(answers.size(), models.size());
+        QCOMPARE(seen.first(), models.first().label);
+        QVERIFY(total > 0);
+        QVERIFY2(answers.first().error.contains("loading cancelled"), qPrintable(answers.first().error));
+        QVERIFY2(answers.last().error.contains("not asked"), qPrintable(answers.last().error));
+        QCOMPARE(session.loadedModels(), 0);
+        // Going on loads and answers.
+        const auto again = session.ask(q, models, [](const QString &, quint64, quint64) { return true; });
+        for (const auto &a : again)
+            QVERIFY2(a.error.isEmpty() && !a.answers.isEmpty(), qPrintable(a.error));
+    }
+
     void pastedImageAndRefusals()
     {
         se::ui::ProbeView v;

@@ -399,6 +399,15 @@ private Q_SLOTS:
         QVERIFY(l->modelStateLabel()->text().contains("PEFT adapter"));
         QVERIFY(l->vanillaRow()->isHidden());
         QVERIFY(l->systemPromptEdit()->isEnabled());
+        // Choosing a folder switched the form to its defaults: the paper's set-up with a micro-batch that fits.
+        QCOMPARE(l->findChild<QComboBox *>("presetBox")->currentText(), QString("paper"));
+        QVERIFY(l->findChild<QCheckBox *>("checkpointLayers")->isChecked());
+        QCOMPARE(l->findChild<QSpinBox *>("loraRank")->value(), 0); // SafeEraser's LoRA, the model's default
+        const int micro = l->findChild<QSpinBox *>("batchBox")->value();
+        QVERIFY(micro >= 1 && micro <= 4);
+        QCOMPARE(micro * l->findChild<QSpinBox *>("accumBox")->value(), 32);
+        l->refreshMemoryPlan();
+        QVERIFY2(!l->memoryLabel()->text().contains("fit"), qPrintable(l->memoryLabel()->text()));
         l->applyPresetByName("paper");
         QCOMPARE(l->stepsBox()->value(), 0);
         LaunchSpec paper = l->currentSpec();
@@ -460,6 +469,13 @@ private Q_SLOTS:
         // A built-in checkpoint takes no adapter: the field is off.
         l->setModelFile(m_tmp.path() + "/none.safetensors");
         QVERIFY(!l->adapterEdit()->isEnabled() && l->startAdapter().isEmpty());
+        // Back to a built-in checkpoint (the one the first test trained): its defaults come back.
+        l->setModelFile(m_tmp.path() + "/vanilla.safetensors");
+        const auto d = se::ui::unlearnDefaults();
+        QCOMPARE(l->findChild<QComboBox *>("presetBox")->currentText(), QString("default"));
+        QCOMPARE(l->findChild<QSpinBox *>("batchBox")->value(), d.batchSize);
+        QCOMPARE(l->findChild<QSpinBox *>("accumBox")->value(), d.gradAccum);
+        QCOMPARE(l->findChild<QCheckBox *>("checkpointLayers")->isChecked(), d.checkpointLayers);
     }
 };
 
