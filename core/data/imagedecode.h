@@ -21,8 +21,9 @@ struct RgbImage {
     std::vector<unsigned char> rgb;
 };
 
-// Decodes `file` at its own size into RGB (greyscale replicated, alpha dropped, EXIF orientation ignored — as
-// Pillow's Image.open(…).convert("RGB") does). Same refusals and limits as decodeImageRgb; never throws.
+// Decodes `file` at its own size into RGB as transformers' image processors see it (convert_to_rgb): greyscale
+// replicated, transparency composited onto white with Pillow's arithmetic, EXIF orientation ignored. Same refusals
+// and limits as decodeImageRgb; never throws.
 bool decodeImageRgb8(const std::string &file, RgbImage &out, std::string &error);
 
 } // namespace se::data

@@ -146,9 +146,15 @@ RgbImage pillowResize(const RgbImage &in, int width, int height, int resample)
     if (width < 1 || height < 1 || in.width < 1 || in.height < 1)
         throw std::runtime_error("cannot resize an empty image");
     RgbImage out = in;
-    if (width != in.width) // Pillow: the horizontal pass first, then the vertical one, each only when needed
+    // Pillow (since 10.x): two passes, each only when needed, the horizontal one first — unless the height shrinks by
+    // more than twice as many pixels as the width does, when the vertical pass goes first. Each pass rounds to 8
+    // bits, so the order shows in the result (a 33×71 image to 30×64: up to 21 levels apart).
+    const bool verticalFirst = in.height - height > 0 && in.height - height > 2 * (in.width - width);
+    if (verticalFirst && height != in.height)
+        out = resampleVertical(out, height, resample);
+    if (width != in.width)
         out = resampleHorizontal(out, width, resample);
-    if (height != in.height)
+    if (!verticalFirst && height != in.height)
         out = resampleVertical(out, height, resample);
     return out;
 }

@@ -189,6 +189,10 @@ GAIN_LM_HEAD = 2.0
 # (ids 3..258 of tiny-tokenizer.model) and the ids no text piece has (<image>
 # 500, <pad> 501, 502..511 padding the embedding).  </s> (2) keeps full scale.
 LM_HEAD_ROW_SCALES = ((0, 2, 0.1), (3, 259, 0.3), (IMAGE_TOKEN_ID, TEXT["vocab"], 0.1))
+# --byte-pieces: the byte-fallback rows scaled *up* instead, so that greedy decoding emits byte pieces — runs of
+# bytes that are partial or invalid UTF-8 (and control characters), as a collapsed unlearned model does.
+BYTE_PIECE_ROW_SCALES = ((0, 2, 0.1), (3, 259, 1.2), (IMAGE_TOKEN_ID, TEXT["vocab"], 0.1))
+ROW_SCALES = LM_HEAD_ROW_SCALES
 
 
 def scale_of(name, shape):
@@ -223,7 +227,7 @@ def make_master(seed):
         mean, std = scale_of(name, shape)
         values = mean + std * rs.standard_normal(size=shape)       # float64
         if name == "lm_head.weight":
-            for begin, end, factor in LM_HEAD_ROW_SCALES:
+            for begin, end, factor in ROW_SCALES:
                 values[begin:end] *= factor
         master[name] = values.astype(np.float32)
     return master
@@ -422,6 +426,8 @@ def tokenizer_files():
             "vision_feature_select_strategy": "default",
         },
         "generation_config.json": {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": PAD_TOKEN_ID},
+        # The processor's chat template, as llava-hf's folders carry it (LlavaProcessor.apply_chat_template).
+        "chat_template.json": {"chat_template": CHAT_TEMPLATE},
     }
 
 
@@ -533,8 +539,12 @@ def main(argv=None):
     parser.add_argument("--tie", action="store_true", help="tie_word_embeddings: leave lm_head out")
     parser.add_argument("--shape", choices=["tiny", "mid", "7b"], default="tiny")
     parser.add_argument("--config-only", action="store_true", help="config, tokenizer and processor files, no weights")
+    parser.add_argument("--byte-pieces", action="store_true",
+                        help="lm_head favours the byte-fallback pieces (answers of partial and invalid UTF-8)")
     args = parser.parse_args(argv)
-    global NUM_PATCHES, SEQ_LENGTH, IMAGE_TOKEN_ID, PAD_TOKEN_ID
+    global NUM_PATCHES, SEQ_LENGTH, IMAGE_TOKEN_ID, PAD_TOKEN_ID, ROW_SCALES
+    if args.byte_pieces:
+        ROW_SCALES = BYTE_PIECE_ROW_SCALES
     if args.shape != "tiny":
         TEXT.update(SHAPES[args.shape][0])
         VISION.update(SHAPES[args.shape][1])
