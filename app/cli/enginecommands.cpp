@@ -1,6 +1,7 @@
 // safeeraser train-vanilla, unlearn, ask, pack-images, quick-eval: the engine (core/unlearn/engine.h) headless.
 #include "app/cli/commands.h"
 #include "core/unlearn/engine.h"
+#include "core/util/text.h"
 
 #include <chrono>
 #include <cmath>
@@ -402,8 +403,8 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                 if (a->json)
                     std::cout << nlohmann::json{{"answer", answers[0].text}, {"answer_ids", answers[0].ids}}.dump()
                               << "\n";
-                else
-                    std::cout << answers[0].text << "\n";
+                else // an answer may hold control characters (ESC clears a screen): shown escaped, never obeyed
+                    std::cout << se::text::terminalSafe(answers[0].text) << "\n";
                 return 0;
             });
         });

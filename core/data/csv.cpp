@@ -1,9 +1,12 @@
 #include "core/data/csv.h"
 
+#include "core/util/text.h"
+
 namespace se::data {
 
-std::string csvField(const std::string &s)
+std::string csvField(const std::string &raw)
 {
+    const std::string s = se::text::validUtf8(raw); // an answer's bytes may not be UTF-8: U+FFFD, never invalid
     if (s.find_first_of(",\"\r\n") == std::string::npos)
         return s;
     std::string out = "\"";

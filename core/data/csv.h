@@ -1,5 +1,6 @@
 // CSV as RFC 4180 writes it, the one writer every export uses (CLI export, the workbench's tables and plots): a
-// field is quoted when it holds a comma, a double quote, CR or LF, and its quotes are doubled.
+// field is quoted when it holds a comma, a double quote, CR or LF, and its quotes are doubled; bytes that are not
+// UTF-8 become U+FFFD (se::text::validUtf8), so a file is valid UTF-8 whatever a model said.
 #pragma once
 
 #include <string>

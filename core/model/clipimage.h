@@ -22,6 +22,7 @@ struct ClipPreprocessor {
     std::array<float, 3> mean{0.48145466f, 0.4578275f, 0.40821073f}, std{0.26862954f, 0.26130258f, 0.27577711f};
     int resample = 3; // Pillow's numbering: 2 bilinear, 3 bicubic
     bool padToSquare = false;
+    std::string origin; // the file the settings came from (errors name it)
 
     int outputHeight() const;
     int outputWidth() const;

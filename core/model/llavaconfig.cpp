@@ -104,6 +104,16 @@ LlavaConfig LlavaConfig::fromJson(const std::string &text, const std::string &or
     c.ropeTheta = number(t, "text_config.", "rope_theta", 0, 1e12, 10000);
     if (t.contains("rope_scaling") && !t["rope_scaling"].is_null())
         fail("text_config.rope_scaling", "scaled rotary embeddings are not supported");
+    // transformers 5 writes {"rope_parameters": {"rope_theta": …, "rope_type": "default"}}.
+    if (t.contains("rope_parameters") && !t["rope_parameters"].is_null()) {
+        const json &r = t["rope_parameters"];
+        if (!r.is_object())
+            fail("text_config.rope_parameters", "not an object");
+        const std::string type = string(r, "text_config.rope_parameters.", "rope_type", "default");
+        if (type != "default")
+            fail("text_config.rope_parameters.rope_type", "'" + type + "' is not supported (default)");
+        c.ropeTheta = number(r, "text_config.rope_parameters.", "rope_theta", 0, 1e12, c.ropeTheta);
+    }
     if (t.contains("attention_bias") && t["attention_bias"].is_boolean() && t["attention_bias"].get<bool>())
         fail("text_config.attention_bias", "attention biases are not supported");
     if (t.contains("mlp_bias") && t["mlp_bias"].is_boolean() && t["mlp_bias"].get<bool>())

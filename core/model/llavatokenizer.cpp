@@ -1,5 +1,6 @@
 #include "core/model/llavatokenizer.h"
 
+#include "core/model/hftokenizer.h"
 #include "core/model/hfweights.h"
 
 #include <algorithm>
@@ -167,17 +168,32 @@ std::vector<int> SentencePieceTokenizer::encode(const std::string &text, bool ad
 
 std::string SentencePieceTokenizer::decode(const std::vector<int> &ids) const
 {
-    std::vector<int> keep;
-    keep.reserve(ids.size());
-    for (int i : ids) // added tokens (ids past the SentencePiece vocabulary) are special: skipped
-        if (i >= 0 && i < m_sp.size())
-            keep.push_back(i);
-    return m_sp.decode(keep);
+    // transformers converts a Llama tokenizer.model to a tokenizers decoder: "▁" → " ", byte fallback, fuse, and
+    // (with the dummy prefix) one leading space stripped. Control, unknown and added tokens are special: skipped.
+    static const std::vector<DecodeStep> withPrefix = {{DecodeStep::Kind::Replace, "\xE2\x96\x81", " ", 0, 0, true},
+                                                       {DecodeStep::Kind::ByteFallback, {}, {}, 0, 0, true},
+                                                       {DecodeStep::Kind::Fuse, {}, {}, 0, 0, true},
+                                                       {DecodeStep::Kind::Strip, " ", {}, 1, 0, true}};
+    static const std::vector<DecodeStep> without(withPrefix.begin(), withPrefix.end() - 1);
+    std::vector<std::string> pieces;
+    pieces.reserve(ids.size());
+    for (int i : ids)
+        if (i >= 0 && i < m_sp.size() && !m_sp.isControl(i) && !m_sp.isUnknown(i))
+            pieces.push_back(m_sp.idToPiece(i));
+    return runDecodeSteps(std::move(pieces), m_sp.addsDummyPrefix() ? withPrefix : without);
+}
+
+std::shared_ptr<const TextTokenizer> loadTextTokenizer(const std::string &folder)
+{
+    std::error_code ec;
+    if (fs::exists(fs::path(folder) / "tokenizer.json", ec))
+        return HfTokenizer::fromFolder(folder);
+    return std::make_shared<SentencePieceTokenizer>(folder);
 }
 
 // ---------------------------------------------------------------------------------------------- chat format
 
-LlavaChatFormat::LlavaChatFormat(std::shared_ptr<const SentencePieceTokenizer> tok, int imageTokenId, int imageFeatures,
+LlavaChatFormat::LlavaChatFormat(std::shared_ptr<const TextTokenizer> tok, int imageTokenId, int imageFeatures,
                                  std::string systemPrompt)
     : m_tok(std::move(tok)), m_imageId(imageTokenId), m_features(imageFeatures), m_system(std::move(systemPrompt))
 {

@@ -8,6 +8,7 @@
 
 #include "core/model/chatformat.h"
 #include "core/model/sentencepiece.h"
+#include "core/model/texttokenizer.h"
 
 #include <map>
 #include <memory>
@@ -16,21 +17,24 @@
 
 namespace se::model {
 
-class SentencePieceTokenizer
+class SentencePieceTokenizer : public TextTokenizer
 {
 public:
     // Reads tokenizer.model, added_tokens.json, tokenizer_config.json and special_tokens_map.json (the last three
     // optional) of a Hugging Face folder. Throws naming the file and the reason.
     explicit SentencePieceTokenizer(const std::string &folder);
 
-    std::vector<int> encode(const std::string &text, bool addBos) const;
-    std::string decode(const std::vector<int> &ids) const; // special and added tokens skipped
-    int id(const std::string &token) const;                // -1 when unknown (added tokens included)
-    int bosId() const { return m_bos; }
-    int eosId() const { return m_eos; }
-    int padId() const { return m_pad; }
+    std::vector<int> encode(const std::string &text, bool addBos) const override;
+    // As transformers decodes it (it converts tokenizer.model to tokenizers' decoder: "▁" to spaces, byte pieces
+    // assembled, the dummy prefix's space dropped); special and added tokens skipped.
+    std::string decode(const std::vector<int> &ids) const override;
+    int id(const std::string &token) const override; // -1 when unknown (added tokens included)
+    int bosId() const override { return m_bos; }
+    int eosId() const override { return m_eos; }
+    int padId() const override { return m_pad; }
     bool addBos() const { return m_addBos; }
-    bool legacy() const { return m_legacy; }
+    bool legacy() const override { return m_legacy; }
+    std::string file() const override { return "tokenizer.model"; }
     int pieceCount() const; // SentencePiece's own vocabulary (added tokens come after)
 
 private:
@@ -44,7 +48,7 @@ private:
 class LlavaChatFormat : public ChatFormat
 {
 public:
-    LlavaChatFormat(std::shared_ptr<const SentencePieceTokenizer> tok, int imageTokenId, int imageFeatures,
+    LlavaChatFormat(std::shared_ptr<const TextTokenizer> tok, int imageTokenId, int imageFeatures,
                     std::string systemPrompt = {});
     std::string name() const override;
     std::string promptText(const std::string &question) const override;
@@ -60,7 +64,7 @@ public:
 
 private:
     std::vector<int> expand(const std::vector<int> &ids) const;
-    std::shared_ptr<const SentencePieceTokenizer> m_tok;
+    std::shared_ptr<const TextTokenizer> m_tok;
     int m_imageId, m_features, m_pad;
     std::string m_system;
 };

@@ -54,24 +54,42 @@ LoadedModel loadBuiltin(const std::string &file, const LoadOptions &o)
     return m;
 }
 
+// The image processor's settings: preprocessor_config.json, or (transformers 5 writes only this)
+// processor_config.json's "image_processor" object.
+ClipPreprocessor readClipPreprocessor(const fs::path &dir)
+{
+    std::error_code ec;
+    const fs::path pre = dir / "preprocessor_config.json", proc = dir / "processor_config.json";
+    if (fs::exists(pre, ec) || !fs::exists(proc, ec)) {
+        ClipPreprocessor p = ClipPreprocessor::fromJson(readText(pre, 1u << 20), pre.string());
+        p.origin = pre.string();
+        return p;
+    }
+    const nlohmann::json j = parseJsonObject(readText(proc, 1u << 20), proc.string());
+    if (!j.contains("image_processor") || !j["image_processor"].is_object())
+        throw std::runtime_error(dir.string() + ": no preprocessor_config.json, and processor_config.json has no "
+                                                "\"image_processor\" object");
+    ClipPreprocessor p = ClipPreprocessor::fromJson(j["image_processor"].dump(), proc.string() + " (image_processor)");
+    p.origin = proc.string();
+    return p;
+}
+
 LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
 {
     const fs::path dir(folder);
     const std::string configText = readText(dir / "config.json", 1u << 20);
     const LlavaConfig config = LlavaConfig::fromJson(configText, (dir / "config.json").string());
-    ClipPreprocessor pre = ClipPreprocessor::fromJson(readText(dir / "preprocessor_config.json", 1u << 20),
-                                                      (dir / "preprocessor_config.json").string());
+    ClipPreprocessor pre = readClipPreprocessor(dir);
     if (pre.outputHeight() != config.imageSize || pre.outputWidth() != config.imageSize)
-        throw std::runtime_error((dir / "preprocessor_config.json").string() + ": images come out " +
-                                 std::to_string(pre.outputWidth()) + "x" + std::to_string(pre.outputHeight()) +
-                                 " but the vision tower takes " + std::to_string(config.imageSize) + "x" +
-                                 std::to_string(config.imageSize));
+        throw std::runtime_error(pre.origin + ": images come out " + std::to_string(pre.outputWidth()) + "x" +
+                                 std::to_string(pre.outputHeight()) + " but the vision tower takes " +
+                                 std::to_string(config.imageSize) + "x" + std::to_string(config.imageSize));
     {                                                               // original LLaVA's option lives in config.json
         const nlohmann::json j = nlohmann::json::parse(configText); // already checked by fromJson
         if (j.contains("image_aspect_ratio") && j["image_aspect_ratio"].is_string() && j["image_aspect_ratio"] == "pad")
             pre.padToSquare = true;
     }
-    auto tok = std::make_shared<SentencePieceTokenizer>(folder);
+    const auto tok = loadTextTokenizer(folder);
     if (tok->id("<image>") >= 0 && tok->id("<image>") != config.imageTokenId)
         throw std::runtime_error(folder + ": the tokenizer's <image> is id " + std::to_string(tok->id("<image>")) +
                                  " but config.json's image_token_index is " + std::to_string(config.imageTokenId));
@@ -120,6 +138,7 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
               {"chat_template", m.chat->name()},
               {"image_size", std::to_string(config.imageSize)},
               {"image_tokens", std::to_string(config.imageFeatures())},
+              {"tokenizer", tok->file()},
               {"tokenizer_legacy", tok->legacy() ? "true" : "false"}};
     {
         std::ostringstream load;

@@ -11,6 +11,7 @@
 #include "core/model/llavatokenizer.h"
 #include "core/model/registry.h"
 #include "core/model/safetensors.h"
+#include "core/model/hftokenizer.h"
 #include "core/model/hfweights.h"
 #include "core/store/runstore.h"
 #include "core/unlearn/engine.h"
@@ -18,6 +19,7 @@
 #include "core/unlearn/runservice.h"
 
 #include <QCryptographicHash>
+#include <QDir>
 #include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -286,14 +288,122 @@ private Q_SLOTS:
 
     void tokenizerMatchesReference()
     {
-        se::model::SentencePieceTokenizer tok(folder("v5"));
-        for (const auto &c : m_golden["tokenizer_cases"]) {
-            const auto ids = tok.encode(c["text"].get<std::string>(), true);
-            QVERIFY2(ids == c["ids"].get<std::vector<int>>(), c["text"].get<std::string>().c_str());
+        // tokenizer.model (the project's SentencePiece reader), transformers 5's tokenizer.json and the hub's style of
+        // tokenizer.json (the project's tokenizers reader) against transformers, the sentencepiece library and the
+        // tokenizers library.
+        se::model::SentencePieceTokenizer sp(folder("v5"));
+        const auto saved = se::model::HfTokenizer::fromFolder(kSource + "/tests/llava/transformers5");
+        std::string hubJson;
+        {
+            std::ifstream in(kSource + "/tests/llava/tokenizer-hub-style.json");
+            hubJson.assign(std::istreambuf_iterator<char>(in), {});
         }
-        QCOMPARE(tok.decode(tok.encode("The circle is red.", true)), std::string("The circle is red."));
-        QCOMPARE(tok.id("<image>"), 500);
-        QCOMPARE(tok.padId(), 501);
+        const se::model::HfTokenizer hub(hubJson, "{\"eos_token\": \"</s>\"}", "", "tokenizer-hub-style.json");
+        for (const auto &c : m_golden["tokenizer_cases"]) {
+            const std::string text = c["text"].get<std::string>();
+            const auto want = c["ids"].get<std::vector<int>>();
+            QVERIFY2(sp.encode(text, true) == want, text.c_str());
+            QVERIFY2(saved->encode(text, true) == c["ids_tokenizer_json"].get<std::vector<int>>(), text.c_str());
+            QVERIFY2(hub.encode(text, true) == c["ids_hub_style_json"].get<std::vector<int>>(), text.c_str());
+            if (c.contains("ids_sentencepiece"))
+                QVERIFY2(sp.encode(text, true) == c["ids_sentencepiece"].get<std::vector<int>>(), text.c_str());
+        }
+        for (const se::model::TextTokenizer *t : {static_cast<const se::model::TextTokenizer *>(&sp),
+                                                  static_cast<const se::model::TextTokenizer *>(saved.get())}) {
+            QCOMPARE(t->decode(t->encode("The circle is red.", true)), std::string("The circle is red."));
+            QCOMPARE(t->id("<image>"), 500);
+            QCOMPARE(t->padId(), 501);
+            QCOMPARE(t->eosId(), 2);
+            QCOMPARE(t->bosId(), 1);
+        }
+    }
+
+    void decodesAsTransformers()
+    {
+        // Byte pieces: a valid run becomes its characters, a run that is not UTF-8 one U+FFFD per piece; special
+        // tokens skipped; control characters kept (escaping them is the terminal's business) — and always UTF-8.
+        se::model::SentencePieceTokenizer sp(folder("v5"));
+        const auto saved = se::model::HfTokenizer::fromFolder(kSource + "/tests/llava/transformers5");
+        for (const auto &c : m_golden["decode_cases"]) {
+            const auto ids = c["ids"].get<std::vector<int>>();
+            const std::string want = c["text"].get<std::string>();
+            QCOMPARE(QByteArray::fromStdString(sp.decode(ids)), QByteArray::fromStdString(want));
+            QCOMPARE(QByteArray::fromStdString(saved->decode(ids)), QByteArray::fromStdString(want));
+        }
+    }
+
+    void byteFallbackAnswersAsTransformers()
+    {
+        // A model that favours byte pieces (as a collapsed unlearned model does): its greedy answers, ids and text, as
+        // transformers generates and decodes them; ask --json prints them, plain ask escapes the control characters.
+        make("bytes", {"--byte-pieces"});
+        auto m = se::model::loadModel(folder("bytes"));
+        se::eval::GenerateOptions o;
+        o.greedy = true;
+        o.maxNewTokens = 16;
+        o.eosId = m.chat->eosId();
+        o.padId = m.chat->padId();
+        for (const auto &c : m_golden["byte_pieces"]) {
+            const auto p = m.chat->prompt(c["question"].get<std::string>()).ids;
+            QVERIFY(p == c["prompt_ids"].get<std::vector<int>>());
+            auto pixels = m.images->get(kImages + c["image"].get<std::string>()).unsqueeze(0);
+            const auto ids = se::eval::generate(*m.net, pixels, {p}, o).front();
+            QVERIFY(ids == c["greedy_ids"].get<std::vector<int>>());
+            QCOMPARE(QByteArray::fromStdString(m.chat->decode(ids)),
+                     QByteArray::fromStdString(c["greedy_text"].get<std::string>()));
+        }
+        const auto &c = m_golden["byte_pieces"][1]; // its answer holds U+0001 and U+FFFD
+        const QStringList ask{"ask",
+                              "--model",
+                              QString::fromStdString(folder("bytes")),
+                              "--image",
+                              QString::fromStdString(kImages + c["image"].get<std::string>()),
+                              "--question",
+                              QString::fromStdString(c["question"].get<std::string>()),
+                              "--greedy",
+                              "--max-new-tokens",
+                              "16"};
+        const Cli j = run(SE_CLI_PATH, ask + QStringList{"--json"});
+        QVERIFY2(j.code == 0, j.err.constData());
+        QCOMPARE(json::parse(j.out.toStdString())["answer"].get<std::string>(), c["greedy_text"].get<std::string>());
+        const Cli plain = run(SE_CLI_PATH, ask);
+        QVERIFY2(plain.code == 0, plain.err.constData());
+        QVERIFY2(!plain.out.contains('\x01') && plain.out.contains("\\x01") && plain.out.contains("\xEF\xBF\xBD"),
+                 plain.out.constData());
+    }
+
+    void folderSavedByTransformers5()
+    {
+        // What transformers 5's save_pretrained writes (tests/llava/transformers5: tokenizer.json and no
+        // tokenizer.model, processor_config.json and no preprocessor_config.json, rope_parameters), with the v5
+        // fixture's weights: loaded, scored and answered as transformers does from that folder.
+        const QString dir = m_dir.filePath("saved5");
+        QDir().mkpath(dir);
+        for (const auto &e : fs::directory_iterator(kSource + "/tests/llava/transformers5"))
+            QVERIFY(QFile::copy(QString::fromStdString(e.path().string()),
+                                dir + "/" + QString::fromStdString(e.path().filename().string())));
+        QVERIFY(QFile::copy(QString::fromStdString(folder("v5") + "/model.safetensors"), dir + "/model.safetensors"));
+        QVERIFY(!QFile::exists(dir + "/tokenizer.model") && !QFile::exists(dir + "/preprocessor_config.json"));
+        auto m = se::model::loadModel(dir.toStdString());
+        QCOMPARE(m.info["tokenizer"], std::string("tokenizer.json"));
+        for (const auto &c : m_golden["transformers5_cases"]) {
+            const auto ex = m.chat->example(c["question"].get<std::string>(), c["answer"].get<std::string>());
+            QVERIFY(ex.ids == c["input_ids"].get<std::vector<int>>());
+            QCOMPARE(ex.answerStart, c["answer_start"].get<int>());
+            const auto lp = scoreCase(m, c);
+            const auto want = c["logprobs"].get<std::vector<double>>();
+            for (size_t i = 0; i < lp.size(); ++i)
+                QVERIFY(std::abs(lp[i] - want[i]) < 1e-4);
+        }
+        // The CLI on it: ask greedy gives transformers' continuation.
+        const auto &c = m_golden["transformers5_cases"][0];
+        const Cli a = run(SE_CLI_PATH, {"ask", "--model", dir, "--image",
+                                        QString::fromStdString(kImages + c["image"].get<std::string>()), "--question",
+                                        QString::fromStdString(c["question"].get<std::string>()), "--greedy",
+                                        "--max-new-tokens", "12", "--json"});
+        QVERIFY2(a.code == 0, a.err.constData());
+        QVERIFY(json::parse(a.out.toStdString())["answer_ids"].get<std::vector<int>>() ==
+                c["greedy_ids"].get<std::vector<int>>());
     }
 
     void scoreMatchesGolden()
