@@ -13,8 +13,9 @@ if [ "${1:-}" = "--sanitize" ]; then
   export SE_BUILD_DIR="${SE_BUILD_DIR:-$(cd "$(dirname "$0")" && pwd)/build-asan}"
 fi
 source "$(dirname "$0")/scripts/setup.sh"
-# The tests also start a real one-node Slurm (tests/slurm/test_slurm.sh): its daemons and munge.
-SE_PACKAGES+=(slurm-wlm munge)
+# The tests also start a real one-node Slurm (tests/slurm/test_slurm.sh): its daemons and munge; and a virtual
+# environment for the reference libraries (scripts/reference_env.sh).
+SE_PACKAGES+=(slurm-wlm munge python3-venv)
 se_install_packages
 if [ "$SANITIZE" = 1 ]; then
   SE_CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O1 -DSE_SANITIZE=address,undefined -DSE_BUILD_BENCH=OFF)
@@ -31,7 +32,22 @@ if [ "$SANITIZE" = 1 ]; then
   QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j2 -R "^($(IFS='|'; echo "${targets[*]}"))\$" "$@"
   exit 0
 fi
+# The reference environment (transformers, PEFT, PyTorch from PyPI: tests only) downloads while the build compiles.
+REF_LOG="$(mktemp)"
+"$SE_ROOT/scripts/reference_env.sh" >"$REF_LOG" 2>&1 &
+REF_PID=$!
 se_build
+if ! wait "$REF_PID"; then
+  cat "$REF_LOG" >&2
+  if [ "${SE_REQUIRE_REFERENCE:-0}" = 1 ]; then
+    echo "error: the reference environment could not be installed (SE_REQUIRE_REFERENCE=1)" >&2
+    exit 1
+  fi
+  echo "warning: the reference environment could not be installed; the reference_* tests will be skipped" >&2
+else
+  grep '^==>' "$REF_LOG" || true
+fi
+rm -f "$REF_LOG"
 echo "==> Running the tests"
 cd "$SE_BUILD"
 QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j2 "$@"

@@ -29,8 +29,11 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
-import torch
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is downloaded; and what is saved does not depend on the caller
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LLAVA = os.path.join(os.path.dirname(HERE), "llava")
