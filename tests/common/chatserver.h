@@ -3,6 +3,8 @@
 // and by the audit's and the probe's.
 #pragma once
 
+#include "core/util/text.h"
+
 #include <QHash>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -36,6 +38,7 @@ public:
     QByteArray rawContent; // if set, the "content" of every reply
     QByteArray lastAuthorization;
     QByteArray lastPath;
+    std::atomic<int> notUtf8{0}; // request bodies that were not valid UTF-8 (what a model said reaches the judge)
 
     quint16 start()
     {
@@ -86,6 +89,8 @@ private:
         if (buf.size() < headerEnd + 4 + length)
             return;
         const QByteArray body = buf.mid(headerEnd + 4, length);
+        if (!se::text::isValidUtf8(body.toStdString()))
+            ++notUtf8;
         {
             std::lock_guard<std::mutex> lock(mutex);
             lastPath = head.split(' ').value(1);

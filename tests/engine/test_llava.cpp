@@ -17,6 +17,8 @@
 #include "core/unlearn/engine.h"
 #include "core/unlearn/method.h"
 #include "core/unlearn/runservice.h"
+#include "core/util/text.h"
+#include "tests/common/chatserver.h"
 
 #include <QCryptographicHash>
 #include <QDir>
@@ -370,6 +372,46 @@ private Q_SLOTS:
         QVERIFY2(plain.code == 0, plain.err.constData());
         QVERIFY2(!plain.out.contains('\x01') && plain.out.contains("\\x01") && plain.out.contains("\xEF\xBF\xBD"),
                  plain.out.constData());
+    }
+
+    void everyOutputIsUtf8WhateverTheModelSays()
+    {
+        // The byte-favouring model's answers (byte runs that are not UTF-8, control characters) through an evaluation
+        // judged by a real local chat-completions server, the store, report and every export format: all valid
+        // UTF-8, the judge's requests too.
+        if (!QFile::exists(QString::fromStdString(folder("bytes") + "/config.json")))
+            make("bytes", {"--byte-pieces"});
+        se::testing::ChatServer server;
+        const quint16 port = server.start();
+        const QString store = m_dir.filePath("bytes.sqlite");
+        const Cli e = run(SE_CLI_PATH, {"evaluate", "--store", store, "--data", QString::fromStdString(folder("bench")),
+                                        "--model", QString::fromStdString(folder("bytes")), "--subset", "1", "--greedy",
+                                        "--max-new-tokens", "16", "--judge", "llm", "--llm-url",
+                                        QString("http://127.0.0.1:%1/v1").arg(port), "--llm-model", "judge-test"});
+        QVERIFY2(e.code == 0, e.err.constData());
+        const QString id = QString::fromUtf8(e.out).trimmed();
+        QVERIFY(server.requests > 0);
+        QCOMPARE(int(server.notUtf8), 0);
+        bool replaced = false;
+        for (const QStringList &args :
+             {QStringList{"report", "--store", store, "--json"}, QStringList{"report", "--store", store},
+              QStringList{"export", "--store", store, "--run", id, "--format", "csv", "--out", m_dir.filePath("x.csv")},
+              QStringList{"export", "--store", store, "--run", id, "--format", "json", "--out",
+                          m_dir.filePath("x.json")},
+              QStringList{"export", "--store", store, "--run", id, "--format", "safeeraser", "--out",
+                          m_dir.filePath("x-val.json")}}) {
+            const Cli r = run(SE_CLI_PATH, args);
+            QVERIFY2(r.code == 0, (args.join(' ') + ": " + r.err).toUtf8().constData());
+            QByteArray out = r.out;
+            if (args.contains("--out")) {
+                QFile f(args.last());
+                QVERIFY(f.open(QIODevice::ReadOnly));
+                out = f.readAll();
+            }
+            QVERIFY2(se::text::isValidUtf8(out.toStdString()), qPrintable(args.join(' ')));
+            replaced = replaced || out.contains("\xEF\xBF\xBD") || out.contains("\\ufffd");
+        }
+        QVERIFY(replaced); // the model did say bytes that are not UTF-8
     }
 
     void folderSavedByTransformers5()
