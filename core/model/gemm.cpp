@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <immintrin.h>
+#include <type_traits>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
@@ -263,7 +264,149 @@ torch::Tensor gemvBf16(const torch::Tensor &x, const torch::Tensor &w, const tor
     return y.to(torch::kBFloat16).view(shape);
 }
 
+// Σ a[i]·b[i] and y += w·x over float32 a, y and float32 or bfloat16 b, x; with AVX-512 where the CPU has it, 16
+// lanes summed at the end otherwise (the compiler vectorises independent lanes without reordering a sum).
+float bf16At(const std::uint16_t *p, int64_t i)
+{
+    const std::uint32_t bits = std::uint32_t(p[i]) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+template <typename T> float dotLanes(const float *a, const T *b, int64_t n)
+{
+    float lane[16] = {};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; ++l) {
+            if constexpr (std::is_same_v<T, float>)
+                lane[l] += a[i + l] * b[i + l];
+            else
+                lane[l] += a[i + l] * bf16At(b, i + l);
+        }
+    float s = 0;
+    for (; i < n; ++i) {
+        if constexpr (std::is_same_v<T, float>)
+            s += a[i] * b[i];
+        else
+            s += a[i] * bf16At(b, i);
+    }
+    for (float l : lane)
+        s += l;
+    return s;
+}
+
+template <typename T> void axpyLanes(float *y, float w, const T *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; ++i) {
+        if constexpr (std::is_same_v<T, float>)
+            y[i] += w * x[i];
+        else
+            y[i] += w * bf16At(x, i);
+    }
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized" // GCC 12's conversions start from an "undefined" vector
+#pragma GCC diagnostic ignored "-Wuninitialized"
+__attribute__((target("avx512f"))) float dotBf16Avx512(const float *a, const std::uint16_t *b, int64_t n)
+{
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 bv = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(b + i))), 16));
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), bv, acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    for (; i < n; ++i)
+        s += a[i] * bf16At(b, i);
+    return s;
+}
+
+__attribute__((target("avx512f"))) void axpyBf16Avx512(float *y, float w, const std::uint16_t *x, int64_t n)
+{
+    const __m512 wv = _mm512_set1_ps(w);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 xv = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(x + i))), 16));
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(wv, xv, _mm512_loadu_ps(y + i)));
+    }
+    for (; i < n; ++i)
+        y[i] += w * bf16At(x, i);
+}
+#pragma GCC diagnostic pop
+
+template <typename T>
+torch::Tensor fewQueries(const torch::Tensor &qc, const torch::Tensor &k, const torch::Tensor &v,
+                         const torch::Tensor &mask, double scale)
+{
+    const int64_t B = qc.size(0), H = qc.size(1), Tq = qc.size(2), D = qc.size(3), Tk = k.size(2);
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    auto scores = torch::empty({B, H, Tq, Tk}, qc.options());
+    const float *qp = qc.data_ptr<float>();
+    const T *kp = reinterpret_cast<const T *>(k.data_ptr()), *vp = reinterpret_cast<const T *>(v.data_ptr());
+    float *sp = scores.data_ptr<float>();
+    at::parallel_for(0, B * H, 1, [&](int64_t from, int64_t to) {
+        for (int64_t bh = from; bh < to; ++bh) {
+            const T *kb = kp + (bh / H) * k.stride(0) + (bh % H) * k.stride(1);
+            for (int64_t i = 0; i < Tq; ++i) {
+                const float *qi = qp + (bh * Tq + i) * D;
+                float *si = sp + (bh * Tq + i) * Tk;
+                for (int64_t t = 0; t < Tk; ++t) {
+                    const T *kt = kb + t * k.stride(2);
+                    float d;
+                    if constexpr (std::is_same_v<T, std::uint16_t>)
+                        d = avx512 ? dotBf16Avx512(qi, kt, D) : dotLanes(qi, kt, D);
+                    else
+                        d = dotLanes(qi, kt, D);
+                    si[t] = d * float(scale);
+                }
+            }
+        }
+    });
+    if (mask.defined())
+        scores.add_(mask);
+    const auto p = torch::softmax(scores, -1).contiguous();
+    auto out = torch::zeros({B, H, Tq, D}, qc.options());
+    const float *pp = p.data_ptr<float>();
+    float *op = out.data_ptr<float>();
+    at::parallel_for(0, B * H, 1, [&](int64_t from, int64_t to) {
+        for (int64_t bh = from; bh < to; ++bh) {
+            const T *vb = vp + (bh / H) * v.stride(0) + (bh % H) * v.stride(1);
+            for (int64_t i = 0; i < Tq; ++i) {
+                const float *pi = pp + (bh * Tq + i) * Tk;
+                float *oi = op + (bh * Tq + i) * D;
+                for (int64_t t = 0; t < Tk; ++t) {
+                    const T *vt = vb + t * v.stride(2);
+                    if constexpr (std::is_same_v<T, std::uint16_t>) {
+                        if (avx512)
+                            axpyBf16Avx512(oi, pi[t], vt, D);
+                        else
+                            axpyLanes(oi, pi[t], vt, D);
+                    } else {
+                        axpyLanes(oi, pi[t], vt, D);
+                    }
+                }
+            }
+        }
+    });
+    return out;
+}
+
 } // namespace
+
+torch::Tensor fewQueryAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
+                                const torch::Tensor &mask, double scale)
+{
+    const auto qc = q.to(torch::kFloat).contiguous();
+    auto kc = k.stride(3) == 1 ? k : k.contiguous(), vc = v.stride(3) == 1 ? v : v.contiguous();
+    if (kc.scalar_type() == torch::kBFloat16 && vc.scalar_type() == torch::kBFloat16)
+        return fewQueries<std::uint16_t>(qc, kc, vc, mask, scale);
+    return fewQueries<float>(qc, kc.to(torch::kFloat), vc.to(torch::kFloat), mask, scale);
+}
 
 bool oneDnnGemm()
 {

@@ -16,6 +16,15 @@ namespace se::model {
 // y = x · wᵀ + b over the last dimension of x ([..., in] → [..., out]); b may be undefined.
 torch::Tensor denseLinear(const torch::Tensor &x, const torch::Tensor &w, const torch::Tensor &b = {});
 
+// Attention of a few queries (a decoding step) on the CPU: softmax(q·kᵀ·scale + mask)·v for float32 q [B, H, Tq, D]
+// and float32 or bfloat16 k, v [B, H, Tk, D] (any stride over the positions: the KV cache's views), mask additive
+// [1 or B, 1, Tq, Tk] or undefined; float32 out, sums in float32. The two products read each key and value row once,
+// as stored (a bfloat16 cache is half the bytes of a float32 one: decoding reads all of it every step), on LibTorch's
+// threads over (batch, head); LibTorch 1.13's bfloat16 batched products are scalar loops and need a copy of the
+// transposed keys.
+torch::Tensor fewQueryAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
+                                const torch::Tensor &mask, double scale);
+
 // The threads a CPU product may use (the engine's BLAS setting; 1 while generating); default 1.
 void setGemmThreads(int n);
 

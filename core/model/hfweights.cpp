@@ -105,6 +105,11 @@ std::string HfWeights::fileOf(const std::string &name) const
     return it == m_where.end() ? m_folder : m_files[it->second]->file();
 }
 
+torch::Tensor HfWeights::mapped(const std::string &name) const
+{
+    return MappedSafeTensors::share(m_files[m_where.at(name)], entry(name));
+}
+
 std::uint64_t HfWeights::totalBytes() const
 {
     std::uint64_t n = 0;

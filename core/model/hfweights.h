@@ -64,6 +64,8 @@ public:
     LoadReport loadInto(std::vector<Wanted> wanted, const torch::Device &device, const LoadProgressFn &progress = {},
                         int threads = 0) const;
     std::string fileOf(const std::string &name) const;
+    // The tensor as stored, sharing the mapping (no copy; the tensor keeps the mapping alive).
+    torch::Tensor mapped(const std::string &name) const;
     std::uint64_t totalBytes() const;
 
 private:

@@ -110,12 +110,17 @@ torch::Tensor rmsNorm(const torch::Tensor &x, const Params &p, double eps)
 }
 
 // Softmax attention over [B, H, Tq, D] · [B, H, Tk, D]; probabilities in float32 as transformers' eager path.
-// On the CPU a bfloat16 model's attention products run in float32 (its KV cache is float32 there, mmmodel.h):
-// LibTorch's CPU products of bfloat16 batches are scalar loops (a 649-token prompt's attention took longer than its
-// linear layers), while float32 ones are BLAS products. The result comes back in the queries' dtype.
+// On the CPU a bfloat16 model's attention runs in float32: LibTorch's CPU products of bfloat16 batches are scalar
+// loops (a 649-token prompt's attention took longer than its linear layers), float32 ones BLAS products; a decoding
+// step's few queries read the bfloat16 KV cache directly (gemm.h fewQueryAttention). The result comes back in the
+// queries' dtype.
 torch::Tensor attend(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v, const torch::Tensor &mask)
 {
     const bool widen = q.scalar_type() == torch::kBFloat16 && q.device().is_cpu();
+    if (widen && q.size(2) <= 4 && !torch::GradMode::is_enabled())
+        return fewQueryAttention(q.to(torch::kFloat), k, v, mask.defined() ? mask.to(torch::kFloat) : mask,
+                                 1.0 / std::sqrt(static_cast<double>(q.size(-1))))
+            .to(q.scalar_type());
     auto wide = [&](const torch::Tensor &t) { return widen ? t.to(torch::kFloat) : t; };
     const auto qk = wide(q), kk = wide(k), vv = wide(v);
     auto scores = torch::matmul(qk, kk.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(q.size(-1))));

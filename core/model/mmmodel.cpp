@@ -33,14 +33,8 @@ std::pair<torch::Tensor, torch::Tensor> KvSlot::append(const torch::Tensor &nk, 
     const int64_t need = used + nk.size(2);
     if (!k.defined() || k.size(2) < need) {
         const int64_t capacity = std::max({need, reserve, k.defined() ? 2 * k.size(2) : int64_t(0)});
-        // bfloat16 keys and values are kept in float32 on the CPU: LibTorch's CPU products over a bfloat16 cache
-        // (q·kᵀ, p·v of one decoding step) run on scalar loops and need a copy of the transposed keys, which took a
-        // fifth of a 7B model's decoding step; in float32 they are BLAS products over the cache as it lies.
-        const auto options = nk.scalar_type() == torch::kBFloat16 && nk.device().is_cpu()
-                                 ? nk.options().dtype(torch::kFloat)
-                                 : nk.options();
         auto grow = [&](torch::Tensor &buffer, const torch::Tensor &x) {
-            auto bigger = torch::empty({x.size(0), x.size(1), capacity, x.size(3)}, options);
+            auto bigger = torch::empty({x.size(0), x.size(1), capacity, x.size(3)}, x.options());
             if (used > 0)
                 bigger.slice(2, 0, used).copy_(buffer.slice(2, 0, used));
             buffer = bigger;

@@ -21,8 +21,7 @@ namespace se::model {
 struct KvSlot {
     torch::Tensor k, v;
     int64_t used = 0;
-    // Writes k / v [B, H, T, D] after the filled positions; returns views of every position so far (float32 for
-    // bfloat16 on the CPU: see append).
+    // Writes k / v [B, H, T, D] after the filled positions; returns views of every position so far.
     std::pair<torch::Tensor, torch::Tensor> append(const torch::Tensor &k, const torch::Tensor &v, int64_t reserve);
 };
 struct KvCache {

@@ -296,8 +296,7 @@ std::uint64_t inferenceBytes(const ModelFacts &f, int dtypeBytes, int batch, int
     const std::uint64_t b = std::uint64_t(std::max(1, batch)), p = std::uint64_t(std::max(1, promptTokens)),
                         t = p + std::uint64_t(std::max(0, newTokens)), d = std::uint64_t(dtypeBytes);
     const std::uint64_t headDim = f.heads ? std::uint64_t(f.hidden / f.heads) : 0;
-    // The KV cache: float32 for bfloat16 models on the CPU (mmmodel.h), so 4 bytes whatever the dtype.
-    const std::uint64_t kv = b * t * std::uint64_t(f.layers) * 2 * std::uint64_t(f.kvHeads) * headDim * 4;
+    const std::uint64_t kv = b * t * std::uint64_t(f.layers) * 2 * std::uint64_t(f.kvHeads) * headDim * d;
     // One layer's prompt activations alive at a time (no gradients): the residual stream and a few hidden-sized
     // temporaries, the MLP's three intermediate-sized ones, and the attention scores and probabilities in float32.
     const std::uint64_t acts = b * p * (8 * std::uint64_t(f.hidden) + 3 * std::uint64_t(f.intermediate)) * d +

@@ -153,6 +153,29 @@ private Q_SLOTS:
         QVERIFY2(err < 1.0 / 128, qPrintable(QString::number(err)));
     }
 
+    void fewQueryAttentionAsLibTorch()
+    {
+        // A decoding step's attention over a KV cache's views (positions strided inside a larger buffer), float32 and
+        // bfloat16 caches, a padding mask: as softmax(q·kᵀ·scale + mask)·v in LibTorch, in float64.
+        torch::manual_seed(5);
+        torch::NoGradGuard ng;
+        for (const auto dtype : {torch::kFloat, torch::kBFloat16})
+            for (int64_t tq : {1, 3}) {
+                const auto q = torch::randn({2, 4, tq, 40});
+                const auto kBuf = torch::randn({2, 4, 50, 40}).to(dtype), vBuf = torch::randn({2, 4, 50, 40}).to(dtype);
+                const auto k = kBuf.narrow(2, 0, 37), v = vBuf.narrow(2, 0, 37);
+                auto mask = torch::zeros({2, 1, tq, 37});
+                mask.narrow(3, 0, 5).select(0, 1).fill_(std::numeric_limits<float>::lowest()); // row 1: 5 pads
+                const auto got = se::model::fewQueryAttention(q, k, v, mask, 0.125);
+                const auto s = torch::matmul(q.to(torch::kDouble), k.to(torch::kDouble).transpose(-2, -1)) * 0.125 +
+                               mask.to(torch::kDouble);
+                const auto want = torch::matmul(torch::softmax(s, -1), v.to(torch::kDouble));
+                QCOMPARE(got.sizes().vec(), want.sizes().vec());
+                QVERIFY2(maxRelDiff(got.to(torch::kDouble), want) < 1e-5,
+                         qPrintable(QString::number(maxRelDiff(got.to(torch::kDouble), want))));
+            }
+    }
+
     void threadsAreTheEnginesAndLeftAsFound()
     {
         torch::manual_seed(4);
