@@ -120,6 +120,8 @@ std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const tor
             }
             nextData[i] = t;
         }
+        if (o.onStep)
+            o.onStep(step);
         if (finished == active || step + 1 == maxNew)
             break;
         if (finished * 4 >= active) {

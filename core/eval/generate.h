@@ -9,6 +9,7 @@
 #include "core/model/vlm.h"
 
 #include <cstdint>
+#include <functional>
 #include <torch/torch.h>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct GenerateOptions {
     bool useCache = true;
     int eosId = se::model::Tokenizer::Eos; // the model's end of sequence (ChatFormat::eosId)
     int padId = se::model::Tokenizer::Pad; // the id left padding uses (ChatFormat::padId)
+    // Called after each step's tokens are chosen (0: the prompt's pass), for timing (bench_engine_llava).
+    std::function<void(int step)> onStep;
 };
 
 // `images` [B, 3, S, S] on the model's device; `prompts` chat-formatted prompt ids (se::model::chatPrompt).
