@@ -95,6 +95,29 @@ int report(const char *cmd, const RunResult &r)
     return 0;
 }
 
+// A training command's end as one rank of a data-parallel group (or alone): rank 0 reports and has written the
+// output; another rank says only why it failed.
+int reportRanked(const char *cmd, const DataParallelScope &dp, const RunResult &r)
+{
+    if (dp.distributed())
+        std::cerr << dp.summary() << "\n";
+    if (dp.writes())
+        return report(cmd, r);
+    if (r.status != RunStatus::Finished)
+        std::cerr << "safeeraser " << cmd << dp.label() << ": " << r.message << "\n";
+    return r.status == RunStatus::Finished ? 0 : 1;
+}
+
+// Progress lines tagged with the rank ("[vanilla rank 1/2] step 8/8").
+ProgressFn rankedProgress(const DataParallelScope &dp)
+{
+    return [tag = dp.label()](const Progress &p) {
+        Progress q = p;
+        q.phase += tag;
+        printProgress(q);
+    };
+}
+
 } // namespace
 
 DataParallelScope::DataParallelScope(int timeoutSeconds)
@@ -124,10 +147,10 @@ std::string DataParallelScope::summary() const
     char b[320];
     std::snprintf(b, sizeof b,
                   "data-parallel: %d ranks, %d steps in %.1f s (%.1f steps/s), %.2f s of it (%.1f%%) in %lld "
-                  "collectives; %.2f MB of gradients all-reduced per step",
+                  "collectives; %.2f MB of gradients all-reduced per step over %s",
                   m_world, st.steps, st.stepSeconds, st.stepSeconds > 0 ? st.steps / st.stepSeconds : 0.0,
                   st.collectiveSeconds, st.stepSeconds > 0 ? 100.0 * st.collectiveSeconds / st.stepSeconds : 0.0,
-                  st.collectives, double(st.gradientBytes) / 1e6);
+                  st.collectives, double(st.gradientBytes) / 1e6, st.backend.c_str());
     return b;
 }
 
@@ -195,20 +218,7 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                 a->train.device = common->device;
                 a->train.imagesFile = common->images;
                 const DataParallelScope dp(*distTimeout);
-                const std::string tag = dp.label();
-                const auto r = trainVanilla(*a, [&](const Progress &p) {
-                    Progress q = p;
-                    q.phase += tag;
-                    printProgress(q);
-                });
-                if (dp.distributed())
-                    std::cerr << dp.summary() << "\n";
-                if (!dp.writes()) { // rank 0 reports and writes
-                    if (r.status != RunStatus::Finished)
-                        std::cerr << "safeeraser train-vanilla" << tag << ": " << r.message << "\n";
-                    return r.status == RunStatus::Finished ? 0 : 1;
-                }
-                return report("train-vanilla", r);
+                return reportRanked("train-vanilla", dp, trainVanilla(*a, rankedProgress(dp)));
             });
         });
     }
@@ -265,7 +275,9 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                       "start even when the memory plan says the model cannot fit on the device");
         addTraining(sub, a->c.train);
         addCommon(sub, *common);
-        sub->callback([a, common, sub, &exitCode] {
+        auto distTimeout = std::make_shared<int>(600);
+        addDataParallelFlag(sub, *distTimeout);
+        sub->callback([a, common, sub, distTimeout, &exitCode] {
             exitCode = guarded("unlearn", [&] {
                 if (!a->preset.empty()) { // the preset's value for every setting not given on the command line
                     const TrainOptions p = UnlearnConfig::preset(a->preset);
@@ -313,7 +325,11 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                 std::cerr << "unlearn: " << applyThreads(*common) << "\n";
                 a->c.train.device = common->device;
                 a->c.train.imagesFile = common->images;
-                return report("unlearn", se::engine::unlearn(a->c, printProgress));
+                // Under a launcher's rank variables (srun -n N, torchrun) the ranks train together, as
+                // train-vanilla and run do; a rank whose partners never come fails after --dist-timeout and
+                // writes nothing.
+                const DataParallelScope dp(*distTimeout);
+                return reportRanked("unlearn", dp, se::engine::unlearn(a->c, rankedProgress(dp)));
             });
         });
     }

@@ -13,6 +13,11 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+#if SE_HAVE_GLOO && SE_HAVE_NCCL
+// A LibTorch built with CUDA and NCCL (CMake defines SE_HAVE_NCCL where it has ProcessGroupNCCL.hpp and torch_cuda):
+// a CUDA model's gradients and starting weights go over NCCL, device to device.
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 namespace se::unlearn {
 
@@ -31,6 +36,11 @@ struct DataParallel::Impl {
     // The step's collectives (the short time-out), and the meetings' (the patience): a second group over the same
     // store, so that a rank waiting for rank 0's evaluation still hears at once of a rank that has gone away.
     c10::intrusive_ptr<c10d::ProcessGroupGloo> group, patient;
+#if SE_HAVE_NCCL
+    // Made at the first collective on CUDA tensors (every rank trains on the same kind of device, so every rank
+    // makes it at the same step); NCCL sets its communicator up then, on the rank's current device.
+    c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
 };
 #else
 struct DataParallel::Impl {
@@ -119,16 +129,61 @@ DataParallel::DataParallel(const se::dist::Rendezvous &r, std::chrono::milliseco
     }
 }
 
+bool DataParallel::deviceCollectives(const torch::Device &device)
+{
+#if SE_HAVE_NCCL
+    if (!device.is_cuda())
+        return false;
+    if (!m->nccl) {
+        try {
+            auto o = c10d::ProcessGroupNCCL::Options::create();
+            o->timeout = m_timeout;
+            m->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+                c10::make_intrusive<c10d::PrefixStore>("se-nccl", m->store), m_r.rank, m_r.worldSize, o);
+        } catch (const std::exception &e) {
+            throw std::runtime_error("cannot make the NCCL group as " + m_r.describe() + ": " + firstLine(e.what()));
+        }
+        m_backend = "NCCL";
+    }
+    return true;
+#else
+    (void)device;
+    return false;
+#endif
+}
+
+namespace {
+// One all-reduce (sum) or broadcast from rank 0 on `group`, waited for; a failure names what it was.
+template <class Group>
+void collective(Group &group, bool broadcast, std::vector<at::Tensor> &ts, const se::dist::Rendezvous &r,
+                const char *what, std::chrono::milliseconds timeout)
+{
+    try {
+        auto work = broadcast ? group.broadcast(ts) : group.allreduce(ts);
+        work->wait(timeout);
+    } catch (const std::exception &e) {
+        collectiveFailed(r, what, timeout, firstLine(e.what()));
+    }
+}
+} // namespace
+
+void DataParallel::onDevice(bool broadcast, std::vector<at::Tensor> &ts, const char *what)
+{
+#if SE_HAVE_NCCL
+    if (!ts.empty() && deviceCollectives(ts.front().device())) {
+        collective(*m->nccl, broadcast, ts, m_r, what, m_timeout);
+        return;
+    }
+#endif
+    collective(*m->group, broadcast, ts, m_r, what, m_timeout);
+}
+
 std::vector<double> DataParallel::sum(const std::vector<double> &values)
 {
     const auto t0 = std::chrono::steady_clock::now();
     auto t = torch::tensor(values, torch::kDouble);
     std::vector<at::Tensor> ts{t};
-    try {
-        m->group->allreduce(ts)->wait(m_timeout);
-    } catch (const std::exception &e) {
-        collectiveFailed(m_r, "all-reduce of the step's losses", m_timeout, firstLine(e.what()));
-    }
+    collective(*m->group, false, ts, m_r, "all-reduce of the step's losses", m_timeout); // a few numbers: Gloo
     m_seconds += seconds(t0);
     ++m_count;
     const double *p = t.data_ptr<double>();
@@ -141,7 +196,10 @@ void DataParallel::averageGradients(const std::vector<torch::Tensor> &params)
     int64_t n = 0;
     for (const auto &p : params)
         n += p.numel();
-    auto flat = torch::zeros({n}, torch::kFloat);
+    // On the parameters' device when NCCL moves it (CUDA), else through the host for Gloo.
+    const torch::Device where =
+        !params.empty() && deviceCollectives(params.front().device()) ? params.front().device() : torch::kCPU;
+    auto flat = torch::zeros({n}, torch::TensorOptions().dtype(torch::kFloat).device(where));
     {
         int64_t at = 0;
         for (const auto &p : params) {
@@ -152,11 +210,7 @@ void DataParallel::averageGradients(const std::vector<torch::Tensor> &params)
         }
     }
     std::vector<at::Tensor> ts{flat};
-    try {
-        m->group->allreduce(ts)->wait(m_timeout);
-    } catch (const std::exception &e) {
-        collectiveFailed(m_r, "all-reduce of the gradients", m_timeout, firstLine(e.what()));
-    }
+    onDevice(false, ts, "all-reduce of the gradients");
     flat.div_(double(m_r.worldSize));
     int64_t at = 0;
     for (const auto &p : params) {
@@ -177,14 +231,11 @@ void DataParallel::broadcastFromRank0(const std::vector<torch::Tensor> &tensors)
 {
     torch::NoGradGuard ng;
     for (const auto &t : tensors) {
-        auto cpu = t.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true).contiguous();
-        std::vector<at::Tensor> ts{cpu};
-        try {
-            m->group->broadcast(ts)->wait(m_timeout);
-        } catch (const std::exception &e) {
-            collectiveFailed(m_r, "broadcast of the starting weights", m_timeout, firstLine(e.what()));
-        }
-        t.detach().copy_(cpu);
+        const torch::Device where = deviceCollectives(t.device()) ? t.device() : torch::kCPU;
+        auto copy = t.detach().to(where, /*non_blocking=*/false, /*copy=*/true).contiguous();
+        std::vector<at::Tensor> ts{copy};
+        onDevice(true, ts, "broadcast of the starting weights");
+        t.detach().copy_(copy);
     }
     ++m_count;
 }
@@ -211,6 +262,13 @@ DataParallel::DataParallel(const se::dist::Rendezvous &r, std::chrono::milliseco
 {
     throw std::runtime_error("cannot join the data-parallel group as " + r.describe() +
                              ": this build has no Gloo (install libgloo-dev and rebuild)");
+}
+bool DataParallel::deviceCollectives(const torch::Device &)
+{
+    return false;
+}
+void DataParallel::onDevice(bool, std::vector<at::Tensor> &, const char *)
+{
 }
 std::vector<double> DataParallel::sum(const std::vector<double> &v)
 {
@@ -254,8 +312,20 @@ DataParallelStats dataParallelStats()
         s.gradientBytes = dp->gradientBytes();
         s.steps = dp->steps();
         s.stepSeconds = dp->stepSeconds();
+        s.backend = dp->backend();
     }
     return s;
+}
+
+std::string dataParallelBackends()
+{
+#if SE_HAVE_GLOO && SE_HAVE_NCCL
+    return "Gloo, NCCL";
+#elif SE_HAVE_GLOO
+    return "Gloo";
+#else
+    return "";
+#endif
 }
 
 } // namespace se::engine

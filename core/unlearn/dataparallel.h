@@ -42,6 +42,9 @@ public:
     // has gone away (its process ended) makes it fail at once.
     void meet(const std::string &what);
 
+    // What moves the gradients: "Gloo", or "NCCL" once a CUDA model's went over it.
+    const std::string &backend() const { return m_backend; }
+
     // Time spent in the collectives, and their count, since joining; the training steps taken and their time (the
     // loop notes each); the bytes of one step's gradient all-reduce (the scaling figures report these).
     double collectiveSeconds() const { return m_seconds; }
@@ -57,6 +60,11 @@ public:
 
 private:
     struct Impl;
+    // True when tensors on `device` go over a device backend (NCCL for CUDA, made at its first use); false: Gloo,
+    // through the host.
+    bool deviceCollectives(const torch::Device &device);
+    // An all-reduce (sum) or a broadcast from rank 0 of `ts`, on NCCL when their device has it, else on Gloo.
+    void onDevice(bool broadcast, std::vector<at::Tensor> &ts, const char *what);
     DataParallel(const se::dist::Rendezvous &r, std::chrono::milliseconds timeout, std::chrono::milliseconds patience);
     se::dist::Rendezvous m_r;
     std::chrono::milliseconds m_timeout, m_patience;
@@ -64,6 +72,7 @@ private:
     double m_seconds = 0, m_stepSeconds = 0;
     std::int64_t m_count = 0, m_gradientBytes = 0;
     int m_steps = 0;
+    std::string m_backend = "Gloo";
 };
 
 // This process writes nothing (store, weights, checkpoints): a data-parallel rank other than 0.

@@ -341,8 +341,12 @@ struct DataParallelStats {
     double collectiveSeconds = 0, stepSeconds = 0;
     long long collectives = 0, gradientBytes = 0;
     int steps = 0;
+    std::string backend; // what moved the gradients: "Gloo", or "NCCL" for a CUDA model where LibTorch has it
 };
 DataParallelStats dataParallelStats();
+// The collectives this build has: "Gloo, NCCL" (a LibTorch with CUDA and NCCL), "Gloo", or "" (none: no
+// data-parallel training).
+std::string dataParallelBackends();
 
 // The devices this build can train on: "auto" and "cpu" always, "cuda:0" … when LibTorch sees CUDA GPUs.
 std::vector<std::string> availableDevices();

@@ -1,5 +1,6 @@
 // The engine's threads and devices: OpenBLAS and LibTorch pools set once, glibc's allocator tuned for large
 // activations, devices picked by name.
+#include "core/unlearn/dataparallel.h"
 #include "core/unlearn/enginecommon.h"
 #include "core/model/gemm.h"
 
@@ -165,14 +166,22 @@ std::vector<std::string> availableDevices()
 
 torch::Device detail::pickDevice(const std::string &name)
 {
+    // A data-parallel rank takes the GPU of its local rank (torchrun's LOCAL_RANK, Slurm's SLURM_LOCALID) where
+    // "auto" or "cuda" leaves the choice open: NCCL wants one GPU per rank.
+    auto gpu = [] {
+        const auto *dp = se::unlearn::DataParallel::current();
+        const int count = int(torch::cuda::device_count());
+        return torch::Device(torch::kCUDA,
+                             static_cast<c10::DeviceIndex>(dp && count > 0 ? dp->rendezvous().localRank % count : 0));
+    };
     if (name.empty() || name == "auto")
-        return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+        return torch::cuda::is_available() ? gpu() : torch::Device(torch::kCPU);
     if (name == "cpu")
         return torch::kCPU;
     if (name.rfind("cuda", 0) == 0) {
         if (!torch::cuda::is_available())
             throw std::runtime_error("device '" + name + "' asked for, but this LibTorch has no usable CUDA");
-        return torch::Device(name);
+        return name == "cuda" ? gpu() : torch::Device(name);
     }
     throw std::runtime_error("unknown device '" + name + "' (auto, cpu, cuda, cuda:N)");
 }

@@ -2,9 +2,11 @@
 // (a TCPStore at rank 0, Gloo), against one process with the same global batch (micro-batches × accumulation) and
 // seed — vanilla training and an unlearning run whose steps draw from every sampler (DPO+PD: forget, refusals,
 // retain, PD; the reference model) with curve evaluations on rank 0. And the failures: a rank that dies mid-run, a
-// rank that never comes, wrong variables.
+// rank that never comes, wrong variables. On a machine with two GPUs and a LibTorch with NCCL, the same comparison
+// on CUDA over NCCL (skipped elsewhere, saying why).
 #include "core/model/checkpoint.h"
 #include "core/store/runstore.h"
+#include "core/unlearn/engine.h"
 #include "tests/common/cli.h"
 
 #include <QFileInfo>
@@ -167,6 +169,69 @@ private Q_SLOTS:
             for (std::size_t k = 0; k < sa[i].losses.size(); ++k)
                 QVERIFY(std::abs(sa[i].losses[k].second - sb[i].losses[k].second) < 1e-5);
         QCOMPARE(b.run(id)->status, se::store::RunStatus::Finished);
+    }
+
+    // unlearn trains data-parallel under a launcher's rank variables too (it once ran alone as "rank 0 of 2" and
+    // wrote its output): two ranks = one process with accumulation 2; rank 1 writes nothing.
+    void unlearnTwoRanksIsOneProcess()
+    {
+        const QStringList common = {"unlearn", "--data",  m_data, "--model", m_vanilla, "--method",  "npo",
+                                    "--pd",    "--steps", "5",    "--batch", "2",       "--threads", "1"};
+        const Result one = runCli(common + QStringList{"--out", path("npo-one.safetensors"), "--grad-accum", "2"});
+        QVERIFY2(one.code == 0, one.err);
+        const auto [r0, r1] = twoRanks(common, [&](int rank) {
+            return QStringList{"--out", path(rank == 0 ? "npo-two.safetensors" : "npo-rank1.safetensors")};
+        });
+        QVERIFY2(r0.code == 0, r0.err);
+        QVERIFY2(r1.code == 0, r1.err);
+        QVERIFY2(r0.err.contains("[data-parallel] rank 0 of 2 (torchrun"), r0.err);
+        QVERIFY2(r0.err.contains("data-parallel: 2 ranks, 5 steps"), r0.err);
+        QVERIFY2(r1.err.contains("rank 1/2] step 5/5"), r1.err);
+        QVERIFY2(r0.out.contains("unlearn: finished after 5 steps"), r0.out);
+        QVERIFY2(r1.out.isEmpty(), r1.out);
+        QVERIFY(!QFileInfo::exists(path("npo-rank1.safetensors")));
+        const Diff d = compare(path("npo-one.safetensors"), path("npo-two.safetensors"), m_vanilla);
+        qInfo("NPO+PD unlearn, 5 steps: two ranks vs one process max |Δw| = %.3g (moved up to %.3g)", d.maxAbs,
+              d.moved);
+        QVERIFY(d.moved > 1e-3);
+        QVERIFY2(d.maxAbs < 1e-5, qPrintable(QString::number(d.maxAbs)));
+    }
+
+    // As rank 0 of 2 without a partner, unlearn waits for it, fails after --dist-timeout and writes nothing.
+    void unlearnAloneAsARankFails()
+    {
+        const Result r = runCli({"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "2",
+                                 "--out", path("alone.safetensors"), "--dist-timeout", "3"},
+                                rankEnv(0, 2, freePort()));
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("cannot join the data-parallel group as rank 0 of 2"), r.err);
+        QVERIFY(!QFileInfo::exists(path("alone.safetensors")));
+    }
+
+    // A CUDA model's gradients over NCCL (one GPU per rank, by LOCAL_RANK): two ranks = one process with
+    // accumulation 2, float32 (no autocast) so that only the order of the sums differs.
+    void ncclTwoGpusIsOneProcess()
+    {
+        if (se::engine::dataParallelBackends().find("NCCL") == std::string::npos)
+            QSKIP("this build's LibTorch has no NCCL (a CUDA LibTorch does: ./test.sh --libtorch2)");
+        if (torch::cuda::device_count() < 2)
+            QSKIP("NCCL needs a GPU per rank: this machine has fewer than two");
+        const QStringList common = {"unlearn",  "--data", m_data,     "--model", m_vanilla,
+                                    "--method", "dpo",    "--pd",     "--steps", "5",
+                                    "--batch",  "2",      "--device", "cuda",    "--no-bf16"};
+        const Result one = runCli(common + QStringList{"--out", path("nccl-one.safetensors"), "--grad-accum", "2"});
+        QVERIFY2(one.code == 0, one.err);
+        const auto [r0, r1] = twoRanks(common, [&](int rank) {
+            return QStringList{"--out", path(rank == 0 ? "nccl-two.safetensors" : "nccl-rank1.safetensors")};
+        });
+        QVERIFY2(r0.code == 0, r0.err);
+        QVERIFY2(r1.code == 0, r1.err);
+        QVERIFY2(r0.err.contains("per step over NCCL"), r0.err);
+        const Diff d = compare(path("nccl-one.safetensors"), path("nccl-two.safetensors"), m_vanilla);
+        qInfo("DPO+PD on two GPUs over NCCL: max |Δw| = %.3g against one process (moved up to %.3g)", d.maxAbs,
+              d.moved);
+        QVERIFY(d.moved > 1e-3);
+        QVERIFY2(d.maxAbs < 1e-4, qPrintable(QString::number(d.maxAbs)));
     }
 
     // A rank that dies mid-run: rank 0 fails at once with the reason, and the store records it.
