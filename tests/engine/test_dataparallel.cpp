@@ -261,7 +261,7 @@ private Q_SLOTS:
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
         qInfo("rank 0 ended %.1f s after rank 1 was killed", secs);
         QCOMPARE(r0.code, 1);
-        const QByteArray end = r0.err.right(600);
+        const QByteArray end = r0.err.right(2000); // LibTorch 2.x's Gloo says more than 1.13's
         QVERIFY2(end.contains("data-parallel all-reduce"), end);
         QVERIFY2(end.contains("another rank stopped"), end);
         QVERIFY(secs < 60);

@@ -27,8 +27,9 @@ GEN=()
 command -v ninja >/dev/null && GEN=(-G Ninja)
 cmake -S "$ROOT" -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DSE_BUILD_UI=OFF -DSE_WITH_OPENCV=OFF -DSE_BUILD_BENCH=OFF \
-    -DSE_UNITY_BUILD=OFF `# the batches were only ever compiled against LibTorch 1.13; 16 cores do not need them` \
-    -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$DEPS/cmake" \
+    `# the flags ./test.sh --libtorch2 proves in CI against PyPI's LibTorch 2.x with CUDA (unity build on)` \
+    -DTorch_DIR="$TORCH_PREFIX/Torch" -DCMAKE_PREFIX_PATH="$DEPS/cmake" \
+    ${CUDACXX:+-DCMAKE_CUDA_COMPILER="$CUDACXX"} \
     -DCMAKE_CXX_FLAGS="-D_GLIBCXX_USE_CXX11_ABI=$ABI" >"$BUILD.configure.log" 2>&1 \
     || { tail -40 "$BUILD.configure.log"; exit 1; }
 cmake --build "$BUILD" --target safeeraser -j "$JOBS" >"$BUILD.build.log" 2>&1 || { tail -60 "$BUILD.build.log"; exit 1; }
