@@ -5,7 +5,7 @@
 #   ./test.sh --sanitize [ctest args]   the core and engine tests again, built with AddressSanitizer and
 #                                       UndefinedBehaviorSanitizer in build-asan/ (the UI tests are left out: Qt's
 #                                       widgets are not what the sanitizers are for here)
-#   ./test.sh --libtorch2 [ctest args]  the CLI and the core and engine tests built in build-libtorch2/ against
+#   ./test.sh --libtorch2 [ctest args]  the CLI and the engine tests (the ones with LibTorch) in build-libtorch2/ against
 #                                       LibTorch 2.x with CUDA (the reference environment's PyPI torch wheel) and
 #                                       the CUDA toolkit's nvcc (CUDACXX, else /usr/local/cuda/bin/nvcc), run on
 #                                       the CPU: what a GPU user builds, proven before a GPU runs it
@@ -28,22 +28,24 @@ SE_PACKAGES+=(slurm-wlm munge python3-venv)
 se_install_packages
 # The CLI (tests drive it) and every core and engine test; not the workbench and its widget tests.
 mapfile -t SE_CORE_TESTS < <(cd "$SE_ROOT/tests" && ls core/test_*.cpp engine/test_*.cpp | xargs -n1 basename | sed 's/\.cpp$//')
-se_core_tests() { # builds and runs them in $SE_BUILD: $1 what the build is, then ctest's arguments
-  local what=$1
-  shift
+# The engine tests alone: those whose code includes LibTorch (tests/core/ never does).
+mapfile -t SE_ENGINE_TESTS < <(cd "$SE_ROOT/tests" && ls engine/test_*.cpp | xargs -n1 basename | sed 's/\.cpp$//')
+se_core_tests() { # builds and runs them in $SE_BUILD: $1 what the build is, $2 the tests' names, then ctest's arguments
+  local what=$1 tests=$2
+  shift 2
   se_configure
   echo "==> Building $what in $SE_BUILD"
-  cmake --build "$SE_BUILD" --target safeeraser "${SE_CORE_TESTS[@]}"
-  echo "==> Running the core and engine tests ($what)"
+  cmake --build "$SE_BUILD" --target safeeraser ${tests}
+  echo "==> Running the tests ($what)"
   cd "$SE_BUILD"
-  QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j2 -R "^($(IFS='|'; echo "${SE_CORE_TESTS[*]}"))\$" "$@"
+  QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j2 -R "^($(echo ${tests} | tr ' ' '|'))\$" "$@"
 }
 if [ "$SANITIZE" = 1 ]; then
   SE_CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O1 -DSE_SANITIZE=address,undefined -DSE_BUILD_BENCH=OFF)
   # LibTorch and Qt keep allocations until exit by design: leak reports would be theirs, not ours.
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1:detect_odr_violation=0}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-  se_core_tests "with sanitizers (address, undefined)" "$@"
+  se_core_tests "with sanitizers (address, undefined)" "${SE_CORE_TESTS[*]}" "$@"
   exit 0
 fi
 if [ "$LIBTORCH2" = 1 ]; then
@@ -53,7 +55,8 @@ if [ "$LIBTORCH2" = 1 ]; then
   TORCH_CMAKE="$("$SE_ROOT/scripts/reference_env.sh" python -c 'import torch; print(torch.utils.cmake_prefix_path)')"
   SE_CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=Release -DSE_BUILD_BENCH=OFF -DTorch_DIR="$TORCH_CMAKE/Torch"
                  -DCMAKE_CUDA_COMPILER="$NVCC")
-  se_core_tests "against LibTorch $("$SE_ROOT/scripts/reference_env.sh" python -c 'import torch; print(torch.__version__)')" "$@"
+  se_core_tests "against LibTorch $("$SE_ROOT/scripts/reference_env.sh" python -c 'import torch; print(torch.__version__)')" \
+    "${SE_ENGINE_TESTS[*]}" "$@"
   exit 0
 fi
 # The reference environment (transformers, PEFT, PyTorch from PyPI: tests only) downloads while the build compiles.

@@ -2,6 +2,9 @@
 
 #include <ATen/Parallel.h>
 #include <atomic>
+#include <vector>
+#include <thread>
+#include <chrono>
 #include <cstdint>
 #include <immintrin.h>
 #include <type_traits>
@@ -445,6 +448,19 @@ torch::Tensor denseLinear(const torch::Tensor &x, const torch::Tensor &w, const 
         return torch::nn::functional::linear(x, w, b);
     }
     return b.defined() ? LinearFn::apply(x, w, b) : LinearNoBiasFn::apply(x, w);
+}
+
+int kernelThreads(int items)
+{
+    std::vector<std::atomic<int>> seen(std::max(1, at::get_num_threads()));
+    at::parallel_for(0, items, 1, [&](int64_t, int64_t) {
+        seen[std::min<std::size_t>(std::size_t(at::get_thread_num()), seen.size() - 1)] = 1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20)); // so that one thread cannot take every item
+    });
+    int n = 0;
+    for (const auto &s : seen)
+        n += s.load();
+    return n;
 }
 
 void setGemmThreads(int n)

@@ -28,6 +28,12 @@ torch::Tensor fewQueryAttention(const torch::Tensor &q, const torch::Tensor &k, 
 // The threads a CPU product may use (the engine's BLAS setting; 1 while generating); default 1.
 void setGemmThreads(int n);
 
+// How many of LibTorch's threads a loop of these kernels runs on (at::parallel_for over `items` items, one each):
+// at most at::get_num_threads(). LibTorch built with OpenMP expands at::parallel_for into `#pragma omp parallel`
+// in the calling source, so this file must be compiled with -fopenmp, or every such loop runs on one thread (as the
+// decoding kernel did, unnoticed, until a test asked this).
+int kernelThreads(int items);
+
 // "oneDNN sgemm (avx512_core)", or "LibTorch (…)" with the reason oneDNN is not used: what denseLinear() uses for
 // float32 on the CPU.
 std::string gemmBackend();

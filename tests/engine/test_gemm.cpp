@@ -3,6 +3,7 @@
 #include "core/model/gemm.h"
 
 #include <QtTest>
+#include <thread>
 
 #include <torch/torch.h>
 
@@ -190,6 +191,19 @@ private Q_SLOTS:
         QCOMPARE(at::get_num_threads(), before); // LibTorch's own loops keep their setting
         // The same inputs on the same threads: the same bits.
         QVERIFY(torch::equal(one, denseLinear(x, w, b)));
+    }
+
+    // The decoding and attention kernels' loops run on every thread LibTorch's pool has (their source must be
+    // compiled with OpenMP: without it they ran on one, and a 7B decoding step took twice the time).
+    void kernelsUseLibTorchsThreads()
+    {
+        if (std::thread::hardware_concurrency() < 2)
+            QSKIP("one core: nothing to spread over");
+        const int before = at::get_num_threads();
+        at::set_num_threads(2);
+        const int used = se::model::kernelThreads(8);
+        at::set_num_threads(before);
+        QCOMPARE(used, 2);
     }
 };
 
