@@ -53,7 +53,8 @@ if [ "$LIBTORCH2" = 1 ]; then
   [ -x "$NVCC" ] || { echo "error: --libtorch2 compiles the CUDA paths and needs the CUDA toolkit's nvcc ($NVCC); set CUDACXX" >&2; exit 1; }
   "$SE_ROOT/scripts/reference_env.sh" >/dev/null
   TORCH_CMAKE="$("$SE_ROOT/scripts/reference_env.sh" python -c 'import torch; print(torch.utils.cmake_prefix_path)')"
-  SE_CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=Release -DSE_BUILD_BENCH=OFF -DTorch_DIR="$TORCH_CMAKE/Torch"
+  # Benchmarks configured (built only when asked: tests/gpu/device.sh's rehearsal builds bench_engine_llava here).
+  SE_CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=Release -DSE_BUILD_BENCH=ON -DTorch_DIR="$TORCH_CMAKE/Torch"
                  -DCMAKE_CUDA_COMPILER="$NVCC")
   se_core_tests "against LibTorch $("$SE_ROOT/scripts/reference_env.sh" python -c 'import torch; print(torch.__version__)')" \
     "${SE_ENGINE_TESTS[*]}" "$@"

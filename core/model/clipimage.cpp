@@ -1,4 +1,6 @@
 #include "core/model/clipimage.h"
+
+#include <sstream>
 #include "core/model/smallfile.h"
 
 #include <algorithm>
@@ -185,6 +187,17 @@ int ClipPreprocessor::outputHeight() const
 int ClipPreprocessor::outputWidth() const
 {
     return doCenterCrop ? cropWidth : (resizeWidth ? resizeWidth : shortestEdge);
+}
+
+std::string ClipPreprocessor::describe() const
+{
+    std::ostringstream os;
+    os.precision(9);
+    os << "clip convert " << doConvertRgb << " resize " << doResize << " " << shortestEdge << " " << resizeHeight << "x"
+       << resizeWidth << " resample " << resample << " crop " << doCenterCrop << " " << cropHeight << "x" << cropWidth
+       << " rescale " << doRescale << " " << rescaleFactor << " normalize " << doNormalize << " mean " << mean[0] << ","
+       << mean[1] << "," << mean[2] << " std " << std[0] << "," << std[1] << "," << std[2] << " pad " << padToSquare;
+    return os.str();
 }
 
 ClipPreprocessor ClipPreprocessor::fromJson(const std::string &text, const std::string &origin)

@@ -26,6 +26,8 @@ struct ClipPreprocessor {
 
     int outputHeight() const;
     int outputWidth() const;
+    // Every setting that changes the pixels, in one line ("clip convert 1 resize 336 …"): packed images record it.
+    std::string describe() const;
     // Parses preprocessor_config.json; throws naming the file and the field.
     static ClipPreprocessor fromJson(const std::string &json, const std::string &origin);
     // [3, outputHeight, outputWidth] floats, channels first. Throws naming the image on a decode failure.

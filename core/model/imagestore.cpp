@@ -10,6 +10,11 @@ namespace se::model {
 namespace {
 const char *const kPackFormat = "safeeraser-images";
 
+std::string joined(const std::string &root, const std::string &rel)
+{
+    return root.empty() || (!rel.empty() && rel.front() == '/') ? rel : root + "/" + rel;
+}
+
 std::string normalise(std::string p)
 {
     while (p.rfind("./", 0) == 0)
@@ -24,10 +29,11 @@ ImageStore::ImageStore(int size, std::string root) : m_size(size), m_root(std::m
         m_root.pop_back();
 }
 
-void ImageStore::setDecoder(Decoder decoder, std::size_t cacheBytes)
+void ImageStore::setDecoder(Decoder decoder, std::size_t cacheBytes, std::string pixels)
 {
     std::lock_guard<std::mutex> lock(m_mutex);
     m_decoder = std::move(decoder);
+    m_pixels = std::move(pixels);
     m_cacheLimit = cacheBytes;
     m_cache.clear();
     m_cacheBytes = 0;
@@ -45,6 +51,12 @@ void ImageStore::loadPacked(const std::string &file)
     auto it = st.metadata.find("format");
     if (it == st.metadata.end() || it->second != kPackFormat)
         throw std::runtime_error(file + ": not a packed image file (write one with `safeeraser pack-images`)");
+    const auto px = st.metadata.find("pixels");
+    const std::string pixels = px == st.metadata.end() ? "rgb" : px->second;
+    if (pixels != m_pixels)
+        throw std::runtime_error(file + ": its images were packed as \"" + pixels +
+                                 "\" pixels, but this model takes \"" + m_pixels +
+                                 "\"; pack them for it with `safeeraser pack-images --model` and the model");
     std::unordered_map<std::string, torch::Tensor> packed;
     for (auto &[name, t] : st.tensors) {
         if (t.dim() != 3 || t.size(0) != 3 || t.size(1) != m_size || t.size(2) != m_size)
@@ -130,12 +142,24 @@ void ImageStore::pack(const std::string &root, const std::vector<std::string> &r
     ImageStore store(size, root);
     SafeTensors st;
     for (const auto &rel : relativeFiles) {
-        auto t = store.decode(root + "/" + rel);
+        auto t = store.decode(joined(root, rel));
         // float32, exactly what the decoder gave, so packed and decoded runs are the same run.
         st.tensors.emplace_back(normalise(rel), t);
     }
     st.metadata["format"] = kPackFormat;
     st.metadata["size"] = std::to_string(size);
+    writeSafeTensors(outFile, st);
+}
+
+void ImageStore::packTo(const std::string &root, const std::vector<std::string> &relativeFiles,
+                        const std::string &outFile)
+{
+    SafeTensors st;
+    for (const auto &rel : relativeFiles)
+        st.tensors.emplace_back(normalise(rel), decode(joined(root, rel)).contiguous());
+    st.metadata["format"] = kPackFormat;
+    st.metadata["size"] = std::to_string(m_size);
+    st.metadata["pixels"] = m_pixels;
     writeSafeTensors(outFile, st);
 }
 

@@ -21,8 +21,11 @@ public:
 
     // A model's own preprocessing instead of the plain resize to size×size ([3, size, size] floats): LLaVA's
     // CLIP pipeline. With `cacheBytes` > 0 the cache is emptied whenever it would grow past that.
+    // `pixels` names that preprocessing ("clip …" with its settings): a packed file must have been written with the
+    // same (its "pixels" metadata; files without it hold the plain resize, "rgb").
     using Decoder = std::function<torch::Tensor(const std::string &file)>;
-    void setDecoder(Decoder decoder, std::size_t cacheBytes = 0);
+    void setDecoder(Decoder decoder, std::size_t cacheBytes = 0, std::string pixels = "rgb");
+    const std::string &pixels() const { return m_pixels; }
 
     // Loads every image of a packed file; throws when its size differs or the file is malformed.
     void loadPacked(const std::string &file);
@@ -36,6 +39,8 @@ public:
     // Writes `files` (keys: paths relative to `root`) decoded at `size` into a packed file.
     static void pack(const std::string &root, const std::vector<std::string> &relativeFiles, int size,
                      const std::string &outFile);
+    // The same through this store's decoder (a model's preprocessing): keys are `relativeFiles`, read under `root`.
+    void packTo(const std::string &root, const std::vector<std::string> &relativeFiles, const std::string &outFile);
 
 private:
     torch::Tensor decode(const std::string &file);
@@ -44,6 +49,7 @@ private:
     std::size_t m_cacheLimit = 0, m_cacheBytes = 0;
     std::string m_root;
     std::string m_packedFile;
+    std::string m_pixels = "rgb";
     mutable std::mutex m_mutex;
     std::unordered_map<std::string, torch::Tensor> m_cache;  // by the path asked for
     std::unordered_map<std::string, torch::Tensor> m_packed; // by relative path

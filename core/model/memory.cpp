@@ -6,6 +6,9 @@
 #include <iomanip>
 #include <sstream>
 #include <unistd.h>
+#ifdef SE_HAVE_CUDA_ALLOCATOR
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 namespace se::model {
 
@@ -119,6 +122,34 @@ DeviceMemory deviceMemory(const torch::Device &device)
 std::uint64_t peakResidentBytes()
 {
     return statusField("VmHWM:");
+}
+
+std::uint64_t peakMemory(const torch::Device &device, std::string *what)
+{
+    if (device.is_cuda()) {
+        if (what)
+            *what = "CUDA allocator peak";
+#ifdef SE_HAVE_CUDA_ALLOCATOR
+        const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.has_index() ? device.index() : 0);
+        return std::uint64_t(stats.allocated_bytes[0].peak); // [0]: the aggregate of the pools, in every version
+#else
+        return 0;
+#endif
+    }
+    if (what)
+        *what = "peak resident memory";
+    return peakResidentBytes();
+}
+
+void resetPeakMemory(const torch::Device &device)
+{
+    if (device.is_cuda()) {
+#ifdef SE_HAVE_CUDA_ALLOCATOR
+        c10::cuda::CUDACachingAllocator::resetPeakStats(device.has_index() ? device.index() : 0);
+#endif
+        return;
+    }
+    std::ofstream("/proc/self/clear_refs") << "5"; // resets VmHWM to the current resident memory (Linux ≥ 4.0)
 }
 
 std::string gib(std::uint64_t bytes)

@@ -22,6 +22,13 @@ std::uint64_t memoryLimit();
 
 std::uint64_t peakResidentBytes(); // this process's VmHWM (0 where unknown)
 
+// The most memory a device has held for tensors since the last resetPeakMemory(device): on CUDA the caching
+// allocator's peak of allocated bytes (what PyTorch's torch.cuda.max_memory_allocated() reports; 0 in a build whose
+// LibTorch has no CUDA), on the CPU this process's peak resident memory (VmHWM, which the kernel resets with
+// /proc/self/clear_refs). `what` (optional) says which of the two it is.
+std::uint64_t peakMemory(const torch::Device &device, std::string *what = nullptr);
+void resetPeakMemory(const torch::Device &device);
+
 // "13.2 GiB" (two decimals under one GiB: "0.45 GiB").
 std::string gib(std::uint64_t bytes);
 

@@ -74,11 +74,10 @@ ClipPreprocessor readClipPreprocessor(const fs::path &dir)
     return p;
 }
 
-LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
+// LLaVA's images: its CLIP preprocessing (preprocessor_config.json, and config.json's original-LLaVA padding).
+std::shared_ptr<ImageStore> llavaImages(const fs::path &dir, const std::string &configText, const LlavaConfig &config,
+                                        const std::string &datasetRoot)
 {
-    const fs::path dir(folder);
-    const std::string configText = readText(dir / "config.json", 1u << 20);
-    const LlavaConfig config = LlavaConfig::fromJson(configText, (dir / "config.json").string());
     ClipPreprocessor pre = readClipPreprocessor(dir);
     if (pre.outputHeight() != config.imageSize || pre.outputWidth() != config.imageSize)
         throw std::runtime_error(pre.origin + ": images come out " + std::to_string(pre.outputWidth()) + "x" +
@@ -89,6 +88,22 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
         if (j.contains("image_aspect_ratio") && j["image_aspect_ratio"].is_string() && j["image_aspect_ratio"] == "pad")
             pre.padToSquare = true;
     }
+    auto images = std::make_shared<ImageStore>(config.imageSize, datasetRoot);
+    images->setDecoder(
+        [pre, size = config.imageSize](const std::string &file) {
+            auto chw = pre.processFile(file);
+            return torch::from_blob(chw.data(), {3, size, size}, torch::kFloat).clone();
+        },
+        std::size_t(1) << 30, pre.describe());
+    return images;
+}
+
+LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
+{
+    const fs::path dir(folder);
+    const std::string configText = readText(dir / "config.json", 1u << 20);
+    const LlavaConfig config = LlavaConfig::fromJson(configText, (dir / "config.json").string());
+    auto images = llavaImages(dir, configText, config, o.datasetRoot);
     const auto tok = loadTextTokenizer(folder);
     if (tok->id("<image>") >= 0 && tok->id("<image>") != config.imageTokenId)
         throw std::runtime_error(folder + ": the tokenizer's <image> is id " + std::to_string(tok->id("<image>")) +
@@ -112,13 +127,7 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
     m.architecture = "llava";
     m.net = net.ptr();
     m.chat = std::make_shared<LlavaChatFormat>(tok, config.imageTokenId, config.imageFeatures(), o.systemPrompt);
-    m.images = std::make_shared<ImageStore>(config.imageSize, o.datasetRoot);
-    m.images->setDecoder(
-        [pre, size = config.imageSize](const std::string &file) {
-            auto chw = pre.processFile(file);
-            return torch::from_blob(chw.data(), {3, size, size}, torch::kFloat).clone();
-        },
-        std::size_t(1) << 30);
+    m.images = images;
     if (!o.imagesFile.empty())
         m.images->loadPacked(o.imagesFile);
     m.maxAnswerTokens = 512; // the official inference's limit
@@ -155,15 +164,41 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
     return m;
 }
 
+std::shared_ptr<ImageStore> builtinImages(const std::string &file, const std::string &datasetRoot)
+{
+    return std::make_shared<ImageStore>(loadCheckpoint(file, torch::kCPU).card.imageSize, datasetRoot);
+}
+
+std::shared_ptr<ImageStore> llavaFolderImages(const std::string &folder, const std::string &datasetRoot)
+{
+    const fs::path dir(folder);
+    const std::string configText = readText(dir / "config.json", 1u << 20);
+    return llavaImages(dir, configText, LlavaConfig::fromJson(configText, (dir / "config.json").string()), datasetRoot);
+}
+
 struct Architecture {
     const char *name;
     std::function<LoadedModel(const std::string &, const LoadOptions &)> load;
+    std::function<std::shared_ptr<ImageStore>(const std::string &, const std::string &)> images;
 };
 
 const std::vector<Architecture> &registry()
 {
-    static const std::vector<Architecture> r = {{"se-tiny-vlm", loadBuiltin}, {"llava", loadLlavaFolder}};
+    static const std::vector<Architecture> r = {{"se-tiny-vlm", loadBuiltin, builtinImages},
+                                                {"llava", loadLlavaFolder, llavaFolderImages}};
     return r;
+}
+
+const Architecture &architectureOf(const std::string &path)
+{
+    const std::string arch = modelArchitecture(path);
+    for (const auto &a : registry())
+        if (arch == a.name)
+            return a;
+    std::string known;
+    for (const auto &a : registry())
+        known += (known.empty() ? "" : ", ") + std::string(a.name);
+    throw std::runtime_error(path + ": architecture '" + arch + "' is not supported (this build knows " + known + ")");
 }
 
 } // namespace
@@ -460,14 +495,12 @@ std::vector<std::string> knownArchitectures()
 
 LoadedModel loadModel(const std::string &path, const LoadOptions &options)
 {
-    const std::string arch = modelArchitecture(path);
-    for (const auto &a : registry())
-        if (arch == a.name)
-            return a.load(path, options);
-    std::string known;
-    for (const auto &k : knownArchitectures())
-        known += (known.empty() ? "" : ", ") + k;
-    throw std::runtime_error(path + ": architecture '" + arch + "' is not supported (this build knows " + known + ")");
+    return architectureOf(path).load(path, options);
+}
+
+std::shared_ptr<ImageStore> modelImages(const std::string &path, const std::string &datasetRoot)
+{
+    return architectureOf(path).images(path, datasetRoot);
 }
 
 bool writesAdapters(const LoadedModel &m)

@@ -104,6 +104,8 @@ const char *dtypeName(torch::ScalarType t); // "float32", "bfloat16", "float16"
 std::string modelArchitecture(const std::string &path);
 bool isModelFolder(const std::string &path);
 LoadedModel loadModel(const std::string &path, const LoadOptions &options = {});
+// The images as the model at `path` takes them (its preprocessing), without loading its weights.
+std::shared_ptr<ImageStore> modelImages(const std::string &path, const std::string &datasetRoot = {});
 // Whether what a run of this model produces is an adapter folder (true) or a whole checkpoint file.
 bool writesAdapters(const LoadedModel &m);
 // The adapter targets and LoRA setting a run uses by default on this architecture (SPEC §8: SafeEraser's for LLaVA).

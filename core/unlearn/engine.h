@@ -185,6 +185,9 @@ struct RunResult {
     std::string outFile;                                                 // written unless Failed
     std::string device; // where it ran, e.g. "cpu (2 threads)", "cuda:0 bf16"
     int64_t parameters = 0;
+    double medianStepSeconds = 0; // of the optimiser steps after the first (which pays for set-up); 0: none taken
+    std::uint64_t peakMemory = 0; // bytes, since the training loop began: CUDA allocator peak, or peak resident (CPU)
+    std::string peakMemoryWhat;   // which of the two
     std::shared_ptr<Assistant> model; // the trained model, live (adapters on), to evaluate without reloading
 };
 
@@ -312,7 +315,10 @@ std::string mergeAdapter(const std::string &model, const std::string &adapter, c
 
 // Writes every image of the benchmark (both splits, harmful and SD) decoded at size×size into a safetensors
 // file keyed by path relative to the dataset folder. Returns the number of images written.
-int packImages(const std::string &dataDir, const std::string &outFile, int size = 32);
+// `model`: packed as that model takes them (its preprocessing, its size; LLaVA needs this), else resized to
+// size × size. `images`: these files (keyed by the path as given) instead of a benchmark's.
+int packImages(const std::string &dataDir, const std::string &outFile, int size = 32, const std::string &model = {},
+               const std::vector<std::string> &images = {});
 
 // Applies the thread settings measured best for this engine: LibTorch's intra-op threads (OpenMP) and
 // OpenBLAS's own pool must not both run wide (that oversubscribes and was measured 2-3x slower). With

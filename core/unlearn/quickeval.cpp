@@ -24,7 +24,8 @@ std::string squash(const std::string &s)
 }
 } // namespace
 
-static int packImagesImpl(const std::string &dataDir, const std::string &outFile, int size);
+static int packImagesImpl(const std::string &dataDir, const std::string &outFile, int size, const std::string &model,
+                          const std::vector<std::string> &images);
 
 QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bool valSplit,
                     const std::string &imagesFile, int limit)
@@ -79,30 +80,51 @@ QuickEval quickEval(const std::string &modelFile, const std::string &dataDir, bo
     return q;
 }
 
-int packImages(const std::string &dataDir, const std::string &outFile, int size)
+int packImages(const std::string &dataDir, const std::string &outFile, int size, const std::string &model,
+               const std::vector<std::string> &images)
 {
-    return plainErrors([&] { return packImagesImpl(dataDir, outFile, size); });
+    return plainErrors([&] { return packImagesImpl(dataDir, outFile, size, model, images); });
 }
 
-static int packImagesImpl(const std::string &dataDir, const std::string &outFile, int size)
+static int packImagesImpl(const std::string &dataDir, const std::string &outFile, int size, const std::string &model,
+                          const std::vector<std::string> &images)
 {
-    se::data::refuseWritingOverInputs("the output", outFile, {{"benchmark folder", dataDir}});
+    std::vector<std::pair<std::string, std::string>> inputs;
+    if (!dataDir.empty())
+        inputs.emplace_back("benchmark folder", dataDir);
+    if (!model.empty())
+        inputs.emplace_back("model", model);
+    for (const auto &f : images)
+        inputs.emplace_back("image", f);
+    se::data::refuseWritingOverInputs("the output", outFile, inputs);
     if (size < 8 || size > 512)
         throw std::runtime_error("image size must be 8..512");
-    se::data::ReadOptions ro;
-    auto bench = se::data::readBenchmark(dataDir, ro);
-    if (!bench.train.present && !bench.val.present)
-        throw std::runtime_error(dataDir + ": neither all_train.json nor all_val.json");
+    if (dataDir.empty() == images.empty())
+        throw std::runtime_error("pack-images: give a benchmark folder (--data) or image files (--image), not both");
+    std::string root; // --image files: as given
     std::set<std::string> rel;
-    const std::string prefix = bench.root + "/";
-    for (const auto *s : {&bench.train, &bench.val})
-        for (const auto &r : s->records)
-            for (const auto *f : {&r.imageFile, &r.sdImageFile})
-                if (!f->empty())
-                    rel.insert(f->rfind(prefix, 0) == 0 ? f->substr(prefix.size()) : *f);
-    if (rel.empty())
-        throw std::runtime_error(dataDir + ": no readable images to pack");
-    ImageStore::pack(bench.root, std::vector<std::string>(rel.begin(), rel.end()), size, outFile);
+    if (!dataDir.empty()) {
+        se::data::ReadOptions ro;
+        auto bench = se::data::readBenchmark(dataDir, ro);
+        if (!bench.train.present && !bench.val.present)
+            throw std::runtime_error(dataDir + ": neither all_train.json nor all_val.json");
+        root = bench.root;
+        const std::string prefix = bench.root + "/";
+        for (const auto *s : {&bench.train, &bench.val})
+            for (const auto &r : s->records)
+                for (const auto *f : {&r.imageFile, &r.sdImageFile})
+                    if (!f->empty())
+                        rel.insert(f->rfind(prefix, 0) == 0 ? f->substr(prefix.size()) : *f);
+        if (rel.empty())
+            throw std::runtime_error(dataDir + ": no readable images to pack");
+    } else {
+        rel.insert(images.begin(), images.end()); // keyed as given: `--image` names them so on the machine using them
+    }
+    const std::vector<std::string> files(rel.begin(), rel.end());
+    if (!model.empty()) // the model's own preprocessing (LLaVA: CLIP's resize, crop and normalisation)
+        se::model::modelImages(model, root)->packTo(root, files, outFile);
+    else
+        ImageStore::pack(root, files, size, outFile);
     return static_cast<int>(rel.size());
 }
 

@@ -3,6 +3,7 @@
 #include "core/unlearn/dataparallel.h"
 
 #include <ATen/autocast_mode.h>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <dlfcn.h>
@@ -92,6 +93,9 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
         }
     }
     torch::optim::AdamW opt(params, torch::optim::AdamWOptions(s.lr).weight_decay(s.weightDecay));
+    const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+    se::model::resetPeakMemory(device);
+    std::vector<double> stepSeconds; // of each step taken, for the median the report gives
     const auto start = Clock::now();
     double pausedSeconds = 0;
     auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count() - pausedSeconds; };
@@ -222,8 +226,10 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
             }
             stage = Stage::Updating;
             opt.step();
+            const double took = std::chrono::duration<double>(Clock::now() - stepStart).count();
+            stepSeconds.push_back(took);
             if (dp)
-                dp->noteStep(std::chrono::duration<double>(Clock::now() - stepStart).count());
+                dp->noteStep(took);
             stage = Stage::After;
             r.steps = step + 1;
             if (step == s.startStep)
@@ -244,8 +250,7 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
                                          ? done * double(s.gradAccum) * world * s.samplesPerMicroStep / p.elapsedSeconds
                                          : 0;
                 p.etaSeconds = p.elapsedSeconds / std::max(1, done) * (s.totalSteps - r.steps);
-                p.memoryInUse =
-                    deviceMemory(params.empty() ? torch::Device(torch::kCPU) : params.front().device()).used;
+                p.memoryInUse = deviceMemory(device).used;
                 progress(p);
             }
             if (afterStep)
@@ -265,6 +270,14 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
         }
     }
     r.seconds = elapsed();
+    // The first step pays for lazy set-up (allocations, kernel choices): the median of the others where there are.
+    if (stepSeconds.size() > 1)
+        stepSeconds.erase(stepSeconds.begin());
+    if (!stepSeconds.empty()) {
+        std::nth_element(stepSeconds.begin(), stepSeconds.begin() + long(stepSeconds.size() / 2), stepSeconds.end());
+        r.medianStepSeconds = stepSeconds[stepSeconds.size() / 2];
+    }
+    r.peakMemory = se::model::peakMemory(device, &r.peakMemoryWhat);
     return r;
 }
 

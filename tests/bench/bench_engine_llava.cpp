@@ -11,7 +11,10 @@
 //   decode   greedy generation at batch 1: seconds per new token (the prompt's pass taken out), against the bound
 //            the weights' bytes over the streaming rate give; then batch 1 and batch N new tokens/s as before
 // --quick skips the cold load and the batched generation; --trace FILE.json writes LibTorch's profiler trace of one
-// answer of four new tokens (a Chrome trace; sum it per op name).
+// answer of four new tokens (a Chrome trace; sum it per op name). --images PACK takes the image from a pack
+// (pack-images --model; a build without OpenCV). --generation-only (tests/gpu/device.sh): a warm load, then greedy
+// generation of exactly --new-tokens (no stop at </s>) at batch 1 and at --batch, --repeats times each after a
+// warm-up, one line each: "generation batch B: T new tokens in S s: R new tokens/s".
 // A 7B-shaped folder (13.2 GiB, BF16, the hub's naming and three shards; a few minutes):
 //   /usr/bin/python3 tests/llava/make_tiny_llava.py /big/llava7b --shape 7b --naming v4 --dtype bf16 --shards 3
 // A mid-size random model (30 M parameters, LLaVA-1.5's 336 px / 576 image tokens):
@@ -210,6 +213,45 @@ void resetPeak()
 
 } // namespace
 
+// Greedy generation of exactly `newTokens` per answer (</s> does not stop it) at batch 1 and `batch`: new tokens/s.
+int generationRates(const std::string &dir, const std::string &image, const se::engine::ModelOptions &mo, int batch,
+                    int newTokens, int repeats)
+{
+    se::engine::configureThreads(0);
+    const auto t0 = Clock::now();
+    se::engine::Assistant a(dir, mo);
+    std::printf("model %s loaded in %.1f s on %s\n", dir.c_str(), since(t0), mo.device.c_str());
+    const auto &lm = a.impl().model;
+    se::eval::GenerateOptions g;
+    g.greedy = true;
+    g.maxNewTokens = newTokens;
+    g.eosId = -1;
+    g.padId = lm.chat->padId();
+    const se::engine::detail::GenerationThreads threads(true);
+    torch::NoGradGuard ng;
+    const std::string question = "What is shown in this picture, and is any of it dangerous?";
+    for (int b : {1, batch}) {
+        std::vector<std::vector<int>> prompts;
+        for (int i = 0; i < b; ++i) // distinct prompts, so that lengths differ (left padding) as in an evaluation
+            prompts.push_back(lm.chat->prompt(question + std::string(std::size_t(i % 5), '?')).ids);
+        const auto pixels = lm.images->batch(std::vector<std::string>(std::size_t(b), image));
+        se::eval::generate(*lm.net, pixels, prompts, g); // warm-up
+        double seconds = 0;
+        std::size_t tokens = 0;
+        for (int r = 0; r < repeats; ++r) {
+            const auto t1 = Clock::now();
+            for (const auto &ids : se::eval::generate(*lm.net, pixels, prompts, g))
+                tokens += ids.size();
+            seconds += since(t1);
+        }
+        std::printf("generation batch %d: %zu new tokens in %.3f s: %.1f new tokens/s\n", b, tokens, seconds,
+                    double(tokens) / seconds);
+        if (b == batch)
+            break;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -218,12 +260,12 @@ int main(int argc, char **argv)
         return 2;
     }
     int batch = 8, newTokens = 32, repeats = 3;
-    bool quick = false;
-    std::string device = "auto", dtype = "auto", trace;
+    bool quick = false, generationOnly = false;
+    std::string device = "auto", dtype = "auto", trace, images;
     for (int i = 3; i < argc; ++i) {
         const std::string k = argv[i];
-        if (k == "--quick") {
-            quick = true;
+        if (k == "--quick" || k == "--generation-only") {
+            (k == "--quick" ? quick : generationOnly) = true;
             continue;
         }
         if (i + 1 >= argc)
@@ -240,12 +282,17 @@ int main(int argc, char **argv)
             dtype = argv[++i];
         else if (k == "--trace")
             trace = argv[++i];
+        else if (k == "--images")
+            images = argv[++i];
     }
     const std::string dir = argv[1], image = argv[2];
     const std::string threads = se::engine::configureThreads(0);
     se::engine::ModelOptions mo;
     mo.device = device;
     mo.dtype = dtype;
+    mo.imagesFile = images;
+    if (generationOnly)
+        return generationRates(dir, image, mo, batch, newTokens, repeats);
     const auto plan = se::engine::planModelLoad(dir, mo);
     const auto facts = se::model::describeModel(dir);
     const auto files = weightFiles(dir);

@@ -9,6 +9,7 @@
 #include <QProcess>
 #include <csignal>
 #include <unistd.h>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -176,6 +177,11 @@ private Q_SLOTS:
         const Result r = runCli({"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "po", "--pd", "--steps",
                                  "2", "--batch", "4", "--lora-rank", "4", "--out", path("lora.safetensors")});
         QVERIFY2(r.code == 0, r.err);
+        // The report gives the step time (the steps after the first) and the peak memory since training began.
+        const QRegularExpression step("median step ([0-9.]+) s, peak resident memory ([0-9.]+) GiB");
+        const auto m = step.match(QString::fromUtf8(r.out));
+        QVERIFY2(m.hasMatch(), r.out.constData());
+        QVERIFY(m.captured(1).toDouble() > 0 && m.captured(2).toDouble() > 0.01);
         const Result a = runCli({"ask", "--model", path("lora.safetensors"), "--image",
                                  m_data + "/SD/train_00000_sd.png", "--question", "What is it?", "--greedy"});
         QVERIFY2(a.code == 0, a.err);

@@ -1195,6 +1195,51 @@ private Q_SLOTS:
         QVERIFY(bad.code != 0);
         QVERIFY2(bad.err.contains("no such file or folder"), bad.err.constData());
     }
+
+    // A machine without an image decoder (the GPU build) takes LLaVA's images packed as the model takes them
+    // (pack-images --model: CLIP's preprocessing), and they score as the golden values say; a plain pack (resized
+    // only) is refused with the command that makes the right one.
+    void packedImagesAsTheModelTakesThem()
+    {
+        const auto &c = m_golden["cases"][0];
+        const QString model = QString::fromStdString(folder("v5"));
+        const QString image = QString::fromStdString(kImages + c["image"].get<std::string>());
+        const QString pack = m_dir.filePath("golden-pack.safetensors"), plain = m_dir.filePath("plain.safetensors");
+        const Cli p = run(SE_CLI_PATH, {"pack-images", "--image", image, "--model", model, "--out", pack});
+        QVERIFY2(p.code == 0, p.err.constData());
+        QVERIFY2(p.out.contains("1 images as"), p.out.constData());
+        const QStringList score = {"score",
+                                   "--model",
+                                   model,
+                                   "--image",
+                                   image,
+                                   "--question",
+                                   QString::fromStdString(c["question"].get<std::string>()),
+                                   "--answer",
+                                   QString::fromStdString(c["answer"].get<std::string>()),
+                                   "--json"};
+        const Cli s = run(SE_CLI_PATH, QStringList(score) << "--images" << pack);
+        QVERIFY2(s.code == 0, s.err.constData());
+        const auto lp = json::parse(s.out.toStdString())["logprobs"].get<std::vector<double>>();
+        const auto want = c["logprobs"].get<std::vector<double>>();
+        QCOMPARE(lp.size(), want.size());
+        for (size_t i = 0; i < lp.size(); ++i)
+            QVERIFY2(std::abs(lp[i] - want[i]) < 1e-4,
+                     (std::to_string(lp[i]) + " vs " + std::to_string(want[i])).c_str());
+
+        const Cli q = run(SE_CLI_PATH, {"pack-images", "--image", image, "--size", "30", "--out", plain});
+        QVERIFY2(q.code == 0, q.err.constData());
+        const Cli refused = run(SE_CLI_PATH, QStringList(score) << "--images" << plain);
+        QVERIFY(refused.code != 0);
+        QVERIFY2(refused.err.contains("plain.safetensors") && refused.err.contains("pack-images --model"),
+                 refused.err.constData());
+        // The pack is not written over the image it reads, nor without a source.
+        const Cli over = run(SE_CLI_PATH, {"pack-images", "--image", image, "--model", model, "--out", image});
+        QVERIFY(over.code != 0);
+        const Cli none = run(SE_CLI_PATH, {"pack-images", "--model", model, "--out", m_dir.filePath("x.safetensors")});
+        QVERIFY(none.code != 0);
+        QVERIFY2(none.err.contains("--image"), none.err.constData());
+    }
 };
 
 QTEST_GUILESS_MAIN(TestLlava)

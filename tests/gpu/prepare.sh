@@ -6,6 +6,11 @@
 #   cmake/                          minimal CMake package configs for them (find_package works as here)
 #   bench/                          a small generated benchmark (make-benchmark --records $RECORDS)
 #   images.safetensors              its images pre-decoded at 32×32 (pack-images), as the GPU build cannot decode
+#   llava-bench/, llava-images.safetensors   for tests/gpu/device.sh: a benchmark of 8 records and its images as
+#                                   LLaVA-1.5 takes them (CLIP's 336 px preprocessing: pack-images --model, 1.35 MB an
+#                                   image in float32, hence the small benchmark), read by the engine and transformers
+#   examples.json                   PO, retain and PD examples as token ids (tests/gpu/make_examples.py)
+#   tiny-llava/, golden-images.safetensors   the golden tiny LLaVA folder and its test images (device.sh's check)
 # Usage: tests/gpu/prepare.sh [BUILD_DIR]   (BUILD_DIR holds bin/safeeraser; default build-engine, else build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -53,5 +58,22 @@ CMAKE
 
 "$CLI" make-benchmark --out "$DEPS/bench" --records "$RECORDS" --image-size 64 >/dev/null
 "$CLI" pack-images --data "$DEPS/bench" --out "$DEPS/images.safetensors" --size 32
+# LLaVA-1.5's pixels and token ids come from a mid-size folder (the 7B's preprocessing and tokenizer) made here and
+# dropped: device.sh writes the model it measures on the machine it measures.
+PY3=${PY3:-/usr/bin/python3}
+MID=$(mktemp -d)
+trap 'rm -rf "$MID"' EXIT
+"$PY3" "$ROOT/tests/llava/make_tiny_llava.py" --shape mid "$MID/mid" >/dev/null
+"$CLI" make-benchmark --out "$DEPS/llava-bench" --records 8 --image-size 64 >/dev/null
+"$CLI" pack-images --data "$DEPS/llava-bench" --model "$MID/mid" --out "$DEPS/llava-images.safetensors"
+"$PY3" "$ROOT/tests/gpu/make_examples.py" "$CLI" "$MID/mid" "$DEPS/llava-bench" "$DEPS/llava-images.safetensors" \
+    "$DEPS/examples.json"
+"$PY3" "$ROOT/tests/llava/make_tiny_llava.py" "$DEPS/tiny-llava" >/dev/null
+GOLDEN_IMAGES=()
+for f in $("$PY3" -c 'import json, sys; print(" ".join(sorted({c["image"] for c in json.load(open(sys.argv[1]))["cases"]})))' \
+           "$ROOT/tests/llava/golden/tiny_llava.json"); do
+    GOLDEN_IMAGES+=(--image "tests/llava/images/$f") # keyed as device.sh names them, from the repository root
+done
+(cd "$ROOT" && "$CLI" pack-images "${GOLDEN_IMAGES[@]}" --model "$DEPS/tiny-llava" --out "$DEPS/golden-images.safetensors")
 du -sh "$DEPS"
-echo "prepare.sh: carry build-gpu-deps with the working tree, then run tests/gpu/check.sh on the GPU machine"
+echo "prepare.sh: carry build-gpu-deps with the working tree, then run tests/gpu/check.sh or tests/gpu/device.sh on the GPU machine"
