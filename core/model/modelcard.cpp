@@ -17,7 +17,7 @@ void need(bool ok, const std::string &field, const std::string &what)
 
 void ModelCard::validate() const
 {
-    need(architecture == "se-tiny-vlm", "architecture", "unknown architecture '" + architecture + "'");
+    need(architecture == kBuiltinArchitecture, "architecture", "unknown architecture '" + architecture + "'");
     need(imageSize >= 8 && imageSize <= 512, "image_size", "must be 8..512");
     need(visionStages >= 1 && visionStages <= 6, "vision_stages", "must be 1..6");
     need((imageSize >> visionStages) >= 1 && (imageSize % (1 << visionStages)) == 0, "vision_stages",

@@ -7,13 +7,16 @@
 
 namespace se::model {
 
+// The built-in model's architecture, as its card names it (its registry entry: core/model/arch_builtin.cpp).
+inline constexpr const char *kBuiltinArchitecture = "se-tiny-vlm";
+
 struct ModelCard {
     std::string name = "builtin-tiny";
-    std::string architecture = "se-tiny-vlm"; // the only one this build knows
-    int imageSize = 32;                       // images are resized to imageSize × imageSize before the encoder
-    int visionWidth = 128;                    // channels of the last conv stage; the stages are /4, /2, /1 of it
-    int visionStages = 3;                     // stride-2 conv stages; imageSize / 2^stages per side → image tokens
-    int dModel = 128;                         // decoder width
+    std::string architecture = kBuiltinArchitecture; // the only one this build knows
+    int imageSize = 32;                              // images are resized to imageSize × imageSize before the encoder
+    int visionWidth = 128;                           // channels of the last conv stage; the stages are /4, /2, /1 of it
+    int visionStages = 3; // stride-2 conv stages; imageSize / 2^stages per side → image tokens
+    int dModel = 128;     // decoder width
     int layers = 3;
     int heads = 4;
     int ffMult = 4;            // MLP hidden = ffMult · dModel

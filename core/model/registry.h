@@ -1,8 +1,9 @@
 // Models from their files, by architecture (ARCHITECTURE.md, "Models behind one interface"; as llama.cpp keys its
 // loaders by the file's architecture): a built-in checkpoint file (its card names "se-tiny-vlm"), or a Hugging
-// Face folder whose config.json says `model_type` "llava". Each architecture supplies its network, its chat
-// format (tokenizer and template) and its image preprocessing; the engine takes the LoadedModel and names no
-// concrete model class. Internal to the engine (LibTorch).
+// Face folder whose config.json says `model_type` "llava". Each architecture is one entry of the registry
+// (core/model/architecture.h, one file each: arch_builtin.cpp, arch_llava.cpp) that supplies its facts, its network,
+// its chat format (tokenizer and template), its image preprocessing and its adapters; the functions below dispatch to
+// the entry, and the engine takes the LoadedModel and names no concrete model class. Internal to the engine (LibTorch).
 #pragma once
 
 #include "core/model/chatformat.h"
@@ -36,9 +37,12 @@ struct LoadOptions {
     LoadProgressFn progress; // while the weights load (bytes); returning false cancels (LoadCancelled)
 };
 
+struct Architecture; // core/model/architecture.h: one entry per kind of model
+
 struct LoadedModel {
-    std::string path;         // the file or folder it came from
-    std::string architecture; // "se-tiny-vlm", "llava"
+    std::string path;                   // the file or folder it came from
+    std::string architecture;           // "se-tiny-vlm", "llava"
+    const Architecture *arch = nullptr; // its entry (set by loadModel)
     std::shared_ptr<MultimodalLm> net;
     std::shared_ptr<ChatFormat> chat;
     std::shared_ptr<ImageStore> images;      // the model's preprocessing, cached
@@ -51,10 +55,14 @@ struct LoadedModel {
 // workbench's model line and a run's memory plan.
 struct ModelFacts {
     std::string path, architecture;
-    std::string summary;         // one line for people: "LLaVA-1.5 · Llama 32 × 4096 · CLIP 336 px …"
-    int64_t parameters = 0;      // of what is loaded
-    std::uint64_t fileBytes = 0; // weights on disk
-    bool adapters = false;       // runs train adapters and write adapter folders
+    std::string summary;            // one line for people: "LLaVA-1.5 · Llama 32 × 4096 · CLIP 336 px …"
+    int64_t parameters = 0;         // of what is loaded
+    std::uint64_t fileBytes = 0;    // weights on disk
+    bool adapters = false;          // runs train adapters and write adapter folders (the architecture's writesAdapters)
+    bool choosesDtype = false;      // loads in a chosen dtype (autoDtype, --dtype); else float32 as stored
+    int trainingTokens = 0;         // the tokens a training sequence holds (the architecture's rule)
+    bool checkpointsLayers = false; // its network checkpoints activations per decoder layer (--checkpoint-layers)
+    LoraSpec defaultLora;           // the LoRA a run uses by default (rank 0: full fine-tuning)
     int layers = 0, hidden = 0, intermediate = 0, heads = 0, imageTokens = 0, maxSeq = 0; // the language model's shape
     int kvHeads = 0, vocab = 0;
     std::string fileDtype;   // the weights' dtype in the files ("BF16"; the most bytes when mixed)
@@ -102,12 +110,13 @@ const char *dtypeName(torch::ScalarType t); // "float32", "bfloat16", "float16"
 
 // The architecture of the model at `path` without loading its weights; throws naming the file and the reason.
 std::string modelArchitecture(const std::string &path);
-bool isModelFolder(const std::string &path);
 LoadedModel loadModel(const std::string &path, const LoadOptions &options = {});
 // The images as the model at `path` takes them (its preprocessing), without loading its weights.
 std::shared_ptr<ImageStore> modelImages(const std::string &path, const std::string &datasetRoot = {});
 // Whether what a run of this model produces is an adapter folder (true) or a whole checkpoint file.
 bool writesAdapters(const LoadedModel &m);
+// The tokens a training sequence of this model holds (LLaVA: SafeEraser's 512 text tokens + the image's, less one).
+int trainingTokens(const LoadedModel &m);
 // The adapter targets and LoRA setting a run uses by default on this architecture (SPEC §8: SafeEraser's for LLaVA).
 LoraSpec defaultLora(const LoadedModel &m);
 LoraSpec defaultLora(const std::string &architecture);

@@ -2,6 +2,7 @@
 // epochs, option checks; where a run's files go.
 #include "core/unlearn/enginecommon.h"
 
+#include "core/model/architecture.h"
 #include "core/model/safetensors.h"
 
 #include <algorithm>
@@ -16,8 +17,7 @@ using namespace se::unlearn;
 
 bool writesAdapterFolders(const std::string &model)
 {
-    std::error_code ec;
-    return std::filesystem::is_directory(model, ec);
+    return se::model::architectureOf(model).writesAdapters;
 }
 
 std::string curveCheckpointPath(const std::string &outFile, const std::string &model)
@@ -27,7 +27,8 @@ std::string curveCheckpointPath(const std::string &outFile, const std::string &m
 
 std::map<std::string, std::string> savedModelMetadata(const std::string &path)
 {
-    const std::string file = writesAdapterFolders(path) ? path + "/adapter_model.safetensors" : path;
+    std::error_code ec; // a saved model: an adapter folder, or a checkpoint file
+    const std::string file = std::filesystem::is_directory(path, ec) ? path + "/adapter_model.safetensors" : path;
     return se::model::MappedSafeTensors(file).metadata();
 }
 

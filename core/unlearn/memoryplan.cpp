@@ -54,12 +54,12 @@ MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Metho
         const torch::Device device = pickDevice(train.device);
         MemoryPlan p;
         p.device = device.str();
-        const LoraSpec d = defaultLora(f.architecture);
-        const bool lora = f.adapters || train.loraRank > 0;
+        const LoraSpec &d = f.defaultLora;
+        const bool lora = d.rank > 0 || train.loraRank > 0;
         if (lora) {
             const int rank = train.loraRank > 0 ? train.loraRank : d.rank;
             std::set<std::string> targets = d.targets;
-            if (train.loraTargets != TrainOptions().loraTargets || !f.adapters)
+            if (train.loraTargets != TrainOptions().loraTargets || d.rank == 0)
                 targets = std::set<std::string>(train.loraTargets.begin(), train.loraTargets.end());
             int64_t fan = 0;
             for (const auto &t : targets)
@@ -72,7 +72,7 @@ MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Metho
         p.trainable = std::uint64_t(p.trainableParameters) * 16;
         // The dtype the weights will load in (se::model::autoDtype, as the run's load decides it).
         int weightBytes = 4;
-        if (f.adapters) {
+        if (f.choosesDtype) {
             LoadOptions lo;
             lo.device = device;
             lo.workingBytes = p.trainable; // and activations, which depend on the dtype: see fits()
@@ -83,8 +83,7 @@ MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Metho
         p.weights = std::uint64_t(f.parameters) * std::uint64_t(weightBytes);
         if (!lora && needsReference(method)) // a frozen copy beside the weights that train
             p.reference = p.weights;
-        // SafeEraser's 512 text tokens with the image placeholder counted once; the built-in model's positions.
-        p.tokens = f.adapters ? std::min(f.maxSeq, 512 + f.imageTokens - 1) : f.maxSeq;
+        p.tokens = f.trainingTokens; // the architecture's rule (LLaVA: SafeEraser's 512 text tokens)
         const MethodInfo &info = methodInfo(method);
         p.passes = info.forgetPasses + ((info.retain || info.kl) ? 1 : 0) + (pd ? 1 : 0);
         // Saved for backward per token and layer: about 16 hidden-sized and 6 MLP-sized tensors in the weights'
@@ -95,7 +94,7 @@ MemoryPlan planMemory(const std::string &model, const TrainOptions &train, Metho
                                        8ull * f.heads * std::uint64_t(p.tokens);
         const std::uint64_t sequences = std::uint64_t(train.batchSize) * std::uint64_t(p.passes);
         // With checkpointing (LLaVA): every layer's input, plus one layer's activations being recomputed.
-        p.checkpointed = train.checkpointLayers && f.adapters;
+        p.checkpointed = train.checkpointLayers && f.checkpointsLayers;
         const std::uint64_t perSequence =
             p.checkpointed
                 ? std::uint64_t(p.tokens) * (std::uint64_t(weightBytes) * f.hidden * std::uint64_t(f.layers) + perToken)

@@ -1,5 +1,6 @@
 // An unlearning run (SPEC §3): the run's inputs checked and loaded once, its trainable weights chosen, one micro-step
 // as the method's table row asks, the training loop, and what the run writes. Each job has its function below.
+#include "core/model/architecture.h"
 #include "core/unlearn/enginecommon.h"
 #include "core/util/profile.h"
 
@@ -99,11 +100,9 @@ void openInputs(UnlearnRun &u)
     u.net = u.lm->net.get();
     u.device = u.live->impl().device;
     u.adapters = writesAdapters(*u.lm);
-    // bf16 autocast for the built-in model on CUDA; Hugging Face weights are loaded in bf16 there already.
-    u.bf16 = u.device.is_cuda() && c.train.bf16 && !u.adapters;
-    // SafeEraser's max length (512 text tokens) with the image placeholder counted once, as its tokenizer does.
-    u.maxSeq = static_cast<int>(u.adapters ? std::min<int64_t>(u.net->maxPositions(), 512 + u.net->imageTokens() - 1)
-                                           : u.net->maxPositions());
+    // bf16 autocast for a float32 model on CUDA; a model that chooses its dtype is loaded in bf16 there already.
+    u.bf16 = u.device.is_cuda() && c.train.bf16 && !architectureOf(*u.lm).choosesDtype;
+    u.maxSeq = trainingTokens(*u.lm); // the architecture's rule (LLaVA: SafeEraser's 512 text tokens)
 }
 
 // The method's weights and the data it needs: refusals, retain samples, prompt-decouple samples.

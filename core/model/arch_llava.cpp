@@ -1,0 +1,245 @@
+// LLaVA-1.5's entry (core/model/architecture.h): a Hugging Face folder whose config.json says model_type "llava"
+// (llava-hf's layout, transformers 4.x and 5 namings, shards, BF16/F16/F32); CLIP's image preprocessing; runs train
+// LoRA adapters (SafeEraser's: r 32, alpha 256 on the seven projections, the projector trained) and write PEFT folders.
+#include "core/model/architecture.h"
+
+#include "core/model/clipimage.h"
+#include "core/model/hfweights.h"
+#include "core/model/llava.h"
+#include "core/model/llavatokenizer.h"
+#include "core/model/memory.h"
+#include "core/model/smallfile.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+namespace se::model {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string readText(const fs::path &p, std::uintmax_t limit)
+{
+    return readSmallFile(p.string(), limit);
+}
+
+// The image processor's settings: preprocessor_config.json, or (transformers 5 writes only this)
+// processor_config.json's "image_processor" object.
+ClipPreprocessor readClipPreprocessor(const fs::path &dir)
+{
+    std::error_code ec;
+    const fs::path pre = dir / "preprocessor_config.json", proc = dir / "processor_config.json";
+    if (fs::exists(pre, ec) || !fs::exists(proc, ec)) {
+        ClipPreprocessor p = ClipPreprocessor::fromJson(readText(pre, 1u << 20), pre.string());
+        p.origin = pre.string();
+        return p;
+    }
+    const nlohmann::json j = parseJsonObject(readText(proc, 1u << 20), proc.string());
+    if (!j.contains("image_processor") || !j["image_processor"].is_object())
+        throw std::runtime_error(dir.string() + ": no preprocessor_config.json, and processor_config.json has no "
+                                                "\"image_processor\" object");
+    ClipPreprocessor p = ClipPreprocessor::fromJson(j["image_processor"].dump(), proc.string() + " (image_processor)");
+    p.origin = proc.string();
+    return p;
+}
+
+// LLaVA's images: its CLIP preprocessing (preprocessor_config.json, and config.json's original-LLaVA padding).
+std::shared_ptr<ImageStore> llavaImages(const fs::path &dir, const std::string &configText, const LlavaConfig &config,
+                                        const std::string &datasetRoot)
+{
+    ClipPreprocessor pre = readClipPreprocessor(dir);
+    if (pre.outputHeight() != config.imageSize || pre.outputWidth() != config.imageSize)
+        throw std::runtime_error(pre.origin + ": images come out " + std::to_string(pre.outputWidth()) + "x" +
+                                 std::to_string(pre.outputHeight()) + " but the vision tower takes " +
+                                 std::to_string(config.imageSize) + "x" + std::to_string(config.imageSize));
+    {                                                               // original LLaVA's option lives in config.json
+        const nlohmann::json j = nlohmann::json::parse(configText); // already checked by fromJson
+        if (j.contains("image_aspect_ratio") && j["image_aspect_ratio"].is_string() && j["image_aspect_ratio"] == "pad")
+            pre.padToSquare = true;
+    }
+    auto images = std::make_shared<ImageStore>(config.imageSize, datasetRoot);
+    images->setDecoder(
+        [pre, size = config.imageSize](const std::string &file) {
+            auto chw = pre.processFile(file);
+            return torch::from_blob(chw.data(), {3, size, size}, torch::kFloat).clone();
+        },
+        std::size_t(1) << 30, pre.describe());
+    return images;
+}
+
+LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
+{
+    const fs::path dir(folder);
+    const std::string configText = readText(dir / "config.json", 1u << 20);
+    const LlavaConfig config = LlavaConfig::fromJson(configText, (dir / "config.json").string());
+    auto images = llavaImages(dir, configText, config, o.datasetRoot);
+    const auto tok = loadTextTokenizer(folder);
+    if (tok->id("<image>") >= 0 && tok->id("<image>") != config.imageTokenId)
+        throw std::runtime_error(folder + ": the tokenizer's <image> is id " + std::to_string(tok->id("<image>")) +
+                                 " but config.json's image_token_index is " + std::to_string(config.imageTokenId));
+    if (tok->id("<image>") < 0)
+        throw std::runtime_error(folder +
+                                 ": the tokenizer has no <image> token (added_tokens.json / tokenizer_config.json)");
+
+    const LoadPlan plan = planLoad(folder, o);
+    if (o.memoryCheck && !plan.fits())
+        throw std::runtime_error(doesNotFit(plan, o));
+    const torch::ScalarType dtype = plan.dtype;
+    std::string naming;
+    LoadReport report;
+    Llava net = loadLlava(folder, config, dtype, o.device, &naming, o.progress, &report);
+    if (!o.adapterDir.empty())
+        foldLlavaAdapter(*net, o.adapterDir);
+
+    LoadedModel m;
+    m.path = folder;
+    m.architecture = llavaArchitecture().name;
+    m.net = net.ptr();
+    m.chat = std::make_shared<LlavaChatFormat>(tok, config.imageTokenId, config.imageFeatures(), o.systemPrompt);
+    m.images = images;
+    if (!o.imagesFile.empty())
+        m.images->loadPacked(o.imagesFile);
+    m.maxAnswerTokens = 512; // the official inference's limit
+    {
+        std::error_code ec;
+        if (fs::exists(dir / "generation_config.json", ec)) {
+            auto g = nlohmann::json::parse(readText(dir / "generation_config.json", 1u << 20), nullptr, false);
+            if (g.is_object() && g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
+                m.maxAnswerTokens = std::max(1, g["max_new_tokens"].get<int>());
+        }
+    }
+    m.info = {{"architecture", llavaArchitecture().name},
+              {"weights_naming", naming},
+              {"dtype", dtypeName(dtype)},
+              {"file_dtype", config.torchDtype},
+              {"parameters", std::to_string(net->parameterCount())},
+              {"chat_template", m.chat->name()},
+              {"image_size", std::to_string(config.imageSize)},
+              {"image_tokens", std::to_string(config.imageFeatures())},
+              {"tokenizer", tok->file()},
+              {"tokenizer_legacy", tok->legacy() ? "true" : "false"}};
+    {
+        std::ostringstream load;
+        load << report.shared << " tensors mapped from the files, " << report.converted << " converted, "
+             << report.copied << " copied; " << gib(report.bytes) << " read in " << std::fixed << std::setprecision(1)
+             << report.seconds << " s";
+        m.info["load"] = load.str();
+    }
+    m.info["weight_bytes"] = std::to_string(plan.weights);
+    if (plan.automatic)
+        m.info["dtype_reason"] = plan.why;
+    if (!o.adapterDir.empty())
+        m.info["adapter"] = o.adapterDir;
+    return m;
+}
+
+std::shared_ptr<ImageStore> llavaFolderImages(const std::string &folder, const std::string &datasetRoot)
+{
+    const fs::path dir(folder);
+    const std::string configText = readText(dir / "config.json", 1u << 20);
+    return llavaImages(dir, configText, LlavaConfig::fromJson(configText, (dir / "config.json").string()), datasetRoot);
+}
+
+ModelFacts describeLlava(const std::string &path)
+{
+    ModelFacts f;
+    std::ostringstream os;
+    std::error_code ec;
+    const fs::path dir(path);
+    const LlavaConfig c =
+        LlavaConfig::fromJson(readText(dir / "config.json", 1u << 20), (dir / "config.json").string());
+    f.parameters = c.parameterCount();
+    if (!fs::exists(dir / "model.safetensors", ec) && !fs::exists(dir / "model.safetensors.index.json", ec)) {
+        // No weights (yet): config.json's dtype says what they will be; loading says what is missing.
+        const std::string t = c.torchDtype;
+        f.fileDtype = t == "bfloat16" ? "BF16" : t == "float16" ? "F16" : "F32";
+        f.fileBytes = std::uint64_t(f.parameters) * (f.fileDtype == "F32" ? 4 : 2);
+    } else {
+        // The headers alone (the shards are mapped, not read): bytes per dtype.
+        const HfWeights w(path);
+        std::map<std::string, std::uint64_t> byDtype;
+        for (const auto &name : w.names()) {
+            const TensorEntry &e = w.entry(name);
+            byDtype[e.dtype] += e.end - e.begin;
+            f.fileBytes += e.end - e.begin;
+        }
+        std::uint64_t most = 0;
+        for (const auto &[d, n] : byDtype)
+            if (n > most) {
+                most = n;
+                f.fileDtype = d;
+            }
+    }
+    f.kvHeads = c.kvHeads;
+    f.vocab = c.vocab;
+    f.maxAnswerTokens = 512;
+    if (fs::exists(dir / "generation_config.json", ec)) {
+        auto g = nlohmann::json::parse(readText(dir / "generation_config.json", 1u << 20), nullptr, false);
+        if (g.is_object() && g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
+            f.maxAnswerTokens = std::max(1, g["max_new_tokens"].get<int>());
+    }
+    f.layers = c.layers;
+    f.hidden = c.hidden;
+    f.intermediate = c.intermediate;
+    f.heads = c.heads;
+    f.imageTokens = c.imageFeatures();
+    f.maxSeq = c.maxPositions;
+    f.projectorParameters = int64_t(c.visionHidden) * c.hidden + c.hidden + int64_t(c.hidden) * c.hidden + c.hidden;
+    const int64_t h = c.hidden, kv = int64_t(c.kvHeads) * c.headDim(), in = c.intermediate;
+    f.loraFanSum = {{"q_proj", 2 * h},     {"k_proj", h + kv},  {"v_proj", h + kv},   {"o_proj", 2 * h},
+                    {"gate_proj", h + in}, {"up_proj", h + in}, {"down_proj", in + h}};
+    os << "LLaVA-1.5 · Llama " << c.layers << " layers × " << c.hidden << " · CLIP " << c.imageSize << " px ("
+       << f.imageTokens << " image tokens) · " << parameterCount(f.parameters) << " parameters";
+    if (!c.torchDtype.empty())
+        os << " · " << c.torchDtype << " files";
+    os << " · " << (f.fileBytes >> 20) << " MiB";
+    f.summary = os.str();
+    return f;
+}
+
+LlavaImpl &llavaOf(const LoadedModel &m)
+{
+    auto *llava = dynamic_cast<LlavaImpl *>(m.net.get());
+    if (!llava)
+        throw std::logic_error(m.path + ": loaded as " + m.architecture + " but holds another network");
+    return *llava;
+}
+
+} // namespace
+
+const Architecture &llavaArchitecture()
+{
+    static const Architecture a = [] {
+        Architecture a;
+        a.name = "llava";
+        a.modelTypes = {"llava"};
+        a.folder = true;
+        a.writesAdapters = true;
+        a.choosesDtype = true;
+        a.checkpointsLayers = true;
+        // SafeEraser's max length (512 text tokens) with the image placeholder counted once, as its tokenizer does.
+        a.trainingTokens = [](int positions, int imageTokens) { return std::min(positions, 512 + imageTokens - 1); };
+        a.defaultLora.rank = 32;
+        a.defaultLora.alpha = 256;
+        a.defaultLora.dropout = 0.05;
+        a.defaultLora.targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+        a.describe = describeLlava;
+        a.load = loadLlavaFolder;
+        a.images = llavaFolderImages;
+        a.applyAdapter = [](LoadedModel &m, const std::string &dir) { loadLlavaAdapter(llavaOf(m), dir); };
+        a.saveAdapter = [](const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
+                           const std::map<std::string, std::string> &metadata) {
+            auto it = m.info.find("weights_naming");
+            saveLlavaAdapter(llavaOf(m), dir, spec, m.path, it == m.info.end() ? "transformers-5" : it->second,
+                             metadata);
+        };
+        a.mergeAdapter = mergeLlavaAdapter;
+        return a;
+    }();
+    return a;
+}
+
+} // namespace se::model

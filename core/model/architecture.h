@@ -1,0 +1,57 @@
+// One model architecture = one entry: everything the engine asks of a kind of model — how its files are recognised,
+// what they hold (facts for plans), how it loads, how it sees images, how a run of it trains and what the run writes
+// (adapters or checkpoints, and the adapter hooks). Each entry lives in its own file (core/model/arch_*.cpp); the
+// registry (registry.cpp) lists them, and nothing outside an entry names a concrete model class or compares an
+// architecture's name. README "Extending" → "An architecture". Internal to the engine (LibTorch).
+#pragma once
+
+#include "core/model/registry.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace se::model {
+
+struct Architecture {
+    std::string name;                    // what modelArchitecture() returns for its files ("llava")
+    std::vector<std::string> modelTypes; // config.json's model_type values (folders) or the card's architecture (files)
+    bool folder = false;                 // Hugging Face folders (true) or single checkpoint files
+    bool writesAdapters = false;         // a run trains adapters and writes a PEFT folder, not a whole checkpoint
+    bool choosesDtype = false;           // loads in a chosen dtype (autoDtype, --dtype); else float32 as stored
+    bool checkpointsLayers = false;      // its network checkpoints activations per decoder layer
+    // The tokens a training sequence holds, from the model's positions and its image tokens (LLaVA: SafeEraser's 512
+    // text tokens with the image placeholder counted once).
+    std::function<int(int positions, int imageTokens)> trainingTokens;
+    LoraSpec defaultLora; // rank 0: full fine-tuning by default
+    // What the files say, without loading weights (ModelFacts: shape, parameters, dtype, LoRA fan sums, summary).
+    std::function<ModelFacts(const std::string &path)> describe;
+    std::function<LoadedModel(const std::string &path, const LoadOptions &)> load;
+    // Its image preprocessing, without the weights (pack-images --model).
+    std::function<std::shared_ptr<ImageStore>(const std::string &path, const std::string &datasetRoot)> images;
+    // Adapter folders (where writesAdapters): copy one's values into a loaded model of this kind; write the trained
+    // adapters; fold an adapter into a new model folder.
+    std::function<void(LoadedModel &, const std::string &dir)> applyAdapter;
+    std::function<void(const LoadedModel &, const std::string &dir, const LoraSpec &,
+                       const std::map<std::string, std::string> &metadata)>
+        saveAdapter;
+    std::function<MergeSummary(const std::string &model, const std::string &adapter, const std::string &outDir,
+                               const std::function<void(const std::string &)> &log)>
+        mergeAdapter;
+};
+
+const Architecture &builtinArchitecture(); // arch_builtin.cpp: the built-in model's checkpoint files
+const Architecture &llavaArchitecture();   // arch_llava.cpp: LLaVA-1.5 Hugging Face folders
+
+// Every entry, and lookups that throw naming the path, the architecture and the ones this build knows.
+const std::vector<const Architecture *> &architectures();
+const Architecture &architectureNamed(const std::string &name);
+const Architecture &architectureOf(const std::string &path);
+const Architecture &architectureOf(const LoadedModel &m);
+
+// Helpers the entries share.
+std::string parameterCount(int64_t n); // "7.06 B", "30.1 M"
+
+} // namespace se::model
