@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -114,12 +115,33 @@ int runExport(const ExportOptions &o)
         std::cerr << "safeeraser export: no run " << o.run << " in " << o.store << "\n";
         return 1;
     }
-    if (o.format == "safeeraser") // the benchmark is read too: its split files must survive
-        se::data::refuseWritingOverInputs("--out", o.out, {{"benchmark", o.data.empty() ? run->datasetPath : o.data}});
+    // Never over the run's own files — its benchmark (read by the official format), the model it started from, the
+    // weights it wrote — nor over anything that is not the kind of file an export writes (a run store, weights, a
+    // benchmark split, an image, a device or a FIFO).
+    std::string startModel;
+    {
+        const auto config = nlohmann::json::parse(run->configJson, nullptr, false);
+        if (config.is_object() && config.contains("model") && config["model"].is_string())
+            startModel = config["model"].get<std::string>();
+    }
+    se::data::refuseWritingOverInputs("--out", o.out,
+                                      {{"benchmark", o.data.empty() ? run->datasetPath : o.data},
+                                       {"run's start model", startModel},
+                                       {"run's weights", run->outputModel}});
+    se::data::refuseReplacingAnotherKind("--out", o.out, o.format == "csv" ? "CSV" : "JSON");
     const auto answers = o.format == "safeeraser" ? std::vector<store::AnswerRecord>() : st->answers(o.run, o.stage);
     long written = long(answers.size());
     // Write next to the target and rename, so a failed export never leaves half a file.
     const std::string tmp = o.out + ".partial";
+    struct Partial { // a failed write (a full disk) leaves nothing behind
+        std::string path;
+        bool kept = false;
+        ~Partial()
+        {
+            if (!kept)
+                std::remove(path.c_str());
+        }
+    } partial{tmp};
     {
         std::ofstream out(tmp, std::ios::binary);
         if (!out)
@@ -177,6 +199,7 @@ int runExport(const ExportOptions &o)
             throw std::runtime_error("cannot write " + o.out + " (disk full?)");
     }
     std::filesystem::rename(tmp, o.out);
+    partial.kept = true;
     std::cerr << "wrote " << written << " answers to " << o.out << "\n";
     return 0;
 }

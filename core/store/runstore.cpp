@@ -1,6 +1,8 @@
 // The SQLite run store (see runstore.h).
 #include "core/store/runstore.h"
 
+#include "core/data/pathguard.h"
+
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
@@ -231,6 +233,13 @@ RunInfo readRun(const Statement &s)
 
 RunStore::RunStore(const std::string &path, bool readOnly) : m_path(path), m_readOnly(readOnly)
 {
+    // A FIFO would block the open, a device would be written to: refused by what it is, before SQLite opens it.
+    {
+        const std::string kind = se::data::existingKind(path);
+        if (!kind.empty() && kind != "a SQLite database" && kind != "an empty file")
+            throw StoreError("cannot open run store " + path + ": it is " + kind +
+                             ", not a database (a run store is SQLite)");
+    }
     const int flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     if (sqlite3_open_v2(path.c_str(), &m_db, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
         const std::string msg = m_db ? sqlite3_errmsg(m_db) : "out of memory";
@@ -242,6 +251,7 @@ RunStore::RunStore(const std::string &path, bool readOnly) : m_path(path), m_rea
     try {
         // A file that is not a database fails here, with SQLite's "file is not a database".
         exec("PRAGMA foreign_keys = ON");
+        refuseForeignDatabase();
         if (!readOnly) {
             exec("PRAGMA journal_mode = WAL");
             exec("PRAGMA synchronous = NORMAL");
@@ -320,6 +330,22 @@ void RunStore::deleteProbe(std::int64_t id)
     Statement s(m_db, "DELETE FROM probes WHERE id = ?");
     s.bind(1, id);
     s.run();
+}
+
+void RunStore::refuseForeignDatabase() const
+{
+    if (schemaVersion() != 0)
+        return;
+    // Version 0 with tables: another application's database. Adding ours (and switching its journal to WAL) would
+    // change a file that is not ours.
+    std::string tables;
+    Statement s(m_db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 6");
+    int n = 0;
+    while (s.step())
+        tables += (n++ ? ", " : "") + s.text(0);
+    if (n > 0)
+        throw StoreError("run store " + m_path + " is a SQLite database of another kind (tables " + tables +
+                         (n > 5 ? ", …" : "") + "), not a run store; refusing to change it");
 }
 
 int RunStore::schemaVersion() const

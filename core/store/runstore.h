@@ -30,6 +30,7 @@ public:
 
     const std::string &path() const { return m_path; }
     int schemaVersion() const;
+    void refuseForeignDatabase() const; // version 0 with tables: another application's database
 
     std::int64_t createRun(RunInfo info); // returns the id; status as given (usually Queued)
     void setStatus(std::int64_t run, RunStatus status, const std::string &message = {});

@@ -97,6 +97,7 @@ static int packImagesImpl(const std::string &dataDir, const std::string &outFile
     for (const auto &f : images)
         inputs.emplace_back("image", f);
     se::data::refuseWritingOverInputs("the output", outFile, inputs);
+    se::data::refuseReplacingAnotherKind("the output", outFile, "safetensors");
     if (size < 8 || size > 512)
         throw std::runtime_error("image size must be 8..512");
     if (dataDir.empty() == images.empty())

@@ -74,6 +74,15 @@ void checkOutputs(const UnlearnConfig &c)
                                            {"start adapter", c.adapter},
                                            {"benchmark folder", c.dataDir},
                                            {"image pack", c.train.imagesFile}});
+    // A checkpoint replaces only a checkpoint; an adapter folder replaces nothing but a folder (or nothing).
+    if (writesAdapterFolders(c.modelFile)) {
+        const std::string kind = se::data::existingKind(c.outFile);
+        if (!kind.empty() && kind != "a folder")
+            throw std::runtime_error("the output " + c.outFile + " is " + kind +
+                                     ", not an adapter folder; refusing to replace it — choose another path");
+    } else {
+        se::data::refuseReplacingAnotherKind("the output", c.outFile, "safetensors");
+    }
 }
 
 // One read of the benchmark and one load of the model per run: the caller's, when it passed them.

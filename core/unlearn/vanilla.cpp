@@ -29,6 +29,7 @@ RunResult trainVanillaImpl(const VanillaConfig &c, const ProgressFn &progress, c
     se::data::refuseWritingOverInputs(
         "the output", c.outFile,
         {{"benchmark folder", c.dataDir}, {"image pack", c.train.imagesFile}, {"model card", c.cardFile}});
+    se::data::refuseReplacingAnotherKind("the output", c.outFile, "safetensors"); // not a store, a split, a device
     const ModelCard card = c.cardFile.empty() ? ModelCard() : ModelCard::load(c.cardFile);
     auto bench = loadBenchmark(c.dataDir);
     Tokenizer tok = buildTokenizer(bench);

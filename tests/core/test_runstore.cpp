@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <sys/resource.h>
 #include <map>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <thread>
@@ -212,6 +213,48 @@ private Q_SLOTS:
             QVERIFY2(QString(e.what()).contains("not a database"), e.what());
             QVERIFY2(QString(e.what()).contains(notDb), e.what());
         }
+        // Special files are refused by what they are, at once (a FIFO used to block the open until killed).
+        const QString fifo = tmp.path() + "/fifo";
+        QVERIFY(::mkfifo(fifo.toLocal8Bit().constData(), 0600) == 0);
+        for (const QString &special : {fifo, tmp.path(), QString("/dev/null")}) {
+            try {
+                RunStore s(special.toStdString());
+                QFAIL(qPrintable("opened " + special));
+            } catch (const StoreError &e) {
+                QVERIFY2(QString(e.what()).contains(special) &&
+                             (QString(e.what()).contains("a FIFO") || QString(e.what()).contains("a folder") ||
+                              QString(e.what()).contains("a character device")),
+                         e.what());
+            }
+        }
+        // Another application's SQLite database is not adopted: no tables added, its journal mode kept.
+        const QString foreign = tmp.path() + "/other.db";
+        {
+            sqlite3 *db = nullptr;
+            QCOMPARE(sqlite3_open(foreign.toLocal8Bit().constData(), &db), SQLITE_OK);
+            QCOMPARE(sqlite3_exec(db, "CREATE TABLE notes (x TEXT)", nullptr, nullptr, nullptr), SQLITE_OK);
+            sqlite3_close(db);
+        }
+        try {
+            RunStore s(foreign.toStdString());
+            QFAIL("adopted another application's database");
+        } catch (const StoreError &e) {
+            QVERIFY2(QString(e.what()).contains("another kind (tables notes)"), e.what());
+        }
+        {
+            sqlite3 *db = nullptr;
+            QCOMPARE(sqlite3_open(foreign.toLocal8Bit().constData(), &db), SQLITE_OK);
+            sqlite3_stmt *q = nullptr;
+            sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &q, nullptr);
+            QCOMPARE(sqlite3_step(q), SQLITE_ROW);
+            QCOMPARE(sqlite3_column_int(q, 0), 1);
+            sqlite3_finalize(q);
+            sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, nullptr);
+            QCOMPARE(sqlite3_step(q), SQLITE_ROW);
+            QCOMPARE(QByteArray(reinterpret_cast<const char *>(sqlite3_column_text(q, 0))), QByteArray("delete"));
+            sqlite3_finalize(q);
+            sqlite3_close(db);
+        }
         // A store from a newer program is refused, and left untouched.
         const std::string newer = (tmp.path() + "/newer.sqlite").toStdString();
         {
@@ -354,12 +397,13 @@ private Q_SLOTS:
 
     void migratesOldSchema()
     {
-        // An empty file is schema version 0: opening migrates it to the current version.
+        // An empty database is schema version 0: opening migrates it to the current version. (One with another
+        // application's tables is refused: badFiles.)
         QTemporaryDir tmp;
         const std::string path = (tmp.path() + "/old.sqlite").toStdString();
         sqlite3 *db = nullptr;
         sqlite3_open(path.c_str(), &db);
-        sqlite3_exec(db, "CREATE TABLE unrelated (x INTEGER)", nullptr, nullptr, nullptr);
+        sqlite3_exec(db, "PRAGMA user_version = 0; VACUUM", nullptr, nullptr, nullptr);
         sqlite3_close(db);
         RunStore s(path);
         QCOMPARE(s.schemaVersion(), kSchemaVersion);

@@ -102,7 +102,17 @@ private Q_SLOTS:
             {{"train-vanilla", "--data", m_data, "--steps", "1", "--out", split}, "is a file of the benchmark folder"},
             {{"pack-images", "--data", m_data, "--out", m_data + "/prompt.json"}, "is a file of the benchmark folder"},
             {{"store", "merge", "--into", store, path("store-link.sqlite")}, "is the target store"},
+            // The run's own files, and files of another kind: a split, the run's model, the store, a device.
+            {{"export", "--store", store, "--run", "1", "--format", "csv", "--out", split}, "file of the benchmark"},
+            {{"export", "--store", store, "--run", "1", "--format", "json", "--out", m_vanilla}, "start model"},
+            {{"export", "--store", store, "--run", "1", "--out", "/dev/full"}, "is a character device"},
+            {{"export", "--store", store, "--run", "1", "--out", path("other.db")}, "is a SQLite database"},
+            {{"train-vanilla", "--data", m_data, "--steps", "1", "--out", store}, "is a SQLite database"},
+            {{"pack-images", "--data", m_data, "--out", store}, "is a SQLite database"},
+            {{"unlearn", "--data", m_data, "--model", m_vanilla, "--method", "ga", "--steps", "1", "--out", store},
+             "is a SQLite database"},
         };
+        QVERIFY(QFile::copy(store, path("other.db"))); // a database that is no input of the export
         for (const Case &c : cases) {
             const Result r = runCli(c.args);
             QVERIFY2(r.code != 0 && r.err.contains(c.says), qPrintable(c.args.join(' ') + "\n" + r.err));
@@ -120,6 +130,7 @@ private Q_SLOTS:
         }();
         QCOMPARE(splitAfter, splitBefore);
         QVERIFY(QFileInfo(m_vanilla).size() > 100000);
+        QVERIFY(!QFileInfo::exists("/dev/full.partial"));
         // A new file inside an input folder is fine.
         const Result ok = runCli({"export", "--store", store, "--run", "1", "--out", m_data + "/answers.csv"});
         QVERIFY2(ok.code == 0, ok.err);
