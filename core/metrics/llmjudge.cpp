@@ -1,5 +1,9 @@
 // The OpenAI-compatible LLM judge (see llmjudge.h), over libcurl.
 #include "core/metrics/llmjudge.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include "core/data/sha256.h"
 #include "core/store/records.h"
 
@@ -153,7 +157,39 @@ LlmJudge::LlmJudge(LlmJudgeOptions options, JudgeCache cache) : m_options(std::m
 
 bool isLoopbackHost(const std::string &host)
 {
-    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0 || host == "ip6-localhost";
+    // An address is checked as an address; a name only when it is localhost's, and then every address it resolves
+    // to must be this machine's ("127.0.0.1.attacker.invalid" is a name like any other, and not loopback).
+    auto loopback = [](const sockaddr *a) {
+        if (a->sa_family == AF_INET)
+            return (ntohl(reinterpret_cast<const sockaddr_in *>(a)->sin_addr.s_addr) >> 24) == 127;
+        if (a->sa_family == AF_INET6) {
+            const in6_addr &v6 = reinterpret_cast<const sockaddr_in6 *>(a)->sin6_addr;
+            return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+        }
+        return false;
+    };
+    sockaddr_in v4{};
+    sockaddr_in6 v6{};
+    if (inet_pton(AF_INET, host.c_str(), &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        return loopback(reinterpret_cast<const sockaddr *>(&v4));
+    }
+    if (inet_pton(AF_INET6, host.c_str(), &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        return loopback(reinterpret_cast<const sockaddr *>(&v6));
+    }
+    if (host != "localhost" && host != "ip6-localhost")
+        return false;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo *found = nullptr;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 || !found)
+        return false;
+    bool all = true;
+    for (const addrinfo *a = found; a; a = a->ai_next)
+        all = all && loopback(a->ai_addr);
+    freeaddrinfo(found);
+    return all;
 }
 
 void checkApiKeyVariable(const std::string &name)
@@ -161,15 +197,20 @@ void checkApiKeyVariable(const std::string &name)
     if (name.empty())
         return;
     const std::string prefix = "SAFEERASER_";
-    bool ok = name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0;
+    auto endsWith = [&](const std::string &suffix) {
+        return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    bool ok = name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+              (endsWith("_KEY") || endsWith("_TOKEN"));
     for (char c : name)
         ok = ok &&
              (std::isupper(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_');
     if (!ok)
         throw std::invalid_argument("LLM judge: api_key_env \"" + name +
                                     "\": the key's variable must be named "
-                                    "SAFEERASER_… (capitals, digits, _), so that a shared run configuration cannot "
-                                    "send another variable's value to an endpoint");
+                                    "SAFEERASER_…_KEY or SAFEERASER_…_TOKEN (capitals, digits, _), so that a shared "
+                                    "run configuration cannot send another variable's value (a setting such as "
+                                    "SAFEERASER_GEMM, or HOME) to an endpoint");
 }
 
 std::string LlmJudge::name() const

@@ -35,9 +35,11 @@ struct LlmJudgeOptions {
 
 // The most of a reply that is read (a judge's verdict is a few hundred bytes; an endpoint sending more is broken).
 constexpr std::size_t kMaxReplyBytes = std::size_t(8) << 20;
-// Whether an endpoint's host is this machine (localhost, 127.x.x.x, ::1).
+// Whether an endpoint's host is this machine: an address in 127.0.0.0/8 or ::1 (or v4-mapped 127/8), or the name
+// localhost whose every resolved address is one. Any other name is not, whatever it starts with.
 bool isLoopbackHost(const std::string &host);
-// Throws std::invalid_argument unless `name` is empty or SAFEERASER_ followed by capitals, digits and _.
+// Throws std::invalid_argument unless `name` is empty or SAFEERASER_…_KEY / SAFEERASER_…_TOKEN (capitals, digits,
+// _): never a setting of the program (SAFEERASER_GEMM) nor any other variable.
 void checkApiKeyVariable(const std::string &name);
 
 struct JudgeCache {

@@ -317,12 +317,34 @@ private Q_SLOTS:
         o.baseUrl = "https://judge.example.org/v1";
         o.apiKeyEnv = "HOME";
         QCOMPARE(refused(o, "must be named SAFEERASER_"), QString());
+        {
+            LlmJudgeOptions k = o;
+            k.apiKeyEnv = "SAFEERASER_TEST_TOKEN";
+            QCOMPARE(refused(k, ""), QString("accepted"));
+        }
         o.apiKeyEnv = "SAFEERASER_TEST_KEY";
         qputenv("SAFEERASER_TEST_KEY", "secret");
         o.baseUrl = "http://192.0.2.1:8080/v1"; // another machine, plain http: the key stays home
         QCOMPARE(refused(o, "unencrypted"), QString());
         o.baseUrl = "http://user@[2001:db8::1]:80/v1";
         QCOMPARE(refused(o, "unencrypted"), QString());
+        // Found by a hostile probe: a name that starts with "127." is a name, and the program's own settings are
+        // not secrets.
+        for (const char *name : {"http://127.0.0.1.attacker.invalid:1/v1", "http://127.evil.example/v1",
+                                 "http://localhost.attacker.invalid/v1", "http://0x7f000001/v1"}) {
+            o.baseUrl = name;
+            QCOMPARE(refused(o, "unencrypted"), QString());
+        }
+        QVERIFY(!isLoopbackHost("127.0.0.1.attacker.invalid") && !isLoopbackHost("127.1") &&
+                isLoopbackHost("127.0.0.9"));
+        QVERIFY(isLoopbackHost("::ffff:127.0.0.1") && !isLoopbackHost("::ffff:10.0.0.1") &&
+                isLoopbackHost("localhost"));
+        for (const char *setting : {"SAFEERASER_GEMM", "SAFEERASER_MEMORY_LIMIT", "SAFEERASER_"}) {
+            LlmJudgeOptions k;
+            k.baseUrl = "https://judge.example.org/v1";
+            k.apiKeyEnv = setting;
+            QCOMPARE(refused(k, "SAFEERASER_…_KEY"), QString());
+        }
         o.allowKeyOverHttp = true;
         QCOMPARE(refused(o, ""), QString("accepted"));
         o.allowKeyOverHttp = false;
