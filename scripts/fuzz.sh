@@ -10,8 +10,18 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      SECONDS per target (default 60); targets: split imageheader
 #                                              judgereply runconfig results safetensors llavaconfig shardindex
 #                                              (default: all)
+#   scripts/fuzz.sh --slow [SECONDS] [TARGET...]   slow-input mode: each target first reads large generated inputs
+#                                              (1 MiB runs of separators, invalid UTF-8, nesting, whitespace, escapes,
+#                                              quotes, digits) once each under a 10 s -timeout — a reader that is
+#                                              quadratic in any of them is a finding — then fuzzes from them with
+#                                              inputs up to 1 MiB. (Its linear cost per MB: bench_reader --scaling.)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SLOW=0
+if [ "${1:-}" = "--slow" ]; then
+  SLOW=1
+  shift
+fi
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
 TARGETS=("$@")
@@ -26,7 +36,7 @@ if ! command -v "$CXX" >/dev/null; then
 fi
 
 FLAGS=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -I"$ROOT")
-SOURCES=(core/data/benchmark.cpp core/data/imageheader.cpp core/data/sha256.cpp core/data/pathguard.cpp
+SOURCES=(core/data/benchmark.cpp core/data/imageheader.cpp core/data/sha256.cpp core/data/pathguard.cpp core/util/text.cpp
          core/data/nocv/imagedecode_nocv.cpp
          core/data/officialresults.cpp core/store/records.cpp
          core/metrics/evaluation.cpp core/metrics/textmetrics.cpp core/metrics/llmjudge.cpp core/metrics/judgeprompts.cpp
@@ -81,7 +91,35 @@ for t in "${TARGETS[@]}"; do
     [ -d "$d" ] && cp -n "$d"/* "$corpus"/ 2>/dev/null || true
   done
   log="$OUT/$t.log"
-  if "$bin" "$corpus" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+  MAX_LEN=65536
+  if [ "$SLOW" = 1 ]; then
+    corpus="$OUT/slow/$t"
+    mkdir -p "$corpus"
+    /usr/bin/python3 - "$corpus" <<'PY'
+import os, sys
+out, n = sys.argv[1], 1 << 20
+shapes = {
+    "commas": b"[" + b"," * n + b"]", "braces": b"[" + b"}" * n + b"]", "open-nesting": b"[" * n,
+    "nesting-in-record": b'[{"a": ' + b"[" * (n // 2) + b"]" * (n // 2) + b"}]",
+    "invalid-utf8": b'[{"image_path": "' + b"\xff" * n + b'"}]',
+    "truncated-utf8": b'[{"image_path": "' + b"\xe2\x82" * (n // 2) + b'"}]',
+    "whitespace": b"[" + b" " * n + b"]", "newlines": b"\n" * n, "escapes": b'{"q": "' + b"\\u0041" * (n // 6) + b'"}',
+    "backslashes": b'{"q": "' + b"\\" * n + b'"}', "quotes": b'"' * n, "digits": b"1" * n,
+    "keys": b"{" + b'"k":1,' * (n // 6) + b'"k":1}', "colons": b'{"a"' + b":" * n + b"}",
+}
+for name, data in shapes.items():
+    with open(os.path.join(out, "slow-" + name), "wb") as f:
+        f.write(data)
+PY
+    MAX_LEN=$((1 << 20))
+    echo "==> $t: reading $(ls "$corpus" | wc -l) inputs of 1 MiB once each (-timeout=10)"
+    if ! "$bin" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$OUT/findings/$t/" "$corpus"/slow-* \
+         >"$OUT/$t.slow.log" 2>&1; then
+      echo "$t: a slow input is a finding: see $OUT/$t.slow.log and $OUT/findings/$t/"
+      status=1
+    fi
+  fi
+  if "$bin" "$corpus" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -max_len="$MAX_LEN" \
        -artifact_prefix="$OUT/findings/$t/" -print_final_stats=1 >"$log" 2>&1; then
     found=0
   else

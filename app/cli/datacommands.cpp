@@ -1,5 +1,6 @@
 // `safeeraser check`: reads a dataset in the official layout and prints what is there and what is wrong.
 #include "app/cli/commands.h"
+#include "core/util/text.h"
 #include "core/data/imageheader.h"
 #include "core/data/benchmark.h"
 
@@ -56,7 +57,7 @@ int runCheck(const CheckOptions &o)
         // Invalid bytes from a broken file can reach a message: replace them rather than fail to print.
         std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
     } else {
-        std::cout << "Dataset " << b.root << "\n";
+        std::cout << "Dataset " << se::text::terminalSafe(b.root) << "\n";
         for (const data::SplitData *s : {&b.train, &b.val}) {
             std::cout << "  " << s->file << ": ";
             if (!s->present) {
@@ -68,8 +69,8 @@ int runCheck(const CheckOptions &o)
         }
         std::cout << "  prompt.json: " << b.refusals.size() << " refusals\n";
         std::cout << "  categories (records, both splits):";
-        for (const auto &[name, n] : b.categoryRecords)
-            std::cout << " " << name << " " << n << ";";
+        for (const auto &[name, n] : b.categoryRecords) // a category is a folder name the file chose
+            std::cout << " " << se::text::terminalSafe(name) << " " << n << ";";
         std::cout << "\n  content hash: " << b.contentHash << "\n";
         if (b.problems.empty()) {
             std::cout << "No problems found.\n";

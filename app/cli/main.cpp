@@ -1,5 +1,6 @@
 // safeeraser: the SafeEraser engine headless — generate and check benchmarks, train, unlearn, evaluate.
 #include "app/cli/commands.h"
+#include "core/util/text.h"
 
 #include <cstdio>
 #include <exception>
@@ -12,7 +13,8 @@ int guarded(const char *command, const std::function<int()> &body)
     try {
         return body();
     } catch (const std::exception &e) {
-        std::cerr << "safeeraser " << command << ": error: " << e.what() << "\n";
+        // An error may quote what a file, a peer or a model said: shown with its control characters escaped.
+        std::cerr << "safeeraser " << command << ": error: " << se::text::terminalSafe(e.what()) << "\n";
         return 1;
     }
 }

@@ -1,5 +1,6 @@
 // `safeeraser run`, `evaluate` and `reproduce`: unlearning runs recorded in the run store, headless.
 #include "app/cli/commands.h"
+#include "core/util/text.h"
 #include "app/cli/runjobs.h"
 #include "app/cli/slurmsweep.h"
 #include "core/store/report.h"
@@ -345,7 +346,8 @@ se::engine::RunEventFn printer(bool quiet, const std::string &label)
         }
         case RunEvent::Kind::Finished:
             std::fprintf(stderr, "[%s] run %lld %s%s%s\n", label.c_str(), static_cast<long long>(e.runId),
-                         se::store::statusName(e.status), e.message.empty() ? "" : ": ", e.message.c_str());
+                         se::store::statusName(e.status), e.message.empty() ? "" : ": ",
+                         se::text::terminalSafe(e.message).c_str()); // a judge's or a peer's words may be in it
             break;
         }
     };

@@ -6,6 +6,7 @@
 #include "core/data/benchmark.h"
 #include "core/data/imageheader.h"
 #include "core/data/jsonrecords.h"
+#include "core/util/text.h"
 #include "core/data/sha256.h"
 
 #include <nlohmann/json.hpp>
@@ -57,8 +58,8 @@ std::string Problem::toString() const
     if (record)
         s += ": record " + std::to_string(*record);
     if (!field.empty())
-        s += ": " + field;
-    return s + ": " + message;
+        s += ": " + se::text::terminalSafe(field); // a field's path holds the file's own keys
+    return s + ": " + message;                     // already quoted safely (RecordContext::problem)
 }
 
 const std::vector<Sample> &SplitData::set(SetKind k) const
@@ -71,13 +72,28 @@ namespace {
 // ---- raw bytes and positions ---------------------------------------------------------------------------
 
 struct SourceText {
+    SourceText() = default;
+    explicit SourceText(std::string b) : bytes(std::move(b)) {}
     std::string bytes;
-    // "byte 1234 (line 56)" for an offset into bytes
+    // "byte 1234 (line 56)" for an offset into bytes. The newlines are found once: a file of a million bad records
+    // asks a million times (counting from the start each time took minutes).
     std::string where(std::size_t offset) const
     {
-        const std::size_t line = 1 + std::count(bytes.begin(), bytes.begin() + std::min(offset, bytes.size()), '\n');
+        if (!m_indexed) {
+            for (std::size_t i = bytes.find('\n'); i != std::string::npos; i = bytes.find('\n', i + 1))
+                m_newlines.push_back(i);
+            m_indexed = true;
+        }
+        const std::size_t line =
+            1 + std::size_t(std::lower_bound(m_newlines.begin(), m_newlines.end(), std::min(offset, bytes.size())) -
+                            m_newlines.begin());
         return "byte " + std::to_string(offset) + " (line " + std::to_string(line) + ")";
     }
+    void changed() { m_indexed = false, m_newlines.clear(); } // after bytes were edited
+
+private:
+    mutable std::vector<std::size_t> m_newlines;
+    mutable bool m_indexed = false;
 };
 
 // Reads a file of the dataset folder `root`: a regular file (never a FIFO or device, which could block or never
@@ -124,11 +140,11 @@ std::string jsonReason(const nlohmann::json::exception &e)
 }
 
 // Index of the first byte that is not valid UTF-8, or npos.
-std::size_t firstInvalidUtf8(const std::string &s)
+std::size_t firstInvalidUtf8(const std::string &s, std::size_t from = 0)
 {
     const auto *p = reinterpret_cast<const unsigned char *>(s.data());
     const std::size_t n = s.size();
-    for (std::size_t i = 0; i < n;) {
+    for (std::size_t i = from; i < n;) {
         const unsigned char c = p[i];
         std::size_t len;
         std::uint32_t cp;
@@ -228,13 +244,28 @@ CutResult cutArray(const SourceText &src, std::size_t start)
     std::size_t i = start + 1; // after '['
     long index = 0;
     bool expectValue = true;
+    // A run of stray separators is one mistake, not a million problems: the first kListed of each kind are listed,
+    // the rest counted (bounded memory and output on a file of a million commas).
+    constexpr long kListed = 20;
+    long strays = 0, unexpected = 0;
+    auto tallied = [&]() -> CutResult & {
+        if (strays > kListed)
+            r.problems.push_back({std::nullopt, "syntax error: " + std::to_string(strays) +
+                                                    " empty elements (stray commas) in all; the first " +
+                                                    std::to_string(kListed) + " are listed"});
+        if (unexpected > kListed)
+            r.problems.push_back({std::nullopt, "syntax error: " + std::to_string(unexpected) +
+                                                    " unexpected characters between records in all; the first " +
+                                                    std::to_string(kListed) + " are listed"});
+        return r;
+    };
     for (;;) {
         while (i < n && isWs(s[i]))
             ++i;
         if (i >= n) {
             r.problems.push_back({std::nullopt, "truncated file: the top-level array is not closed at " + src.where(n) +
                                                     " after " + std::to_string(index) + " records"});
-            return r;
+            return tallied();
         }
         if (s[i] == ']') {
             std::size_t j = i + 1;
@@ -242,10 +273,10 @@ CutResult cutArray(const SourceText &src, std::size_t start)
                 ++j;
             if (j < n)
                 r.problems.push_back({std::nullopt, "unexpected content after the top-level array at " + src.where(j)});
-            return r;
+            return tallied();
         }
         if (s[i] == ',') {
-            if (expectValue)
+            if (expectValue && ++strays <= kListed)
                 r.problems.push_back({index, "syntax error: empty element (stray comma) at " + src.where(i)});
             expectValue = true;
             ++i;
@@ -255,14 +286,16 @@ CutResult cutArray(const SourceText &src, std::size_t start)
             r.problems.push_back({index, "syntax error: missing comma before the record at " + src.where(i)});
         const std::size_t end = scanValueEnd(s, i);
         if (end == i) { // no value starts here (a stray '}'): step over it, or this loop would never end
-            r.problems.push_back({index, std::string("syntax error: unexpected '") + s[i] + "' at " + src.where(i)});
+            if (++unexpected <= kListed)
+                r.problems.push_back(
+                    {index, std::string("syntax error: unexpected '") + s[i] + "' at " + src.where(i)});
             ++i;
             continue;
         }
         if (end == std::string::npos) {
             r.problems.push_back({index, "truncated record: the file ends inside it (record starts at " + src.where(i) +
                                              ", file ends at byte " + std::to_string(n) + ")"});
-            return r;
+            return tallied();
         }
         r.records.push_back({i, s.substr(i, end - i)});
         ++index;
@@ -302,9 +335,11 @@ public:
         : m_problems(problems), m_file(std::move(file)), m_index(index)
     {
     }
-    void problem(const std::string &field, const std::string &message)
+    void problem(const std::string &field, const std::string &text)
     {
-        m_problems.push_back({m_file, m_index, field, message});
+        // A message quotes the value it is about: a 2 MB path would make a 2 MB line (and a million of them), and a
+        // value's control characters would reach the terminal (shown escaped instead; valid UTF-8 always).
+        m_problems.push_back({m_file, m_index, field, se::text::quoted(text)});
         m_count++;
     }
     int count() const { return m_count; }
@@ -581,15 +616,15 @@ std::string invalidUtf8Fields(const std::string &text)
     std::string fixed;
     fixed.reserve(text.size());
     std::size_t i = 0;
-    while (i < text.size()) {
-        const std::size_t bad = firstInvalidUtf8(text.substr(i));
+    while (i < text.size()) { // linear: each scan starts where the last stopped (a copy of the rest was quadratic)
+        const std::size_t bad = firstInvalidUtf8(text, i);
         if (bad == std::string::npos) {
-            fixed += text.substr(i);
+            fixed.append(text, i, std::string::npos);
             break;
         }
-        fixed += text.substr(i, bad);
+        fixed.append(text, i, bad - i);
         fixed += "\xEF\xBF\xBD";
-        i += bad + 1;
+        i = bad + 1;
     }
     try {
         const json j = json::parse(fixed);
@@ -633,8 +668,10 @@ std::vector<JsonRecord> parseRecords(const std::string &file, SourceText &src, s
     if (src.bytes[start] == '[') {
         cut = cutArray(src, start);
     } else {
-        if (start > 0)
+        if (start > 0) {
             src.bytes.replace(0, start, std::string(start, ' '));
+            src.changed();
+        }
         cut = cutLines(src); // JSON Lines, which the official loader falls back to
     }
     for (const auto &[rec, msg] : cut.problems)

@@ -1,5 +1,6 @@
 // Reading and writing the official pipeline's result files (see officialresults.h and SPEC §9).
 #include "core/data/officialresults.h"
+#include "core/util/text.h"
 #include "core/data/jsonrecords.h"
 
 #include <algorithm>
@@ -121,7 +122,8 @@ private:
 
     void problem(const std::string &field, const std::string &message)
     {
-        m_out.problems.push_back({m_out.file, m_index, field, message});
+        // Messages quote the file's values (an image_path with ESC, 2 MB of it): escaped and cut.
+        m_out.problems.push_back({m_out.file, m_index, field, se::text::quoted(message)});
     }
 
     const Sample *sample(const Where &w, SetKind k, int pair) const

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include "core/data/sha256.h"
 #include "core/store/records.h"
+#include "core/util/text.h"
 
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
@@ -248,14 +249,15 @@ Verdict LlmJudge::parseReply(const std::string &content)
     const auto open = content.find('{');
     const auto close = content.rfind('}');
     if (open == std::string::npos || close == std::string::npos || close < open)
-        throw std::runtime_error("the judge's reply holds no JSON object: " + content.substr(0, 200));
+        throw std::runtime_error("the judge's reply holds no JSON object: " + se::text::quoted(content, 200));
     const auto j = nlohmann::json::parse(content.substr(open, close - open + 1), nullptr, false);
     if (!j.is_object())
-        throw std::runtime_error("the judge's reply is not valid JSON: " + content.substr(0, 200));
+        throw std::runtime_error("the judge's reply is not valid JSON: " + se::text::quoted(content, 200));
     auto flag = [&](const char *key) {
         auto it = j.find(key);
         if (it == j.end())
-            throw std::runtime_error(std::string("the judge's reply lacks \"") + key + "\": " + content.substr(0, 200));
+            throw std::runtime_error(std::string("the judge's reply lacks \"") + key +
+                                     "\": " + se::text::quoted(content, 200));
         if (it->is_boolean())
             return it->get<bool>();
         if (it->is_string()) {
@@ -291,18 +293,18 @@ std::string LlmJudge::request(const std::string &body) const
             continue; // network trouble and time-outs are worth another try
         }
         if (r.status == 429 || r.status >= 500) {
-            lastError = "HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 200);
+            lastError = "HTTP " + std::to_string(r.status) + ": " + se::text::quoted(r.body, 200);
             continue;
         }
         if (r.status != 200) // a client error will not mend itself
             throw std::runtime_error("LLM judge at " + url + ": HTTP " + std::to_string(r.status) + ": " +
-                                     r.body.substr(0, 300));
+                                     se::text::quoted(r.body, 300));
         const auto j = nlohmann::json::parse(r.body, nullptr, false);
         if (j.is_object() && j.contains("choices") && j["choices"].is_array() && !j["choices"].empty() &&
             j["choices"][0].contains("message") && j["choices"][0]["message"].contains("content") &&
             j["choices"][0]["message"]["content"].is_string())
             return j["choices"][0]["message"]["content"].get<std::string>();
-        lastError = "malformed chat-completions response: " + r.body.substr(0, 200);
+        lastError = "malformed chat-completions response: " + se::text::quoted(r.body, 200);
     }
     throw std::runtime_error("LLM judge at " + url + ": no answer after " + std::to_string(m_options.retries + 1) +
                              " attempts; last: " + lastError);

@@ -1,6 +1,7 @@
 // Robustness audit of an unlearning run (see robustness.h). Written against the engine's plain API (Assistant,
 // unlearn); answers are judged by the run's own judge (offline with its refusal phrases, or its LLM judge).
 #include "core/unlearn/robustness.h"
+#include "core/util/text.h"
 
 #include "core/data/benchmark.h"
 #include "core/metrics/statistics.h"
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -68,8 +70,19 @@ std::vector<AttackTemplate> readAttackTemplates(const std::string &path)
             return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
         };
         AttackTemplate t{trim(line.substr(0, colon)), trim(line.substr(colon + 1))};
-        if (t.name.empty() || t.name.find_first_of(" \t/") != std::string::npos)
-            throw std::runtime_error(where + "the name must be one word");
+        // A name is a label in tables, the store and the terminal: one word of letters, digits, '-', '_', '.', at
+        // most 64 bytes (a name with ESC cleared the screen when printed).
+        const bool word =
+            !t.name.empty() && t.name.size() <= 64 && std::all_of(t.name.begin(), t.name.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+            });
+        if (!word)
+            throw std::runtime_error(where + "the name must be one word (letters, digits, -, _, .; at most 64)");
+        if (!se::text::isValidUtf8(t.wrapping))
+            throw std::runtime_error(where + "the template is not valid UTF-8");
+        if (out.size() >= 256)
+            throw std::runtime_error(where + "more than 256 templates; an audit asks every question under each, so "
+                                             "split the file");
         const auto slot = t.wrapping.find("{question}");
         if (slot == std::string::npos || t.wrapping.find("{question}", slot + 1) != std::string::npos)
             throw std::runtime_error(where + "the template must hold {question} exactly once");

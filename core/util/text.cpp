@@ -1,5 +1,6 @@
 #include "core/util/text.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 
@@ -103,6 +104,17 @@ std::string terminalSafe(std::string_view s)
         }
     }
     return out;
+}
+
+std::string quoted(std::string_view s, std::size_t most)
+{
+    const std::string safe = terminalSafe(s.substr(0, 4 * most)); // an escape is at most 6 bytes for 1 to 4
+    if (s.size() <= 4 * most && safe.size() <= most)
+        return safe;
+    std::size_t cut = std::min(most, safe.size());
+    while (cut > 0 && cut < safe.size() && (static_cast<unsigned char>(safe[cut]) & 0xC0) == 0x80)
+        --cut; // not inside a UTF-8 sequence
+    return safe.substr(0, cut) + "… (" + std::to_string(s.size()) + " bytes in all)";
 }
 
 } // namespace se::text

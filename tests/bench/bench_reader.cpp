@@ -4,7 +4,10 @@
 // Without DIR it generates the bundled benchmark with N records (default 3,000) into a temporary folder first.
 //   bench_reader --scaling
 // Hostile sizes (issue 13): split files of 10 k, 100 k and 1 M JSON-lines records, one record with a 16 MB string,
-// one with an array of 2 M numbers — time and time per MB of each, to show the reader stays linear.
+// one with an array of 2 M numbers — time and time per MB of each, to show the reader stays linear. Then the
+// malformed shapes (issue 32), each about 16 MB beside valid records of the same size: a run of stray commas, of
+// invalid UTF-8 in a string, of nesting (unclosed, and closed inside a record), of whitespace, of escapes — their
+// ms/MB as a multiple of the valid input's (the goal: within 3 x).
 #include "core/data/benchmark.h"
 #include "core/data/generator.h"
 
@@ -27,7 +30,7 @@ static double msSince(Clock::time_point t0)
 
 // Writes `text` as all_train.json of a fresh folder (with an empty all_val.json and a prompt.json), reads it
 // without image checks, prints the time and the time per MB.
-static void timeSplit(const fs::path &dir, const char *what, const std::string &text)
+static double timeSplit(const fs::path &dir, const char *what, const std::string &text, double validMsPerMb = 0)
 {
     fs::remove_all(dir);
     fs::create_directories(dir);
@@ -47,8 +50,11 @@ static void timeSplit(const fs::path &dir, const char *what, const std::string &
     const auto t0 = Clock::now();
     const auto b = se::data::readBenchmark(dir.string(), ro);
     const double ms = msSince(t0), mb = double(text.size()) / (1 << 20);
-    std::printf("%-34s %8.1f MB %10.0f ms %8.1f ms/MB  %zu records, %zu problems\n", what, mb, ms, ms / mb,
-                b.train.records.size(), b.problems.size());
+    std::printf("%-40s %8.1f MB %10.0f ms %8.1f ms/MB", what, mb, ms, ms / mb);
+    if (validMsPerMb > 0)
+        std::printf(" = %5.2f x valid", ms / mb / validMsPerMb);
+    std::printf("  %zu records, %zu problems\n", b.train.records.size(), b.problems.size());
+    return ms / mb;
 }
 
 static int scaling()
@@ -72,6 +78,38 @@ static int scaling()
     for (int i = 0; i < 2000000; ++i)
         arr += (i ? "," : "") + std::to_string(i % 1000);
     timeSplit(dir, "one record, an array of 2 M numbers", arr + "]}]");
+
+    // Malformed shapes of 16 MB beside valid records of 16 MB.
+    const std::size_t size = std::size_t(16) << 20;
+    std::string valid = "[";
+    while (valid.size() < size)
+        valid += record + ",";
+    valid.back() = ']';
+    const double base = timeSplit(dir, "valid: records (16 MB)", valid);
+    auto inRecord = [&](const std::string &value) { return "[{\"image_path\": \"" + value + "\"}]"; };
+    timeSplit(dir, "stray commas", "[" + std::string(size, ',') + "]", base);
+    timeSplit(dir, "invalid UTF-8 in a string (0xFF)", inRecord(std::string(size, '\xff')), base);
+    timeSplit(dir, "truncated UTF-8 sequences (0xE2 0x82)", inRecord([&] {
+                  std::string t;
+                  while (t.size() < size)
+                      t += "\xe2\x82";
+                  return t;
+              }()),
+              base);
+    timeSplit(dir, "unclosed nesting ([[[...)", std::string(size, '['), base);
+    timeSplit(dir, "nesting closed inside a record",
+              "[{\"image_path\": " + std::string(size / 2, '[') + std::string(size / 2, ']') + "}]", base);
+    timeSplit(dir, "whitespace", "[" + std::string(size, ' ') + "]", base);
+    timeSplit(dir, "newlines (JSON Lines of nothing)", std::string(size, '\n'), base);
+    timeSplit(dir, "escapes (\\u0041)", inRecord([&] {
+                  std::string t;
+                  while (t.size() < size)
+                      t += "\\u0041";
+                  return t;
+              }()),
+              base);
+    timeSplit(dir, "backslashes (\\\\)", inRecord(std::string(size, '\\')), base);
+    timeSplit(dir, "stray closing braces", "[" + std::string(size, '}') + "]", base);
     fs::remove_all(dir);
     return 0;
 }

@@ -394,6 +394,37 @@ private Q_SLOTS:
         QVERIFY2(hasProblem(b, "prompt.json", std::nullopt, "", "invalid JSON: number overflow"), qPrintable(dump(b)));
     }
 
+    void malformedRunsAreBounded()
+    {
+        // Found by a hostile probe: "[" + a million commas + "]" ran for minutes (each stray comma a problem, each
+        // problem counting the lines from the file's start), and 2 MB of 0xFF in one string took 58 s (the rest of
+        // the record copied once per invalid byte). Now a run of one mistake lists its first 20 and counts the
+        // rest, line numbers are looked up, and a problem quotes at most 400 bytes of the value it is about.
+        Fixture f;
+        f.write();
+        writeBytes(f.root + "/all_val.json", "[" + QByteArray(200000, ',') + "]");
+        Benchmark b = readBenchmark(f.root.toStdString());
+        QVERIFY2(b.problems.size() <= 22, qPrintable(QString::number(b.problems.size())));
+        QVERIFY2(hasProblem(b, "all_val.json", std::nullopt, "", "200000 empty elements (stray commas) in all"),
+                 qPrintable(dump(b)));
+        writeBytes(f.root + "/all_val.json", "[" + QByteArray(100000, '}') + "]");
+        b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "all_val.json", std::nullopt, "", "100000 unexpected characters"), qPrintable(dump(b)));
+        writeBytes(f.root + "/all_val.json", "[{\"image_path\": \"" + QByteArray(2 << 20, '\xff') + "\"}]");
+        b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "all_val.json", 0, "image_path", "invalid UTF-8 at byte 17 (line 1)"),
+                 qPrintable(dump(b)));
+        writeBytes(f.root + "/all_val.json", "[{\"image_path\": \"/" + QByteArray(2 << 20, 'a') + "\"}]");
+        b = readBenchmark(f.root.toStdString());
+        for (const auto &p : b.problems)
+            QVERIFY2(p.message.size() < 500, p.message.substr(0, 100).c_str());
+        QVERIFY2(hasProblem(b, "all_val.json", 0, "image_path", "bytes in all)"), qPrintable(dump(b)));
+        // Line numbers of problems deep in a file are right (found once, looked up for each).
+        writeBytes(f.root + "/all_val.json", "[\n\n\n,\n,]");
+        b = readBenchmark(f.root.toStdString());
+        QVERIFY2(hasProblem(b, "all_val.json", 0, "", "stray comma) at byte 4 (line 4)"), qPrintable(dump(b)));
+    }
+
     void splitFilesAreConfinedAndRegular()
     {
         // Found by probing: a split file linked to a file outside the dataset (/etc/passwd) was read and parsed;

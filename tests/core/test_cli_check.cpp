@@ -67,6 +67,37 @@ private Q_SLOTS:
         QVERIFY2(r.out.contains("1 problem:"), r.out);
     }
 
+    void controlCharactersNeverReachTheTerminal()
+    {
+        // Found by a hostile probe: values of a file were printed with their raw ESC and BEL (an image_path of
+        // "\x1b[2J" cleared the screen). Every byte 0x00-0xFF in a field: the output is valid UTF-8 with no control
+        // character but newline and tab, in the text and in the JSON report alike.
+        Fixture f;
+        QByteArray every;
+        for (int b = 1; b < 256; ++b)
+            every.append(char(b));
+        QByteArray bytes = QJsonDocument(f.train).toJson(QJsonDocument::Compact);
+        bytes.replace("\"Violence/img0.png\"", "\"Violence/\u001b[2J\u0007" + QByteArray("x\\u009b31m") + "\"");
+        bytes.replace("\"Weapon/img1.png\"", "\"Weapon/" + every.toPercentEncoding() + "\"");
+        bytes.replace("\"Privacy/img2.png\"", "\"\\u001b]0;title\\u0007/img2.png\""); // a category named with OSC
+        writeBytes(f.root + "/all_train.json", bytes);
+        writeBytes(f.root + "/all_val.json",
+                   "[{\"image_path\": \"" + every.mid(0x20).replace("\"", "").replace("\\", "") + "\"}]");
+        for (const QStringList &args : {QStringList{"check", f.root}, QStringList{"check", f.root, "--json"}}) {
+            const CliResult r = runCli(args);
+            QCOMPARE(r.code, 1);
+            for (const QByteArray &out : {r.out, r.err}) {
+                QVERIFY2(QString::fromUtf8(out).toUtf8() == out, "not valid UTF-8");
+                for (char c : out)
+                    QVERIFY2((static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) || c == '\n' || c == '\t',
+                             qPrintable(QString("control byte 0x%1 in: ")
+                                            .arg(int(static_cast<unsigned char>(c)), 2, 16, QChar('0')) +
+                                        QString::fromUtf8(out.left(2000))));
+                QVERIFY(!out.contains("\xc2\x9b")); // C1 CSI escaped too
+            }
+        }
+    }
+
     void maxPixelsOption()
     {
         Fixture f;

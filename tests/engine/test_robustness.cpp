@@ -266,6 +266,24 @@ private Q_SLOTS:
                                    << "attacks.txt:2: the name 'a' is used twice";
         QTest::newRow("empty") << "# nothing\n"
                                << "attacks.txt: no templates";
+        // Found by a hostile probe: a name with ESC cleared the screen when printed; any number of templates.
+        QTest::newRow("escape in the name") << "a\x1b[2J: {question}\n"
+                                            << "attacks.txt:1: the name must be one word";
+        QString many;
+        for (int i = 0; i < 300; ++i)
+            many += QString("t%1: {question}\n").arg(i);
+        QTest::newRow("too many") << many << "attacks.txt:257: more than 256 templates";
+    }
+
+    void templatesAreValidUtf8()
+    {
+        const std::string file = write("bad-utf8.txt", "a: \xff {question}\n");
+        try {
+            readAttackTemplates(file);
+            QFAIL("read a template of invalid UTF-8");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains("bad-utf8.txt:1: the template is not valid UTF-8"), e.what());
+        }
     }
 
     void refusals()
