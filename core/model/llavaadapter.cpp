@@ -5,8 +5,9 @@
 #include "core/model/safetensors.h"
 
 #include <cmath>
-#include <functional>
 #include <filesystem>
+#include <functional>
+#include <regex>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -163,6 +164,21 @@ AdapterFile readAdapter(const std::string &dir)
         fail("fan_in_fan_out", "true is not supported");
     if (cfg.contains("bias") && cfg["bias"].is_string() && cfg["bias"].get<std::string>() != "none")
         fail("bias", "only \"none\" is supported");
+    // What PEFT would apply and this program does not: refused by name, never read as something else (a rank_pattern
+    // adapter was merged at PEFT's default scale).
+    for (const char *key : {"rank_pattern", "alpha_pattern"})
+        if (cfg.contains(key) && !cfg[key].is_null() && !(cfg[key].is_object() && cfg[key].empty()))
+            fail(key, "per-module ranks and alphas are not supported (only one r and one lora_alpha)");
+    if (cfg.contains("use_dora") && !cfg["use_dora"].is_null() &&
+        !(cfg["use_dora"].is_boolean() && !cfg["use_dora"].get<bool>()))
+        fail("use_dora", "DoRA adapters are not supported");
+    if (cfg.contains("layers_to_transform") && !cfg["layers_to_transform"].is_null())
+        fail("layers_to_transform", "adapters of chosen layers only are not supported");
+    for (const char *key : {"use_qalora", "lora_bias"})
+        if (cfg.contains(key) && cfg[key].is_boolean() && cfg[key].get<bool>())
+            fail(key, "true is not supported");
+    if (std::abs(cfg["lora_alpha"].get<double>()) > 1e6)
+        fail("lora_alpha", "beyond ±1e6 (" + cfg["lora_alpha"].dump() + "): the merged weights would overflow");
     const int r = cfg["r"].get<int>();
     const double alpha = cfg["lora_alpha"].get<double>();
     const bool rslora = cfg.contains("use_rslora") && cfg["use_rslora"].is_boolean() && cfg["use_rslora"].get<bool>();
@@ -170,12 +186,53 @@ AdapterFile readAdapter(const std::string &dir)
     a.weightsFile = weights.string();
     a.scaling = rslora ? alpha / std::sqrt(double(r)) : alpha / r;
 
+    // target_modules: a regular expression (PEFT: re.fullmatch on a module's name) or a list of names (a module
+    // whose name is one or ends with "." + one). PEFT loads LoRA weights only for the modules it targets.
+    std::function<bool(const std::string &)> targeted = [](const std::string &) { return true; };
+    if (cfg.contains("target_modules") && !cfg["target_modules"].is_null()) {
+        const json &t = cfg["target_modules"];
+        if (t.is_string()) {
+            std::shared_ptr<std::regex> re;
+            try {
+                re = std::make_shared<std::regex>(t.get<std::string>(), std::regex::ECMAScript);
+            } catch (const std::regex_error &e) {
+                fail("target_modules", "not a regular expression this program can read (" + std::string(e.what()) +
+                                           "): " + t.get<std::string>());
+            }
+            targeted = [re](const std::string &module) { return std::regex_match(module, *re); };
+        } else if (t.is_array()) {
+            std::vector<std::string> names;
+            for (const auto &n : t) {
+                if (!n.is_string())
+                    fail("target_modules", "a list holding " + std::string(n.type_name()) + ", not names");
+                names.push_back(n.get<std::string>());
+            }
+            targeted = [names](const std::string &module) {
+                for (const auto &n : names)
+                    if (module == n || (module.size() > n.size() &&
+                                        module.compare(module.size() - n.size() - 1, n.size() + 1, "." + n) == 0))
+                        return true;
+                return false;
+            };
+        } else {
+            fail("target_modules", std::string("a ") + t.type_name() + ", not a regular expression or a list");
+        }
+    }
+
     MappedSafeTensors st(weights.string());
+    std::size_t adapted = 0;
     for (const auto &e : st.entries()) {
         std::string key = e.name;
         if (key.rfind(kPrefix, 0) != 0)
             throw std::runtime_error(weights.string() + ": key '" + e.name + "' does not start with " + kPrefix);
         key = key.substr(std::string(kPrefix).size());
+        for (const char *lora : {".lora_A.", ".lora_B."})
+            if (const auto at = key.find(lora); at != std::string::npos) {
+                if (!targeted(key.substr(0, at)))
+                    fail("target_modules", "does not match '" + key.substr(0, at) +
+                                               "', which the weights adapt (PEFT would leave that adapter out)");
+                ++adapted;
+            }
         for (const char *named : {".default.weight", ".default.bias"}) { // PEFT in memory names its adapter
             const std::string n = named;
             if (key.size() > n.size() && key.compare(key.size() - n.size(), n.size(), n) == 0)
@@ -204,6 +261,8 @@ AdapterFile readAdapter(const std::string &dir)
             throw std::runtime_error(weights.string() + ": key '" + e.name +
                                      "' is neither a LoRA matrix nor a module weight");
     }
+    if (adapted == 0 && a.full.empty())
+        throw std::runtime_error(weights.string() + ": holds neither LoRA matrices nor module weights");
     for (const auto &[module, ab] : a.lora) {
         if (!ab.first.defined() || !ab.second.defined())
             throw std::runtime_error(weights.string() + ": '" + module + "' has only one of lora_A and lora_B");
@@ -289,8 +348,13 @@ void foldLlavaAdapter(LlavaImpl &model, const std::string &dir)
         torch::Tensor &w = linears.at(module)->weight;
         const torch::Tensor sb = ab.second * a.scaling;
         // A new tensor, not a write into W: W may be the base file's mapped bytes (zero-copy loading).
-        w.set_data(
-            (w.to(torch::kFloat) + torch::matmul(sb.to(w.device()), ab.first.to(w.device()))).to(w.scalar_type()));
+        torch::Tensor merged =
+            (w.to(torch::kFloat) + torch::matmul(sb.to(w.device()), ab.first.to(w.device()))).to(w.scalar_type());
+        // The result is checked, not only the inputs: finite factors can still overflow the weights' dtype.
+        if (!torch::isfinite(merged).all().item<bool>())
+            throw std::runtime_error(a.weightsFile + ": folding the adapter of '" + module +
+                                     "' gives infinite weights (scaling " + std::to_string(a.scaling) + ")");
+        w.set_data(merged);
         folded->lora[module] = {ab.first, sb};
         folded->rank = std::max(folded->rank, ab.first.size(0));
     }
@@ -399,6 +463,10 @@ MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &ad
                                                          canonical.compare(canonical.size() - 7, 7, ".weight") == 0) {
                     // W + scaling·B·A in float32, stored back in the shard's dtype (as PEFT's merge does)
                     t = (t.to(torch::kFloat) + torch::matmul(l->second.second, l->second.first) * a.scaling).to(e.type);
+                    if (!torch::isfinite(t).all().item<bool>()) // the result, not only the inputs
+                        throw std::runtime_error(a.weightsFile + ": merging the adapter of '" + module +
+                                                 "' gives infinite weights (scaling " + std::to_string(a.scaling) +
+                                                 "); nothing written");
                     ++summary.merged;
                 }
                 out.write(t);

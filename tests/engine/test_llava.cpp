@@ -29,6 +29,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 using nlohmann::json;
@@ -841,6 +842,75 @@ private Q_SLOTS:
             se::model::writeSafeTensors(folder("bad-adapter") + "/adapter_model.safetensors", st);
         }
         refuses(base, folder("bad-adapter"), folder("merged-x"), "expected [r, ");
+        QVERIFY(!fs::exists(folder("merged-x")) && !fs::exists(folder("merged-x.partial")));
+
+        // Found by a hostile probe: PEFT settings this program does not apply were ignored (a rank_pattern adapter
+        // merged at PEFT's default scale), and lora_alpha 3e38 merged into infinite weights. Each is refused by
+        // name; a merge whose result overflows writes nothing.
+        json config;
+        {
+            std::ifstream in(adapter + "/adapter_config.json");
+            config = json::parse(in);
+        }
+        int variant = 0;
+        auto withConfig = [&](const std::function<void(json &)> &edit) {
+            const std::string dir = folder(("adapter-variant-" + std::to_string(variant++)).c_str());
+            fs::create_directories(dir);
+            fs::copy_file(adapter + "/adapter_model.safetensors", dir + "/adapter_model.safetensors");
+            json c = config;
+            edit(c);
+            std::ofstream(dir + "/adapter_config.json") << c.dump(2);
+            return dir;
+        };
+        refuses(base, withConfig([](json &c) {
+                    c["rank_pattern"] = {{"q_proj", 8}};
+                }),
+                folder("merged-x"), "rank_pattern: per-module ranks");
+        refuses(base, withConfig([](json &c) {
+                    c["alpha_pattern"] = {{"v_proj", 64}};
+                }),
+                folder("merged-x"), "alpha_pattern");
+        refuses(base, withConfig([](json &c) { c["use_dora"] = true; }), folder("merged-x"), "use_dora: DoRA");
+        refuses(base, withConfig([](json &c) { c["layers_to_transform"] = {0}; }), folder("merged-x"),
+                "layers_to_transform");
+        refuses(base, withConfig([](json &c) { c["target_modules"] = "(unclosed"; }), folder("merged-x"),
+                "target_modules: not a regular expression");
+        refuses(base, withConfig([](json &c) { c["target_modules"] = "nothing_matches"; }), folder("merged-x"),
+                "target_modules: does not match");
+        refuses(base, withConfig([](json &c) { c["target_modules"] = {"o_proj"}; }), folder("merged-x"),
+                "target_modules: does not match");
+        refuses(base, withConfig([](json &c) { c["lora_alpha"] = 3e38; }), folder("merged-x"), "beyond ±1e6");
+        refuses(base, withConfig([](json &c) { c["lora_alpha"] = -1e30; }), folder("merged-x"), "beyond ±1e6");
+        // Finite factors whose product overflows float32: the merged result is checked.
+        {
+            const std::string dir = withConfig([](json &c) { c["lora_alpha"] = 1e6; });
+            se::model::MappedSafeTensors in(dir + "/adapter_model.safetensors");
+            se::model::SafeTensors st;
+            for (const auto &e : in.entries())
+                st.tensors.emplace_back(e.name, torch::full(e.shape, 1e30f));
+            fs::remove(dir + "/adapter_model.safetensors");
+            se::model::writeSafeTensors(dir + "/adapter_model.safetensors", st);
+            refuses(base, dir, folder("merged-x"), "gives infinite weights");
+            try {
+                se::model::LoadOptions o;
+                o.adapterDir = dir;
+                se::model::loadModel(base, o);
+                QFAIL("an adapter that overflows the weights was folded");
+            } catch (const std::runtime_error &e) {
+                QVERIFY2(QString(e.what()).contains("gives infinite weights"), e.what());
+            }
+        }
+        // The same list a PEFT user writes is fine: names, or the suffix of a module's name.
+        {
+            const std::string dir = withConfig([](json &c) {
+                c["target_modules"] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+                c["rank_pattern"] = json::object();
+                c["use_dora"] = false;
+            });
+            se::model::LoadOptions o;
+            o.adapterDir = dir;
+            QVERIFY(se::model::loadModel(base, o).net);
+        }
         QVERIFY(!fs::exists(folder("merged-x")) && !fs::exists(folder("merged-x.partial")));
     }
 
