@@ -1,6 +1,7 @@
 // PEFT adapter folders for LLaVA (llava.h): writing what a run trained, and applying one to a loaded model.
 #include "core/model/llava.h"
 
+#include "core/data/pathguard.h"
 #include "core/model/hfweights.h"
 #include "core/model/safetensors.h"
 
@@ -390,6 +391,27 @@ void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
     }
 }
 
+namespace {
+// A base folder's symbolic link is followed (its file copied into the merged folder) only into the folder itself or,
+// for a Hugging Face cache's snapshot (models--org--name/snapshots/REV, whose files link to ../../blobs/HASH), into
+// that repository's blobs/: a link elsewhere would copy an unrelated file (/etc/shadow) into the output.
+void checkLinkTarget(const std::string &baseDir, const fs::path &link)
+{
+    std::error_code ec;
+    const fs::path target = fs::canonical(link, ec), base = fs::canonical(baseDir, ec);
+    if (ec)
+        throw std::runtime_error(link.string() + ": a link that cannot be resolved");
+    if (se::data::insidePath(target.string(), base.string()))
+        return;
+    const fs::path snapshots = base.parent_path();
+    if (snapshots.filename() == "snapshots" &&
+        se::data::insidePath(target.string(), (snapshots.parent_path() / "blobs").string()))
+        return;
+    throw std::runtime_error(link.string() + ": links to " + target.string() +
+                             ", outside the model folder (and not a Hugging Face cache's blob); refusing to copy it");
+}
+} // namespace
+
 MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &adapterDir, const std::string &outDir,
                                const std::function<void(const std::string &)> &log)
 {
@@ -403,6 +425,10 @@ MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &ad
         if (!fs::is_directory(outDir, ec) || !fs::is_empty(outDir, ec))
             throw std::runtime_error(outDir + ": exists and is not an empty folder; give a new one");
     }
+    if (se::data::insidePath(outDir, baseDir) || se::data::insidePath(outDir, adapterDir))
+        throw std::runtime_error(outDir + ": is inside an input of the merge (" +
+                                 (se::data::insidePath(outDir, baseDir) ? baseDir : adapterDir) +
+                                 "); give a folder outside it");
     // Every adapted module and saved weight must exist in the base, with matching shapes, before anything is written.
     std::map<std::string, std::string> byCanonical; // canonical parameter name → the base's name
     for (const auto &n : base.names())
@@ -440,6 +466,8 @@ MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &ad
         for (const auto &e : fs::directory_iterator(baseDir)) {
             if (!e.is_regular_file() || shards.count(e.path().filename().string()))
                 continue;
+            if (e.is_symlink())
+                checkLinkTarget(baseDir, e.path());
             fs::copy_file(e.path(), partial / e.path().filename(), ec);
             if (ec)
                 throw std::runtime_error((partial / e.path().filename()).string() + ": cannot copy: " + ec.message());

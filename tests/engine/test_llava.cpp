@@ -827,6 +827,30 @@ private Q_SLOTS:
         refuses(base, adapter, out, "exists and is not an empty folder");
         refuses(base, adapter, base, "is an input of the merge");
         refuses(base, adapter, adapter, "is an input of the merge");
+        refuses(base, adapter, base + "/merged", "is inside an input of the merge"); // found by a hostile probe
+        {
+            // A link to a file outside the folder is not copied into the output; a Hugging Face cache's snapshot,
+            // whose files link to its blobs, merges.
+            const std::string linked = folder("linked-base");
+            fs::create_directories(linked);
+            for (const auto &e : fs::directory_iterator(base))
+                fs::copy_file(e.path(), linked + "/" + e.path().filename().string());
+            fs::create_symlink("/etc/hostname", linked + "/notes.txt");
+            refuses(linked, adapter, folder("merged-x"), "outside the model folder");
+            const std::string repo = folder("hub/models--tiny--llava");
+            fs::create_directories(repo + "/blobs");
+            fs::create_directories(repo + "/snapshots/abc");
+            int n = 0;
+            for (const auto &e : fs::directory_iterator(base)) {
+                const std::string blob = repo + "/blobs/b" + std::to_string(n++);
+                fs::copy_file(e.path(), blob);
+                fs::create_symlink("../../blobs/" + fs::path(blob).filename().string(),
+                                   repo + "/snapshots/abc/" + e.path().filename().string());
+            }
+            se::engine::mergeAdapter(repo + "/snapshots/abc", adapter, folder("merged-hub"));
+            QVERIFY(fs::is_regular_file(folder("merged-hub") + "/config.json") &&
+                    !fs::is_symlink(folder("merged-hub") + "/config.json"));
+        }
         refuses(base, folder("nope"), folder("merged-x"), "not an adapter folder");
         refuses(kSource + "/tests/llava/images/wide.png", adapter, folder("merged-x"), "wide.png");
         QVERIFY(!fs::exists(folder("merged-x")) && !fs::exists(folder("merged-x.partial")));
