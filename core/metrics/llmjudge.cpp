@@ -152,8 +152,15 @@ LlmJudge::LlmJudge(LlmJudgeOptions options, JudgeCache cache) : m_options(std::m
         throw std::invalid_argument("LLM judge: " + m_options.apiKeyEnv + " is set, and the endpoint " + url +
                                     " is plain http to another machine: the key would cross the network unencrypted. "
                                     "Use https, or allow it explicitly (--llm-allow-http-key)");
-    m_options.concurrency = std::max(1, m_options.concurrency);
-    m_options.retries = std::max(0, m_options.retries);
+    if (!(m_options.timeoutSeconds > 0 && m_options.timeoutSeconds <= kMaxTimeoutSeconds))
+        throw std::invalid_argument("LLM judge: timeout " + std::to_string(m_options.timeoutSeconds) +
+                                    " s: must be more than 0 and at most " + std::to_string(int(kMaxTimeoutSeconds)));
+    if (m_options.retries < 0 || m_options.retries > kMaxRetries)
+        throw std::invalid_argument("LLM judge: retries " + std::to_string(m_options.retries) + ": must be 0 to " +
+                                    std::to_string(kMaxRetries));
+    if (m_options.concurrency < 1 || m_options.concurrency > kMaxConcurrency)
+        throw std::invalid_argument("LLM judge: concurrency " + std::to_string(m_options.concurrency) +
+                                    ": must be 1 to " + std::to_string(kMaxConcurrency));
 }
 
 bool isLoopbackHost(const std::string &host)
@@ -281,6 +288,9 @@ std::string LlmJudge::request(const std::string &body) const
     const char *key = m_options.apiKeyEnv.empty() ? nullptr : std::getenv(m_options.apiKeyEnv.c_str());
     const std::string url = m_options.baseUrl + "/chat/completions";
     std::string lastError;
+    if (m_unanswered >= kGiveUpAfter)
+        throw std::runtime_error("LLM judge at " + url + ": " + std::to_string(kGiveUpAfter) +
+                                 " questions in a row got no answer; stopped asking");
     for (int attempt = 0; attempt <= m_options.retries; ++attempt) {
         if (attempt > 0)
             std::this_thread::sleep_for(std::chrono::duration<double>(m_options.backoffSeconds * (1 << (attempt - 1))));
@@ -302,10 +312,13 @@ std::string LlmJudge::request(const std::string &body) const
         const auto j = nlohmann::json::parse(r.body, nullptr, false);
         if (j.is_object() && j.contains("choices") && j["choices"].is_array() && !j["choices"].empty() &&
             j["choices"][0].contains("message") && j["choices"][0]["message"].contains("content") &&
-            j["choices"][0]["message"]["content"].is_string())
+            j["choices"][0]["message"]["content"].is_string()) {
+            m_unanswered = 0;
             return j["choices"][0]["message"]["content"].get<std::string>();
+        }
         lastError = "malformed chat-completions response: " + se::text::quoted(r.body, 200);
     }
+    ++m_unanswered;
     throw std::runtime_error("LLM judge at " + url + ": no answer after " + std::to_string(m_options.retries + 1) +
                              " attempts; last: " + lastError);
 }
@@ -382,6 +395,7 @@ Verdict LlmJudge::judgeOne(const EvalItem &item, const std::string &answer, std:
 
 std::vector<Verdict> LlmJudge::judge(const std::vector<EvalItem> &items, const std::vector<std::string> &answers)
 {
+    m_unanswered = 0; // each pass gives the endpoint a fresh chance
     std::vector<Verdict> out(items.size());
     std::vector<std::string> error(items.size());
     std::atomic<std::size_t> next{0};

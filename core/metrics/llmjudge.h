@@ -22,10 +22,10 @@ struct LlmJudgeOptions {
     std::string model;   // the "model" field of each request
     std::string apiKeyEnv = "SAFEERASER_JUDGE_API_KEY"; // the key is read from this variable, if set; SAFEERASER_…
     bool allowKeyOverHttp = false; // send the key over plain http to a host that is not this machine
-    double timeoutSeconds = 60;    // per request
-    int retries = 3;               // further attempts after a failed one
+    double timeoutSeconds = 60;    // per request, the whole exchange (a reply trickling a byte a second ends there)
+    int retries = 3;               // further attempts after a failed one (at most kMaxRetries)
     double backoffSeconds = 1.0;   // wait before retry k: backoff · 2^k
-    int concurrency = 4;           // requests in flight at once
+    int concurrency = 4;           // requests in flight at once (at most kMaxConcurrency)
     int maxTokens = 200;
     // The auditor's prompts (JudgePrompts): one request per verdict with their templates instead of our combined
     // prompt; a reply that says neither verdict leaves that answer without it (AnswerRecord::noVerdict).
@@ -33,6 +33,10 @@ struct LlmJudgeOptions {
     bool gptScore = true; // ask for a GPT-Score of each retain answer (prompts->gptScore, else our own prompt)
 };
 
+// Bounds of the options (larger values are refused, naming the option): a judge that never answers must end a pass
+// in minutes, not days. After kGiveUpAfter questions in a row got no answer (every attempt failed), the pass stops.
+constexpr int kMaxRetries = 10, kMaxConcurrency = 64, kGiveUpAfter = 3;
+constexpr double kMaxTimeoutSeconds = 600;
 // The most of a reply that is read (a judge's verdict is a few hundred bytes; an endpoint sending more is broken).
 constexpr std::size_t kMaxReplyBytes = std::size_t(8) << 20;
 // Whether an endpoint's host is this machine: an address in 127.0.0.0/8 or ::1 (or v4-mapped 127/8), or the name
@@ -76,6 +80,7 @@ private:
     LlmJudgeOptions m_options;
     JudgeCache m_cache;
     mutable std::atomic<int> m_requests{0};
+    mutable std::atomic<int> m_unanswered{0}; // questions in a row whose every attempt failed
 };
 
 } // namespace se::metrics

@@ -1,6 +1,7 @@
 // The run configuration as JSON (runservice.h requestToJson / requestFromJson): what the store keeps with each run
 // and what `safeeraser run --config` reads. Torch-free; every key checked, every value's type and range named.
 #include "core/unlearn/runservice.h"
+#include "core/metrics/llmjudge.h"
 
 #include <nlohmann/json.hpp>
 
@@ -325,9 +326,12 @@ RunRequest requestFromJson(const std::string &text, RunRequest r)
     need(r.eval.harmfulSamples >= 1, "eval.samples", "must be at least 1", r.eval.harmfulSamples);
     need(r.eval.subsetPerSet >= 0, "eval.subset", "must be 0 (all) or more", r.eval.subsetPerSet);
     need(r.curveSubset >= 1, "curve_subset", "must be at least 1", r.curveSubset);
-    need(r.llm.timeoutSeconds > 0, "llm.timeout", "must be more than 0 seconds", r.llm.timeoutSeconds);
-    need(r.llm.retries >= 0, "llm.retries", "must be 0 or more", r.llm.retries);
-    need(r.llm.concurrency >= 1, "llm.concurrency", "must be at least 1", r.llm.concurrency);
+    need(r.llm.timeoutSeconds > 0 && r.llm.timeoutSeconds <= se::metrics::kMaxTimeoutSeconds, "llm.timeout",
+         "must be more than 0 and at most 600 seconds", r.llm.timeoutSeconds);
+    need(r.llm.retries >= 0 && r.llm.retries <= se::metrics::kMaxRetries, "llm.retries", "must be 0 to 10",
+         r.llm.retries);
+    need(r.llm.concurrency >= 1 && r.llm.concurrency <= se::metrics::kMaxConcurrency, "llm.concurrency",
+         "must be 1 to 64", r.llm.concurrency);
     for (const auto &[key, w] :
          {std::pair<const char *, const std::optional<double> &>{"weights.forget", u.weights.forget},
           {"weights.retain", u.weights.retain},

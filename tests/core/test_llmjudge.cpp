@@ -5,6 +5,7 @@
 #include "tests/common/chatserver.h"
 #include "tests/common/datasetfixture.h"
 
+#include <functional>
 #include <map>
 
 using namespace se::metrics;
@@ -130,6 +131,36 @@ private Q_SLOTS:
             QVERIFY2(QString(e.what()).contains("no answer after 3 attempts; last: HTTP 500"), e.what());
         }
         QCOMPARE(server.requests.load(), 3);
+    }
+
+    void givesUpOnAJudgeThatNeverAnswers()
+    {
+        // Found by a hostile probe: a judge that never answers held a pass for (timeout x attempts) per answer, and
+        // any concurrency or number of retries was accepted. After 3 questions in a row without an answer the
+        // judge stops asking; out-of-range options are refused by name.
+        ChatServer server;
+        const quint16 port = server.start();
+        server.failFirst = 1000000;
+        Setup s;
+        LlmJudgeOptions o = options(port);
+        o.retries = 0;
+        o.concurrency = 1;
+        LlmJudge judge(o);
+        std::vector<EvalItem> items;
+        std::vector<std::string> answers;
+        for (int i = 0; i < 10; ++i) {
+            items.push_back(s.items[std::size_t(i) % s.items.size()]);
+            answers.push_back(s.answers[0] + " " + std::to_string(i)); // ten different answers, none cached
+        }
+        QVERIFY_THROWS_EXCEPTION(std::runtime_error, judge.judge(items, answers));
+        QVERIFY2(server.requests.load() <= 3 + 1, qPrintable(QString::number(server.requests.load())));
+        for (auto edit : std::vector<std::function<void(LlmJudgeOptions &)>>{
+                 [](LlmJudgeOptions &x) { x.concurrency = 100000; }, [](LlmJudgeOptions &x) { x.retries = 1000000000; },
+                 [](LlmJudgeOptions &x) { x.timeoutSeconds = 86400; }}) {
+            LlmJudgeOptions bad = options(port);
+            edit(bad);
+            QVERIFY_THROWS_EXCEPTION(std::invalid_argument, LlmJudge{bad});
+        }
     }
 
     void timeout()

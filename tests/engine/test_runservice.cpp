@@ -452,7 +452,11 @@ private Q_SLOTS:
         QVERIFY(error(R"({"eval": {"greedy": true, "temperature": 0}})").isEmpty()); // not used when greedy
         QVERIFY(error(R"({"eval": {"top_p": 1.01}})").contains("eval.top_p: must be in (0, 1]"));
         QVERIFY(error(R"({"eval": {"samples": 0}})").contains("eval.samples: must be at least 1"));
-        QVERIFY(error(R"({"llm": {"concurrency": 0}})").contains("llm.concurrency: must be at least 1"));
+        QVERIFY(error(R"({"llm": {"concurrency": 0}})").contains("llm.concurrency: must be 1 to 64"));
+        // Found by a hostile probe: a judge that never answers must end a pass in minutes.
+        QVERIFY(error(R"({"llm": {"concurrency": 100000}})").contains("llm.concurrency: must be 1 to 64"));
+        QVERIFY(error(R"({"llm": {"retries": 1e9}})").contains("llm.retries"));
+        QVERIFY(error(R"({"llm": {"timeout": 86400}})").contains("llm.timeout: must be more than 0 and at most 600"));
         QVERIFY(error(R"({"llm": {"prompts": {"asr": "x", "rr": "{prediction}", "rr_sd": "{prediction}"}}})")
                     .contains("run configuration: llm.prompts: asr: the template has no {prediction} slot"));
         QVERIFY(error(R"({"weights": {"beta": 0}})").contains("weights.beta: must be more than 0"));
