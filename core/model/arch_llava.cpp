@@ -80,6 +80,10 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
     if (tok->id("<image>") >= 0 && tok->id("<image>") != config.imageTokenId)
         throw std::runtime_error(folder + ": the tokenizer's <image> is id " + std::to_string(tok->id("<image>")) +
                                  " but config.json's image_token_index is " + std::to_string(config.imageTokenId));
+    if (tok->maxId() >= config.vocab) // an id past the embedding is LibTorch's "index out of range" later
+        throw std::runtime_error(folder + "/" + tok->file() + " (or its added tokens): token id " +
+                                 std::to_string(tok->maxId()) + " is beyond the model's vocabulary of " +
+                                 std::to_string(config.vocab) + " (config.json)");
     if (tok->id("<image>") < 0)
         throw std::runtime_error(folder +
                                  ": the tokenizer has no <image> token (added_tokens.json / tokenizer_config.json)");

@@ -517,6 +517,17 @@ int HfTokenizer::id(const std::string &token) const
 
 // ---------------------------------------------------------------------------------------------- encoding
 
+int HfTokenizer::maxId() const
+{
+    int most = std::max({int(m_pieces.size()) - 1, m_bos, m_eos, m_pad});
+    for (const auto &a : m_added)
+        most = std::max(most, a.id);
+    for (const std::vector<int> *ids : {&m_prefix, &m_suffix})
+        for (int id : *ids)
+            most = std::max(most, id);
+    return most;
+}
+
 std::vector<int> HfTokenizer::encode(const std::string &text, bool addBos) const
 {
     std::vector<int> out;

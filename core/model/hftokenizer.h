@@ -33,6 +33,7 @@ public:
     int eosId() const override { return m_eos; }
     int padId() const override { return m_pad; }
     bool legacy() const override { return m_legacy; }
+    int maxId() const override;
     std::string file() const override { return "tokenizer.json"; }
     int vocabularySize() const { return static_cast<int>(m_pieces.size()); }
 

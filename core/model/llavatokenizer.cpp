@@ -114,6 +114,14 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string &folder)
     m_pad = !padText.empty() ? id(padText) : -1;
 }
 
+int SentencePieceTokenizer::maxId() const
+{
+    int most = std::max({pieceCount() - 1, m_bos, m_eos, m_pad, m_unk});
+    for (const auto &kv : m_special)
+        most = std::max(most, kv.second);
+    return most;
+}
+
 int SentencePieceTokenizer::pieceCount() const
 {
     return m_sp.size();

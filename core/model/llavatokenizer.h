@@ -36,6 +36,7 @@ public:
     bool legacy() const override { return m_legacy; }
     std::string file() const override { return "tokenizer.model"; }
     int pieceCount() const; // SentencePiece's own vocabulary (added tokens come after)
+    int maxId() const override;
 
 private:
     SentencePieceModel m_sp;

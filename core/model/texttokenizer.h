@@ -25,6 +25,7 @@ public:
     virtual int padId() const = 0; // -1 when the folder names none
     virtual bool legacy() const = 0;
     virtual std::string file() const = 0; // "tokenizer.json" or "tokenizer.model"
+    virtual int maxId() const = 0;        // the largest id it can produce (vocabulary, added and special tokens)
 };
 
 // The folder's tokenizer: tokenizer.json when present, else tokenizer.model (with tokenizer_config.json,

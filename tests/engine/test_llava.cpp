@@ -555,6 +555,9 @@ private Q_SLOTS:
                                       << "tokenizer.model: missing";
         QTest::newRow("corrupt tokenizer") << "corrupt tokenizer.model"
                                            << "not a SentencePiece model";
+        // Found by a hostile probe: an added token past the embedding was LibTorch's "index out of range in self".
+        QTest::newRow("added token past the vocabulary") << "added 99999"
+                                                         << "token id 99999 is beyond the model's vocabulary of 512";
     }
 
     void errorsNameFileAndReason()
@@ -621,6 +624,12 @@ private Q_SLOTS:
             std::ofstream(dir / "pytorch_model.bin") << "not unpickled";
         } else if (what == "corrupt") {
             std::ofstream(dir / arg, std::ios::trunc) << "\xff\xff\xff garbage";
+        } else if (what == "added") {
+            std::ifstream in(dir / "tokenizer_config.json");
+            json cfg = json::parse(in);
+            cfg["added_tokens_decoder"][arg] = {{"content", "<far>"}, {"lstrip", false},      {"normalized", false},
+                                                {"rstrip", false},    {"single_word", false}, {"special", true}};
+            std::ofstream(dir / "tokenizer_config.json") << cfg.dump();
         }
         try {
             se::model::loadModel(dir.string());
