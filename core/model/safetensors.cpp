@@ -42,7 +42,9 @@ const DtypeInfo *byType(torch::ScalarType t)
     return nullptr;
 }
 
-constexpr std::uint64_t kMaxHeader = 100ull << 20; // a header past 100 MB is not a checkpoint we wrote
+// The largest header read: a 70 B checkpoint's shard lists a few hundred tensors in well under 1 MiB; a header of
+// 100 MB was accepted and its metadata copied into every merged shard. And the metadata's share of it.
+constexpr std::uint64_t kMaxHeader = 16ull << 20, kMaxMetadata = 1ull << 20;
 
 } // namespace
 
@@ -181,9 +183,14 @@ void parseHeader(const char *data, std::uint64_t size, const std::string &origin
         if (name == "__metadata__") {
             if (!it->is_object())
                 fail("__metadata__ is not an object");
+            std::uint64_t bytes = 0;
             for (auto m = it->begin(); m != it->end(); ++m) {
                 if (!m->is_string())
                     fail("__metadata__ value '" + m.key() + "' is not a string");
+                bytes += m.key().size() + m->get_ref<const std::string &>().size();
+                if (bytes > kMaxMetadata)
+                    fail("__metadata__ holds more than " + std::to_string(kMaxMetadata >> 20) +
+                         " MiB of text (a checkpoint's is a few KB)");
                 metadata[m.key()] = m->get<std::string>();
             }
             continue;

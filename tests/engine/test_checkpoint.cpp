@@ -150,6 +150,10 @@ private Q_SLOTS:
                                           << "runs past the end";
         QTest::newRow("huge header length") << "huge"
                                             << "implausible";
+        QTest::newRow("header of 20 MB") << "header20mb"
+                                         << "header length 2097";
+        QTest::newRow("metadata of 2 MB") << "metadata2mb"
+                                          << "__metadata__ holds more than 1 MiB";
         QTest::newRow("header not JSON") << "garbage"
                                          << "header is not JSON";
         QTest::newRow("unknown dtype") << "dtype"
@@ -189,6 +193,11 @@ private Q_SLOTS:
             bytes[7] = char(0x7f);
         else if (k == "garbage")
             bytes = withHeader(good, "{not json");
+        else if (k == "header20mb") // found by a hostile probe: a 100 MB header was read and its metadata copied
+            bytes = withHeader(good, headerOf(good) + std::string(20u << 20, ' '));
+        else if (k == "metadata2mb")
+            bytes = withHeader(good, replaced(headerOf(good), "\"__metadata__\":{",
+                                              "\"__metadata__\":{\"junk\":\"" + std::string(2u << 20, 'j') + "\","));
         else if (k == "dtype")
             bytes = withHeader(good, replaced(headerOf(good), "\"F32\"", "\"Q7\""));
         else if (k == "shape")
