@@ -1,4 +1,5 @@
 #include "core/model/modelcard.h"
+#include "core/model/smallfile.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -80,12 +81,8 @@ ModelCard ModelCard::fromJson(const std::string &text, const std::string &origin
 
 ModelCard ModelCard::load(const std::string &file)
 {
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-        throw std::runtime_error(file + ": cannot open model card");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return fromJson(ss.str(), file);
+    // A regular file of at most 1 MiB (a FIFO given as --card used to block the command for ever).
+    return fromJson(readSmallFile(file, 1u << 20), file);
 }
 
 } // namespace se::model

@@ -8,6 +8,7 @@
 #include <QtTest>
 #include <csignal>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <fstream>
 #include <sstream>
 
@@ -175,6 +176,19 @@ private Q_SLOTS:
         QTest::newRow("missing file") << "nofile"
                                       << "cannot open";
     }
+    void aCardMustBeARegularFile()
+    {
+        // Found by a hostile probe: train-vanilla --card FIFO blocked for ever.
+        const std::string fifo = path("card.fifo");
+        QVERIFY(::mkfifo(fifo.c_str(), 0600) == 0);
+        try {
+            ModelCard::load(fifo);
+            QFAIL("read a card from a FIFO");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains("not a regular file"), e.what());
+        }
+    }
+
     void refusals()
     {
         QFETCH(QString, kind);
