@@ -58,6 +58,18 @@ fail() { # phase, reason
     say "$1 FAILED: $2"
 }
 : >"$TABLE.rows"
+reference_rows() { # tests/gpu/reference_bench.py's JSON lines → table rows
+    $PY - "$1" >>"$TABLE.rows" <<'PYEOF'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["what"] == "train":
+        print(f"| train PO+PD micro-batch {r['micro_batch']}, transformers + PEFT | {r['median_step_s']:.3f} s/step | "
+              f"peak {r['peak_bytes'] / 2**30:.2f} GiB |")
+    elif r["what"] == "generate":
+        print(f"| generate batch {r['batch']}, transformers model.generate | {r['tokens_per_s']:.1f} new tokens/s | |")
+PYEOF
+}
 
 $PY -c 'import torch, transformers, peft; print("torch", torch.__version__, "cuda", torch.version.cuda, "available",
 torch.cuda.is_available(), "transformers", transformers.__version__, "peft", peft.__version__)' | tee "$OUT/versions.txt"
@@ -148,19 +160,15 @@ say "engine training done"
 
 REF=(--model "$MODEL" --examples "$DEPS/examples.json" --pixels "$DEPS/llava-images.safetensors" --device "$DEVICE"
      --dtype "$DTYPE" --steps "$STEPS" --gen-batch "$GEN_BATCH" --new-tokens "$NEW_TOKENS")
-if $PY "$ROOT/tests/gpu/reference_bench.py" "${REF[@]}" --what train >"$OUT/reference-train.jsonl" \
-    2>"$OUT/reference-train.log"; then
-    $PY - "$OUT/reference-train.jsonl" >>"$TABLE.rows" <<'PYEOF'
-import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["what"] == "train":
-        print(f"| train PO+PD micro-batch {r['micro_batch']}, transformers + PEFT | {r['median_step_s']:.3f} s/step | "
-              f"peak {r['peak_bytes'] / 2**30:.2f} GiB |")
-PYEOF
-else
-    fail "train PO+PD, transformers + PEFT" "$(tail -1 "$OUT/reference-train.log")"
-fi
+reference() { # what (train, generate), the phase's name: transformers + PEFT, its rows or why it failed
+    if $PY "$ROOT/tests/gpu/reference_bench.py" "${REF[@]}" --what "$1" >"$OUT/reference-$1.jsonl" \
+        2>"$OUT/reference-$1.log"; then
+        reference_rows "$OUT/reference-$1.jsonl"
+    else
+        fail "$2" "$(tail -1 "$OUT/reference-$1.log")"
+    fi
+}
+reference train "train PO+PD, transformers + PEFT"
 say "reference training done"
 
 LOG="$OUT/engine-generate.log"
@@ -172,18 +180,7 @@ if "$BENCH" "$MODEL" "$(sed -n 's/.*"image_path": "\([^"]*\)".*/\1/p' "$DEPS/lla
 else
     fail "generate, engine" "$(tail -1 "$LOG")"
 fi
-if $PY "$ROOT/tests/gpu/reference_bench.py" "${REF[@]}" --what generate >"$OUT/reference-generate.jsonl" \
-    2>"$OUT/reference-generate.log"; then
-    $PY - "$OUT/reference-generate.jsonl" >>"$TABLE.rows" <<'PYEOF'
-import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["what"] == "generate":
-        print(f"| generate batch {r['batch']}, transformers model.generate | {r['tokens_per_s']:.1f} new tokens/s | |")
-PYEOF
-else
-    fail "generate, transformers" "$(tail -1 "$OUT/reference-generate.log")"
-fi
+reference generate "generate, transformers"
 say "generation done"
 
 if [[ $GPUS -ge 2 ]]; then
