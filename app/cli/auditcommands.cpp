@@ -66,6 +66,7 @@ namespace {
 
 struct ImportFlags {
     std::string store, data, answers, name, modelLabel;
+    std::size_t maxShown = 50; // problems listed (0: all); the rest counted
     JudgeFlags judge;
 };
 
@@ -80,8 +81,16 @@ int runImport(const ImportFlags &f)
     if (!bench.train.present && !bench.val.present)
         throw std::runtime_error("no benchmark at " + f.data + " (neither all_train.json nor all_val.json)");
     const se::data::OfficialResults results = se::data::readOfficialResults(f.answers, bench);
-    for (const auto &p : results.problems)
+    // A file of a million junk lines is a million problems: the first few listed, the rest counted.
+    std::size_t shown = 0;
+    for (const auto &p : results.problems) {
+        if (f.maxShown && shown++ >= f.maxShown) {
+            std::cerr << "not imported: … and " << (results.problems.size() - f.maxShown)
+                      << " more problems (--max-shown 0 lists all)\n";
+            break;
+        }
         std::cerr << "not imported: " << p.toString() << "\n";
+    }
     if (results.answers.empty()) {
         std::cerr << "safeeraser import: nothing in " << f.answers << " matches the benchmark at " << f.data << " ("
                   << results.problems.size() << " problems above); the store is unchanged\n";
@@ -186,6 +195,8 @@ void addAuditCommands(CLI::App &app, int &exitCode)
     imp->add_option("--store", i->store, "Run store (SQLite file; created if missing)")->required();
     imp->add_option("--data", i->data, "The benchmark folder the answers are to")->required();
     imp->add_option("--answers", i->answers, "The results file (JSON array or JSON Lines)")->required();
+    imp->add_option("--max-shown", i->maxShown, "Problems listed on stderr (0: all; the rest are counted)")
+        ->capture_default_str();
     imp->add_option("--name", i->name, "A name for the run (default: the file's name)");
     imp->add_option("--model-label", i->modelLabel, "The model that answered, as you want it shown");
     addJudgeFlags(imp, i->judge);

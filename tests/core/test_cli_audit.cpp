@@ -168,6 +168,19 @@ private Q_SLOTS:
         r = runCli({"import", "--store", file, "--data", f.root, "--answers", file});
         QCOMPARE(r.code, 1);
         QVERIFY2(r.err.contains("--answers"), r.err.constData());
+        // Found by a hostile probe: a million junk lines took 3 minutes and printed a million lines. Now the reader
+        // is linear and the listing stops after --max-shown (default 50), counting the rest.
+        QByteArray junk;
+        for (int i = 0; i < 300; ++i)
+            junk += "junk line " + QByteArray::number(i) + " {not json\n";
+        writeBytes(file, junk);
+        r = runCli({"import", "--store", db2, "--data", f.root, "--answers", file});
+        QCOMPARE(r.code, 1);
+        QCOMPARE(r.err.count("not imported: mixed.json: record"), 50);
+        QVERIFY2(r.err.contains("… and 250 more problems (--max-shown 0 lists all)"), r.err.constData());
+        QVERIFY2(r.err.contains("(300 problems above); the store is unchanged"), r.err.constData());
+        r = runCli({"import", "--store", db2, "--data", f.root, "--answers", file, "--max-shown", "0"});
+        QCOMPARE(r.err.count("not imported: mixed.json: record"), 300);
     }
 };
 
