@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <initializer_list>
 #include <dlfcn.h>
 #include <stdexcept>
 
@@ -399,7 +401,146 @@ torch::Tensor fewQueries(const torch::Tensor &qc, const torch::Tensor &k, const 
     return out;
 }
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define SE_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+// e^x in float32 lanes: x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by its Taylor polynomial of degree 6 (relative error
+// under 1e-7), times 2^n; below -104 the result is 0, above 88.7 it is e^88.7.
+SE_AVX512_BF16 inline __m512 expLanes(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.7f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    for (float c : {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f})
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    return _mm512_scalef_ps(p, n);
+}
+
+SE_AVX512_BF16 inline __m512 loadBf16(const std::uint16_t *p, __mmask16 m)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+SE_AVX512_BF16 inline void storeBf16(std::uint16_t *p, __m512 v, __mmask16 m)
+{
+    _mm256_mask_storeu_epi16(p, m, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+}
+
+inline __mmask16 lanes(int64_t left)
+{
+    return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+}
+
+SE_AVX512_BF16 void softmaxRowsBf16(const std::uint16_t *raw, const float *mask, int64_t maskBatchStride,
+                                    std::uint16_t *out, int64_t H, int64_t Tq, int64_t Tk, float scale, int64_t from,
+                                    int64_t to)
+{
+    std::vector<float> s(static_cast<std::size_t>(Tk));
+    const __m512 sv = _mm512_set1_ps(scale);
+    for (int64_t row = from; row < to; ++row) {
+        const std::uint16_t *x = raw + row * Tk;
+        const float *m = mask ? mask + (row / (H * Tq)) * maskBatchStride + (row % Tq) * Tk : nullptr;
+        __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+        for (int64_t t = 0; t < Tk; t += 16) {
+            const __mmask16 k = lanes(Tk - t);
+            __m512 v = _mm512_mul_ps(loadBf16(x + t, k), sv);
+            if (m)
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, m + t));
+            _mm512_mask_storeu_ps(s.data() + t, k, v);
+            mx = _mm512_mask_max_ps(mx, k, mx, v);
+        }
+        const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t t = 0; t < Tk; t += 16) {
+            const __mmask16 k = lanes(Tk - t);
+            const __m512 e = expLanes(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s.data() + t), top));
+            _mm512_mask_storeu_ps(s.data() + t, k, e);
+            sum = _mm512_mask_add_ps(sum, k, sum, e);
+        }
+        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+        std::uint16_t *o = out + row * Tk;
+        for (int64_t t = 0; t < Tk; t += 16) {
+            const __mmask16 k = lanes(Tk - t);
+            storeBf16(o + t, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, s.data() + t), inv), k);
+        }
+    }
+}
+
+SE_AVX512_BF16 void siluMulBf16(const std::uint16_t *g, const std::uint16_t *u, std::uint16_t *out, int64_t from,
+                                int64_t to)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = from; i < to; i += 16) {
+        const __mmask16 k = lanes(to - i);
+        const __m512 x = loadBf16(g + i, k);
+        const __m512 silu = _mm512_div_ps(x, _mm512_add_ps(one, expLanes(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+        // silu's result rounded to bfloat16 first, as LibTorch's two ops do
+        const __m512 rounded = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(silu))), 16));
+        storeBf16(out + i, _mm512_mul_ps(rounded, loadBf16(u + i, k)), k);
+    }
+}
+#undef SE_AVX512_BF16
+#pragma GCC diagnostic pop
+
+bool fusedBf16(std::initializer_list<const torch::Tensor *> ts)
+{
+    static const bool cpu = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vl");
+    if (!cpu)
+        return false;
+    for (const torch::Tensor *t : ts)
+        if (t->defined() && (!t->device().is_cpu() || t->scalar_type() != torch::kBFloat16 ||
+                             (torch::GradMode::is_enabled() && t->requires_grad())))
+            return false;
+    return true;
+}
+
 } // namespace
+
+torch::Tensor scaledMaskedSoftmax(const torch::Tensor &raw, const torch::Tensor &mask, double scale)
+{
+    const bool maskOk =
+        !mask.defined() || (mask.device().is_cpu() && mask.dim() == 4 && mask.size(1) == 1 &&
+                            (mask.size(0) == 1 || mask.size(0) == raw.size(0)) && mask.size(2) == raw.size(2) &&
+                            mask.size(3) == raw.size(3) && !(torch::GradMode::is_enabled() && mask.requires_grad()));
+    if (raw.dim() != 4 || !maskOk || !fusedBf16({&raw})) {
+        auto s = raw.to(torch::kFloat) * scale;
+        if (mask.defined())
+            s = s + mask.to(torch::kFloat);
+        return torch::softmax(s, -1).to(raw.scalar_type());
+    }
+    const auto x = raw.contiguous();
+    const auto m = mask.defined() ? mask.to(torch::kFloat).contiguous() : mask;
+    auto out = torch::empty_like(x);
+    const int64_t H = x.size(1), Tq = x.size(2), Tk = x.size(3), rows = x.numel() / std::max<int64_t>(1, Tk);
+    const auto *xp = reinterpret_cast<const std::uint16_t *>(x.data_ptr());
+    auto *op = reinterpret_cast<std::uint16_t *>(out.data_ptr());
+    const float *mp = m.defined() ? m.data_ptr<float>() : nullptr;
+    const int64_t maskBatchStride = m.defined() && m.size(0) > 1 ? Tq * Tk : 0;
+    at::parallel_for(0, rows, 16, [&](int64_t from, int64_t to) {
+        softmaxRowsBf16(xp, mp, maskBatchStride, op, H, Tq, Tk, float(scale), from, to);
+    });
+    return out;
+}
+
+torch::Tensor siluMul(const torch::Tensor &g, const torch::Tensor &u)
+{
+    if (g.sizes() != u.sizes() || !fusedBf16({&g, &u}))
+        return torch::silu(g) * u;
+    const auto gc = g.contiguous(), uc = u.contiguous();
+    auto out = torch::empty_like(gc);
+    const auto *gp = reinterpret_cast<const std::uint16_t *>(gc.data_ptr());
+    const auto *up = reinterpret_cast<const std::uint16_t *>(uc.data_ptr());
+    auto *op = reinterpret_cast<std::uint16_t *>(out.data_ptr());
+    at::parallel_for(0, gc.numel(), 1 << 14, [&](int64_t from, int64_t to) { siluMulBf16(gp, up, op, from, to); });
+    return out;
+}
 
 torch::Tensor fewQueryAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
                                 const torch::Tensor &mask, double scale)

@@ -25,6 +25,16 @@ torch::Tensor denseLinear(const torch::Tensor &x, const torch::Tensor &w, const 
 torch::Tensor fewQueryAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
                                 const torch::Tensor &mask, double scale);
 
+// The elementwise steps around a bfloat16 model's products on a CPU with AVX512-BF16 (one pass each, in float32,
+// over LibTorch's threads; the plain LibTorch ops where the CPU lacks it or gradients are wanted):
+//   softmax(raw · scale + mask) over the last dimension, rounded to bfloat16 — raw bfloat16 [B, H, Tq, Tk], mask
+//   additive float32 [1 or B, 1, Tq, Tk] or undefined (LibTorch's to/add/softmax/to: four passes and two float32
+//   copies of the scores);
+//   silu(g) · u for bfloat16 g, u of one shape, rounded as LibTorch's two ops round (silu to bfloat16, then the
+//   product).
+torch::Tensor scaledMaskedSoftmax(const torch::Tensor &raw, const torch::Tensor &mask, double scale);
+torch::Tensor siluMul(const torch::Tensor &g, const torch::Tensor &u);
+
 // The threads a CPU product may use (the engine's BLAS setting; 1 while generating); default 1.
 void setGemmThreads(int n);
 

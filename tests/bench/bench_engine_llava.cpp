@@ -343,19 +343,27 @@ int main(int argc, char **argv)
     const std::string answer = "The picture shows a kitchen with a knife on the table; nothing in it is dangerous.";
     a->score(image, question, answer); // first-call allocations, the image decoded
     auto t0 = Clock::now();
-    std::size_t scored = 0;
-    for (int r = 0; r < repeats; ++r)
-        scored += a->score(image, question, answer).inputIds.size();
+    std::size_t scored = 0, answered = 0;
+    for (int r = 0; r < repeats; ++r) {
+        const auto s = a->score(image, question, answer);
+        scored += s.inputIds.size();
+        answered += s.inputIds.size() - std::size_t(s.answerStart);
+    }
     const double scoreSeconds = since(t0) / repeats;
-    const double tokens = double(scored) / repeats;
-    // Arithmetic of one pass: 2 FLOP per weight and token through the language model's layers and head (the
-    // embeddings are a lookup), the vision tower's over its patches, and the attention's two products.
+    const double tokens = double(scored) / repeats, outputs = double(answered) / repeats;
+    // Arithmetic of one pass: 2 FLOP per weight and token through the language model's layers, the vision tower's
+    // over its patches, and the attention's two products — as score() does them: the last layer computes keys and
+    // values for every token but queries, outputs and MLP only from the position before the answer on, and the
+    // output head only there (the embeddings are a lookup).
     const double h = facts.hidden, kv = double(facts.kvHeads) * (facts.hidden / std::max(1, facts.heads));
-    const double layerWeights = 2 * h * h + 2 * h * kv + 3 * h * double(facts.intermediate);
-    const double lmWeights = double(facts.layers) * layerWeights + double(facts.vocab) * h;
+    const double kvWeights = 2 * h * kv, restWeights = 2 * h * h + 3 * h * double(facts.intermediate);
+    const double layers = double(facts.layers), lastQueries = outputs + 1;
+    const double lmWeights = layers * (kvWeights + restWeights) + double(facts.vocab) * h;
     const double visionWeights = double(facts.parameters) - lmWeights - double(facts.vocab) * h;
-    const double passFlops = 2 * lmWeights * tokens + 2 * std::max(0.0, visionWeights) * facts.imageTokens +
-                             4 * double(facts.layers) * tokens * tokens * h;
+    const double passFlops = 2 * (kvWeights + restWeights) * (layers - 1) * tokens + 2 * kvWeights * tokens +
+                             2 * restWeights * lastQueries + 2 * double(facts.vocab) * h * outputs +
+                             2 * std::max(0.0, visionWeights) * facts.imageTokens +
+                             4 * (layers - 1) * tokens * tokens * h + 4 * lastQueries * tokens * h;
     std::printf("prefill: %.0f tokens in %.2f s: %.1f tokens/s, %.0f GFLOP/s = %.0f%% of the products' rate\n", tokens,
                 scoreSeconds, tokens / scoreSeconds, passFlops / scoreSeconds / 1e9,
                 100 * passFlops / scoreSeconds / flops);

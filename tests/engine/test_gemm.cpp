@@ -177,6 +177,64 @@ private Q_SLOTS:
             }
     }
 
+    void fusedSoftmaxAsLibTorch()
+    {
+        // softmax(raw · scale + mask) rounded to bfloat16, as LibTorch's ops give it: widths that are and are not
+        // multiples of 16, a mask per batch row and one broadcast, a row masked whole (uniform, not NaN), no mask.
+        torch::manual_seed(6);
+        torch::NoGradGuard ng;
+        for (int64_t tk : {5, 16, 37, 649})
+            for (int64_t maskBatch : {0, 1, 2}) {
+                const auto raw = (torch::randn({2, 3, 7, tk}) * 20).to(torch::kBFloat16);
+                torch::Tensor mask;
+                if (maskBatch > 0) {
+                    mask = torch::zeros({maskBatch, 1, 7, tk});
+                    mask.narrow(3, 0, std::min<int64_t>(3, tk))
+                        .select(0, maskBatch - 1)
+                        .fill_(std::numeric_limits<float>::lowest());
+                    mask.select(2, 6).fill_(std::numeric_limits<float>::lowest()); // a row of padding only
+                }
+                const auto got = se::model::scaledMaskedSoftmax(raw, mask, 0.088);
+                auto s = raw.to(torch::kDouble) * 0.088;
+                if (mask.defined())
+                    s = s + mask.to(torch::kDouble);
+                const auto want = torch::softmax(s, -1);
+                QCOMPARE(got.scalar_type(), torch::kBFloat16);
+                QCOMPARE(got.sizes().vec(), want.sizes().vec());
+                QVERIFY(torch::isfinite(got).all().item<bool>());
+                // rounding to bfloat16 is the only difference: half a unit in the last place, 2^-9 of the value
+                const double err = ((got.to(torch::kDouble) - want).abs() / (want.abs() + 1e-30)).max().item<double>();
+                QVERIFY2(err <= 1.0 / 256, qPrintable(QString("width %1: %2").arg(tk).arg(err)));
+            }
+    }
+
+    void fusedSiluMulAsLibTorch()
+    {
+        torch::manual_seed(8);
+        torch::NoGradGuard ng;
+        for (int64_t n : {1, 15, 16, 33, 11008}) {
+            auto g = (torch::randn({3, n}) * 6).to(torch::kBFloat16), u = torch::randn({3, n}).to(torch::kBFloat16);
+            g.view({-1})[0] = -200.0f; // e^200 overflows: silu is -0, not NaN
+            const auto got = se::model::siluMul(g, u);
+            // silu in float32 rounded to bfloat16, then the product rounded: within two half-units in the last place
+            // of the exact value, 2^-7 of it (LibTorch 1.13's bfloat16 silu rounds after each of its three
+            // operations and is off by up to three units; transformers on PyTorch 2 computes it in float32)
+            const auto gd = g.to(torch::kDouble);
+            const auto exact = gd / (1 + torch::exp(-gd)) * u.to(torch::kDouble);
+            QCOMPARE(got.scalar_type(), torch::kBFloat16);
+            QVERIFY(torch::isfinite(got).all().item<bool>());
+            const double err = ((got.to(torch::kDouble) - exact).abs() / (exact.abs() + 1e-30)).max().item<double>();
+            QVERIFY2(err <= 1.0 / 128, qPrintable(QString("width %1: %2").arg(n).arg(err)));
+            QCOMPARE(got[0][0].item<float>(), -0.0f); // e^200 overflows: silu(-200) is 0, not NaN
+        }
+        // with gradients wanted, LibTorch's own ops (and their backward)
+        torch::AutoGradMode gradients(true);
+        auto g = torch::randn({4, 20}).to(torch::kBFloat16).set_requires_grad(true);
+        auto u = torch::randn({4, 20}).to(torch::kBFloat16);
+        se::model::siluMul(g, u).sum().backward();
+        QVERIFY(g.grad().defined());
+    }
+
     void threadsAreTheEnginesAndLeftAsFound()
     {
         torch::manual_seed(4);
