@@ -82,15 +82,10 @@ int runImport(const ImportFlags &f)
         throw std::runtime_error("no benchmark at " + f.data + " (neither all_train.json nor all_val.json)");
     const se::data::OfficialResults results = se::data::readOfficialResults(f.answers, bench);
     // A file of a million junk lines is a million problems: the first few listed, the rest counted.
-    std::size_t shown = 0;
-    for (const auto &p : results.problems) {
-        if (f.maxShown && shown++ >= f.maxShown) {
-            std::cerr << "not imported: … and " << (results.problems.size() - f.maxShown)
-                      << " more problems (--max-shown 0 lists all)\n";
-            break;
-        }
-        std::cerr << "not imported: " << p.toString() << "\n";
-    }
+    listFirst(
+        std::cerr, results.problems.size(), f.maxShown,
+        "not imported: ", [&](std::size_t i) { return results.problems[i].toString(); },
+        " problems (--max-shown 0 lists all)");
     if (results.answers.empty()) {
         std::cerr << "safeeraser import: nothing in " << f.answers << " matches the benchmark at " << f.data << " ("
                   << results.problems.size() << " problems above); the store is unchanged\n";

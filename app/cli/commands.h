@@ -63,6 +63,11 @@ void addDataParallelFlag(CLI::App *c, int &timeoutSeconds);
 std::function<bool(std::uint64_t, std::uint64_t)> loadProgressLines(const std::string &prefix = "[load]");
 #endif
 
+// A long list of problems, as `check` and `import` print it: the first `most` lines (0: all) as prefix + line(i),
+// then one line "prefix… and N more<hint>" — a file of a million bad lines is a million problems.
+void listFirst(std::ostream &out, std::size_t count, std::size_t most, const std::string &prefix,
+               const std::function<std::string(std::size_t)> &line, const std::string &hint);
+
 // Runs `body`, turning an escaping exception into a message on stderr and exit status 1.
 int guarded(const char *command, const std::function<int()> &body);
 

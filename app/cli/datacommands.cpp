@@ -76,15 +76,9 @@ int runCheck(const CheckOptions &o)
             std::cout << "No problems found.\n";
         } else {
             std::cout << b.problems.size() << (b.problems.size() == 1 ? " problem:\n" : " problems:\n");
-            std::size_t shown = 0;
-            for (const auto &p : b.problems) {
-                if (o.maxShown && shown++ >= o.maxShown) {
-                    std::cout << "  … and " << (b.problems.size() - o.maxShown)
-                              << " more (use --json or --max-shown 0 for all)\n";
-                    break;
-                }
-                std::cout << "  " << p.toString() << "\n";
-            }
+            listFirst(
+                std::cout, b.problems.size(), o.maxShown, "  ", [&](std::size_t i) { return b.problems[i].toString(); },
+                " (use --json or --max-shown 0 for all)");
         }
     }
     return b.problems.empty() ? 0 : 1;

@@ -8,6 +8,16 @@
 
 namespace se::cli {
 
+void listFirst(std::ostream &out, std::size_t count, std::size_t most, const std::string &prefix,
+               const std::function<std::string(std::size_t)> &line, const std::string &hint)
+{
+    const std::size_t shown = most == 0 ? count : std::min(most, count);
+    for (std::size_t i = 0; i < shown; ++i)
+        out << prefix << line(i) << "\n";
+    if (shown < count)
+        out << prefix << "… and " << (count - shown) << " more" << hint << "\n";
+}
+
 int guarded(const char *command, const std::function<int()> &body)
 {
     try {

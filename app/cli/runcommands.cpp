@@ -292,7 +292,10 @@ se::engine::RunEventFn printer(bool quiet, const std::string &label)
             break;
         case RunEvent::Kind::VanillaEvaluated:
             std::fprintf(stderr, "[%s] vanilla evaluation: run %lld%s\n", label.c_str(),
-                         static_cast<long long>(e.vanillaRunId), e.message == "reused" ? " (reused)" : "");
+                         static_cast<long long>(e.vanillaRunId),
+                         e.message == "reused"    ? " (reused)"
+                         : e.message == "waiting" ? " (being made by another run on this store: waiting for it)"
+                                                  : "");
             break;
         case RunEvent::Kind::Progress:
             std::snprintf(b, sizeof b, "[%s] step %d/%d  lr %.2e%s  %.0f samples/s  ETA %.0f s  mem %.2f GiB",

@@ -26,9 +26,10 @@ struct RunInfo {
     RunStatus status = RunStatus::Queued;
     std::string configJson; // the full run configuration
     std::string datasetPath, datasetHash;
-    std::string modelId;                          // the model the run starts from (path or checkpoint hash)
-    std::string outputModel;                      // the checkpoint it wrote
-    std::string judge;                            // judge of its metrics
+    std::string modelId;     // the model the run starts from (path or checkpoint hash)
+    std::string outputModel; // the checkpoint it wrote
+    std::string outputHash;  // its identity when written ("" where unknown: a store before version 4, a vanilla run)
+    std::string judge;       // judge of its metrics
     std::string refusalPhrasesJson;               // the refusal list its judge used (SPEC §4: stored with the run)
     std::string createdAt, startedAt, finishedAt; // ISO 8601 UTC
     std::string message;                          // why it failed / stopped

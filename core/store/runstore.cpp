@@ -147,11 +147,21 @@ CREATE TABLE probes (
 );
 )SQL";
 
-const std::vector<const char *> kMigrations = {kMigrationV1, kMigrationV2, kMigrationV3};
+// Version 4: the identity of the weights a run wrote (runservice's modelIdentity: SHA-256 of a file; of a folder's
+// names, sizes and first 4 MiB of each), so an audit refuses a file replaced since.
+const char *kMigrationV4 = R"SQL(
+ALTER TABLE runs ADD COLUMN output_hash TEXT NOT NULL DEFAULT '';
+)SQL";
+
+const std::vector<const char *> kMigrations = {kMigrationV1, kMigrationV2, kMigrationV3, kMigrationV4};
 
 const char *kRunColumns = "id, uid, name, method, pd, status, config_json, dataset_path, dataset_hash, model_id, "
                           "output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, message, "
-                          "host, parent_id, owner_pid";
+                          "host, parent_id, owner_pid, output_hash";
+// A read-only open of a store older than version 4 reads the identity of the weights as unknown.
+const char *kRunColumnsV3 = "id, uid, name, method, pd, status, config_json, dataset_path, dataset_hash, model_id, "
+                            "output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, message, "
+                            "host, parent_id, owner_pid, ''";
 
 const char *kAnswerColumns = "id, stage, step, sample, split, set_name, record, pair, category, image, question, "
                              "reference, answer, refusal, unsafe, degenerate, normal, exact, rouge_p, rouge_r, "
@@ -221,6 +231,7 @@ RunInfo readRun(const Statement &s)
     r.message = s.text(16);
     r.host = s.text(17);
     r.parentId = s.i64(18);
+    r.outputHash = s.text(20);
     // A reader (report, the workbench on a read-only store) sees what a writer would record on open.
     if ((r.status == RunStatus::Running || r.status == RunStatus::Queued) && ownerGone(r.host, s.i64(19))) {
         r.status = RunStatus::Interrupted;
@@ -280,6 +291,11 @@ void RunStore::exec(const char *sql) const
         sqlite3_free(err);
         throw StoreError(storeError(m_db, msg));
     }
+}
+
+const char *RunStore::runColumns() const
+{
+    return m_schema >= 4 ? kRunColumns : kRunColumnsV3;
 }
 
 const char *RunStore::answerColumns() const
@@ -404,13 +420,13 @@ std::int64_t RunStore::createRun(RunInfo info)
     Statement s(m_db,
                 "INSERT INTO runs (uid, name, method, pd, status, config_json, dataset_path, dataset_hash, model_id, "
                 "output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, message, host, "
-                "owner_pid, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                "owner_pid, parent_id, output_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.bind(1, info.uid).bind(2, info.name).bind(3, info.method).bind(4, info.pd).bind(5, statusName(info.status));
     s.bind(6, info.configJson.empty() ? std::string("{}") : info.configJson).bind(7, info.datasetPath);
     s.bind(8, info.datasetHash).bind(9, info.modelId).bind(10, info.outputModel).bind(11, info.judge);
     s.bind(12, info.refusalPhrasesJson.empty() ? std::string("[]") : info.refusalPhrasesJson);
     s.bind(13, info.createdAt).bind(14, info.startedAt).bind(15, info.finishedAt).bind(16, info.message);
-    s.bind(17, info.host).bind(18, std::int64_t(::getpid())).bind(19, info.parentId);
+    s.bind(17, info.host).bind(18, std::int64_t(::getpid())).bind(19, info.parentId).bind(20, info.outputHash);
     s.run();
     return sqlite3_last_insert_rowid(m_db);
 }
@@ -433,17 +449,24 @@ void RunStore::updateRun(const RunInfo &info)
     Statement s(m_db,
                 "UPDATE runs SET name=?, method=?, pd=?, status=?, config_json=?, dataset_path=?, dataset_hash=?, "
                 "model_id=?, output_model=?, judge=?, refusal_phrases_json=?, started_at=?, finished_at=?, "
-                "message=?, parent_id=? WHERE id=?");
+                "message=?, parent_id=?, output_hash=? WHERE id=?");
     s.bind(1, info.name).bind(2, info.method).bind(3, info.pd).bind(4, statusName(info.status));
     s.bind(5, info.configJson).bind(6, info.datasetPath).bind(7, info.datasetHash).bind(8, info.modelId);
     s.bind(9, info.outputModel).bind(10, info.judge).bind(11, info.refusalPhrasesJson).bind(12, info.startedAt);
-    s.bind(13, info.finishedAt).bind(14, info.message).bind(15, info.parentId).bind(16, info.id);
+    s.bind(13, info.finishedAt).bind(14, info.message).bind(15, info.parentId).bind(16, info.outputHash);
+    s.bind(17, info.id);
     s.run();
+}
+
+void RunStore::setOutputHash(std::int64_t run, const std::string &hash)
+{
+    Statement s(m_db, "UPDATE runs SET output_hash = ? WHERE id = ?");
+    s.bind(1, hash).bind(2, run).run();
 }
 
 std::optional<RunInfo> RunStore::run(std::int64_t id) const
 {
-    Statement s(m_db, (std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?").c_str());
+    Statement s(m_db, (std::string("SELECT ") + runColumns() + " FROM runs WHERE id = ?").c_str());
     s.bind(1, id);
     if (!s.step())
         return std::nullopt;
@@ -452,7 +475,7 @@ std::optional<RunInfo> RunStore::run(std::int64_t id) const
 
 std::vector<RunInfo> RunStore::runs() const
 {
-    Statement s(m_db, (std::string("SELECT ") + kRunColumns + " FROM runs ORDER BY id").c_str());
+    Statement s(m_db, (std::string("SELECT ") + runColumns() + " FROM runs ORDER BY id").c_str());
     std::vector<RunInfo> out;
     while (s.step())
         out.push_back(readRun(s));
@@ -697,9 +720,10 @@ int RunStore::mergeFrom(const std::string &otherPath)
             Statement ins(
                 m_db, "INSERT INTO main.runs (uid, name, method, pd, status, config_json, dataset_path, dataset_hash, "
                       "model_id, output_model, judge, refusal_phrases_json, created_at, started_at, finished_at, "
-                      "message, host, owner_pid, parent_id) SELECT uid, name, method, pd, status, config_json, "
-                      "dataset_path, dataset_hash, model_id, output_model, judge, refusal_phrases_json, created_at, "
-                      "started_at, finished_at, message, host, owner_pid, parent_id FROM other.runs WHERE id = ?");
+                      "message, host, owner_pid, parent_id, output_hash) SELECT uid, name, method, pd, status, "
+                      "config_json, dataset_path, dataset_hash, model_id, output_model, judge, refusal_phrases_json, "
+                      "created_at, started_at, finished_at, message, host, owner_pid, parent_id, " +
+                          std::string(otherSchema >= 4 ? "output_hash" : "''") + " FROM other.runs WHERE id = ?");
             ins.bind(1, old).run();
             const std::int64_t id = sqlite3_last_insert_rowid(m_db);
             newId[old] = id;

@@ -15,7 +15,7 @@ struct sqlite3;
 
 namespace se::store {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 class RunStore
 {
@@ -35,6 +35,7 @@ public:
     std::int64_t createRun(RunInfo info); // returns the id; status as given (usually Queued)
     void setStatus(std::int64_t run, RunStatus status, const std::string &message = {});
     void updateRun(const RunInfo &info); // every field but id and createdAt
+    void setOutputHash(std::int64_t run, const std::string &hash);
     std::optional<RunInfo> run(std::int64_t id) const;
     std::vector<RunInfo> runs() const; // in id order
     void deleteRun(std::int64_t id);
@@ -86,6 +87,7 @@ public:
 private:
     void migrate();
     void exec(const char *sql) const;
+    const char *runColumns() const;    // the run columns of this store's schema version
     const char *answerColumns() const; // the answer columns of this store's schema version
     int m_schema = kSchemaVersion;
     std::string m_path;

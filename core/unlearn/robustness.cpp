@@ -365,14 +365,37 @@ std::vector<se::store::MetricRecord> auditMetrics(const AuditReport &r)
 }
 
 // A path the run recorded as it was given: relative to where the run was started. Found from here, or else from
-// the store's folder (where `run` is usually started).
-std::string located(const std::string &path, const std::string &storePath)
+// the store's folder (where `run` is usually started). An absolute path that is gone (a store copied or moved with
+// its models folder) is looked for beside the store as its last two components ("s.sqlite.models/run-3.adapter"),
+// then its name — for the run's weights only, whose identity (outputHash) decides whether what is found there is the
+// run's.
+std::string located(const std::string &path, const std::string &storePath, bool absoluteBesideStore = false)
 {
     std::error_code ec;
-    if (path.empty() || fs::path(path).is_absolute() || fs::exists(path, ec))
+    if (path.empty() || fs::exists(path, ec))
         return path;
-    const fs::path beside = fs::absolute(storePath, ec).parent_path() / path;
-    return fs::exists(beside, ec) ? beside.string() : path;
+    const fs::path store = fs::absolute(storePath, ec).parent_path(), p(path);
+    std::vector<fs::path> candidates;
+    if (p.is_absolute() && !absoluteBesideStore) {
+        return path;
+    } else if (p.is_absolute()) {
+        if (p.has_parent_path() && p.parent_path().has_filename())
+            candidates.push_back(store / p.parent_path().filename() / p.filename());
+        candidates.push_back(store / p.filename());
+    } else {
+        candidates.push_back(store / p);
+    }
+    for (const auto &c : candidates)
+        if (fs::exists(c, ec))
+            return c.string();
+    return path;
+}
+
+std::string shortHash(const std::string &h)
+{
+    const auto colon = h.find(':');
+    const std::string hex = colon == std::string::npos ? h : h.substr(colon + 1);
+    return (colon == std::string::npos ? std::string() : h.substr(0, colon + 1)) + hex.substr(0, 12) + "…";
 }
 
 } // namespace
@@ -409,9 +432,17 @@ StoredRun storedRun(const se::store::RunStore &store, const std::string &storePa
         throw std::runtime_error(storePath + ": no run " + std::to_string(id));
     r.info = *info;
     std::error_code ec;
-    r.info.outputModel = located(r.info.outputModel, storePath);
+    r.info.outputModel = located(r.info.outputModel, storePath, !r.info.outputHash.empty());
     if (needWeights && (r.info.outputModel.empty() || !fs::exists(r.info.outputModel, ec)))
         throw std::runtime_error("run " + std::to_string(id) + ": its weights " + r.info.outputModel + " are gone");
+    if (needWeights && !r.info.outputHash.empty() && r.info.method != "vanilla") {
+        const std::string found = modelIdentity(r.info.outputModel);
+        if (found != r.info.outputHash)
+            throw std::runtime_error("run " + std::to_string(id) + ": its weights " + r.info.outputModel +
+                                     " are not the ones it wrote (identity " + shortHash(r.info.outputHash) +
+                                     " when written, " + shortHash(found) +
+                                     " now): replaced or changed since, so an audit would not be of this run");
+    }
     UnlearnConfig &uc = r.request.unlearn;
     if (r.info.method == "vanilla") { // a vanilla evaluation records the model it evaluated, not a run configuration
         const auto cfg = nlohmann::json::parse(r.info.configJson, nullptr, false);

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <optional>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <mutex>
 
@@ -32,7 +33,7 @@ struct Cancelled : std::runtime_error {
     Cancelled() : std::runtime_error("cancelled") {}
 };
 
-std::string fileSha256(const std::string &path);
+} // namespace
 
 // A model's identity: a checkpoint file's SHA-256; for a Hugging Face folder (14 GB for a 7B model, too much to
 // hash per run), the SHA-256 over every file's name and size and its first 4 MB (every shard's header and first
@@ -62,6 +63,8 @@ std::string fileSha256(const std::string &path)
 {
     return se::data::sha256File(path, "model");
 }
+
+namespace {
 
 se::metrics::RefusalDetector refusalDetector(const RunRequest &r)
 {
@@ -261,6 +264,21 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
 {
     se::store::RunStore store(request.storePath);
     const std::string key = evalKey(request);
+    auto sameEvaluation = [&](const se::store::RunInfo &r) {
+        if (r.method != "vanilla" || r.modelId != modelHash || r.datasetHash != bench.contentHash)
+            return false;
+        const auto cfg = json::parse(r.configJson, nullptr, false);
+        return cfg.is_object() && cfg.contains("eval_key") && cfg["eval_key"].is_string() && cfg["eval_key"] == key;
+    };
+    auto announce = [&](std::int64_t id, const std::string &message) {
+        if (onEvent) {
+            RunEvent e;
+            e.kind = RunEvent::Kind::VanillaEvaluated;
+            e.vanillaRunId = id;
+            e.message = message;
+            onEvent(e);
+        }
+    };
     double priorRate = 0; // answers/s of this model's latest evaluation here: the estimate before one starts
     for (const auto &r : store.runs()) {
         if (r.method != "vanilla" || r.status != StoreStatus::Finished || r.modelId != modelHash)
@@ -268,16 +286,8 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
         const auto cfg = json::parse(r.configJson, nullptr, false);
         if (cfg.is_object() && cfg.contains("answers_per_second") && cfg["answers_per_second"].is_number())
             priorRate = cfg["answers_per_second"].get<double>(); // runs() lists oldest first
-        if (r.datasetHash != bench.contentHash)
-            continue;
-        if (cfg.is_object() && cfg.contains("eval_key") && cfg["eval_key"].is_string() && cfg["eval_key"] == key) {
-            if (onEvent) {
-                RunEvent e;
-                e.kind = RunEvent::Kind::VanillaEvaluated;
-                e.vanillaRunId = r.id;
-                e.message = "reused";
-                onEvent(e);
-            }
+        if (sameEvaluation(r)) {
+            announce(r.id, "reused");
             return r.id;
         }
     }
@@ -294,8 +304,38 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
     info.judge = request.judge;
     info.refusalPhrasesJson = refusalJson(request);
     info.configJson = vanillaConfig(request, key, 0);
-    const auto id = store.createRun(info);
-    store.setStatus(id, StoreStatus::Running);
+    // Two runs started together on one store (two processes, two tabs) would each evaluate the model: each claims
+    // the evaluation with a run of its own, and the lowest claim still alive makes it while the others wait for it
+    // and reuse it — or claim again if it failed, was cancelled or its process died.
+    std::int64_t id = 0;
+    for (;;) {
+        id = store.createRun(info);
+        store.setStatus(id, StoreStatus::Running);
+        std::int64_t first = 0;
+        for (const auto &r : store.runs())
+            if (r.id < id && sameEvaluation(r) &&
+                (r.status == StoreStatus::Running || r.status == StoreStatus::Queued ||
+                 r.status == StoreStatus::Finished)) {
+                first = r.id;
+                break;
+            }
+        if (first == 0)
+            break;
+        store.deleteRun(id);
+        announce(first, "waiting");
+        for (;;) {
+            const auto r = store.run(first);
+            if (r && r->status == StoreStatus::Finished) {
+                announce(first, "reused");
+                return first;
+            }
+            if (!r || r->status != StoreStatus::Running) // failed, cancelled, interrupted or deleted: claim again
+                break;
+            if (cancel && cancel->cancelled())
+                throw Cancelled();
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        }
+    }
     std::mutex storeMutex;
     try {
         auto judge = makeJudge(request, store, storeMutex);
@@ -561,6 +601,11 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         }
         phase = "training";
         const RunResult rr = unlearn(uc, progress, cancel);
+        {
+            std::error_code ec;
+            if (fs::exists(uc.outFile, ec)) // what the audit checks the weights against later
+                store.setOutputHash(out.runId, modelIdentity(uc.outFile));
+        }
         phase = "the final evaluation (the trained weights are in " + uc.outFile + ")";
         flushSteps();
         if (rr.status == se::engine::RunStatus::Cancelled)

@@ -35,7 +35,8 @@ struct RunRequest {
 struct RunEvent {
     enum class Kind {
         Created,          // runId known, status queued→running
-        VanillaEvaluated, // vanillaRunId holds the vanilla evaluation (new or reused)
+        VanillaEvaluated, // vanillaRunId holds the vanilla evaluation (new; message "reused"; "waiting": another
+                          // run on the store is making it, and this one will reuse it)
         Progress,         // a training step (progress filled)
         Evaluated,        // a curve point or the final evaluation (metrics filled, step set)
         Finished,         // status and message final
@@ -80,5 +81,11 @@ std::int64_t ensureVanillaEvaluation(const RunRequest &request, const RunEventFn
 // fromJson throws std::runtime_error naming the key and the reason for a bad value; unknown keys are errors too.
 std::string requestToJson(const RunRequest &request);
 RunRequest requestFromJson(const std::string &json, RunRequest base = {});
+
+// A model's identity: a checkpoint file's SHA-256; for a folder (a Hugging Face model, an adapter) "folder:" and the
+// SHA-256 over every file's name and size and its first 4 MiB. A run records its weights' identity when it wrote
+// them; the audit refuses weights whose identity changed since.
+std::string modelIdentity(const std::string &path);
+std::string fileSha256(const std::string &path);
 
 } // namespace se::engine

@@ -82,7 +82,7 @@ std::string validUtf8(std::string_view s)
     return out;
 }
 
-std::string terminalSafe(std::string_view s)
+std::string terminalSafe(std::string_view s, bool keepCarriageReturn)
 {
     const std::string v = validUtf8(s);
     std::string out;
@@ -90,7 +90,7 @@ std::string terminalSafe(std::string_view s)
     char buf[8];
     for (std::size_t i = 0; i < v.size(); ++i) {
         const unsigned char c = static_cast<unsigned char>(v[i]);
-        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F) {
+        if ((c < 0x20 && c != '\n' && c != '\t' && !(c == '\r' && keepCarriageReturn)) || c == 0x7F) {
             std::snprintf(buf, sizeof buf, "\\x%02x", c);
             out += buf;
         } else if (c == 0xC2 && i + 1 < v.size() && static_cast<unsigned char>(v[i + 1]) <= 0x9F) {

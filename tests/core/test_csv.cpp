@@ -30,6 +30,25 @@ private Q_SLOTS:
                                      << " a ";
         QTest::newRow("UTF-8") << "Größe, 大小"
                                << "\"Größe, 大小\"";
+        // Found by a hostile probe: an answer's ESC sequences reached the file raw (cat cleared the screen).
+        QTest::newRow("ESC") << "a\x1b[2Jb"
+                             << "a\\x1b[2Jb";
+        QTest::newRow("BEL, NUL-free C0, DEL") << "x\x07y\x01z\x7f"
+                                               << "x\\x07y\\x01z\\x7f";
+        QTest::newRow("tab kept") << "a\tb"
+                                  << "a\tb";
+        QTest::newRow("formula") << "=HYPERLINK(\"http://x\",\"y\")"
+                                 << "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"";
+        QTest::newRow("at") << "@SUM(A1)"
+                            << "'@SUM(A1)";
+        QTest::newRow("plus text") << "+cmd"
+                                   << "'+cmd";
+        QTest::newRow("negative number") << "-0.25"
+                                         << "-0.25";
+        QTest::newRow("signed exponent") << "+1e-5"
+                                         << "+1e-5";
+        QTest::newRow("minus text") << "-- a list"
+                                    << "'-- a list";
     }
     void fields()
     {

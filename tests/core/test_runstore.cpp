@@ -361,7 +361,7 @@ private Q_SLOTS:
             s.setVerdict({ids[0], "ok", {}, "", {}});
             for (const char *sql :
                  {"ALTER TABLE answers DROP COLUMN gpt_score", "ALTER TABLE answers DROP COLUMN no_verdict",
-                  "DROP TABLE probes", "PRAGMA user_version = 1"})
+                  "DROP TABLE probes", "ALTER TABLE runs DROP COLUMN output_hash", "PRAGMA user_version = 1"})
                 s.statement(sql).run();
         }
         {
@@ -373,6 +373,7 @@ private Q_SLOTS:
             QCOMPARE(answers[0].answer, std::string("Red."));
             QCOMPARE(answers[0].gptScore, -1.0);
             QCOMPARE(answers[0].noVerdict, 0);
+            QCOMPARE(ro.runs().at(0).outputHash, std::string()); // version 4's column: unknown
         }
         {
             // Merged into a current store, its answers and verdicts come along.
@@ -393,6 +394,17 @@ private Q_SLOTS:
         const auto run = rw.runs().at(0).id;
         rw.addEvaluation(run, {}, {b});
         QCOMPARE(rw.answers(run).back().gptScore, 0.25);
+        rw.setOutputHash(run, "abc123");
+        QCOMPARE(rw.run(run)->outputHash, std::string("abc123"));
+        // A current store's weights identity survives a merge.
+        const std::string target2 = (tmp.path() + "/new2.sqlite").toStdString();
+        RunStore t2(target2);
+        QCOMPARE(t2.mergeFrom(v1), 1);
+        QCOMPARE(t2.runs().at(0).outputHash, std::string("abc123"));
+        auto again = *t2.run(t2.runs().at(0).id);
+        again.name = "renamed";
+        t2.updateRun(again); // updateRun keeps it
+        QCOMPARE(t2.run(again.id)->outputHash, std::string("abc123"));
     }
 
     void migratesOldSchema()

@@ -15,6 +15,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -368,6 +369,46 @@ private Q_SLOTS:
         const auto missing = se::testing::runCli({"audit", "--store", store});
         QCOMPARE(missing.code, 2);
         QVERIFY2(missing.err.contains("give --store and --run"), missing.err.constData());
+    }
+
+    // Found by a hostile probe: a run whose weights file was replaced by another was audited as the run, and a
+    // copied store audited the original's files (the paths it records are absolute).
+    void weightsReplacedOrMoved()
+    {
+        namespace fs = std::filesystem;
+        const auto info = se::store::RunStore(m_store, true).run(m_gaRun);
+        QVERIFY(info.has_value());
+        QCOMPARE(info->outputHash.size(), std::size_t(64)); // the SHA-256 of the file it wrote
+        QCOMPARE(info->outputHash, modelIdentity(info->outputModel));
+        QCOMPARE(storedRun(m_store, m_gaRun).info.outputModel, info->outputModel);
+
+        // The store and its models folder copied elsewhere, the originals moved away: found beside the copy.
+        QTemporaryDir other;
+        const fs::path models = fs::path(info->outputModel).parent_path();
+        const std::string copy = (other.path() + "/runs.sqlite").toStdString();
+        fs::copy_file(m_store, copy);
+        fs::copy(models, fs::path(copy).parent_path() / models.filename(), fs::copy_options::recursive);
+        const fs::path away = models.string() + ".away";
+        fs::rename(models, away);
+        const StoredRun found = storedRun(copy, m_gaRun);
+        QCOMPARE(found.info.outputModel,
+                 (fs::path(copy).parent_path() / models.filename() / fs::path(info->outputModel).filename()).string());
+
+        // The weights replaced by another file (the start model): refused, naming the file and why.
+        const std::string replaced = found.info.outputModel;
+        fs::copy_file(m_model, replaced, fs::copy_options::overwrite_existing);
+        try {
+            storedRun(copy, m_gaRun);
+            QFAIL("audited weights that are not the run's");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains("are not the ones it wrote") &&
+                         QString(e.what()).contains(QString::fromStdString(replaced)),
+                     e.what());
+        }
+        // Reading the run without its weights (report, compare) is still possible.
+        QCOMPARE(storedRun(copy, m_gaRun, /*needWeights=*/false).info.id, m_gaRun);
+        fs::rename(away, models);
+        QCOMPARE(storedRun(m_store, m_gaRun).info.outputModel, info->outputModel); // the original, unchanged
     }
 
     void runsThatCannotBeAudited()

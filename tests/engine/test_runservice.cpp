@@ -9,6 +9,7 @@
 
 #include <QTemporaryDir>
 #include <QtTest>
+#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -189,6 +190,54 @@ private Q_SLOTS:
             QCOMPARE(QString::fromStdString(live[i].question), QString::fromStdString(disk[i].question));
             QCOMPARE(QString::fromStdString(live[i].answer), QString::fromStdString(disk[i].answer));
         }
+    }
+
+    // Found by a hostile probe: two runs started together on one store evaluated the vanilla model twice. Now the
+    // first claim makes it, the other waits and reuses it; a claim whose maker failed is taken over.
+    void concurrentRunsShareTheVanillaEvaluation()
+    {
+        const std::string db = (m_tmp.path() + "/together.sqlite").toStdString();
+        {
+            se::store::RunStore created(db);
+        } // created before the two threads open it
+        RunRequest r = request(db);
+        r.eval.subsetPerSet = 12; // long enough for the second thread to arrive while the first evaluates
+        std::int64_t ids[2] = {0, 0};
+        std::string messages[2];
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 2; ++t)
+            threads.emplace_back([&, t] {
+                try {
+                    ids[t] = ensureVanillaEvaluation(r, [&](const RunEvent &e) {
+                        if (e.kind == RunEvent::Kind::VanillaEvaluated)
+                            messages[t] += e.message + ";";
+                    });
+                } catch (const std::exception &e) {
+                    messages[t] = std::string("threw: ") + e.what();
+                }
+            });
+        for (auto &t : threads)
+            t.join();
+        QVERIFY2(ids[0] > 0 && ids[0] == ids[1], qPrintable(QString::fromStdString(messages[0] + " | " + messages[1])));
+        se::store::RunStore store(db);
+        int vanilla = 0;
+        for (const auto &run : store.runs())
+            vanilla += run.method == "vanilla";
+        QCOMPARE(vanilla, 1); // the waiting thread's claim was withdrawn
+        QVERIFY2(messages[0].find("reused") != std::string::npos || messages[1].find("reused") != std::string::npos,
+                 qPrintable(QString::fromStdString(messages[0] + " | " + messages[1])));
+
+        // A claim left by a process that died (a running vanilla run whose owner is gone) does not block.
+        const std::string db2 = (m_tmp.path() + "/stale.sqlite").toStdString();
+        RunRequest r2 = request(db2);
+        r2.eval.subsetPerSet = 2;
+        const auto first = ensureVanillaEvaluation(r2);
+        {
+            se::store::RunStore s2(db2);
+            s2.setStatus(first, StoreStatus::Failed, "made to fail by the test");
+        }
+        const auto second = ensureVanillaEvaluation(r2);
+        QVERIFY(second != first); // a failed evaluation is not reused: a new one is made
     }
 
     void sameSeedSameRun()
