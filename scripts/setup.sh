@@ -10,7 +10,7 @@ SE_PACKAGES=(
   cmake ninja-build ccache g++ pkg-config
   qt6-base-dev libqcustomplot-dev libqcustomplot2.1-qt6
   libtorch-dev libopenblas0-pthread libgloo-dev
-  libopencv-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libcurl4-openssl-dev
+  libopencv-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libcurl4-openssl-dev libicu-dev
   python3-numpy clang-format
   xvfb xauth
 )

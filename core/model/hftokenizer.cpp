@@ -112,6 +112,28 @@ std::string runDecodeSteps(std::vector<std::string> pieces, const std::vector<De
                     p.erase(p.size() - step.from.size());
             }
             break;
+        case DecodeStep::Kind::ByteLevel:
+            // Each piece's characters back to the bytes GPT-2's map gave them (a piece with a character outside the
+            // map, an added token's, stays as it is); the joined bytes are made valid UTF-8 at the end, so a character
+            // split over two pieces comes back whole and a lone byte becomes U+FFFD (tokenizers' from_utf8_lossy).
+            for (auto &p : pieces) {
+                std::string bytes;
+                bool mapped = true;
+                for (std::size_t i = 0; i < p.size() && mapped;) {
+                    const unsigned char c = static_cast<unsigned char>(p[i]);
+                    const std::size_t n = c < 0x80 ? 1 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+                    char32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : (c & 0x0F);
+                    for (std::size_t k = 1; k < n && i + k < p.size(); ++k)
+                        cp = (cp << 6) | (static_cast<unsigned char>(p[i + k]) & 0x3F);
+                    const int b = unicode::charByte(cp);
+                    mapped = b >= 0 && i + n <= p.size();
+                    bytes.push_back(static_cast<char>(b));
+                    i += n;
+                }
+                if (mapped)
+                    p = std::move(bytes);
+            }
+            break;
         case DecodeStep::Kind::Metaspace:
             for (std::size_t i = 0; i < pieces.size(); ++i) {
                 replaceAll(pieces[i], step.from, " ");
@@ -338,6 +360,10 @@ HfTokenizer::HfTokenizer(const std::string &text, const std::string &configText,
                 r.fail(field + ".normalizers", "missing or not an array");
             for (std::size_t i = 0; i < n["normalizers"].size(); ++i)
                 normalizer(n["normalizers"][i], field + ".normalizers[" + std::to_string(i) + "]");
+        } else if (t == "NFC") {
+            if (!unicode::available())
+                r.fail(field + ".type", "the NFC normalizer needs ICU, which this build does not have");
+            m_normalizers.push_back({Normalizer::Kind::Nfc, {}, {}});
         } else if (t == "Prepend") {
             m_normalizers.push_back({Normalizer::Kind::Prepend, {}, r.string(n, "prepend", field)});
         } else if (t == "Replace") {
@@ -348,7 +374,7 @@ HfTokenizer::HfTokenizer(const std::string &text, const std::string &configText,
             m_normalizers.push_back({atStart ? Normalizer::Kind::ReplaceAtStart : Normalizer::Kind::Replace, p,
                                      r.string(n, "content", field)});
         } else {
-            r.fail(field + ".type", "normalizer '" + t + "' is not supported (Sequence, Prepend, Replace)");
+            r.fail(field + ".type", "normalizer '" + t + "' is not supported (Sequence, Prepend, Replace, NFC)");
         }
     };
     if (j.contains("normalizer"))
@@ -375,8 +401,44 @@ HfTokenizer::HfTokenizer(const std::string &text, const std::string &configText,
                 m_prepend = scheme == "always" ? Prepend::Always : scheme == "first" ? Prepend::First : Prepend::Never;
             else
                 r.fail(field + ".prepend_scheme", "'" + scheme + "' is not always, first or never");
+        } else if (t == "Split" || t == "ByteLevel") {
+            if (m_byteLevel)
+                r.fail(field, "a pre-tokenizer after ByteLevel is not supported");
+            if (!unicode::available())
+                r.fail(field + ".type", "the " + t + " pre-tokenizer needs ICU, which this build does not have");
+            std::string pattern;
+            if (t == "ByteLevel") {
+                if (r.flag(p, "add_prefix_space", field, true))
+                    r.fail(field + ".add_prefix_space", "true is not supported (false, as Qwen2's and GPT-2's)");
+                m_byteLevel = true;
+                if (!r.flag(p, "use_regex", field, true))
+                    return;
+                // GPT-2's split, which ByteLevel applies itself when use_regex is true
+                pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+            } else {
+                if (r.string(p, "behavior", field) != "Isolated")
+                    r.fail(field + ".behavior", "'" + r.string(p, "behavior", field) +
+                                                    "' is not supported (Isolated, as Qwen2's and Llama 3's)");
+                if (r.flag(p, "invert", field))
+                    r.fail(field + ".invert", "true is not supported");
+                if (!p.contains("pattern") || !p["pattern"].is_object())
+                    r.fail(field + ".pattern", "missing or not an object");
+                const json &pat = p["pattern"];
+                if (pat.contains("Regex") && pat["Regex"].is_string())
+                    pattern = pat["Regex"].get<std::string>();
+                else if (pat.contains("String") && pat["String"].is_string())
+                    pattern = "\\Q" + pat["String"].get<std::string>() + "\\E";
+                else
+                    r.fail(field + ".pattern", "neither a String nor a Regex");
+            }
+            try {
+                m_splits.push_back(std::make_shared<const unicode::SplitPattern>(pattern));
+            } catch (const std::exception &e) {
+                r.fail(field + ".pattern", e.what());
+            }
         } else {
-            r.fail(field + ".type", "pre-tokenizer '" + t + "' is not supported (Metaspace, Sequence)");
+            r.fail(field + ".type",
+                   "pre-tokenizer '" + t + "' is not supported (Metaspace, Sequence, Split, ByteLevel)");
         }
     };
     if (j.contains("pre_tokenizer"))
@@ -386,9 +448,11 @@ HfTokenizer::HfTokenizer(const std::string &text, const std::string &configText,
     if (j.contains("post_processor") && !j["post_processor"].is_null()) {
         const json &p = j["post_processor"];
         const std::string t = r.type(p, "post_processor");
-        if (t != "TemplateProcessing")
-            r.fail("post_processor.type", "'" + t + "' is not supported (TemplateProcessing)");
-        if (!p.contains("single") || !p["single"].is_array())
+        if (t != "TemplateProcessing" && t != "ByteLevel")
+            r.fail("post_processor.type", "'" + t + "' is not supported (TemplateProcessing, ByteLevel)");
+        if (t == "ByteLevel") // offsets only: the ids are left as they are
+            ;
+        else if (!p.contains("single") || !p["single"].is_array())
             r.fail("post_processor.single", "missing or not an array");
         bool seenSequence = false;
         for (std::size_t i = 0; i < p["single"].size(); ++i) {
@@ -437,6 +501,8 @@ HfTokenizer::HfTokenizer(const std::string &text, const std::string &configText,
             s.kind = DecodeStep::Kind::ByteFallback;
         } else if (t == "Fuse") {
             s.kind = DecodeStep::Kind::Fuse;
+        } else if (t == "ByteLevel") {
+            s.kind = DecodeStep::Kind::ByteLevel;
         } else if (t == "Strip") {
             s.kind = DecodeStep::Kind::Strip;
             s.from = r.string(d, "content", field, " ");
@@ -449,7 +515,8 @@ HfTokenizer::HfTokenizer(const std::string &text, const std::string &configText,
             s.metaspacePrepended = scheme.empty() ? r.flag(d, "add_prefix_space", field, true) : scheme != "never";
         } else {
             r.fail(field + ".type",
-                   "decoder '" + t + "' is not supported (Sequence, Replace, ByteFallback, Fuse, Strip, Metaspace)");
+                   "decoder '" + t +
+                       "' is not supported (Sequence, Replace, ByteFallback, Fuse, Strip, Metaspace, ByteLevel)");
         }
         m_decoder.push_back(s);
     };
@@ -587,7 +654,31 @@ void HfTokenizer::encodeSegment(const std::string &segment, bool atStart, std::v
             if (s.compare(0, n.pattern.size(), n.pattern) == 0)
                 s = n.content + s.substr(n.pattern.size());
             break;
+        case Normalizer::Kind::Nfc:
+            s = unicode::nfc(s);
+            break;
         }
+    }
+    if (!m_splits.empty() || m_byteLevel) {
+        std::vector<std::string> pieces{s};
+        for (const auto &split : m_splits) {
+            std::vector<std::string> next;
+            for (const auto &piece : pieces)
+                for (auto &part : split->isolate(piece))
+                    next.push_back(std::move(part));
+            pieces = std::move(next);
+        }
+        for (const auto &piece : pieces) {
+            if (!m_byteLevel) {
+                bpe(piece, out);
+                continue;
+            }
+            std::string mapped;
+            for (unsigned char b : piece)
+                mapped += unicode::byteChar(b);
+            bpe(mapped, out);
+        }
+        return;
     }
     if (m_metaspace) {
         replaceAll(s, " ", m_replacement);

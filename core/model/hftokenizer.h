@@ -2,15 +2,19 @@
 // merges by rank as "a b" strings or [a, b] pairs, byte fallback, unknown token, fuse_unk, ignore_merges), the added
 // tokens with their flags (special, lstrip, rstrip, single_word) split out of the text first, the normalisers and
 // pre-tokenisers of Llama's kind (Sequence, Prepend, Replace with a string or a start-anchored literal, Metaspace with
-// its prepend scheme and split), a TemplateProcessing post-processor (BOS), and the decoder (Replace, ByteFallback,
-// Fuse, Strip, Metaspace). Anything else (a ByteLevel pre-tokeniser, a WordPiece model, a regex beyond a literal) is
-// refused with the file and the field that names it. BPE merges run from a heap (linear-logarithmic in a word's
+// its prepend scheme and split), those of the byte-level kind (Qwen2's, GPT-2's: NFC, Split with a regex and the
+// "Isolated" behaviour, ByteLevel with GPT-2's byte map — unicodetext.h, on ICU), a TemplateProcessing or ByteLevel
+// post-processor, and the decoder (Replace, ByteFallback, Fuse, Strip, Metaspace, ByteLevel). Anything else (a
+// WordPiece model, another Split behaviour, a regex beyond a literal in a Replace) is refused with the file and the
+// field that names it. BPE merges run from a heap (linear-logarithmic in a word's
 // length: tokenizers' "split": false makes a whole segment one word). Plain C++, no LibTorch.
 #pragma once
 
 #include "core/model/texttokenizer.h"
+#include "core/model/unicodetext.h"
 
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -43,7 +47,7 @@ public:
         bool special = false, lstrip = false, rstrip = false, singleWord = false, normalized = false;
     };
     struct Normalizer {
-        enum class Kind { Prepend, Replace, ReplaceAtStart } kind = Kind::Replace;
+        enum class Kind { Prepend, Replace, ReplaceAtStart, Nfc } kind = Kind::Replace;
         std::string pattern, content;
     };
 
@@ -58,6 +62,8 @@ private:
     std::vector<AddedToken> m_added;
     std::vector<bool> m_special; // by id
     std::vector<Normalizer> m_normalizers;
+    std::vector<std::shared_ptr<const unicode::SplitPattern>> m_splits; // Split pre-tokenizers, in order
+    bool m_byteLevel = false;                                           // a ByteLevel pre-tokenizer (the last one)
     bool m_metaspace = false, m_metaspaceSplit = false;
     std::string m_replacement = "\xE2\x96\x81"; // "▁"
     enum class Prepend { Always, First, Never } m_prepend = Prepend::Always;

@@ -34,7 +34,7 @@ std::shared_ptr<const TextTokenizer> loadTextTokenizer(const std::string &folder
 
 // tokenizers' decoder steps, shared by both readers: what turns pieces back into text.
 struct DecodeStep {
-    enum class Kind { Replace, ByteFallback, Fuse, Strip, Metaspace } kind = Kind::Fuse;
+    enum class Kind { Replace, ByteFallback, Fuse, Strip, Metaspace, ByteLevel } kind = Kind::Fuse;
     std::string from, to;              // Replace: every `from` in a piece becomes `to`; Metaspace: `from` is the marker
     int stripStart = 0, stripStop = 0; // Strip: at most this many `from` characters off each piece's ends
     bool metaspacePrepended = true;    // Metaspace: the first piece's leading space came from the encoder (dropped)
