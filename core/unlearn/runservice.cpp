@@ -329,7 +329,8 @@ std::int64_t vanillaEvaluation(const RunRequest &request, const se::data::Benchm
                 announce(first, "reused");
                 return first;
             }
-            if (!r || r->status != StoreStatus::Running) // failed, cancelled, interrupted or deleted: claim again
+            if (!r ||
+                (r->status != StoreStatus::Running && r->status != StoreStatus::Queued)) // ended otherwise: claim again
                 break;
             if (cancel && cancel->cancelled())
                 throw Cancelled();
