@@ -4,6 +4,8 @@
 // stores made elsewhere.
 #pragma once
 
+#include "core/util/defaults.h"
+
 #include "ui/runcontroller.h"
 
 #include <QStringList>
@@ -55,7 +57,7 @@ struct ProbeRequest {
     QString reference; // an answer whose likelihood each model reports (a forget target, or one the user types)
     bool greedy = true;
     int samples = 1; // sampled answers when not greedy
-    quint64 seed = 233;
+    quint64 seed = se::kDefaultSeed;
 };
 struct ProbeAnswer {
     ProbeModel model;

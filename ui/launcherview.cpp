@@ -1,4 +1,5 @@
 #include "ui/launcherview.h"
+#include "core/util/defaults.h"
 
 #include "core/data/benchmark.h"
 #include "core/metrics/evaluation.h"
@@ -496,7 +497,8 @@ void LauncherView::suggestModel()
     if (!m_model->text().isEmpty() && QFileInfo::exists(m_model->text()))
         return;
     if (!m_store->text().isEmpty())
-        m_model->setText(m_store->text() + ".models/vanilla.safetensors");
+        m_model->setText(
+            QString::fromStdString(se::runModelsDir(m_store->text().toStdString()) + "/vanilla.safetensors"));
     updateModelState();
 }
 

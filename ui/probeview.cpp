@@ -1,6 +1,7 @@
 // The probe view (see probeview.h).
 #include "ui/probeview.h"
 
+#include "core/util/defaults.h"
 #include "core/store/runstore.h"
 #include "ui/csvfield.h"
 #include "ui/safeview.h"
@@ -77,7 +78,7 @@ ProbeView::ProbeView(QWidget *parent) : QWidget(parent), m_session(std::make_uni
     m_samples->setPrefix(tr("samples "));
     m_seed = new QSpinBox;
     m_seed->setRange(0, INT_MAX);
-    m_seed->setValue(233);
+    m_seed->setValue(int(se::kDefaultSeed));
     m_seed->setPrefix(tr("seed "));
     auto syncSampling = [this] {
         m_samples->setEnabled(!m_greedy->isChecked());

@@ -1,5 +1,6 @@
 // `safeeraser run`, `evaluate` and `reproduce`: unlearning runs recorded in the run store, headless.
 #include "app/cli/commands.h"
+#include "core/util/defaults.h"
 #include "core/util/text.h"
 #include "app/cli/runjobs.h"
 #include "app/cli/slurmsweep.h"
@@ -478,7 +479,7 @@ int runReproduce(ReproduceFlags f)
     InterruptGuard guard;
     if (f.model.empty()) {
         // The built-in vanilla model of this benchmark, trained once and kept beside the store.
-        f.model = f.store + ".models/vanilla.safetensors";
+        f.model = se::runModelsDir(f.store) + "/vanilla.safetensors";
         if (!fs::exists(f.model)) {
             fs::create_directories(fs::path(f.model).parent_path());
             std::cerr << "[reproduce] training the vanilla model into " << f.model << "\n";

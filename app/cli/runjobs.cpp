@@ -1,4 +1,5 @@
 #include "app/cli/runjobs.h"
+#include "core/util/defaults.h"
 
 #include "core/store/runstore.h"
 #include "core/unlearn/method.h"
@@ -122,7 +123,7 @@ int runSweep(const std::vector<SweepRun> &runs, const SweepOptions &o, const std
             const std::string part = (dir / (r.label + ".sqlite")).string();
             for (const auto &old : {part, part + "-wal", part + "-shm"})
                 fs::remove(old);
-            fs::remove_all(part + ".models");
+            fs::remove_all(se::runModelsDir(part));
             main.statement("VACUUM INTO " + sqlQuoted(part)).run(); // with the vanilla evaluation, to reuse
             se::engine::RunRequest q = r.request;
             q.storePath = part;

@@ -1,4 +1,5 @@
 #include "app/cli/slurmsweep.h"
+#include "core/util/defaults.h"
 
 #include <filesystem>
 #include <fstream>
@@ -69,7 +70,7 @@ SlurmSubmission submitSweep(const std::vector<SweepRun> &runs, const se::engine:
         const std::string part = fs::absolute(se::store::sweepPartPath(store, r.label)).string();
         for (const auto &old : {part, part + "-wal", part + "-shm", part + ".log"})
             fs::remove(old);
-        fs::remove_all(part + ".models");
+        fs::remove_all(se::runModelsDir(part));
         se::engine::RunRequest q = r.request;
         q.storePath = part;
         std::ofstream(part + ".json") << se::engine::requestToJson(q);

@@ -6,6 +6,8 @@
 // Plain C++ (OpenCV and nlohmann/json inside the .cpp only); no Qt, no LibTorch.
 #pragma once
 
+#include "core/util/defaults.h"
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -13,12 +15,12 @@
 namespace se::data {
 
 struct GeneratorOptions {
-    int records = 300;        // harmful images (one record each), both splits together; 1 … 1,000,000
-    std::uint64_t seed = 233; // everything random derives from it
-    int imageSize = 256;      // side of every PNG in pixels; 32 … 2048
-    double valFraction = 0.2; // val = round(records · valFraction), at least 1 when records ≥ 2 and > 0
-    int threads = 0;          // 0: one per core (output does not depend on it)
-    bool force = false;       // also write into a non-empty folder that is not a previous benchmark
+    int records = 300;                     // harmful images (one record each), both splits together; 1 … 1,000,000
+    std::uint64_t seed = se::kDefaultSeed; // everything random derives from it
+    int imageSize = 256;                   // side of every PNG in pixels; 32 … 2048
+    double valFraction = 0.2;              // val = round(records · valFraction), at least 1 when records ≥ 2 and > 0
+    int threads = 0;                       // 0: one per core (output does not depend on it)
+    bool force = false;                    // also write into a non-empty folder that is not a previous benchmark
     // Called after each record's images are written, from worker threads (serialised by the generator).
     std::function<void(long done, long total)> progress;
 };

@@ -4,6 +4,7 @@
 // gives the same answers on every device and LibTorch version.
 #pragma once
 
+#include "core/util/defaults.h"
 #include "core/model/mmmodel.h"
 #include "core/model/tokenizer.h"
 #include "core/model/vlm.h"
@@ -20,7 +21,7 @@ struct GenerateOptions {
     bool greedy = true;
     double temperature = 1.0;
     double topP = 0.9;
-    std::uint64_t seed = 233;
+    std::uint64_t seed = se::kDefaultSeed;
     bool useCache = true;
     int eosId = se::model::Tokenizer::Eos; // the model's end of sequence (ChatFormat::eosId)
     int padId = se::model::Tokenizer::Pad; // the id left padding uses (ChatFormat::padId)

@@ -5,6 +5,7 @@
 // and per category. The model side (generation) is a callback, so this unit needs no LibTorch.
 #pragma once
 
+#include "core/util/defaults.h"
 #include "core/data/benchmark.h"
 #include "core/metrics/textmetrics.h"
 #include "core/store/records.h"
@@ -21,7 +22,7 @@ struct EvalOptions {
     double temperature = 1.0;
     double topP = 0.9;
     int harmfulSamples = 3; // samples per harmful question (forget and PD); other questions get one
-    std::uint64_t seed = 233;
+    std::uint64_t seed = se::kDefaultSeed;
     int subsetPerSet = 0; // 0: every sample; else at most this many per split and set (fixed, seeded)
     bool train = true;    // evaluate all_train (Efficacy)
     bool val = true;      // evaluate all_val (Generality, SARR, retain utility)

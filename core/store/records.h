@@ -2,6 +2,8 @@
 // auditor's verdict. No SQLite here, so evaluation code and the UI can use them without the store.
 #pragma once
 
+#include "core/util/defaults.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -90,7 +92,7 @@ struct ProbeRecord {
     std::string question, reference;
     bool greedy = true;
     int samples = 1;
-    std::uint64_t seed = 233;
+    std::uint64_t seed = se::kDefaultSeed;
     std::string modelsJson = "[]";  // [{"run": id, "start": bool, "label": "…"}]
     std::string answersJson = "[]"; // [{"label", "answers": [], "refusal": [], "unsafe": [], "reference_nll", "error"}]
 };

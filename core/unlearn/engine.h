@@ -4,6 +4,7 @@
 // calling thread) and a CancelToken checked between optimiser steps.
 #pragma once
 
+#include "core/util/defaults.h"
 #include "core/store/records.h"
 #include "core/unlearn/method.h"
 #include "core/util/rendezvous.h"
@@ -64,7 +65,7 @@ struct TrainOptions {
     int gradAccum = 1;
     int steps = 0;     // optimiser steps; 0 = from epochs
     double epochs = 0; // passes over the forget set (vanilla: over all examples) when steps = 0
-    std::uint64_t seed = 233;
+    std::uint64_t seed = se::kDefaultSeed;
     std::string device = "auto"; // "auto" (CUDA when there), "cpu", "cuda", "cuda:N"
     bool bf16 = true;            // bf16 autocast on CUDA; CPU always float32
     int progressEvery = 10;      // steps between progress callbacks (the last step always reports)
@@ -203,7 +204,7 @@ struct AskOptions {
     bool greedy = false; // SPEC §4: sampling at temperature 1.0, top-p 0.9 by default
     double temperature = 1.0;
     double topP = 0.9;
-    std::uint64_t seed = 233;
+    std::uint64_t seed = se::kDefaultSeed;
     int maxNewTokens = 0; // 0 = the model card's max_answer_tokens
 };
 

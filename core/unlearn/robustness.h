@@ -11,6 +11,7 @@
 // No LibTorch in this header. The CLI's `audit` calls it.
 #pragma once
 
+#include "core/util/defaults.h"
 #include "core/metrics/evaluation.h"
 #include "core/metrics/textmetrics.h"
 #include "core/store/runstore.h"
@@ -67,7 +68,7 @@ struct AuditOptions {
     std::int64_t run = 0;
     std::string attacksFile; // empty: defaultAttackTemplates()
     int questions = 24;      // forget questions of all_val (Generality), a fixed seeded subset; 0: all
-    std::uint64_t seed = 233;
+    std::uint64_t seed = se::kDefaultSeed;
     bool modality = true;   // the image attacks (needs OpenCV)
     bool likelihood = true; // the targets' NLL under the run and its start model
     bool vanilla = true;    // the start model under every attack too, beside the run

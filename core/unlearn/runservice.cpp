@@ -1,4 +1,5 @@
 // A whole unlearning run recorded in the run store (see runservice.h).
+#include "core/util/defaults.h"
 #include "core/unlearn/runservice.h"
 #include "core/unlearn/dataparallel.h"
 #include "core/util/profile.h"
@@ -534,7 +535,7 @@ RunOutcome executeRun(const RunRequest &requestIn, const RunEventFn &onEvent, co
         info.modelId = startIdentity(uc);
         const bool adapters = writesAdapterFolders(uc.modelFile);
         if (uc.outFile.empty()) {
-            const fs::path dir = fs::path(request.storePath + ".models");
+            const fs::path dir = fs::path(se::runModelsDir(request.storePath));
             fs::create_directories(dir);
             uc.outFile =
                 (dir / ("run-" + std::to_string(out.runId) + (adapters ? ".adapter" : ".safetensors"))).string();

@@ -1,5 +1,6 @@
 // The named training settings (defaults, presets) of engine.h, apart from the engine: torch-free, so that what
 // only reads or checks settings (the run configuration, its fuzz target) needs no LibTorch.
+#include "core/util/defaults.h"
 #include "core/unlearn/engine.h"
 
 #include <stdexcept>
@@ -31,7 +32,7 @@ TrainOptions UnlearnConfig::preset(const std::string &name)
         t.warmupRatio = 0.06;
         t.weightDecay = 0.01;
         t.clipNorm = 1.0;
-        t.seed = 233;
+        t.seed = se::kDefaultSeed;
         t.batchSize = 4;
         t.gradAccum = 8;
         t.loraAlpha = 256; // with a rank given for the built-in model; Hugging Face models default to r 32, alpha 256
