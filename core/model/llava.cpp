@@ -130,7 +130,7 @@ torch::Tensor attend(const torch::Tensor &q, const torch::Tensor &k, const torch
         // A few heads at a time: a 649-token prompt's float32 scores are 54 MB for 32 heads — over the allocator's
         // largest heap block (threads.cpp), so every layer would map and fault in fresh pages — and under 8 MB for
         // four, which also stay in cache between the products (82 → 52 ms per layer on two Xeon cores).
-        const auto floatMask = mask.defined() ? mask.to(torch::kFloat) : mask;
+        const auto floatMask = mask.defined() ? mask.to(torch::kFloat).contiguous() : mask; // once, not per chunk
         const int64_t perHead = std::max<int64_t>(1, q.size(0) * q.size(2) * k.size(2) * 4);
         const int64_t heads = q.size(1), chunk = std::clamp<int64_t>((8 << 20) / perHead, 1, heads);
         std::vector<torch::Tensor> parts;
