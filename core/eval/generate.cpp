@@ -112,7 +112,7 @@ std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const tor
                 continue;
             }
             const int t = pickToken(data + i * V, V, o, rngState);
-            if (t == o.eosId) {
+            if (t == o.eosId || (o.alsoStopsAt >= 0 && t == o.alsoStopsAt)) {
                 done[b] = true;
                 ++finished;
             } else {
@@ -138,6 +138,8 @@ std::vector<std::vector<int>> generate(se::model::MultimodalLm &model, const tor
                     slot.k = slot.k.index_select(0, keep);
                     slot.v = slot.v.index_select(0, keep);
                 }
+            if (cache.positionDelta.defined())
+                cache.positionDelta = cache.positionDelta.index_select(0, keep);
             mask = mask.index_select(0, keep);
             allPos = allPos.index_select(0, keep);
             allIds = allIds.index_select(0, keep);

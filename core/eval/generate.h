@@ -24,6 +24,7 @@ struct GenerateOptions {
     std::uint64_t seed = se::kDefaultSeed;
     bool useCache = true;
     int eosId = se::model::Tokenizer::Eos; // the model's end of sequence (ChatFormat::eosId)
+    int alsoStopsAt = -1;                  // a second one (ChatFormat::alsoStopsAt; -1: none)
     int padId = se::model::Tokenizer::Pad; // the id left padding uses (ChatFormat::padId)
     // Called after each step's tokens are chosen (0: the prompt's pass), for timing (bench_engine_llava).
     std::function<void(int step)> onStep;

@@ -96,7 +96,7 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
     LoadReport report;
     Llava net = loadLlava(folder, config, dtype, o.device, &naming, o.progress, &report);
     if (!o.adapterDir.empty())
-        foldLlavaAdapter(*net, o.adapterDir);
+        foldAdapterFolder(*net, o.adapterDir);
 
     LoadedModel m;
     m.path = folder;
@@ -106,15 +106,7 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
     m.images = images;
     if (!o.imagesFile.empty())
         m.images->loadPacked(o.imagesFile);
-    m.maxAnswerTokens = 512; // the official inference's limit
-    {
-        std::error_code ec;
-        if (fs::exists(dir / "generation_config.json", ec)) {
-            auto g = nlohmann::json::parse(readText(dir / "generation_config.json", 1u << 20), nullptr, false);
-            if (g.is_object() && g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
-                m.maxAnswerTokens = std::max(1, g["max_new_tokens"].get<int>());
-        }
-    }
+    m.maxAnswerTokens = generationLimit(folder, 512); // the official inference's limit
     m.info = {{"architecture", llavaArchitecture().name},
               {"weights_naming", naming},
               {"dtype", dtypeName(dtype)},
@@ -125,13 +117,7 @@ LoadedModel loadLlavaFolder(const std::string &folder, const LoadOptions &o)
               {"image_tokens", std::to_string(config.imageFeatures())},
               {"tokenizer", tok->file()},
               {"tokenizer_legacy", tok->legacy() ? "true" : "false"}};
-    {
-        std::ostringstream load;
-        load << report.shared << " tensors mapped from the files, " << report.converted << " converted, "
-             << report.copied << " copied; " << gib(report.bytes) << " read in " << std::fixed << std::setprecision(1)
-             << report.seconds << " s";
-        m.info["load"] = load.str();
-    }
+    m.info["load"] = loadSummary(report);
     m.info["weight_bytes"] = std::to_string(plan.weights);
     if (plan.automatic)
         m.info["dtype_reason"] = plan.why;
@@ -156,35 +142,10 @@ ModelFacts describeLlava(const std::string &path)
     const LlavaConfig c =
         LlavaConfig::fromJson(readText(dir / "config.json", 1u << 20), (dir / "config.json").string());
     f.parameters = c.parameterCount();
-    if (!fs::exists(dir / "model.safetensors", ec) && !fs::exists(dir / "model.safetensors.index.json", ec)) {
-        // No weights (yet): config.json's dtype says what they will be; loading says what is missing.
-        const std::string t = c.torchDtype;
-        f.fileDtype = t == "bfloat16" ? "BF16" : t == "float16" ? "F16" : "F32";
-        f.fileBytes = std::uint64_t(f.parameters) * (f.fileDtype == "F32" ? 4 : 2);
-    } else {
-        // The headers alone (the shards are mapped, not read): bytes per dtype.
-        const HfWeights w(path);
-        std::map<std::string, std::uint64_t> byDtype;
-        for (const auto &name : w.names()) {
-            const TensorEntry &e = w.entry(name);
-            byDtype[e.dtype] += e.end - e.begin;
-            f.fileBytes += e.end - e.begin;
-        }
-        std::uint64_t most = 0;
-        for (const auto &[d, n] : byDtype)
-            if (n > most) {
-                most = n;
-                f.fileDtype = d;
-            }
-    }
+    weightFileFacts(path, c.torchDtype, f);
     f.kvHeads = c.kvHeads;
     f.vocab = c.vocab;
-    f.maxAnswerTokens = 512;
-    if (fs::exists(dir / "generation_config.json", ec)) {
-        auto g = nlohmann::json::parse(readText(dir / "generation_config.json", 1u << 20), nullptr, false);
-        if (g.is_object() && g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
-            f.maxAnswerTokens = std::max(1, g["max_new_tokens"].get<int>());
-    }
+    f.maxAnswerTokens = generationLimit(path, 512);
     f.layers = c.layers;
     f.hidden = c.hidden;
     f.intermediate = c.intermediate;
@@ -233,14 +194,17 @@ const Architecture &llavaArchitecture()
         a.describe = describeLlava;
         a.load = loadLlavaFolder;
         a.images = llavaFolderImages;
-        a.applyAdapter = [](LoadedModel &m, const std::string &dir) { loadLlavaAdapter(llavaOf(m), dir); };
+        a.applyAdapter = [](LoadedModel &m, const std::string &dir) { loadAdapterFolder(llavaOf(m), dir); };
         a.saveAdapter = [](const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
                            const std::map<std::string, std::string> &metadata) {
             auto it = m.info.find("weights_naming");
-            saveLlavaAdapter(llavaOf(m), dir, spec, m.path, it == m.info.end() ? "transformers-5" : it->second,
-                             metadata);
+            saveAdapterFolder(llavaOf(m), dir, spec, m.path, it == m.info.end() ? "transformers-5" : it->second,
+                              metadata);
         };
-        a.mergeAdapter = mergeLlavaAdapter;
+        a.mergeAdapter = [](const std::string &model, const std::string &adapter, const std::string &out,
+                            const std::function<void(const std::string &)> &log) {
+            return mergeAdapterFolder(llavaAdapterLayout(), model, adapter, out, log);
+        };
         return a;
     }();
     return a;

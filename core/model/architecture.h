@@ -44,6 +44,7 @@ struct Architecture {
 
 const Architecture &builtinArchitecture(); // arch_builtin.cpp: the built-in model's checkpoint files
 const Architecture &llavaArchitecture();   // arch_llava.cpp: LLaVA-1.5 Hugging Face folders
+const Architecture &qwen2vlArchitecture(); // arch_qwen2vl.cpp: Qwen2-VL and Qwen2.5-VL Hugging Face folders
 
 // Every entry, and lookups that throw naming the path, the architecture and the ones this build knows.
 const std::vector<const Architecture *> &architectures();
@@ -53,5 +54,12 @@ const Architecture &architectureOf(const LoadedModel &m);
 
 // Helpers the entries share.
 std::string parameterCount(int64_t n); // "7.06 B", "30.1 M"
+// A Hugging Face folder's weights from the safetensors headers alone (mapped, not read): f.fileBytes and f.fileDtype
+// (the dtype of the most bytes); with no weights yet, from config.json's `configDtype` and f.parameters.
+void weightFileFacts(const std::string &folder, const std::string &configDtype, ModelFacts &f);
+// generation_config.json's max_new_tokens, else `fallback`.
+int generationLimit(const std::string &folder, int fallback);
+// "N tensors mapped from the files, N converted, N copied; X GiB read in S s"
+std::string loadSummary(const LoadReport &report);
 
 } // namespace se::model

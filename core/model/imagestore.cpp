@@ -3,6 +3,7 @@
 #include "core/data/imagedecode.h"
 #include "core/model/safetensors.h"
 
+#include <cmath>
 #include <stdexcept>
 
 namespace se::model {
@@ -59,7 +60,11 @@ void ImageStore::loadPacked(const std::string &file)
                                  "\"; pack them for it with `safeeraser pack-images --model` and the model");
     std::unordered_map<std::string, torch::Tensor> packed;
     for (auto &[name, t] : st.tensors) {
-        if (t.dim() != 3 || t.size(0) != 3 || t.size(1) != m_size || t.size(2) != m_size)
+        const bool anySize = m_size == 0 && t.dim() == 3 && t.size(0) == 3 && t.size(1) > 0 && t.size(2) > 0;
+        if (m_size == 0 && !anySize)
+            throw std::runtime_error(file + ": image '" + name + "' is " + c10::str(t.sizes()) +
+                                     ", the model needs [3, height, width]");
+        if (!anySize && (t.dim() != 3 || t.size(0) != 3 || t.size(1) != m_size || t.size(2) != m_size))
             throw std::runtime_error(file + ": image '" + name + "' is " + c10::str(t.sizes()) +
                                      ", the model needs [3, " + std::to_string(m_size) + ", " + std::to_string(m_size) +
                                      "]");
@@ -131,9 +136,28 @@ torch::Tensor ImageStore::batch(const std::vector<std::string> &files)
 {
     std::vector<torch::Tensor> ts;
     ts.reserve(files.size());
-    for (const auto &f : files)
+    int64_t height = 0, width = 0;
+    bool same = true;
+    for (const auto &f : files) {
         ts.push_back(get(f));
-    return torch::stack(ts);
+        same = same && (ts.size() == 1 || ts.back().sizes() == ts.front().sizes());
+        height = std::max(height, ts.back().size(1));
+        width = std::max(width, ts.back().size(2));
+    }
+    if (same)
+        return torch::stack(ts);
+    // Images of different sizes (a model that takes any size): each at the top left of the largest, NaN around it.
+    auto out = torch::full({static_cast<int64_t>(ts.size()), 3, height, width}, std::nan(""), torch::kFloat);
+    for (size_t i = 0; i < ts.size(); ++i)
+        out[static_cast<int64_t>(i)].narrow(1, 0, ts[i].size(1)).narrow(2, 0, ts[i].size(2)).copy_(ts[i]);
+    return out;
+}
+
+std::pair<int64_t, int64_t> imageExtent(const torch::Tensor &padded)
+{
+    const auto rows = torch::isnan(padded.select(0, 0).select(1, 0)).logical_not().sum().item<int64_t>();
+    const auto cols = torch::isnan(padded.select(0, 0).select(0, 0)).logical_not().sum().item<int64_t>();
+    return {rows, cols};
 }
 
 void ImageStore::pack(const std::string &root, const std::vector<std::string> &relativeFiles, int size,

@@ -1,4 +1,5 @@
-// Images as the model eats them: [3, S, S] float tensors in [0, 1], decoded once per file and kept in memory.
+// Images as the model eats them: [3, S, S] float tensors in [0, 1], decoded once per file and kept in memory — or,
+// for a model that takes images of any size (Qwen2-VL; size 0), [3, H, W] as its preprocessing sizes each.
 // Decodes through se::data::decodeImageRgb (OpenCV) or takes them from a packed file written by
 // `safeeraser pack-images` (a safetensors file keyed by path relative to the dataset folder), which is how a
 // build without OpenCV (the GPU machine) gets its images. Thread-safe.
@@ -9,6 +10,7 @@
 #include <string>
 #include <torch/torch.h>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace se::model {
@@ -34,7 +36,8 @@ public:
 
     // [3, S, S] float on the CPU. Throws std::runtime_error naming the file and the reason.
     torch::Tensor get(const std::string &file);
-    torch::Tensor batch(const std::vector<std::string> &files); // [B, 3, S, S]
+    // [B, 3, S, S]; images of different sizes at the top left of [B, 3, largest H, largest W], NaN elsewhere.
+    torch::Tensor batch(const std::vector<std::string> &files);
 
     // Writes `files` (keys: paths relative to `root`) decoded at `size` into a packed file.
     static void pack(const std::string &root, const std::vector<std::string> &relativeFiles, int size,
@@ -54,5 +57,8 @@ private:
     std::unordered_map<std::string, torch::Tensor> m_cache;  // by the path asked for
     std::unordered_map<std::string, torch::Tensor> m_packed; // by relative path
 };
+
+// One image of a batch() [3, H, W]: its own height and width (the extent before the NaN padding).
+std::pair<int64_t, int64_t> imageExtent(const torch::Tensor &padded);
 
 } // namespace se::model

@@ -1,10 +1,9 @@
-#include "core/model/gemm.h"
 #include "core/model/llava.h"
-#include "core/model/registry.h"
 
-#include <mutex>
-
+#include "core/model/gemm.h"
+#include "core/model/hfblocks.h"
 #include "core/model/hfweights.h"
+#include "core/model/registry.h"
 
 #include <algorithm>
 #include <cmath>
@@ -81,75 +80,7 @@ torch::Tensor HfLinearImpl::mergedWeight() const
 // Named, not anonymous: LlavaImpl::Parts (declared in the header) holds these, and a type with internal linkage
 // inside one with external linkage is an ODR hazard (GCC warns in a unity build).
 namespace llava_parts {
-
-struct ContainerImpl : torch::nn::Module {
-    using torch::nn::Module::register_module;
-};
-TORCH_MODULE(Container);
-
-// A parameter-only module: "weight" (and "bias"), as transformers names norms and embeddings.
-struct ParamsImpl : torch::nn::Module {
-    ParamsImpl(std::vector<int64_t> shape, bool withBias, const torch::TensorOptions &o)
-    {
-        weight = register_parameter("weight", torch::empty(shape, o));
-        if (withBias)
-            bias = register_parameter("bias", torch::empty({shape[0]}, o));
-    }
-    torch::Tensor weight, bias;
-};
-TORCH_MODULE(Params);
-
-torch::Tensor layerNorm(const torch::Tensor &x, const Params &p, double eps)
-{
-    return F::layer_norm(x, F::LayerNormFuncOptions({x.size(-1)}).weight(p->weight).bias(p->bias).eps(eps));
-}
-
-torch::Tensor rmsNorm(const torch::Tensor &x, const Params &p, double eps)
-{
-    auto xf = x.to(torch::kFloat);
-    xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-    return p->weight * xf.to(x.scalar_type());
-}
-
-// Softmax attention over [B, H, Tq, D] · [B, H, Tk, D]; probabilities in float32 as transformers' eager path.
-// On the CPU a bfloat16 model's products run in bfloat16 where the CPU multiplies it natively (AVX512-BF16, AMX:
-// LibTorch hands contiguous bfloat16 batches to oneDNN, 180–230 GFLOP/s on two Xeon cores at a 649-token prompt's
-// shape against 70–125 for float32 ones on OpenBLAS, whose pool a large model keeps at one thread), and in float32
-// elsewhere (LibTorch 1.13's bfloat16 batched products without oneDNN are scalar loops). The scores are scaled,
-// masked and normalised in float32 either way: a bfloat16 mask would round the most negative float to -inf and
-// turn a padding row into NaN. A decoding step's few queries read the bfloat16 KV cache directly (gemm.h
-// fewQueryAttention). The result comes back in the queries' dtype.
-torch::Tensor attend(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v, const torch::Tensor &mask)
-{
-    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-    const bool cpuBf16 = q.scalar_type() == torch::kBFloat16 && q.device().is_cpu();
-    if (cpuBf16 && q.size(2) <= 4 && !torch::GradMode::is_enabled())
-        return fewQueryAttention(q.to(torch::kFloat), k, v, mask.defined() ? mask.to(torch::kFloat) : mask, scale)
-            .to(q.scalar_type());
-    if (cpuBf16 && cpuMultipliesBf16()) {
-        // A few heads at a time: a 649-token prompt's float32 scores are 54 MB for 32 heads — over the allocator's
-        // largest heap block (threads.cpp), so every layer would map and fault in fresh pages — and under 8 MB for
-        // four, which also stay in cache between the products (82 → 52 ms per layer on two Xeon cores).
-        const auto floatMask = mask.defined() ? mask.to(torch::kFloat).contiguous() : mask; // once, not per chunk
-        const int64_t perHead = std::max<int64_t>(1, q.size(0) * q.size(2) * k.size(2) * 4);
-        const int64_t heads = q.size(1), chunk = std::clamp<int64_t>((8 << 20) / perHead, 1, heads);
-        std::vector<torch::Tensor> parts;
-        for (int64_t h = 0; h < heads; h += chunk) {
-            const int64_t n = std::min(chunk, heads - h);
-            const auto raw =
-                torch::matmul(q.narrow(1, h, n).contiguous(), k.narrow(1, h, n).contiguous().transpose(-2, -1));
-            parts.push_back(torch::matmul(scaledMaskedSoftmax(raw, floatMask, scale), v.narrow(1, h, n).contiguous()));
-        }
-        return parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
-    }
-    auto wide = [&](const torch::Tensor &t) { return cpuBf16 ? t.to(torch::kFloat) : t; };
-    const auto qk = wide(q), kk = wide(k), vv = wide(v);
-    auto scores = torch::matmul(qk, kk.transpose(-2, -1)) * scale;
-    if (mask.defined())
-        scores = scores + mask.to(scores.scalar_type());
-    auto p = torch::softmax(scores.to(torch::kFloat), -1).to(vv.scalar_type());
-    return torch::matmul(p, vv).to(q.scalar_type());
-}
+using namespace hf;
 
 struct ClipLayerImpl : torch::nn::Module {
     ClipLayerImpl(const LlavaConfig &c, const torch::TensorOptions &o)
@@ -186,112 +117,6 @@ struct ClipLayerImpl : torch::nn::Module {
 };
 TORCH_MODULE(ClipLayer);
 
-struct LlamaLayerImpl : torch::nn::Module {
-    LlamaLayerImpl(const LlavaConfig &c, const torch::TensorOptions &o)
-        : heads(c.heads), kvHeads(c.kvHeads), headDim(c.headDim()), eps(c.rmsEps)
-    {
-        const int d = c.hidden, kv = c.kvHeads * c.headDim();
-        auto attn = register_module("self_attn", Container());
-        q = attn->register_module("q_proj", HfLinear(d, d, false, o));
-        k = attn->register_module("k_proj", HfLinear(d, kv, false, o));
-        v = attn->register_module("v_proj", HfLinear(d, kv, false, o));
-        out = attn->register_module("o_proj", HfLinear(d, d, false, o));
-        auto mlp = register_module("mlp", Container());
-        gate = mlp->register_module("gate_proj", HfLinear(d, c.intermediate, false, o));
-        up = mlp->register_module("up_proj", HfLinear(d, c.intermediate, false, o));
-        down = mlp->register_module("down_proj", HfLinear(c.intermediate, d, false, o));
-        ln1 = register_module("input_layernorm", Params(std::vector<int64_t>{d}, false, o));
-        ln2 = register_module("post_attention_layernorm", Params(std::vector<int64_t>{d}, false, o));
-    }
-    static torch::Tensor rotateHalf(const torch::Tensor &x)
-    {
-        auto parts = x.chunk(2, -1);
-        return torch::cat({-parts[1], parts[0]}, -1);
-    }
-    // cos / sin [B, 1, T, D]; mask additive [B, 1, Tq, Tk]; queryFrom: outputs wanted from there on.
-    torch::Tensor forward(const torch::Tensor &x, const torch::Tensor &cos, const torch::Tensor &sin,
-                          const torch::Tensor &mask, KvSlot *cache, int64_t reserve, int64_t queryFrom)
-    {
-        const int64_t B = x.size(0), T = x.size(1);
-        auto h = rmsNorm(x, ln1, eps);
-        torch::Tensor xq = x, hq = h, cq = cos, sq = sin, m = mask;
-        if (queryFrom > 0) {
-            xq = x.slice(1, queryFrom);
-            hq = h.slice(1, queryFrom);
-            cq = cos.slice(2, queryFrom);
-            sq = sin.slice(2, queryFrom);
-            m = mask.slice(2, queryFrom);
-        }
-        const int64_t Tq = xq.size(1);
-        auto qh = q(hq).view({B, Tq, heads, headDim}).transpose(1, 2);
-        auto kh = k(h).view({B, T, kvHeads, headDim}).transpose(1, 2);
-        auto vh = v(h).view({B, T, kvHeads, headDim}).transpose(1, 2);
-        qh = qh * cq + rotateHalf(qh) * sq;
-        kh = kh * cos + rotateHalf(kh) * sin;
-        if (cache)
-            std::tie(kh, vh) = cache->append(kh, vh, reserve);
-        if (kvHeads != heads) { // grouped-query attention: each key/value head serves heads / kvHeads queries
-            kh = kh.repeat_interleave(heads / kvHeads, 1);
-            vh = vh.repeat_interleave(heads / kvHeads, 1);
-        }
-        auto ctx = attend(qh, kh, vh, m).transpose(1, 2).reshape({B, Tq, heads * headDim});
-        auto y = xq + out(ctx);
-        auto g = rmsNorm(y, ln2, eps);
-        return y + down(siluMul(gate(g), up(g)));
-    }
-    int64_t heads, kvHeads, headDim;
-    double eps;
-    HfLinear q{nullptr}, k{nullptr}, v{nullptr}, out{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
-    Params ln1{nullptr}, ln2{nullptr};
-};
-TORCH_MODULE(LlamaLayer);
-
-// One decoder layer under activation checkpointing: the forward runs without building a graph and keeps the
-// layer's input (and the shared rotary tables and mask); the backward recomputes the layer with gradients on — the
-// device's random state (LoRA dropout) set back to what the forward saw — and back-propagates through it, which
-// accumulates the gradients of the layer's trainable parameters and gives the input's.
-struct LayerCheckpoint : torch::autograd::Function<LayerCheckpoint> {
-    static torch::Tensor forward(torch::autograd::AutogradContext *ctx, const torch::Tensor &x,
-                                 const torch::Tensor &cos, const torch::Tensor &sin, const torch::Tensor &mask,
-                                 int64_t layer, int64_t queryFrom)
-    {
-        auto gen = at::globalContext().defaultGenerator(x.device());
-        {
-            std::lock_guard<std::mutex> lock(gen.mutex());
-            ctx->saved_data["rng"] = gen.get_state();
-        }
-        ctx->saved_data["layer"] = layer;
-        ctx->saved_data["from"] = queryFrom;
-        ctx->save_for_backward({x, cos, sin, mask});
-        return reinterpret_cast<LlamaLayerImpl *>(layer)->forward(x, cos, sin, mask, nullptr, 0, queryFrom);
-    }
-    static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
-                                                   torch::autograd::variable_list grads)
-    {
-        const auto saved = ctx->get_saved_variables();
-        auto *layer = reinterpret_cast<LlamaLayerImpl *>(ctx->saved_data["layer"].toInt());
-        auto x = saved[0].detach().requires_grad_(true);
-        auto gen = at::globalContext().defaultGenerator(x.device());
-        torch::Tensor now;
-        {
-            std::lock_guard<std::mutex> lock(gen.mutex());
-            now = gen.get_state();
-            gen.set_state(ctx->saved_data["rng"].toTensor());
-        }
-        torch::Tensor y;
-        {
-            torch::AutoGradMode on(true);
-            y = layer->forward(x, saved[1], saved[2], saved[3], nullptr, 0, ctx->saved_data["from"].toInt());
-        }
-        {
-            std::lock_guard<std::mutex> lock(gen.mutex());
-            gen.set_state(now);
-        }
-        torch::autograd::backward({y}, {grads[0]});
-        return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
-    }
-};
-
 } // namespace llava_parts
 using namespace llava_parts;
 
@@ -300,7 +125,7 @@ struct LlavaImpl::Parts {
     torch::Tensor classEmbedding;
     std::vector<ClipLayer> visionLayers;
     HfLinear proj1{nullptr}, proj2{nullptr}, lmHead{nullptr};
-    std::vector<LlamaLayer> layers;
+    std::vector<hf::DecoderLayer> layers;
     torch::Tensor invFreq; // float32 [headDim / 2]
 };
 
@@ -331,8 +156,9 @@ LlavaImpl::LlavaImpl(const LlavaConfig &c, const torch::TensorOptions &o)
     auto lm = model->register_module("language_model", Container());
     m->embed = lm->register_module("embed_tokens", Params(std::vector<int64_t>{c.vocab, c.hidden}, false, o));
     torch::nn::ModuleList layers;
+    const hf::DecoderShape decoderShape{c.hidden, c.intermediate, c.heads, c.kvHeads, c.headDim(), c.rmsEps, false};
     for (int i = 0; i < c.layers; ++i) {
-        m->layers.push_back(LlamaLayer(c, o));
+        m->layers.push_back(hf::DecoderLayer(decoderShape, o));
         layers->push_back(m->layers.back());
     }
     lm->register_module("layers", layers);
@@ -397,16 +223,7 @@ torch::Tensor LlavaImpl::hidden(const torch::Tensor &ids, const torch::Tensor &p
     // than -inf, so a row of padding never turns into NaN.
     auto mask = attentionMask(past, T, keyMask, ids.device(), std::numeric_limits<float>::lowest());
     const bool recompute = m_checkpoint && is_training() && torch::GradMode::is_enabled() && !cache;
-    if (recompute && !x.requires_grad()) // the layers' own parameters still need their gradients
-        x = x.detach().requires_grad_(true);
-    for (size_t l = 0; l < m->layers.size(); ++l) {
-        const int64_t from = l + 1 == m->layers.size() ? outputFrom : 0;
-        if (recompute)
-            x = LayerCheckpoint::apply(x, cos, sin, mask, reinterpret_cast<int64_t>(m->layers[l].get()), from);
-        else
-            x = m->layers[l]->forward(x, cos, sin, mask, cache ? cache->slot(l, m->layers.size()) : nullptr,
-                                      cache ? cache->reserve : 0, from);
-    }
+    x = runDecoderLayers(m->layers, x, cos, sin, mask, cache, outputFrom, recompute);
     return rmsNorm(x, m->norm, c.rmsEps);
 }
 

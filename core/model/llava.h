@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <torch/torch.h>
 #include <vector>
@@ -76,7 +77,7 @@ TORCH_MODULE(HfLinear);
 
 // An adapter folded into a model's weights as it was loaded (W ← W + s·B·A, its saved projector copied in): the
 // starting point of a run from "model + adapter". Kept, so that what a run trains on top of it is written as one
-// PEFT adapter relative to the model folder: the two stacked, rank r₁ + r₂ (saveLlavaAdapter).
+// PEFT adapter relative to the model folder: the two stacked, rank r₁ + r₂ (saveAdapterFolder).
 struct FoldedAdapter {
     std::string dir;
     int64_t rank = 0;                                                    // the largest of its modules' ranks
@@ -84,7 +85,34 @@ struct FoldedAdapter {
     bool replacedProjector = false;                                      // it saved the projector (modules_to_save)
 };
 
-class LlavaImpl : public MultimodalLm
+// How an architecture's PEFT adapter folders are laid out: the files' naming against this program's, the modules
+// trained in full beside the adapters and saved whole (PEFT's modules_to_save), and target_modules as a regular
+// expression that names the language model's projections only.
+struct AdapterLayout {
+    std::function<std::string(const std::string &)> legacyName;    // this program's name → transformers 4's
+    std::function<std::string(const std::string &)> canonicalName; // either naming → this program's
+    std::string savedPrefix;                                       // "model.multi_modal_projector."
+    std::string modulesToSave;                                     // "multi_modal_projector"
+    std::set<std::string> savedLeaves;                             // "linear_1", "linear_2": never in the regex
+    // target_modules for the alternatives "q_proj|k_proj|…"
+    std::function<std::string(const std::string &alternatives)> targetRegex;
+};
+
+// A Hugging Face model made of HfLinear layers that carries PEFT adapters (LLaVA, Qwen2-VL): what the adapter
+// functions below work on.
+class HfVlmImpl : public MultimodalLm
+{
+public:
+    // Every linear layer by its full name ("model.language_model.layers.0.self_attn.q_proj").
+    virtual std::vector<std::pair<std::string, HfLinear>> linears() const = 0;
+    virtual const AdapterLayout &adapterLayout() const = 0;
+    // The adapter folded in at load (foldAdapterFolder), if any.
+    std::shared_ptr<const FoldedAdapter> folded;
+};
+
+const AdapterLayout &llavaAdapterLayout();
+
+class LlavaImpl : public HfVlmImpl
 {
 public:
     LlavaImpl(const LlavaConfig &config, const torch::TensorOptions &options);
@@ -110,10 +138,8 @@ public:
     }
 
     const LlavaConfig &config() const { return m_config; }
-    // Every linear layer by its full name ("model.language_model.layers.0.self_attn.q_proj").
-    std::vector<std::pair<std::string, HfLinear>> linears() const;
-    // The adapter folded in at load (foldLlavaAdapter), if any.
-    std::shared_ptr<const FoldedAdapter> folded;
+    std::vector<std::pair<std::string, HfLinear>> linears() const override;
+    const AdapterLayout &adapterLayout() const override { return llavaAdapterLayout(); }
 
 private:
     struct Parts;
@@ -138,13 +164,13 @@ Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::Sca
 std::string llavaLegacyName(const std::string &name);
 std::string llavaCanonicalName(const std::string &name);
 
-// PEFT adapters of a LLaVA model (SPEC §8): `adapter_config.json` (peft_type LORA, r, lora_alpha, lora_dropout,
+// PEFT adapters of a LLaVA model (SPEC §8; a Qwen2-VL model's alike, by its AdapterLayout): `adapter_config.json` (peft_type LORA, r, lora_alpha, lora_dropout,
 // target_modules as SafeEraser's regex over the language model, bias "none", task_type CAUSAL_LM,
 // base_model_name_or_path, modules_to_save: the projector, use_rslora) and `adapter_model.safetensors` with
 // `base_model.model.<module>.lora_A.weight` [r, in], `….lora_B.weight` [out, r] and the projector's full
 // weights as `base_model.model.<module>.weight` / `.bias`, module names in the base folder's naming
 // ("transformers-4" or "transformers-5"). Written to temporary names and renamed, so no reader sees half a folder.
-void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const LoraSpec &spec,
+void saveAdapterFolder(const HfVlmImpl &model, const std::string &dir, const LoraSpec &spec,
                       const std::string &baseModel, const std::string &naming,
                       const std::map<std::string, std::string> &metadata = {});
 // When the model has a folded adapter (a run from model + adapter), the folder is written stacked: per module
@@ -154,16 +180,16 @@ void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const Lora
 // Folds an adapter folder into a loaded model's weights (W ← W + s·B·A computed in float32, stored in W's dtype;
 // the saved projector copied in) and records it in model.folded; throws naming the file and the key for anything
 // that does not fit the model. Evaluating base + adapter this way costs nothing per token.
-void foldLlavaAdapter(LlavaImpl &model, const std::string &dir);
+void foldAdapterFolder(HfVlmImpl &model, const std::string &dir);
 // Copies an adapter folder's values into the adapters a run has added (resuming from a curve checkpoint). With a
 // folded adapter the folder is the stacked one above, and the run's own part is taken from it.
-void loadLlavaAdapter(LlavaImpl &model, const std::string &dir);
+void loadAdapterFolder(HfVlmImpl &model, const std::string &dir);
 
 // Writes <baseDir> with the adapter folded in (W + scaling·B·A; the saved projector weights replacing the base's)
 // as a new Hugging Face folder that transformers loads without PEFT: the same shards, tensor names, dtypes and
 // index, the other files copied. Streams one tensor at a time (a 7B folder is never whole in memory). Refuses an
 // existing non-empty folder or an input as `outDir`; writes <outDir>.partial and renames it when done.
-MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &adapterDir, const std::string &outDir,
+MergeSummary mergeAdapterFolder(const AdapterLayout &layout, const std::string &baseDir, const std::string &adapterDir, const std::string &outDir,
                                const std::function<void(const std::string &)> &log = {});
 
 } // namespace se::model

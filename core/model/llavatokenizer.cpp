@@ -237,16 +237,26 @@ std::vector<int> LlavaChatFormat::expand(const std::vector<int> &ids) const
     return out;
 }
 
-ChatTokens LlavaChatFormat::prompt(const std::string &question) const
+int fixedImageTokens(int asked, int fixed)
 {
+    if (asked != -1 && asked != fixed)
+        throw std::logic_error("chat format: " + std::to_string(asked) + " image tokens asked of a model that gives " +
+                               std::to_string(fixed) + " for every image");
+    return fixed;
+}
+
+ChatTokens LlavaChatFormat::prompt(const std::string &question, int imageTokens) const
+{
+    fixedImageTokens(imageTokens, m_features);
     ChatTokens c;
     c.ids = expand(m_tok->encode(promptText(question), true));
     c.answerStart = static_cast<int>(c.ids.size());
     return c;
 }
 
-ChatTokens LlavaChatFormat::example(const std::string &question, const std::string &answer) const
+ChatTokens LlavaChatFormat::example(const std::string &question, const std::string &answer, int imageTokens) const
 {
+    fixedImageTokens(imageTokens, m_features);
     // The whole conversation tokenized at once, as training code does; the answer starts where it stops
     // agreeing with the prompt alone (with SentencePiece's whitespace split, at the prompt's end).
     const ChatTokens p = prompt(question);

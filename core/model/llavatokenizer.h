@@ -53,8 +53,10 @@ public:
                     std::string systemPrompt = {});
     std::string name() const override;
     std::string promptText(const std::string &question) const override;
-    ChatTokens prompt(const std::string &question) const override;
-    ChatTokens example(const std::string &question, const std::string &answer) const override;
+    using ChatFormat::example;
+    using ChatFormat::prompt;
+    ChatTokens prompt(const std::string &question, int imageTokens) const override;
+    ChatTokens example(const std::string &question, const std::string &answer, int imageTokens) const override;
     std::string decode(const std::vector<int> &ids) const override { return m_tok->decode(ids); }
     int eosId() const override { return m_tok->eosId(); }
     int padId() const override { return m_pad; }

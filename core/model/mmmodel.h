@@ -27,6 +27,10 @@ struct KvSlot {
 struct KvCache {
     std::vector<KvSlot> layers;
     int64_t reserve = 0; // positions to allocate at first use (prompt + new tokens); 0: exactly what comes
+    // Per row [B], added to the positions of the tokens after the cached ones, for a model whose positions are not
+    // the token's index (Qwen2-VL's M-RoPE: an image's tokens take fewer positions than they are long); set by the
+    // model at the prompt, undefined for the others. A caller that drops rows of the cache drops them here too.
+    torch::Tensor positionDelta;
     int64_t length() const { return layers.empty() ? 0 : layers[0].used; }
     KvSlot *slot(size_t layer, size_t layers); // sized on first use
 };
@@ -79,6 +83,10 @@ public:
 
     virtual int64_t maxPositions() const = 0;    // the longest sequence the model takes
     virtual int64_t imageTokens() const = 0;     // features (placeholder tokens) per image
+    // A model that takes images of any size (its ImageStore's size is 0) gives an image of height × width (as its
+    // preprocessing sized it) this many features; `pixels` then come as ImageStore::batch makes them, each image at
+    // the top left and NaN around it. The others give imageTokens() for every image.
+    virtual int64_t imageTokensFor(int64_t /*height*/, int64_t /*width*/) const { return imageTokens(); }
     virtual torch::ScalarType dtype() const = 0; // of the weights
 
     virtual std::vector<torch::Tensor> visionParameters() const = 0;

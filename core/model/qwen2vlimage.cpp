@@ -1,5 +1,7 @@
 #include "core/model/qwen2vlimage.h"
 
+#include <tuple>
+
 #include "core/model/smallfile.h"
 
 #include <algorithm>
@@ -90,14 +92,35 @@ std::pair<int, int> Qwen2VlImageProcessor::smartResize(int height, int width) co
     return {int(h), int(w)};
 }
 
-Qwen2VlImageProcessor::Patches Qwen2VlImageProcessor::process(const se::data::RgbImage &image) const
+std::vector<float> Qwen2VlImageProcessor::resized(const se::data::RgbImage &image, int &height, int &width) const
 {
-    const auto [h, w] = smartResize(image.height, image.width);
+    std::tie(height, width) = smartResize(image.height, image.width);
     ClipPreprocessor c = pixels;
     c.doResize = true;
-    c.resizeHeight = h;
-    c.resizeWidth = w;
-    const std::vector<float> chw = c.process(image); // [3, h, w]
+    c.resizeHeight = height;
+    c.resizeWidth = width;
+    return c.process(image);
+}
+
+std::vector<float> Qwen2VlImageProcessor::resizedFile(const std::string &file, int &height, int &width) const
+{
+    se::data::RgbImage img;
+    std::string error;
+    if (!se::data::decodeImageRgb8(file, img, error))
+        throw std::runtime_error(error.find(file) == std::string::npos ? file + ": " + error : error);
+    return resized(img, height, width);
+}
+
+std::string Qwen2VlImageProcessor::describe() const
+{
+    return "qwen2-vl pixels " + std::to_string(minPixels) + "-" + std::to_string(maxPixels) + " factor " +
+           std::to_string(patchSize * mergeSize) + " " + pixels.describe();
+}
+
+Qwen2VlImageProcessor::Patches Qwen2VlImageProcessor::process(const se::data::RgbImage &image) const
+{
+    int h = 0, w = 0;
+    const std::vector<float> chw = resized(image, h, w); // [3, h, w]
     Patches out;
     const int P = patchSize, M = mergeSize, T = temporalPatchSize;
     out.gridH = h / P;

@@ -36,6 +36,12 @@ struct Qwen2VlImageProcessor {
     };
     Patches process(const se::data::RgbImage &image) const;
     Patches processFile(const std::string &file) const;
+    // The picture the patches are cut from: smart-resized, rescaled and normalised, [3, height, width] row-major
+    // (the model cuts the patches itself; qwen2vl.h).
+    std::vector<float> resized(const se::data::RgbImage &image, int &height, int &width) const;
+    std::vector<float> resizedFile(const std::string &file, int &height, int &width) const;
+    // Names the preprocessing with its settings (a packed image file records it).
+    std::string describe() const;
 };
 
 } // namespace se::model

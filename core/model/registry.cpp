@@ -26,7 +26,8 @@ std::string readText(const fs::path &p, std::uintmax_t limit)
 
 const std::vector<const Architecture *> &architectures()
 {
-    static const std::vector<const Architecture *> r = {&builtinArchitecture(), &llavaArchitecture()};
+    static const std::vector<const Architecture *> r = {&builtinArchitecture(), &llavaArchitecture(),
+                                                        &qwen2vlArchitecture()};
     return r;
 }
 
@@ -69,6 +70,53 @@ std::string parameterCount(int64_t n)
     else
         o << double(n) / 1e6 << " M";
     return o.str();
+}
+
+void weightFileFacts(const std::string &folder, const std::string &configDtype, ModelFacts &f)
+{
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path dir(folder);
+    if (!fs::exists(dir / "model.safetensors", ec) && !fs::exists(dir / "model.safetensors.index.json", ec)) {
+        // No weights (yet): config.json's dtype says what they will be; loading says what is missing.
+        f.fileDtype = configDtype == "bfloat16" ? "BF16" : configDtype == "float16" ? "F16" : "F32";
+        f.fileBytes = std::uint64_t(f.parameters) * (f.fileDtype == "F32" ? 4 : 2);
+        return;
+    }
+    const HfWeights w(folder);
+    std::map<std::string, std::uint64_t> byDtype;
+    for (const auto &name : w.names()) {
+        const TensorEntry &e = w.entry(name);
+        byDtype[e.dtype] += e.end - e.begin;
+        f.fileBytes += e.end - e.begin;
+    }
+    std::uint64_t most = 0;
+    for (const auto &[d, n] : byDtype)
+        if (n > most) {
+            most = n;
+            f.fileDtype = d;
+        }
+}
+
+int generationLimit(const std::string &folder, int fallback)
+{
+    const std::string file = (std::filesystem::path(folder) / "generation_config.json").string();
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec))
+        return fallback;
+    auto g = nlohmann::json::parse(readSmallFile(file, 1u << 20), nullptr, false);
+    if (g.is_object() && g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
+        return std::max(1, g["max_new_tokens"].get<int>());
+    return fallback;
+}
+
+std::string loadSummary(const LoadReport &report)
+{
+    std::ostringstream load;
+    load << report.shared << " tensors mapped from the files, " << report.converted << " converted, " << report.copied
+         << " copied; " << gib(report.bytes) << " read in " << std::fixed << std::setprecision(1) << report.seconds
+         << " s";
+    return load.str();
 }
 
 namespace {
@@ -305,10 +353,18 @@ bool writesAdapters(const LoadedModel &m)
     return architectureOf(m).writesAdapters;
 }
 
-int trainingTokens(const LoadedModel &m)
+int trainingTokens(const LoadedModel &m, int imageTokens)
 {
     return architectureOf(m).trainingTokens(static_cast<int>(m.net->maxPositions()),
-                                            static_cast<int>(m.net->imageTokens()));
+                                            imageTokens < 0 ? static_cast<int>(m.net->imageTokens()) : imageTokens);
+}
+
+int imageTokensOf(const LoadedModel &m, const std::string &imageFile)
+{
+    if (m.images->size() != 0)
+        return static_cast<int>(m.net->imageTokens());
+    const auto pixels = m.images->get(imageFile);
+    return static_cast<int>(m.net->imageTokensFor(pixels.size(1), pixels.size(2)));
 }
 
 LoraSpec defaultLora(const LoadedModel &m)

@@ -115,8 +115,12 @@ LoadedModel loadModel(const std::string &path, const LoadOptions &options = {});
 std::shared_ptr<ImageStore> modelImages(const std::string &path, const std::string &datasetRoot = {});
 // Whether what a run of this model produces is an adapter folder (true) or a whole checkpoint file.
 bool writesAdapters(const LoadedModel &m);
-// The tokens a training sequence of this model holds (LLaVA: SafeEraser's 512 text tokens + the image's, less one).
-int trainingTokens(const LoadedModel &m);
+// The tokens a training sequence of this model holds (LLaVA: SafeEraser's 512 text tokens + the image's, less one),
+// for an image of `imageTokens` (-1: the model's fixed count).
+int trainingTokens(const LoadedModel &m, int imageTokens = -1);
+// The image tokens `imageFile` takes in this model's prompts: the model's fixed count, or (a model that takes any
+// size) what its preprocessing makes of this picture, which decodes it (and keeps it in the model's image cache).
+int imageTokensOf(const LoadedModel &m, const std::string &imageFile);
 // The adapter targets and LoRA setting a run uses by default on this architecture (SPEC §8: SafeEraser's for LLaVA).
 LoraSpec defaultLora(const LoadedModel &m);
 LoraSpec defaultLora(const std::string &architecture);
@@ -125,7 +129,7 @@ void applyAdapterValues(LoadedModel &m, const std::string &dir);
 // Writes the trained adapters (and the projector trained beside them) of an adapter-writing model as a PEFT folder.
 void saveAdapters(const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
                   const std::map<std::string, std::string> &metadata);
-// Writes `model` (a Hugging Face folder) with the adapter folded in as a new folder (mergeLlavaAdapter).
+// Writes `model` (a Hugging Face folder) with the adapter folded in as a new folder (the architecture's mergeAdapter).
 MergeSummary mergeAdapter(const std::string &model, const std::string &adapter, const std::string &outDir,
                           const std::function<void(const std::string &)> &log = {});
 std::vector<std::string> knownArchitectures();

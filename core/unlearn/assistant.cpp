@@ -172,6 +172,7 @@ std::vector<Assistant::Answer> Assistant::answerManyImpl(const std::vector<std::
     g.seed = options.seed;
     g.maxNewTokens = options.maxNewTokens > 0 ? options.maxNewTokens : lm.maxAnswerTokens;
     g.eosId = lm.chat->eosId();
+    g.alsoStopsAt = lm.chat->alsoStopsAt();
     g.padId = lm.chat->padId();
     std::vector<Answer> out;
     out.reserve(items.size());
@@ -181,7 +182,7 @@ std::vector<Assistant::Answer> Assistant::answerManyImpl(const std::vector<std::
         std::vector<std::vector<int>> prompts;
         std::vector<std::string> files;
         for (size_t j = i; j < end; ++j) {
-            prompts.push_back(lm.chat->prompt(items[j].second).ids);
+            prompts.push_back(lm.chat->prompt(items[j].second, se::model::imageTokensOf(lm, items[j].first)).ids);
             files.push_back(items[j].first);
         }
         auto images = lm.images->batch(files).to(m->device);
@@ -198,7 +199,7 @@ Assistant::Score Assistant::score(const std::string &imageFile, const std::strin
         const LoadedModel &lm = m->model;
         Score s;
         s.prompt = lm.chat->promptText(question);
-        const ChatTokens c = lm.chat->example(question, answer);
+        const ChatTokens c = lm.chat->example(question, answer, se::model::imageTokensOf(lm, imageFile));
         s.inputIds = c.ids;
         s.answerStart = c.answerStart;
         auto pixels = lm.images->get(imageFile).unsqueeze(0).to(m->device);

@@ -26,10 +26,10 @@ Example makeExample(const se::model::Tokenizer &tok, int imageTokens, int maxSeq
     return fitted(se::model::chatExample(tok, imageTokens, question, answer), maxSeq, imageFile, question);
 }
 
-Example makeExample(const se::model::ChatFormat &chat, int maxSeq, const std::string &imageFile,
+Example makeExample(const se::model::ChatFormat &chat, int imageTokens, int maxSeq, const std::string &imageFile,
                     const std::string &question, const std::string &answer)
 {
-    return fitted(chat.example(question, answer), maxSeq, imageFile, question);
+    return fitted(chat.example(question, answer, imageTokens), maxSeq, imageFile, question);
 }
 
 Batch collate(const std::vector<const Example *> &examples, se::model::ImageStore &images, const torch::Device &device,

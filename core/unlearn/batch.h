@@ -26,12 +26,13 @@ Example makeExample(const se::model::Tokenizer &tok, int imageTokens, int maxSeq
 struct Batch {
     torch::Tensor ids;    // [B, T] int64, right-padded with <pad>
     torch::Tensor labels; // [B, T] next answer token or kIgnore
-    torch::Tensor images; // [B, 3, S, S]
+    torch::Tensor images; // [B, 3, S, S] (images of any size: ImageStore::batch's NaN-padded [B, 3, H, W])
     int64_t answerTokens = 0;
 };
 
-// The same through any model's chat format (the built-in one above is BuiltinChatFormat's).
-Example makeExample(const se::model::ChatFormat &chat, int maxSeq, const std::string &imageFile,
+// The same through any model's chat format (the built-in one above is BuiltinChatFormat's), for an image of
+// `imageTokens` (registry.h imageTokensOf; -1: the model's fixed count).
+Example makeExample(const se::model::ChatFormat &chat, int imageTokens, int maxSeq, const std::string &imageFile,
                     const std::string &question, const std::string &answer);
 
 // Right-padded with `padId` (the built-in model's <pad> by default).

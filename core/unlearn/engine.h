@@ -100,7 +100,7 @@ struct UnlearnConfig {
     std::string outFile;   // built-in: a checkpoint file; Hugging Face model: a PEFT adapter folder
     // Hugging Face models: a PEFT adapter folder the run starts from (model + adapter, folded into the weights as it
     // loads; the frozen reference of KL / NPO / DPO is that model). What the run writes is one adapter relative to
-    // modelFile, the two stacked (llava.h saveLlavaAdapter), so --adapter, merge-adapter and PEFT need nothing else.
+    // modelFile, the two stacked (llava.h saveAdapterFolder), so --adapter, merge-adapter and PEFT need nothing else.
     std::string adapter;
     std::string systemPrompt; // LLaVA: a sentence before "USER:" (recorded with the run's chat template)
     Method method = Method::PO;

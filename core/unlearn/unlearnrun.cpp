@@ -57,7 +57,13 @@ struct UnlearnRun {
     torch::Device device{torch::kCPU};
     bool adapters = false; // a Hugging Face model: adapters trained, adapter folders written
     bool bf16 = false, useRetain = false, useKl = false, lora = false, checkpointed = false;
-    int maxSeq = 0;
+    // An example of this model: its image's tokens, and the training length that leaves (the architecture's rule;
+    // LLaVA: SafeEraser's 512 text tokens).
+    Example example(const std::string &imageFile, const std::string &question, const std::string &answer) const
+    {
+        const int n = se::model::imageTokensOf(*lm, imageFile);
+        return makeExample(*lm->chat, n, se::model::trainingTokens(*lm, n), imageFile, question, answer);
+    }
     LoraSpec spec;
     std::vector<Example> forget, retain, pd;
     Vlm ref{nullptr}; // the built-in model's frozen copy, for methods with a reference
@@ -111,7 +117,6 @@ void openInputs(UnlearnRun &u)
     u.adapters = writesAdapters(*u.lm);
     // bf16 autocast for a float32 model on CUDA; a model that chooses its dtype is loaded in bf16 there already.
     u.bf16 = u.device.is_cuda() && c.train.bf16 && !architectureOf(*u.lm).choosesDtype;
-    u.maxSeq = trainingTokens(*u.lm); // the architecture's rule (LLaVA: SafeEraser's 512 text tokens)
 }
 
 // The method's weights and the data it needs: refusals, retain samples, prompt-decouple samples.
@@ -140,7 +145,7 @@ void buildSets(UnlearnRun &u)
         std::vector<Example> out;
         out.reserve(set.size());
         for (const auto &s : set)
-            out.push_back(makeExample(*u.lm->chat, u.maxSeq, s.imageFile, s.question, s.answer));
+            out.push_back(u.example(s.imageFile, s.question, s.answer));
         return out;
     };
     u.forget = toSet(train.forget);
@@ -305,7 +310,7 @@ private:
         for (const auto *e : fb) {
             const auto &sample = samples[static_cast<size_t>(e - u.forget.data())];
             const auto &refusal = refusals[std::uniform_int_distribution<size_t>(0, refusals.size() - 1)(refusalRng)];
-            out.push_back(makeExample(*u.lm->chat, u.maxSeq, e->imageFile, sample.question, refusal));
+            out.push_back(u.example(e->imageFile, sample.question, refusal));
         }
         return out;
     }

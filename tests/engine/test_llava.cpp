@@ -1127,7 +1127,7 @@ private Q_SLOTS:
             auto *llava = dynamic_cast<se::model::LlavaImpl *>(resumed.net.get());
             QVERIFY(llava && llava->folded && llava->folded->rank == 8);
             resumed.net->addAdapters(se::model::defaultLora(resumed));
-            se::model::loadLlavaAdapter(*llava, c.outFile);
+            se::model::loadAdapterFolder(*llava, c.outFile);
             const auto back = scoreCase(resumed, kase);
             QVERIFY(!back.empty() && back.size() <= live.size());
             for (size_t i = 0; i < back.size(); ++i)

@@ -1,9 +1,19 @@
 // Qwen2-VL's pieces against transformers (golden values written by tests/qwen2vl/make_image_golden.py in the
 // reference environment): the image processor — smart_resize (Python's half-to-even rounding at 1.5 and 3.5 times
 // 28, the shrinking and growing branches, the aspect-ratio refusal), Pillow's bicubic resampling, and the patches in
-// 2 × 2 merge groups with the frame repeated — on the PNG pictures the LLaVA fixture uses.
+// 2 × 2 merge groups with the frame repeated — on the PNG pictures the LLaVA fixture uses. And the whole model: tiny
+// random Qwen2-VL and Qwen2.5-VL folders that transformers writes (tests/qwen2vl/make_models.py, run here in the
+// reference environment; skipped without it), in both layouts, against what transformers computes on them: prompt
+// ids, 3-D positions, answer log-probabilities (float32, 1e-4), greedy continuations alone and batched with images of
+// different sizes; and the architecture's facts and adapters.
+#include "core/eval/generate.h"
+#include "core/model/architecture.h"
+#include "core/model/qwen2vl.h"
 #include "core/model/qwen2vlimage.h"
+#include "core/model/registry.h"
 
+#include <QProcess>
+#include <QTemporaryDir>
 #include <QtTest>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -32,7 +42,148 @@ se::model::Qwen2VlImageProcessor hubProcessor(long long minPixels, long long max
 class TestQwen2Vl : public QObject
 {
     Q_OBJECT
+    QTemporaryDir m_dir;
+    bool m_haveModels = false;
+    nlohmann::json m_models;
+
+    std::string folder(const std::string &name) const { return m_dir.path().toStdString() + "/" + name; }
+    std::string image(const std::string &name) const { return kSource + "/tests/llava/images/" + name; }
+
 private Q_SLOTS:
+    void initTestCase()
+    {
+        // transformers writes the folders and computes the golden values (about 12 s); exit 77: not installed.
+        QProcess p;
+        p.setProcessChannelMode(QProcess::MergedChannels);
+        p.start(QString::fromStdString(kSource + "/tests/reference/run.sh"),
+                {"../qwen2vl/make_models.py", m_dir.path()});
+        QVERIFY(p.waitForFinished(300000));
+        if (p.exitCode() == 77)
+            return;
+        QVERIFY2(p.exitCode() == 0, p.readAll().constData());
+        std::ifstream in(folder("golden.json"));
+        m_models = nlohmann::json::parse(in);
+        m_haveModels = true;
+    }
+
+    void modelsAsTransformers_data()
+    {
+        QTest::addColumn<QString>("name");
+        for (const char *name : {"qwen2vl", "qwen2vl-452", "qwen25vl"})
+            QTest::newRow(name) << QString(name);
+    }
+
+    void modelsAsTransformers()
+    {
+        if (!m_haveModels)
+            QSKIP("the reference environment is not installed (./test.sh installs it)");
+        QFETCH(QString, name);
+        const auto &g = m_models["folders"][name.toStdString()];
+        se::model::LoadOptions o;
+        o.dtype = torch::kFloat;
+        auto m = se::model::loadModel(folder(name.toStdString()), o);
+        QCOMPARE(QString::fromStdString(m.architecture), QString("qwen2-vl"));
+        // transformers 5 writes the hub's names back; 4.52-4.57 wrote model.language_model.* / model.visual.*
+        QCOMPARE(m.info.at("weights_naming"), std::string(name == "qwen2vl-452" ? "transformers-5" : "transformers-4"));
+        auto *net = dynamic_cast<se::model::Qwen2VlImpl *>(m.net.get());
+        QVERIFY(net);
+        se::eval::GenerateOptions gen;
+        gen.maxNewTokens = 8;
+        gen.eosId = m.chat->eosId();
+        gen.alsoStopsAt = m.chat->alsoStopsAt();
+        gen.padId = m.chat->padId();
+        for (const auto &c : g["cases"]) {
+            const std::string file = image(c["image"].get<std::string>()), q = c["question"].get<std::string>();
+            const QString where = name + " " + QString::fromStdString(c["image"].get<std::string>());
+            const int tokens = se::model::imageTokensOf(m, file);
+            QCOMPARE(tokens, c["grid_thw"][1].get<int>() * c["grid_thw"][2].get<int>() / 4);
+            const auto prompt = m.chat->prompt(q, tokens);
+            QVERIFY2(prompt.ids == c["prompt_ids"].get<std::vector<int>>(), qPrintable(where));
+            const auto ex = m.chat->example(q, c["answer"].get<std::string>(), tokens);
+            QVERIFY2(ex.ids == c["ids"].get<std::vector<int>>(), qPrintable(where));
+            QCOMPARE(ex.answerStart, c["answer_start"].get<int>());
+
+            // 3-D positions and the decoding offset
+            const auto pixels = m.images->get(file).unsqueeze(0);
+            const int64_t gh = pixels.size(2) / 28, gw = pixels.size(3) / 28;
+            torch::Tensor delta;
+            const auto ids = torch::tensor(std::vector<int64_t>(ex.ids.begin(), ex.ids.end())).unsqueeze(0);
+            const auto pos = net->ropeIndex(ids, {}, {{gh, gw}}, &delta);
+            const auto want = c["positions"].get<std::vector<std::vector<int64_t>>>();
+            for (int a = 0; a < 3; ++a)
+                QVERIFY2(std::vector<int64_t>(pos[a][0].data_ptr<int64_t>(),
+                                              pos[a][0].data_ptr<int64_t>() + pos.size(2)) == want[size_t(a)],
+                         qPrintable(where + QString(": positions of axis %1").arg(a)));
+            QCOMPARE(delta[0].item<int64_t>(), c["rope_delta"].get<int64_t>());
+
+            const auto logp = se::eval::answerLogProbs(*m.net, pixels, ex.ids, ex.answerStart);
+            const auto wantLogp = c["answer_logprobs"].get<std::vector<double>>();
+            QCOMPARE(logp.size(), wantLogp.size());
+            double worst = 0;
+            for (size_t i = 0; i < logp.size(); ++i)
+                worst = std::max(worst, std::abs(logp[i] - wantLogp[i]));
+            QVERIFY2(worst < 1e-4, qPrintable(where + QString(": log-probabilities differ by %1").arg(worst)));
+
+            const auto greedy = se::eval::generate(*m.net, pixels, {prompt.ids}, gen).front();
+            auto wantGreedy = c["greedy"].get<std::vector<int>>();
+            for (size_t i = 0; i < wantGreedy.size(); ++i)
+                if (wantGreedy[i] == gen.eosId || wantGreedy[i] == gen.alsoStopsAt) {
+                    wantGreedy.resize(i);
+                    break;
+                }
+            QVERIFY2(greedy == wantGreedy, qPrintable(where + ": greedy continuation"));
+            auto slow = gen;
+            slow.useCache = false; // the whole sequence again at every step: positions from the ids alone
+            QVERIFY2(se::eval::generate(*m.net, pixels, {prompt.ids}, slow).front() == wantGreedy, qPrintable(where));
+        }
+        // Two prompts with pictures of different sizes, generated together (left padding, NaN-padded pixels).
+        const auto &b = g["batch"];
+        std::vector<std::string> files;
+        std::vector<std::vector<int>> prompts;
+        for (size_t i = 0; i < 2; ++i) {
+            files.push_back(image(b["images"][i].get<std::string>()));
+            prompts.push_back(
+                m.chat->prompt(b["questions"][i].get<std::string>(), se::model::imageTokensOf(m, files.back())).ids);
+        }
+        const auto pixels = m.images->batch(files);
+        QVERIFY(torch::isnan(pixels).any().item<bool>()); // they differ in size
+        const auto rows = se::eval::generate(*m.net, pixels, prompts, gen);
+        QVERIFY(rows[0] == b["greedy"][0].get<std::vector<int>>());
+        QVERIFY(rows[1] == b["greedy"][1].get<std::vector<int>>());
+    }
+
+    void factsAndHooks()
+    {
+        if (!m_haveModels)
+            QSKIP("the reference environment is not installed (./test.sh installs it)");
+        for (const char *name : {"qwen2vl", "qwen25vl"}) {
+            const auto f = se::model::describeModel(folder(name));
+            QCOMPARE(QString::fromStdString(f.architecture), QString("qwen2-vl"));
+            QVERIFY(f.adapters);
+            auto m = se::model::loadModel(folder(name));
+            QCOMPARE(f.parameters, m.net->parameterCount()); // config.json's count is what loads
+            QVERIFY(QString::fromStdString(f.summary).startsWith(std::string(name) == "qwen25vl" ? "Qwen2.5-VL"
+                                                                                                : "Qwen2-VL "));
+            // LoRA on the language model only: Qwen2.5-VL's vision MLP has gate_proj / up_proj / down_proj too.
+            m.net->addAdapters(se::model::defaultLora(m));
+            auto *net = dynamic_cast<se::model::Qwen2VlImpl *>(m.net.get());
+            int adapted = 0;
+            for (const auto &[module, lin] : net->linears()) {
+                if (lin->hasAdapter()) {
+                    ++adapted;
+                    QVERIFY2(module.rfind("model.language_model.", 0) == 0, module.c_str());
+                }
+            }
+            QCOMPARE(adapted, 7 * 2);
+            QVERIFY_THROWS_EXCEPTION(std::runtime_error, m.net->addAdapters([] {
+                se::model::LoraSpec s;
+                s.rank = 4;
+                s.targets = {"qkv"};
+                return s;
+            }()));
+        }
+    }
+
     void smartResizeAsTransformers()
     {
         const auto p = hubProcessor(3136, 12845056);

@@ -1,4 +1,5 @@
-// PEFT adapter folders for LLaVA (llava.h): writing what a run trained, and applying one to a loaded model.
+// PEFT adapter folders for LLaVA and Qwen2-VL (llava.h; each by its AdapterLayout): writing what a run trained,
+// and applying one to a loaded model.
 #include "core/model/llava.h"
 
 #include "core/data/pathguard.h"
@@ -22,11 +23,9 @@ using nlohmann::json;
 
 namespace {
 const char *const kPrefix = "base_model.model.";
-const char *const kProjector = "model.multi_modal_projector.";
-
-std::string fileName(const std::string &canonical, const std::string &naming)
+std::string fileName(const AdapterLayout &layout, const std::string &canonical, const std::string &naming)
 {
-    return naming == "transformers-4" ? llavaLegacyName(canonical) : canonical;
+    return naming == "transformers-4" ? layout.legacyName(canonical) : canonical;
 }
 
 void writeText(const fs::path &p, const std::string &text)
@@ -43,10 +42,22 @@ void writeText(const fs::path &p, const std::string &text)
 }
 } // namespace
 
-void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const LoraSpec &spec,
-                      const std::string &baseModel, const std::string &naming,
-                      const std::map<std::string, std::string> &metadata)
+const AdapterLayout &llavaAdapterLayout()
 {
+    static const AdapterLayout layout{
+        llavaLegacyName, llavaCanonicalName, "model.multi_modal_projector.", "multi_modal_projector",
+        {"linear_1", "linear_2"},
+        // SafeEraser's own regex: adapters on the language model's modules only (a plain list would also match the
+        // vision tower's q_proj / k_proj / v_proj when PEFT loads it).
+        [](const std::string &alternatives) { return ".*language_model.*\\.(" + alternatives + ")"; }};
+    return layout;
+}
+
+void saveAdapterFolder(const HfVlmImpl &model, const std::string &dir, const LoraSpec &spec,
+                       const std::string &baseModel, const std::string &naming,
+                       const std::map<std::string, std::string> &metadata)
+{
+    const AdapterLayout &layout = model.adapterLayout();
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (!fs::is_directory(dir, ec))
@@ -61,11 +72,11 @@ void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const Lora
         if (folded) {
             auto f = folded->lora.find(name);
             prior = f == folded->lora.end() ? nullptr : &f->second;
-            if (name.rfind(kProjector, 0) == 0 && !lin->hasAdapter())
+            if (name.rfind(layout.savedPrefix, 0) == 0 && !lin->hasAdapter())
                 prior = nullptr; // the projector is saved in full below, the folded adapter's change included
         }
         if (lin->hasAdapter() || prior) {
-            const std::string key = kPrefix + fileName(name, naming);
+            const std::string key = kPrefix + fileName(layout, name, naming);
             torch::Tensor a, b;
             if (!folded) {
                 a = lin->adapterA().detach().to(torch::kCPU);
@@ -87,8 +98,8 @@ void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const Lora
             st.tensors.emplace_back(key + ".lora_A.weight", a.contiguous());
             st.tensors.emplace_back(key + ".lora_B.weight", b.contiguous());
         }
-        if (name.rfind(kProjector, 0) == 0 && !lin->hasAdapter()) { // modules_to_save
-            const std::string key = kPrefix + fileName(name, naming);
+        if (name.rfind(layout.savedPrefix, 0) == 0 && !lin->hasAdapter()) { // modules_to_save
+            const std::string key = kPrefix + fileName(layout, name, naming);
             st.tensors.emplace_back(key + ".weight", lin->weight.detach().to(torch::kCPU).contiguous());
             st.tensors.emplace_back(key + ".bias", lin->bias.detach().to(torch::kCPU).contiguous());
         }
@@ -101,21 +112,19 @@ void saveLlavaAdapter(const LlavaImpl &model, const std::string &dir, const Lora
     }
     writeSafeTensors((fs::path(dir) / "adapter_model.safetensors").string(), st);
 
-    // SafeEraser's own regex: adapters on the language model's modules only (a plain list would also match the
-    // vision tower's q_proj / k_proj / v_proj when PEFT loads it).
     std::string alternatives;
     for (const auto &t : targets)
-        if (t != "linear_1" && t != "linear_2")
+        if (!layout.savedLeaves.count(t))
             alternatives += (alternatives.empty() ? "" : "|") + t;
     json cfg = {{"peft_type", "LORA"},
                 {"r", rank},
                 {"lora_alpha", folded ? double(rank) : spec.alpha},
                 {"lora_dropout", spec.dropout},
-                {"target_modules", ".*language_model.*\\.(" + alternatives + ")"},
+                {"target_modules", layout.targetRegex(alternatives)},
                 {"bias", "none"},
                 {"task_type", "CAUSAL_LM"},
                 {"base_model_name_or_path", baseModel},
-                {"modules_to_save", json::array({"multi_modal_projector"})},
+                {"modules_to_save", json::array({layout.modulesToSave})},
                 {"use_rslora", folded ? false : spec.rslora},
                 {"fan_in_fan_out", false},
                 {"inference_mode", true},
@@ -134,7 +143,7 @@ struct AdapterFile {
     std::map<std::string, torch::Tensor> full;                           // parameter name → tensor
 };
 
-AdapterFile readAdapter(const std::string &dir)
+AdapterFile readAdapter(const AdapterLayout &layout, const std::string &dir)
 {
     const fs::path cfgPath = fs::path(dir) / "adapter_config.json",
                    weights = fs::path(dir) / "adapter_model.safetensors";
@@ -241,7 +250,7 @@ AdapterFile readAdapter(const std::string &dir)
         }
         auto cut = [&](const std::string &suffix) -> std::string {
             if (key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0)
-                return llavaCanonicalName(key.substr(0, key.size() - suffix.size()));
+                return layout.canonicalName(key.substr(0, key.size() - suffix.size()));
             return {};
         };
         if (e.type != torch::kFloat && e.type != torch::kHalf && e.type != torch::kBFloat16)
@@ -296,7 +305,7 @@ void checkFull(const AdapterFile &a, const std::string &name, const torch::Tenso
 
 namespace {
 
-std::map<std::string, HfLinear> linearsByName(const LlavaImpl &model)
+std::map<std::string, HfLinear> linearsByName(const HfVlmImpl &model)
 {
     std::map<std::string, HfLinear> linears;
     for (auto &[name, lin] : model.linears())
@@ -325,11 +334,11 @@ bool copyFullWeights(const AdapterFile &a, std::map<std::string, HfLinear> &line
 
 } // namespace
 
-void foldLlavaAdapter(LlavaImpl &model, const std::string &dir)
+void foldAdapterFolder(HfVlmImpl &model, const std::string &dir)
 {
     if (model.folded)
         throw std::runtime_error(dir + ": the model already has " + model.folded->dir + " folded in; merge it first");
-    const AdapterFile a = readAdapter(dir);
+    const AdapterFile a = readAdapter(model.adapterLayout(), dir);
     auto linears = linearsByName(model);
     // Every shape is checked before any weight changes.
     for (const auto &[module, ab] : a.lora) {
@@ -362,9 +371,9 @@ void foldLlavaAdapter(LlavaImpl &model, const std::string &dir)
     model.folded = std::move(folded);
 }
 
-void loadLlavaAdapter(LlavaImpl &model, const std::string &dir)
+void loadAdapterFolder(HfVlmImpl &model, const std::string &dir)
 {
-    const AdapterFile a = readAdapter(dir);
+    const AdapterFile a = readAdapter(model.adapterLayout(), dir);
     auto linears = linearsByName(model);
     const int64_t stacked = model.folded ? model.folded->rank : 0; // rows of the folded adapter before the run's
     copyFullWeights(a, linears);
@@ -412,10 +421,11 @@ void checkLinkTarget(const std::string &baseDir, const fs::path &link)
 }
 } // namespace
 
-MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &adapterDir, const std::string &outDir,
-                               const std::function<void(const std::string &)> &log)
+MergeSummary mergeAdapterFolder(const AdapterLayout &layout, const std::string &baseDir,
+                                const std::string &adapterDir, const std::string &outDir,
+                                const std::function<void(const std::string &)> &log)
 {
-    const AdapterFile a = readAdapter(adapterDir);
+    const AdapterFile a = readAdapter(layout, adapterDir);
     const HfWeights base(baseDir);
     std::error_code ec;
     // Never over the inputs, never into a folder that has something in it.
@@ -432,7 +442,7 @@ MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &ad
     // Every adapted module and saved weight must exist in the base, with matching shapes, before anything is written.
     std::map<std::string, std::string> byCanonical; // canonical parameter name → the base's name
     for (const auto &n : base.names())
-        byCanonical[llavaCanonicalName(n)] = n;
+        byCanonical[layout.canonicalName(n)] = n;
     for (const auto &[module, ab] : a.lora) {
         auto it = byCanonical.find(module + ".weight");
         if (it == byCanonical.end())
@@ -482,7 +492,7 @@ MergeSummary mergeLlavaAdapter(const std::string &baseDir, const std::string &ad
             SafeTensorsWriter out((partial / fileName).string(), plan, in.metadata());
             for (const auto &e : in.entries()) {
                 torch::Tensor t = in.view(e);
-                const std::string canonical = llavaCanonicalName(e.name);
+                const std::string canonical = layout.canonicalName(e.name);
                 const std::string module = canonical.size() > 7 ? canonical.substr(0, canonical.size() - 7) : "";
                 if (auto f = a.full.find(canonical); f != a.full.end()) {
                     t = f->second.to(e.type);

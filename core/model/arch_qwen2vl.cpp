@@ -1,0 +1,196 @@
+// Qwen2-VL's and Qwen2.5-VL's entry (core/model/architecture.h): a Hugging Face folder whose config.json says
+// model_type "qwen2_vl" or "qwen2_5_vl" (transformers 5's layout and the hub's older one, both weight namings, shards,
+// BF16/F16/F32); its image processor (images of any size, smart_resize); byte-level BPE from tokenizer.json and the
+// chat template with the default system prompt; runs train LoRA adapters on the language model's seven projections
+// (the merger trained in full) and write PEFT folders.
+#include "core/model/architecture.h"
+
+#include "core/model/hftokenizer.h"
+#include "core/model/memory.h"
+#include "core/model/qwen2vl.h"
+#include "core/model/qwen2vlchat.h"
+#include "core/model/qwen2vlimage.h"
+#include "core/model/smallfile.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+namespace se::model {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Qwen2VlConfig readQwen2VlConfig(const fs::path &dir)
+{
+    const fs::path file = dir / "config.json";
+    return Qwen2VlConfig::fromJson(readSmallFile(file.string(), 1u << 20), file.string());
+}
+
+// preprocessor_config.json, or (transformers 5 may write only this) processor_config.json's "image_processor".
+Qwen2VlImageProcessor readQwen2VlProcessor(const fs::path &dir)
+{
+    std::error_code ec;
+    const fs::path pre = dir / "preprocessor_config.json", proc = dir / "processor_config.json";
+    if (fs::exists(pre, ec) || !fs::exists(proc, ec))
+        return Qwen2VlImageProcessor::fromJson(readSmallFile(pre.string(), 1u << 20), pre.string());
+    const nlohmann::json j = parseJsonObject(readSmallFile(proc.string(), 1u << 20), proc.string());
+    if (!j.contains("image_processor") || !j["image_processor"].is_object())
+        throw std::runtime_error(dir.string() + ": no preprocessor_config.json, and processor_config.json has no "
+                                                "\"image_processor\" object");
+    return Qwen2VlImageProcessor::fromJson(j["image_processor"].dump(), proc.string() + " (image_processor)");
+}
+
+std::shared_ptr<ImageStore> qwen2VlImages(const fs::path &dir, const Qwen2VlConfig &config,
+                                          const std::string &datasetRoot)
+{
+    const Qwen2VlImageProcessor pre = readQwen2VlProcessor(dir);
+    if (pre.patchSize != config.patchSize || pre.mergeSize != config.mergeSize ||
+        pre.temporalPatchSize != config.temporalPatch)
+        throw std::runtime_error(pre.origin + ": patch_size / merge_size / temporal_patch_size " +
+                                 std::to_string(pre.patchSize) + " / " + std::to_string(pre.mergeSize) + " / " +
+                                 std::to_string(pre.temporalPatchSize) + " differ from config.json's vision_config (" +
+                                 std::to_string(config.patchSize) + " / " + std::to_string(config.mergeSize) + " / " +
+                                 std::to_string(config.temporalPatch) + ")");
+    auto images = std::make_shared<ImageStore>(0, datasetRoot); // any size
+    images->setDecoder(
+        [pre](const std::string &file) {
+            int h = 0, w = 0;
+            auto chw = pre.resizedFile(file, h, w);
+            return torch::from_blob(chw.data(), {3, h, w}, torch::kFloat).clone();
+        },
+        std::size_t(1) << 30, pre.describe());
+    return images;
+}
+
+LoadedModel loadQwen2VlFolder(const std::string &folder, const LoadOptions &o)
+{
+    const fs::path dir(folder);
+    const Qwen2VlConfig config = readQwen2VlConfig(dir);
+    auto images = qwen2VlImages(dir, config, o.datasetRoot);
+    const auto tok = loadTextTokenizer(folder);
+    if (tok->maxId() >= config.vocab)
+        throw std::runtime_error(folder + "/" + tok->file() + " (or its added tokens): token id " +
+                                 std::to_string(tok->maxId()) + " is beyond the model's vocabulary of " +
+                                 std::to_string(config.vocab) + " (config.json)");
+    auto chat = std::make_shared<Qwen2VlChatFormat>(tok, config.imageTokenId, o.systemPrompt);
+
+    const LoadPlan plan = planLoad(folder, o);
+    if (o.memoryCheck && !plan.fits())
+        throw std::runtime_error(doesNotFit(plan, o));
+    std::string naming;
+    LoadReport report;
+    Qwen2Vl net = loadQwen2Vl(folder, config, plan.dtype, o.device, &naming, o.progress, &report);
+    if (!o.adapterDir.empty())
+        foldAdapterFolder(*net, o.adapterDir);
+
+    LoadedModel m;
+    m.path = folder;
+    m.architecture = qwen2vlArchitecture().name;
+    m.net = net.ptr();
+    m.chat = chat;
+    m.images = images;
+    if (!o.imagesFile.empty())
+        m.images->loadPacked(o.imagesFile);
+    m.maxAnswerTokens = generationLimit(folder, 128);
+    m.info = {{"architecture", qwen2vlArchitecture().name},
+              {"model_type", config.modelType},
+              {"weights_naming", naming},
+              {"dtype", dtypeName(plan.dtype)},
+              {"file_dtype", config.torchDtype},
+              {"parameters", std::to_string(net->parameterCount())},
+              {"chat_template", m.chat->name()},
+              {"image_tokens", "by image size"},
+              {"tokenizer", tok->file()},
+              {"load", loadSummary(report)},
+              {"weight_bytes", std::to_string(plan.weights)}};
+    if (plan.automatic)
+        m.info["dtype_reason"] = plan.why;
+    if (!o.adapterDir.empty())
+        m.info["adapter"] = o.adapterDir;
+    return m;
+}
+
+ModelFacts describeQwen2Vl(const std::string &path)
+{
+    const Qwen2VlConfig c = readQwen2VlConfig(fs::path(path));
+    ModelFacts f;
+    f.parameters = c.parameterCount();
+    weightFileFacts(path, c.torchDtype, f);
+    f.kvHeads = c.kvHeads;
+    f.vocab = c.vocab;
+    f.maxAnswerTokens = generationLimit(path, 128);
+    f.layers = c.layers;
+    f.hidden = c.hidden;
+    f.intermediate = c.intermediate;
+    f.heads = c.heads;
+    f.imageTokens = static_cast<int>(c.imageTokensFor(476, 644)); // a 640 × 480 picture, for plans
+    f.maxSeq = c.maxPositions;
+    const int64_t merged = int64_t(c.visionDim) * c.mergeSize * c.mergeSize;
+    f.projectorParameters = merged * merged + merged + merged * c.visionOut + c.visionOut;
+    const int64_t h = c.hidden, q = int64_t(c.heads) * c.headDim, kv = int64_t(c.kvHeads) * c.headDim,
+                  in = c.intermediate;
+    f.loraFanSum = {{"q_proj", h + q},     {"k_proj", h + kv},  {"v_proj", h + kv},   {"o_proj", q + h},
+                    {"gate_proj", h + in}, {"up_proj", h + in}, {"down_proj", in + h}};
+    std::ostringstream os;
+    os << (c.v25() ? "Qwen2.5-VL" : "Qwen2-VL") << " · Qwen2 " << c.layers << " layers × " << c.hidden << " · ViT "
+       << c.visionDepth << " × " << c.visionDim << ", images of any size · " << parameterCount(f.parameters)
+       << " parameters";
+    if (!c.torchDtype.empty())
+        os << " · " << c.torchDtype << " files";
+    os << " · " << (f.fileBytes >> 20) << " MiB";
+    f.summary = os.str();
+    return f;
+}
+
+Qwen2VlImpl &qwen2VlOf(const LoadedModel &m)
+{
+    auto *net = dynamic_cast<Qwen2VlImpl *>(m.net.get());
+    if (!net)
+        throw std::logic_error(m.path + ": loaded as " + m.architecture + " but holds another network");
+    return *net;
+}
+
+} // namespace
+
+const Architecture &qwen2vlArchitecture()
+{
+    static const Architecture a = [] {
+        Architecture a;
+        a.name = "qwen2-vl";
+        a.modelTypes = {"qwen2_vl", "qwen2_5_vl"};
+        a.folder = true;
+        a.writesAdapters = true;
+        a.choosesDtype = true;
+        a.checkpointsLayers = true;
+        // As LLaVA's rule: 512 text tokens, the image counted once (its tokens depend on its size).
+        a.trainingTokens = [](int positions, int imageTokens) { return std::min(positions, 512 + imageTokens - 1); };
+        a.defaultLora.rank = 32;
+        a.defaultLora.alpha = 256;
+        a.defaultLora.dropout = 0.05;
+        a.defaultLora.targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+        a.describe = describeQwen2Vl;
+        a.load = loadQwen2VlFolder;
+        a.images = [](const std::string &folder, const std::string &datasetRoot) {
+            const fs::path dir(folder);
+            return qwen2VlImages(dir, readQwen2VlConfig(dir), datasetRoot);
+        };
+        a.applyAdapter = [](LoadedModel &m, const std::string &dir) { loadAdapterFolder(qwen2VlOf(m), dir); };
+        a.saveAdapter = [](const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
+                           const std::map<std::string, std::string> &metadata) {
+            auto it = m.info.find("weights_naming");
+            saveAdapterFolder(qwen2VlOf(m), dir, spec, m.path, it == m.info.end() ? "transformers-5" : it->second,
+                              metadata);
+        };
+        a.mergeAdapter = [](const std::string &model, const std::string &adapter, const std::string &out,
+                            const std::function<void(const std::string &)> &log) {
+            return mergeAdapterFolder(qwen2VlAdapterLayout(), model, adapter, out, log);
+        };
+        return a;
+    }();
+    return a;
+}
+
+} // namespace se::model
