@@ -178,11 +178,11 @@ const Architecture &qwen2vlArchitecture()
             return qwen2VlImages(dir, readQwen2VlConfig(dir), datasetRoot);
         };
         a.applyAdapter = [](LoadedModel &m, const std::string &dir) { loadAdapterFolder(qwen2VlOf(m), dir); };
+        // In transformers ≥ 4.52's module names whatever the folder's: transformers 5 writes the hub's names to disk
+        // but builds the model with the new ones, which are what PEFT looks adapter keys up by.
         a.saveAdapter = [](const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
                            const std::map<std::string, std::string> &metadata) {
-            auto it = m.info.find("weights_naming");
-            saveAdapterFolder(qwen2VlOf(m), dir, spec, m.path, it == m.info.end() ? "transformers-5" : it->second,
-                              metadata);
+            saveAdapterFolder(qwen2VlOf(m), dir, spec, m.path, "transformers-5", metadata);
         };
         a.mergeAdapter = [](const std::string &model, const std::string &adapter, const std::string &out,
                             const std::function<void(const std::string &)> &log) {

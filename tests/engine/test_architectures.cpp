@@ -6,6 +6,9 @@
 #include "tests/common/tinycard.h"
 #include "core/model/architecture.h"
 #include "core/model/checkpoint.h"
+#include "core/model/qwen2vl.h"
+#include "core/model/registry.h"
+#include "core/model/safetensors.h"
 #include "core/model/vlm.h"
 
 #include <QDir>
@@ -13,12 +16,43 @@
 #include <QTemporaryDir>
 #include <QtTest>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 using namespace se::model;
 
 namespace {
 const std::string kSource = SE_SOURCE_DIR;
+
+// A tiny Qwen2.5-VL folder written here (its numbers against transformers are test_qwen2vl's): transformers 5's
+// config.json, the image processor's settings, the committed tiny Qwen2 tokenizer, random weights under the hub's
+// names.
+void writeQwenFolder(const std::string &dir)
+{
+    namespace fs = std::filesystem;
+    fs::create_directories(dir);
+    const std::string config = R"({"model_type": "qwen2_5_vl", "architectures": ["Qwen2_5_VLForConditionalGeneration"],
+        "image_token_id": 518, "video_token_id": 519, "vision_start_token_id": 516, "vision_end_token_id": 517,
+        "tie_word_embeddings": true, "dtype": "float32",
+        "text_config": {"vocab_size": 520, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+          "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 1024, "rms_norm_eps": 1e-6,
+          "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}},
+        "vision_config": {"depth": 2, "hidden_size": 16, "intermediate_size": 24, "num_heads": 2,
+          "out_hidden_size": 32, "window_size": 112, "fullatt_block_indexes": [1], "hidden_act": "silu"}})";
+    std::ofstream(dir + "/config.json") << config;
+    std::ofstream(dir + "/preprocessor_config.json")
+        << R"({"min_pixels": 3136, "max_pixels": 50176, "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2,
+              "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711]})";
+    for (const char *f : {"tokenizer.json", "tokenizer_config.json"})
+        fs::copy_file(kSource + "/tests/qwen2vl/tokenizer/" + f, dir + "/" + f);
+    torch::manual_seed(3);
+    Qwen2Vl net(Qwen2VlConfig::fromJson(config, "config.json"), torch::TensorOptions().dtype(torch::kFloat));
+    SafeTensors st;
+    for (const auto &p : net->named_parameters())
+        st.tensors.emplace_back(qwen2VlLegacyName(p.key()), torch::randn(p.value().sizes()) * 0.1);
+    st.metadata["format"] = "pt";
+    writeSafeTensors(dir + "/model.safetensors", st);
+}
 } // namespace
 
 class TestArchitectures : public QObject
@@ -46,6 +80,8 @@ private Q_SLOTS:
         QVERIFY(p.waitForFinished(120000));
         QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
         m_fixture[llavaArchitecture().name] = path("llava");
+        writeQwenFolder(path("qwen2vl"));
+        m_fixture[qwen2vlArchitecture().name] = path("qwen2vl");
     }
 
     void everyEntryHasAFixtureAndAName()
@@ -111,10 +147,17 @@ private Q_SLOTS:
         const std::string picture = kSource + "/tests/llava/images/wide.png";
         QVERIFY(torch::equal(images->get(picture), m.images->get(picture)));
 
-        // Its chat format: a prompt, then the answer's tokens.
-        const auto ex = m.chat->example("What colour is the cup?", "Red.");
-        QVERIFY(ex.answerStart > 0 && ex.answerStart < int(ex.ids.size()));
-        QVERIFY(m.chat->prompt("What colour is the cup?").ids.size() == size_t(ex.answerStart));
+        // Its chat format: a prompt holding the image's tokens, then the answer's.
+        const int imageTokens = imageTokensOf(m, picture);
+        QVERIFY(imageTokens > 0);
+        const auto ex = m.chat->example("What colour is the cup?", "Red.", imageTokens);
+        QVERIFY(ex.answerStart > imageTokens && ex.answerStart < int(ex.ids.size()));
+        QVERIFY(m.chat->prompt("What colour is the cup?", imageTokens).ids.size() == size_t(ex.answerStart));
+        const auto pixels = m.images->get(picture).unsqueeze(0);
+        const auto logits = m.net->logits(torch::tensor(std::vector<int64_t>(ex.ids.begin(), ex.ids.end())).unsqueeze(0),
+                                          pixels);
+        QCOMPARE(logits.size(1), int64_t(ex.ids.size()));
+        QVERIFY(torch::isfinite(logits).all().item<bool>());
 
         // What a run writes.
         const std::string out = path(("adapter-" + a.name).c_str());

@@ -11,6 +11,7 @@
 #include "core/model/qwen2vl.h"
 #include "core/model/qwen2vlimage.h"
 #include "core/model/registry.h"
+#include "core/unlearn/method.h"
 
 #include <QProcess>
 #include <QTemporaryDir>
@@ -25,6 +26,20 @@ nlohmann::json golden()
 {
     std::ifstream in(kSource + "/tests/qwen2vl/golden_images.json");
     return nlohmann::json::parse(in);
+}
+
+struct Cli {
+    int code;
+    QByteArray out, err;
+};
+Cli cli(const QStringList &args)
+{
+    QProcess p;
+    p.start(SE_CLI_PATH, args);
+    if (!p.waitForFinished(600000))
+        return {-1, {}, "timeout"};
+    return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, p.readAllStandardOutput(),
+            p.readAllStandardError()};
 }
 
 se::model::Qwen2VlImageProcessor hubProcessor(long long minPixels, long long maxPixels)
@@ -150,6 +165,69 @@ private Q_SLOTS:
         const auto rows = se::eval::generate(*m.net, pixels, prompts, gen);
         QVERIFY(rows[0] == b["greedy"][0].get<std::vector<int>>());
         QVERIFY(rows[1] == b["greedy"][1].get<std::vector<int>>());
+    }
+
+    // The commands on a Qwen2.5-VL folder as a user runs them: ask (transformers' greedy answer), images packed as the
+    // model takes them (any size), every method ± PD, a run with its curve and evaluation, its audit, merge-adapter.
+    void commandsOnAQwenFolder()
+    {
+        if (!m_haveModels)
+            QSKIP("the reference environment is not installed (./test.sh installs it)");
+        const QString model = QString::fromStdString(folder("qwen25vl"));
+        const auto &c = m_models["folders"]["qwen25vl"]["cases"][0];
+        const QString first = QString::fromStdString(image(c["image"].get<std::string>()));
+        const Cli a = cli({"ask", "--model", model, "--image", first, "--question",
+                           QString::fromStdString(c["question"].get<std::string>()), "--greedy", "--max-new-tokens", "8",
+                           "--json"});
+        QVERIFY2(a.code == 0, a.err.constData());
+        auto want = c["greedy"].get<std::vector<int>>();
+        QVERIFY(nlohmann::json::parse(a.out.toStdString())["answer_ids"].get<std::vector<int>>() == want);
+
+        const QString bench = m_dir.filePath("bench"), store = m_dir.filePath("runs.sqlite");
+        QCOMPARE(cli({"make-benchmark", "--out", bench, "--records", "8", "--image-size", "64"}).code, 0);
+        const QString pack = m_dir.filePath("pack.safetensors");
+        const Cli p = cli({"pack-images", "--data", bench, "--model", model, "--out", pack});
+        QVERIFY2(p.code == 0, p.err.constData());
+        const QString picture = bench + "/SD/train_00001_sd.png";
+        const QStringList ask = {"ask", "--model", model, "--image", picture, "--question", "What is it?", "--greedy",
+                                 "--max-new-tokens", "4"};
+        const Cli decoded = cli(ask), packed = cli(QStringList(ask) << "--images" << pack);
+        QVERIFY2(packed.code == 0, packed.err.constData());
+        QCOMPARE(packed.out, decoded.out);
+
+        for (const std::string &method : se::unlearn::methodNames())
+            for (const bool pd : {false, true}) {
+                QStringList args = {"unlearn", "--data", bench, "--model", model, "--method",
+                                    QString::fromStdString(method), "--steps", "1", "--batch", "2", "--out",
+                                    m_dir.filePath("u.adapter")};
+                if (pd)
+                    args << "--pd";
+                const Cli u = cli(args);
+                QVERIFY2(u.code == 0 && u.out.contains("finished after 1 step"),
+                         qPrintable(QString::fromStdString(method) + (pd ? "+pd: " : ": ") + u.err));
+            }
+
+        const Cli r = cli({"run", "--store", store, "--data", bench, "--model", model, "--method", "npo", "--pd",
+                           "--steps", "2", "--batch", "2", "--eval-every", "1", "--subset", "1", "--greedy",
+                           "--max-new-tokens", "4"});
+        QVERIFY2(r.code == 0, r.err.constData());
+        const QString id = QString::fromUtf8(r.out.trimmed());
+        const Cli au = cli({"audit", "--store", store, "--run", id, "--questions", "2", "--relearn-steps", "2",
+                            "--relearn-every", "1", "--relearn-targets", "2"});
+        QVERIFY2(au.code == 0, au.err.constData());
+        const QString adapter = store + ".models/run-" + id + ".adapter";
+        const Cli mg = cli({"merge-adapter", "--model", model, "--adapter", adapter, "--out", m_dir.filePath("merged")});
+        QVERIFY2(mg.code == 0, mg.err.constData());
+        auto score = [&](const QStringList &extra) {
+            const Cli s = cli(QStringList{"score", "--image", first, "--question", "What is it?", "--answer",
+                                          "A cup.", "--json"} +
+                              extra);
+            return s.code == 0 ? nlohmann::json::parse(s.out.toStdString())["sum_logprob"].get<double>() : 1.0;
+        };
+        const double merged = score({"--model", m_dir.filePath("merged")}),
+                     withAdapter = score({"--model", model, "--adapter", adapter}), plain = score({"--model", model});
+        QVERIFY(merged < 0 && std::abs(merged - withAdapter) < 1e-3);
+        QVERIFY(std::abs(plain - withAdapter) > 1e-4); // the run changed the model
     }
 
     void factsAndHooks()

@@ -10,6 +10,9 @@ environment: tests/reference/run.sh test_peft.py SAFEERASER_CLI).
                      PEFT's merge_and_unload() gives the same weights
   transformers 5     a folder save_pretrained writes (tokenizer.json only, processor_config.json) works in every
                      command: ask, score, quick-eval, unlearn, merge-adapter, evaluate
+  Qwen2-VL           the same three ways for the tiny Qwen2-VL and Qwen2.5-VL folders of tests/qwen2vl/make_models.py:
+                     a PO+PD run's adapter in PEFT (LoRA on the language model only, the merger saved whole), PEFT's
+                     adapters in `score --adapter`, and merge-adapter's folders in from_pretrained
 """
 
 import json
@@ -161,6 +164,107 @@ class PeftRoundTrips(unittest.TestCase):
         store = os.path.join(self.tmp.name, "runs.sqlite")
         cli("evaluate", "--store", store, "--data", self.bench, "--model", saved, "--subset", "1", "--greedy",
             "--max-new-tokens", "4")
+
+
+QWEN = os.path.join(os.path.dirname(HERE), "qwen2vl")
+
+
+def qwen_load(folder):
+    from transformers import AutoConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
+    kind = AutoConfig.from_pretrained(folder).model_type
+    cls = Qwen2_5_VLForConditionalGeneration if kind == "qwen2_5_vl" else Qwen2VLForConditionalGeneration
+    return cls.from_pretrained(folder, dtype=torch.float32).eval()
+
+
+def qwen_logprobs(model, input_ids, answer_start, folder, image=IMAGE):
+    from PIL import Image
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    px = Qwen2VLImageProcessorPil.from_pretrained(folder)(images=[Image.open(os.path.join(IMAGES, image)).convert(
+        "RGB")], return_tensors="pt")
+    ids = torch.tensor([input_ids])
+    with torch.no_grad():
+        logits = model(input_ids=ids, pixel_values=px["pixel_values"], image_grid_thw=px["image_grid_thw"],
+                       mm_token_type_ids=(ids == 518).int()).logits[0]
+    lp = torch.log_softmax(logits.double(), -1)
+    return [float(lp[t - 1, input_ids[t]]) for t in range(answer_start, len(input_ids))]
+
+
+class Qwen2VlPeftRoundTrips(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="peft-qwen-")
+        t = cls.tmp.name
+        subprocess.run([sys.executable, os.path.join(QWEN, "make_models.py"), t], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.bench = os.path.join(t, "bench")
+        cli("make-benchmark", "--out", cls.bench, "--records", "12", "--image-size", "64")
+        cls.ours = {}
+        for name in ("qwen2vl", "qwen25vl"):
+            cls.ours[name] = os.path.join(t, name + ".adapter")
+            cli("unlearn", "--data", cls.bench, "--model", os.path.join(t, name), "--method", "po", "--pd", "--steps",
+                "3", "--batch", "2", "--out", cls.ours[name])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def folder(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def test_our_adapter_loads_in_peft(self):
+        from peft import PeftModel
+        for name in ("qwen2vl", "qwen25vl"):
+            base = self.folder(name)
+            with open(os.path.join(self.ours[name], "adapter_config.json")) as f:
+                self.assertIn("visual", json.load(f)["target_modules"])  # excluded by the regex
+            ours = score_cli(base, self.ours[name])
+            model = PeftModel.from_pretrained(qwen_load(base), self.ours[name]).eval()
+            adapted = [n for n, _ in model.named_modules() if n.endswith(".lora_A")]
+            self.assertTrue(adapted and all("visual" not in n for n in adapted), name)
+            theirs = qwen_logprobs(model, ours["input_ids"], ours["answer_start"], base)
+            self.assertTrue(close(theirs, ours["logprobs"]), f"{name}: {theirs} vs {ours['logprobs']}")
+            self.assertFalse(close(score_cli(base)["logprobs"], ours["logprobs"], 1e-3), name)  # the run did something
+
+    def test_peft_adapters_read_by_score(self):
+        from peft import LoraConfig, get_peft_model
+        for name in ("qwen2vl", "qwen25vl"):
+            base = self.folder(name)
+            torch.manual_seed(11)
+            config = LoraConfig(r=8, lora_alpha=32, lora_dropout=0.0,
+                                target_modules=r"^(?!.*visual).*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|"
+                                               r"down_proj)$",
+                                modules_to_save=["merger.mlp"], task_type="CAUSAL_LM")
+            model = get_peft_model(qwen_load(base), config)
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    if "lora_B" in n:
+                        p.normal_(0, 0.05)
+                    elif "modules_to_save" in n:
+                        p.add_(torch.randn_like(p) * 0.01)
+            out = os.path.join(self.tmp.name, "peft-" + name)
+            model.save_pretrained(out)
+            model.eval()
+            for folder in ((base, self.folder("qwen2vl-452")) if name == "qwen2vl" else (base,)):
+                ours = score_cli(folder, out)
+                theirs = qwen_logprobs(model, ours["input_ids"], ours["answer_start"], folder)
+                self.assertTrue(close(theirs, ours["logprobs"]), f"{name} on {folder}: {theirs} vs {ours}")
+
+    def test_merged_folders_load_in_transformers(self):
+        from peft import PeftModel
+        for name in ("qwen2vl", "qwen25vl"):
+            base = self.folder(name)
+            reference = PeftModel.from_pretrained(qwen_load(base), self.ours[name]).eval().merge_and_unload()
+            reference = reference.state_dict()
+            out = os.path.join(self.tmp.name, "merged-" + name)
+            cli("merge-adapter", "--model", base, "--adapter", self.ours[name], "--out", out)
+            merged = qwen_load(out)
+            state = merged.state_dict()
+            self.assertEqual(set(state), set(reference))
+            self.assertLess(max(float((state[k] - reference[k]).abs().max()) for k in state), 1e-5, name)
+            ours = score_cli(out)
+            self.assertTrue(close(qwen_logprobs(merged, ours["input_ids"], ours["answer_start"], out),
+                                  ours["logprobs"]), name)
+            self.assertTrue(close(ours["logprobs"], score_cli(base, self.ours[name])["logprobs"]), name)
 
 
 if __name__ == "__main__":
