@@ -1,5 +1,5 @@
-// Benchmark (prints numbers; not a test): a Hugging Face LLaVA folder through the engine, beside the limits of this
-// machine measured in the same run.
+// Benchmark (prints numbers; not a test): a Hugging Face LLaVA (or Qwen2-VL) folder through the engine, beside the
+// limits of this machine measured in the same run (tests/qwen2vl/bench.sh adds transformers' own figures).
 //   bench_engine_llava MODEL_DIR IMAGE [--batch N] [--new-tokens N] [--repeats N] [--device D] [--dtype D] [--quick]
 // What it prints:
 //   limits   reading the folder's files from a warm page cache (GiB/s, every core); streaming memory (GiB/s, every
@@ -233,7 +233,10 @@ int generationRates(const std::string &dir, const std::string &image, const se::
     for (int b : {1, batch}) {
         std::vector<std::vector<int>> prompts;
         for (int i = 0; i < b; ++i) // distinct prompts, so that lengths differ (left padding) as in an evaluation
-            prompts.push_back(lm.chat->prompt(question + std::string(std::size_t(i % 5), '?')).ids);
+            prompts.push_back(lm.chat
+                                  ->prompt(question + std::string(std::size_t(i % 5), '?'),
+                                           se::model::imageTokensOf(lm, image))
+                                  .ids);
         const auto pixels = lm.images->batch(std::vector<std::string>(std::size_t(b), image));
         se::eval::generate(*lm.net, pixels, prompts, g); // warm-up
         double seconds = 0;
@@ -408,7 +411,7 @@ int main(int argc, char **argv)
         const se::engine::detail::GenerationThreads threads(true);
         torch::NoGradGuard ng;
         const auto pixels = lm.images->get(image).unsqueeze(0);
-        se::eval::generate(*lm.net, pixels, {lm.chat->prompt(question).ids}, g);
+        se::eval::generate(*lm.net, pixels, {lm.chat->prompt(question, se::model::imageTokensOf(lm, image)).ids}, g);
     }
     std::vector<double> sorted = steps;
     std::sort(sorted.begin(), sorted.end());

@@ -1,6 +1,6 @@
 """Tiny random Qwen2-VL and Qwen2.5-VL folders written by transformers itself, and what transformers computes on them:
 
-    tests/reference/run.sh ../qwen2vl/make_models.py OUT_DIR
+    tests/reference/run.sh ../qwen2vl/make_models.py OUT_DIR [--mid]
 
 writes, under OUT_DIR:
   qwen2vl/      Qwen2VLForConditionalGeneration.save_pretrained, untied lm_head: transformers 5's config (text_config,
@@ -169,11 +169,30 @@ def to_452(src, dst):
     save_file(renamed, os.path.join(dst, "model.safetensors"), metadata={"format": "pt"})
 
 
+def mid(out, tokenizer):
+    """A mid-size random Qwen2-VL (about 120 M parameters: Qwen2 8 x 1024, ViT 8 x 512) for tests/qwen2vl/bench.sh,
+    with the hub's pixel bounds; no golden values."""
+    text = dict(TEXT, hidden_size=1024, intermediate_size=2816, num_hidden_layers=8, num_attention_heads=16,
+                num_key_value_heads=4, rope_parameters=dict(TEXT["rope_parameters"], mrope_section=[8, 12, 12]))
+    model = Qwen2VLForConditionalGeneration(Qwen2VLConfig(
+        text_config=text, vision_config=dict(depth=8, embed_dim=512, hidden_size=1024, num_heads=8, mlp_ratio=4),
+        tie_word_embeddings=False, **TOKENS)).eval()
+    randomise(model, 7)
+    shutil.rmtree(out, ignore_errors=True)
+    write_folder(model, out, tokenizer, Qwen2VLImageProcessorPil(min_pixels=3136, max_pixels=12845056))
+    g = torch.Generator().manual_seed(640)  # a 640 x 480 picture: 391 image tokens (SPEC §10's example)
+    pixels = (torch.rand(480, 640, 3, generator=g) * 255).to(torch.uint8).numpy()
+    Image.fromarray(pixels).save(os.path.join(os.path.dirname(out), "picture-640x480.png"))
+    print(f"wrote {out}")
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(os.path.join(HERE, "tokenizer"))
+    if "--mid" in sys.argv:
+        return mid(os.path.join(out, "qwen2vl-mid"), tokenizer)
     processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
     golden = {"transformers": __import__("transformers").__version__, "torch": torch.__version__, "folders": {}}
 
