@@ -80,7 +80,7 @@ bool engineAvailable()
 QString engineDescription()
 {
     return QCoreApplication::translate(
-        "engine", "engine linked (LibTorch): the built-in model and Hugging Face LLaVA-1.5 folders");
+        "engine", "engine linked (LibTorch): the built-in model and Hugging Face LLaVA-1.5 and Qwen2-VL folders");
 }
 
 ModelInfo describeModel(const QString &path)

@@ -132,7 +132,8 @@ QWidget *LauncherView::buildModelBox()
     m_store->setPlaceholderText(tr("run store (.sqlite)"));
     m_model = new QLineEdit;
     m_model->setObjectName("modelFile");
-    m_model->setPlaceholderText(tr("a built-in checkpoint (.safetensors) or a Hugging Face LLaVA-1.5 folder"));
+    m_model->setPlaceholderText(
+        tr("a built-in checkpoint (.safetensors) or a Hugging Face LLaVA-1.5 / Qwen2-VL folder"));
     connect(m_model, &QLineEdit::textChanged, this, &LauncherView::updateModelState);
     m_modelState = new QLabel;
     m_modelState->setObjectName("modelState");
@@ -183,7 +184,7 @@ QWidget *LauncherView::buildModelBox()
     QLayout *adapterRow = buildAdapterRow();
     m_systemPrompt = new QLineEdit;
     m_systemPrompt->setObjectName("systemPrompt");
-    m_systemPrompt->setPlaceholderText(tr("optional sentence before \"USER:\" (LLaVA)"));
+    m_systemPrompt->setPlaceholderText(tr("optional: LLaVA a sentence before \"USER:\", Qwen2-VL the system prompt"));
     m_systemPrompt->setToolTip(tr("LLaVA models: a system sentence before the conversation, recorded with the run "
                                   "(the official SafeEraser training prompt has one)"));
     m_memory = new QLabel;
@@ -307,7 +308,8 @@ QWidget *LauncherView::buildHyperBox()
     m_loraAlpha->setValue(d.loraAlpha);
     m_loraDropout = doubleBox(0, 0.99, 3, 0.01);
     m_loraDropout->setValue(d.loraDropout);
-    m_checkpointLayers = new QCheckBox(tr("activation checkpointing (LLaVA: far less memory, ~⅓ more compute)"));
+    m_checkpointLayers =
+        new QCheckBox(tr("activation checkpointing (Hugging Face models: far less memory, ~⅓ more compute)"));
     m_checkpointLayers->setObjectName("checkpointLayers");
     m_checkpointLayers->setChecked(d.checkpointLayers);
     m_device = new QComboBox;
@@ -559,7 +561,7 @@ void LauncherView::updateModelState()
     if (!exists) {
         m_modelState->setText(folder || path.isEmpty() || path.endsWith(".safetensors")
                                   ? tr("No vanilla checkpoint yet: train it here first (a few minutes on the CPU), "
-                                       "or choose a Hugging Face LLaVA folder.")
+                                       "or choose a Hugging Face LLaVA or Qwen2-VL folder.")
                                   : tr("No such file or folder."));
         return;
     }

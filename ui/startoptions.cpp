@@ -26,7 +26,8 @@ StartOptions::StartOptions()
       themeOption("theme", "Colour theme: system (default), light or dark.", "name", "system"),
       view("view", "Start on this view: dataset, run, compare, plots or probe.", "name"),
       compare("compare", "Runs to compare, comma-separated ids (the first is the reference).", "ids"),
-      model("model", "The model in the run launcher: a built-in checkpoint or a Hugging Face LLaVA-1.5 folder.",
+      model("model",
+            "The model in the run launcher: a built-in checkpoint or a Hugging Face LLaVA-1.5 or Qwen2-VL folder.",
             "path"),
       adapter("adapter", "A PEFT adapter folder the launcher's runs start from (with a Hugging Face --model).",
               "folder"),
@@ -40,9 +41,10 @@ void StartOptions::addTo(QCommandLineParser &parser) const
     for (const auto &m : se::unlearn::methodTable())
         methods << QString::fromLatin1(m.label);
     parser.setApplicationDescription(
-        QStringLiteral("SafeEraser Workbench: browse a SafeEraser benchmark, run machine unlearning (%1, each with or "
-                       "without Prompt Decouple) on the built-in multimodal model or a LLaVA-1.5 folder, and compare "
-                       "runs' answers and metric curves from a run store.")
+        QStringLiteral(
+            "SafeEraser Workbench: browse a SafeEraser benchmark, run machine unlearning (%1, each with or "
+            "without Prompt Decouple) on the built-in multimodal model or a LLaVA-1.5 or Qwen2-VL folder, and compare "
+            "runs' answers and metric curves from a run store.")
             .arg(methods.join(", ")));
     parser.addHelpOption();
     parser.addVersionOption();

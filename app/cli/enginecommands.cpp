@@ -269,15 +269,16 @@ void addEngineCommands(CLI::App &app, int &exitCode)
             ->check(CLI::Range(0.0, 0.99));
         sub->add_option("--lora-targets", a->targets,
                         "comma-separated: q,k,v,o,fc1,fc2,projector (built-in; default q,k,v,o,fc1,fc2) or "
-                        "q_proj,…,down_proj,linear_1,linear_2 (LLaVA; default the seven language-model projections)");
+                        "q_proj,…,down_proj,linear_1,linear_2 (LLaVA; Qwen2-VL the seven only; default the seven "
+                        "language-model projections)");
         sub->add_option("--preset", a->preset,
                         "default, or paper (the official SafeEraser optimisation: lr 1e-4, 10 "
                         "epochs, cosine, 6% warm-up, effective batch 32 = 4 × 8); flags "
                         "given override it")
             ->check(CLI::IsMember({"default", "paper"}));
-        sub->add_flag(
-            "--checkpoint-layers", a->c.train.checkpointLayers,
-            "activation checkpointing per decoder layer (LLaVA): much less memory, about a third more compute");
+        sub->add_flag("--checkpoint-layers", a->c.train.checkpointLayers,
+                      "activation checkpointing per decoder layer (LLaVA, Qwen2-VL): much less memory, about a third "
+                      "more compute");
         sub->add_flag("!--no-memory-check", a->c.train.memoryCheck,
                       "start even when the memory plan says the model cannot fit on the device");
         addTraining(sub, a->c.train);
@@ -382,12 +383,15 @@ void addEngineCommands(CLI::App &app, int &exitCode)
             }
         };
         auto addModel = [](CLI::App *sub, ModelArgs &m) {
-            sub->add_option("--model", m.model, "a built-in checkpoint file or a Hugging Face model folder (LLaVA-1.5)")
+            sub->add_option(
+                   "--model", m.model,
+                   "a built-in checkpoint file or a Hugging Face model folder (LLaVA-1.5, Qwen2-VL, Qwen2.5-VL)")
                 ->required();
             sub->add_option("--image", m.image, "image file (or its path inside the --images pack)")->required();
             sub->add_option("--question", m.question, "the question")->required();
             sub->add_option("--system-prompt", m.systemPrompt,
-                            "LLaVA: a sentence before \"USER:\" (the official SafeEraser training prompt has one)");
+                            "LLaVA: a sentence before \"USER:\" (the official SafeEraser training prompt has one); "
+                            "Qwen2-VL: the system prompt (default \"You are a helpful assistant.\")");
             sub->add_option("--adapter", m.adapter,
                             "a PEFT adapter folder (what a run on a Hugging Face model writes)");
             sub->add_option("--dtype", m.dtype,
@@ -514,7 +518,8 @@ void addEngineCommands(CLI::App &app, int &exitCode)
                                                      "answers on the forget, PD and retain sets (not SPEC §4 metrics)");
         sub->add_option("--model", a->model, "a built-in checkpoint file or a Hugging Face model folder")->required();
         sub->add_option("--adapter", a->adapter, "a PEFT adapter folder to apply (Hugging Face models)");
-        sub->add_option("--system-prompt", a->systemPrompt, "LLaVA: a sentence before \"USER:\"");
+        sub->add_option("--system-prompt", a->systemPrompt,
+                        "LLaVA: a sentence before \"USER:\"; Qwen2-VL: the system prompt");
         sub->add_option("--data", a->data, "benchmark folder")->required();
         sub->add_flag("--val", a->val, "use all_val.json (default all_train.json)");
         sub->add_option("--limit", a->limit, "at most this many questions per set (0: all)")

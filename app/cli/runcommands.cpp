@@ -68,8 +68,9 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
     c->add_option("--data", f.data, "Benchmark folder (official layout)");
     c->add_option("--model", f.model,
                   "The model to start from: a built-in checkpoint (.safetensors) or a Hugging "
-                  "Face LLaVA-1.5 folder");
-    c->add_option("--system-prompt", f.systemPrompt, "LLaVA: a sentence before \"USER:\" (recorded with the run)");
+                  "Face LLaVA-1.5 or Qwen2-VL folder");
+    c->add_option("--system-prompt", f.systemPrompt,
+                  "LLaVA: a sentence before \"USER:\"; Qwen2-VL: the system prompt (recorded with the run)");
     c->add_option("--adapter", f.adapter,
                   "A PEFT adapter folder folded into --model (a Hugging Face folder): the "
                   "run or evaluation is of model + adapter; a run writes the two stacked as "
@@ -97,7 +98,7 @@ void addRunFlags(CLI::App *c, RunFlags &f, bool withMethod)
         c->add_option("--batch", f.batch, "Batch size (micro-batch when --grad-accum > 1)");
         c->add_option("--grad-accum", f.gradAccum, "Micro-batches per optimiser step")->check(CLI::Range(1, 65536));
         c->add_flag("--checkpoint-layers", f.checkpointLayers,
-                    "Activation checkpointing per decoder layer (LLaVA): "
+                    "Activation checkpointing per decoder layer (LLaVA, Qwen2-VL): "
                     "much less memory, about a third more compute");
         c->add_flag("--no-memory-check", f.noMemoryCheck,
                     "Start even when the memory plan says the model cannot "

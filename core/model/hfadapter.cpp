@@ -45,7 +45,10 @@ void writeText(const fs::path &p, const std::string &text)
 const AdapterLayout &llavaAdapterLayout()
 {
     static const AdapterLayout layout{
-        llavaLegacyName, llavaCanonicalName, "model.multi_modal_projector.", "multi_modal_projector",
+        llavaLegacyName,
+        llavaCanonicalName,
+        "model.multi_modal_projector.",
+        "multi_modal_projector",
         {"linear_1", "linear_2"},
         // SafeEraser's own regex: adapters on the language model's modules only (a plain list would also match the
         // vision tower's q_proj / k_proj / v_proj when PEFT loads it).
@@ -421,9 +424,8 @@ void checkLinkTarget(const std::string &baseDir, const fs::path &link)
 }
 } // namespace
 
-MergeSummary mergeAdapterFolder(const AdapterLayout &layout, const std::string &baseDir,
-                                const std::string &adapterDir, const std::string &outDir,
-                                const std::function<void(const std::string &)> &log)
+MergeSummary mergeAdapterFolder(const AdapterLayout &layout, const std::string &baseDir, const std::string &adapterDir,
+                                const std::string &outDir, const std::function<void(const std::string &)> &log)
 {
     const AdapterFile a = readAdapter(layout, adapterDir);
     const HfWeights base(baseDir);

@@ -167,8 +167,8 @@ struct LayerCheckpoint : torch::autograd::Function<LayerCheckpoint> {
 } // namespace
 
 torch::Tensor runDecoderLayers(const std::vector<DecoderLayer> &layers, torch::Tensor x, const torch::Tensor &cos,
-                               const torch::Tensor &sin, const torch::Tensor &mask, KvCache *cache,
-                               int64_t outputFrom, bool recompute)
+                               const torch::Tensor &sin, const torch::Tensor &mask, KvCache *cache, int64_t outputFrom,
+                               bool recompute)
 {
     if (recompute && !x.requires_grad()) // the layers' own parameters still need their gradients
         x = x.detach().requires_grad_(true);
@@ -178,7 +178,7 @@ torch::Tensor runDecoderLayers(const std::vector<DecoderLayer> &layers, torch::T
             x = LayerCheckpoint::apply(x, cos, sin, mask, reinterpret_cast<int64_t>(layers[l].get()), from);
         else
             x = layers[l].ptr()->forward(x, cos, sin, mask, cache ? cache->slot(l, layers.size()) : nullptr,
-                                   cache ? cache->reserve : 0, from);
+                                         cache ? cache->reserve : 0, from);
     }
     return x;
 }

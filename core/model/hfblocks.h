@@ -66,7 +66,7 @@ TORCH_MODULE(DecoderLayer);
 // recomputed in backward with the random state of its dropout restored); else with `cache` when given. Only the last
 // layer honours `outputFrom`.
 torch::Tensor runDecoderLayers(const std::vector<DecoderLayer> &layers, torch::Tensor x, const torch::Tensor &cos,
-                               const torch::Tensor &sin, const torch::Tensor &mask, KvCache *cache,
-                               int64_t outputFrom, bool recompute);
+                               const torch::Tensor &sin, const torch::Tensor &mask, KvCache *cache, int64_t outputFrom,
+                               bool recompute);
 
 } // namespace se::model::hf

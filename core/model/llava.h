@@ -164,15 +164,16 @@ Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::Sca
 std::string llavaLegacyName(const std::string &name);
 std::string llavaCanonicalName(const std::string &name);
 
-// PEFT adapters of a LLaVA model (SPEC §8; a Qwen2-VL model's alike, by its AdapterLayout): `adapter_config.json` (peft_type LORA, r, lora_alpha, lora_dropout,
-// target_modules as SafeEraser's regex over the language model, bias "none", task_type CAUSAL_LM,
-// base_model_name_or_path, modules_to_save: the projector, use_rslora) and `adapter_model.safetensors` with
-// `base_model.model.<module>.lora_A.weight` [r, in], `….lora_B.weight` [out, r] and the projector's full
-// weights as `base_model.model.<module>.weight` / `.bias`, module names in the base folder's naming
+// PEFT adapters of a LLaVA model (SPEC §8; a Qwen2-VL model's alike, by its AdapterLayout): `adapter_config.json`
+// (peft_type LORA, r, lora_alpha, lora_dropout, target_modules as SafeEraser's regex over the language model, bias
+// "none", task_type CAUSAL_LM, base_model_name_or_path, modules_to_save: the projector, use_rslora) and
+// `adapter_model.safetensors` with `base_model.model.<module>.lora_A.weight` [r, in], `….lora_B.weight` [out, r] and
+// the projector's full weights as `base_model.model.<module>.weight` / `.bias`, module names in the base folder's
+// naming
 // ("transformers-4" or "transformers-5"). Written to temporary names and renamed, so no reader sees half a folder.
 void saveAdapterFolder(const HfVlmImpl &model, const std::string &dir, const LoraSpec &spec,
-                      const std::string &baseModel, const std::string &naming,
-                      const std::map<std::string, std::string> &metadata = {});
+                       const std::string &baseModel, const std::string &naming,
+                       const std::map<std::string, std::string> &metadata = {});
 // When the model has a folded adapter (a run from model + adapter), the folder is written stacked: per module
 // A = [A₁; A₂], B = [s₁·B₁, s₂·B₂] (zeros where one of them has no adapter), r = lora_alpha = r₁ + r₂, so that
 // PEFT, merge-adapter and --adapter applied to the model folder alone give the run's model.
@@ -189,7 +190,7 @@ void loadAdapterFolder(HfVlmImpl &model, const std::string &dir);
 // as a new Hugging Face folder that transformers loads without PEFT: the same shards, tensor names, dtypes and
 // index, the other files copied. Streams one tensor at a time (a 7B folder is never whole in memory). Refuses an
 // existing non-empty folder or an input as `outDir`; writes <outDir>.partial and renames it when done.
-MergeSummary mergeAdapterFolder(const AdapterLayout &layout, const std::string &baseDir, const std::string &adapterDir, const std::string &outDir,
-                               const std::function<void(const std::string &)> &log = {});
+MergeSummary mergeAdapterFolder(const AdapterLayout &layout, const std::string &baseDir, const std::string &adapterDir,
+                                const std::string &outDir, const std::function<void(const std::string &)> &log = {});
 
 } // namespace se::model

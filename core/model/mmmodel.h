@@ -81,8 +81,8 @@ public:
         return headLogits(hidden(ids, pixels, positions, keyMask, cache, 0));
     }
 
-    virtual int64_t maxPositions() const = 0;    // the longest sequence the model takes
-    virtual int64_t imageTokens() const = 0;     // features (placeholder tokens) per image
+    virtual int64_t maxPositions() const = 0; // the longest sequence the model takes
+    virtual int64_t imageTokens() const = 0;  // features (placeholder tokens) per image
     // A model that takes images of any size (its ImageStore's size is 0) gives an image of height × width (as its
     // preprocessing sized it) this many features; `pixels` then come as ImageStore::batch makes them, each image at
     // the top left and NaN around it. The others give imageTokens() for every image.

@@ -91,9 +91,9 @@ TORCH_MODULE(VisionBlock);
 torch::Tensor patchesOf(const torch::Tensor &image, int P, int M, int T)
 {
     const int64_t H = image.size(1), W = image.size(2), gh = H / P, gw = W / P;
-    auto x = image.unsqueeze(0).expand({T, 3, H, W});                  // [T, 3, H, W]
-    x = x.reshape({T, 3, gh / M, M, P, gw / M, M, P});                  // t c bh mh y bw mw x
-    x = x.permute({2, 5, 3, 6, 1, 0, 4, 7});                            // bh bw mh mw c t y x
+    auto x = image.unsqueeze(0).expand({T, 3, H, W});  // [T, 3, H, W]
+    x = x.reshape({T, 3, gh / M, M, P, gw / M, M, P}); // t c bh mh y bw mw x
+    x = x.permute({2, 5, 3, 6, 1, 0, 4, 7});           // bh bw mh mw c t y x
     return x.reshape({gh * gw, int64_t(3) * T * P * P}).contiguous();
 }
 
@@ -281,9 +281,8 @@ torch::Tensor Qwen2VlImpl::ropeIndex(const torch::Tensor &ids, const torch::Tens
     return pos.to(ids.device());
 }
 
-torch::Tensor Qwen2VlImpl::hidden(const torch::Tensor &ids, const torch::Tensor &pixels,
-                                  const torch::Tensor &positions, const torch::Tensor &keyMask, KvCache *cache,
-                                  int64_t outputFrom)
+torch::Tensor Qwen2VlImpl::hidden(const torch::Tensor &ids, const torch::Tensor &pixels, const torch::Tensor &positions,
+                                  const torch::Tensor &keyMask, KvCache *cache, int64_t outputFrom)
 {
     const auto &c = m_config;
     const int64_t B = ids.size(0), T = ids.size(1);
@@ -307,9 +306,9 @@ torch::Tensor Qwen2VlImpl::hidden(const torch::Tensor &ids, const torch::Tensor 
             features += (h / f) * (w / f);
         }
     if (placeholders != features)
-        throw std::runtime_error("qwen2-vl: the prompt holds " + std::to_string(placeholders) +
-                                 " image tokens but " + std::to_string(grids.size()) + " image(s) give " +
-                                 std::to_string(features) + " features");
+        throw std::runtime_error("qwen2-vl: the prompt holds " + std::to_string(placeholders) + " image tokens but " +
+                                 std::to_string(grids.size()) + " image(s) give " + std::to_string(features) +
+                                 " features");
     if (features > 0)
         x = x.masked_scatter(isImage.unsqueeze(-1).expand_as(x), imageFeatures(pixels).to(x.scalar_type()));
 
@@ -317,9 +316,8 @@ torch::Tensor Qwen2VlImpl::hidden(const torch::Tensor &ids, const torch::Tensor 
     // tokens after cached ones at their index plus that offset on all three axes.
     torch::Tensor pos3;
     if (past > 0) {
-        torch::Tensor pos = positions.defined()
-                                ? positions
-                                : torch::arange(past, past + T, ids.options()).unsqueeze(0).expand({B, T});
+        torch::Tensor pos =
+            positions.defined() ? positions : torch::arange(past, past + T, ids.options()).unsqueeze(0).expand({B, T});
         if (cache->positionDelta.defined())
             pos = pos + cache->positionDelta.unsqueeze(1);
         pos3 = pos.unsqueeze(0).expand({3, B, T});
@@ -337,8 +335,8 @@ torch::Tensor Qwen2VlImpl::hidden(const torch::Tensor &ids, const torch::Tensor 
         chunks.push_back(freqs[int64_t(i % 3)].narrow(-1, at, c.mropeSection[i]));
         at += c.mropeSection[i];
     }
-    auto half = torch::cat(chunks, -1);                                 // [B, T, D/2]
-    auto angles = torch::cat({half, half}, -1).unsqueeze(1);             // [B, 1, T, D]
+    auto half = torch::cat(chunks, -1);                      // [B, T, D/2]
+    auto angles = torch::cat({half, half}, -1).unsqueeze(1); // [B, 1, T, D]
     auto cos = angles.cos().to(x.scalar_type()), sin = angles.sin().to(x.scalar_type());
     auto mask = attentionMask(past, T, keyMask, ids.device(), std::numeric_limits<float>::lowest());
     const bool recompute = m_checkpoint && is_training() && torch::GradMode::is_enabled() && !cache;
@@ -439,7 +437,11 @@ std::string qwen2VlCanonicalName(const std::string &name)
 const AdapterLayout &qwen2VlAdapterLayout()
 {
     static const AdapterLayout layout{
-        qwen2VlLegacyName, qwen2VlCanonicalName, "model.visual.merger.mlp.", "merger.mlp", {},
+        qwen2VlLegacyName,
+        qwen2VlCanonicalName,
+        "model.visual.merger.mlp.",
+        "merger.mlp",
+        {},
         // The language model's projections only: Qwen2.5-VL's vision MLP has gate_proj / up_proj / down_proj too,
         // so a plain list would put adapters on the vision tower when PEFT loads it (either naming matches).
         [](const std::string &alternatives) { return "^(?!.*visual).*\\.(" + alternatives + ")$"; }};

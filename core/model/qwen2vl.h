@@ -80,7 +80,8 @@ public:
     std::vector<torch::Tensor> visionParameters() const override;
     std::vector<torch::Tensor> projectorParameters() const override; // the merger's two linears
     std::vector<torch::Tensor> languageParameters() const override;
-    void addAdapters(const LoraSpec &spec) override; // the language model's projections; the merger kept for the reference
+    void
+    addAdapters(const LoraSpec &spec) override; // the language model's projections; the merger kept for the reference
     std::vector<std::string> adapterTargetNames() const override;
     bool setActivationCheckpointing(bool on) override
     {

@@ -14,8 +14,8 @@ Qwen2VlChatFormat::Qwen2VlChatFormat(std::shared_ptr<const TextTokenizer> tok, i
                                      " token, which Qwen2-VL's conversation needs");
     if (m_tok->id("<|image_pad|>") != imageTokenId)
         throw std::runtime_error(m_tok->file() + ": the tokenizer's <|image_pad|> is id " +
-                                 std::to_string(m_tok->id("<|image_pad|>")) +
-                                 " but config.json's image_token_id is " + std::to_string(imageTokenId));
+                                 std::to_string(m_tok->id("<|image_pad|>")) + " but config.json's image_token_id is " +
+                                 std::to_string(imageTokenId));
     m_imEnd = m_tok->id("<|im_end|>");
     m_endOfText = m_tok->id("<|endoftext|>");
     m_pad = m_tok->padId() >= 0 ? m_tok->padId() : (m_endOfText >= 0 ? m_endOfText : m_imEnd);

@@ -63,7 +63,8 @@ Qwen2VlConfig Qwen2VlConfig::fromJson(const std::string &text, const std::string
             fail(field, "not an integer");
         const auto n = value->get<int64_t>();
         if (n < lo || n > hi)
-            fail(field, std::to_string(n) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+            fail(field,
+                 std::to_string(n) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
         return static_cast<int>(n);
     };
     auto number = [&](const json *value, const std::string &field, double lo, double hi, double dflt) {
@@ -91,8 +92,8 @@ Qwen2VlConfig Qwen2VlConfig::fromJson(const std::string &text, const std::string
     c.kvHeads = textInt("num_key_value_heads", 1, 1024, c.heads);
     c.vocab = textInt("vocab_size", 1, 1 << 24);
     c.maxPositions = textInt("max_position_embeddings", 16, 1 << 24, 32768);
-    c.headDim = textInt("head_dim", 1, 4096, c.hidden % c.heads == 0 ? std::optional<int>(c.hidden / c.heads)
-                                                                      : std::nullopt);
+    c.headDim =
+        textInt("head_dim", 1, 4096, c.hidden % c.heads == 0 ? std::optional<int>(c.hidden / c.heads) : std::nullopt);
     if (c.heads % c.kvHeads != 0)
         fail("text_config.num_key_value_heads", "must divide num_attention_heads");
     if (c.headDim % 2 != 0)
@@ -127,8 +128,8 @@ Qwen2VlConfig Qwen2VlConfig::fromJson(const std::string &text, const std::string
             sum += c.mropeSection.back();
         }
         if (sum * 2 != c.headDim)
-            fail(ropeField + ".mrope_section", "sums to " + std::to_string(sum) + ", not head_dim / 2 = " +
-                                                   std::to_string(c.headDim / 2));
+            fail(ropeField + ".mrope_section",
+                 "sums to " + std::to_string(sum) + ", not head_dim / 2 = " + std::to_string(c.headDim / 2));
     }
     for (const char *key : {"type", "rope_type"})
         if (rope->contains(key) && (*rope)[key].is_string()) {
@@ -148,8 +149,8 @@ Qwen2VlConfig Qwen2VlConfig::fromJson(const std::string &text, const std::string
     c.visionStartId = topInt("vision_start_token_id", 151652);
     c.visionEndId = topInt("vision_end_token_id", 151653);
     if (c.imageTokenId >= c.vocab)
-        fail("image_token_id", std::to_string(c.imageTokenId) + " is beyond the vocabulary of " +
-                                   std::to_string(c.vocab));
+        fail("image_token_id",
+             std::to_string(c.imageTokenId) + " is beyond the vocabulary of " + std::to_string(c.vocab));
     for (const char *key : {"torch_dtype", "dtype"})
         if (j.contains(key) && j[key].is_string())
             c.torchDtype = j[key].get<std::string>();
@@ -198,7 +199,8 @@ Qwen2VlConfig Qwen2VlConfig::fromJson(const std::string &text, const std::string
     if (c.visionOut != c.hidden)
         fail("vision_config", "the merger's output (" + std::to_string(c.visionOut) +
                                   ") is not the language model's width (" + std::to_string(c.hidden) + ")");
-    if (v.contains("rope_parameters") && v["rope_parameters"].is_object() && v["rope_parameters"].contains("rope_theta"))
+    if (v.contains("rope_parameters") && v["rope_parameters"].is_object() &&
+        v["rope_parameters"].contains("rope_theta"))
         c.visionRopeTheta =
             number(&v["rope_parameters"]["rope_theta"], "vision_config.rope_parameters.rope_theta", 1, 1e12, 10000);
     return c;

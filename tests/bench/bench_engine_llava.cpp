@@ -233,10 +233,9 @@ int generationRates(const std::string &dir, const std::string &image, const se::
     for (int b : {1, batch}) {
         std::vector<std::vector<int>> prompts;
         for (int i = 0; i < b; ++i) // distinct prompts, so that lengths differ (left padding) as in an evaluation
-            prompts.push_back(lm.chat
-                                  ->prompt(question + std::string(std::size_t(i % 5), '?'),
-                                           se::model::imageTokensOf(lm, image))
-                                  .ids);
+            prompts.push_back(
+                lm.chat->prompt(question + std::string(std::size_t(i % 5), '?'), se::model::imageTokensOf(lm, image))
+                    .ids);
         const auto pixels = lm.images->batch(std::vector<std::string>(std::size_t(b), image));
         se::eval::generate(*lm.net, pixels, prompts, g); // warm-up
         double seconds = 0;

@@ -154,8 +154,8 @@ private Q_SLOTS:
         QVERIFY(ex.answerStart > imageTokens && ex.answerStart < int(ex.ids.size()));
         QVERIFY(m.chat->prompt("What colour is the cup?", imageTokens).ids.size() == size_t(ex.answerStart));
         const auto pixels = m.images->get(picture).unsqueeze(0);
-        const auto logits = m.net->logits(torch::tensor(std::vector<int64_t>(ex.ids.begin(), ex.ids.end())).unsqueeze(0),
-                                          pixels);
+        const auto logits =
+            m.net->logits(torch::tensor(std::vector<int64_t>(ex.ids.begin(), ex.ids.end())).unsqueeze(0), pixels);
         QCOMPARE(logits.size(1), int64_t(ex.ids.size()));
         QVERIFY(torch::isfinite(logits).all().item<bool>());
 

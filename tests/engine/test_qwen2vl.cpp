@@ -177,8 +177,8 @@ private Q_SLOTS:
         const auto &c = m_models["folders"]["qwen25vl"]["cases"][0];
         const QString first = QString::fromStdString(image(c["image"].get<std::string>()));
         const Cli a = cli({"ask", "--model", model, "--image", first, "--question",
-                           QString::fromStdString(c["question"].get<std::string>()), "--greedy", "--max-new-tokens", "8",
-                           "--json"});
+                           QString::fromStdString(c["question"].get<std::string>()), "--greedy", "--max-new-tokens",
+                           "8", "--json"});
         QVERIFY2(a.code == 0, a.err.constData());
         auto want = c["greedy"].get<std::vector<int>>();
         QVERIFY(nlohmann::json::parse(a.out.toStdString())["answer_ids"].get<std::vector<int>>() == want);
@@ -189,16 +189,26 @@ private Q_SLOTS:
         const Cli p = cli({"pack-images", "--data", bench, "--model", model, "--out", pack});
         QVERIFY2(p.code == 0, p.err.constData());
         const QString picture = bench + "/SD/train_00001_sd.png";
-        const QStringList ask = {"ask", "--model", model, "--image", picture, "--question", "What is it?", "--greedy",
-                                 "--max-new-tokens", "4"};
+        const QStringList ask = {"ask",        "--model",     model,      "--image",          picture,
+                                 "--question", "What is it?", "--greedy", "--max-new-tokens", "4"};
         const Cli decoded = cli(ask), packed = cli(QStringList(ask) << "--images" << pack);
         QVERIFY2(packed.code == 0, packed.err.constData());
         QCOMPARE(packed.out, decoded.out);
 
         for (const std::string &method : se::unlearn::methodNames())
             for (const bool pd : {false, true}) {
-                QStringList args = {"unlearn", "--data", bench, "--model", model, "--method",
-                                    QString::fromStdString(method), "--steps", "1", "--batch", "2", "--out",
+                QStringList args = {"unlearn",
+                                    "--data",
+                                    bench,
+                                    "--model",
+                                    model,
+                                    "--method",
+                                    QString::fromStdString(method),
+                                    "--steps",
+                                    "1",
+                                    "--batch",
+                                    "2",
+                                    "--out",
                                     m_dir.filePath("u.adapter")};
                 if (pd)
                     args << "--pd";
@@ -207,21 +217,22 @@ private Q_SLOTS:
                          qPrintable(QString::fromStdString(method) + (pd ? "+pd: " : ": ") + u.err));
             }
 
-        const Cli r = cli({"run", "--store", store, "--data", bench, "--model", model, "--method", "npo", "--pd",
-                           "--steps", "2", "--batch", "2", "--eval-every", "1", "--subset", "1", "--greedy",
-                           "--max-new-tokens", "4"});
+        const Cli r = cli({"run",          "--store", store,      "--data",  bench,      "--model",          model,
+                           "--method",     "npo",     "--pd",     "--steps", "2",        "--batch",          "2",
+                           "--eval-every", "1",       "--subset", "1",       "--greedy", "--max-new-tokens", "4"});
         QVERIFY2(r.code == 0, r.err.constData());
         const QString id = QString::fromUtf8(r.out.trimmed());
         const Cli au = cli({"audit", "--store", store, "--run", id, "--questions", "2", "--relearn-steps", "2",
                             "--relearn-every", "1", "--relearn-targets", "2"});
         QVERIFY2(au.code == 0, au.err.constData());
         const QString adapter = store + ".models/run-" + id + ".adapter";
-        const Cli mg = cli({"merge-adapter", "--model", model, "--adapter", adapter, "--out", m_dir.filePath("merged")});
+        const Cli mg =
+            cli({"merge-adapter", "--model", model, "--adapter", adapter, "--out", m_dir.filePath("merged")});
         QVERIFY2(mg.code == 0, mg.err.constData());
         auto score = [&](const QStringList &extra) {
-            const Cli s = cli(QStringList{"score", "--image", first, "--question", "What is it?", "--answer",
-                                          "A cup.", "--json"} +
-                              extra);
+            const Cli s = cli(
+                QStringList{"score", "--image", first, "--question", "What is it?", "--answer", "A cup.", "--json"} +
+                extra);
             return s.code == 0 ? nlohmann::json::parse(s.out.toStdString())["sum_logprob"].get<double>() : 1.0;
         };
         const double merged = score({"--model", m_dir.filePath("merged")}),
@@ -241,7 +252,7 @@ private Q_SLOTS:
             auto m = se::model::loadModel(folder(name));
             QCOMPARE(f.parameters, m.net->parameterCount()); // config.json's count is what loads
             QVERIFY(QString::fromStdString(f.summary).startsWith(std::string(name) == "qwen25vl" ? "Qwen2.5-VL"
-                                                                                                : "Qwen2-VL "));
+                                                                                                 : "Qwen2-VL "));
             // LoRA on the language model only: Qwen2.5-VL's vision MLP has gate_proj / up_proj / down_proj too.
             m.net->addAdapters(se::model::defaultLora(m));
             auto *net = dynamic_cast<se::model::Qwen2VlImpl *>(m.net.get());
