@@ -5,6 +5,7 @@
 // (the merger trained in full) and write PEFT folders.
 #include "core/model/architecture.h"
 
+#include "core/data/imageheader.h"
 #include "core/model/hftokenizer.h"
 #include "core/model/memory.h"
 #include "core/model/qwen2vl.h"
@@ -62,6 +63,16 @@ std::shared_ptr<ImageStore> qwen2VlImages(const fs::path &dir, const Qwen2VlConf
             return torch::from_blob(chw.data(), {3, h, w}, torch::kFloat).clone();
         },
         std::size_t(1) << 30, pre.describe());
+    images->setSizer([pre, images = std::weak_ptr<ImageStore>(images)](const std::string &file) {
+        const auto info = se::data::readImageHeader(file);
+        if (!info.ok || info.width > 1u << 20 || info.height > 1u << 20) { // the decoder says what is wrong
+            const auto store = images.lock();
+            const auto t = store->get(file);
+            return std::pair<int64_t, int64_t>(t.size(1), t.size(2));
+        }
+        const auto [h, w] = pre.smartResize(int(info.height), int(info.width));
+        return std::pair<int64_t, int64_t>(h, w);
+    });
     return images;
 }
 

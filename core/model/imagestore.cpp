@@ -132,6 +132,28 @@ torch::Tensor ImageStore::get(const std::string &file)
     return t;
 }
 
+void ImageStore::setSizer(Sizer sizer)
+{
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_sizer = std::move(sizer);
+}
+
+std::pair<int64_t, int64_t> ImageStore::outputSize(const std::string &file)
+{
+    Sizer sizer;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        if (auto it = m_cache.find(file); it != m_cache.end())
+            return {it->second.size(1), it->second.size(2)};
+        if (m_packedFile.empty())
+            sizer = m_sizer;
+    }
+    if (sizer)
+        return sizer(file);
+    const auto t = get(file);
+    return {t.size(1), t.size(2)};
+}
+
 torch::Tensor ImageStore::batch(const std::vector<std::string> &files)
 {
     std::vector<torch::Tensor> ts;

@@ -28,6 +28,12 @@ public:
     using Decoder = std::function<torch::Tensor(const std::string &file)>;
     void setDecoder(Decoder decoder, std::size_t cacheBytes = 0, std::string pixels = "rgb");
     const std::string &pixels() const { return m_pixels; }
+    // For a preprocessing whose output size follows from the picture's size (Qwen2-VL's smart_resize): (height,
+    // width) from the file's header, so outputSize() need not decode.
+    using Sizer = std::function<std::pair<int64_t, int64_t>(const std::string &file)>;
+    void setSizer(Sizer sizer);
+    // [height, width] of get(file): from the cache, the packed file, the sizer, or else by decoding it.
+    std::pair<int64_t, int64_t> outputSize(const std::string &file);
 
     // Loads every image of a packed file; throws when its size differs or the file is malformed.
     void loadPacked(const std::string &file);
@@ -49,6 +55,7 @@ private:
     torch::Tensor decode(const std::string &file);
     int m_size;
     Decoder m_decoder;
+    Sizer m_sizer;
     std::size_t m_cacheLimit = 0, m_cacheBytes = 0;
     std::string m_root;
     std::string m_packedFile;

@@ -363,8 +363,8 @@ int imageTokensOf(const LoadedModel &m, const std::string &imageFile)
 {
     if (m.images->size() != 0)
         return static_cast<int>(m.net->imageTokens());
-    const auto pixels = m.images->get(imageFile);
-    return static_cast<int>(m.net->imageTokensFor(pixels.size(1), pixels.size(2)));
+    const auto [height, width] = m.images->outputSize(imageFile);
+    return static_cast<int>(m.net->imageTokensFor(height, width));
 }
 
 LoraSpec defaultLora(const LoadedModel &m)

@@ -119,7 +119,7 @@ bool writesAdapters(const LoadedModel &m);
 // for an image of `imageTokens` (-1: the model's fixed count).
 int trainingTokens(const LoadedModel &m, int imageTokens = -1);
 // The image tokens `imageFile` takes in this model's prompts: the model's fixed count, or (a model that takes any
-// size) what its preprocessing makes of this picture, which decodes it (and keeps it in the model's image cache).
+// size) what its preprocessing makes of this picture's size (read from its header where it can be).
 int imageTokensOf(const LoadedModel &m, const std::string &imageFile);
 // The adapter targets and LoRA setting a run uses by default on this architecture (SPEC §8: SafeEraser's for LLaVA).
 LoraSpec defaultLora(const LoadedModel &m);

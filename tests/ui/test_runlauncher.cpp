@@ -378,6 +378,48 @@ private Q_SLOTS:
         QVERIFY(!after.metrics(fin.runId, "relearn").empty());
     }
 
+    void qwenFolderFromTheLauncher()
+    {
+        // A Qwen2.5-VL folder that transformers wrote (tests/qwen2vl/make_models.py, the reference environment):
+        // described in the launcher, its system prompt recorded, and a run to a PEFT adapter through the engine.
+        if (!se::ui::engineAvailable())
+            QSKIP("this workbench is built without the engine (SE_UI_ENGINE=OFF or no LibTorch)");
+        QProcess make;
+        make.start(QStringLiteral(SE_SOURCE_DIR) + "/tests/reference/run.sh",
+                   {"../qwen2vl/make_models.py", m_tmp.path() + "/qwen"});
+        QVERIFY(make.waitForFinished(300000));
+        if (make.exitCode() == 77)
+            QSKIP("the reference environment is not installed (./test.sh installs it)");
+        QVERIFY2(make.exitCode() == 0, make.readAllStandardError().constData());
+        const QString folder = m_tmp.path() + "/qwen/qwen25vl";
+        se::ui::MainWindow w(nullptr, new se::ui::RunController);
+        const QString store = m_tmp.path() + "/qwen.sqlite";
+        openLauncher(w, store);
+        auto *l = w.launcher();
+        l->setModelFile(folder);
+        QVERIFY2(l->modelStateLabel()->text().contains("Qwen2.5-VL"), qPrintable(l->modelStateLabel()->text()));
+        QVERIFY(l->modelStateLabel()->text().contains("PEFT adapter"));
+        QVERIFY(l->vanillaRow()->isHidden());
+        l->stepsBox()->setValue(2);
+        l->systemPromptEdit()->setText("You are a careful assistant.");
+        l->evalEveryBox()->setValue(1);
+        l->finalSubsetBox()->setValue(1);
+        l->greedyBox()->setChecked(true);
+        l->findChild<QSpinBox *>("batchBox")->setValue(2);
+        l->findChild<QSpinBox *>("accumBox")->setValue(1);
+        QSignalSpy finished(l, &se::ui::LauncherView::runFinished);
+        QSignalSpy msg(l, &se::ui::LauncherView::message);
+        QVERIFY2(l->launch() > 0, msg.isEmpty() ? "" : qPrintable(msg.first().first().toString()));
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 600000);
+        QCOMPARE(finished.at(0).at(1).toString(), QString("finished"));
+        se::store::RunStore st(store.toStdString(), true);
+        const auto run = st.run(finished.at(0).at(0).toLongLong());
+        QVERIFY(run);
+        QVERIFY(QFileInfo::exists(QString::fromStdString(run->outputModel) + "/adapter_config.json"));
+        QVERIFY(QString::fromStdString(run->configJson).contains("You are a careful assistant."));
+        QVERIFY(st.answerCount(run->id) > 0);
+    }
+
     void llavaFolderFromTheLauncher()
     {
         // A Hugging Face LLaVA folder picked in the launcher: described, no vanilla training offered, the paper's
