@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers that read what users and peers hand the program, with libFuzzer (Debian's clang-14) under
 # AddressSanitizer and UndefinedBehaviorSanitizer: a benchmark split file, an image header, an LLM judge's reply,
-# a run configuration, an official results file (tests/fuzz/targets.cpp), and the model files — a safetensors image, a LLaVA config.json, a
+# a run configuration, an official results file (tests/fuzz/targets.cpp), and the model files — a safetensors image,
+# a LLaVA or Qwen2-VL config.json, a
 # shard index (tests/fuzz/modeltargets.cpp; these link the normal build's engine library and LibTorch, building
 # build/ first if needed; only their parsers are instrumented). Prints executions and coverage per target; a crash, hang
 # (10 s) or out-of-memory (2 GB) input is saved under build-fuzz/findings/TARGET/ and the script exits non-zero.
 # Each finding, once fixed, goes to tests/fuzz/regressions/TARGET/, which test_fuzzregressions replays in ./test.sh.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      SECONDS per target (default 60); targets: split imageheader
-#                                              judgereply runconfig results safetensors llavaconfig shardindex
+#                                              judgereply runconfig results safetensors llavaconfig
+#                                              qwen2vlconfig shardindex
 #                                              (default: all)
 #   scripts/fuzz.sh --slow [SECONDS] [TARGET...]   slow-input mode: each target first reads large generated inputs
 #                                              (1 MiB runs of separators, invalid UTF-8, nesting, whitespace, escapes,
@@ -25,8 +27,8 @@ fi
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(split imageheader judgereply runconfig results safetensors llavaconfig shardindex)
-MODEL_TARGETS=" safetensors llavaconfig shardindex "
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(split imageheader judgereply runconfig results safetensors llavaconfig qwen2vlconfig shardindex)
+MODEL_TARGETS=" safetensors llavaconfig qwen2vlconfig shardindex "
 OUT="$ROOT/build-fuzz"
 CXX=${CXX_FUZZ:-clang++-14}
 if ! command -v "$CXX" >/dev/null; then
@@ -41,7 +43,8 @@ SOURCES=(core/data/benchmark.cpp core/data/imageheader.cpp core/data/sha256.cpp 
          core/data/officialresults.cpp core/store/records.cpp
          core/metrics/evaluation.cpp core/metrics/textmetrics.cpp core/metrics/llmjudge.cpp core/metrics/judgeprompts.cpp
          core/unlearn/method.cpp core/unlearn/settings.cpp core/unlearn/runconfig.cpp tests/fuzz/targets.cpp)
-MODEL_SOURCES=(core/model/safetensors.cpp core/model/llavaconfig.cpp core/model/hfweights.cpp core/model/smallfile.cpp
+MODEL_SOURCES=(core/model/safetensors.cpp core/model/llavaconfig.cpp core/model/qwen2vlconfig.cpp core/model/hfweights.cpp
+               core/model/smallfile.cpp
                tests/fuzz/modeltargets.cpp)
 TORCH_FLAGS=(-isystem /usr/include/torch/csrc/api/include -D_GLIBCXX_USE_CXX11_ABI=1 -Wno-deprecated-declarations)
 mkdir -p "$OUT/obj"

@@ -70,8 +70,12 @@ std::shared_ptr<ImageStore> qwen2VlImages(const fs::path &dir, const Qwen2VlConf
             const auto t = store->get(file);
             return std::pair<int64_t, int64_t>(t.size(1), t.size(2));
         }
-        const auto [h, w] = pre.smartResize(int(info.height), int(info.width));
-        return std::pair<int64_t, int64_t>(h, w);
+        try {
+            const auto [h, w] = pre.smartResize(int(info.height), int(info.width));
+            return std::pair<int64_t, int64_t>(h, w);
+        } catch (const std::runtime_error &e) { // an aspect ratio above 200
+            throw std::runtime_error(file + ": " + e.what());
+        }
     });
     return images;
 }

@@ -108,7 +108,11 @@ std::vector<float> Qwen2VlImageProcessor::resizedFile(const std::string &file, i
     std::string error;
     if (!se::data::decodeImageRgb8(file, img, error))
         throw std::runtime_error(error.find(file) == std::string::npos ? file + ": " + error : error);
-    return resized(img, height, width);
+    try {
+        return resized(img, height, width);
+    } catch (const std::runtime_error &e) { // smart_resize's refusal, named by the file
+        throw std::runtime_error(file + ": " + e.what());
+    }
 }
 
 std::string Qwen2VlImageProcessor::describe() const

@@ -13,6 +13,7 @@
 #include "core/model/registry.h"
 #include "core/unlearn/method.h"
 
+#include <QImage>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -239,6 +240,115 @@ private Q_SLOTS:
                      withAdapter = score({"--model", model, "--adapter", adapter}), plain = score({"--model", model});
         QVERIFY(merged < 0 && std::abs(merged - withAdapter) < 1e-3);
         QVERIFY(std::abs(plain - withAdapter) > 1e-4); // the run changed the model
+    }
+
+    // A folder that is not quite Qwen2-VL is refused naming the file and the field; a picture the processor refuses
+    // (aspect ratio above 200) names the picture.
+    void badFoldersNameFileAndField()
+    {
+        auto fails = [](const std::string &json, const QString &expected) {
+            try {
+                se::model::Qwen2VlConfig::fromJson(json, "config.json");
+                return QString("accepted");
+            } catch (const std::runtime_error &e) {
+                return QString(e.what()).contains(expected) ? QString() : QString(e.what());
+            }
+        };
+        const std::string vision =
+            R"("vision_config": {"depth": 1, "embed_dim": 16, "num_heads": 2, "hidden_size": 32})";
+        const std::string text = R"("hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "vocab_size": 152000)";
+        QCOMPARE(fails(R"({"model_type": "llava"})", "config.json: model_type: 'llava' is not"), QString());
+        QCOMPARE(fails(R"({"model_type": "qwen2_vl", )" + text + "}", "vision_config: missing"), QString());
+        QCOMPARE(
+            fails(R"({"model_type": "qwen2_vl", )" + vision + ", " + text + "}", "rope_scaling.mrope_section: missing"),
+            QString());
+        QCOMPARE(fails(R"({"model_type": "qwen2_vl", )" + vision + ", " + text +
+                           R"(, "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 4]}})",
+                       "mrope_section: sums to 9, not head_dim / 2 = 8"),
+                 QString());
+        QCOMPARE(fails(R"({"model_type": "qwen2_vl", )" + vision + ", " + text +
+                           R"(, "rope_scaling": {"type": "yarn", "mrope_section": [2, 3, 3]}})",
+                       "'yarn' is not supported"),
+                 QString());
+        QCOMPARE(fails(R"({"model_type": "qwen2_vl", "vision_config": {"depth": 1, "embed_dim": 16, "num_heads": 2,
+                           "hidden_size": 48}, )" +
+                           text + R"(, "rope_scaling": {"mrope_section": [2, 3, 3]}})",
+                       "the merger's output (48) is not the language model's width (32)"),
+                 QString());
+        QCOMPARE(fails(R"({"model_type": "qwen2_5_vl", )" + vision + ", " + text +
+                           R"(, "rope_scaling": {"mrope_section": [2, 3, 3]}})",
+                       "vision_config.intermediate_size: missing"),
+                 QString());
+        QCOMPARE(fails(R"({"model_type": "qwen2_vl", )" + vision + R"(, "text_config": {)" + text +
+                           R"(, "use_sliding_window": true, "rope_parameters": {"mrope_section": [2, 3, 3]}}})",
+                       "use_sliding_window: sliding-window attention is not supported"),
+                 QString());
+        // Both layouts read the same: transformers 5's text_config and the hub's flat fields.
+        const auto flat = se::model::Qwen2VlConfig::fromJson(
+            R"({"model_type": "qwen2_vl", )" + vision + ", " + text +
+                R"(, "rope_theta": 5000, "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}})",
+            "config.json");
+        const auto nested = se::model::Qwen2VlConfig::fromJson(
+            R"({"model_type": "qwen2_vl", )" + vision + R"(, "text_config": {)" + text +
+                R"(, "rope_parameters": {"rope_theta": 5000, "mrope_section": [2, 3, 3]}}})",
+            "config.json");
+        QCOMPARE(flat.parameterCount(), nested.parameterCount());
+        QCOMPARE(flat.ropeTheta, 5000.0);
+        QCOMPARE(nested.ropeTheta, 5000.0);
+        QCOMPARE(flat.headDim, 16);
+        { // the hub's Qwen2-VL-2B-Instruct config.json: its published 2,208,985,600 parameters
+            std::ifstream in(kSource + "/tests/fuzz/seeds/qwen2vlconfig/qwen2-vl-2b-hub-style.json");
+            const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            const auto hub = se::model::Qwen2VlConfig::fromJson(text, "config.json");
+            QCOMPARE(hub.parameterCount(), int64_t(2208985600));
+            QVERIFY(hub.tieEmbeddings && hub.imageTokenId == 151655 &&
+                    hub.mropeSection == std::vector<int>({16, 24, 24}));
+        }
+
+        if (!m_haveModels)
+            QSKIP("the reference environment is not installed (./test.sh installs it)");
+        auto m = se::model::loadModel(folder("qwen2vl"));
+        const QString strip = m_dir.filePath("strip.png");
+        QImage(4000, 10, QImage::Format_RGB32).save(strip); // 400:1
+        try {
+            se::model::imageTokensOf(m, strip.toStdString());
+            QFAIL("a 4000 x 10 picture was taken");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains(strip) && QString(e.what()).contains("4000x10"), e.what());
+        }
+        try {
+            m.images->get(strip.toStdString());
+            QFAIL("a 4000 x 10 picture was decoded");
+        } catch (const std::runtime_error &e) {
+            QVERIFY2(QString(e.what()).contains(strip), e.what());
+        }
+    }
+
+    // The folder in bfloat16 (as a large checkpoint loads on a CPU that multiplies it): the same answer's
+    // log-probabilities within bfloat16's rounding.
+    void bfloat16NearFloat32()
+    {
+        if (!m_haveModels)
+            QSKIP("the reference environment is not installed (./test.sh installs it)");
+        const auto &c = m_models["folders"]["qwen25vl"]["cases"][1];
+        se::model::LoadOptions o;
+        o.dtype = torch::kBFloat16;
+        auto m = se::model::loadModel(folder("qwen25vl"), o);
+        QCOMPARE(m.net->dtype(), torch::kBFloat16);
+        const std::string file = image(c["image"].get<std::string>());
+        const auto ex = m.chat->example(c["question"].get<std::string>(), c["answer"].get<std::string>(),
+                                        se::model::imageTokensOf(m, file));
+        const auto logp = se::eval::answerLogProbs(*m.net, m.images->get(file).unsqueeze(0), ex.ids, ex.answerStart);
+        const auto want = c["answer_logprobs"].get<std::vector<double>>();
+        double sum = 0, wantSum = 0;
+        for (size_t i = 0; i < want.size(); ++i) {
+            QVERIFY(std::isfinite(logp[i]));
+            sum += logp[i];
+            wantSum += want[i];
+        }
+        QVERIFY2(std::abs(sum - wantSum) < 0.05 * std::abs(wantSum),
+                 qPrintable(QString("%1 vs %2").arg(sum).arg(wantSum)));
     }
 
     void factsAndHooks()

@@ -2,6 +2,7 @@
 
 #include "core/model/hfweights.h"
 #include "core/model/llava.h"
+#include "core/model/qwen2vl.h"
 #include "core/model/safetensors.h"
 
 #include <cstdlib>
@@ -24,6 +25,16 @@ int llavaConfig(const std::uint8_t *data, std::size_t size)
 {
     try {
         (void)se::model::LlavaConfig::fromJson(std::string(reinterpret_cast<const char *>(data), size), "config.json");
+    } catch (const std::runtime_error &) {
+    }
+    return 0;
+}
+
+int qwen2VlConfig(const std::uint8_t *data, std::size_t size)
+{
+    try {
+        (void)se::model::Qwen2VlConfig::fromJson(std::string(reinterpret_cast<const char *>(data), size),
+                                                 "config.json");
     } catch (const std::runtime_error &) {
     }
     return 0;
@@ -64,8 +75,10 @@ int shardIndex(const std::uint8_t *data, std::size_t size)
 
 const std::vector<Target> &modelTargets()
 {
-    static const std::vector<Target> all = {
-        {"safetensors", safetensorsFile}, {"llavaconfig", llavaConfig}, {"shardindex", shardIndex}};
+    static const std::vector<Target> all = {{"safetensors", safetensorsFile},
+                                            {"llavaconfig", llavaConfig},
+                                            {"qwen2vlconfig", qwen2VlConfig},
+                                            {"shardindex", shardIndex}};
     return all;
 }
 

@@ -9,6 +9,7 @@ namespace se::fuzz {
 
 int safetensorsFile(const std::uint8_t *data, std::size_t size);
 int llavaConfig(const std::uint8_t *data, std::size_t size);
+int qwen2VlConfig(const std::uint8_t *data, std::size_t size);
 int shardIndex(const std::uint8_t *data, std::size_t size); // beside one small shard holding tensor "w"
 const std::vector<Target> &modelTargets();
 
