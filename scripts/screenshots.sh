@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the workbench under xvfb-run and saves a PNG of each main view into docs/screenshots/:
-# browser.png, browser-blurred.png, launcher.png, launcher-llava.png, comparison.png, comparison-statistics.png,
-# plots.png, robustness.png and probe.png (real runs only), presentation.png.
+# browser.png, browser-blurred.png, launcher.png, launcher-llava.png, launcher-qwen2vl.png, comparison.png,
+# comparison-statistics.png, plots.png, robustness.png and probe.png (real runs only), presentation.png.
 #
 #   scripts/screenshots.sh [--demo] [BUILD_DIR]        (BUILD_DIR default: build)
 #
@@ -92,6 +92,13 @@ if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
     "$CLI" unlearn --data "$DATA" --model "$WORK/llava-mid" --method ga --steps 1 --batch 1 \
       --out "$WORK/llava-mid-ga.adapter" >/dev/null
   shot run launcher-llava.png --model "$WORK/llava-mid" --adapter "$WORK/llava-mid-ga.adapter" --preset paper
+fi
+# …and with a Qwen2-VL folder: a random mid-size one transformers writes (tests/qwen2vl/make_models.py --mid; needs
+# the reference environment).
+if "$ROOT/scripts/reference_env.sh" --path >/dev/null 2>&1; then
+  [ -f "$WORK/qwen/qwen2vl-mid/config.json" ] ||
+    "$ROOT/tests/reference/run.sh" ../qwen2vl/make_models.py "$WORK/qwen" --mid >/dev/null 2>&1
+  shot run launcher-qwen2vl.png --model "$WORK/qwen/qwen2vl-mid" --preset paper
 fi
 shot compare comparison.png
 shot statistics comparison-statistics.png
