@@ -154,23 +154,12 @@ ModelFacts describeLlava(const std::string &path)
     f.maxSeq = c.maxPositions;
     f.projectorParameters = int64_t(c.visionHidden) * c.hidden + c.hidden + int64_t(c.hidden) * c.hidden + c.hidden;
     const int64_t h = c.hidden, kv = int64_t(c.kvHeads) * c.headDim(), in = c.intermediate;
-    f.loraFanSum = {{"q_proj", 2 * h},     {"k_proj", h + kv},  {"v_proj", h + kv},   {"o_proj", 2 * h},
-                    {"gate_proj", h + in}, {"up_proj", h + in}, {"down_proj", in + h}};
+    f.loraFanSum = projectionFanSums(h, h, kv, in);
     os << "LLaVA-1.5 · Llama " << c.layers << " layers × " << c.hidden << " · CLIP " << c.imageSize << " px ("
-       << f.imageTokens << " image tokens) · " << parameterCount(f.parameters) << " parameters";
-    if (!c.torchDtype.empty())
-        os << " · " << c.torchDtype << " files";
-    os << " · " << (f.fileBytes >> 20) << " MiB";
+       << f.imageTokens << " image tokens) · " << parameterCount(f.parameters) << " parameters"
+       << filesSummary(c.torchDtype, f);
     f.summary = os.str();
     return f;
-}
-
-LlavaImpl &llavaOf(const LoadedModel &m)
-{
-    auto *llava = dynamic_cast<LlavaImpl *>(m.net.get());
-    if (!llava)
-        throw std::logic_error(m.path + ": loaded as " + m.architecture + " but holds another network");
-    return *llava;
 }
 
 } // namespace
@@ -178,33 +167,11 @@ LlavaImpl &llavaOf(const LoadedModel &m)
 const Architecture &llavaArchitecture()
 {
     static const Architecture a = [] {
-        Architecture a;
-        a.name = "llava";
-        a.modelTypes = {"llava"};
-        a.folder = true;
-        a.writesAdapters = true;
-        a.choosesDtype = true;
-        a.checkpointsLayers = true;
-        // SafeEraser's max length (512 text tokens) with the image placeholder counted once, as its tokenizer does.
-        a.trainingTokens = [](int positions, int imageTokens) { return std::min(positions, 512 + imageTokens - 1); };
-        a.defaultLora.rank = 32;
-        a.defaultLora.alpha = 256;
-        a.defaultLora.dropout = 0.05;
-        a.defaultLora.targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+        Architecture a = hfFolderArchitecture("llava", {"llava"});
         a.describe = describeLlava;
         a.load = loadLlavaFolder;
         a.images = llavaFolderImages;
-        a.applyAdapter = [](LoadedModel &m, const std::string &dir) { loadAdapterFolder(llavaOf(m), dir); };
-        a.saveAdapter = [](const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
-                           const std::map<std::string, std::string> &metadata) {
-            auto it = m.info.find("weights_naming");
-            saveAdapterFolder(llavaOf(m), dir, spec, m.path, it == m.info.end() ? "transformers-5" : it->second,
-                              metadata);
-        };
-        a.mergeAdapter = [](const std::string &model, const std::string &adapter, const std::string &out,
-                            const std::function<void(const std::string &)> &log) {
-            return mergeAdapterFolder(llavaAdapterLayout(), model, adapter, out, log);
-        };
+        setAdapterHooks(a, llavaAdapterLayout(), true);
         return a;
     }();
     return a;

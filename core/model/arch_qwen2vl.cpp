@@ -147,25 +147,13 @@ ModelFacts describeQwen2Vl(const std::string &path)
     f.projectorParameters = merged * merged + merged + merged * c.visionOut + c.visionOut;
     const int64_t h = c.hidden, q = int64_t(c.heads) * c.headDim, kv = int64_t(c.kvHeads) * c.headDim,
                   in = c.intermediate;
-    f.loraFanSum = {{"q_proj", h + q},     {"k_proj", h + kv},  {"v_proj", h + kv},   {"o_proj", q + h},
-                    {"gate_proj", h + in}, {"up_proj", h + in}, {"down_proj", in + h}};
+    f.loraFanSum = projectionFanSums(h, q, kv, in);
     std::ostringstream os;
     os << (c.v25() ? "Qwen2.5-VL" : "Qwen2-VL") << " · Qwen2 " << c.layers << " layers × " << c.hidden << " · ViT "
        << c.visionDepth << " × " << c.visionDim << ", images of any size · " << parameterCount(f.parameters)
-       << " parameters";
-    if (!c.torchDtype.empty())
-        os << " · " << c.torchDtype << " files";
-    os << " · " << (f.fileBytes >> 20) << " MiB";
+       << " parameters" << filesSummary(c.torchDtype, f);
     f.summary = os.str();
     return f;
-}
-
-Qwen2VlImpl &qwen2VlOf(const LoadedModel &m)
-{
-    auto *net = dynamic_cast<Qwen2VlImpl *>(m.net.get());
-    if (!net)
-        throw std::logic_error(m.path + ": loaded as " + m.architecture + " but holds another network");
-    return *net;
 }
 
 } // namespace
@@ -173,36 +161,17 @@ Qwen2VlImpl &qwen2VlOf(const LoadedModel &m)
 const Architecture &qwen2vlArchitecture()
 {
     static const Architecture a = [] {
-        Architecture a;
-        a.name = "qwen2-vl";
-        a.modelTypes = {"qwen2_vl", "qwen2_5_vl"};
-        a.folder = true;
-        a.writesAdapters = true;
-        a.choosesDtype = true;
-        a.checkpointsLayers = true;
-        // As LLaVA's rule: 512 text tokens, the image counted once (its tokens depend on its size).
-        a.trainingTokens = [](int positions, int imageTokens) { return std::min(positions, 512 + imageTokens - 1); };
-        a.defaultLora.rank = 32;
-        a.defaultLora.alpha = 256;
-        a.defaultLora.dropout = 0.05;
-        a.defaultLora.targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+        // The training length counts the image once with its own number of tokens (it depends on its size).
+        Architecture a = hfFolderArchitecture("qwen2-vl", {"qwen2_vl", "qwen2_5_vl"});
         a.describe = describeQwen2Vl;
         a.load = loadQwen2VlFolder;
         a.images = [](const std::string &folder, const std::string &datasetRoot) {
             const fs::path dir(folder);
             return qwen2VlImages(dir, readQwen2VlConfig(dir), datasetRoot);
         };
-        a.applyAdapter = [](LoadedModel &m, const std::string &dir) { loadAdapterFolder(qwen2VlOf(m), dir); };
-        // In transformers ≥ 4.52's module names whatever the folder's: transformers 5 writes the hub's names to disk
-        // but builds the model with the new ones, which are what PEFT looks adapter keys up by.
-        a.saveAdapter = [](const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
-                           const std::map<std::string, std::string> &metadata) {
-            saveAdapterFolder(qwen2VlOf(m), dir, spec, m.path, "transformers-5", metadata);
-        };
-        a.mergeAdapter = [](const std::string &model, const std::string &adapter, const std::string &out,
-                            const std::function<void(const std::string &)> &log) {
-            return mergeAdapterFolder(qwen2VlAdapterLayout(), model, adapter, out, log);
-        };
+        // Adapter keys in transformers ≥ 4.52's module names whatever the folder's: transformers 5 writes the hub's
+        // names to disk but builds the model with the new ones, which are what PEFT looks adapter keys up by.
+        setAdapterHooks(a, qwen2VlAdapterLayout(), false);
         return a;
     }();
     return a;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -53,12 +54,34 @@ const Architecture &architectureOf(const std::string &path);
 const Architecture &architectureOf(const LoadedModel &m);
 
 // Helpers the entries share.
+// A Hugging Face family's entry as far as LLaVA and Qwen2-VL agree: a folder, runs train adapters and write PEFT
+// folders, a chosen dtype, checkpointed layers, SafeEraser's training length (512 text tokens with the image counted
+// once) and its LoRA (r 32, α 256, dropout 0.05 on the seven projections of the language model).
+Architecture hfFolderArchitecture(std::string name, std::vector<std::string> modelTypes);
+// The adapter hooks (applyAdapter, saveAdapter, mergeAdapter) of a family whose network derives from HfVlmImpl
+// (llava.h) and whose adapters are laid out by `layout`. `folderNaming`: adapter keys in the base folder's naming
+// (LLaVA); else always in transformers ≥ 4.52's (Qwen2-VL, whose folders transformers 5 writes in the old one).
+struct AdapterLayout;
+void setAdapterHooks(Architecture &a, const AdapterLayout &layout, bool folderNaming);
+// The entry's network in a loaded model; throws a logic error when the model holds another.
+template <class Net> Net &networkOf(const LoadedModel &m)
+{
+    auto *net = dynamic_cast<Net *>(m.net.get());
+    if (!net)
+        throw std::logic_error(m.path + ": loaded as " + m.architecture + " but holds another network");
+    return *net;
+}
 std::string parameterCount(int64_t n); // "7.06 B", "30.1 M"
 // A Hugging Face folder's weights from the safetensors headers alone (mapped, not read): f.fileBytes and f.fileDtype
 // (the dtype of the most bytes); with no weights yet, from config.json's `configDtype` and f.parameters.
 void weightFileFacts(const std::string &folder, const std::string &configDtype, ModelFacts &f);
 // generation_config.json's max_new_tokens, else `fallback`.
 int generationLimit(const std::string &folder, int fallback);
+// The memory plan's fan sums (in + out features) of the seven projections of a Llama / Qwen2 layer: width `hidden`,
+// queries `q`, keys and values `kv`, MLP `intermediate`.
+std::map<std::string, int64_t> projectionFanSums(int64_t hidden, int64_t q, int64_t kv, int64_t intermediate);
+// The end of a folder's one-line summary: " · bfloat16 files · 14520 MiB".
+std::string filesSummary(const std::string &configDtype, const ModelFacts &f);
 // "N tensors mapped from the files, N converted, N copied; X GiB read in S s"
 std::string loadSummary(const LoadReport &report);
 

@@ -1,5 +1,6 @@
 // PEFT adapter folders for LLaVA and Qwen2-VL (llava.h; each by its AdapterLayout): writing what a run trained,
 // and applying one to a loaded model.
+#include "core/model/architecture.h"
 #include "core/model/llava.h"
 
 #include "core/data/pathguard.h"
@@ -527,6 +528,21 @@ MergeSummary mergeAdapterFolder(const AdapterLayout &layout, const std::string &
     }
     summary.bytes = base.totalBytes();
     return summary;
+}
+
+void setAdapterHooks(Architecture &a, const AdapterLayout &layout, bool folderNaming)
+{
+    a.applyAdapter = [](LoadedModel &m, const std::string &dir) { loadAdapterFolder(networkOf<HfVlmImpl>(m), dir); };
+    a.saveAdapter = [folderNaming](const LoadedModel &m, const std::string &dir, const LoraSpec &spec,
+                                   const std::map<std::string, std::string> &metadata) {
+        auto it = m.info.find("weights_naming");
+        const std::string naming = folderNaming && it != m.info.end() ? it->second : "transformers-5";
+        saveAdapterFolder(networkOf<HfVlmImpl>(m), dir, spec, m.path, naming, metadata);
+    };
+    a.mergeAdapter = [&layout](const std::string &model, const std::string &adapter, const std::string &out,
+                               const std::function<void(const std::string &)> &log) {
+        return mergeAdapterFolder(layout, model, adapter, out, log);
+    };
 }
 
 } // namespace se::model

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 
 namespace se::model::hf {
@@ -165,6 +167,49 @@ struct LayerCheckpoint : torch::autograd::Function<LayerCheckpoint> {
 };
 
 } // namespace
+
+int64_t checkForward(const char *family, int64_t T, int64_t outputFrom, const KvCache *cache, int64_t maxPositions)
+{
+    if (outputFrom < 0 || outputFrom >= T || (outputFrom > 0 && cache))
+        throw std::runtime_error(std::string(family) + ": output start " + std::to_string(outputFrom) +
+                                 " out of range");
+    const int64_t past = cache ? cache->length() : 0;
+    if (past + T > maxPositions)
+        throw std::runtime_error(std::string(family) + ": a sequence of " + std::to_string(past + T) +
+                                 " tokens is longer than the model's max_position_embeddings (" +
+                                 std::to_string(maxPositions) + ")");
+    return past;
+}
+
+std::pair<torch::Tensor, torch::Tensor> rotaryTables(const torch::Tensor &angles, torch::ScalarType dtype)
+{
+    const auto full = torch::cat({angles, angles}, -1).unsqueeze(1); // [B, 1, T, D]
+    return {full.cos().to(dtype), full.sin().to(dtype)};
+}
+
+bool canonicalNaming(const HfWeights &weights, const std::string &canonical, const std::string &legacy,
+                     const std::string &family)
+{
+    if (weights.has(canonical))
+        return true;
+    if (weights.has(legacy))
+        return false;
+    throw std::runtime_error(weights.folder() + ": tensor '" + canonical + "' (or '" + legacy +
+                             "') is missing: not a " + family + " checkpoint");
+}
+
+LoadReport loadWeights(torch::nn::Module &model, const HfWeights &weights, bool canonical,
+                       const std::function<std::string(const std::string &)> &legacyName, const std::string &ownPrefix,
+                       const torch::Device &device, const LoadProgressFn &progress)
+{
+    std::vector<HfWeights::Wanted> wanted;
+    for (auto &p : model.named_parameters())
+        wanted.push_back({canonical ? p.key() : legacyName(p.key()), p.value(), p.key().rfind(ownPrefix, 0) == 0});
+    const LoadReport r = weights.loadInto(std::move(wanted), device, progress);
+    model.to(device); // the buffers (rotary frequencies)
+    model.eval();
+    return r;
+}
 
 torch::Tensor runDecoderLayers(const std::vector<DecoderLayer> &layers, torch::Tensor x, const torch::Tensor &cos,
                                const torch::Tensor &sin, const torch::Tensor &mask, KvCache *cache, int64_t outputFrom,

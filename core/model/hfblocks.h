@@ -10,7 +10,10 @@
 #include "core/model/mmmodel.h"
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <torch/torch.h>
+#include <utility>
 #include <vector>
 
 namespace se::model::hf {
@@ -61,6 +64,24 @@ public:
     Params ln1{nullptr}, ln2{nullptr};
 };
 TORCH_MODULE(DecoderLayer);
+
+// A forward's arguments checked (outputFrom within the sequence and not with a cache, the sequence within the model's
+// positions), `family` naming the model in the message; returns the cached positions.
+int64_t checkForward(const char *family, int64_t T, int64_t outputFrom, const KvCache *cache, int64_t maxPositions);
+// cos and sin [B, 1, T, D] of rotary angles [B, T, D / 2] (computed in float32), the halves repeated, in `dtype` — as
+// transformers casts them to the activations' dtype.
+std::pair<torch::Tensor, torch::Tensor> rotaryTables(const torch::Tensor &angles, torch::ScalarType dtype);
+
+// Which naming a Hugging Face folder's weights use: true for `canonical` (this program's, transformers ≥ 4.52's), false
+// for `legacy`; throws naming the folder and `family` when it holds neither tensor.
+bool canonicalNaming(const HfWeights &weights, const std::string &canonical, const std::string &legacy,
+                     const std::string &family);
+// Puts the folder's weights into `model` (built on the CPU, its memory never touched) on `device`: each parameter from
+// its name in the file (`legacyName` of it where the folder uses the older naming); those under `ownPrefix` (they
+// train) in memory of their own, never the file's. Then the model's buffers go to `device` and it is put in eval mode.
+LoadReport loadWeights(torch::nn::Module &model, const HfWeights &weights, bool canonical,
+                       const std::function<std::string(const std::string &)> &legacyName, const std::string &ownPrefix,
+                       const torch::Device &device, const LoadProgressFn &progress);
 
 // Runs the layers in order: with `recompute`, each under activation checkpointing (its input kept, its activations
 // recomputed in backward with the random state of its dropout restored); else with `cache` when given. Only the last

@@ -192,13 +192,7 @@ torch::Tensor LlavaImpl::hidden(const torch::Tensor &ids, const torch::Tensor &p
 {
     const auto &c = m_config;
     const int64_t B = ids.size(0), T = ids.size(1);
-    if (outputFrom < 0 || outputFrom >= T || (outputFrom > 0 && cache))
-        throw std::runtime_error("llava: output start " + std::to_string(outputFrom) + " out of range");
-    const int64_t past = cache ? cache->length() : 0;
-    if (past + T > c.maxPositions)
-        throw std::runtime_error("llava: a sequence of " + std::to_string(past + T) +
-                                 " tokens is longer than the model's max_position_embeddings (" +
-                                 std::to_string(c.maxPositions) + ")");
+    const int64_t past = checkForward("llava", T, outputFrom, cache, c.maxPositions);
     auto x = F::embedding(ids, m->embed->weight);
     const auto isImage = ids == static_cast<int64_t>(c.imageTokenId);
     const int64_t placeholders = isImage.sum().item<int64_t>();
@@ -215,9 +209,8 @@ torch::Tensor LlavaImpl::hidden(const torch::Tensor &ids, const torch::Tensor &p
     if (!pos.defined())
         pos = torch::arange(past, past + T, ids.options()).unsqueeze(0).expand({B, T});
     // Rotary angles in float32, then cast to the activations' dtype, as transformers does.
-    auto freqs = pos.to(torch::kFloat).unsqueeze(-1) * m->invFreq.view({1, 1, -1}); // [B, T, D/2]
-    auto angles = torch::cat({freqs, freqs}, -1).unsqueeze(1);                      // [B, 1, T, D]
-    auto cos = angles.cos().to(x.scalar_type()), sin = angles.sin().to(x.scalar_type());
+    const auto [cos, sin] =
+        rotaryTables(pos.to(torch::kFloat).unsqueeze(-1) * m->invFreq.view({1, 1, -1}), x.scalar_type());
 
     // Additive mask: causal over absolute indices, plus padding keys; the most negative finite value rather
     // than -inf, so a row of padding never turns into NaN.
@@ -242,7 +235,7 @@ std::vector<torch::Tensor> LlavaImpl::projectorParameters() const
     return {m->proj1->weight, m->proj1->bias, m->proj2->weight, m->proj2->bias};
 }
 
-std::vector<torch::Tensor> LlavaImpl::languageParameters() const
+std::vector<torch::Tensor> HfVlmImpl::languageParameters() const
 {
     std::vector<torch::Tensor> out;
     for (const auto &p : named_parameters())
@@ -257,7 +250,7 @@ std::vector<std::string> LlavaImpl::adapterTargetNames() const
     return {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "linear_1", "linear_2"};
 }
 
-std::vector<std::pair<std::string, HfLinear>> LlavaImpl::linears() const
+std::vector<std::pair<std::string, HfLinear>> HfVlmImpl::linears() const
 {
     std::vector<std::pair<std::string, HfLinear>> out;
     for (const auto &item : named_modules()) {
@@ -267,7 +260,7 @@ std::vector<std::pair<std::string, HfLinear>> LlavaImpl::linears() const
     return out;
 }
 
-void LlavaImpl::addAdapters(const LoraSpec &spec)
+void HfVlmImpl::checkAdapterSpec(const LoraSpec &spec, const std::string &family, const std::string &note) const
 {
     if (spec.rank < 1)
         throw std::runtime_error("LoRA: rank must be at least 1");
@@ -277,8 +270,14 @@ void LlavaImpl::addAdapters(const LoraSpec &spec)
             std::string list;
             for (const auto &k : known)
                 list += (list.empty() ? "" : ", ") + k;
-            throw std::runtime_error("LoRA: unknown target module '" + t + "' for LLaVA (known: " + list + ")");
+            throw std::runtime_error("LoRA: unknown target module '" + t + "' for " + family + " (known: " + list +
+                                     note + ")");
         }
+}
+
+void LlavaImpl::addAdapters(const LoraSpec &spec)
+{
+    checkAdapterSpec(spec, "LLaVA");
     if (folded && folded->replacedProjector && (spec.targets.count("linear_1") || spec.targets.count("linear_2")))
         throw std::runtime_error("LoRA: " + folded->dir +
                                  " saved the projector in full; a run from it trains the "
@@ -334,28 +333,19 @@ std::string llavaCanonicalName(const std::string &name)
 Llava loadLlava(const std::string &folder, const LlavaConfig &config, torch::ScalarType dtype,
                 const torch::Device &device, std::string *naming, const LoadProgressFn &progress, LoadReport *report)
 {
-    HfWeights weights(folder);
-    const bool v5 = weights.has("model.language_model.embed_tokens.weight");
-    const bool v4 = weights.has("language_model.model.embed_tokens.weight");
-    if (!v5 && !v4)
-        throw std::runtime_error(folder +
-                                 ": tensor 'model.language_model.embed_tokens.weight' (or "
-                                 "'language_model.model.embed_tokens.weight') is missing: not a LLaVA checkpoint");
+    const HfWeights weights(folder);
+    const bool v5 = canonicalNaming(weights, "model.language_model.embed_tokens.weight",
+                                    "language_model.model.embed_tokens.weight", "LLaVA");
     if (naming)
         *naming = v5 ? "transformers-5" : "transformers-4";
     // Built on the CPU with memory never touched (the parameters take the file's bytes, or their converted copies
-    // made on `device`, as they load), so a load never holds the weights twice.
+    // made on `device`, as they load), so a load never holds the weights twice. The projector trains in full beside
+    // the adapters: its own memory, never the file's.
     Llava model(config, torch::TensorOptions().dtype(dtype).device(torch::kCPU));
-    std::vector<HfWeights::Wanted> wanted;
-    for (auto &p : model->named_parameters())
-        wanted.push_back({v5 ? p.key() : llavaLegacyName(p.key()), p.value(),
-                          // the projector trains in full beside the adapters: its own memory, never the file's
-                          p.key().rfind("model.multi_modal_projector.", 0) == 0});
-    const LoadReport r = weights.loadInto(std::move(wanted), device, progress);
+    const LoadReport r =
+        loadWeights(*model, weights, v5, llavaLegacyName, "model.multi_modal_projector.", device, progress);
     if (report)
         *report = r;
-    model->to(device); // the buffers (rotary frequencies)
-    model->eval();
     return model;
 }
 

@@ -104,10 +104,16 @@ class HfVlmImpl : public MultimodalLm
 {
 public:
     // Every linear layer by its full name ("model.language_model.layers.0.self_attn.q_proj").
-    virtual std::vector<std::pair<std::string, HfLinear>> linears() const = 0;
+    std::vector<std::pair<std::string, HfLinear>> linears() const;
     virtual const AdapterLayout &adapterLayout() const = 0;
+    // The language model's parameters (`model.language_model.…`, `lm_head`), adapters left out.
+    std::vector<torch::Tensor> languageParameters() const override;
     // The adapter folded in at load (foldAdapterFolder), if any.
     std::shared_ptr<const FoldedAdapter> folded;
+
+protected:
+    // Throws for a rank below 1 or a target adapterTargetNames() does not hold, naming `family` and the known ones.
+    void checkAdapterSpec(const LoraSpec &spec, const std::string &family, const std::string &note = {}) const;
 };
 
 const AdapterLayout &llavaAdapterLayout();
@@ -128,7 +134,6 @@ public:
     torch::ScalarType dtype() const override { return m_dtype; }
     std::vector<torch::Tensor> visionParameters() const override;
     std::vector<torch::Tensor> projectorParameters() const override;
-    std::vector<torch::Tensor> languageParameters() const override;
     void addAdapters(const LoraSpec &spec) override; // also keeps the projector's original weights (see keepOriginal)
     std::vector<std::string> adapterTargetNames() const override;
     bool setActivationCheckpointing(bool on) override
@@ -138,7 +143,6 @@ public:
     }
 
     const LlavaConfig &config() const { return m_config; }
-    std::vector<std::pair<std::string, HfLinear>> linears() const override;
     const AdapterLayout &adapterLayout() const override { return llavaAdapterLayout(); }
 
 private:

@@ -286,13 +286,7 @@ torch::Tensor Qwen2VlImpl::hidden(const torch::Tensor &ids, const torch::Tensor 
 {
     const auto &c = m_config;
     const int64_t B = ids.size(0), T = ids.size(1);
-    if (outputFrom < 0 || outputFrom >= T || (outputFrom > 0 && cache))
-        throw std::runtime_error("qwen2-vl: output start " + std::to_string(outputFrom) + " out of range");
-    const int64_t past = cache ? cache->length() : 0;
-    if (past + T > c.maxPositions)
-        throw std::runtime_error("qwen2-vl: a sequence of " + std::to_string(past + T) +
-                                 " tokens is longer than the model's max_position_embeddings (" +
-                                 std::to_string(c.maxPositions) + ")");
+    const int64_t past = hf::checkForward("qwen2-vl", T, outputFrom, cache, c.maxPositions);
     auto x = F::embedding(ids, m->embed->weight);
     const auto isImage = ids == static_cast<int64_t>(c.imageTokenId);
     const int64_t placeholders = isImage.sum().item<int64_t>();
@@ -335,9 +329,7 @@ torch::Tensor Qwen2VlImpl::hidden(const torch::Tensor &ids, const torch::Tensor 
         chunks.push_back(freqs[int64_t(i % 3)].narrow(-1, at, c.mropeSection[i]));
         at += c.mropeSection[i];
     }
-    auto half = torch::cat(chunks, -1);                      // [B, T, D/2]
-    auto angles = torch::cat({half, half}, -1).unsqueeze(1); // [B, 1, T, D]
-    auto cos = angles.cos().to(x.scalar_type()), sin = angles.sin().to(x.scalar_type());
+    const auto [cos, sin] = hf::rotaryTables(torch::cat(chunks, -1), x.scalar_type());
     auto mask = attentionMask(past, T, keyMask, ids.device(), std::numeric_limits<float>::lowest());
     const bool recompute = m_checkpoint && is_training() && torch::GradMode::is_enabled() && !cache;
     x = hf::runDecoderLayers(m->layers, x, cos, sin, mask, cache, outputFrom, recompute);
@@ -363,43 +355,14 @@ std::vector<torch::Tensor> Qwen2VlImpl::projectorParameters() const
     return {m->merger1->weight, m->merger1->bias, m->merger2->weight, m->merger2->bias};
 }
 
-std::vector<torch::Tensor> Qwen2VlImpl::languageParameters() const
-{
-    std::vector<torch::Tensor> out;
-    for (const auto &p : named_parameters())
-        if ((p.key().rfind("model.language_model.", 0) == 0 || p.key().rfind("lm_head.", 0) == 0) &&
-            p.key().find("lora_") == std::string::npos)
-            out.push_back(p.value());
-    return out;
-}
-
 std::vector<std::string> Qwen2VlImpl::adapterTargetNames() const
 {
     return {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 }
 
-std::vector<std::pair<std::string, HfLinear>> Qwen2VlImpl::linears() const
-{
-    std::vector<std::pair<std::string, HfLinear>> out;
-    for (const auto &item : named_modules())
-        if (auto lin = std::dynamic_pointer_cast<HfLinearImpl>(item.value()))
-            out.emplace_back(item.key(), HfLinear(lin));
-    return out;
-}
-
 void Qwen2VlImpl::addAdapters(const LoraSpec &spec)
 {
-    if (spec.rank < 1)
-        throw std::runtime_error("LoRA: rank must be at least 1");
-    const auto known = adapterTargetNames();
-    for (const auto &t : spec.targets)
-        if (std::find(known.begin(), known.end(), t) == known.end()) {
-            std::string list;
-            for (const auto &k : known)
-                list += (list.empty() ? "" : ", ") + k;
-            throw std::runtime_error("LoRA: unknown target module '" + t + "' for Qwen2-VL (known: " + list +
-                                     "; the vision tower takes none)");
-        }
+    checkAdapterSpec(spec, "Qwen2-VL", "; the vision tower takes none");
     // The language model's projections only: Qwen2.5-VL's vision MLP has gate_proj / up_proj / down_proj too.
     for (auto &[name, lin] : linears()) {
         if (name.rfind("model.language_model.", 0) != 0)
@@ -452,25 +415,17 @@ Qwen2Vl loadQwen2Vl(const std::string &folder, const Qwen2VlConfig &config, torc
                     const torch::Device &device, std::string *naming, const LoadProgressFn &progress,
                     LoadReport *report)
 {
-    HfWeights weights(folder);
-    const bool v5 = weights.has("model.language_model.embed_tokens.weight");
-    const bool v4 = weights.has("model.embed_tokens.weight");
-    if (!v5 && !v4)
-        throw std::runtime_error(folder +
-                                 ": tensor 'model.language_model.embed_tokens.weight' (or 'model.embed_tokens.weight') "
-                                 "is missing: not a Qwen2-VL checkpoint");
+    const HfWeights weights(folder);
+    const bool v5 = hf::canonicalNaming(weights, "model.language_model.embed_tokens.weight",
+                                        "model.embed_tokens.weight", "Qwen2-VL");
     if (naming)
         *naming = v5 ? "transformers-5" : "transformers-4";
     Qwen2Vl model(config, torch::TensorOptions().dtype(dtype).device(torch::kCPU));
-    std::vector<HfWeights::Wanted> wanted;
-    for (auto &p : model->named_parameters())
-        wanted.push_back({v5 ? p.key() : qwen2VlLegacyName(p.key()), p.value(),
-                          p.key().rfind("model.visual.merger.", 0) == 0}); // the merger trains: its own memory
-    const LoadReport r = weights.loadInto(std::move(wanted), device, progress);
+    // the merger trains: its own memory
+    const LoadReport r =
+        hf::loadWeights(*model, weights, v5, qwen2VlLegacyName, "model.visual.merger.", device, progress);
     if (report)
         *report = r;
-    model->to(device); // the buffers (rotary frequencies)
-    model->eval();
     return model;
 }
 

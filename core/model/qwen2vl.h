@@ -79,7 +79,6 @@ public:
     torch::ScalarType dtype() const override { return m_dtype; }
     std::vector<torch::Tensor> visionParameters() const override;
     std::vector<torch::Tensor> projectorParameters() const override; // the merger's two linears
-    std::vector<torch::Tensor> languageParameters() const override;
     void
     addAdapters(const LoraSpec &spec) override; // the language model's projections; the merger kept for the reference
     std::vector<std::string> adapterTargetNames() const override;
@@ -90,7 +89,6 @@ public:
     }
 
     const Qwen2VlConfig &config() const { return m_config; }
-    std::vector<std::pair<std::string, HfLinear>> linears() const override;
     const AdapterLayout &adapterLayout() const override { return qwen2VlAdapterLayout(); }
 
 private:

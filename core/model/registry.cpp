@@ -72,6 +72,24 @@ std::string parameterCount(int64_t n)
     return o.str();
 }
 
+Architecture hfFolderArchitecture(std::string name, std::vector<std::string> modelTypes)
+{
+    Architecture a;
+    a.name = std::move(name);
+    a.modelTypes = std::move(modelTypes);
+    a.folder = true;
+    a.writesAdapters = true;
+    a.choosesDtype = true;
+    a.checkpointsLayers = true;
+    // SafeEraser's max length (512 text tokens) with the image placeholder counted once, as its tokenizer does.
+    a.trainingTokens = [](int positions, int imageTokens) { return std::min(positions, 512 + imageTokens - 1); };
+    a.defaultLora.rank = 32;
+    a.defaultLora.alpha = 256;
+    a.defaultLora.dropout = 0.05;
+    a.defaultLora.targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    return a;
+}
+
 void weightFileFacts(const std::string &folder, const std::string &configDtype, ModelFacts &f)
 {
     namespace fs = std::filesystem;
@@ -96,6 +114,18 @@ void weightFileFacts(const std::string &folder, const std::string &configDtype, 
             most = n;
             f.fileDtype = d;
         }
+}
+
+std::map<std::string, int64_t> projectionFanSums(int64_t h, int64_t q, int64_t kv, int64_t in)
+{
+    return {{"q_proj", h + q},     {"k_proj", h + kv},  {"v_proj", h + kv},   {"o_proj", q + h},
+            {"gate_proj", h + in}, {"up_proj", h + in}, {"down_proj", in + h}};
+}
+
+std::string filesSummary(const std::string &configDtype, const ModelFacts &f)
+{
+    return (configDtype.empty() ? std::string() : " · " + configDtype + " files") + " · " +
+           std::to_string(f.fileBytes >> 20) + " MiB";
 }
 
 int generationLimit(const std::string &folder, int fallback)
