@@ -37,13 +37,9 @@ public:
 
     QSpinBox *questionsBox() const { return m_questions; }
     QSpinBox *relearnStepsBox() const { return m_relearnSteps; }
-    QSpinBox *relearnEveryBox() const { return m_relearnEvery; }
-    QSpinBox *relearnTargetsBox() const { return m_relearnTargets; }
     QLineEdit *attacksEdit() const { return m_attacks; }
     QCheckBox *imagesBox() const { return m_images; }
-    QCheckBox *likelihoodBox() const { return m_likelihood; }
     QCheckBox *startModelBox() const { return m_startModel; }
-    QComboBox *deviceBox() const { return m_device; }
     QLabel *errorLabel() const { return m_error; }
 
 private:

@@ -32,7 +32,6 @@ public:
     void setIndex(std::shared_ptr<const se::store::ComparisonIndex> index, const QStringList &runNames);
     void setFilter(const se::store::ComparisonFilter &filter);
     const se::store::ComparisonFilter &filter() const { return m_filter; }
-    std::shared_ptr<const se::store::ComparisonIndex> comparisonIndex() const { return m_index; }
 
     int runCount() const { return m_index ? int(m_index->runs.size()) : 0; }
     int verdictColumn() const { return FirstRunColumn + 2 * runCount(); }

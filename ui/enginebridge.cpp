@@ -397,14 +397,6 @@ QList<ProbeAnswer> ProbeSession::ask(const ProbeRequest &, const QList<ProbeMode
 
 // Methods, weights, defaults and presets come from core's torch-free code (method.h, the settings of engine.h in
 // se_data), with or without the engine: one place for each rule.
-QStringList unlearnMethods()
-{
-    QStringList out;
-    for (se::unlearn::Method m : se::unlearn::allMethods())
-        out << QString::fromLatin1(se::unlearn::methodName(m));
-    return out;
-}
-
 se::engine::TrainOptions unlearnDefaults()
 {
     return se::engine::UnlearnConfig::defaults();

@@ -15,7 +15,6 @@ namespace se::ui {
 
 bool engineAvailable();
 QString engineDescription();                // e.g. "engine linked (LibTorch)" or why not
-QStringList unlearnMethods();               // ga gd kl po npo dpo
 se::engine::TrainOptions unlearnDefaults(); // UnlearnConfig::defaults()
 se::engine::TrainOptions vanillaDefaults(); // VanillaConfig::defaults()
 se::unlearn::LossWeights defaultWeights(const QString &method, bool pd);

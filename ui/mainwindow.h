@@ -68,7 +68,6 @@ public:
     ProbeView *probe() const { return m_probe; }
     PresentationView *presentation() const { return m_presentation; }
     RunController *runController() const { return m_controller; }
-    QUndoStack *undoStack() const { return m_undo; }
 
 Q_SIGNALS:
     void benchmarkLoaded();

@@ -33,7 +33,7 @@ struct LaunchSpec {
     QString modelFile;     // the vanilla checkpoint or a Hugging Face folder (unlearning: input; vanilla: output)
     QString systemPrompt;  // LLaVA: a sentence before "USER:"
     QString adapter;       // Hugging Face models: a PEFT adapter folder the run starts from (folded in)
-    QString method = "po"; // ga gd kl po npo dpo
+    QString method = "po"; // a method's name (core/unlearn/method.h methodNames())
     bool pd = false;
     se::unlearn::WeightOverrides weights;
     se::engine::TrainOptions train;
@@ -98,7 +98,6 @@ public:
     bool removeQueued(qint64 ticket);
     QList<Job> queued() const { return m_queue; }
     bool busy() const { return m_current != 0; }
-    qint64 currentTicket() const { return m_current; }
     LaunchSpec currentSpec() const { return m_currentSpec; }
     bool paused() const { return m_cancel && m_cancel->paused(); }
 

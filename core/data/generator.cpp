@@ -923,28 +923,6 @@ std::string dumpJson(const Json &j)
 
 } // namespace
 
-const char *generatorMarkerFileName()
-{
-    return kMarkerFile;
-}
-
-const char *outputFolderStateName(OutputFolderState s)
-{
-    switch (s) {
-    case OutputFolderState::Missing:
-        return "missing";
-    case OutputFolderState::Empty:
-        return "empty";
-    case OutputFolderState::PreviousBenchmark:
-        return "previous benchmark";
-    case OutputFolderState::Foreign:
-        return "not empty";
-    case OutputFolderState::NotADirectory:
-        return "not a directory";
-    }
-    return "?";
-}
-
 OutputFolderState inspectOutputFolder(const std::string &dir)
 {
     std::error_code ec;

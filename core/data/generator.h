@@ -44,10 +44,8 @@ enum class OutputFolderState {
     NotADirectory      // exists but is a file (or unreadable): always refused
 };
 OutputFolderState inspectOutputFolder(const std::string &dir);
-const char *outputFolderStateName(OutputFolderState s); // "missing", "empty", …
 
 // Name of the marker file the generator writes first into its folder (".safeeraser-benchmark.json").
-const char *generatorMarkerFileName();
 
 // The counts generateBenchmark would produce, without writing anything. Throws std::invalid_argument on
 // options out of range.

@@ -294,7 +294,6 @@ std::string LlmJudge::request(const std::string &body) const
     for (int attempt = 0; attempt <= m_options.retries; ++attempt) {
         if (attempt > 0)
             std::this_thread::sleep_for(std::chrono::duration<double>(m_options.backoffSeconds * (1 << (attempt - 1))));
-        ++m_requests;
         const HttpReply r = post(url, body, key ? key : "", m_options.timeoutSeconds);
         if (r.tooLarge) // a broken endpoint, not a passing trouble
             throw std::runtime_error("LLM judge at " + url + ": " + r.error);

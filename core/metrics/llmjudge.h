@@ -67,8 +67,6 @@ public:
     // inside other text or a code fence. Throws std::runtime_error when there is none.
     static Verdict parseReply(const std::string &content);
 
-    int requestsMade() const { return m_requests; }
-
     // A one-message exchange of a template prompt, as the official judging script sends it.
     static std::string templateMessages(const std::string &text);
 
@@ -79,7 +77,6 @@ private:
     Verdict judgeOne(const EvalItem &item, const std::string &answer, std::mutex &cacheMutex) const;
     LlmJudgeOptions m_options;
     JudgeCache m_cache;
-    mutable std::atomic<int> m_requests{0};
     mutable std::atomic<int> m_unanswered{0}; // questions in a row whose every attempt failed
 };
 

@@ -40,12 +40,6 @@ void ImageStore::setDecoder(Decoder decoder, std::size_t cacheBytes, std::string
     m_cacheBytes = 0;
 }
 
-int ImageStore::packedCount() const
-{
-    std::lock_guard<std::mutex> lock(m_mutex);
-    return static_cast<int>(m_packed.size());
-}
-
 void ImageStore::loadPacked(const std::string &file)
 {
     SafeTensors st = readSafeTensors(file);

@@ -38,7 +38,6 @@ public:
     // Loads every image of a packed file; throws when its size differs or the file is malformed.
     void loadPacked(const std::string &file);
     int size() const { return m_size; }
-    int packedCount() const;
 
     // [3, S, S] float on the CPU. Throws std::runtime_error naming the file and the reason.
     torch::Tensor get(const std::string &file);

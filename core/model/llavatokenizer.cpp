@@ -208,12 +208,6 @@ LlavaChatFormat::LlavaChatFormat(std::shared_ptr<const TextTokenizer> tok, int i
     m_pad = m_tok->padId() >= 0 ? m_tok->padId() : m_tok->eosId();
 }
 
-const char *LlavaChatFormat::safeEraserSystemPrompt()
-{
-    return "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
-           "detailed, and polite answers to the human's questions.";
-}
-
 std::string LlavaChatFormat::name() const
 {
     return m_system.empty() ? "llava-1.5" : "llava-1.5+system";

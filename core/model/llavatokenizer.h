@@ -35,10 +35,10 @@ public:
     bool addBos() const { return m_addBos; }
     bool legacy() const override { return m_legacy; }
     std::string file() const override { return "tokenizer.model"; }
-    int pieceCount() const; // SentencePiece's own vocabulary (added tokens come after)
     int maxId() const override;
 
 private:
+    int pieceCount() const; // SentencePiece's own vocabulary (added tokens come after)
     SentencePieceModel m_sp;
     std::map<std::string, int> m_special; // every token split out of text before SentencePiece: content → id
     int m_bos = 1, m_eos = 2, m_pad = -1, m_unk = 0;
@@ -61,9 +61,6 @@ public:
     int eosId() const override { return m_tok->eosId(); }
     int padId() const override { return m_pad; }
     const std::string &systemPrompt() const { return m_system; }
-
-    // SafeEraser's training prompt's system sentence (SPEC §8).
-    static const char *safeEraserSystemPrompt();
 
 private:
     std::vector<int> expand(const std::vector<int> &ids) const;

@@ -43,16 +43,6 @@ void LoraLinearImpl::enableLora(int rank, double alpha, double dropout)
     m_dropout = dropout;
 }
 
-void LoraLinearImpl::merge()
-{
-    if (!m_a.defined())
-        return;
-    torch::NoGradGuard ng;
-    linear->weight.add_(torch::matmul(m_b, m_a) * m_scaling);
-    m_a = torch::Tensor();
-    m_b = torch::Tensor();
-}
-
 torch::Tensor LoraLinearImpl::mergedWeight() const
 {
     torch::NoGradGuard ng;
@@ -249,15 +239,6 @@ void VlmImpl::enableLora(int rank, double alpha, double dropout, const std::set<
 std::vector<std::string> VlmImpl::adapterTargetNames() const
 {
     return {"q", "k", "v", "o", "fc1", "fc2", "projector"};
-}
-
-void VlmImpl::mergeLora()
-{
-    proj1->merge();
-    proj2->merge();
-    for (auto &l : layers)
-        for (auto *m : {&l->q, &l->k, &l->v, &l->o, &l->fc1, &l->fc2})
-            (*m)->merge();
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> VlmImpl::mergedParameters() const

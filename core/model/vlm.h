@@ -16,7 +16,7 @@ namespace se::model {
 
 // A linear layer with an optional low-rank adapter: y = W x + b + (alpha / r) · B A dropout(x).
 // The adapter tensors are not registered parameters, so named_parameters() (and so a checkpoint) always
-// holds the plain weights; merge() folds the adapter into them.
+// holds the plain weights; mergedWeight() is W with the adapter folded in.
 class LoraLinearImpl : public torch::nn::Module, public AdapterHost
 {
 public:
@@ -28,7 +28,6 @@ public:
     bool loraActive() const { return m_a.defined() && m_enabled; } // present and not switched off
     void setAdapterEnabled(bool on) override { m_enabled = on; }
     std::vector<torch::Tensor> adapterParameters() const override { return loraParameters(); }
-    void merge();                       // W += scaling · B A, then drop the adapter
     torch::Tensor mergedWeight() const; // W + scaling · B A without changing anything
     std::vector<torch::Tensor> loraParameters() const;
 
@@ -82,7 +81,6 @@ public:
     // Adapters on the named decoder linears ("q", "k", "v", "o", "fc1", "fc2") and, with "projector", on
     // the projector. Throws on an unknown target name.
     void enableLora(int rank, double alpha, double dropout, const std::set<std::string> &targets);
-    void mergeLora();
     // named_parameters() with every adapter folded into its weight (a copy; the model is unchanged).
     std::vector<std::pair<std::string, torch::Tensor>> mergedParameters() const;
     std::vector<torch::Tensor> loraParameters() const;

@@ -23,7 +23,7 @@ struct RunInfo {
     std::int64_t id = 0;
     std::string uid; // unique across stores: what merge recognises a run by
     std::string name;
-    std::string method; // "vanilla", "ga", "gd", "kl", "po", "npo", "dpo"
+    std::string method; // "vanilla" or a method's name (core/unlearn/method.h methodNames())
     bool pd = false;
     RunStatus status = RunStatus::Queued;
     std::string configJson; // the full run configuration

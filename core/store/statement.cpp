@@ -57,12 +57,6 @@ Statement &Statement::bind(int i, double v)
     return *this;
 }
 
-Statement &Statement::bindNull(int i)
-{
-    check(sqlite3_bind_null(m_st, i), ("binding NULL to parameter " + std::to_string(i)).c_str());
-    return *this;
-}
-
 bool Statement::step()
 {
     const int rc = sqlite3_step(m_st);

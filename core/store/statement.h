@@ -39,7 +39,6 @@ public:
     Statement &bind(int i, int v) { return bind(i, std::int64_t(v)); }
     Statement &bind(int i, bool v) { return bind(i, std::int64_t(v ? 1 : 0)); }
     Statement &bind(int i, double v);
-    Statement &bindNull(int i);
 
     bool step(); // true: a row is ready; false: done; throws on an error
     void run();  // step to the end, then reset for another use

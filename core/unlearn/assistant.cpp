@@ -131,10 +131,6 @@ std::string Assistant::architecture() const
 {
     return m->model.architecture;
 }
-std::string Assistant::chatTemplate() const
-{
-    return m->model.chat->name();
-}
 std::string Assistant::promptText(const std::string &question) const
 {
     return m->model.chat->promptText(question);

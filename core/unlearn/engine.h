@@ -36,9 +36,13 @@ public:
     bool cancelled() const { return m_cancel.load(); }
     void setPaused(bool paused) { m_pause.store(paused); } // the run waits between steps while paused
     bool paused() const { return m_pause.load(); }
+    // True while the run is waiting, paused, between two steps (the run sets it).
+    bool holding() const { return m_holding.load(); }
+    void setHolding(bool on) const { m_holding.store(on); }
 
 private:
     std::atomic<bool> m_cancel{false}, m_pause{false};
+    mutable std::atomic<bool> m_holding{false};
 };
 
 struct Progress {
@@ -280,7 +284,6 @@ public:
     int fitBatch(int wanted, int newTokens = 0) const;
     std::string deviceName() const;
     std::string architecture() const;
-    std::string chatTemplate() const;
     std::string promptText(const std::string &question) const;
 
     struct Impl; // the loaded model (engine.cpp); opaque here

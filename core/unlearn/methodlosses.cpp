@@ -27,8 +27,8 @@ torch::Tensor npo(const LossWeights &w, const ForgetBatch &b)
 
 torch::Tensor dpo(const LossWeights &w, const ForgetBatch &b)
 {
-    // In this order: the refusal batch is drawn before the forget batch is formed, and the passes run model
-    // first, then reference — as the runs recorded before this table reproduce.
+    // In this order, which fixes the random draws a seed gives: the refusal batch is drawn before the forget batch is
+    // formed, and the passes run model first, then reference.
     auto lpWin = sequenceLogProbs(b.refusalPolicy());
     auto lpLose = sequenceLogProbs(b.policy());
     auto refWin = sequenceLogProbs(b.refusalReference());

@@ -105,8 +105,10 @@ RunResult runTrainingLoop(const std::vector<torch::Tensor> &params, const LoopSe
         if (cancel) {
             if (cancel->paused()) {
                 const auto p0 = Clock::now();
+                cancel->setHolding(true);
                 while (cancel->paused() && !cancel->cancelled())
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                cancel->setHolding(false);
                 pausedSeconds += std::chrono::duration<double>(Clock::now() - p0).count();
             }
             // Data-parallel: a cancellation is agreed on after the step's micro-batches (below), so that every rank

@@ -45,9 +45,9 @@ private Q_SLOTS:
 
     void nestedPhasesAreExclusive()
     {
+        const auto t0 = std::chrono::steady_clock::now(); // before the profile starts: the bracket holds it all
         se::profile::enable();
         se::profile::reset();
-        const auto t0 = std::chrono::steady_clock::now();
         spin(20); // outside any phase: "other"
         for (int round = 0; round < 2; ++round) {
             se::profile::Phase outer("unlearn: steps");
@@ -55,9 +55,9 @@ private Q_SLOTS:
             se::profile::Phase inner("evaluate step: generate");
             spin(30);
         }
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const auto all = se::profile::figures();
         se::profile::enable(false);
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         QCOMPARE(int(all.size()), 3);
         QCOMPARE(all[0].phase, std::string("other")); // in the order first entered
         const auto *outer = find(all, "unlearn: steps");
@@ -65,16 +65,16 @@ private Q_SLOTS:
         QVERIFY(outer && inner);
         QCOMPARE(outer->entries, 2L);
         QCOMPARE(inner->entries, 2L);
-        // Each has its own 2 × 30 ms, not the outer the inner's too (that would be about 120 ms).
-        QVERIFY2(outer->wall >= 0.055 && outer->wall < inner->wall + 0.05,
+        // Each spun 2 × 30 ms in its own right (lower bounds only: a busy machine makes a phase longer, never shorter).
+        QVERIFY2(outer->wall >= 0.06 && inner->wall >= 0.06,
                  qPrintable(QString("outer %1 s, inner %2 s").arg(outer->wall).arg(inner->wall)));
-        QVERIFY(inner->wall >= 0.055);
         QVERIFY(inner->user + inner->sys > 0); // it burned CPU
-        // The figures add up to the time profiled.
+        // Charged exclusively: the figures add up to no more than the bracket around the whole profile. Had the outer
+        // phase also counted the inner one's time, the sum would pass it by the inner one's 60 ms.
         double sum = 0;
         for (const auto &f : all)
             sum += f.wall;
-        QVERIFY2(std::abs(sum - elapsed) < 0.01, qPrintable(QString("sum %1 s, elapsed %2 s").arg(sum).arg(elapsed)));
+        QVERIFY2(sum <= elapsed && sum >= 0.14, qPrintable(QString("sum %1 s, elapsed %2 s").arg(sum).arg(elapsed)));
         const std::string table = se::profile::format();
         QVERIFY(table.find("evaluate step: generate") != std::string::npos);
         QVERIFY(table.find("total") != std::string::npos);

@@ -37,7 +37,7 @@ Cli cli(const QStringList &args)
 {
     QProcess p;
     p.start(SE_CLI_PATH, args);
-    if (!p.waitForFinished(600000))
+    if (!p.waitForFinished(180000))
         return {-1, {}, "timeout"};
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2, p.readAllStandardOutput(),
             p.readAllStandardError()};

@@ -7,6 +7,7 @@
 #include "core/unlearn/trainer.h"
 
 #include <QtTest>
+#include <atomic>
 #include <type_traits>
 
 using namespace se::model;
@@ -233,9 +234,15 @@ private Q_SLOTS:
         const Data d = data();
         CancelToken token;
         token.setPaused(true);
+        std::atomic<bool> reached{false};
         std::thread resume([&] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));
-            token.cancel(); // a paused run that is cancelled stops without another step
+            // Once the loop holds at the pause (not after a guess at how long that takes): cancel. A paused run that is
+            // cancelled stops without another step.
+            const auto give = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+            while (!token.holding() && std::chrono::steady_clock::now() < give)
+                std::this_thread::yield();
+            reached = token.holding();
+            token.cancel();
         });
         int calls = 0;
         auto step = [&](int, int) {
@@ -246,6 +253,8 @@ private Q_SLOTS:
         };
         auto r = runTrainingLoop(m->parameters(), settings(10), step, {}, &token);
         resume.join();
+        QVERIFY(reached); // the pause was reached, so the cancel path below is the paused one
+        QVERIFY(!token.holding());
         QCOMPARE(r.status, RunStatus::Cancelled);
         QCOMPARE(calls, 0);
     }

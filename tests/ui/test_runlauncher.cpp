@@ -410,7 +410,7 @@ private Q_SLOTS:
         QSignalSpy finished(l, &se::ui::LauncherView::runFinished);
         QSignalSpy msg(l, &se::ui::LauncherView::message);
         QVERIFY2(l->launch() > 0, msg.isEmpty() ? "" : qPrintable(msg.first().first().toString()));
-        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 600000);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 120000); // a run of seconds: a hang costs two minutes
         QCOMPARE(finished.at(0).at(1).toString(), QString("finished"));
         se::store::RunStore st(store.toStdString(), true);
         const auto run = st.run(finished.at(0).at(0).toLongLong());
@@ -473,7 +473,7 @@ private Q_SLOTS:
         QSignalSpy finished(l, &se::ui::LauncherView::runFinished);
         QSignalSpy msg(l, &se::ui::LauncherView::message);
         QVERIFY2(l->launch() > 0, msg.isEmpty() ? "" : qPrintable(msg.first().first().toString()));
-        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 600000);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 120000); // a run of seconds: a hang costs two minutes
         QCOMPARE(finished.at(0).at(1).toString(), QString("finished"));
         const qint64 runId = finished.at(0).at(0).toLongLong();
         se::store::RunStore st(store.toStdString(), true);
@@ -500,7 +500,7 @@ private Q_SLOTS:
                  qPrintable(l->modelStateLabel()->text()));
         QVERIFY(l->currentSpec().label.contains(" + run-"));
         QVERIFY2(l->launch() > 0, msg.isEmpty() ? "" : qPrintable(msg.last().first().toString()));
-        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 600000);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 2, 120000); // a run of seconds: a hang costs two minutes
         QCOMPARE(finished.at(1).at(1).toString(), QString("finished"));
         const auto second = st.run(finished.at(1).at(0).toLongLong());
         QVERIFY(second &&
